@@ -1,0 +1,297 @@
+"""``python -m aliyun_image``: generate, edit, fuse, download, history, resume, models, emulator.
+
+Prints saved file paths on stdout (one per line), messages on stderr. Exit codes: 0 success,
+2 usage or validation error (nothing was sent), 1 API, network or storage error (including
+partial success: the paths that were saved are still printed). Never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+from typing import Iterator, Sequence
+
+from . import __version__, catalog
+from .config import Settings
+from .errors import EN, ZH, AliyunImageError, unexpected
+
+OFFLINE_KEY = "sk-offline-demo"  # the in-process emulator's key; not a secret, not a real key
+
+
+GLOBAL_DEFAULTS = {"region": None, "base_url": None, "data_dir": None, "timeout": None, "retries": None,
+                   "lang": None, "offline": False, "quiet": False}
+
+
+def detect_lang(explicit: str | None = None) -> str:
+    """``zh`` when asked for or when the locale is Chinese, else ``en``."""
+    if explicit:
+        return ZH if explicit.lower().startswith("zh") else EN
+    for var in ("ALIYUN_IMAGE_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        val = os.environ.get(var, "")
+        if val:
+            return ZH if val.lower().startswith("zh") else EN
+    return EN
+
+
+def _common_image_args(p: argparse.ArgumentParser, *, edit: bool) -> None:
+    p.add_argument("-n", type=int, default=1, help="number of images (1-6; fanned out for n=1 models)")
+    p.add_argument("--size", help="W*H (e.g. 1328*1328), an aspect like 16:9, or auto")
+    p.add_argument("--max", action="store_true", dest="best", help="best quality: use the Max model")
+    p.add_argument("--model", help="explicit model or dated snapshot (see `models`)")
+    p.add_argument("--seed", help="0-2147483647; default random (the seed used is printed)")
+    neg = p.add_mutually_exclusive_group()
+    neg.add_argument("--negative", help="negative prompt (default: the product's standard one)")
+    neg.add_argument("--no-negative", action="store_true", help="send no negative prompt")
+    p.add_argument("--no-extend", action="store_true", help="turn prompt rewriting off")
+    p.add_argument("--watermark", action="store_true", help="add the Qwen-Image watermark")
+    if edit:
+        p.add_argument("--upload", choices=["auto", "always", "never"],
+                       help="temporary OSS upload of local images (auto: only when large)")
+    else:
+        p.add_argument("--async", action="store_true", dest="use_async",
+                       help="use the async task API (qwen-image, qwen-image-plus)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    # Global flags are accepted before or after the command (`generate cat -q` and `-q generate cat`):
+    # a parent parser with SUPPRESS defaults, so a flag given in either place wins; see GLOBAL_DEFAULTS.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--region", help="beijing (default), singapore or us")
+    common.add_argument("--base-url", help="explicit API base URL (overrides DASHSCOPE_HTTP_BASE_URL and --region)")
+    common.add_argument("--data-dir", help="where results go (default ./outputs or ALIYUN_IMAGE_DATA_DIR)")
+    common.add_argument("--timeout", type=float, help="read timeout for one API call, seconds")
+    common.add_argument("--retries", type=int, help="retries on 429/5xx and connection failures")
+    common.add_argument("--lang", choices=["zh", "en"], help="message language (default from the locale)")
+    common.add_argument("--offline", action="store_true",
+                        help="use a local emulator instead of DashScope (stand-in images, no key needed)")
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p = argparse.ArgumentParser(prog="python -m aliyun_image", parents=[common],
+                                description="Qwen-Image on Alibaba Cloud Bailian (DashScope): generate, edit, fuse.")
+    p.add_argument("--version", action="version", version=f"aliyun-image {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    g = sub.add_parser("generate", help="text-to-image", parents=[common])
+    g.add_argument("prompt")
+    _common_image_args(g, edit=False)
+
+    for name, helptext in (("edit", "edit 1-3 images"), ("fuse", "fuse 2-3 images in order")):
+        e = sub.add_parser(name, help=helptext, parents=[common])
+        e.add_argument("images", help="comma-separated URLs or local paths (1-3; order = 图1, 图2, 图3)")
+        e.add_argument("instruction")
+        _common_image_args(e, edit=True)
+
+    d = sub.add_parser("download", help="download a result URL", parents=[common])
+    d.add_argument("url")
+    d.add_argument("path", nargs="?", help="file or folder (default: <data dir>/downloads/)")
+
+    h = sub.add_parser("history", help="list stored results, newest first", parents=[common])
+    h.add_argument("--limit", type=int, default=20)
+    h.add_argument("--offset", type=int, default=0)
+    h.add_argument("--search", help="text in the prompt")
+    h.add_argument("--task", choices=["t2i", "edit", "fuse"])
+    h.add_argument("--model")
+    h.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    sub.add_parser("resume", help="finish downloads cut short by a crash (while URLs are valid)", parents=[common])
+    sub.add_parser("models", help="list models, sizes and limits", parents=[common])
+
+    em = sub.add_parser("emulator", help="run the local DashScope emulator on 127.0.0.1", parents=[common])
+    em.add_argument("--host", default="127.0.0.1")
+    em.add_argument("--port", type=int, default=8765)
+    em.add_argument("--latency", type=float, default=0.0, help="seconds added to each generation")
+    em.add_argument("--key", action="append", help="accepted API key (repeatable; default: any sk-...)")
+    return p
+
+
+class Progress:
+    """One updating line on stderr when it is a terminal; silent otherwise."""
+
+    def __init__(self, lang: str, enabled: bool):
+        self.lang = lang
+        self.enabled = enabled and sys.stderr.isatty()
+
+    def __call__(self, ev) -> None:  # noqa: ANN001 - service.Event
+        if not self.enabled:
+            return
+        if ev.kind == "status" and ev.text:
+            msg = ev.text[0] if self.lang == ZH else ev.text[1]
+        elif ev.kind in ("result", "failure") and ev.total:
+            msg = (f"已完成 {ev.done}/{ev.total}" if self.lang == ZH else f"{ev.done}/{ev.total} done")
+        else:
+            return
+        sys.stderr.write("\r\033[K" + msg)
+        sys.stderr.flush()
+
+    def start(self, total: int) -> None:
+        """Show the first line before the (possibly long) request."""
+        if self.enabled:
+            sys.stderr.write(f"{'生成中' if self.lang == ZH else 'Working'} 0/{total}…")
+            sys.stderr.flush()
+
+    def end(self) -> None:
+        """Clear the line."""
+        if self.enabled:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+@contextlib.contextmanager
+def _backend(args: argparse.Namespace) -> Iterator[Settings]:
+    """Settings for this run; with --offline, an in-process emulator serves as DashScope."""
+    overrides = dict(region=args.region, base_url=args.base_url, data_dir=args.data_dir,
+                     read_timeout=args.timeout, max_retries=args.retries,
+                     upload=getattr(args, "upload", None))
+    if not args.offline:
+        yield Settings.from_env(**overrides)
+        return
+    from .emulator import Emulator
+
+    with Emulator() as emu:
+        overrides.update(base_url=emu.base_url, api_key=OFFLINE_KEY)
+        yield Settings.from_env(**overrides)
+
+
+def _say(lang: str, zh: str, en: str) -> None:
+    print(zh if lang == ZH else en, file=sys.stderr)
+
+
+def _run_images(args: argparse.Namespace, lang: str) -> int:
+    from .service import ImageService
+
+    with _backend(args) as settings:
+        svc = ImageService(settings)
+        negative = "" if args.no_negative else args.negative
+        opts = dict(model=args.model, best=args.best, size=args.size, n=args.n, seed=args.seed,
+                    negative=negative, prompt_extend=not args.no_extend, watermark=args.watermark)
+        if args.command == "generate":
+            job = svc.plan("t2i", args.prompt, use_async=args.use_async, **opts)
+        else:
+            images = [s.strip() for s in args.images.split(",") if s.strip()]
+            job = svc.plan(args.command, args.instruction, images, **opts)
+        for zh, en in job.notes:
+            _say(lang, "提示：" + zh, "Note: " + en)
+        progress = Progress(lang, not args.quiet)
+        progress.start(job.n)
+        try:
+            batch = svc.run(job, on_event=progress)
+        finally:
+            progress.end()
+        for rec in batch.results:
+            print(rec.file)
+        seeds = sorted({r.seed for r in batch.results if r.seed is not None})
+        if batch.results and not args.quiet:
+            _say(lang, f"模型 {job.model}，种子 {', '.join(map(str, seeds))}",
+                 f"model {job.model}, seed {', '.join(map(str, seeds))}")
+            rewritten = next((r.actual_prompt for r in batch.results if r.actual_prompt), None)
+            if rewritten:
+                _say(lang, f"改写后的提示词：{rewritten}", f"Rewritten prompt: {rewritten}")
+        seen = set()
+        for err in batch.failures:
+            line = err.text(lang)
+            if line not in seen:  # n identical failures of a fan-out: say it once
+                seen.add(line)
+                print(line, file=sys.stderr)
+        if batch.failures and batch.results:
+            _say(lang, f"{len(batch.results)} 张成功，{len(batch.failures)} 张失败",
+                 f"{len(batch.results)} saved, {len(batch.failures)} failed")
+        return 0 if not batch.failures else 1
+
+
+def _history(args: argparse.Namespace, lang: str) -> int:
+    from .store import ResultStore
+
+    settings = Settings.from_env(data_dir=args.data_dir)
+    store = ResultStore.open(settings.data_dir, fsync=settings.fsync)
+    recs, total = store.list(offset=args.offset, limit=args.limit, query=args.search, task=args.task,
+                             model=args.model)
+    for r in recs:
+        if args.json:
+            print(json.dumps({"id": r.id, "task": r.task, "model": r.model, "prompt": r.prompt, "seed": r.seed,
+                              "size": r.size, "file": str(r.file), "created": r.created,
+                              "request_id": r.request_id}, ensure_ascii=False))
+        else:
+            print(f"{r.id}\t{r.task}\t{r.model}\t{r.size}\t{r.seed}\t{r.file}\t{r.prompt[:60]}")
+    if not args.json:
+        _say(lang, f"共 {total} 条", f"{total} in total")
+    return 0
+
+
+def _models(lang: str) -> int:
+    for spec in catalog.MODELS.values():
+        tasks = "+".join(sorted(spec.tasks))
+        note = spec.note_zh if lang == ZH else spec.note_en
+        print(f"{spec.name}  [{tasks}, {'/'.join(spec.endpoints)}, n {spec.n_min}-{spec.n_max}]  {note}")
+        for task in sorted(spec.tasks):
+            rule = spec.size_rule(task)
+            sizes = ", ".join(o.label.replace("  ", " ") for o in rule.presets)
+            print(f"    {task} sizes: {sizes}; default {rule.default or 'auto (last input aspect)'}")
+        if spec.snapshots:
+            print(f"    snapshots: {', '.join(spec.snapshots)}")
+    return 0
+
+
+def _emulator(args: argparse.Namespace, lang: str) -> int:
+    from .emulator import Emulator
+
+    emu = Emulator(host=args.host, port=args.port, api_keys=set(args.key) if args.key else None,
+                   latency=args.latency)
+    emu.start()
+    _say(lang, f"DashScope 模拟器运行于 {emu.base_url}（Ctrl+C 停止）\n"
+               f"  export DASHSCOPE_HTTP_BASE_URL={emu.base_url}",
+         f"DashScope emulator at {emu.base_url} (Ctrl+C to stop)\n"
+         f"  export DASHSCOPE_HTTP_BASE_URL={emu.base_url}")
+    try:
+        emu.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    for name, default in GLOBAL_DEFAULTS.items():
+        if not hasattr(args, name):
+            setattr(args, name, default)
+    lang = detect_lang(args.lang)
+    try:
+        if args.command in ("generate", "edit", "fuse"):
+            return _run_images(args, lang)
+        if args.command == "download":
+            from .service import ImageService
+
+            with _backend(args) as settings:
+                print(ImageService(settings).download_url(args.url, args.path))
+            return 0
+        if args.command == "history":
+            return _history(args, lang)
+        if args.command == "resume":
+            from .service import ImageService
+
+            with _backend(args) as settings:
+                recs = ImageService(settings).resume_pending(
+                    on_event=lambda ev: ev.error and print(ev.error.text(lang), file=sys.stderr))
+            for r in recs:
+                print(r.file)
+            return 0
+        if args.command == "models":
+            return _models(lang)
+        return _emulator(args, lang)
+    except AliyunImageError as exc:
+        print(exc.text(lang), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _say(lang, "已中断。已保存的结果不受影响。", "Interrupted. Saved results are safe.")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback
+        logging.getLogger(__name__).debug("unexpected", exc_info=True)
+        print(unexpected(exc).text(lang), file=sys.stderr)
+        return 1

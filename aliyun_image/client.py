@@ -1,0 +1,456 @@
+"""HTTP to DashScope: the only module that speaks to the service.
+
+One :class:`requests.Session` per client (keep-alive, connection pool sized for fan-out),
+explicit connect/read timeouts, retries with exponential backoff and jitter on 429/5xx and
+connection failures (``Retry-After`` honoured), and one typed error for every failure.
+
+Why retries are careful: a generation request whose reply never arrived may have been
+carried out *and billed*. Such requests are not retried blindly (see :meth:`_send`); the
+user is told instead (:class:`~aliyun_image.errors.OutcomeUnknownError`).
+
+The API key is an argument of each call, never an attribute: one client (and its connection
+pool) can serve many hosted-demo visitors, each with their own key.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import fnmatch
+import json
+import logging
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import IO, Any, Callable
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from . import __version__
+from .config import Settings
+from .errors import (
+    AliyunImageError,
+    ApiError,
+    CancelledError,
+    DownloadError,
+    api_error,
+    bad_reply,
+    network_error,
+    outcome_unknown,
+)
+
+log = logging.getLogger(__name__)
+
+GENERATION_PATH = "/services/aigc/multimodal-generation/generation"
+TASK_CREATE_PATH = "/services/aigc/text2image/image-synthesis"
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+JSON_TYPE = "application/json; charset=utf-8"
+
+
+@dataclass
+class Reply:
+    """A successful JSON reply: the parsed body, its request id and how many retries it took."""
+
+    data: dict
+    request_id: str
+    retries: int
+
+
+def _retry_after(resp: requests.Response) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date), if any."""
+    value = resp.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time()) if when else None
+
+
+def _transport_kind(exc: requests.RequestException) -> tuple[str, bool]:
+    """Classify a transport failure: (kind, request_possibly_processed).
+
+    Connect-phase failures mean the server never saw the request, so a retry cannot bill
+    twice. A read timeout or a drop after sending means it may have been carried out.
+    """
+    text = repr(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "tls", False
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connect_timeout", False
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return "timeout", True
+    if "NameResolutionError" in text or "getaddrinfo" in text or "Name or service not known" in text:
+        return "dns", False
+    if "NewConnectionError" in text or "ConnectionRefused" in text or "Connection refused" in text:
+        return "refused", False
+    return "reset", True
+
+
+class DashScopeClient:
+    """Thin, careful HTTP client for the Qwen-Image endpoints.
+
+    ``session`` is the seam for tests and benchmarks; by default a pooled session is made.
+    ``sleep`` is injectable so retry schedules can be checked without waiting.
+    """
+
+    def __init__(self, settings: Settings, session: requests.Session | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.settings = settings
+        self.session = session or requests.Session()
+        if session is None:
+            # Fan-out and concurrent downloads need more than requests' default 10 per host.
+            adapter = HTTPAdapter(pool_connections=8, pool_maxsize=max(16, settings.max_parallel * 4))
+            self.session.mount("http://", adapter)
+            self.session.mount("https://", adapter)
+            self.session.trust_env = True  # corporate proxies via HTTPS_PROXY still work
+        self._sleep = sleep
+        self._rng = random.Random()
+
+    # --- plumbing -------------------------------------------------------------------------------
+    def url(self, path: str) -> str:
+        """Absolute URL of an API path under the configured base URL."""
+        return self.settings.base_url.rstrip("/") + path
+
+    def _headers(self, api_key: str | None, extra: dict[str, str] | None = None) -> dict[str, str]:
+        h = {"Accept": JSON_TYPE, "User-Agent": f"aliyun-image/{__version__}"}
+        if api_key:
+            h["Authorization"] = f"Bearer {api_key}"
+        if extra:
+            h.update(extra)
+        return h
+
+    def backoff(self, attempt: int) -> float:
+        """Delay before retry number ``attempt`` (0-based): exponential with equal jitter."""
+        cap = min(self.settings.backoff_max, self.settings.backoff_base * (2 ** attempt))
+        return cap / 2 + self._rng.uniform(0, cap / 2)
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.session.close()
+
+    def _send(self, method: str, path_or_url: str, *, api_key: str | None, body: Any = None,
+              headers: dict[str, str] | None = None, params: dict | None = None,
+              billable: bool = False, model: str = "", cancel: threading.Event | None = None) -> Reply:
+        """Send one API request with retries, and return its JSON or raise one typed error.
+
+        ``billable`` marks requests that start paid work (generation, task creation): after a
+        read timeout those are not retried, and after a dropped connection only once (the
+        usual cause is a stale pooled connection the server had closed, as the official SDK
+        also assumes).
+        """
+        url = path_or_url if "://" in path_or_url else self.url(path_or_url)
+        data = None
+        hdrs = self._headers(api_key, headers)
+        if body is not None:
+            # Same encoding as the official SDK: UTF-8, non-ASCII kept raw.
+            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            hdrs["Content-Type"] = JSON_TYPE
+        s = self.settings
+        retries = 0
+        dropped = 0
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise CancelledError("已停止。", "Stopped.", code="Cancelled")
+            try:
+                resp = self.session.request(method, url, data=data, headers=hdrs, params=params,
+                                            timeout=(s.connect_timeout, s.read_timeout),
+                                            allow_redirects=False)
+            except requests.RequestException as exc:
+                kind, maybe_done = _transport_kind(exc)
+                target = urlsplit(url).netloc
+                if billable and maybe_done:
+                    if kind == "timeout" or dropped >= 1:
+                        raise outcome_unknown(target, kind) from None
+                    dropped += 1
+                    log.info("connection dropped before reply; retrying once (%s)", target)
+                    continue
+                if kind in ("dns", "tls") or retries >= s.max_retries:
+                    raise network_error(kind, target, retries=retries, detail=type(exc).__name__) from None
+                self._sleep(self.backoff(retries))
+                retries += 1
+                continue
+            payload, parse_error = self._parse(resp)
+            if resp.status_code == 200 and payload is not None:
+                return Reply(payload, str(payload.get("request_id") or ""), retries)
+            if resp.status_code in RETRY_STATUS and retries < s.max_retries:
+                wait = _retry_after(resp)
+                wait = min(wait, s.retry_after_max) if wait is not None else self.backoff(retries)
+                log.info("HTTP %s from %s; retry %d in %.1fs", resp.status_code, path_or_url, retries + 1, wait)
+                self._sleep(wait)
+                retries += 1
+                continue
+            raise self._error(resp, payload, parse_error, model=model, retries=retries)
+
+    @staticmethod
+    def _parse(resp: requests.Response) -> tuple[dict | None, str]:
+        try:
+            payload = resp.json()
+        except ValueError:
+            return None, "not JSON"
+        if not isinstance(payload, dict):
+            return None, "JSON is not an object"
+        return payload, ""
+
+    def _error(self, resp: requests.Response, payload: dict | None, parse_error: str, *,
+               model: str, retries: int) -> AliyunImageError:
+        if payload is None:
+            if resp.status_code >= 400:
+                # Gateways answer 502/503 with HTML; show the status and a snippet, not "Unknown".
+                return api_error(resp.status_code, f"HTTP{resp.status_code}", resp.text[:160].strip(),
+                                 region=self.settings.regions(), model=model, retries=retries)
+            return bad_reply(resp.status_code, parse_error, body=resp.text)
+        code = str(payload.get("code") or "")
+        message = str(payload.get("message") or payload.get("msg") or "")
+        rid = str(payload.get("request_id") or "")
+        if not code and resp.status_code < 400:
+            return bad_reply(resp.status_code, f"unexpected HTTP {resp.status_code}", rid, resp.text)
+        return api_error(resp.status_code, code, message, rid, region=self.settings.regions(),
+                         model=model, retries=retries)
+
+    # --- endpoints ------------------------------------------------------------------------------
+    def generate(self, api_key: str | None, body: dict, *, oss_resolve: bool = False,
+                 cancel: threading.Event | None = None) -> Reply:
+        """Synchronous generation or edit (``multimodal-generation/generation``)."""
+        extra = {"X-DashScope-OssResourceResolve": "enable"} if oss_resolve else None
+        return self._send("POST", GENERATION_PATH, api_key=api_key, body=body, headers=extra,
+                          billable=True, model=body.get("model", ""), cancel=cancel)
+
+    def create_task(self, api_key: str | None, body: dict) -> Reply:
+        """Create an async text-to-image task; ``reply.data['output']['task_id']`` names it."""
+        return self._send("POST", TASK_CREATE_PATH, api_key=api_key, body=body,
+                          headers={"X-DashScope-Async": "enable"}, billable=True,
+                          model=body.get("model", ""))
+
+    def get_task(self, api_key: str | None, task_id: str) -> Reply:
+        """One poll of an async task."""
+        return self._send("GET", f"/tasks/{task_id}", api_key=api_key)
+
+    def cancel_task(self, api_key: str | None, task_id: str) -> Reply:
+        """Cancel a task that is still PENDING (the service refuses others)."""
+        return self._send("POST", f"/tasks/{task_id}/cancel", api_key=api_key,
+                          headers={"Content-Length": "0"})
+
+    def wait_task(self, api_key: str | None, task_id: str, *, model: str = "",
+                  cancel: threading.Event | None = None,
+                  on_status: Callable[[str], None] | None = None) -> Reply:
+        """Poll until the task ends; return the SUCCEEDED reply or raise its error.
+
+        Polls on the SDK's schedule (1, 1, 2, 2, 2, 4, 4, 4, 5, 5... s). On ``cancel`` the task
+        is cancelled on the service too, so it stops costing money if it had not started.
+        """
+        schedule = self.settings.poll_schedule
+        deadline = time.monotonic() + self.settings.task_timeout
+        i = 0
+        while True:
+            reply = self.get_task(api_key, task_id)
+            out = reply.data.get("output") or {}
+            status = str(out.get("task_status") or "")
+            if on_status:
+                on_status(status)
+            if status == "SUCCEEDED":
+                return reply
+            if status in ("FAILED", "CANCELED", "UNKNOWN"):
+                code = str(out.get("code") or f"Task.{status.title()}")
+                msg = str(out.get("message") or status)
+                if status == "UNKNOWN":
+                    msg = "task not found or expired (task ids live 24 h)"
+                raise api_error(200, code, msg, reply.request_id, region=self.settings.regions(),
+                                model=model)
+            if not status:
+                raise bad_reply(200, "missing output.task_status", reply.request_id, json.dumps(reply.data)[:200])
+            wait = schedule[min(i, len(schedule) - 1)]
+            i += 1
+            if time.monotonic() + wait > deadline:
+                raise ApiError(
+                    f"任务 {task_id} 在 {self.settings.task_timeout:.0f} 秒内未完成。它可能仍在运行，可稍后用任务 ID 查询。",
+                    f"Task {task_id} did not finish within {self.settings.task_timeout:.0f} s. It may still be "
+                    "running; query it later by its task id.", code="Task.Timeout", request_id=reply.request_id)
+            if cancel is not None and cancel.wait(wait):
+                try:
+                    self.cancel_task(api_key, task_id)
+                except AliyunImageError:
+                    pass  # already running: it will finish on its own; nothing more we can do
+                raise CancelledError("已停止。", "Stopped.", code="Cancelled")
+            if cancel is None:
+                self._sleep(wait)
+
+    # --- temporary upload (local files, Beijing only) -----------------------------------------
+    def upload_policy(self, api_key: str | None, model: str) -> dict:
+        """Step 1 of the temporary upload: a signed OSS form policy bound to ``model``."""
+        reply = self._send("GET", "/uploads", api_key=api_key,
+                           params={"action": "getPolicy", "model": model}, model=model)
+        data = reply.data.get("data")
+        needed = ("policy", "signature", "upload_dir", "upload_host", "oss_access_key_id")
+        if not isinstance(data, dict) or any(k not in data for k in needed):
+            raise bad_reply(200, "upload policy without data", reply.request_id)
+        return data
+
+    def upload(self, policy: dict, filename: str, data: bytes, mime: str) -> str:
+        """Step 2: POST the file to OSS with the policy; return the ``oss://`` reference.
+
+        Field order matches the official SDK (OSS requires ``file`` last). No Authorization
+        header goes to OSS: the policy signature is the credential.
+        """
+        host = str(policy["upload_host"])
+        self.check_host(host, purpose="upload")
+        key = f"{policy['upload_dir']}/{filename}"
+        fields = [
+            ("OSSAccessKeyId", (None, policy["oss_access_key_id"])),
+            ("Signature", (None, policy["signature"])),
+            ("policy", (None, policy["policy"])),
+            ("key", (None, key)),
+            ("x-oss-object-acl", (None, policy.get("x_oss_object_acl", "private"))),
+            ("x-oss-forbid-overwrite", (None, policy.get("x_oss_forbid_overwrite", "true"))),
+            ("success_action_status", (None, "200")),
+            ("x-oss-content-type", (None, mime)),
+            ("file", (filename, data)),
+        ]
+        last: AliyunImageError | None = None
+        for attempt in range(self.settings.max_retries + 1):
+            try:
+                resp = self.session.post(host, files=fields, headers={"Accept": "application/json"},
+                                         timeout=(self.settings.connect_timeout, self.settings.download_timeout))
+            except requests.RequestException as exc:
+                kind, _ = _transport_kind(exc)
+                last = network_error(kind, urlsplit(host).netloc, retries=attempt, detail=type(exc).__name__)
+                if kind in ("dns", "tls"):
+                    break
+            else:
+                if resp.status_code in (200, 204):
+                    return f"oss://{key}"
+                code, message = _oss_error(resp.text)
+                last = api_error(resp.status_code, f"Upload.{code or resp.status_code}",
+                                 message or resp.text[:160], region=self.settings.regions(), retries=attempt)
+                last.zh = f"临时上传图片失败：{last.message}。请重试；若反复失败，可改用图片 URL 或关闭临时上传。"
+                last.en = (f"Uploading the image failed: {last.message}. Try again; if it keeps failing, "
+                           "use an image URL or turn temporary upload off.")
+                if resp.status_code not in RETRY_STATUS:
+                    break
+            if attempt < self.settings.max_retries:
+                self._sleep(self.backoff(attempt))
+        assert last is not None
+        raise last
+
+    # --- result downloads --------------------------------------------------------------------
+    def check_host(self, url: str, purpose: str = "download") -> None:
+        """Refuse URLs outside the allow-list, so a hostile reply cannot make us fetch internal addresses."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        allowed = [p.lower() for p in self.settings.download_hosts] + [self.settings.host.lower()]
+        ok = parts.scheme in ("http", "https") and host and any(
+            host == p or fnmatch.fnmatchcase(host, p) for p in allowed if p)
+        if not ok:
+            raise DownloadError(
+                f"拒绝从 {host or url[:60]} {'下载' if purpose == 'download' else '上传'}：该地址不在允许列表中"
+                f"（{', '.join(a for a in allowed if a)}）。如确需使用，请设置 ALIYUN_IMAGE_DOWNLOAD_HOSTS。",
+                f"Refused to {purpose} {'from' if purpose == 'download' else 'to'} {host or url[:60]}: not in the "
+                f"allowed hosts ({', '.join(a for a in allowed if a)}). Set ALIYUN_IMAGE_DOWNLOAD_HOSTS if you trust it.",
+                code="Download.HostNotAllowed")
+
+    def download(self, url: str, out: IO[bytes], *, max_bytes: int | None = None,
+                 cancel: threading.Event | None = None) -> str:
+        """Stream ``url`` into ``out`` (a file opened ``wb+``); return the Content-Type.
+
+        Redirects are followed by hand (at most 3) so that each hop passes :meth:`check_host`.
+        Transient failures (5xx, drops, truncation) are retried; the file is rewound each time,
+        so ``out`` never holds a mix of two attempts.
+        """
+        limit = max_bytes or self.settings.max_download_bytes
+        s = self.settings
+        last: AliyunImageError | None = None
+        for attempt in range(s.max_retries + 1):
+            if attempt:
+                self._sleep(self.backoff(attempt - 1))
+            out.seek(0)
+            out.truncate()
+            target = url
+            try:
+                for _hop in range(4):
+                    self.check_host(target)
+                    resp = self.session.get(target, stream=True, timeout=(s.connect_timeout, s.download_timeout),
+                                            allow_redirects=False)
+                    if resp.is_redirect and resp.headers.get("Location"):
+                        target = urljoin(target, resp.headers["Location"])
+                        resp.close()
+                        continue
+                    break
+                with resp:
+                    if resp.status_code != 200:
+                        code, message = _oss_error(resp.text if resp.status_code < 600 else "")
+                        last = _download_http_error(resp.status_code, code, message, attempt)
+                        if resp.status_code in RETRY_STATUS:
+                            continue
+                        raise last
+                    declared = int(resp.headers.get("Content-Length") or 0)
+                    if declared > limit:
+                        raise _too_big(limit)
+                    got = 0
+                    for chunk in resp.iter_content(256 * 1024):
+                        if cancel is not None and cancel.is_set():
+                            raise CancelledError("已停止。", "Stopped.", code="Cancelled")
+                        got += len(chunk)
+                        if got > limit:
+                            raise _too_big(limit)
+                        out.write(chunk)
+                    if declared and got != declared:
+                        last = _truncated(got, declared, attempt)
+                        continue
+                    out.flush()
+                    return resp.headers.get("Content-Type", "")
+            except requests.RequestException as exc:
+                kind, _ = _transport_kind(exc)
+                if "IncompleteRead" in repr(exc) or "ChunkedEncodingError" in type(exc).__name__:
+                    last = _truncated(None, None, attempt)
+                else:
+                    net = network_error(kind, urlsplit(target).netloc, retries=attempt, detail=type(exc).__name__)
+                    last = DownloadError(net.zh, net.en, code=net.code, retries=attempt)
+                    if kind in ("dns", "tls"):
+                        break
+        assert last is not None
+        raise last
+
+
+def _oss_error(text: str) -> tuple[str, str]:
+    """``(Code, Message)`` from an OSS XML error body (empty strings if absent)."""
+    code = re.search(r"<Code>([^<]*)</Code>", text or "")
+    msg = re.search(r"<Message>([^<]*)</Message>", text or "")
+    return (code.group(1) if code else "", msg.group(1) if msg else "")
+
+
+def _download_http_error(status: int, code: str, message: str, retries: int) -> DownloadError:
+    if status == 403 and ("expired" in message.lower() or code == "AccessDenied"):
+        return DownloadError(
+            "结果图片链接已过期（链接仅保留 24 小时），无法下载。请重新生成。",
+            "The result URL has expired (they last 24 hours), so it cannot be downloaded. Generate it again.",
+            code="Download.Expired", status=status, message=message)
+    if status == 404:
+        return DownloadError("结果图片不存在（链接无效或已被删除）。请重新生成。",
+                             "The result image does not exist (bad or deleted URL). Generate it again.",
+                             code="Download.NotFound", status=status, message=message)
+    return DownloadError(
+        f"下载结果图片失败（HTTP {status}{'，' + code if code else ''}，已重试 {retries} 次）。稍后可用 download 命令重试。",
+        f"Downloading the result failed (HTTP {status}{', ' + code if code else ''}, retried {retries} times). "
+        "Retry later with the download command.",
+        code=f"Download.HTTP{status}", status=status, message=message, retries=retries)
+
+
+def _truncated(got: int | None, declared: int | None, retries: int) -> DownloadError:
+    size = f"（{got}/{declared} 字节）" if got is not None else ""
+    size_en = f" ({got}/{declared} bytes)" if got is not None else ""
+    return DownloadError(
+        f"结果图片下载不完整{size}，已重试 {retries} 次。请检查网络后用 download 命令重试。",
+        f"The result download was cut short{size_en}, retried {retries} times. Check the network and retry "
+        "with the download command.", code="Download.Truncated", retries=retries)
+
+
+def _too_big(limit: int) -> DownloadError:
+    return DownloadError(
+        f"结果文件超过 {limit // (1024 * 1024)} MB 上限，已停止下载。",
+        f"The result file is larger than the {limit // (1024 * 1024)} MB limit; download stopped.",
+        code="Download.TooLarge")
+

@@ -1,0 +1,301 @@
+"""One error tree, and every message a user can see, in Chinese and English.
+
+Every failure anywhere in the package becomes an :class:`AliyunImageError` (or a subclass)
+that carries what happened (HTTP status, DashScope code, the service's own message, request
+id) and what the user should do next, in both languages. Callers render errors in one place:
+the CLI prints :meth:`AliyunImageError.text`, the UI shows it in the page.
+
+Messages never contain the API key: they are built from codes and templates, and the
+service's own ``message`` is passed through :func:`scrub` first.
+"""
+
+from __future__ import annotations
+
+import re
+
+ZH = "zh"
+EN = "en"
+
+
+def scrub(text: str) -> str:
+    """Remove anything that looks like a DashScope key (``sk-...``) from ``text``."""
+    return re.sub(r"sk-[A-Za-z0-9_\-]{4,}", "sk-***", str(text or ""))
+
+
+class AliyunImageError(Exception):
+    """Base of every error this package raises.
+
+    ``zh``/``en`` are complete sentences for the user (what happened + what to do).
+    ``code`` is DashScope's error code or one of ours (``Network.Timeout``...), ``status`` the
+    HTTP status if there was a reply, ``request_id`` the service's id for support tickets.
+    """
+
+    exit_code = 1
+
+    def __init__(self, zh: str, en: str, *, code: str = "", status: int | None = None,
+                 message: str = "", request_id: str = "", retries: int = 0):
+        self.zh = zh
+        self.en = en
+        self.code = code
+        self.status = status
+        self.message = scrub(message)
+        self.request_id = request_id or ""
+        self.retries = retries
+        super().__init__(en)
+
+    def text(self, lang: str = EN, details: bool = True) -> str:
+        """The user's message in ``lang`` (``"zh"`` or ``"en"``), with code and request id."""
+        body = self.zh if lang == ZH else self.en
+        if not details:
+            return body
+        bits = []
+        if self.code:
+            bits.append(self.code if self.status is None else f"{self.code}, HTTP {self.status}")
+        if self.request_id:
+            bits.append(("请求 ID " if lang == ZH else "request id ") + self.request_id)
+        return f"{body} ({'; '.join(bits)})" if bits else body
+
+    def both(self) -> str:
+        """Chinese and English together, for places that cannot know the reader's language."""
+        return f"{self.text(ZH)}\n{self.text(EN)}"
+
+    def __str__(self) -> str:
+        return self.text(EN)
+
+
+class ValidationError(AliyunImageError):
+    """The request was refused before any money was spent (bad prompt, size, image...)."""
+
+    exit_code = 2
+
+
+class InputImageError(ValidationError):
+    """An input image could not be used (corrupt, not an image, too large...)."""
+
+
+class ApiError(AliyunImageError):
+    """DashScope answered with an error (or with a reply we cannot use)."""
+
+
+class NetworkError(AliyunImageError):
+    """No complete answer arrived: DNS, refused, reset, timeout, TLS."""
+
+
+class OutcomeUnknownError(NetworkError):
+    """A generation request was sent but its reply never came: it may have run (and been billed)."""
+
+
+class DownloadError(AliyunImageError):
+    """A result image could not be downloaded (expired URL, truncated, not an image, refused host)."""
+
+
+class StorageError(AliyunImageError):
+    """A result could not be written to disk (unwritable directory, disk full...)."""
+
+
+class CancelledError(AliyunImageError):
+    """The user stopped the work."""
+
+
+# --- DashScope codes -> messages -------------------------------------------------------------
+# Templates may use {region}, {retries}, {model}, {message}. Longest matching prefix wins, so
+# "Throttling.RateQuota" uses its own row and "Throttling.Whatever" falls back to "Throttling".
+_API_MESSAGES: dict[str, tuple[str, str]] = {
+    "InvalidApiKey": (
+        "API Key 无效或缺失（当前地域：{region}）。请检查 DASHSCOPE_API_KEY；北京与新加坡地域的 Key 互不通用，请确认 Key 与地域一致。",
+        "The API key is invalid or missing (region used: {region}). Check DASHSCOPE_API_KEY; Beijing and Singapore keys are different, so make sure the key belongs to this region.",
+    ),
+    "InvalidParameter": (
+        "请求参数不被接受：{message}。请检查尺寸、张数、种子等参数。",
+        "The service rejected a parameter: {message}. Check size, number of images and seed.",
+    ),
+    "InvalidParameter.DataInspection": (
+        "输入图片格式无法被内容审核识别。请换用 JPG 或 PNG 图片后重试。",
+        "The input image format could not be inspected. Use a JPG or PNG image and try again.",
+    ),
+    "DataInspectionFailed": (
+        "输入或输出内容未通过内容安全审核。请修改提示词或更换图片后重试。",
+        "The input or output was flagged by content moderation. Change the prompt or the image and try again.",
+    ),
+    "BadRequest.EmptyInput": ("请求缺少输入内容。请填写提示词。", "The request has no input. Enter a prompt."),
+    "BadRequest.EmptyParameters": ("请求缺少参数。", "The request has no parameters."),
+    "BadRequest.EmptyModel": ("请求未指定模型。请选择一个模型。", "The request names no model. Choose a model."),
+    "BadRequest.TooLarge": (
+        "请求体过大。请使用更小的图片（本工具会自动压缩本地图片），或改用临时上传方式。",
+        "The request is too large. Use smaller images (local files are compressed automatically) or the temporary-upload option.",
+    ),
+    "BadRequest.InputDownloadFailed": (
+        "服务无法下载输入图片。请确认图片链接可以公开访问且未过期，或改为上传本地文件。",
+        "The service could not download the input image. Make sure the URL is public and not expired, or upload the file instead.",
+    ),
+    "BadRequest.UnsupportedFileFormat": (
+        "输入文件格式不受支持。请使用 JPG、PNG、BMP、TIFF、WEBP 或 GIF。",
+        "The input file format is not supported. Use JPG, PNG, BMP, TIFF, WEBP or GIF.",
+    ),
+    "InvalidURL": (
+        "请求中的图片链接无效。请检查链接是否完整、以 http(s):// 开头。",
+        "An image URL in the request is invalid. Check that it is complete and starts with http(s)://.",
+    ),
+    "Arrearage": (
+        "账户欠费，访问被拒绝。请在阿里云控制台充值后重试。",
+        "Access denied because the account is in arrears. Top up your Alibaba Cloud account and try again.",
+    ),
+    "AccessDenied.Unpurchased": (
+        "尚未开通模型 {model}。请在百炼控制台开通该模型后重试。",
+        "Model {model} is not enabled for this account. Enable it in the Bailian (Model Studio) console and try again.",
+    ),
+    "Model.AccessDenied": (
+        "当前账号无权使用模型 {model}。请在百炼控制台开通或申请权限。",
+        "This account may not use model {model}. Enable it or request access in the Bailian console.",
+    ),
+    "Workspace.AccessDenied": (
+        "无权访问该业务空间。请检查 Key 所属的业务空间。",
+        "Access to the workspace was denied. Check which workspace the key belongs to.",
+    ),
+    "AccessDenied": (
+        "访问被拒绝：{message}。请确认 Key 有权使用该模型，且与地域（{region}）一致。",
+        "Access denied: {message}. Make sure the key may use this model and belongs to the region ({region}).",
+    ),
+    "ModelNotFound": (
+        "模型 {model} 不存在或在当前地域（{region}）不可用。请换一个模型或地域。",
+        "Model {model} does not exist or is not available in this region ({region}). Pick another model or region.",
+    ),
+    "WorkSpaceNotFound": ("业务空间不存在。请检查配置。", "The workspace does not exist. Check the configuration."),
+    "RequestTimeOut": (
+        "服务处理超时（已重试 {retries} 次）。请稍后重试。",
+        "The service timed out (retried {retries} times). Try again later.",
+    ),
+    "Throttling": (
+        "请求过于频繁，已自动重试 {retries} 次仍被限流。请稍等一分钟再试，或减少同时生成的张数。",
+        "Rate limited: still throttled after {retries} automatic retries. Wait a minute and try again, or ask for fewer images at once.",
+    ),
+    "Throttling.AllocationQuota": (
+        "已超出分配的额度（已重试 {retries} 次）。请稍后再试，或在控制台提高配额。",
+        "The allocated quota is used up (retried {retries} times). Try later or raise the quota in the console.",
+    ),
+    "LimitRequests": (
+        "请求数超出限制，已自动重试 {retries} 次。请稍后再试。",
+        "Too many requests: retried {retries} times. Try again later.",
+    ),
+    "PrepaidBillOverdue": ("预付费账单已逾期。请在控制台处理账单。", "The prepaid bill is overdue. Settle it in the console."),
+    "PostpaidBillOverdue": ("后付费账单已逾期。请在控制台处理账单。", "The postpaid bill is overdue. Settle it in the console."),
+    "CommodityNotPurchased": ("尚未购买该服务。请在控制台开通。", "The service has not been purchased. Enable it in the console."),
+    "InternalError": (
+        "服务内部错误（已自动重试 {retries} 次）。请稍后重试。",
+        "The service had an internal error (retried {retries} times). Try again later.",
+    ),
+    "InternalError.Algo": (
+        "模型处理出错：{message}。请更换图片或提示词后重试。",
+        "The model failed: {message}. Try another image or prompt.",
+    ),
+    "SystemError": (
+        "服务系统错误（已自动重试 {retries} 次）。请稍后重试。",
+        "The service had a system error (retried {retries} times). Try again later.",
+    ),
+    "ModelUnavailable": (
+        "模型暂时不可用（已自动重试 {retries} 次）。请稍后再试。",
+        "The model is temporarily unavailable (retried {retries} times). Try again later.",
+    ),
+}
+
+_BY_STATUS: dict[int, tuple[str, str]] = {
+    400: ("请求被拒绝：{message}", "The request was rejected: {message}"),
+    401: _API_MESSAGES["InvalidApiKey"],
+    403: _API_MESSAGES["AccessDenied"],
+    404: ("接口或模型不存在：{message}。请检查地址（{region}）与模型名。",
+          "Endpoint or model not found: {message}. Check the address ({region}) and model name."),
+    429: _API_MESSAGES["Throttling"],
+}
+
+
+def _lookup(code: str) -> tuple[str, str] | None:
+    parts = code.split(".")
+    for i in range(len(parts), 0, -1):
+        hit = _API_MESSAGES.get(".".join(parts[:i]))
+        if hit:
+            return hit
+    return None
+
+
+def api_error(status: int | None, code: str, message: str = "", request_id: str = "", *,
+              region: str | tuple[str, str] = "", model: str = "", retries: int = 0) -> ApiError:
+    """Build the :class:`ApiError` for a DashScope error reply.
+
+    Known codes get their own sentence and remedy; unknown codes still show the code, the
+    service's message and the request id, so nothing is hidden from the user.
+    """
+    message = scrub(message).strip() or "-"
+    region_zh, region_en = (region, region) if isinstance(region, str) else region
+    fields = {"model": model or "?", "retries": retries, "message": message}
+    tpl = _lookup(code) if code else None
+    if tpl is None and status is not None and status >= 500:
+        tpl = ("服务暂时出错：{message}（已自动重试 {retries} 次）。请稍后重试。",
+               "The service failed: {message} (retried {retries} times). Try again later.")
+    if tpl is None:
+        tpl = _BY_STATUS.get(status or 0) or (
+            "服务返回错误：{message}", "The service returned an error: {message}")
+    zh = tpl[0].format(region=region_zh or "?", **fields)
+    en = tpl[1].format(region=region_en or "?", **fields)
+    return ApiError(zh, en, code=code or "Unknown", status=status, message=message,
+                    request_id=request_id, retries=retries)
+
+
+def validation(zh: str, en: str, code: str = "Validation") -> ValidationError:
+    """Shortcut for a :class:`ValidationError` with both messages."""
+    return ValidationError(zh, en, code=code)
+
+
+# --- Failures with no usable reply ---------------------------------------------------------------
+def network_error(kind: str, target: str, *, retries: int = 0, detail: str = "") -> NetworkError:
+    """A transport failure: ``kind`` is dns, refused, timeout, connect_timeout, tls, reset or other."""
+    detail = scrub(detail)
+    table = {
+        "dns": ("无法解析服务地址 {t}。请检查网络连接和 DNS，或确认地域/Base URL 配置正确。",
+                "Cannot resolve {t}. Check the network connection and DNS, or the region / base URL setting."),
+        "refused": ("无法连接到 {t}（连接被拒绝，已重试 {r} 次）。请确认地址和端口正确、服务已启动。",
+                    "Cannot connect to {t} (connection refused, retried {r} times). Check the address and port, and that the service is running."),
+        "connect_timeout": ("连接 {t} 超时（已重试 {r} 次）。请检查网络或代理设置。",
+                            "Connecting to {t} timed out (retried {r} times). Check the network or proxy settings."),
+        "timeout": ("等待 {t} 响应超时（已重试 {r} 次）。请稍后重试，或在设置中调大超时。",
+                    "No reply from {t} in time (retried {r} times). Try again later or raise the timeout."),
+        "tls": ("与 {t} 的安全连接（TLS）失败。请检查系统时间、证书或代理设置。",
+                "The secure (TLS) connection to {t} failed. Check the system clock, certificates or proxy."),
+        "reset": ("与 {t} 的连接被中断（已重试 {r} 次）。请检查网络后重试。",
+                  "The connection to {t} was dropped (retried {r} times). Check the network and try again."),
+        "other": ("网络错误：{d}。请检查网络后重试。", "Network error: {d}. Check the network and try again."),
+    }
+    zh, en = (s.format(t=target, r=retries, d=detail or kind) for s in table.get(kind, table["other"]))
+    return NetworkError(zh, en, code=f"Network.{kind}", message=detail, retries=retries)
+
+
+def outcome_unknown(target: str, request_sent: str = "timeout") -> OutcomeUnknownError:
+    """A generation request left but no reply came back: do not retry blindly, tell the user."""
+    what_zh = "等待响应超时" if request_sent == "timeout" else "连接在响应前中断"
+    what_en = "timed out waiting for the reply" if request_sent == "timeout" else "the connection dropped before the reply"
+    return OutcomeUnknownError(
+        f"生成请求已发送到 {target}，但{what_zh}。该请求可能已在服务端完成并计费，为避免重复扣费没有自动重试。"
+        "请稍后在控制台查看用量后再决定是否重试。",
+        f"The generation request reached {target} but {what_en}. It may have run and been billed, so it was "
+        "not retried automatically. Check usage in the console before trying again.",
+        code=f"Network.{'timeout' if request_sent == 'timeout' else 'reset'}",
+    )
+
+
+def bad_reply(status: int, what: str, request_id: str = "", body: str = "") -> ApiError:
+    """A reply we cannot use: non-JSON body, or 200 with fields missing."""
+    snippet = scrub(re.sub(r"\s+", " ", body or ""))[:160]
+    return ApiError(
+        f"服务返回了无法识别的响应（HTTP {status}，{what}）。请稍后重试；若持续出现，请检查 Base URL 是否指向 DashScope。"
+        + (f" 响应开头：{snippet}" if snippet else ""),
+        f"The service sent a reply we cannot read (HTTP {status}, {what}). Try again later; if it persists, check "
+        "that the base URL points at DashScope." + (f" Reply starts: {snippet}" if snippet else ""),
+        code="BadReply", status=status, message=what, request_id=request_id,
+    )
+
+
+def unexpected(exc: BaseException) -> AliyunImageError:
+    """What the user sees for a bug: no traceback, the exception type only, and reassurance."""
+    return AliyunImageError(
+        f"发生了意外错误（{type(exc).__name__}）。已保存的结果不受影响；请重试，若反复出现请反馈。",
+        f"Something unexpected went wrong ({type(exc).__name__}). Saved results are safe; try again and "
+        "report it if it repeats.", code="Internal")

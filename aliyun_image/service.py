@@ -1,0 +1,385 @@
+"""Use cases: generate, edit, fuse -> downloaded, stored results.
+
+This is the one API the CLI and the UI call. A call validates (:mod:`.jobs`), sends one or
+more requests (fan-out for models fixed at n=1), records every result URL with its expiry
+*before* downloading, downloads all results concurrently into the store, and returns a
+:class:`Batch` of what succeeded and what failed. Progress arrives through ``on_event`` as
+each image lands, so a UI can show it at once.
+
+The API key is a per-call argument (or the settings' key): the service keeps none of its own,
+so one service can serve many hosted visitors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+from urllib.parse import parse_qs, urlsplit
+
+from PIL import Image
+
+from . import catalog
+from .client import DashScopeClient, Reply
+from .config import Settings
+from .errors import AliyunImageError, ApiError, CancelledError, DownloadError, bad_reply, unexpected, validation
+from .images import PreparedImage
+from .jobs import Job, build_job
+from .pngtext import PngTextWriter
+from .store import NewResult, Record, ResultStore
+
+log = logging.getLogger(__name__)
+URL_TTL = 24 * 3600  # result URLs live 24 h
+
+
+@dataclass
+class Event:
+    """Progress of a running job: ``kind`` is result, failure, status or done."""
+
+    kind: str
+    record: Record | None = None
+    error: AliyunImageError | None = None
+    text: tuple[str, str] | None = None  # (zh, en) for status events
+    done: int = 0
+    total: int = 0
+
+
+@dataclass
+class Batch:
+    """The outcome of one user action: stored results, failures, notes for the user."""
+
+    job: Job
+    results: list[Record] = field(default_factory=list)
+    failures: list[AliyunImageError] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)
+
+    def raise_if_empty(self) -> Batch:
+        """Raise the first failure when nothing succeeded (so callers can just show the error)."""
+        if not self.results and self.failures:
+            raise self.failures[0]
+        return self
+
+
+def url_expiry(url: str, now: float | None = None) -> float:
+    """When a result URL stops working: its ``Expires`` query parameter, else 24 h from now."""
+    now = time.time() if now is None else now
+    try:
+        return float(parse_qs(urlsplit(url).query)["Expires"][0])
+    except (KeyError, ValueError, IndexError):
+        return now + URL_TTL
+
+
+def png_texts(rec: Record) -> dict[str, str]:
+    """The recipe written into the PNG: an A1111-style ``parameters`` chunk and a JSON one."""
+    line = [f"Model: {rec.model}", f"Size: {rec.params.get('size') or 'auto'}", f"Seed: {rec.seed}",
+            f"Prompt extend: {rec.params.get('prompt_extend')}", f"Watermark: {rec.params.get('watermark')}",
+            f"Task: {rec.task}", f"Request id: {rec.request_id}"]
+    text = rec.prompt + (f"\nNegative prompt: {rec.negative}" if rec.negative else "") + "\n" + ", ".join(line)
+    recipe = {"task": rec.task, "model": rec.model, "prompt": rec.prompt, "negative_prompt": rec.negative,
+              "seed": rec.seed, "parameters": rec.params, "inputs": rec.inputs, "request_id": rec.request_id,
+              "actual_prompt": rec.actual_prompt, "generator": "aliyun-image"}
+    return {"parameters": text, "aliyun-image": json.dumps(recipe, ensure_ascii=False)}
+
+
+def _missing_key(settings: Settings) -> AliyunImageError:
+    return validation(
+        f"没有 API Key。请设置环境变量 DASHSCOPE_API_KEY，或在界面中填写（当前地域：{settings.region_label('zh')}）。",
+        f"No API key. Set the DASHSCOPE_API_KEY environment variable or enter one in the UI "
+        f"(region: {settings.region_label('en')}).", code="InvalidApiKey")
+
+
+class ImageService:
+    """Generate, edit and fuse images; every result is downloaded and stored at once."""
+
+    def __init__(self, settings: Settings, store: ResultStore | None = None,
+                 client: DashScopeClient | None = None):
+        self.settings = settings
+        self.store = store or ResultStore.open(settings.data_dir, fsync=settings.fsync)
+        self.client = client or DashScopeClient(settings)
+
+    # --- public use cases -------------------------------------------------------------------------
+    def plan(self, task: str, prompt: str | None, images: Sequence[Any] = (), **options: Any) -> Job:
+        """Validate a request without calling the API (raises ValidationError)."""
+        s = self.settings
+        image_options = {"allow_local_paths": not s.hosted or bool(s.input_dirs),
+                         "allowed_dirs": list(s.input_dirs) or None,
+                         "allow_private_urls": not s.hosted}
+        return build_job(task, prompt, images=images, image_options=image_options, **options)
+
+    def generate(self, prompt: str, **kw: Any) -> Batch:
+        """Text-to-image. Options: model, best, size, n, seed, negative, prompt_extend, watermark,
+        use_async; plus api_key, owner, on_event, cancel (see :meth:`run`)."""
+        return self._plan_and_run("t2i", prompt, (), kw)
+
+    def edit(self, images: Sequence[Any], instruction: str, **kw: Any) -> Batch:
+        """Edit 1-3 images (URL, oss://, path, bytes or PIL) following ``instruction``."""
+        return self._plan_and_run("edit", instruction, images, kw)
+
+    def fuse(self, images: Sequence[Any], instruction: str, **kw: Any) -> Batch:
+        """Fuse 2-3 ordered images (图1, 图2, 图3) following ``instruction``."""
+        return self._plan_and_run("fuse", instruction, images, kw)
+
+    def _plan_and_run(self, task: str, prompt: str, images: Sequence[Any], kw: dict) -> Batch:
+        run_kw = {k: kw.pop(k) for k in ("api_key", "owner", "on_event", "cancel") if k in kw}
+        return self.run(self.plan(task, prompt, images, **kw), **run_kw)
+
+    def stream(self, job: Job, **kw: Any) -> Iterator[Event]:
+        """Run ``job`` in a background thread and yield its events as they happen.
+
+        The final event has ``kind == "done"``. Closing the iterator early sets ``cancel``.
+        """
+        q: queue.Queue[Event] = queue.Queue()
+        cancel = kw.pop("cancel", None) or threading.Event()
+        box: dict[str, Batch] = {}
+
+        def work() -> None:
+            try:
+                box["batch"] = self.run(job, on_event=q.put, cancel=cancel, **kw)
+            except AliyunImageError as exc:
+                q.put(Event("failure", error=exc))
+            except Exception as exc:  # noqa: BLE001 - a UI must never see a traceback
+                log.exception("unexpected error in job")
+                q.put(Event("failure", error=unexpected(exc)))
+            q.put(Event("done"))
+
+        threading.Thread(target=work, daemon=True, name="aliyun-image-job").start()
+        try:
+            while True:
+                ev = q.get()
+                yield ev
+                if ev.kind == "done":
+                    return
+        finally:
+            cancel.set()
+
+    def run(self, job: Job, *, api_key: str | None = None, owner: str | None = None,
+            on_event: Callable[[Event], None] | None = None,
+            cancel: threading.Event | None = None) -> Batch:
+        """Execute a validated job: requests (concurrently when fanning out), downloads, storing.
+
+        Partial success is normal: the batch keeps every stored result and every failure.
+        Raises only for problems that stop the whole job before any request (no key, upload).
+        """
+        key = api_key or self.settings.api_key
+        if not key:
+            raise _missing_key(self.settings)
+        emit = on_event or (lambda ev: None)
+        batch = Batch(job, notes=list(job.notes))
+        batch_id = uuid.uuid4().hex[:12]
+        lock = threading.Lock()
+        total = job.n
+        refs = self._image_refs(job, key, emit)
+
+        def record(ev: Event) -> None:
+            with lock:
+                if ev.record is not None:
+                    batch.results.append(ev.record)
+                if ev.error is not None:
+                    batch.failures.append(ev.error)
+                ev.done, ev.total = len(batch.results) + len(batch.failures), total
+            emit(ev)
+
+        uses_oss = any(r.startswith("oss://") for r in refs)
+        n_workers = min(self.settings.max_parallel, job.requests)
+        req_pool = ThreadPoolExecutor(max(1, n_workers), thread_name_prefix="aliyun-image-req")
+        dl_pool = ThreadPoolExecutor(max(2, self.settings.max_parallel * 2), thread_name_prefix="aliyun-image-dl")
+        try:
+            futures = [req_pool.submit(self._one_request, job, i, seed, refs, uses_oss, key, owner, batch_id,
+                                       dl_pool, record, cancel)
+                       for i, seed in enumerate(job.seeds)]
+            for f in futures:
+                f.result()
+            dl_pool.shutdown(wait=True)
+        finally:
+            req_pool.shutdown(wait=False, cancel_futures=True)
+            dl_pool.shutdown(wait=False)
+        batch.results.sort(key=lambda r: (r.idx, r.id))
+        return batch
+
+    # --- steps ---------------------------------------------------------------------------------
+    def _image_refs(self, job: Job, key: str, emit: Callable[[Event], None]) -> list[str]:
+        """Wire references for the job's images: URLs as given; local images inline or uploaded."""
+        locals_ = [im for im in job.images if im.kind == "local"]
+        inline_bytes = sum(len(im.data or b"") * 4 // 3 for im in locals_)
+        mode = self.settings.upload
+        upload = bool(locals_) and (mode == "always" or (mode == "auto" and inline_bytes > self.settings.inline_max_bytes))
+        if upload and not self.settings.supports_temp_upload:
+            if mode == "always":
+                raise validation("临时上传仅在北京地域可用。请改用 --upload never 或切换到北京地域。",
+                                 "Temporary upload exists in the Beijing region only. Use --upload never or the "
+                                 "Beijing region.", code="Validation.Upload")
+            upload = False
+        policy = None
+        refs = []
+        for i, im in enumerate(job.images):
+            if im.kind != "local":
+                refs.append(im.ref or "")
+            elif upload:
+                if policy is None:
+                    emit(Event("status", text=("正在上传输入图片…", "Uploading input images…")))
+                    policy = self.client.upload_policy(key, job.model)  # one policy for all files
+                refs.append(self.client.upload(policy, f"{i + 1}-{im.filename}", im.data or b"", im.mime or ""))
+            else:
+                refs.append(im.data_uri())
+        return refs
+
+    def _one_request(self, job: Job, i: int, seed: int, refs: list[str], uses_oss: bool, key: str,
+                     owner: str | None, batch_id: str, dl_pool: ThreadPoolExecutor,
+                     record: Callable[[Event], None], cancel: threading.Event | None) -> None:
+        """One API request; its results are recorded, then downloaded on ``dl_pool``."""
+        want = job.per_request
+        try:
+            if cancel is not None and cancel.is_set():
+                raise CancelledError("已停止。", "Stopped.", code="Cancelled")
+            if job.endpoint == catalog.ASYNC:
+                reply = self.client.create_task(key, job.async_body(seed))
+                task_id = str((reply.data.get("output") or {}).get("task_id") or "")
+                if not task_id:
+                    raise bad_reply(200, "missing output.task_id", reply.request_id)
+                reply = self.client.wait_task(key, task_id, model=job.model, cancel=cancel)
+                items = _task_results(reply)
+            else:
+                reply = self.client.generate(key, job.sync_body(seed, refs), oss_resolve=uses_oss, cancel=cancel)
+                items = _sync_results(reply)
+        except AliyunImageError as exc:
+            for _ in range(want):
+                record(Event("failure", error=exc))
+            return
+        news = [NewResult(batch_id=batch_id, idx=i * want + k, task=job.task, model=job.model, prompt=job.prompt,
+                          negative=job.negative, params=job.params(), seed=seed, inputs=job.input_refs(),
+                          request_id=reply.request_id, usage=reply.data.get("usage") or {},
+                          actual_prompt=actual, url=url, url_expires=url_expiry(url), owner=owner)
+                for k, (url, actual) in enumerate(items)]
+        try:
+            ids = self.store.add_pending(news)
+        except AliyunImageError as exc:
+            for _ in news:
+                record(Event("failure", error=exc))
+            return
+        for rid in ids:
+            dl_pool.submit(self._download_and_record, rid, record, cancel)
+        for _ in range(want - len(items)):  # the service returned fewer images than asked
+            record(Event("failure", error=ApiError(
+                "服务返回的图片少于请求的张数。", "The service returned fewer images than requested.",
+                code="PartialResult", request_id=reply.request_id)))
+
+    def _download_and_record(self, rid: int, record: Callable[[Event], None],
+                             cancel: threading.Event | None) -> None:
+        try:
+            record(Event("result", record=self.fetch(rid)))
+        except AliyunImageError as exc:
+            record(Event("failure", error=exc))
+        except Exception as exc:  # noqa: BLE001 - never lose the batch over one odd file
+            log.exception("download %s failed", rid)
+            record(Event("failure", error=unexpected(exc)))
+
+    def fetch(self, rid: int) -> Record:
+        """Download stored result ``rid`` from its URL into the store (also used to resume).
+
+        On a transient failure the row stays ``pending`` (retried at next start while the URL
+        lives); an expired URL marks it ``expired``; a reply that is not an image, ``failed``.
+        """
+        rec = self.store.get(rid)
+        if rec is None:
+            raise KeyError(rid)
+        if rec.status == "done":
+            return rec
+        try:
+            with self.store.partial(rid) as fh:
+                self.client.download(rec.url, PngTextWriter(fh, png_texts(rec)))
+                width, height = _verify_image(Path(fh.name), rec)
+                return self.store.commit_file(rid, fh, width=width, height=height)
+        except DownloadError as exc:
+            status = "expired" if exc.code == "Download.Expired" else (
+                "failed" if exc.code in ("Download.NotImage", "Download.HostNotAllowed", "Download.TooLarge")
+                else "pending")
+            self.store.mark(rid, status, exc.code)
+            raise
+
+    def resume_pending(self, *, on_event: Callable[[Event], None] | None = None) -> list[Record]:
+        """Finish downloads cut short by a crash or restart, while their URLs are still valid."""
+        done = []
+        now = time.time()
+        for rec in self.store.pending():
+            if rec.url_expires is not None and rec.url_expires < now:
+                self.store.mark(rec.id, "expired", "Download.Expired")
+                continue
+            try:
+                got = self.fetch(rec.id)
+            except AliyunImageError as exc:
+                if on_event:
+                    on_event(Event("failure", error=exc))
+                continue
+            done.append(got)
+            if on_event:
+                on_event(Event("result", record=got))
+        return done
+
+    def download_url(self, url: str, dest: Path | str | None = None) -> Path:
+        """Download any allowed result URL to ``dest`` (a file or folder; default the data dir)."""
+        target = Path(dest) if dest else self.settings.data_dir / "downloads"
+        name = Path(urlsplit(url).path).name or "image.png"
+        if target.is_dir() or dest is None or str(dest).endswith(("/", os.sep)):
+            target = target / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".part-", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb+") as fh:
+                self.client.download(url, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, target)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return target
+
+
+def _sync_results(reply: Reply) -> list[tuple[str, str | None]]:
+    """(url, rewritten prompt) pairs from a sync reply; a 200 without them is a bad reply."""
+    try:
+        content = reply.data["output"]["choices"][0]["message"]["content"]
+        urls = [c["image"] for c in content if isinstance(c, dict) and c.get("image")]
+        texts = [c["text"] for c in content if isinstance(c, dict) and c.get("text")]
+    except (KeyError, IndexError, TypeError):
+        raise bad_reply(200, "missing output.choices[0].message.content", reply.request_id) from None
+    if not urls:
+        raise bad_reply(200, "no image in the reply", reply.request_id)
+    actual = texts[0] if texts else None
+    return [(str(u), actual) for u in urls]
+
+
+def _task_results(reply: Reply) -> list[tuple[str, str | None]]:
+    results = (reply.data.get("output") or {}).get("results")
+    if not isinstance(results, list):
+        raise bad_reply(200, "missing output.results", reply.request_id)
+    out = [(str(r["url"]), r.get("actual_prompt")) for r in results if isinstance(r, dict) and r.get("url")]
+    if not out:
+        codes = [r.get("code") for r in results if isinstance(r, dict) and r.get("code")]
+        raise bad_reply(200, f"task succeeded without images {codes or ''}".strip(), reply.request_id)
+    return out
+
+
+def _verify_image(path: Path, rec: Record) -> tuple[int, int]:
+    """Check the downloaded file decodes as an image; return its size."""
+    try:
+        with Image.open(path) as im:
+            size = im.size
+            im.verify()  # CRCs and structure, without decoding all pixels
+        return size
+    except Exception:  # noqa: BLE001 - Pillow raises many types for bad data
+        raise DownloadError(
+            "下载到的内容不是有效图片（可能是错误页面）。请重试或重新生成。",
+            "The downloaded content is not a valid image (perhaps an error page). Retry or generate again.",
+            code="Download.NotImage", request_id=rec.request_id) from None
+
+

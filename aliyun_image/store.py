@@ -1,0 +1,379 @@
+"""Gallery store: a SQLite index plus image files under the data directory.
+
+Layout of ``data_dir``::
+
+    gallery.sqlite3            the index (WAL mode)
+    images/YYYY-MM-DD/<id>-<slug>.png
+    thumbs/<id>.jpg            small previews, made on first request
+    .partial/<id>.part         downloads in flight (removed at start-up: never shown)
+
+Nothing the user paid for is lost: a result row is written with its URL and expiry
+(status ``pending``) *before* the download starts. A download goes to ``.partial/`` and is
+renamed into ``images/`` only when complete and verified, then the row becomes ``done``.
+After a crash, :meth:`ResultStore.open` removes partial files and reconciles rows with files;
+:meth:`~aliyun_image.service.ImageService.resume_pending` re-downloads what is still valid.
+
+The store never sees an API key: nothing it is given contains one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import re
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import StorageError
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS results (
+    id            INTEGER PRIMARY KEY,
+    batch_id      TEXT NOT NULL,
+    idx           INTEGER NOT NULL DEFAULT 0,
+    task          TEXT NOT NULL,            -- t2i | edit | fuse
+    model         TEXT NOT NULL,
+    prompt        TEXT NOT NULL,
+    negative      TEXT NOT NULL DEFAULT '',
+    params        TEXT NOT NULL DEFAULT '{}',  -- JSON: size, n, prompt_extend, watermark...
+    seed          INTEGER,
+    inputs        TEXT NOT NULL DEFAULT '[]',  -- JSON: input image references, in order
+    request_id    TEXT NOT NULL DEFAULT '',
+    usage         TEXT NOT NULL DEFAULT '{}',
+    actual_prompt TEXT,                      -- the rewritten prompt, when the API returns one
+    url           TEXT NOT NULL DEFAULT '',
+    url_expires   REAL,
+    status        TEXT NOT NULL,             -- pending | done | failed | expired | missing
+    error         TEXT NOT NULL DEFAULT '',
+    path          TEXT NOT NULL DEFAULT '',  -- relative to data_dir
+    bytes         INTEGER NOT NULL DEFAULT 0,
+    width         INTEGER,
+    height        INTEGER,
+    owner         TEXT,                      -- hosted demo: the visitor session; NULL locally
+    created       REAL NOT NULL,
+    updated       REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_status_created ON results(status, created);
+CREATE INDEX IF NOT EXISTS results_owner_created ON results(owner, created);
+"""
+
+
+@dataclass
+class Record:
+    """One result image as stored."""
+
+    id: int
+    batch_id: str
+    idx: int
+    task: str
+    model: str
+    prompt: str
+    negative: str
+    params: dict
+    seed: int | None
+    inputs: list
+    request_id: str
+    usage: dict
+    actual_prompt: str | None
+    url: str
+    url_expires: float | None
+    status: str
+    error: str
+    path: str
+    bytes: int
+    width: int | None
+    height: int | None
+    owner: str | None
+    created: float
+    updated: float
+    file: Path | None = field(default=None, repr=False)  # absolute path when done
+
+    @property
+    def size(self) -> str:
+        """``"1664*928"`` when known."""
+        return f"{self.width}*{self.height}" if self.width and self.height else str(self.params.get("size") or "")
+
+
+@dataclass
+class NewResult:
+    """What the service knows about a result before downloading it."""
+
+    batch_id: str
+    idx: int
+    task: str
+    model: str
+    prompt: str
+    negative: str
+    params: dict
+    seed: int | None
+    inputs: list
+    request_id: str
+    usage: dict
+    actual_prompt: str | None
+    url: str
+    url_expires: float | None
+    owner: str | None = None
+
+
+def _slug(text: str, limit: int = 32) -> str:
+    """A file-name-safe slug of a prompt (CJK kept: modern file systems are UTF-8)."""
+    s = re.sub(r"[^\w\u4e00-\u9fff]+", "-", text, flags=re.UNICODE).strip("-_")
+    return (s[:limit].strip("-_") or "image")
+
+
+class ResultStore:
+    """The SQLite index and the files it points to. Thread-safe; one per data directory."""
+
+    def __init__(self, data_dir: Path | str, *, fsync: bool = True):
+        self.root = Path(data_dir)
+        self.fsync = fsync
+        self._lock = threading.RLock()
+        try:
+            for sub in ("images", "thumbs", ".partial"):
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.root / "gallery.sqlite3", check_same_thread=False,
+                                       isolation_level=None, timeout=30)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: atomic, durable at checkpoint
+            self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        except (OSError, sqlite3.Error) as exc:
+            raise storage_error(self.root, exc) from None
+        self._recover()
+
+    @classmethod
+    def open(cls, data_dir: Path | str, **kw: Any) -> ResultStore:
+        """Open (creating if needed) the store in ``data_dir`` and recover from any crash."""
+        return cls(data_dir, **kw)
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
+
+    # --- crash recovery -------------------------------------------------------------------------
+    def _recover(self) -> None:
+        """Remove half-written downloads and make rows agree with files."""
+        for part in (self.root / ".partial").glob("*"):
+            with contextlib.suppress(OSError):
+                part.unlink()
+        with self._lock:
+            rows = self._db.execute("SELECT id, path, status FROM results WHERE status IN ('pending','done')").fetchall()
+        now = time.time()
+        for row in rows:
+            exists = bool(row["path"]) and (self.root / row["path"]).is_file()
+            if row["status"] == "pending" and exists:
+                # Renamed into place but the crash came before the row update: the file is complete
+                # (rename is atomic), so the row can be marked done.
+                size = (self.root / row["path"]).stat().st_size
+                self._update(row["id"], status="done", bytes=size, updated=now)
+            elif row["status"] == "done" and not exists:
+                self._update(row["id"], status="missing", updated=now)
+
+    # --- writing --------------------------------------------------------------------------------
+    def add_pending(self, items: list[NewResult]) -> list[int]:
+        """Record results (URL and expiry first) before downloading; return their ids."""
+        now = time.time()
+        ids = []
+        with self._lock, self._tx():
+            for it in items:
+                cur = self._db.execute(
+                    "INSERT INTO results (batch_id, idx, task, model, prompt, negative, params, seed, inputs,"
+                    " request_id, usage, actual_prompt, url, url_expires, status, owner, created, updated)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,'pending',?,?,?)",
+                    (it.batch_id, it.idx, it.task, it.model, it.prompt, it.negative,
+                     json.dumps(it.params, ensure_ascii=False), it.seed,
+                     json.dumps(it.inputs, ensure_ascii=False), it.request_id,
+                     json.dumps(it.usage, ensure_ascii=False), it.actual_prompt, it.url, it.url_expires,
+                     it.owner, now, now))
+                rid = int(cur.lastrowid)
+                day = time.strftime("%Y-%m-%d", time.localtime(now))
+                path = f"images/{day}/{rid:06d}-{_slug(it.prompt)}.png"
+                self._db.execute("UPDATE results SET path=? WHERE id=?", (path, rid))
+                ids.append(rid)
+        return ids
+
+    @contextlib.contextmanager
+    def partial(self, rid: int) -> Iterator[Any]:
+        """A temporary file (``wb+``) for downloading result ``rid``; removed if not committed."""
+        tmp = self.root / ".partial" / f"{rid}.part"
+        try:
+            fh = open(tmp, "wb+")
+        except OSError as exc:
+            raise storage_error(self.root, exc) from None
+        try:
+            with fh:
+                yield fh
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+
+    def commit_file(self, rid: int, fh: Any, *, width: int | None, height: int | None) -> Record:
+        """Make the downloaded temp file ``fh`` the result's file (fsync, rename), mark it done."""
+        rec = self.get(rid)
+        if rec is None:
+            raise KeyError(rid)
+        final = self.root / rec.path
+        try:
+            fh.flush()
+            if self.fsync:
+                os.fsync(fh.fileno())
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(fh.name, final)  # atomic: readers see the old state or the whole file
+            if self.fsync:
+                _fsync_dir(final.parent)
+            size = final.stat().st_size
+        except OSError as exc:
+            raise storage_error(self.root, exc) from None
+        self._update(rid, status="done", bytes=size, width=width, height=height, error="", updated=time.time())
+        out = self.get(rid)
+        assert out is not None
+        return out
+
+    def mark(self, rid: int, status: str, error: str = "") -> None:
+        """Set a row's status (``failed``, ``expired``, ``pending``) with an error code/text."""
+        self._update(rid, status=status, error=error[:500], updated=time.time())
+
+    def _update(self, rid: int, **cols: Any) -> None:
+        sets = ", ".join(f"{k}=?" for k in cols)
+        with self._lock:
+            try:
+                self._db.execute(f"UPDATE results SET {sets} WHERE id=?", (*cols.values(), rid))
+            except sqlite3.Error as exc:
+                raise storage_error(self.root, exc) from None
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[None]:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            raise storage_error(self.root, exc) from None
+
+    # --- reading --------------------------------------------------------------------------------
+    def _record(self, row: sqlite3.Row) -> Record:
+        d = dict(row)
+        for key in ("params", "inputs", "usage"):
+            d[key] = json.loads(d[key] or ("[]" if key == "inputs" else "{}"))
+        rec = Record(**d)
+        if rec.status == "done" and rec.path:
+            rec.file = self.root / rec.path
+        return rec
+
+    def get(self, rid: int, owner: str | None = None) -> Record | None:
+        """One record by id; with ``owner`` set, only if it belongs to that owner."""
+        sql, args = "SELECT * FROM results WHERE id=?", [rid]
+        if owner is not None:
+            sql += " AND owner=?"
+            args.append(owner)
+        with self._lock:
+            row = self._db.execute(sql, args).fetchone()
+        return self._record(row) if row else None
+
+    def _where(self, *, query: str | None, task: str | None, model: str | None, owner: str | None,
+               status: str | None) -> tuple[str, list]:
+        clauses, args = [], []
+        if status:
+            clauses.append("status=?")
+            args.append(status)
+        if owner is not None:
+            clauses.append("owner=?")
+            args.append(owner)
+        if task:
+            clauses.append("task=?")
+            args.append(task)
+        if model:
+            clauses.append("model=?")
+            args.append(model)
+        if query and query.strip():
+            like = "%" + query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            clauses.append("(prompt LIKE ? ESCAPE '\\' OR IFNULL(actual_prompt,'') LIKE ? ESCAPE '\\')")
+            args += [like, like]
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+    def list(self, *, offset: int = 0, limit: int = 24, query: str | None = None, task: str | None = None,
+             model: str | None = None, owner: str | None = None, status: str | None = "done") -> tuple[list[Record], int]:
+        """A page of records, newest first, and the total that match (search + filters)."""
+        where, args = self._where(query=query, task=task, model=model, owner=owner, status=status)
+        with self._lock:
+            total = self._db.execute(f"SELECT COUNT(*) FROM results{where}", args).fetchone()[0]
+            rows = self._db.execute(f"SELECT * FROM results{where} ORDER BY created DESC, id DESC LIMIT ? OFFSET ?",
+                                    (*args, max(1, int(limit)), max(0, int(offset)))).fetchall()
+        return [self._record(r) for r in rows], int(total)
+
+    def models(self, owner: str | None = None) -> list[str]:
+        """Distinct models with stored results (for filters)."""
+        sql = "SELECT DISTINCT model FROM results WHERE status='done'" + (" AND owner=?" if owner is not None else "")
+        with self._lock:
+            return [r[0] for r in self._db.execute(sql, [owner] if owner is not None else [])]
+
+    def pending(self) -> list[Record]:
+        """Results recorded but not yet downloaded (oldest first)."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM results WHERE status='pending' ORDER BY id").fetchall()
+        return [self._record(r) for r in rows]
+
+    def delete(self, rid: int, owner: str | None = None) -> bool:
+        """Delete a result: the row first, then its files (a crash in between leaves an orphan
+        file, never a row pointing at nothing)."""
+        rec = self.get(rid, owner)
+        if rec is None:
+            return False
+        with self._lock:
+            self._db.execute("DELETE FROM results WHERE id=?", (rid,))
+        for p in (self.root / rec.path if rec.path else None, self.thumb_path(rid)):
+            if p is not None:
+                with contextlib.suppress(OSError):
+                    p.unlink()
+        return True
+
+    def thumb_path(self, rid: int) -> Path:
+        """Where the preview of result ``rid`` lives (it may not exist yet)."""
+        return self.root / "thumbs" / f"{rid}.jpg"
+
+    def count(self, status: str = "done") -> int:
+        """How many records have ``status``."""
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM results WHERE status=?", (status,)).fetchone()[0])
+
+
+def _fsync_dir(path: Path) -> None:
+    """Persist a rename (the directory entry) on POSIX; a no-op where not supported."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def storage_error(root: Path, exc: BaseException) -> StorageError:
+    """The user's message for a failed write under ``root`` (full disk, read-only, permissions)."""
+    no = getattr(exc, "errno", None)
+    if no == errno.ENOSPC or "disk is full" in str(exc) or "database or disk is full" in str(exc):
+        zh = f"磁盘空间不足，无法保存到 {root}。请清理磁盘或用 ALIYUN_IMAGE_DATA_DIR 换一个目录；已保存的结果不受影响。"
+        en = (f"The disk is full; cannot save to {root}. Free some space or choose another folder with "
+              "ALIYUN_IMAGE_DATA_DIR; results already saved are safe.")
+        code = "Storage.DiskFull"
+    elif no in (errno.EACCES, errno.EPERM, errno.EROFS) or "readonly" in str(exc) or "read-only" in str(exc):
+        zh = f"没有写入权限：{root}。请修改目录权限，或用 ALIYUN_IMAGE_DATA_DIR 指定可写目录。"
+        en = f"No permission to write to {root}. Fix the folder's permissions or point ALIYUN_IMAGE_DATA_DIR at a writable folder."
+        code = "Storage.ReadOnly"
+    else:
+        zh = f"无法写入结果目录 {root}：{type(exc).__name__}。请检查该目录。"
+        en = f"Cannot write to the results folder {root}: {type(exc).__name__}. Check that folder."
+        code = "Storage.Error"
+    return StorageError(zh, en, code=code, message=str(exc))

@@ -1,0 +1,66 @@
+"""Shared fixtures: a clean environment per test, one emulator per session, fast settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+TEST_KEY = "sk-test-0123456789abcdef"  # accepted by the emulator; not a real key
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No test sees the developer's key or base URL; results go to a temp dir."""
+    for var in list(os.environ):
+        if var.startswith(("DASHSCOPE_", "ALIYUN_IMAGE_")):
+            monkeypatch.delenv(var)
+    data = tmp_path / "data"
+    monkeypatch.setenv("ALIYUN_IMAGE_DATA_DIR", str(data))
+    return data
+
+
+@pytest.fixture(scope="session")
+def emulator_server():
+    """One emulator for the whole session (tests clear it between uses)."""
+    from aliyun_image.emulator import Emulator
+
+    with Emulator(task_delay=0.2) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emu(emulator_server):
+    """The session emulator with no recorded requests and no pending faults."""
+    emulator_server.clear()
+    emulator_server.latency = 0.0
+    yield emulator_server
+    emulator_server.clear()
+    emulator_server.latency = 0.0
+
+
+@pytest.fixture
+def settings(emu, clean_env):
+    """Settings pointed at the emulator with quick retries, so fault tests stay fast."""
+    from aliyun_image.config import Settings
+
+    return Settings.from_env(base_url=emu.base_url, api_key=TEST_KEY, data_dir=clean_env,
+                             backoff_base=0.02, backoff_max=0.1, retry_after_max=1.5,
+                             poll_schedule=(0.05, 0.1), read_timeout=10, fsync=False)
+
+
+@pytest.fixture
+def service(settings):
+    """An ImageService on the emulator with its own store in the test's temp dir."""
+    from aliyun_image.service import ImageService
+
+    svc = ImageService(settings)
+    yield svc
+    svc.store.close()
+    svc.client.close()

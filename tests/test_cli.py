@@ -1,0 +1,139 @@
+"""The CLI as a user runs it: a subprocess, real exit codes, stdout paths, stderr messages."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from .conftest import TEST_KEY
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(args, env_extra=None, data_dir=None, timeout=60):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "ALIYUN_IMAGE_"))}
+    env.update({"PYTHONPATH": str(ROOT), "LANG": "C.UTF-8"})
+    if data_dir:
+        env["ALIYUN_IMAGE_DATA_DIR"] = str(data_dir)
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "aliyun_image", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout, cwd=data_dir.parent if data_dir else None)
+
+
+@pytest.fixture
+def cli_env(emu):
+    return {"DASHSCOPE_API_KEY": TEST_KEY, "DASHSCOPE_HTTP_BASE_URL": emu.base_url}
+
+
+def test_generate_prints_paths_and_seed(cli_env, clean_env):
+    r = run(["generate", "一只橘猫在阳光下打盹", "--size", "1:1", "--seed", "7", "-n", "2"], cli_env, clean_env)
+    assert r.returncode == 0, r.stderr
+    paths = r.stdout.split()
+    assert len(paths) == 2 and all(Path(p).is_file() for p in paths)
+    assert "seed 7, 8" in r.stderr and "Traceback" not in r.stderr
+    with Image.open(paths[0]) as im:
+        assert im.size == (1328, 1328) and "Seed: 7" in im.text["parameters"]
+
+
+def test_offline_mode_needs_no_key(clean_env):
+    r = run(["--offline", "generate", "a lighthouse at dusk", "--max"], data_dir=clean_env)
+    assert r.returncode == 0, r.stderr
+    assert Path(r.stdout.strip()).is_file() and "qwen-image-max" in r.stderr
+
+
+def test_edit_with_local_path_and_history(cli_env, clean_env, tmp_path):
+    src = tmp_path / "in.png"
+    Image.new("RGB", (640, 480), "navy").save(src)
+    r = run(["edit", str(src), "把背景换成星空", "-n", "2"], cli_env, clean_env)
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.split()) == 2
+    h = run(["history", "--json"], cli_env, clean_env)
+    rows = [json.loads(line) for line in h.stdout.splitlines()]
+    assert h.returncode == 0 and len(rows) == 2 and rows[0]["task"] == "edit"
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["generate", ""], "empty"),
+    (["generate", "x" * 801], "801"),
+    (["generate", "cat", "--size", "1024x1024"], "1664*928"),
+    (["generate", "cat", "-n", "7"], "1-6"),
+    (["generate", "cat", "--seed", "-5"], "Seed"),
+    (["generate", "cat", "--seed", "2147483648"], "Seed"),
+    (["edit", "a.png,b.png,c.png,d.png", "merge"], "1-3"),
+    (["edit", "/no/such/file.png", "fix"], "file.png"),
+])
+def test_validation_errors_exit_2_without_calling_the_api(cli_env, clean_env, emu, args, needle):
+    r = run(args, cli_env, clean_env)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert needle in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not emu.calls("generation")
+
+
+def test_api_error_exit_1_one_line(clean_env, emu):
+    r = run(["generate", "cat"], {"DASHSCOPE_API_KEY": "sk-invalid-0000000",
+                                  "DASHSCOPE_HTTP_BASE_URL": emu.base_url}, clean_env)
+    assert r.returncode == 1 and "InvalidApiKey" in r.stderr and "sk-invalid" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_chinese_messages(clean_env, emu):
+    r = run(["--lang", "zh", "generate", ""], {"DASHSCOPE_API_KEY": TEST_KEY,
+                                                "DASHSCOPE_HTTP_BASE_URL": emu.base_url}, clean_env)
+    assert r.returncode == 2 and "提示词为空" in r.stderr
+
+
+def test_no_key_message(clean_env, emu):
+    r = run(["generate", "cat"], {"DASHSCOPE_HTTP_BASE_URL": emu.base_url}, clean_env)
+    assert r.returncode == 2 and "DASHSCOPE_API_KEY" in r.stderr
+
+
+def test_network_down_exit_1(clean_env):
+    r = run(["--retries", "0", "generate", "cat"], {"DASHSCOPE_API_KEY": TEST_KEY,
+                                                   "DASHSCOPE_HTTP_BASE_URL": "http://127.0.0.1:9/api/v1"}, clean_env)
+    assert r.returncode == 1 and "connect" in r.stderr.lower() and "Traceback" not in r.stderr
+
+
+def test_download_and_models(cli_env, clean_env, tmp_path):
+    gen = run(["generate", "cat", "-q"], cli_env, clean_env)
+    from aliyun_image.store import ResultStore
+    url = ResultStore.open(clean_env).list()[0][0].url
+    r = run(["download", url, str(tmp_path / "dl.png")], cli_env, clean_env)
+    assert gen.returncode == 0 and r.returncode == 0 and (tmp_path / "dl.png").is_file()
+    m = run(["models"])
+    assert m.returncode == 0 and "qwen-image-edit-max" in m.stdout and "1472*1104" in m.stdout
+
+
+def test_usage_error_exit_2():
+    r = run(["generate"])
+    assert r.returncode == 2
+
+
+def test_emulator_command_serves(tmp_path):
+    import socket
+    import time
+
+    import requests
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = subprocess.Popen([sys.executable, "-m", "aliyun_image", "emulator", "--port", str(port)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        for _ in range(100):
+            try:
+                r = requests.post(f"http://127.0.0.1:{port}/api/v1/services/aigc/multimodal-generation/generation",
+                                  json={}, headers={"Authorization": f"Bearer {TEST_KEY}"}, timeout=2)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        assert r.status_code == 400 and r.json()["code"]
+    finally:
+        p.terminate()
+        p.wait(10)

@@ -1,0 +1,57 @@
+"""Every error code has a message in both languages, with its remedy."""
+
+import pytest
+
+from aliyun_image import errors
+from aliyun_image.errors import api_error, network_error, scrub
+
+PROTOCOL_CODES = [
+    "InvalidParameter", "DataInspectionFailed", "InvalidParameter.DataInspection", "BadRequest.EmptyInput",
+    "BadRequest.EmptyParameters", "BadRequest.EmptyModel", "InvalidURL", "Arrearage", "InternalError.Algo",
+    "InvalidApiKey", "AccessDenied", "Workspace.AccessDenied", "Model.AccessDenied", "AccessDenied.Unpurchased",
+    "ModelNotFound", "WorkSpaceNotFound", "RequestTimeOut", "BadRequest.TooLarge", "BadRequest.InputDownloadFailed",
+    "BadRequest.UnsupportedFileFormat", "Throttling", "Throttling.RateQuota", "Throttling.AllocationQuota",
+    "LimitRequests", "PrepaidBillOverdue", "PostpaidBillOverdue", "CommodityNotPurchased", "InternalError",
+    "InternalError.Timeout", "SystemError", "ModelUnavailable",
+]
+
+
+@pytest.mark.parametrize("code", PROTOCOL_CODES)
+def test_every_protocol_code_has_own_bilingual_message(code):
+    e = api_error(400, code, "msg", "rid-1", region=("北京", "Beijing"), model="qwen-image-plus", retries=3)
+    assert errors._lookup(code) is not None, code
+    assert e.zh and e.en and e.zh != e.en
+    assert any("\u4e00" <= ch <= "\u9fff" for ch in e.zh)
+    assert "rid-1" in e.text("en") and code in e.text("zh")
+
+
+def test_specific_remedies():
+    key = api_error(401, "InvalidApiKey", region=("新加坡 (x)", "Singapore (x)"))
+    assert "Singapore" in key.en and "Beijing" in key.en and "新加坡" in key.zh
+    assert "top up" in api_error(400, "Arrearage").en.lower()
+    assert "3" in api_error(429, "Throttling.RateQuota", retries=3).en
+    assert "enable" in api_error(403, "AccessDenied.Unpurchased", model="qwen-image-max").en.lower()
+    assert "prompt" in api_error(400, "DataInspectionFailed").en.lower()
+
+
+def test_unknown_code_still_shows_code_message_and_request_id():
+    e = api_error(418, "Teapot.Brewing", "short and stout", "rid-9")
+    t = e.text("en")
+    assert "Teapot.Brewing" in t and "short and stout" in t and "rid-9" in t
+
+
+def test_keys_are_scrubbed_from_service_messages():
+    e = api_error(401, "InvalidApiKey", "Invalid key sk-abcdef1234567890 provided")
+    assert "sk-abcdef1234567890" not in e.text("en") + e.text("zh") + e.message
+    assert scrub("x sk-live_ABC-123 y") == "x sk-*** y"
+
+
+@pytest.mark.parametrize("kind", ["dns", "refused", "connect_timeout", "timeout", "tls", "reset", "other"])
+def test_network_messages(kind):
+    e = network_error(kind, "dashscope.aliyuncs.com", retries=2)
+    assert e.zh and e.en and e.code == f"Network.{kind}"
+
+
+def test_exit_codes():
+    assert errors.validation("a", "b").exit_code == 2
+    assert api_error(500, "InternalError").exit_code == 1
