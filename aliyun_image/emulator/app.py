@@ -1,0 +1,232 @@
+"""The emulated service: one function per endpoint, from a :class:`Recorded` request to a Reply.
+
+No sockets here (see :mod:`.handler`); state lives on the :class:`~.server.Emulator` passed in.
+Order of checks follows the service: authentication, then headers, then the body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from email.utils import formatdate
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
+
+from ..catalog import EDIT, T2I, get_model
+from .multipart import Part
+from .oss import OssError
+from .render import Recipe
+from .replies import XML_TYPE, Reply, error_reply, json_reply, new_request_id, oss_error_reply
+from .validate import (
+    MSG_ASYNC_HEADER, MSG_BAD_KEY, MSG_MODEL_NOT_FOUND, MSG_NO_KEY, ApiFault, Job, edit_default_size,
+    parse_generation, parse_json, parse_task,
+)
+
+if TYPE_CHECKING:
+    from .records import Recorded
+    from .server import Emulator
+
+BASE = "/api/v1"
+GENERATION_PATH = BASE + "/services/aigc/multimodal-generation/generation"
+TASK_CREATE_PATH = BASE + "/services/aigc/text2image/image-synthesis"
+UPLOADS_PATH = BASE + "/uploads"
+_TASK_RE = re.compile(r"^" + re.escape(BASE) + r"/tasks/([^/]+)$")
+_CANCEL_RE = re.compile(r"^" + re.escape(BASE) + r"/tasks/([^/]+)/cancel$")
+_RESULT_RE = re.compile(r"^/results/([0-9a-f]{32})\.png$")
+MSG_CANCEL = "Failed to cancel the task, please confirm if the task is in PENDING status."
+
+
+def route(method: str, path: str) -> str:
+    """The endpoint name for ``method path`` (``"other"`` when nothing matches)."""
+    get = method in ("GET", "HEAD")
+    if path == GENERATION_PATH and method == "POST":
+        return "generation"
+    if path == TASK_CREATE_PATH and method == "POST":
+        return "task_create"
+    if _CANCEL_RE.match(path) and method == "POST":
+        return "task_cancel"
+    if _TASK_RE.match(path) and get:
+        return "task_get"
+    if path == UPLOADS_PATH and get:
+        return "policy"
+    if path == "/oss" and method == "POST":
+        return "oss"
+    if path.startswith("/results/") and get:
+        return "download"
+    return "other"
+
+
+def _known_path(path: str) -> bool:
+    return (path in (GENERATION_PATH, TASK_CREATE_PATH, UPLOADS_PATH, "/oss")
+            or bool(_TASK_RE.match(path) or _CANCEL_RE.match(path)) or path.startswith("/results/"))
+
+
+def authenticate(emu: Emulator, rec: Recorded) -> None:
+    """Raise 401 InvalidApiKey unless the request carries an accepted ``Bearer`` key."""
+    value = rec.headers.get("authorization", "").strip()
+    scheme, _, key = value.partition(" ")
+    key = key.strip()
+    if not value or (scheme.lower() == "bearer" and not key):
+        raise ApiFault(401, "InvalidApiKey", MSG_NO_KEY)
+    if scheme.lower() != "bearer" or not emu.key_ok(key):
+        raise ApiFault(401, "InvalidApiKey", MSG_BAD_KEY)
+
+
+def require_json(rec: Recorded) -> None:
+    """The service requires ``Content-Type: application/json`` on POSTs with a JSON body."""
+    ctype = rec.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        raise ApiFault(400, "InvalidParameter", "Content-Type must be application/json.")
+
+
+def dispatch(emu: Emulator, rec: Recorded, parts: list[Part] | None) -> Reply:
+    """Answer ``rec`` (already recorded, faults already applied)."""
+    ep = rec.endpoint
+    try:
+        if ep == "generation":
+            return generation(emu, rec)
+        if ep == "task_create":
+            return task_create(emu, rec)
+        if ep == "task_get":
+            return task_get(emu, rec)
+        if ep == "task_cancel":
+            return task_cancel(emu, rec)
+        if ep == "policy":
+            return policy(emu, rec)
+        if ep == "oss":
+            return oss_upload(emu, rec, parts)
+        if ep == "download":
+            return download(emu, rec)
+        if _known_path(rec.path):
+            return error_reply(405, "MethodNotAllowed", f"Method {rec.method} is not allowed for {rec.path}.")
+        return error_reply(404, "NotFound", f"The requested path {rec.path} was not found.")
+    except ApiFault as fault:
+        return error_reply(fault.status, fault.code, fault.message, fault.headers)
+
+
+# --- synchronous generation ----------------------------------------------------------------------
+def _recipes(emu: Emulator, job: Job, size: tuple[int, int], inputs: tuple[str, ...]) -> list[Recipe]:
+    seed = job.seed if job.seed is not None else emu.random_seed()
+    return [Recipe(job.model, job.prompt, job.negative, seed, size[0], size[1], inputs, job.watermark, i)
+            for i in range(job.n)]
+
+
+def generation(emu: Emulator, rec: Recorded) -> Reply:
+    """``POST .../multimodal-generation/generation``: text-to-image or edit, answer in the reply."""
+    authenticate(emu, rec)
+    require_json(rec)
+    job = parse_generation(parse_json(rec.body))
+    resolve_oss = rec.headers.get("x-dashscope-ossresourceresolve", "").strip().lower() == "enable"
+    inputs = [emu.resolver.resolve(ref, model=job.model, oss_resolve=resolve_oss) for ref in job.images]
+    size = job.size
+    if size is None:  # edit without size: ~1024*1024 at the last image's aspect ratio
+        size = edit_default_size(job.spec.size_rule(EDIT), inputs[-1].width, inputs[-1].height)
+    recipes = _recipes(emu, job, size, tuple(i.sha for i in inputs))
+    urls = emu.mint_urls([emu.results.add(r) for r in recipes])
+    output: dict = {"choices": [{
+        "finish_reason": "stop",
+        "message": {"role": "assistant", "content": [{"image": u} for u in urls]},
+    }]}
+    # task_metric: in the max/plus text-to-image docs only (not for edits, not for the 2.0 family).
+    if job.task == T2I and not job.spec.does(EDIT):
+        output["task_metric"] = {"TOTAL": job.n, "SUCCEEDED": job.n, "FAILED": 0}
+    emu.sleep_latency()
+    return json_reply({"output": output, "usage": {"width": size[0], "height": size[1], "image_count": job.n},
+                       "request_id": new_request_id()})
+
+
+# --- async tasks ---------------------------------------------------------------------------------
+def task_create(emu: Emulator, rec: Recorded) -> Reply:
+    """``POST .../text2image/image-synthesis`` with ``X-DashScope-Async: enable``."""
+    authenticate(emu, rec)
+    if rec.headers.get("x-dashscope-async", "").strip().lower() != "enable":
+        raise ApiFault(403, "AccessDenied", MSG_ASYNC_HEADER)
+    require_json(rec)
+    job = parse_task(parse_json(rec.body))
+    tokens = [emu.results.add(r) for r in _recipes(emu, job, job.size, ())]
+    task = emu.tasks.create(job, tokens, emu.task_delay, emu.faults.take_outcome())
+    emu.sleep_latency()
+    return json_reply({"output": {"task_status": "PENDING", "task_id": task.id}, "request_id": new_request_id()})
+
+
+def _task_id(rec: Recorded) -> str:
+    return unquote(rec.path[len(BASE + "/tasks/"):].split("/")[0])
+
+
+def task_get(emu: Emulator, rec: Recorded) -> Reply:
+    """``GET /tasks/{id}``: status from the task clock; unknown ids say UNKNOWN (HTTP 200)."""
+    authenticate(emu, rec)
+    task_id = _task_id(rec)
+    task = emu.tasks.get(task_id)
+    if task is None:
+        body = {"output": {"task_id": task_id, "task_status": "UNKNOWN"}}
+    else:
+        body = emu.tasks.view(task, lambda token, now: emu.results.url(emu.origin, token, emu.url_ttl, now))
+    return json_reply({"request_id": new_request_id(), **body})
+
+
+def task_cancel(emu: Emulator, rec: Recorded) -> Reply:
+    """``POST /tasks/{id}/cancel``: only PENDING tasks can be cancelled."""
+    authenticate(emu, rec)
+    if not emu.tasks.cancel(_task_id(rec)):
+        raise ApiFault(400, "UnsupportedOperation", MSG_CANCEL)
+    return json_reply({"request_id": new_request_id()})
+
+
+# --- temporary upload ----------------------------------------------------------------------------
+def policy(emu: Emulator, rec: Recorded) -> Reply:
+    """``GET /uploads?action=getPolicy&model=M``: an upload policy for the emulated OSS."""
+    authenticate(emu, rec)
+    if rec.query.get("action") != "getPolicy":
+        raise ApiFault(400, "InvalidParameter", "Parameter 'action' must be getPolicy.")
+    model = rec.query.get("model", "")
+    if not model:
+        raise ApiFault(400, "BadRequest.EmptyModel", "Required parameter 'model' missing from request.")
+    if get_model(model) is None:
+        raise ApiFault(404, "ModelNotFound", MSG_MODEL_NOT_FOUND)
+    data = emu.bucket.issue(model, emu.origin + "/oss", emu.policy_ttl)
+    return json_reply({"request_id": new_request_id(), "data": data})
+
+
+def oss_upload(emu: Emulator, rec: Recorded, parts: list[Part] | None) -> Reply:
+    """``POST {origin}/oss``: the OSS PostObject form upload (no DashScope auth)."""
+    if parts is None:
+        return oss_error_reply(400, "MalformedPOSTRequest",
+                               "The body of your POST request is not well-formed multipart/form-data.")
+    try:
+        key, status = emu.bucket.upload(parts)
+    except OssError as err:
+        return oss_error_reply(err.status, err.code, err.message, err.extra)
+    obj = emu.bucket.get(key)
+    etag = '"' + hashlib.md5(obj.data if obj else b"").hexdigest().upper() + '"'
+    headers = {"x-oss-request-id": new_request_id().replace("-", "")[:24].upper(), "ETag": etag}
+    if status == 201:
+        xml = ('<?xml version="1.0" encoding="UTF-8"?>\n<PostResponse>\n'
+               f"  <Bucket>dashscope-file-emulator</Bucket>\n  <Key>{key}</Key>\n  <ETag>{etag}</ETag>\n"
+               "</PostResponse>\n")
+        return Reply(201, xml.encode(), XML_TYPE, headers)
+    return Reply(status, b"", None, headers)
+
+
+# --- result downloads ----------------------------------------------------------------------------
+def download(emu: Emulator, rec: Recorded) -> Reply:
+    """``GET /results/<token>.png?Expires&OSSAccessKeyId&Signature``: the rendered PNG."""
+    m = _RESULT_RE.match(rec.path)
+    if not m:
+        return oss_error_reply(404, "NoSuchKey", "The specified key does not exist.")
+    token = m.group(1)
+    problem = emu.results.check(token, rec.query)
+    if problem is not None:
+        status, code, message = problem
+        extra = None
+        if message == "Request has expired.":
+            extra = {"Expires": rec.query.get("Expires", ""), "ServerTime": formatdate(usegmt=True)}
+        return oss_error_reply(status, code, message, extra)
+    data = emu.results.png(token)
+    if data is None:
+        return oss_error_reply(404, "NoSuchKey", "The specified key does not exist.")
+    return Reply(200, data, "image/png", {
+        "ETag": '"' + hashlib.md5(data).hexdigest().upper() + '"',
+        "Last-Modified": formatdate(usegmt=True),
+        "x-oss-request-id": new_request_id().replace("-", "")[:24].upper(),
+    })

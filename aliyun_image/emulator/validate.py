@@ -1,0 +1,242 @@
+"""Request validation, as the real service does it, against :mod:`aliyun_image.catalog`.
+
+Turns a request body into a :class:`Job` or raises :class:`ApiFault` (HTTP status, DashScope
+code, message). Nothing here touches the network or images; resolving image references is
+the server's job (:mod:`.inputs`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+
+from ..catalog import ASYNC, EDIT, SEED_MAX, SYNC, T2I, ModelSpec, SizeRule, check_size, get_model
+
+MSG_NO_KEY = "No API-key provided."
+MSG_BAD_KEY = "Invalid API-key provided."
+MSG_MODEL_NOT_FOUND = "Model can not be found."
+MSG_ASYNC_HEADER = "current user api does not support synchronous calls"
+MSG_NOT_SYNC = "Model not support synchronous call."
+MSG_NOT_ASYNC = "Model not support asynchronous call."
+MSG_FIXED_N = "num_images_per_prompt must be 1"
+MSG_INVALID_URL = "Invalid URL provided in your request."
+MSG_DATA_INSPECTION = "The media format is not supported or incorrect for the data inspection."
+
+_SIZE_RE = re.compile(r"^(\d{1,6})\*(\d{1,6})$")
+EDIT_TARGET_PIXELS = 1024 * 1024
+
+
+class ApiFault(Exception):
+    """An error reply: ``status`` (HTTP), ``code`` and ``message`` as DashScope sends them."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+
+def invalid(message: str) -> ApiFault:
+    """400 ``InvalidParameter`` with ``message``."""
+    return ApiFault(400, "InvalidParameter", message)
+
+
+@dataclass
+class Job:
+    """A validated generation request (sync) or task (async)."""
+
+    model: str  # as the caller spelled it (a snapshot name stays a snapshot name)
+    spec: ModelSpec
+    task: str  # T2I or EDIT
+    prompt: str
+    negative: str
+    size: tuple[int, int] | None  # None = decide from the inputs (edit default)
+    n: int
+    seed: int | None  # None = the emulator picks one at random, as the service does
+    prompt_extend: bool
+    watermark: bool
+    images: list[str] = field(default_factory=list)  # raw references, in request order
+
+
+def parse_json(body: bytes) -> dict:
+    """The body as a JSON object, or 400 InvalidParameter."""
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise invalid("The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise invalid("The request body must be a JSON object.")
+    return data
+
+
+def model_of(data: dict, mode: str) -> tuple[str, ModelSpec]:
+    """The requested model name and its spec; checks it serves ``mode`` (SYNC or ASYNC)."""
+    name = data.get("model")
+    if name is None or name == "":
+        raise ApiFault(400, "BadRequest.EmptyModel", "Required parameter 'model' missing from request.")
+    if not isinstance(name, str):
+        raise invalid("Parameter 'model' must be a string.")
+    spec = get_model(name)
+    if spec is None or name != name.strip():
+        raise ApiFault(404, "ModelNotFound", MSG_MODEL_NOT_FOUND)
+    if mode not in spec.endpoints:
+        raise invalid(MSG_NOT_SYNC if mode == SYNC else MSG_NOT_ASYNC)
+    return name, spec
+
+
+def _check_type(params: dict, key: str, kind, label: str):
+    value = params.get(key)
+    if value is None:
+        return None
+    # bool is an int subclass; a seed of `true` is a client bug, not 1.
+    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        raise invalid(f"Parameter '{key}' must be {label}.")
+    return value
+
+
+def _size(spec: ModelSpec, task: str, value) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise invalid("Parameter 'size' must be a string such as '1328*1328'.")
+    if not _SIZE_RE.match(value):
+        raise invalid(f"Parameter 'size' '{value[:40]}' is invalid; use width*height, e.g. 1328*1328.")
+    result = check_size(spec, task, value)
+    if not result.ok or result.value is None:
+        raise invalid(result.problem[1] if result.problem else f"Parameter 'size' '{value}' is invalid.")
+    w, h = result.value.split("*")
+    return int(w), int(h)
+
+
+def _parameters(params, spec: ModelSpec, task: str) -> dict:
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise invalid("Parameter 'parameters' must be an object.")
+    negative = _check_type(params, "negative_prompt", str, "a string") or ""
+    n = _check_type(params, "n", int, "an integer")
+    if n is None:
+        n = spec.n_min
+    if not spec.n_min <= n <= spec.n_max:
+        raise invalid(MSG_FIXED_N if spec.fixed_n else f"n must be between {spec.n_min} and {spec.n_max}")
+    seed = _check_type(params, "seed", int, "an integer")
+    if seed is not None and not 0 <= seed <= SEED_MAX:
+        raise invalid(f"seed must be within [0, {SEED_MAX}]")
+    extend = _check_type(params, "prompt_extend", bool, "a boolean")
+    watermark = _check_type(params, "watermark", bool, "a boolean")
+    return {
+        "negative": negative[: spec.negative_max],
+        "size": _size(spec, task, params.get("size")),
+        "n": n,
+        "seed": seed,
+        "prompt_extend": True if extend is None else extend,
+        "watermark": False if watermark is None else watermark,
+    }
+
+
+def _prompt(spec: ModelSpec, value, where: str) -> str:
+    if value is None:
+        raise ApiFault(400, "BadRequest.EmptyInput", f"Required parameter '{where}' missing from request.")
+    if not isinstance(value, str):
+        raise invalid(f"Parameter '{where}' must be a string.")
+    if not value.strip():
+        raise ApiFault(400, "BadRequest.EmptyInput", f"Required parameter '{where}' is empty.")
+    return value[: spec.prompt_max]  # the service truncates, it does not refuse
+
+
+def parse_generation(data: dict) -> Job:
+    """Validate a sync ``multimodal-generation`` body (section 3.1 of the protocol)."""
+    name, spec = model_of(data, SYNC)
+    inp = data.get("input")
+    if inp is None:
+        raise ApiFault(400, "BadRequest.EmptyInput", "Required parameter 'input' missing from request.")
+    if not isinstance(inp, dict):
+        raise invalid("Parameter 'input' must be an object.")
+    messages = inp.get("messages")
+    if not isinstance(messages, list) or len(messages) != 1:
+        raise invalid("input.messages must be a list with exactly one user message (single turn).")
+    msg = messages[0]
+    if not isinstance(msg, dict) or msg.get("role") != "user":
+        raise invalid("The only message in input.messages must have role 'user'.")
+    content = msg.get("content")
+    if not isinstance(content, list) or not content:
+        raise invalid("input.messages[0].content must be a non-empty list.")
+    texts: list = []
+    images: list[str] = []
+    for item in content:
+        if not isinstance(item, dict) or len(item) != 1:
+            raise invalid('Each content item must be exactly one of {"text": ...} or {"image": ...}.')
+        (key, value), = item.items()
+        if key == "text":
+            texts.append(value)
+        elif key == "image":
+            if not isinstance(value, str) or not value:
+                raise invalid("An image item must be a non-empty string (URL, oss:// or data URI).")
+            images.append(value)
+        else:
+            raise invalid(f"Content type '{key}' is not supported by this model.")
+    if len(texts) != 1:
+        raise invalid(f"input.messages[0].content must contain exactly one text item (got {len(texts)}).")
+    prompt = _prompt(spec, texts[0], "text")
+    limit = max(spec.images_max, 3)
+    if len(images) > limit:
+        raise invalid(f"Too many input images: at most {limit} are supported (got {len(images)}).")
+    if images:
+        if not spec.does(EDIT):
+            raise invalid(f"Model {name} does not accept input images; use an image edit model.")
+        if len(images) < spec.images_min or len(images) > spec.images_max:
+            raise invalid(f"Model {name} accepts {spec.images_min} to {spec.images_max} input images.")
+        task = EDIT
+    else:
+        if not spec.does(T2I):
+            raise invalid(f"Model {name} requires {spec.images_min} to {spec.images_max} input images.")
+        task = T2I
+    p = _parameters(data.get("parameters"), spec, task)
+    size = p["size"]
+    if size is None and task == T2I:
+        size = _default_size(spec.size_rule(T2I))
+    return Job(name, spec, task, prompt, p["negative"], size, p["n"], p["seed"],
+               p["prompt_extend"], p["watermark"], images)
+
+
+def parse_task(data: dict) -> Job:
+    """Validate an async ``image-synthesis`` body (section 4.1: ``input.prompt``)."""
+    name, spec = model_of(data, ASYNC)
+    inp = data.get("input")
+    if inp is None:
+        raise ApiFault(400, "BadRequest.EmptyInput", "Required parameter 'input' missing from request.")
+    if not isinstance(inp, dict):
+        raise invalid("Parameter 'input' must be an object.")
+    prompt = _prompt(spec, inp.get("prompt"), "input.prompt")
+    params = data.get("parameters")
+    p = _parameters(params, spec, T2I)
+    negative = inp.get("negative_prompt")
+    if negative is not None:
+        if not isinstance(negative, str):
+            raise invalid("Parameter 'input.negative_prompt' must be a string.")
+        p["negative"] = negative[: spec.negative_max]
+    size = p["size"] or _default_size(spec.size_rule(T2I))
+    return Job(name, spec, T2I, prompt, p["negative"], size, p["n"], p["seed"],
+               p["prompt_extend"], p["watermark"])
+
+
+def _default_size(rule: SizeRule) -> tuple[int, int]:
+    w, h = (rule.default or rule.presets[0].value).split("*")
+    return int(w), int(h)
+
+
+def edit_default_size(rule: SizeRule, width: int, height: int) -> tuple[int, int]:
+    """About 1024*1024 pixels at ``width:height``, sides multiples of 16, within ``rule``."""
+    ratio = min(max(width / max(1, height), 1 / 8), 8)
+    w = math.sqrt(EDIT_TARGET_PIXELS * ratio)
+    h = w / ratio
+    step = rule.step or 16
+    w = max(step, round(w / step) * step)
+    h = max(step, round(h / step) * step)
+    if rule.kind == "sides":
+        w = min(max(w, rule.min_side), rule.max_side)
+        h = min(max(h, rule.min_side), rule.max_side)
+    return int(w), int(h)
