@@ -16,10 +16,9 @@ import sys
 from typing import Iterator, Sequence
 
 from . import __version__, catalog
-from .config import Settings
+from .config import OFFLINE_KEY, Settings
 from .errors import EN, ZH, AliyunImageError, unexpected
 
-OFFLINE_KEY = "sk-offline-demo"  # the in-process emulator's key; not a secret, not a real key
 
 
 GLOBAL_DEFAULTS = {"region": None, "base_url": None, "data_dir": None, "timeout": None, "retries": None,

@@ -26,6 +26,7 @@ REGIONS: dict[str, tuple[str, str, str]] = {
 REGION_ALIASES = {"cn": "beijing", "cn-beijing": "beijing", "bj": "beijing", "intl": "singapore",
                   "sg": "singapore", "ap-southeast-1": "singapore", "us-east-1": "us"}
 
+OFFLINE_KEY = "sk-offline-demo"  # the in-process emulator's key in offline mode; not a secret, not a real key
 ENV_KEY = "DASHSCOPE_API_KEY"
 ENV_BASE_URL = "DASHSCOPE_HTTP_BASE_URL"
 ENV_REGION = "ALIYUN_IMAGE_REGION"

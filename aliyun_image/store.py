@@ -26,9 +26,12 @@ import re
 import sqlite3
 import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
+
+from PIL import Image
 
 from .errors import StorageError
 
@@ -343,6 +346,41 @@ class ResultStore:
     def thumb_path(self, rid: int) -> Path:
         """Where the preview of result ``rid`` lives (it may not exist yet)."""
         return self.root / "thumbs" / f"{rid}.jpg"
+
+    def thumbnail(self, rec: Record, size: int = 384) -> Path | None:
+        """A small JPEG preview of a done result, made on first request and kept.
+
+        The gallery shows these instead of the multi-megabyte originals. Returns None when the
+        original is missing or unreadable (the caller shows nothing rather than failing).
+        """
+        if rec.file is None:
+            return None
+        thumb = self.thumb_path(rec.id)
+        if thumb.is_file():
+            return thumb
+        try:
+            with Image.open(rec.file) as im:
+                im.draft("RGB", (size, size))  # JPEG originals decode at reduced scale
+                im.thumbnail((size, size))
+                tmp = thumb.with_suffix(".tmp")
+                im.convert("RGB").save(tmp, "JPEG", quality=82)
+            os.replace(tmp, thumb)
+        except (OSError, ValueError, Image.DecompressionBombError):
+            return None
+        return thumb
+
+    def export_zip(self, ids: list[int], dest: Path, owner: str | None = None) -> Path | None:
+        """Zip the originals of ``ids`` (only those visible to ``owner``) into ``dest``; None if empty."""
+        recs = [r for r in (self.get(i, owner) for i in ids) if r is not None and r.file is not None and r.file.is_file()]
+        if not recs:
+            return None
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_suffix(".part")
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:  # PNGs are already compressed
+            for r in recs:
+                zf.write(r.file, arcname=r.file.name)
+        os.replace(tmp, dest)
+        return dest
 
     def count(self, status: str = "done") -> int:
         """How many records have ``status``."""

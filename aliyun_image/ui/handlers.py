@@ -1,0 +1,439 @@
+"""Event handlers: turn widget values into service calls and service results into widget values.
+
+No business logic lives here: validation, limits, HTTP, storing are the service's. What is
+here is presentation: language, captions, status lines, and streaming each image to the page
+the moment it is stored.
+
+Runs are ``async`` generators that poll the service's event queue: when the user presses Stop,
+Gradio cancels the coroutine at its next ``await``, and the ``finally`` sets the service's
+cancel flag so no further requests start. Requests already sent still finish and their images
+are still saved (they were paid for).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import gradio as gr
+
+from .. import catalog
+from ..errors import AliyunImageError, unexpected
+from ..service import Event
+from ..store import Record
+from .context import AppContext
+from .strings import PRESET_LABELS, lang_of, preset_instruction, t
+
+log = logging.getLogger(__name__)
+PAGE_SIZE = 24
+
+
+def _lang(request: gr.Request | None) -> str:
+    headers = getattr(request, "headers", None) or {}
+    return lang_of(headers.get("accept-language"))
+
+
+def _session(request: gr.Request | None) -> str | None:
+    return getattr(request, "session_hash", None)
+
+
+def caption(rec: Record) -> str:
+    """Gallery caption: start of the prompt, model and size."""
+    prompt = rec.prompt if len(rec.prompt) <= 48 else rec.prompt[:47] + "…"
+    return f"{prompt} · {rec.model} · {rec.size}"
+
+
+def _error_md(err: AliyunImageError, lang: str) -> str:
+    return "⚠️ " + err.text(lang)
+
+
+def _failures_md(failures: list[AliyunImageError], lang: str) -> str:
+    """One line per distinct failure, with a count when a fan-out failed the same way n times."""
+    counts: dict[str, int] = {}
+    for f in failures:
+        line = f.text(lang)
+        counts[line] = counts.get(line, 0) + 1
+    return "\n".join(f"- ⚠️ {line}" + (f" ×{n}" if n > 1 else "") for line, n in counts.items())
+
+
+def _size_value(mode: str, preset: str | None, width: Any, height: Any) -> str | None:
+    """Size for edit/fuse from the size widgets: auto -> None (follows the last input)."""
+    if mode == "preset" and preset:
+        return preset
+    if mode == "custom" and width and height:
+        return f"{int(width)}*{int(height)}"
+    return None
+
+
+def _model_arg(model: str | None) -> str | None:
+    return model or None  # "" = automatic (by the quality switch)
+
+
+class Handlers:
+    """All event functions of the app, bound to one :class:`AppContext`."""
+
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+        self.panels: dict[str, Any] = {}  # filled by the layout: widgets that ``reuse`` writes to
+
+    # --- runs -----------------------------------------------------------------------------------
+    async def _run(self, request: gr.Request | None, api_key: str | None, task: str, prompt: str,
+                   images: list, options: dict, progress: gr.Progress) -> AsyncIterator[tuple[list, str]]:
+        """Plan, check limits, run in a worker thread, and yield (gallery, status) as images land."""
+        lang = _lang(request)
+        route = self.ctx.route(api_key)
+        owner = self.ctx.owner(_session(request))
+        quota_session = owner or "local"
+        try:
+            job = route.service.plan(task, prompt, images, **options)
+            if route.kind == "host" and self.ctx.opts.hosted:
+                self.ctx.quota.take(quota_session, job.n)
+        except AliyunImageError as exc:
+            yield [], _error_md(exc, lang)
+            return
+        except Exception as exc:  # noqa: BLE001 - never a traceback in the page
+            log.exception("planning failed")
+            yield [], _error_md(unexpected(exc), lang)
+            return
+
+        events: queue.Queue[Event] = queue.Queue()
+        cancel = threading.Event()
+
+        def work() -> None:
+            try:
+                route.service.run(job, api_key=route.key, owner=owner, on_event=events.put, cancel=cancel)
+            except AliyunImageError as exc:
+                for _ in range(job.n):
+                    events.put(Event("failure", error=exc))
+            except Exception as exc:  # noqa: BLE001
+                log.exception("run failed")
+                events.put(Event("failure", error=unexpected(exc)))
+            finally:
+                events.put(Event("done"))
+
+        threading.Thread(target=work, daemon=True, name="aliyun-image-ui-run").start()
+        results: list[Record] = []
+        failures: list[AliyunImageError] = []
+        note = f" {t(lang, 'offline_note')}" if route.kind == "offline" else ""
+        status = t(lang, "working", done=0, total=job.n) + note
+        progress((0, job.n), desc=status)
+        yield [], status
+        try:
+            while True:
+                try:
+                    ev = events.get_nowait()
+                except queue.Empty:
+                    await asyncio.sleep(0.05)  # the await is where Stop cancels us
+                    continue
+                if ev.kind == "done":
+                    break
+                if ev.kind == "status" and ev.text:
+                    yield [(str(r.file), caption(r)) for r in results], ev.text[0 if lang == "zh" else 1]
+                    continue
+                if ev.record is not None:
+                    results.append(ev.record)
+                if ev.error is not None:
+                    failures.append(ev.error)
+                done = len(results) + len(failures)
+                status = t(lang, "working", done=done, total=job.n) + note
+                progress((done, job.n), desc=status)
+                if ev.record is not None:
+                    yield [(str(r.file), caption(r)) for r in results], status
+        finally:
+            cancel.set()  # on Stop (CancelledError at the await): no further requests start
+        if route.kind == "host" and self.ctx.opts.hosted:
+            self.ctx.quota.refund(quota_session, max(0, job.n - len(results)))
+        yield [(str(r.file), caption(r)) for r in results], self._summary(lang, job, results, failures, note)
+
+    def _summary(self, lang: str, job, results: list[Record], failures: list[AliyunImageError], note: str) -> str:
+        notes = "".join(f"\n- ℹ️ {zh if lang == 'zh' else en}" for zh, en in job.notes)
+        if not results:
+            return t(lang, "failed") + "\n" + _failures_md(failures, lang) + notes
+        seeds = ", ".join(str(s) for s in sorted({r.seed for r in results if r.seed is not None}))
+        lines = [t(lang, "done", ok=len(results), total=job.n, seeds=seeds, model=job.model) + note]
+        rewritten = next((r.actual_prompt for r in results if r.actual_prompt), None)
+        if rewritten:
+            lines.append(t(lang, "rewritten", text=rewritten))
+        if failures:
+            lines.append(t(lang, "partial", ok=len(results), total=job.n, failed=len(failures)))
+            lines.append(_failures_md(failures, lang))
+        return "\n\n".join(lines) + notes
+
+    async def generate(self, prompt: str, negative: str, quality: str, model: str, size: str, n: float,
+                       seed: float, prompt_extend: bool, watermark: bool, api_key: str,
+                       request: gr.Request, progress: gr.Progress = gr.Progress()):
+        """Generate images from a text prompt with Qwen-Image (text-to-image).
+
+        Args:
+            prompt: What to draw, up to 800 characters (Chinese or English; text in quotes is rendered).
+            negative: What to avoid (up to 500 characters); empty for none.
+            quality: "plus" (default) or "max" (best quality, slower).
+            model: Explicit model name, or empty to choose by quality.
+            size: "W*H", e.g. "1664*928" (16:9), "1328*1328" (1:1); empty for the model default.
+            n: Number of images, 1-6.
+            seed: 0-2147483647, or -1 for random.
+            prompt_extend: Let the service rewrite the prompt for better results.
+            watermark: Add the "Qwen-Image" watermark.
+            api_key: Your DashScope API key (optional where the host provides one).
+        Returns:
+            The generated images (PNG) and a status message.
+        """
+        opts = dict(model=_model_arg(model), best=quality == "max", size=size or None, n=int(n or 1),
+                    seed=seed, negative=negative or "", prompt_extend=prompt_extend, watermark=watermark)
+        async for gallery, status in self._run(request, api_key, "t2i", prompt, [], opts, progress):
+            yield gallery, status
+
+    async def edit(self, image: str | None, image_url: str, instruction: str, quality: str, model: str,
+                   n: float, size_mode: str, size_preset: str, width: float, height: float, seed: float,
+                   negative: str, prompt_extend: bool, watermark: bool, api_key: str,
+                   request: gr.Request, progress: gr.Progress = gr.Progress()):
+        """Edit one image with an instruction (Qwen-Image-Edit): change the background, transfer a
+        style, add or remove objects, change text.
+
+        Args:
+            image: The input image (upload), or empty when image_url is given.
+            image_url: A public http(s) URL of the input image (used when no upload is given).
+            instruction: What to change, up to 800 characters.
+            quality: "plus" (default) or "max" (best quality).
+            model: Explicit edit model, or empty to choose by quality.
+            n: Number of images, 1-6.
+            size_mode: "auto" (follow the input's aspect ratio), "preset" or "custom".
+            size_preset: "W*H" when size_mode is "preset".
+            width: Output width 512-2048 when size_mode is "custom".
+            height: Output height 512-2048 when size_mode is "custom".
+            seed: 0-2147483647, or -1 for random.
+            negative: What to avoid; empty for none.
+            prompt_extend: Let the service rewrite the instruction.
+            watermark: Add the "Qwen-Image" watermark.
+            api_key: Your DashScope API key (optional where the host provides one).
+        Returns:
+            The edited images, a before/after pair, and a status message.
+        """
+        lang = _lang(request)
+        source = image or (image_url or "").strip() or None
+        if source is None:
+            yield [], None, "⚠️ " + t(lang, "no_input")
+            return
+        opts = dict(model=_model_arg(model), best=quality == "max", n=int(n or 1), seed=seed,
+                    size=_size_value(size_mode, size_preset, width, height), negative=negative or "",
+                    prompt_extend=prompt_extend, watermark=watermark)
+        before = image if image else None
+        async for gallery, status in self._run(request, api_key, "edit", instruction, [source], opts, progress):
+            pair = (before, gallery[0][0]) if before and gallery else None
+            yield gallery, pair, status
+
+    async def fuse(self, image1: str | None, image2: str | None, image3: str | None, instruction: str,
+                   quality: str, model: str, n: float, size_mode: str, size_preset: str, width: float,
+                   height: float, seed: float, negative: str, prompt_extend: bool, watermark: bool,
+                   api_key: str, request: gr.Request, progress: gr.Progress = gr.Progress()):
+        """Fuse 2-3 images in order (图1, 图2, 图3) following an instruction that refers to them by number.
+
+        Args:
+            image1: 图1, the first image.
+            image2: 图2, the second image.
+            image3: 图3, optional third image. Without a size, the output follows the last image's aspect.
+            instruction: e.g. "图1的人物穿上图2的衣服，站在图3的场景里".
+            quality: "plus" (default) or "max".
+            model: Explicit edit model, or empty to choose by quality.
+            n: Number of images, 1-6.
+            size_mode: "auto", "preset" or "custom".
+            size_preset: "W*H" when size_mode is "preset".
+            width: Output width when size_mode is "custom".
+            height: Output height when size_mode is "custom".
+            seed: 0-2147483647, or -1 for random.
+            negative: What to avoid; empty for none.
+            prompt_extend: Let the service rewrite the instruction.
+            watermark: Add the "Qwen-Image" watermark.
+            api_key: Your DashScope API key (optional where the host provides one).
+        Returns:
+            The fused images and a status message.
+        """
+        lang = _lang(request)
+        slots = [(i + 1, img) for i, img in enumerate((image1, image2, image3)) if img]
+        opts = dict(model=_model_arg(model), best=quality == "max", n=int(n or 1), seed=seed,
+                    size=_size_value(size_mode, size_preset, width, height), negative=negative or "",
+                    prompt_extend=prompt_extend, watermark=watermark)
+        gap = ""
+        if slots and [s for s, _ in slots] != list(range(1, len(slots) + 1)):
+            gap = "\n\nℹ️ " + t(lang, "fuse_gap", order=" → ".join(f"图{s}" for s, _ in slots))
+        async for gallery, status in self._run(request, api_key, "fuse", instruction,
+                                               [img for _, img in slots], opts, progress):
+            yield gallery, status + gap
+
+    # --- small UI helpers (private events) ---------------------------------------------------------
+    def t2i_sizes(self, quality: str, model: str) -> gr.Dropdown:
+        """Size presets for the effective text-to-image model."""
+        name = model or catalog.default_model(catalog.T2I, quality == "max")
+        opts = catalog.size_options(name, catalog.T2I)
+        spec = catalog.get_model(name)
+        default = spec.size.default if spec else None
+        return gr.Dropdown(choices=[(o.label, o.value) for o in opts], value=default or (opts[0].value if opts else None))
+
+    def edit_sizes(self, quality: str, model: str) -> gr.Dropdown:
+        """Size presets for the effective edit model."""
+        name = model or catalog.default_model(catalog.EDIT, quality == "max")
+        opts = catalog.size_options(name, catalog.EDIT)
+        return gr.Dropdown(choices=[(o.label, o.value) for o in opts], value=opts[0].value if opts else None)
+
+    def apply_preset(self, preset: str, style: str, obj: str, request: gr.Request) -> str:
+        """Instruction text for an edit preset."""
+        lang = _lang(request)
+        return preset_instruction(preset, style if preset == "style" else obj, lang)
+
+    def swap(self, a: Any, b: Any) -> tuple[Any, Any]:
+        """Swap two fusion slots."""
+        return b, a
+
+    # --- gallery -------------------------------------------------------------------------------------
+    def gallery_page(self, query: str, task: str, model: str, page: float, request: gr.Request):
+        """One page of the visitor's results as thumbnails, newest first."""
+        lang = _lang(request)
+        owner = self.ctx.owner(_session(request))
+        page = max(1, int(page or 1))
+        recs, total = self.ctx.store.list(offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, query=query or None,
+                                          task=task or None, model=model or None, owner=owner)
+        pages = max(1, -(-total // PAGE_SIZE))
+        if page > pages:  # e.g. after deleting the last item of the last page
+            page = pages
+            recs, total = self.ctx.store.list(offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, query=query or None,
+                                              task=task or None, model=model or None, owner=owner)
+        items = []
+        for r in recs:
+            thumb = self.ctx.store.thumbnail(r)
+            items.append((str(thumb or r.file), caption(r)))
+        info = t(lang, "page", page=page, pages=pages, total=total) if total else t(lang, "empty_gallery")
+        choices = [(f"#{r.id} {r.prompt[:24]}", r.id) for r in recs]
+        models = [("", "")] + [(m, m) for m in self.ctx.store.models(owner)]
+        return (items, info, [r.id for r in recs], page, gr.CheckboxGroup(choices=choices, value=[]),
+                gr.Dropdown(choices=[(t(lang, "all"), "")] + models[1:]))
+
+    def gallery_select(self, ids: list[int], evt: gr.SelectData, request: gr.Request):
+        """Show the selected result's full record and enable its actions."""
+        lang = _lang(request)
+        idx = evt.index if isinstance(evt.index, int) else (evt.index or [0])[0]
+        if not ids or idx is None or idx >= len(ids):
+            return None, t(lang, "no_selection"), None, gr.DownloadButton(value=None, interactive=False)
+        rec = self.ctx.store.get(ids[idx], self.ctx.owner(_session(request)))
+        if rec is None or rec.file is None:
+            return None, t(lang, "no_selection"), None, gr.DownloadButton(value=None, interactive=False)
+        return rec.id, self._details(rec, lang), str(rec.file), gr.DownloadButton(value=str(rec.file), interactive=True)
+
+    def _details(self, rec: Record, lang: str) -> str:
+        task_name = t(lang, f"task_{rec.task}")
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec.created))
+        rows = [
+            ("ID", f"#{rec.id}"), ("任务 Task" if lang == "zh" else "Task", task_name),
+            ("模型 Model" if lang == "zh" else "Model", rec.model), ("尺寸 Size" if lang == "zh" else "Size", rec.size),
+            ("种子 Seed" if lang == "zh" else "Seed", str(rec.seed)),
+            ("提示词改写" if lang == "zh" else "Prompt rewriting", str(rec.params.get("prompt_extend"))),
+            ("水印" if lang == "zh" else "Watermark", str(rec.params.get("watermark"))),
+            ("请求 ID" if lang == "zh" else "Request id", rec.request_id or "-"),
+            ("时间" if lang == "zh" else "Time", when),
+            ("文件" if lang == "zh" else "File", f"{rec.file.name if rec.file else '-'} ({rec.bytes // 1024} KB)"),
+        ]
+        md = "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+        md += f"\n\n**{t(lang, 'prompt')}:** {rec.prompt}"
+        if rec.negative:
+            md += f"\n\n**{t(lang, 'negative')}:** {rec.negative}"
+        if rec.actual_prompt:
+            md += "\n\n" + t(lang, "rewritten", text=rec.actual_prompt)
+        if rec.inputs:
+            names = ", ".join(f"图{i + 1} {inp.get('name', '')}" for i, inp in enumerate(rec.inputs))
+            md += f"\n\n**{'输入' if lang == 'zh' else 'Inputs'}:** {names}"
+        return md
+
+    def gallery_delete(self, selected: int | None, request: gr.Request):
+        """Delete the selected result (only the visitor's own)."""
+        lang = _lang(request)
+        if not selected:
+            return gr.update(), t(lang, "no_selection")
+        ok = self.ctx.store.delete(int(selected), self.ctx.owner(_session(request)))
+        return None, (t(lang, "deleted", id=selected) if ok else t(lang, "no_selection"))
+
+    def gallery_zip(self, checked: list[int], request: gr.Request):
+        """Zip the ticked results' originals for download."""
+        lang = _lang(request)
+        if not checked:
+            return None, t(lang, "zip_empty")
+        dest = Path(tempfile.mkdtemp(prefix="aliyun-image-zip-")) / f"aliyun-image-{time.strftime('%Y%m%d-%H%M%S')}.zip"
+        out = self.ctx.store.export_zip([int(i) for i in checked], dest, self.ctx.owner(_session(request)))
+        if out is None:
+            return None, t(lang, "zip_empty")
+        return str(out), t(lang, "zip_ready", n=len(checked))
+
+    def send_to_edit(self, selected: int | None, request: gr.Request):
+        """Put the selected result into the edit panel's input and switch to it."""
+        lang = _lang(request)
+        rec = self.ctx.store.get(int(selected), self.ctx.owner(_session(request))) if selected else None
+        if rec is None or rec.file is None:
+            return gr.update(), gr.Tabs(), t(lang, "no_selection")
+        return str(rec.file), gr.Tabs(selected="edit"), t(lang, "sent_edit", id=rec.id)
+
+    def send_to_fuse(self, selected: int | None, a: Any, b: Any, c: Any, request: gr.Request):
+        """Put the selected result into the first free fusion slot."""
+        lang = _lang(request)
+        rec = self.ctx.store.get(int(selected), self.ctx.owner(_session(request))) if selected else None
+        if rec is None or rec.file is None:
+            return a, b, c, gr.Tabs(), t(lang, "no_selection")
+        slots = [a, b, c]
+        for i, v in enumerate(slots):
+            if not v:
+                slots[i] = str(rec.file)
+                return (*slots, gr.Tabs(selected="fuse"), t(lang, "sent_fuse", id=rec.id, slot=i + 1))
+        return a, b, c, gr.Tabs(), t(lang, "fuse_full")
+
+    def reuse(self, selected: int | None, request: gr.Request) -> dict:
+        """Fill the panel the result came from with its parameters (prompt, model, size, seed...)."""
+        lang = _lang(request)
+        rec = self.ctx.store.get(int(selected), self.ctx.owner(_session(request))) if selected else None
+        status = self.panels["status"]
+        if rec is None:
+            return {status: t(lang, "no_selection")}
+        spec = catalog.get_model(rec.model)
+        panel = self.panels[rec.task]
+        p = rec.params
+        default_names = {catalog.default_model(k, b) for k in (catalog.T2I, catalog.EDIT) for b in (False, True)}
+        out = {
+            self.panels["tabs"]: gr.Tabs(selected=rec.task),
+            status: t(lang, "reused", id=rec.id, panel=t(lang, f"tab_{rec.task}")),
+            panel["prompt"]: rec.prompt,
+            panel["negative"]: rec.negative,
+            panel["quality"]: "max" if spec is not None and spec.name.endswith("-max") else "plus",
+            panel["model"]: "" if rec.model in default_names else rec.model,
+            panel["seed"]: rec.seed if rec.seed is not None else -1,
+            panel["n"]: int(p.get("n") or 1),
+            panel["extend"]: bool(p.get("prompt_extend")),
+            panel["watermark"]: bool(p.get("watermark")),
+        }
+        size = p.get("size")
+        if rec.task == "t2i":
+            if size:
+                out[panel["size"]] = size
+        else:
+            out[panel["size_mode"]] = "custom" if size else "auto"
+            if size:
+                w, h = (int(v) for v in str(size).split("*"))
+                out[panel["width"]], out[panel["height"]] = w, h
+            url = next((i.get("url") for i in rec.inputs if i.get("url")), None)
+            if rec.task == "edit" and url:
+                out[panel["url"]] = url
+        return out
+
+    def gallery_first_page(self, query: str, task: str, model: str, request: gr.Request):
+        """New search or filter: back to page 1."""
+        return self.gallery_page(query, task, model, 1, request)
+
+    def gallery_step(self, query: str, task: str, model: str, page: float, step: int, request: gr.Request):
+        """Previous / next page."""
+        return self.gallery_page(query, task, model, max(1, int(page or 1) + int(step)), request)
+
+    def preset_labels(self, request: gr.Request) -> gr.Dropdown:
+        """Preset names in the visitor's language (the dropdown values stay the same)."""
+        lang = _lang(request)
+        return gr.Dropdown(choices=[(label, key) for key, label in PRESET_LABELS[lang].items()])

@@ -1,0 +1,263 @@
+"""Every piece of interface text, in Chinese and English.
+
+Static labels go to the browser through ``gr.I18n`` (it follows the browser's locale).
+Messages built at run time (status lines, errors) use :func:`t` with the language taken from
+the request's ``Accept-Language`` header (:func:`lang_of`), so both follow the same setting.
+"""
+
+from __future__ import annotations
+
+EN: dict[str, str] = {
+    "title": "aliyun-image · Qwen-Image studio",
+    "subtitle": "Text-to-image, image editing and multi-image fusion with Alibaba Cloud Bailian Qwen-Image. "
+                "Every result is downloaded at once and kept in the gallery.",
+    "banner_offline": "**Offline demo mode.** Results are stand-in images rendered locally by the built-in emulator, "
+                      "**not** Qwen-Image output. To use the real models, set `DASHSCOPE_API_KEY` and restart "
+                      "(`DASHSCOPE_API_KEY=sk-... python app.py`), or enter a key in *API key* below.",
+    "banner_hosted": "**Shared demo.** Enter your own DashScope API key below: it is kept only in this browser tab's "
+                     "session memory and never stored. Your results are visible only to you, in this session.",
+    "banner_hosted_hostkey": "**Shared demo.** Without a key of your own, the host's key is used within "
+                             "{session} images per visitor per hour. Your own key (below) is kept only in this "
+                             "session's memory and never stored; your results are visible only to you.",
+    "key_box": "API key",
+    "key_label": "DashScope API key (optional; kept in this session's memory only)",
+    "key_placeholder": "sk-...  (Beijing or Singapore key, matching the region)",
+    "tab_t2i": "Text to image",
+    "tab_edit": "Image edit",
+    "tab_fuse": "Multi-image fusion",
+    "tab_gallery": "Gallery",
+    "prompt": "Prompt",
+    "prompt_ph": "Describe the picture, e.g. an orange cat napping on a sunny windowsill, warm tones",
+    "negative": "Negative prompt",
+    "quality": "Quality",
+    "q_plus": "Standard (Plus)",
+    "q_max": "Best (Max, slower)",
+    "advanced": "Advanced",
+    "model": "Model (overrides quality)",
+    "model_auto": "Automatic (by quality)",
+    "size": "Size",
+    "n": "Number of images",
+    "seed": "Seed (-1 = random)",
+    "extend": "Prompt rewriting (prompt_extend)",
+    "watermark": "Watermark",
+    "generate": "Generate (Ctrl+Enter)",
+    "stop": "Stop",
+    "results": "Results",
+    "status": "Status",
+    "edit_image": "Input image",
+    "edit_url": "…or an image URL",
+    "edit_url_ph": "https://…",
+    "instruction": "Instruction",
+    "instruction_ph": "e.g. replace the background with a starry sky",
+    "presets": "Quick presets",
+    "preset": "Preset",
+    "style": "Style",
+    "object": "Object / text",
+    "apply_preset": "Fill instruction",
+    "size_mode": "Output size",
+    "size_auto": "Automatic (follows the input's aspect ratio)",
+    "size_preset": "Preset",
+    "size_custom": "Custom",
+    "width": "Width (512-2048)",
+    "height": "Height (512-2048)",
+    "compare": "Before / after",
+    "run_edit": "Edit (Ctrl+Enter)",
+    "fuse_help": "Add 2 or 3 images. Refer to them in the instruction as 图1 / 图2 / 图3 (image 1/2/3). "
+                 "Without a chosen size, the output follows the **last** image's aspect ratio.",
+    "img1": "图1 · image 1",
+    "img2": "图2 · image 2",
+    "img3": "图3 · image 3",
+    "swap12": "⇄ Swap 1 and 2",
+    "swap23": "⇄ Swap 2 and 3",
+    "run_fuse": "Fuse (Ctrl+Enter)",
+    "search": "Search prompts",
+    "filter_task": "Task",
+    "filter_model": "Model",
+    "all": "All",
+    "refresh": "Refresh",
+    "prev": "‹ Previous",
+    "next": "Next ›",
+    "details": "Details",
+    "download_png": "Download original PNG",
+    "reuse": "Reuse parameters",
+    "to_edit": "Send to edit",
+    "to_fuse": "Add to fusion",
+    "delete": "Delete",
+    "select_zip": "Select for zip",
+    "zip": "Download selection as zip",
+    "zip_file": "Zip",
+    "task_t2i": "Text to image",
+    "task_edit": "Edit",
+    "task_fuse": "Fusion",
+    # run-time messages
+    "working": "Working… {done}/{total}",
+    "uploading": "Uploading input images…",
+    "done": "Done: {ok} of {total} image(s) saved. Seed {seeds}. Model {model}.",
+    "partial": "{ok} of {total} saved; {failed} failed:",
+    "failed": "Nothing was generated:",
+    "stopped": "Stopped. Images that were already paid for are still saved to the gallery.",
+    "rewritten": "Rewritten prompt: {text}",
+    "offline_note": "(offline demo: stand-in images from the local emulator)",
+    "page": "Page {page} of {pages} · {total} result(s)",
+    "empty_gallery": "No results yet. Generate something!",
+    "no_selection": "Select an image in the gallery first.",
+    "deleted": "Deleted #{id}.",
+    "sent_edit": "Sent #{id} to the edit panel.",
+    "sent_fuse": "Added #{id} to fusion slot 图{slot}.",
+    "fuse_full": "All three fusion slots are full; clear one first.",
+    "reused": "Parameters of #{id} loaded into the {panel} panel.",
+    "zip_ready": "Zip with {n} image(s) ready.",
+    "zip_empty": "Tick at least one image to zip.",
+    "fuse_gap": "Empty slots skipped: the images are sent in the order {order}.",
+    "no_input": "Add an input image (upload, paste a URL, or send one from the gallery).",
+    "unexpected": "Something unexpected went wrong. Saved results are safe; try again.",
+}
+
+ZH: dict[str, str] = {
+    "title": "aliyun-image · 通义千问图像工作台",
+    "subtitle": "基于阿里云百炼 Qwen-Image 的文生图、图像编辑与多图融合。每张结果到达即下载，并保存在图库中。",
+    "banner_offline": "**离线演示模式。** 结果由内置模拟器在本地生成，**并非** Qwen-Image 的真实输出。"
+                      "要使用真实模型，请设置 `DASHSCOPE_API_KEY` 后重启（`DASHSCOPE_API_KEY=sk-... python app.py`），"
+                      "或在下方“API Key”中填写。",
+    "banner_hosted": "**共享演示。** 请在下方填写你自己的 DashScope API Key：它只保存在本标签页会话的内存中，不会被存储。"
+                     "你的结果只有你自己在本会话中可见。",
+    "banner_hosted_hostkey": "**共享演示。** 未填写自己的 Key 时使用主办方的 Key，每位访客每小时最多 {session} 张。"
+                             "你自己的 Key（下方）只保存在本会话内存中，不会被存储；你的结果只有你自己可见。",
+    "key_box": "API Key",
+    "key_label": "DashScope API Key（可选；仅保存在本会话内存中）",
+    "key_placeholder": "sk-...（北京或新加坡的 Key，需与地域一致）",
+    "tab_t2i": "文生图",
+    "tab_edit": "图像编辑",
+    "tab_fuse": "多图融合",
+    "tab_gallery": "图库",
+    "prompt": "提示词",
+    "prompt_ph": "描述画面，例如：一只橘猫在洒满阳光的窗台上打盹，暖色调",
+    "negative": "反向提示词",
+    "quality": "质量",
+    "q_plus": "标准（Plus）",
+    "q_max": "最佳（Max，较慢）",
+    "advanced": "高级选项",
+    "model": "模型（优先于质量选项）",
+    "model_auto": "自动（按质量选择）",
+    "size": "尺寸",
+    "n": "生成张数",
+    "seed": "种子（-1 为随机）",
+    "extend": "提示词智能改写（prompt_extend）",
+    "watermark": "水印",
+    "generate": "生成（Ctrl+Enter）",
+    "stop": "停止",
+    "results": "结果",
+    "status": "状态",
+    "edit_image": "输入图片",
+    "edit_url": "……或图片链接",
+    "edit_url_ph": "https://…",
+    "instruction": "编辑指令",
+    "instruction_ph": "例如：把背景换成星空",
+    "presets": "快捷模板",
+    "preset": "模板",
+    "style": "风格",
+    "object": "物体 / 文字",
+    "apply_preset": "填入指令",
+    "size_mode": "输出尺寸",
+    "size_auto": "自动（跟随输入图片比例）",
+    "size_preset": "预设",
+    "size_custom": "自定义",
+    "width": "宽（512-2048）",
+    "height": "高（512-2048）",
+    "compare": "前后对比",
+    "run_edit": "编辑（Ctrl+Enter）",
+    "fuse_help": "添加 2 或 3 张图片，在指令中用 图1 / 图2 / 图3 指代。未选择尺寸时，输出比例跟随**最后一张**图片。",
+    "img1": "图1",
+    "img2": "图2",
+    "img3": "图3",
+    "swap12": "⇄ 交换图1和图2",
+    "swap23": "⇄ 交换图2和图3",
+    "run_fuse": "融合（Ctrl+Enter）",
+    "search": "搜索提示词",
+    "filter_task": "任务",
+    "filter_model": "模型",
+    "all": "全部",
+    "refresh": "刷新",
+    "prev": "‹ 上一页",
+    "next": "下一页 ›",
+    "details": "详情",
+    "download_png": "下载原始 PNG",
+    "reuse": "复用参数",
+    "to_edit": "发送到编辑",
+    "to_fuse": "加入融合",
+    "delete": "删除",
+    "select_zip": "选择打包",
+    "zip": "打包下载所选",
+    "zip_file": "压缩包",
+    "task_t2i": "文生图",
+    "task_edit": "编辑",
+    "task_fuse": "融合",
+    "working": "处理中… {done}/{total}",
+    "uploading": "正在上传输入图片…",
+    "done": "完成：已保存 {ok}/{total} 张。种子 {seeds}。模型 {model}。",
+    "partial": "已保存 {ok}/{total} 张；{failed} 张失败：",
+    "failed": "没有生成图片：",
+    "stopped": "已停止。已付费生成的图片仍会保存到图库。",
+    "rewritten": "改写后的提示词：{text}",
+    "offline_note": "（离线演示：本地模拟器生成的替代图片）",
+    "page": "第 {page}/{pages} 页 · 共 {total} 张",
+    "empty_gallery": "还没有结果，先去生成一张吧！",
+    "no_selection": "请先在图库中选中一张图片。",
+    "deleted": "已删除 #{id}。",
+    "sent_edit": "已将 #{id} 发送到图像编辑。",
+    "sent_fuse": "已将 #{id} 加入融合的 图{slot}。",
+    "fuse_full": "三个融合位置都已占用，请先清除一个。",
+    "reused": "已将 #{id} 的参数填入{panel}面板。",
+    "zip_ready": "已打包 {n} 张图片。",
+    "zip_empty": "请至少勾选一张图片再打包。",
+    "fuse_gap": "已跳过空位置：图片按 {order} 的顺序发送。",
+    "no_input": "请添加输入图片（上传、粘贴链接，或从图库发送）。",
+    "unexpected": "发生了意外错误。已保存的结果不受影响，请重试。",
+}
+
+STRINGS = {"en": EN, "zh": ZH}
+
+# Instruction templates for the edit presets: (key, zh template, en template). {x} = style/object.
+PRESETS: list[tuple[str, str, str]] = [
+    ("background", "把背景换成{x}", "Replace the background with {x}"),
+    ("style", "把这张图片转换成{x}风格", "Turn this image into {x} style"),
+    ("add", "在画面中添加{x}", "Add {x} to the picture"),
+    ("remove", "去掉画面中的{x}", "Remove {x} from the picture"),
+    ("text", "把图中的文字改成“{x}”", "Change the text in the image to \"{x}\""),
+    ("enhance", "增强细节，提高清晰度，保持构图不变", "Enhance details and sharpness, keep the composition"),
+]
+PRESET_LABELS = {
+    "en": {"background": "Replace background", "style": "Style transfer", "add": "Add an object",
+           "remove": "Remove an object", "text": "Change text", "enhance": "Enhance details"},
+    "zh": {"background": "更换背景", "style": "风格迁移", "add": "添加物体", "remove": "移除物体",
+           "text": "修改文字", "enhance": "增强细节"},
+}
+STYLES = ["水彩 watercolor", "油画 oil painting", "吉卜力动画 Ghibli anime", "赛博朋克 cyberpunk",
+          "水墨 Chinese ink", "像素 pixel art", "素描 pencil sketch", "3D 黏土 clay"]
+PRESET_DEFAULT_X = {"background": ("星空", "a starry sky"), "add": ("一只猫", "a cat"),
+                    "remove": ("路人", "the passers-by"), "text": ("新文字", "New text")}
+
+
+def t(lang: str, key: str, **fmt: object) -> str:
+    """Interface text ``key`` in ``lang`` (``zh`` or ``en``), formatted with ``fmt``."""
+    table = STRINGS.get(lang, EN)
+    text = table.get(key) or EN.get(key) or key
+    return text.format(**fmt) if fmt else text
+
+
+def lang_of(accept_language: str | None) -> str:
+    """``zh`` if the browser prefers Chinese (first language in Accept-Language), else ``en``."""
+    first = (accept_language or "").split(",")[0].strip().lower()
+    return "zh" if first.startswith("zh") else "en"
+
+
+def preset_instruction(preset: str, x: str, lang: str) -> str:
+    """The instruction for an edit preset, with ``x`` (style, object, text) filled in."""
+    for key, zh, en in PRESETS:
+        if key == preset:
+            default = PRESET_DEFAULT_X.get(key, ("", ""))
+            value = (x or "").strip() or (default[0] if lang == "zh" else default[1])
+            if key == "style" and " " in value:
+                value = value.split(" ", 1)[0] if lang == "zh" else value.split(" ", 1)[1]
+            return (zh if lang == "zh" else en).format(x=value)
+    return ""
