@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import sys
 from typing import Iterator, Sequence
 
@@ -156,6 +157,34 @@ def _backend(args: argparse.Namespace) -> Iterator[Settings]:
         yield Settings.from_env(**overrides)
 
 
+_REF_START = re.compile(r"^\s*(?:https?://|oss://|data:|file://|[/~.]|[A-Za-z]:[\\/])", re.IGNORECASE)
+_IMAGE_EXT = re.compile(r"\.(?:jpe?g|png|bmp|tiff?|webp|gif)\s*$", re.IGNORECASE)
+
+
+def split_images(text: str) -> list[str]:
+    """Split the comma-separated IMAGES argument without breaking ``data:`` URIs or URLs with commas.
+
+    A piece starts a new image only if it looks like one (a scheme, a path, an existing file or an
+    image file name); anything else was a comma inside the previous reference.
+    """
+    out: list[str] = []
+    for piece in text.split(","):
+        starts = _REF_START.match(piece) or _IMAGE_EXT.search(piece) or os.path.exists(piece.strip())
+        if out and not starts:
+            out[-1] += "," + piece
+        else:
+            out.append(piece)
+    return [p.strip() for p in out if p.strip()]
+
+
+def _resume_earlier(svc, lang: str) -> None:  # noqa: ANN001 - ImageService
+    """The "next start" of the CLI: finish downloads an earlier run left pending (crash, Ctrl+C)."""
+    if not svc.store.pending():
+        return
+    for rec in svc.resume_pending():
+        _say(lang, f"已补全之前中断的下载：{rec.file}", f"Completed an earlier interrupted download: {rec.file}")
+
+
 def _say(lang: str, zh: str, en: str) -> None:
     print(zh if lang == ZH else en, file=sys.stderr)
 
@@ -171,8 +200,8 @@ def _run_images(args: argparse.Namespace, lang: str) -> int:
         if args.command == "generate":
             job = svc.plan("t2i", args.prompt, use_async=args.use_async, **opts)
         else:
-            images = [s.strip() for s in args.images.split(",") if s.strip()]
-            job = svc.plan(args.command, args.instruction, images, **opts)
+            job = svc.plan(args.command, args.instruction, split_images(args.images), **opts)
+        _resume_earlier(svc, lang)
         for zh, en in job.notes:
             _say(lang, "提示：" + zh, "Note: " + en)
         progress = Progress(lang, not args.quiet)
@@ -240,7 +269,13 @@ def _emulator(args: argparse.Namespace, lang: str) -> int:
 
     emu = Emulator(host=args.host, port=args.port, api_keys=set(args.key) if args.key else None,
                    latency=args.latency)
-    emu.start()
+    try:
+        emu.start()
+    except (OSError, OverflowError) as exc:
+        _say(lang, f"无法在 {args.host}:{args.port} 启动模拟器（{type(exc).__name__}）。端口可能已被占用或无效，请换一个 --port。",
+             f"Cannot start the emulator on {args.host}:{args.port} ({type(exc).__name__}). The port may be in use "
+             "or invalid; pick another --port.")
+        return 1
     _say(lang, f"DashScope 模拟器运行于 {emu.base_url}（Ctrl+C 停止）\n"
                f"  export DASHSCOPE_HTTP_BASE_URL={emu.base_url}",
          f"DashScope emulator at {emu.base_url} (Ctrl+C to stop)\n"
@@ -288,7 +323,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc.text(lang), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        _say(lang, "已中断。已保存的结果不受影响。", "Interrupted. Saved results are safe.")
+        _say(lang, "已中断。已保存的结果不受影响；已付费但未下载完的结果会在下次运行时自动补全（或运行 resume）。",
+             "Interrupted. Saved results are safe; paid results not yet downloaded are completed on the next "
+             "run (or run `resume`).")
         return 130
     except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback
         logging.getLogger(__name__).debug("unexpected", exc_info=True)

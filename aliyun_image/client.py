@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 GENERATION_PATH = "/services/aigc/multimodal-generation/generation"
 TASK_CREATE_PATH = "/services/aigc/text2image/image-synthesis"
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+# 429s that waiting will not fix (billing, quota): report at once instead of retrying.
+NO_RETRY_CODES = frozenset({"PrepaidBillOverdue", "PostpaidBillOverdue", "CommodityNotPurchased",
+                            "Throttling.AllocationQuota", "Arrearage"})
 JSON_TYPE = "application/json; charset=utf-8"
 
 
@@ -67,8 +70,12 @@ def _retry_after(resp: requests.Response) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
         when = email.utils.parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time()) if when else None
+    except (TypeError, ValueError):
+        return None  # unparseable: fall back to our own backoff
+    return max(0.0, when.timestamp() - time.time()) if when else None
 
 
 def _transport_kind(exc: requests.RequestException) -> tuple[str, bool]:
@@ -138,10 +145,9 @@ class DashScopeClient:
               billable: bool = False, model: str = "", cancel: threading.Event | None = None) -> Reply:
         """Send one API request with retries, and return its JSON or raise one typed error.
 
-        ``billable`` marks requests that start paid work (generation, task creation): after a
-        read timeout those are not retried, and after a dropped connection only once (the
-        usual cause is a stale pooled connection the server had closed, as the official SDK
-        also assumes).
+        ``billable`` marks requests that start paid work (generation, task creation): once sent,
+        they are never resent after a read timeout or a dropped connection, since the service
+        may have carried them out. Connect-phase failures (nothing was sent) are retried.
         """
         url = path_or_url if "://" in path_or_url else self.url(path_or_url)
         data = None
@@ -152,7 +158,6 @@ class DashScopeClient:
             hdrs["Content-Type"] = JSON_TYPE
         s = self.settings
         retries = 0
-        dropped = 0
         while True:
             if cancel is not None and cancel.is_set():
                 raise CancelledError("已停止。", "Stopped.", code="Cancelled")
@@ -164,11 +169,9 @@ class DashScopeClient:
                 kind, maybe_done = _transport_kind(exc)
                 target = urlsplit(url).netloc
                 if billable and maybe_done:
-                    if kind == "timeout" or dropped >= 1:
-                        raise outcome_unknown(target, kind) from None
-                    dropped += 1
-                    log.info("connection dropped before reply; retrying once (%s)", target)
-                    continue
+                    # The request may have been carried out and billed: never resend it blindly.
+                    # (Stale pooled connections are already weeded out by urllib3 before reuse.)
+                    raise outcome_unknown(target, kind) from None
                 if kind in ("dns", "tls") or retries >= s.max_retries:
                     raise network_error(kind, target, retries=retries, detail=type(exc).__name__) from None
                 self._sleep(self.backoff(retries))
@@ -177,7 +180,8 @@ class DashScopeClient:
             payload, parse_error = self._parse(resp)
             if resp.status_code == 200 and payload is not None:
                 return Reply(payload, str(payload.get("request_id") or ""), retries)
-            if resp.status_code in RETRY_STATUS and retries < s.max_retries:
+            transient = payload is None or str(payload.get("code") or "") not in NO_RETRY_CODES
+            if resp.status_code in RETRY_STATUS and transient and retries < s.max_retries:
                 wait = _retry_after(resp)
                 wait = min(wait, s.retry_after_max) if wait is not None else self.backoff(retries)
                 log.info("HTTP %s from %s; retry %d in %.1fs", resp.status_code, path_or_url, retries + 1, wait)
@@ -267,9 +271,11 @@ class DashScopeClient:
             i += 1
             if time.monotonic() + wait > deadline:
                 raise ApiError(
-                    f"任务 {task_id} 在 {self.settings.task_timeout:.0f} 秒内未完成。它可能仍在运行，可稍后用任务 ID 查询。",
-                    f"Task {task_id} did not finish within {self.settings.task_timeout:.0f} s. It may still be "
-                    "running; query it later by its task id.", code="Task.Timeout", request_id=reply.request_id)
+                    f"任务 {task_id} 在 {self.settings.task_timeout:.0f} 秒内未完成，可能仍在运行。任务已记录，"
+                    "稍后运行 python -m aliyun_image resume 即可取回结果。",
+                    f"Task {task_id} did not finish within {self.settings.task_timeout:.0f} s; it may still be "
+                    "running. It is recorded: run `python -m aliyun_image resume` later to collect it.",
+                    code="Task.Timeout", request_id=reply.request_id)
             if cancel is not None and cancel.wait(wait):
                 try:
                     self.cancel_task(api_key, task_id)
@@ -341,9 +347,18 @@ class DashScopeClient:
         """Refuse URLs outside the allow-list, so a hostile reply cannot make us fetch internal addresses."""
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            port = -1
+        base = urlsplit(self.settings.base_url)
+        base_port = base.port or (443 if base.scheme == "https" else 80)
         allowed = [p.lower() for p in self.settings.download_hosts] + [self.settings.host.lower()]
-        ok = parts.scheme in ("http", "https") and host and any(
-            host == p or fnmatch.fnmatchcase(host, p) for p in allowed if p)
+        # Patterns (*.aliyuncs.com) match on the name; the base URL's host only on its own port,
+        # so a custom base (an emulator, a proxy) does not open every port of that machine.
+        ok = parts.scheme in ("http", "https") and bool(host) and (
+            any(fnmatch.fnmatchcase(host, p.lower()) for p in self.settings.download_hosts)
+            or (host == self.settings.host.lower() and port == base_port))
         if not ok:
             raise DownloadError(
                 f"拒绝从 {host or url[:60]} {'下载' if purpose == 'download' else '上传'}：该地址不在允许列表中"
@@ -363,17 +378,20 @@ class DashScopeClient:
         limit = max_bytes or self.settings.max_download_bytes
         s = self.settings
         last: AliyunImageError | None = None
+        wait: float | None = None
         for attempt in range(s.max_retries + 1):
             if attempt:
-                self._sleep(self.backoff(attempt - 1))
+                self._sleep(wait if wait is not None else self.backoff(attempt - 1))
+                wait = None
             out.seek(0)
             out.truncate()
             target = url
             try:
                 for _hop in range(4):
                     self.check_host(target)
+                    # identity: the byte count must match Content-Length (no transparent gzip)
                     resp = self.session.get(target, stream=True, timeout=(s.connect_timeout, s.download_timeout),
-                                            allow_redirects=False)
+                                            allow_redirects=False, headers={"Accept-Encoding": "identity"})
                     if resp.is_redirect and resp.headers.get("Location"):
                         target = urljoin(target, resp.headers["Location"])
                         resp.close()
@@ -384,9 +402,11 @@ class DashScopeClient:
                         code, message = _oss_error(resp.text if resp.status_code < 600 else "")
                         last = _download_http_error(resp.status_code, code, message, attempt)
                         if resp.status_code in RETRY_STATUS:
+                            ra = _retry_after(resp)
+                            wait = min(ra, s.retry_after_max) if ra is not None else None
                             continue
                         raise last
-                    declared = int(resp.headers.get("Content-Length") or 0)
+                    declared = _content_length(resp.headers.get("Content-Length"))
                     if declared > limit:
                         raise _too_big(limit)
                     got = 0
@@ -413,6 +433,14 @@ class DashScopeClient:
                         break
         assert last is not None
         raise last
+
+
+def _content_length(value: str | None) -> int:
+    """Content-Length as an int; 0 (unknown) when absent or malformed (e.g. ``"12, 12"``)."""
+    try:
+        return max(0, int(str(value or "0").split(",")[0].strip()))
+    except ValueError:
+        return 0
 
 
 def _oss_error(text: str) -> tuple[str, str]:

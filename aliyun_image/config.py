@@ -48,6 +48,34 @@ def normalize_region(name: str) -> str:
     return key
 
 
+def _number(text: str, name: str, kind: type) -> float | int:
+    try:
+        return kind(text)
+    except ValueError:
+        raise validation(f"环境变量 {name} 的值“{text}”不是数字", f"{name}='{text}' is not a number",
+                         code="Config.Number") from None
+
+
+def check_key(key: str | None, settings: Settings) -> str:
+    """The key to send, or a ValidationError: missing, or not something a header can carry.
+
+    Checked before any request, so a key pasted with a stray space, newline or full-width
+    character gets a clear message instead of a confusing network error.
+    """
+    key = (key or "").strip()
+    if not key:
+        raise validation(
+            f"没有 API Key。请设置环境变量 DASHSCOPE_API_KEY，或在界面中填写（当前地域：{settings.region_label('zh')}）。",
+            f"No API key. Set the DASHSCOPE_API_KEY environment variable or enter one in the UI "
+            f"(region: {settings.region_label('en')}).", code="InvalidApiKey")
+    if not key.isascii() or not key.isprintable() or any(ch.isspace() for ch in key):
+        raise validation(
+            "API Key 含有空格、换行或全角等非法字符。请从百炼控制台重新复制完整的 Key。",
+            "The API key contains spaces, line breaks or non-ASCII characters. Copy it again from the "
+            "Bailian console.", code="InvalidApiKey")
+    return key
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the client and service need to know. Build it with :meth:`from_env`."""
@@ -99,18 +127,32 @@ class Settings:
             download_hosts=tuple(hosts),
         )
         if env.get(ENV_TIMEOUT):
-            kw["read_timeout"] = float(env[ENV_TIMEOUT])
+            kw["read_timeout"] = _number(env[ENV_TIMEOUT], ENV_TIMEOUT, float)
         if env.get(ENV_RETRIES):
-            kw["max_retries"] = int(env[ENV_RETRIES])
+            kw["max_retries"] = _number(env[ENV_RETRIES], ENV_RETRIES, int)
         kw.update(o)
         s = cls(**kw)
-        if s.upload not in ("auto", "always", "never"):
+        s.check()
+        return s
+
+    def check(self) -> None:
+        """Refuse settings that cannot work, with a message saying which one and why."""
+        if self.upload not in ("auto", "always", "never"):
             raise validation("上传方式须为 auto、always 或 never", "upload must be auto, always or never",
                              code="Config.Upload")
-        if urlsplit(s.base_url).scheme not in ("http", "https"):
-            raise validation(f"Base URL 无效：{s.base_url}", f"Invalid base URL: {s.base_url}",
+        parts = urlsplit(self.base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise validation(f"Base URL 无效：{self.base_url}（应形如 https://dashscope.aliyuncs.com/api/v1）",
+                             f"Invalid base URL: {self.base_url} (expected like https://dashscope.aliyuncs.com/api/v1)",
                              code="Config.BaseUrl")
-        return s
+        for name, value in (("timeout", self.read_timeout), ("connect timeout", self.connect_timeout),
+                            ("download timeout", self.download_timeout)):
+            if not value > 0:
+                raise validation(f"超时须大于 0 秒（{name} = {value}）", f"The {name} must be above 0 s (got {value})",
+                                 code="Config.Timeout")
+        if self.max_retries < 0 or self.max_retries > 20:
+            raise validation(f"重试次数须在 0–20 之间（收到 {self.max_retries}）",
+                             f"Retries must be 0-20 (got {self.max_retries})", code="Config.Retries")
 
     def with_(self, **changes) -> Settings:
         """A copy with ``changes`` applied (None values ignored)."""

@@ -30,12 +30,21 @@ from PIL import Image
 
 from . import catalog
 from .client import DashScopeClient, Reply
-from .config import Settings
-from .errors import AliyunImageError, ApiError, CancelledError, DownloadError, bad_reply, unexpected, validation
+from .config import Settings, check_key
+from .errors import (
+    AliyunImageError,
+    ApiError,
+    CancelledError,
+    DownloadError,
+    NetworkError,
+    bad_reply,
+    unexpected,
+    validation,
+)
 from .images import PreparedImage
 from .jobs import Job, build_job
 from .pngtext import PngTextWriter
-from .store import NewResult, Record, ResultStore
+from .store import NewResult, Record, ResultStore, storage_error
 
 log = logging.getLogger(__name__)
 URL_TTL = 24 * 3600  # result URLs live 24 h
@@ -88,13 +97,6 @@ def png_texts(rec: Record) -> dict[str, str]:
               "seed": rec.seed, "parameters": rec.params, "inputs": rec.inputs, "request_id": rec.request_id,
               "actual_prompt": rec.actual_prompt, "generator": "aliyun-image"}
     return {"parameters": text, "aliyun-image": json.dumps(recipe, ensure_ascii=False)}
-
-
-def _missing_key(settings: Settings) -> AliyunImageError:
-    return validation(
-        f"没有 API Key。请设置环境变量 DASHSCOPE_API_KEY，或在界面中填写（当前地域：{settings.region_label('zh')}）。",
-        f"No API key. Set the DASHSCOPE_API_KEY environment variable or enter one in the UI "
-        f"(region: {settings.region_label('en')}).", code="InvalidApiKey")
 
 
 class ImageService:
@@ -168,15 +170,14 @@ class ImageService:
 
         Partial success is normal: the batch keeps every stored result and every failure.
         Raises only for problems that stop the whole job before any request (no key, upload).
+        Returns only when every request has finished and every download has been stored, so a
+        result the user paid for is never left behind by a crash in a sibling request.
         """
-        key = api_key or self.settings.api_key
-        if not key:
-            raise _missing_key(self.settings)
+        key = check_key(api_key or self.settings.api_key, self.settings)
         emit = on_event or (lambda ev: None)
         batch = Batch(job, notes=list(job.notes))
         batch_id = uuid.uuid4().hex[:12]
         lock = threading.Lock()
-        total = job.n
         refs = self._image_refs(job, key, emit)
 
         def record(ev: Event) -> None:
@@ -185,23 +186,29 @@ class ImageService:
                     batch.results.append(ev.record)
                 if ev.error is not None:
                     batch.failures.append(ev.error)
-                ev.done, ev.total = len(batch.results) + len(batch.failures), total
-            emit(ev)
+                ev.done, ev.total = len(batch.results) + len(batch.failures), job.n
+            try:
+                emit(ev)
+            except Exception:  # noqa: BLE001 - a broken progress callback must not undo a stored result
+                log.warning("progress callback failed", exc_info=True)
 
         uses_oss = any(r.startswith("oss://") for r in refs)
-        n_workers = min(self.settings.max_parallel, job.requests)
-        req_pool = ThreadPoolExecutor(max(1, n_workers), thread_name_prefix="aliyun-image-req")
+        req_pool = ThreadPoolExecutor(max(1, min(self.settings.max_parallel, job.requests)),
+                                      thread_name_prefix="aliyun-image-req")
         dl_pool = ThreadPoolExecutor(max(2, self.settings.max_parallel * 2), thread_name_prefix="aliyun-image-dl")
+        ctx = _RunContext(job, refs, uses_oss, key, owner, batch_id, dl_pool, record, cancel)
         try:
-            futures = [req_pool.submit(self._one_request, job, i, seed, refs, uses_oss, key, owner, batch_id,
-                                       dl_pool, record, cancel)
-                       for i, seed in enumerate(job.seeds)]
-            for f in futures:
-                f.result()
-            dl_pool.shutdown(wait=True)
+            futures = [req_pool.submit(self._one_request, ctx, i, seed) for i, seed in enumerate(job.seeds)]
+            for i, f in enumerate(futures):
+                try:
+                    f.result()
+                except Exception as exc:  # noqa: BLE001 - _one_request reports its own errors; this is a bug
+                    log.error("request %d failed unexpectedly", i, exc_info=True)
+                    for _ in range(job.per_request):
+                        record(Event("failure", error=unexpected(exc)))
         finally:
-            req_pool.shutdown(wait=False, cancel_futures=True)
-            dl_pool.shutdown(wait=False)
+            req_pool.shutdown(wait=True)
+            dl_pool.shutdown(wait=True)
         batch.results.sort(key=lambda r: (r.idx, r.id))
         return batch
 
@@ -232,55 +239,86 @@ class ImageService:
                 refs.append(im.data_uri())
         return refs
 
-    def _one_request(self, job: Job, i: int, seed: int, refs: list[str], uses_oss: bool, key: str,
-                     owner: str | None, batch_id: str, dl_pool: ThreadPoolExecutor,
-                     record: Callable[[Event], None], cancel: threading.Event | None) -> None:
-        """One API request; its results are recorded, then downloaded on ``dl_pool``."""
-        want = job.per_request
+    def _new_result(self, ctx: _RunContext, idx: int, seed: int, url: str, actual: str | None,
+                    reply: Reply | None, extra_params: dict | None = None) -> NewResult:
+        job = ctx.job
+        return NewResult(batch_id=ctx.batch_id, idx=idx, task=job.task, model=job.model, prompt=job.prompt,
+                         negative=job.negative, params={**job.params(), **(extra_params or {})}, seed=seed,
+                         inputs=job.input_refs(), request_id=reply.request_id if reply else "",
+                         usage=(reply.data.get("usage") or {}) if reply else {}, actual_prompt=actual,
+                         url=url, url_expires=url_expiry(url) if url else None, owner=ctx.owner)
+
+    def _one_request(self, ctx: _RunContext, i: int, seed: int) -> None:
+        """One API request; its results are recorded, then downloaded on the download pool."""
+        job, want = ctx.job, ctx.job.per_request
         try:
-            if cancel is not None and cancel.is_set():
+            if ctx.cancel is not None and ctx.cancel.is_set():
                 raise CancelledError("已停止。", "Stopped.", code="Cancelled")
             if job.endpoint == catalog.ASYNC:
-                reply = self.client.create_task(key, job.async_body(seed))
-                task_id = str((reply.data.get("output") or {}).get("task_id") or "")
-                if not task_id:
-                    raise bad_reply(200, "missing output.task_id", reply.request_id)
-                reply = self.client.wait_task(key, task_id, model=job.model, cancel=cancel)
-                items = _task_results(reply)
-            else:
-                reply = self.client.generate(key, job.sync_body(seed, refs), oss_resolve=uses_oss, cancel=cancel)
-                items = _sync_results(reply)
+                self._one_task(ctx, i, seed)
+                return
+            reply = self.client.generate(ctx.key, job.sync_body(seed, ctx.refs), oss_resolve=ctx.uses_oss,
+                                         cancel=ctx.cancel)
+            items = _sync_results(reply)
         except AliyunImageError as exc:
             for _ in range(want):
-                record(Event("failure", error=exc))
+                ctx.record(Event("failure", error=exc))
             return
-        news = [NewResult(batch_id=batch_id, idx=i * want + k, task=job.task, model=job.model, prompt=job.prompt,
-                          negative=job.negative, params=job.params(), seed=seed, inputs=job.input_refs(),
-                          request_id=reply.request_id, usage=reply.data.get("usage") or {},
-                          actual_prompt=actual, url=url, url_expires=url_expiry(url), owner=owner)
-                for k, (url, actual) in enumerate(items)]
-        try:
-            ids = self.store.add_pending(news)
-        except AliyunImageError as exc:
-            for _ in news:
-                record(Event("failure", error=exc))
-            return
-        for rid in ids:
-            dl_pool.submit(self._download_and_record, rid, record, cancel)
+        self._store_and_download(ctx, [self._new_result(ctx, i * want + k, seed, url, actual, reply)
+                                       for k, (url, actual) in enumerate(items)])
         for _ in range(want - len(items)):  # the service returned fewer images than asked
-            record(Event("failure", error=ApiError(
+            ctx.record(Event("failure", error=ApiError(
                 "服务返回的图片少于请求的张数。", "The service returned fewer images than requested.",
                 code="PartialResult", request_id=reply.request_id)))
 
-    def _download_and_record(self, rid: int, record: Callable[[Event], None],
-                             cancel: threading.Event | None) -> None:
+    def _one_task(self, ctx: _RunContext, i: int, seed: int) -> None:
+        """Async endpoint: the task is recorded as soon as it exists, so a crash, a timeout or a
+        Stop while it runs cannot lose it (``resume`` polls it again)."""
+        job = ctx.job
+        created = self.client.create_task(ctx.key, job.async_body(seed))
+        task_id = str((created.data.get("output") or {}).get("task_id") or "")
+        if not task_id:
+            raise bad_reply(200, "missing output.task_id", created.request_id)
+        (rid,) = self.store.add_pending([self._new_result(ctx, i, seed, "", None, created, {"task_id": task_id})])
         try:
-            record(Event("result", record=self.fetch(rid)))
+            reply = self.client.wait_task(ctx.key, task_id, model=job.model, cancel=ctx.cancel)
+            ((url, actual), *_rest) = _task_results(reply)
+        except (CancelledError, NetworkError) as exc:
+            raise exc  # the row stays pending with its task id: `resume` picks it up later
+        except AliyunImageError as exc:
+            if exc.code != "Task.Timeout":
+                self.store.mark(rid, "failed", exc.code)
+            raise
+        self.store.set_url(rid, url=url, url_expires=url_expiry(url), request_id=reply.request_id,
+                           usage=reply.data.get("usage") or {}, actual_prompt=actual)
+        ctx.dl_pool.submit(self._download_and_record, rid, ctx.record)
+
+    def _store_and_download(self, ctx: _RunContext, news: list[NewResult]) -> None:
+        """Record result URLs first, then download them concurrently."""
+        try:
+            ids = self.store.add_pending(news)
+        except AliyunImageError as exc:
+            # The images exist and were paid for: hand the user their URLs (valid 24 h) with the error.
+            urls = "\n".join(n.url for n in news)
+            exc.zh += f"\n结果链接（24 小时内有效，可用 download 命令下载）：\n{urls}"
+            exc.en += f"\nResult URLs (valid 24 h; fetch them with the download command):\n{urls}"
+            for _ in news:
+                ctx.record(Event("failure", error=exc))
+            return
+        for rid in ids:
+            ctx.dl_pool.submit(self._download_and_record, rid, ctx.record)
+
+    def _download_and_record(self, rid: int, record: Callable[[Event], None]) -> None:
+        try:
+            rec = self.fetch(rid)
         except AliyunImageError as exc:
             record(Event("failure", error=exc))
+            return
         except Exception as exc:  # noqa: BLE001 - never lose the batch over one odd file
-            log.exception("download %s failed", rid)
+            log.error("download %s failed unexpectedly", rid, exc_info=True)
             record(Event("failure", error=unexpected(exc)))
+            return
+        record(Event("result", record=rec))
 
     def fetch(self, rid: int) -> Record:
         """Download stored result ``rid`` from its URL into the store (also used to resume).
@@ -296,7 +334,7 @@ class ImageService:
         try:
             with self.store.partial(rid) as fh:
                 self.client.download(rec.url, PngTextWriter(fh, png_texts(rec)))
-                width, height = _verify_image(Path(fh.name), rec)
+                width, height = verify_image(Path(fh.name), rec.request_id)
                 return self.store.commit_file(rid, fh, width=width, height=height)
         except DownloadError as exc:
             status = "expired" if exc.code == "Download.Expired" else (
@@ -306,14 +344,18 @@ class ImageService:
             raise
 
     def resume_pending(self, *, on_event: Callable[[Event], None] | None = None) -> list[Record]:
-        """Finish downloads cut short by a crash or restart, while their URLs are still valid."""
+        """Finish what a crash or restart cut short: downloads while their URLs are valid, and
+        async tasks that were created but not yet collected (needs the settings' key)."""
         done = []
         now = time.time()
         for rec in self.store.pending():
-            if rec.url_expires is not None and rec.url_expires < now:
-                self.store.mark(rec.id, "expired", "Download.Expired")
-                continue
             try:
+                if not rec.url:
+                    if not self._collect_task(rec):
+                        continue
+                elif rec.url_expires is not None and rec.url_expires < now:
+                    self.store.mark(rec.id, "expired", "Download.Expired")
+                    continue
                 got = self.fetch(rec.id)
             except AliyunImageError as exc:
                 if on_event:
@@ -324,8 +366,28 @@ class ImageService:
                 on_event(Event("result", record=got))
         return done
 
+    def _collect_task(self, rec: Record) -> bool:
+        """Poll a recorded async task once; True when its result URL is now known."""
+        task_id = rec.params.get("task_id")
+        if not task_id or not self.settings.api_key:
+            return False
+        reply = self.client.get_task(self.settings.api_key, str(task_id))
+        out = reply.data.get("output") or {}
+        status = out.get("task_status")
+        if status == "SUCCEEDED":
+            ((url, actual), *_rest) = _task_results(reply)
+            self.store.set_url(rec.id, url=url, url_expires=url_expiry(url), request_id=reply.request_id,
+                               usage=reply.data.get("usage") or {}, actual_prompt=actual)
+            return True
+        if status in ("FAILED", "CANCELED", "UNKNOWN"):
+            self.store.mark(rec.id, "failed", str(out.get("code") or f"Task.{status}"))
+        return False
+
     def download_url(self, url: str, dest: Path | str | None = None) -> Path:
-        """Download any allowed result URL to ``dest`` (a file or folder; default the data dir)."""
+        """Download any allowed result URL to ``dest`` (a file or folder; default the data dir).
+
+        The file appears only when complete and verified to be an image.
+        """
         target = Path(dest) if dest else self.settings.data_dir / "downloads"
         name = Path(urlsplit(url).path).name or "image.png"
         if target.is_dir() or dest is None or str(dest).endswith(("/", os.sep)):
@@ -337,11 +399,27 @@ class ImageService:
                 self.client.download(url, fh)
                 fh.flush()
                 os.fsync(fh.fileno())
+            verify_image(Path(tmp))
             os.replace(tmp, target)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         return target
+
+
+@dataclass
+class _RunContext:
+    """What every request of one run shares."""
+
+    job: Job
+    refs: list[str]
+    uses_oss: bool
+    key: str
+    owner: str | None
+    batch_id: str
+    dl_pool: ThreadPoolExecutor
+    record: Callable[[Event], None]
+    cancel: threading.Event | None
 
 
 def _sync_results(reply: Reply) -> list[tuple[str, str | None]]:
@@ -369,17 +447,21 @@ def _task_results(reply: Reply) -> list[tuple[str, str | None]]:
     return out
 
 
-def _verify_image(path: Path, rec: Record) -> tuple[int, int]:
-    """Check the downloaded file decodes as an image; return its size."""
+def verify_image(path: Path, request_id: str = "") -> tuple[int, int]:
+    """Check a downloaded file decodes as an image; return its size.
+
+    A file that vanished or cannot be read is a storage problem (the row stays pending and
+    is retried), not a bad image.
+    """
     try:
         with Image.open(path) as im:
             size = im.size
             im.verify()  # CRCs and structure, without decoding all pixels
         return size
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        raise storage_error(path.parent, exc) from None
     except Exception:  # noqa: BLE001 - Pillow raises many types for bad data
         raise DownloadError(
             "下载到的内容不是有效图片（可能是错误页面）。请重试或重新生成。",
             "The downloaded content is not a valid image (perhaps an error page). Retry or generate again.",
-            code="Download.NotImage", request_id=rec.request_id) from None
-
-
+            code="Download.NotImage", request_id=request_id) from None

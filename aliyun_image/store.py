@@ -26,6 +26,7 @@ import re
 import sqlite3
 import threading
 import time
+import uuid
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,6 +167,10 @@ class ResultStore:
     def _recover(self) -> None:
         """Remove half-written downloads and make rows agree with files."""
         for part in (self.root / ".partial").glob("*"):
+            # Another process (the app, a second CLI) may be downloading right now: only remove
+            # what a dead process left behind. Names are <id>.<pid>.<random>.part.
+            if _writer_alive(part.name):
+                continue
             with contextlib.suppress(OSError):
                 part.unlink()
         with self._lock:
@@ -207,7 +212,7 @@ class ResultStore:
     @contextlib.contextmanager
     def partial(self, rid: int) -> Iterator[Any]:
         """A temporary file (``wb+``) for downloading result ``rid``; removed if not committed."""
-        tmp = self.root / ".partial" / f"{rid}.part"
+        tmp = self.root / ".partial" / f"{rid}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part"
         try:
             fh = open(tmp, "wb+")
         except OSError as exc:
@@ -240,6 +245,12 @@ class ResultStore:
         out = self.get(rid)
         assert out is not None
         return out
+
+    def set_url(self, rid: int, *, url: str, url_expires: float, request_id: str, usage: dict,
+                actual_prompt: str | None) -> None:
+        """Fill in the result URL of a row recorded when its async task was created."""
+        self._update(rid, url=url, url_expires=url_expires, request_id=request_id,
+                     usage=json.dumps(usage, ensure_ascii=False), actual_prompt=actual_prompt, updated=time.time())
 
     def mark(self, rid: int, status: str, error: str = "") -> None:
         """Set a row's status (``failed``, ``expired``, ``pending``) with an error code/text."""
@@ -386,6 +397,21 @@ class ResultStore:
         """How many records have ``status``."""
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM results WHERE status=?", (status,)).fetchone()[0])
+
+
+def _writer_alive(name: str) -> bool:
+    """True when the ``.part`` file's writer process (pid in its name) is still running."""
+    try:
+        pid = int(name.split(".")[1])
+    except (IndexError, ValueError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def _fsync_dir(path: Path) -> None:

@@ -137,3 +137,34 @@ def test_emulator_command_serves(tmp_path):
     finally:
         p.terminate()
         p.wait(10)
+
+
+def test_split_images_keeps_data_uris_and_commas_in_urls(tmp_path):
+    from aliyun_image.cli import split_images
+    uri = "data:image/png;base64,iVBORw0KGgo="
+    assert split_images(uri) == [uri]
+    assert split_images("a.png,b.jpg") == ["a.png", "b.jpg"]
+    assert split_images("https://x.com/a.png?sig=1,2,https://x.com/b.png") == [
+        "https://x.com/a.png?sig=1,2", "https://x.com/b.png"]
+    assert split_images(f"{uri},https://x.com/b.png") == [uri, "https://x.com/b.png"]
+
+
+@pytest.mark.parametrize("args", [["--timeout", "0"], ["--retries", "-1"], ["--base-url", "http:///api/v1"]])
+def test_bad_settings_exit_2_with_a_message(clean_env, args):
+    r = run([*args, "generate", "cat"], {"DASHSCOPE_API_KEY": TEST_KEY}, clean_env)
+    assert r.returncode == 2 and "unexpected" not in r.stderr.lower() and "Traceback" not in r.stderr
+
+
+def test_next_run_completes_an_interrupted_download(cli_env, clean_env, emu):
+    from aliyun_image.config import Settings
+    from aliyun_image.service import ImageService
+    from aliyun_image.store import NewResult
+    svc = ImageService(Settings.from_env(base_url=emu.base_url, api_key=TEST_KEY, data_dir=clean_env))
+    reply = svc.client.generate(TEST_KEY, {"model": "qwen-image-plus", "input": {"messages": [
+        {"role": "user", "content": [{"text": "left behind"}]}]}, "parameters": {}})
+    url = reply.data["output"]["choices"][0]["message"]["content"][0]["image"]
+    svc.store.add_pending([NewResult("b", 0, "t2i", "qwen-image-plus", "left behind", "", {}, 1, [], "", {}, None,
+                                     url, None)])
+    svc.store.close()
+    r = run(["generate", "new one"], cli_env, clean_env)
+    assert r.returncode == 0 and "interrupted download" in r.stderr

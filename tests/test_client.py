@@ -112,14 +112,31 @@ def test_read_timeout_on_generation_is_not_retried(settings, emu):
     assert len(emu.calls("generation")) == 1
 
 
-def test_reset_is_retried_once_then_reported(client, emu):
+def test_reset_after_send_is_never_resent(client, emu):
     emu.fault("reset", times=1)
-    assert client.generate(TEST_KEY, T2I_BODY).request_id
-    emu.clear()
-    emu.fault("reset", times=2)
-    with pytest.raises(OutcomeUnknownError):
+    with pytest.raises(OutcomeUnknownError) as ei:
         client.generate(TEST_KEY, T2I_BODY)
-    assert len(emu.calls("generation")) == 2
+    assert len(emu.calls("generation")) == 1, "a request that may have been billed is not sent twice"
+    assert "billed" in ei.value.en
+
+
+@pytest.mark.parametrize("value,expected", [("2", 2.0), ("0.5", 0.5), ("soon", None), ("", None),
+                                            ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)])
+def test_retry_after_parsing_never_raises(value, expected):
+    import requests as rq
+
+    from aliyun_image.client import _retry_after
+    r = rq.Response()
+    r.headers["Retry-After"] = value
+    assert _retry_after(r) == expected
+
+
+@pytest.mark.parametrize("code", ["PrepaidBillOverdue", "Throttling.AllocationQuota"])
+def test_non_transient_429_is_not_retried(client, emu, code):
+    emu.fail(status=429, code=code, message="quota", times=5)
+    with pytest.raises(ApiError):
+        client.generate(TEST_KEY, T2I_BODY)
+    assert len(emu.calls("generation")) == 1
 
 
 def test_connection_refused_is_retried_then_reported(settings, sleeps):
@@ -180,9 +197,12 @@ def test_download_allow_list(client):
         assert ei.value.code == "Download.HostNotAllowed"
 
 
-def test_download_allows_aliyuncs_pattern(settings):
+def test_download_allows_aliyuncs_pattern(settings, emu):
     c = DashScopeClient(settings)
     c.check_host("https://dashscope-result-bj.oss-cn-beijing.aliyuncs.com/x.png")  # no raise
+    c.check_host(f"{emu.origin}/results/x.png")  # the configured base: same host and port
+    with pytest.raises(DownloadError):
+        c.check_host("http://127.0.0.1:1/results/x.png")  # same host, another port
 
 
 def _result_url(client):
@@ -198,6 +218,16 @@ def test_download_truncated_is_retried(client, emu, tmp_path):
     with Image.open(tmp_path / "x.png") as im:
         im.load()
     assert len(emu.calls("download")) == 2
+
+
+def test_download_retry_after_and_malformed_content_length(client, emu, tmp_path, sleeps):
+    url = _result_url(client)
+    emu.fail("download", status=503, code="ServiceUnavailable", retry_after=1, times=1)
+    with open(tmp_path / "y.png", "wb+") as fh:
+        client.download(url, fh)
+    assert sleeps == [1.0]
+    from aliyun_image.client import _content_length
+    assert _content_length("12, 12") == 12 and _content_length("abc") == 0 and _content_length(None) == 0
 
 
 def test_download_expired(client, emu, tmp_path):

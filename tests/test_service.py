@@ -206,3 +206,90 @@ def test_download_command(service, emu, tmp_path):
     folder = tmp_path / "folder"
     folder.mkdir()
     assert service.download_url(url, folder).parent == folder
+
+
+def test_a_bug_in_one_request_does_not_lose_the_others(service, emu, monkeypatch):
+    real = service.client.generate
+    calls = []
+
+    def flaky(key, body, **kw):
+        calls.append(body["parameters"]["seed"])
+        if body["parameters"]["seed"] == 11:
+            raise ValueError("boom")  # not an AliyunImageError: a bug
+        return real(key, body, **kw)
+
+    monkeypatch.setattr(service.client, "generate", flaky)
+    batch = service.generate("a cat", n=3, seed=10)
+    assert len(batch.results) == 2 and [f.code for f in batch.failures] == ["Internal"]
+    assert service.store.list()[1] == 2 and not service.store.pending()
+
+
+def test_broken_progress_callback_does_not_undo_results(service, emu):
+    def bad(ev):
+        raise RuntimeError("callback bug")
+
+    batch = service.generate("a cat", n=2, on_event=bad)
+    assert len(batch.results) == 2 and not batch.failures
+
+
+def test_storage_failure_hands_over_the_paid_urls(service, emu, monkeypatch):
+    from aliyun_image.store import storage_error
+
+    def fail(items):
+        raise storage_error(service.store.root, OSError(28, "No space left on device"))
+
+    monkeypatch.setattr(service.store, "add_pending", fail)
+    batch = service.generate("a cat")
+    (err,) = batch.failures
+    assert err.code == "Storage.DiskFull" and "/results/" in err.en and "download" in err.en
+    assert "/results/" in err.zh
+
+
+def test_async_task_is_recorded_before_polling_and_resumed(settings, emu):
+    """A process that dies while polling leaves the task recorded; resume collects it."""
+    svc = ImageService(settings.with_(task_timeout=0.01, poll_schedule=(0.05,)))
+    emu_delay = emu.task_delay
+    emu.task_delay = 0.5
+    try:
+        batch = svc.generate("slow lighthouse", model="qwen-image", seed=3)
+        assert batch.failures[0].code == "Task.Timeout" and "resume" in batch.failures[0].en
+        (pending,) = svc.store.pending()
+        assert pending.params["task_id"] and not pending.url
+        import time
+        time.sleep(0.6)
+        done = ImageService(settings).resume_pending()
+        assert len(done) == 1 and done[0].actual_prompt and done[0].file.is_file()
+    finally:
+        emu.task_delay = emu_delay
+
+
+def test_partial_files_of_live_writers_survive_a_second_open(service, emu):
+    """Opening the store from another process must not delete a download in progress."""
+    import os
+    (rid,) = service.store.add_pending([NewResult("b", 0, "t2i", "m", "p", "", {}, 1, [], "", {}, None,
+                                                  "http://x/y.png", None)])
+    with service.store.partial(rid) as fh:
+        fh.write(b"half")
+        from aliyun_image.store import ResultStore
+        ResultStore.open(service.store.root).close()  # e.g. `history` in another terminal
+        assert os.path.exists(fh.name)
+    dead = service.store.root / ".partial" / f"{rid}.999999999.deadbeef.part"
+    dead.write_bytes(b"left by a killed process")
+    ResultStore.open(service.store.root).close()
+    assert not dead.exists()
+
+
+def test_bad_keys_are_refused_before_sending(service, emu):
+    for key in ("sk-abc def1234", "sk-abc\n123456", "sk-ａｂｃ123456"):
+        with pytest.raises(ValidationError) as ei:
+            service.generate("a cat", api_key=key)
+        assert key not in ei.value.en + ei.value.zh
+    assert not emu.calls("generation")
+
+
+def test_download_command_refuses_non_images(service, emu, tmp_path):
+    url = service.generate("a cat").results[0].url
+    emu.download_fault("not_image", times=10)
+    with pytest.raises(Exception) as ei:
+        service.download_url(url, tmp_path / "x.png")
+    assert getattr(ei.value, "code", "") == "Download.NotImage" and not (tmp_path / "x.png").exists()

@@ -138,6 +138,7 @@ class Handlers:
                     continue
                 if ev.record is not None:
                     results.append(ev.record)
+                    results.sort(key=lambda r: (r.idx, r.id))  # request order, whatever order they land in
                 if ev.error is not None:
                     failures.append(ev.error)
                 done = len(results) + len(failures)
@@ -328,16 +329,17 @@ class Handlers:
         task_name = t(lang, f"task_{rec.task}")
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec.created))
         rows = [
-            ("ID", f"#{rec.id}"), ("任务 Task" if lang == "zh" else "Task", task_name),
-            ("模型 Model" if lang == "zh" else "Model", rec.model), ("尺寸 Size" if lang == "zh" else "Size", rec.size),
-            ("种子 Seed" if lang == "zh" else "Seed", str(rec.seed)),
+            ("任务" if lang == "zh" else "Task", task_name),
+            ("模型" if lang == "zh" else "Model", rec.model), ("尺寸" if lang == "zh" else "Size", rec.size),
+            ("种子" if lang == "zh" else "Seed", str(rec.seed)),
             ("提示词改写" if lang == "zh" else "Prompt rewriting", str(rec.params.get("prompt_extend"))),
             ("水印" if lang == "zh" else "Watermark", str(rec.params.get("watermark"))),
             ("请求 ID" if lang == "zh" else "Request id", rec.request_id or "-"),
             ("时间" if lang == "zh" else "Time", when),
             ("文件" if lang == "zh" else "File", f"{rec.file.name if rec.file else '-'} ({rec.bytes // 1024} KB)"),
         ]
-        md = "| | |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+        # The id is the table's header row: a Markdown table needs one, and an empty one looks broken.
+        md = f"| ID | #{rec.id} |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
         md += f"\n\n**{t(lang, 'prompt')}:** {rec.prompt}"
         if rec.negative:
             md += f"\n\n**{t(lang, 'negative')}:** {rec.negative}"

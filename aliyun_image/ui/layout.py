@@ -170,13 +170,15 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                                                elem_id="edit-url")
                         instruction = gr.Textbox(label=I18N("instruction"), placeholder=ZH["instruction_ph"],
                                                  lines=3, elem_id="edit-instruction")
-                        with gr.Accordion(I18N("presets"), open=False):
+                        with gr.Accordion(I18N("presets"), open=True):
                             with gr.Row():
                                 preset = gr.Dropdown(choices=[(v, k) for k, v in PRESET_LABELS["zh"].items()],
-                                                     value="background", label=I18N("preset"), elem_id="edit-preset")
-                                style = gr.Dropdown(choices=STYLES, value=STYLES[0], label=I18N("style"))
-                                obj = gr.Textbox(label=I18N("object"), max_lines=1)
-                            fill = gr.Button(I18N("apply_preset"), size="sm", elem_id="edit-fill")
+                                                     value="background", label=I18N("preset"), elem_id="edit-preset",
+                                                     min_width=200)
+                                style = gr.Dropdown(choices=STYLES, value=STYLES[0], label=I18N("style"), min_width=200)
+                            with gr.Row(equal_height=True):
+                                obj = gr.Textbox(label=I18N("object"), max_lines=1, scale=3)
+                                fill = gr.Button(I18N("apply_preset"), elem_id="edit-fill", scale=1)
                         _, _, o2 = _options(EDIT, "edit")
                         s2 = _size_widgets("edit")
                         run2, stop2 = _run_buttons("run_edit", "edit")

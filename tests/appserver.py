@@ -1,0 +1,67 @@
+"""Launch ``python app.py`` in a subprocess on a free port, for gradio_client and browser tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+@dataclass
+class RunningApp:
+    url: str
+    proc: subprocess.Popen
+    data_dir: Path
+    log: Path
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def launch(args: list[str], data_dir: Path, env_extra: dict[str, str] | None = None, cwd: Path | None = None,
+           timeout: float = 60) -> RunningApp:
+    """Start the app and wait until it answers HTTP 200 on ``/``."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "ALIYUN_IMAGE_", "GRADIO_", "SPACE_"))}
+    env.update({"PYTHONPATH": str(ROOT), "ALIYUN_IMAGE_DATA_DIR": str(data_dir), "GRADIO_ANALYTICS_ENABLED": "False",
+                "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1",
+                "GRADIO_TEMP_DIR": str(data_dir.parent / "gradio-tmp")})
+    env.update(env_extra or {})
+    log = data_dir.parent / f"app-{port}.log"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fh = open(log, "wb")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), *args], env=env,
+                            stdout=fh, stderr=subprocess.STDOUT, cwd=cwd or data_dir.parent)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app exited early:\n{log.read_text(errors='replace')}")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return RunningApp(url, proc, data_dir, log)
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"app did not start in {timeout}s:\n{log.read_text(errors='replace')}")

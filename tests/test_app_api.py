@@ -1,0 +1,192 @@
+"""The launched app through gradio_client: the public API, errors, hosted-mode isolation and limits."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+import requests
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from .appserver import launch
+from .conftest import TEST_KEY
+
+GEN_DEFAULTS = dict(negative="", quality="plus", model="", size="1328*1328", n=1, seed=-1, prompt_extend=True,
+                    watermark=False, api_key="")
+
+
+def generate(client: Client, prompt: str, **kw):
+    args = {**GEN_DEFAULTS, **kw}
+    return client.predict(prompt, args["negative"], args["quality"], args["model"], args["size"], args["n"],
+                          args["seed"], args["prompt_extend"], args["watermark"], args["api_key"],
+                          api_name="/generate")
+
+
+def edit(client: Client, image, instruction: str, url: str = "", api_key: str = "", n: int = 1):
+    return client.predict(image, url, instruction, "plus", "", n, "auto", "1024*1024", 1024, 1024, -1, "", True,
+                          False, api_key, api_name="/edit")
+
+
+def fuse(client: Client, images, instruction: str, api_key: str = ""):
+    a, b, c = (list(images) + [None, None, None])[:3]
+    return client.predict(a, b, c, instruction, "plus", "", 1, "auto", "1024*1024", 1024, 1024, -1, "", True, False,
+                          api_key, api_name="/fuse")
+
+
+def _png(path: Path, size=(640, 480), color=(30, 120, 200)) -> str:
+    Image.new("RGB", size, color).save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def offline_app(tmp_path_factory):
+    root = tmp_path_factory.mktemp("offline-app")
+    app = launch(["--offline"], root / "data")
+    yield app
+    app.stop()
+
+
+@pytest.fixture(scope="module")
+def hosted_app(tmp_path_factory, emulator_server):
+    """Shared-demo mode on the test emulator; no host key (visitors bring theirs)."""
+    root = tmp_path_factory.mktemp("hosted-app")
+    app = launch(["--hosted", "--base-url", emulator_server.base_url], root / "outputs", cwd=root)
+    yield app
+    app.stop()
+
+
+@pytest.fixture(scope="module")
+def host_key_app(tmp_path_factory, emulator_server):
+    """Shared-demo mode where the host's key serves visitors within 2 images per session per hour."""
+    root = tmp_path_factory.mktemp("hostkey-app")
+    app = launch(["--hosted", "--base-url", emulator_server.base_url, "--session-limit", "2", "--total-limit", "3"],
+                 root / "outputs", env_extra={"DASHSCOPE_API_KEY": TEST_KEY}, cwd=root)
+    yield app
+    app.stop()
+
+
+def client(app) -> Client:
+    return Client(app.url, verbose=False)
+
+
+def test_api_lists_only_the_three_public_endpoints(offline_app):
+    info = client(offline_app).view_api(print_info=False, return_format="dict")
+    assert sorted(info["named_endpoints"]) == ["/edit", "/fuse", "/generate"]
+    assert not info["unnamed_endpoints"]
+
+
+def test_generate_offline(offline_app):
+    gallery, status = generate(client(offline_app), "一只橘猫在阳光下打盹", n=2, seed=42)
+    assert len(gallery) == 2 and all(Path(g["image"]).is_file() for g in gallery)
+    assert "Seed 42, 43" in status and "offline" in status
+    with Image.open(gallery[0]["image"]) as im:
+        assert im.size == (1328, 1328) and "Seed: 42" in im.text["parameters"]  # recipe survives the trip
+    db = sqlite3.connect(offline_app.data_dir / "gallery.sqlite3")
+    assert db.execute("SELECT COUNT(*) FROM results WHERE status='done'").fetchone()[0] >= 2
+
+
+def test_validation_error_is_shown_not_raised(offline_app):
+    gallery, status = generate(client(offline_app), "   ")
+    assert gallery == [] and "empty" in status and "⚠️" in status
+    _, status = generate(client(offline_app), "x" * 801)
+    assert "801" in status
+
+
+def test_edit_with_upload(offline_app, tmp_path):
+    gallery, pair, status = edit(client(offline_app), handle_file(_png(tmp_path / "in.png", (1200, 600))),
+                                 "把背景换成星空", n=2)
+    assert len(gallery) == 2 and "2 of 2" in status
+    assert pair and len(pair) == 2  # before/after
+    with Image.open(gallery[0]["image"]) as im:
+        assert abs(im.width / im.height - 2) < 0.1
+
+
+def test_edit_without_input_says_so(offline_app):
+    gallery, pair, status = edit(client(offline_app), None, "把背景换成星空")
+    assert gallery == [] and "input image" in status
+
+
+def test_fuse_three_in_order_on_the_wire(hosted_app, emulator_server, tmp_path):
+    emulator_server.clear()
+    colors = [(255, 0, 0), (0, 255, 0), (0, 0, 255)]
+    files = [handle_file(_png(tmp_path / f"{i}.png", color=c)) for i, c in enumerate(colors)]
+    gallery, status = fuse(client(hosted_app), files, "图1的颜色，图2的形状，图3的背景", api_key=TEST_KEY)
+    assert len(gallery) == 1, status
+    (call,) = emulator_server.calls("generation")
+    import base64
+    import io
+    got = []
+    for item in call.json["input"]["messages"][0]["content"][:-1]:
+        raw = base64.b64decode(item["image"].split(",", 1)[1])
+        got.append(Image.open(io.BytesIO(raw)).convert("RGB").getpixel((5, 5)))
+    assert got == colors
+
+
+def test_fuse_needs_two(offline_app, tmp_path):
+    gallery, status = fuse(client(offline_app), [handle_file(_png(tmp_path / "a.png"))], "merge")
+    assert gallery == [] and "2-3" in status
+
+
+def test_invalid_key_message(hosted_app):
+    gallery, status = generate(client(hosted_app), "a cat", api_key="sk-invalid-0000000000")
+    assert gallery == [] and "API key is invalid" in status and "sk-invalid" not in status
+
+
+def test_visitor_key_goes_to_the_wire_and_nowhere_else(hosted_app, emulator_server):
+    emulator_server.clear()
+    key = "sk-visitor-secret-abcdef987654"
+    gallery, status = generate(client(hosted_app), "a cat", api_key=key)
+    assert len(gallery) == 1, status
+    assert emulator_server.calls("generation")[0].headers["authorization"] == f"Bearer {key}"
+    for f in hosted_app.data_dir.parent.rglob("*"):
+        if f.is_file():
+            assert key.encode() not in f.read_bytes(), f  # data dir, Gradio's cache, the app's log
+
+
+def test_hosted_sessions_are_isolated(hosted_app, emulator_server):
+    a, b = client(hosted_app), client(hosted_app)
+    generate(a, "alice's secret cat", api_key=TEST_KEY)
+    generate(b, "bob's dog", api_key=TEST_KEY)
+    db = sqlite3.connect(hosted_app.data_dir / "gallery.sqlite3")
+    owners = dict(db.execute("SELECT prompt, owner FROM results"))
+    assert owners["alice's secret cat"] and owners["bob's dog"]
+    assert owners["alice's secret cat"] != owners["bob's dog"]
+    # The gallery events are private: not callable through the API.
+    with pytest.raises(Exception):
+        b.predict("", "", "", 1, api_name="/gallery_page")
+    # Result files are not served from the results folder by path.
+    path = db.execute("SELECT path FROM results LIMIT 1").fetchone()[0]
+    full = (hosted_app.data_dir / path).resolve()
+    r = requests.get(f"{hosted_app.url}gradio_api/file={full}", timeout=5)
+    assert r.status_code in (403, 404)
+
+
+def test_host_key_limits(host_key_app):
+    c = client(host_key_app)
+    gallery, status = generate(c, "a cat", n=2)
+    assert len(gallery) == 2, status
+    gallery, status = generate(c, "one more")
+    assert gallery == [] and "per visitor per hour" in status
+    # The visitor's own key is not limited by the host's budget.
+    gallery, status = generate(c, "my own key", api_key=TEST_KEY, n=2)
+    assert len(gallery) == 2
+    # The demo-wide budget (3) is shared: another visitor gets 1 more, then none.
+    other = client(host_key_app)
+    assert len(generate(other, "x")[0]) == 1
+    gallery, status = generate(other, "y")
+    assert gallery == [] and "budget" in status
+
+
+def test_partial_failure_shows_good_ones_and_explains(hosted_app, emulator_server):
+    emulator_server.clear()
+    emulator_server.fail(status=400, code="DataInspectionFailed", message="flagged", times=1)
+    gallery, status = generate(client(hosted_app), "three cats", api_key=TEST_KEY, n=3)
+    assert len(gallery) == 2 and "2 of 3" in status and "moderation" in status
+
+
+def test_page_has_no_run_history_and_no_key_in_config(hosted_app):
+    cfg = requests.get(f"{hosted_app.url}config", timeout=5).json()
+    assert cfg.get("run_history") in (False, None)
+    assert TEST_KEY not in str(cfg)

@@ -1,0 +1,143 @@
+"""The app in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright).
+
+Screenshots land in test-artifacts/ (git-ignored); look at them after a change to the UI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from .appserver import launch
+from .conftest import ARTIFACTS, TEST_KEY
+
+pytestmark = pytest.mark.browser
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+
+if not Path(CHROMIUM).exists():
+    if os.environ.get("CI"):
+        raise RuntimeError("CI needs /usr/bin/chromium: scripts/test.sh installs it with apt-get")
+    pytest.skip("Debian's chromium is not installed (bash scripts/test.sh installs it)", allow_module_level=True)
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, emulator_server):
+    """Local mode on the test emulator with a configured key (one shared gallery)."""
+    root = tmp_path_factory.mktemp("browser-app")
+    a = launch(["--base-url", emulator_server.base_url], root / "data", env_extra={"DASHSCOPE_API_KEY": TEST_KEY})
+    yield a
+    a.stop()
+
+
+@pytest.fixture(scope="module")
+def hosted(tmp_path_factory, emulator_server):
+    root = tmp_path_factory.mktemp("browser-hosted")
+    a = launch(["--hosted", "--base-url", emulator_server.base_url], root / "outputs", cwd=root)
+    yield a
+    a.stop()
+
+
+def open_page(browser, url, locale="en-US"):
+    page = browser.new_page(locale=locale, viewport={"width": 1400, "height": 1000})
+    page.goto(url, wait_until="load")  # "networkidle" never fires: the queue keeps a connection open
+    page.wait_for_selector("#t2i-prompt textarea")
+    return page
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def png(path: Path, size, color) -> str:
+    Image.new("RGB", size, color).save(path)
+    return str(path)
+
+
+def test_generate_then_gallery(browser, app):
+    page = open_page(browser, app.url, "zh-CN")
+    page.fill("#t2i-prompt textarea", "一只橘猫在阳光下打盹，窗台，暖色调")
+    assert "17 / 800" in page.inner_text("#t2i-count")
+    page.fill("#t2i-n input[type=number]", "2")
+    page.press("#t2i-n input[type=number]", "Tab")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_function("document.querySelectorAll('#t2i-results img').length >= 2", timeout=30000)
+    page.wait_for_selector("#t2i-status:has-text('完成')")
+    assert "已保存 2/2" in page.inner_text("#t2i-status")
+    shot(page, "t2i-zh")
+    page.click("#tab-gallery-button, button[role=tab]:has-text('图库')")
+    page.wait_for_selector("#gallery-grid img", timeout=15000)
+    assert "共 2 张" in page.inner_text("#gallery-page")
+    page.click("#gallery-grid button.thumbnail-item >> nth=0", timeout=5000) if page.query_selector(
+        "#gallery-grid button.thumbnail-item") else page.click("#gallery-grid img >> nth=0")
+    page.wait_for_selector("#gallery-details table", timeout=10000)
+    assert "qwen-image-plus" in page.inner_text("#gallery-details")
+    shot(page, "gallery-zh")
+
+
+def test_edit_uploaded_image(browser, app, tmp_path):
+    page = open_page(browser, app.url)
+    page.click("button[role=tab]:has-text('Image edit')")
+    page.set_input_files("#edit-image input[type=file]", png(tmp_path / "photo.png", (1200, 800), (40, 90, 160)))
+    page.wait_for_selector("#edit-image img")
+    page.click("#edit-fill")  # preset: replace background
+    page.wait_for_function("document.querySelector('#edit-instruction textarea').value.length > 0")
+    assert "background" in page.input_value("#edit-instruction textarea")
+    page.click("#edit-run")
+    page.wait_for_selector("#edit-status:has-text('Done')", timeout=30000)
+    page.wait_for_selector("#edit-results img")
+    page.wait_for_selector("#edit-compare img")
+    shot(page, "edit-en")
+
+
+def test_fuse_three_uploads_in_order(browser, app, tmp_path, emulator_server):
+    page = open_page(browser, app.url)
+    page.click("button[role=tab]:has-text('Multi-image fusion')")
+    colors = [(220, 30, 30), (30, 200, 30), (30, 30, 220)]
+    for i, c in enumerate(colors, 1):
+        page.set_input_files(f"#fuse-img{i} input[type=file]", png(tmp_path / f"{i}.png", (600, 600), c))
+        page.wait_for_selector(f"#fuse-img{i} img")
+    page.click("#fuse-swap12")  # now 图1 = green, 图2 = red
+    page.wait_for_timeout(800)
+    page.fill("#fuse-instruction textarea", "图1的颜色，图2的形状，放在图3的背景里")
+    emulator_server.clear()
+    page.click("#fuse-run")
+    page.wait_for_selector("#fuse-status:has-text('Done')", timeout=30000)
+    shot(page, "fuse-en")
+    import base64
+    import io
+    (call,) = emulator_server.calls("generation")
+    got = [Image.open(io.BytesIO(base64.b64decode(c["image"].split(",", 1)[1]))).convert("RGB").getpixel((5, 5))
+           for c in call.json["input"]["messages"][0]["content"][:-1]]
+    assert got == [colors[1], colors[0], colors[2]]
+
+
+def test_invalid_key_message_and_nothing_in_local_storage(browser, hosted):
+    page = open_page(browser, hosted.url)
+    if not page.is_visible("#api-key input"):
+        page.click("#key-box button, #key-box .label-wrap")
+    page.fill("#api-key input", "sk-invalid-key-0000000000")
+    page.fill("#t2i-prompt textarea", "a lighthouse at dusk")
+    page.click("#t2i-run")
+    page.wait_for_selector("#t2i-status:has-text('API key is invalid')", timeout=30000)
+    shot(page, "invalid-key-en")
+    storage = page.evaluate("JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage})")
+    assert "sk-invalid" not in storage
+    assert "sk-invalid" not in page.content()
+    assert json.loads(page.evaluate("JSON.stringify(Object.keys(localStorage))")) is not None
