@@ -141,3 +141,31 @@ def test_invalid_key_message_and_nothing_in_local_storage(browser, hosted):
     assert "sk-invalid" not in storage
     assert "sk-invalid" not in page.content()
     assert json.loads(page.evaluate("JSON.stringify(Object.keys(localStorage))")) is not None
+
+
+def test_stop_really_stops_and_keeps_what_was_paid_for(browser, app, emulator_server):
+    """n=6 on a fan-out model with 4 parallel requests: Stop after the first 4 are sent means the
+    last 2 are never sent, and the 4 already paid for still land in the gallery."""
+    page = open_page(browser, app.url)
+    emulator_server.clear()
+    emulator_server.latency = 2.0
+    try:
+        page.fill("#t2i-prompt textarea", "stop me")
+        page.fill("#t2i-n input[type=number]", "6")
+        page.press("#t2i-n input[type=number]", "Tab")
+        page.click("#t2i-run")
+        page.wait_for_function("1", timeout=1000)
+        deadline = 50
+        while len(emulator_server.calls("generation")) < 4 and deadline:
+            page.wait_for_timeout(100)
+            deadline -= 1
+        page.click("#t2i-stop")
+        page.wait_for_timeout(3500)  # the 4 in flight finish and are stored
+        assert len(emulator_server.calls("generation")) == 4
+    finally:
+        emulator_server.latency = 0.0
+    page.click("button[role=tab]:has-text('Gallery')")
+    page.fill("#gallery-search input", "stop me")
+    page.press("#gallery-search input", "Enter")
+    page.wait_for_selector("#gallery-page:has-text('4 result')", timeout=15000)
+    shot(page, "stopped-gallery-en")

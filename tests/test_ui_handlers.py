@@ -1,0 +1,141 @@
+"""UI handlers called directly (no server): gallery paging, actions, owner isolation, reuse."""
+
+from __future__ import annotations
+
+import asyncio
+import zipfile
+from types import SimpleNamespace
+
+import pytest
+
+from aliyun_image.ui import AppContext, AppOptions
+from aliyun_image.ui.handlers import Handlers
+from aliyun_image.ui.strings import lang_of, preset_instruction
+
+from .conftest import TEST_KEY
+
+
+def req(session="s1", lang="en-US"):
+    return SimpleNamespace(headers={"accept-language": lang}, session_hash=session)
+
+
+class Progress:
+    def __call__(self, *a, **k):
+        pass
+
+
+def drain(agen):
+    async def go():
+        return [item async for item in agen]
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def make_ctx(emu, clean_env):
+    made = []
+
+    def make(**kw):
+        opts = AppOptions(base_url=emu.base_url, data_dir=str(clean_env), **kw)
+        ctx = AppContext(opts)
+        made.append(ctx)
+        return ctx
+    yield make
+    for c in made:
+        c.close()
+
+
+def generate(h, prompt, request, n=1, api_key=TEST_KEY, **kw):
+    args = dict(negative="", quality="plus", model="", size="1328*1328", n=n, seed=kw.get("seed", -1),
+                prompt_extend=True, watermark=False)
+    return drain(h.generate(prompt, *args.values(), api_key, request, Progress()))
+
+
+def test_stream_yields_each_image_then_summary(make_ctx):
+    h = Handlers(make_ctx())
+    outs = generate(h, "a cat", req(), n=3, seed=5)
+    counts = [len(g) for g, _ in outs]
+    assert counts[0] == 0 and counts[-1] == 3 and 1 in counts  # images appear one by one
+    assert "Seed 5, 6, 7" in outs[-1][1]
+
+
+def test_status_follows_browser_language(make_ctx):
+    h = Handlers(make_ctx())
+    assert "完成" in generate(h, "一只猫", req(lang="zh-CN,zh;q=0.9"))[-1][1]
+    assert "提示词为空" in generate(h, "  ", req(lang="zh-CN"))[-1][1]
+    assert lang_of("en-GB,zh;q=0.5") == "en" and lang_of(None) == "en"
+
+
+def test_gallery_paging_and_hosted_isolation(make_ctx):
+    h = Handlers(make_ctx(hosted=True))
+    generate(h, "alice cat", req("alice"), n=2)
+    generate(h, "bob dog", req("bob"))
+    items, info, ids, page, _, _ = h.gallery_page("", "", "", 1, req("alice"))
+    assert len(items) == 2 and "2 result" in info and all("alice" in c for _, c in items)
+    assert h.gallery_page("", "", "", 1, req("bob"))[2] != ids
+    assert h.gallery_page("", "", "", 1, req("mallory"))[2] == []
+    # Bob cannot act on Alice's ids even if he learns them.
+    assert h.ctx.store.get(ids[0], h.ctx.owner("bob")) is None
+    _, msg = h.gallery_delete(ids[0], req("bob"))
+    assert "Select" in msg and h.ctx.store.get(ids[0]) is not None
+    zpath, msg = h.gallery_zip(ids, req("bob"))
+    assert zpath is None
+    # thumbnails, not originals, in the grid
+    assert all("/thumbs/" in path for path, _ in items)
+
+
+def test_local_mode_shares_one_gallery_and_paging(make_ctx):
+    h = Handlers(make_ctx())
+    for i in range(3):
+        generate(h, f"cat {i}", req(f"s{i}"))
+    _, info, ids, _, _, _ = h.gallery_page("", "", "", 1, req("someone-else"))
+    assert len(ids) == 3
+    _, _, ids_search, _, _, _ = h.gallery_page("cat 1", "", "", 1, req())
+    assert len(ids_search) == 1
+    # stepping past the last page clamps
+    _, info, _, page, _, _ = h.gallery_step("", "", "", 1, 5, req())
+    assert page == 1
+
+
+def test_select_details_actions_zip_delete(make_ctx, tmp_path):
+    h = Handlers(make_ctx())
+    h.panels = {"status": "status", "tabs": "tabs",
+                "t2i": {k: f"t2i.{k}" for k in ("prompt", "size", "negative", "quality", "model", "n", "seed",
+                                                 "extend", "watermark")}}
+    generate(h, "一只橘猫", req(), seed=42)
+    _, _, ids, _, _, _ = h.gallery_page("", "", "", 1, req())
+    sel, details, preview, download = h.gallery_select(ids, SimpleNamespace(index=0), req())
+    assert sel == ids[0] and "qwen-image-plus" in details and "42" in details and preview.endswith(".png")
+    image, tabs, msg = h.send_to_edit(sel, req())
+    assert image == preview and "edit" in msg
+    a, b, c, tabs, msg = h.send_to_fuse(sel, "x.png", None, None, req())
+    assert (a, b, c) == ("x.png", preview, None) and "图2" in msg
+    out = h.reuse(sel, req())
+    assert out["t2i.prompt"] == "一只橘猫" and out["t2i.seed"] == 42 and out["t2i.size"] == "1328*1328"
+    zpath, msg = h.gallery_zip(ids, req())
+    assert zipfile.ZipFile(zpath).namelist() == [preview.rsplit("/", 1)[1]]
+    _, msg = h.gallery_delete(sel, req())
+    assert "Deleted" in msg and h.ctx.store.get(sel) is None
+
+
+def test_presets_and_swap(make_ctx):
+    h = Handlers(make_ctx())
+    assert h.apply_preset("style", "油画 oil painting", "", req(lang="zh-CN")) == "把这张图片转换成油画风格"
+    assert h.apply_preset("background", "", "", req()) == "Replace the background with a starry sky"
+    assert h.apply_preset("remove", "", "the bin", req()) == "Remove the bin from the picture"
+    assert preset_instruction("enhance", "", "zh").startswith("增强细节")
+    assert h.swap("a", "b") == ("b", "a")
+
+
+def test_host_key_routing_and_quota(make_ctx, monkeypatch):
+    monkeypatch.setenv("DASHSCOPE_API_KEY", TEST_KEY)
+    ctx = make_ctx(hosted=True, session_limit=1, total_limit=5)
+    h = Handlers(ctx)
+    assert ctx.route("").kind == "host" and ctx.route("sk-mine-123456").kind == "own"
+    assert len(generate(h, "first", req("v"), api_key="")[-1][0]) == 1
+    assert "per visitor per hour" in generate(h, "second", req("v"), api_key="")[-1][1]
+
+
+def test_offline_when_no_key(make_ctx):
+    ctx = make_ctx()
+    assert ctx.route("").kind == "offline" and ctx.emulator is not None
+    assert ctx.route("sk-own-key-123456").kind == "own"
