@@ -410,7 +410,7 @@ class DashScopeClient:
                     if declared > limit:
                         raise _too_big(limit)
                     got = 0
-                    for chunk in resp.iter_content(256 * 1024):
+                    for chunk in resp.iter_content(64 * 1024):
                         if cancel is not None and cancel.is_set():
                             raise CancelledError("已停止。", "Stopped.", code="Cancelled")
                         got += len(chunk)

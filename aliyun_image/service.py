@@ -12,6 +12,7 @@ so one service can serve many hosted visitors.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -342,6 +343,13 @@ class ImageService:
                 else "pending")
             self.store.mark(rid, status, exc.code)
             raise
+        except OSError as exc:
+            # Writing the file failed (disk full, read-only): the URL is still recorded, so the row
+            # stays pending and the next start (or `resume`) finishes it once there is room.
+            err = storage_error(self.store.root, exc)
+            with contextlib.suppress(AliyunImageError):
+                self.store.mark(rid, "pending", err.code)
+            raise err from None
 
     def resume_pending(self, *, on_event: Callable[[Event], None] | None = None) -> list[Record]:
         """Finish what a crash or restart cut short: downloads while their URLs are valid, and
