@@ -1,0 +1,125 @@
+"""Secrets stay secret, visitors stay apart: canary keys are pushed through a hosted app, then every
+place a key could leak is searched (logs, files, database, PNG metadata, page, config, errors)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import pytest
+import requests
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from .appserver import launch
+from .test_app_api import edit, generate
+
+HOST_KEY = "sk-HOSTCANARY0123456789abcdef"
+ALICE_KEY = "sk-ALICECANARY0123456789abcd"
+BOB_KEY = "sk-BOBCANARY0123456789abcdef"
+CANARIES = (HOST_KEY, ALICE_KEY, BOB_KEY)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, emulator_server):
+    root = tmp_path_factory.mktemp("security-app")
+    a = launch(["--hosted", "--base-url", emulator_server.base_url, "--session-limit", "50"],
+               root / "outputs", env_extra={"DASHSCOPE_API_KEY": HOST_KEY}, cwd=root)
+    yield a
+    a.stop()
+
+
+def _scan_tree(root: Path) -> list[str]:
+    hits = []
+    for f in root.rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            hits += [f"{f}: {k[:12]}" for k in CANARIES if k.encode() in data]
+    return hits
+
+
+def test_keys_never_leak_anywhere(app, emulator_server, tmp_path):
+    emulator_server.clear()
+    alice, bob = Client(app.url, verbose=False), Client(app.url, verbose=False)
+    img = tmp_path / "in.png"
+    Image.new("RGB", (640, 480), "purple").save(img)
+    generate(alice, "alice with her key", api_key=ALICE_KEY, n=2)
+    edit(alice, handle_file(str(img)), "alice edits", api_key=ALICE_KEY)
+    generate(bob, "bob on the host key")
+    _, status = generate(bob, "bob with a wrong key", api_key="sk-invalid-WRONGCANARY000")
+    assert "WRONGCANARY" not in status and "API key is invalid" in status
+    _, status = generate(bob, "bob with a broken key", api_key=BOB_KEY + " \u3000x")
+    assert BOB_KEY not in status and "Copy it again" in status
+
+    # the wire carried each key where it belonged
+    auth = {c.json["input"]["messages"][0]["content"][-1]["text"]: c.headers["authorization"]
+            for c in emulator_server.calls("generation")}
+    assert auth["alice with her key"] == f"Bearer {ALICE_KEY}"
+    assert auth["alice edits"] == f"Bearer {ALICE_KEY}"
+    assert auth["bob on the host key"] == f"Bearer {HOST_KEY}"
+
+    # files: data dir (SQLite + images + thumbnails), Gradio's cache, the server log
+    assert _scan_tree(app.data_dir.parent) == []
+    for png in app.data_dir.rglob("*.png"):
+        with Image.open(png) as im:
+            assert not any(k in str(im.info) for k in CANARIES)
+
+    # what any browser can fetch
+    for path in ("", "config", "gradio_api/info", "gradio_api/openapi.json"):
+        r = requests.get(app.url + path, timeout=5)
+        assert not any(k in r.text for k in CANARIES), path
+
+
+def test_two_visitors_with_different_keys_at_once(app, emulator_server):
+    """Concurrent runs in two sessions never swap keys (no shared mutable state holds a key)."""
+    emulator_server.clear()
+    emulator_server.latency = (0.05, 0.3)
+    errors = []
+
+    def visitor(name, key, rounds=4):
+        c = Client(app.url, verbose=False)
+        for i in range(rounds):
+            gallery, status = generate(c, f"{name} round {i}", api_key=key)
+            if len(gallery) != 1:
+                errors.append(status)
+
+    try:
+        threads = [threading.Thread(target=visitor, args=a) for a in (("alice", ALICE_KEY), ("bob", BOB_KEY))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    finally:
+        emulator_server.latency = 0.0
+    assert not errors
+    for call in emulator_server.calls("generation"):
+        prompt = call.json["input"]["messages"][0]["content"][-1]["text"]
+        expected = ALICE_KEY if prompt.startswith("alice") else BOB_KEY
+        assert call.headers["authorization"] == f"Bearer {expected}", prompt
+
+
+def test_service_logs_never_carry_the_key(service, emu, caplog):
+    """Even at DEBUG, with urllib3's connection logs on, no key reaches a log record."""
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("urllib3").setLevel(logging.DEBUG)
+    service.generate("log me", api_key=ALICE_KEY, n=2)
+    emu.fail(status=429, code="Throttling.RateQuota", message=f"bad key {ALICE_KEY}", times=1, retry_after=0.01)
+    service.generate("log me again", api_key=ALICE_KEY)
+    # a service message that echoes the key is scrubbed before anyone sees it
+    emu.fail(status=400, code="InvalidParameter", message=f"header was Bearer {ALICE_KEY}", times=1)
+    batch = service.generate("and fail", api_key=ALICE_KEY)
+    err = batch.failures[0]
+    assert ALICE_KEY not in err.text("en") + err.text("zh") + err.message and "sk-***" in err.text("en")
+    assert ALICE_KEY not in caplog.text
+
+
+def test_internal_download_targets_are_refused(service, emu):
+    """A hostile reply pointing result URLs at internal addresses is never fetched."""
+    from aliyun_image.errors import DownloadError
+
+    for url in ("http://169.254.169.254/latest/meta-data/iam", "http://127.0.0.1:22/", "http://10.1.2.3/x.png",
+                "http://[::1]:6379/", "http://metadata.google.internal/"):
+        with pytest.raises(DownloadError) as ei:
+            service.download_url(url)
+        assert ei.value.code == "Download.HostNotAllowed"
