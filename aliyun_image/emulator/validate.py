@@ -147,14 +147,20 @@ def _prompt(spec: ModelSpec, value, where: str) -> str:
     return value[: spec.prompt_max]  # the service truncates, it does not refuse
 
 
-def parse_generation(data: dict) -> Job:
-    """Validate a sync ``multimodal-generation`` body (section 3.1 of the protocol)."""
-    name, spec = model_of(data, SYNC)
+def _input_object(data: dict) -> dict:
+    """The body's ``input`` object (both endpoints require one)."""
     inp = data.get("input")
     if inp is None:
         raise ApiFault(400, "BadRequest.EmptyInput", "Required parameter 'input' missing from request.")
     if not isinstance(inp, dict):
         raise invalid("Parameter 'input' must be an object.")
+    return inp
+
+
+def parse_generation(data: dict) -> Job:
+    """Validate a sync ``multimodal-generation`` body (section 3.1 of the protocol)."""
+    name, spec = model_of(data, SYNC)
+    inp = _input_object(data)
     messages = inp.get("messages")
     if not isinstance(messages, list) or len(messages) != 1:
         raise invalid("input.messages must be a list with exactly one user message (single turn).")
@@ -205,11 +211,7 @@ def parse_generation(data: dict) -> Job:
 def parse_task(data: dict) -> Job:
     """Validate an async ``image-synthesis`` body (section 4.1: ``input.prompt``)."""
     name, spec = model_of(data, ASYNC)
-    inp = data.get("input")
-    if inp is None:
-        raise ApiFault(400, "BadRequest.EmptyInput", "Required parameter 'input' missing from request.")
-    if not isinstance(inp, dict):
-        raise invalid("Parameter 'input' must be an object.")
+    inp = _input_object(data)
     prompt = _prompt(spec, inp.get("prompt"), "input.prompt")
     params = data.get("parameters")
     p = _parameters(params, spec, T2I)

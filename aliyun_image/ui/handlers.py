@@ -75,6 +75,14 @@ def _model_arg(model: str | None) -> str | None:
     return model or None  # "" = automatic (by the quality switch)
 
 
+def _edit_options(quality: str, model: str, n: float, seed: float, size_mode: str, size_preset: str,
+                  width: float, height: float, negative: str, prompt_extend: bool, watermark: bool) -> dict:
+    """Service options from the edit/fusion widgets (both panels have the same ones)."""
+    return dict(model=_model_arg(model), best=quality == "max", n=int(n or 1), seed=seed,
+                size=_size_value(size_mode, size_preset, width, height), negative=negative or "",
+                prompt_extend=prompt_extend, watermark=watermark)
+
+
 class Handlers:
     """All event functions of the app, bound to one :class:`AppContext`."""
 
@@ -221,9 +229,8 @@ class Handlers:
         if source is None:
             yield [], None, "⚠️ " + t(lang, "no_input")
             return
-        opts = dict(model=_model_arg(model), best=quality == "max", n=int(n or 1), seed=seed,
-                    size=_size_value(size_mode, size_preset, width, height), negative=negative or "",
-                    prompt_extend=prompt_extend, watermark=watermark)
+        opts = _edit_options(quality, model, n, seed, size_mode, size_preset, width, height, negative,
+                             prompt_extend, watermark)
         before = image if image else None
         async for gallery, status in self._run(request, api_key, "edit", instruction, [source], opts, progress):
             pair = (before, gallery[0][0]) if before and gallery else None
@@ -257,9 +264,8 @@ class Handlers:
         """
         lang = _lang(request)
         slots = [(i + 1, img) for i, img in enumerate((image1, image2, image3)) if img]
-        opts = dict(model=_model_arg(model), best=quality == "max", n=int(n or 1), seed=seed,
-                    size=_size_value(size_mode, size_preset, width, height), negative=negative or "",
-                    prompt_extend=prompt_extend, watermark=watermark)
+        opts = _edit_options(quality, model, n, seed, size_mode, size_preset, width, height, negative,
+                             prompt_extend, watermark)
         gap = ""
         if slots and [s for s, _ in slots] != list(range(1, len(slots) + 1)):
             gap = "\n\nℹ️ " + t(lang, "fuse_gap", order=" → ".join(f"图{s}" for s, _ in slots))
