@@ -36,8 +36,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-dir", help="results folder (default ./outputs or ALIYUN_IMAGE_DATA_DIR)")
     p.add_argument("--hosted", action="store_true", default=bool(os.environ.get("SPACE_ID")),
                    help="shared-demo mode (on automatically when SPACE_ID is set)")
-    p.add_argument("--concurrency", type=int, default=_env_int("ALIYUN_IMAGE_CONCURRENCY", 16),
-                   help="calls served at once (they wait on the network, not the CPU)")
+    p.add_argument("--concurrency", type=int, default=_env_int("ALIYUN_IMAGE_CONCURRENCY", 64),
+                   help="calls served at once (they wait on the network, not the CPU: a real generation "
+                        "takes 10-60 s, so a shared demo needs many slots)")
     p.add_argument("--session-limit", type=int, default=_env_int("ALIYUN_IMAGE_SESSION_LIMIT", 10),
                    help="hosted: host-key images per visitor per hour (0 = unlimited)")
     p.add_argument("--total-limit", type=int, default=_env_int("ALIYUN_IMAGE_TOTAL_LIMIT", 100),
@@ -75,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             print('--mcp needs the MCP extra: pip install "gradio[mcp]"; starting without it.', file=sys.stderr)
             mcp = False
+    # The run events carry concurrency_limit themselves (shared id "runs"): no demo.queue() call,
+    # which would make Gradio rebuild its app once more at start-up.
     demo = build_demo(ctx)
-    demo.queue(default_concurrency_limit=opts.concurrency)
     kwargs = launch_kwargs(ctx)
     if args.host:
         kwargs["server_name"] = args.host

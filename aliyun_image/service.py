@@ -194,6 +194,12 @@ class ImageService:
                 log.warning("progress callback failed", exc_info=True)
 
         uses_oss = any(r.startswith("oss://") for r in refs)
+        if job.requests == 1 and job.per_request == 1:
+            # One request, one image (the common case): nothing to overlap, so no thread pools;
+            # creating and joining two pools per call was most of our overhead over a bare client.
+            ctx = _RunContext(job, refs, uses_oss, key, owner, batch_id, _Inline(), record, cancel)
+            self._one_request(ctx, 0, job.seeds[0])
+            return batch
         req_pool = ThreadPoolExecutor(max(1, min(self.settings.max_parallel, job.requests)),
                                       thread_name_prefix="aliyun-image-req")
         dl_pool = ThreadPoolExecutor(max(2, self.settings.max_parallel * 2), thread_name_prefix="aliyun-image-dl")
@@ -415,6 +421,13 @@ class ImageService:
         return target
 
 
+class _Inline:
+    """Stands in for a thread pool when there is one download: runs it right away."""
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        fn(*args)
+
+
 @dataclass
 class _RunContext:
     """What every request of one run shares."""
@@ -425,7 +438,7 @@ class _RunContext:
     key: str
     owner: str | None
     batch_id: str
-    dl_pool: ThreadPoolExecutor
+    dl_pool: ThreadPoolExecutor | _Inline
     record: Callable[[Event], None]
     cancel: threading.Event | None
 

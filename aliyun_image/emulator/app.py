@@ -130,7 +130,7 @@ def generation(emu: Emulator, rec: Recorded) -> Reply:
     # task_metric: in the max/plus text-to-image docs only (not for edits, not for the 2.0 family).
     if job.task == T2I and not job.spec.does(EDIT):
         output["task_metric"] = {"TOTAL": job.n, "SUCCEEDED": job.n, "FAILED": 0}
-    emu.sleep_latency()
+    emu.sleep_latency(rec)
     return json_reply({"output": output, "usage": {"width": size[0], "height": size[1], "image_count": job.n},
                        "request_id": new_request_id()})
 
@@ -145,7 +145,7 @@ def task_create(emu: Emulator, rec: Recorded) -> Reply:
     job = parse_task(parse_json(rec.body))
     tokens = [emu.results.add(r) for r in _recipes(emu, job, job.size, ())]
     task = emu.tasks.create(job, tokens, emu.task_delay, emu.faults.take_outcome())
-    emu.sleep_latency()
+    emu.sleep_latency(rec)
     return json_reply({"output": {"task_status": "PENDING", "task_id": task.id}, "request_id": new_request_id()})
 
 

@@ -31,6 +31,7 @@ class Recorded:
     body: bytes
     endpoint: str
     form: dict | None = None
+    latency: float = 0.0  # the emulator's added delay for this request (generation, task create)
 
     @property
     def json(self):

@@ -46,6 +46,11 @@ class ResultStore:
                 self._recipes.popitem(last=False)
         return token
 
+    def __len__(self) -> int:
+        """How many result images have been produced (tokens minted) and are still known."""
+        with self._lock:
+            return len(self._recipes)
+
     def recipe(self, token: str) -> Recipe | None:
         """The recipe behind ``token``, or None when unknown."""
         with self._lock:

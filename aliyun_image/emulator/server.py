@@ -222,12 +222,15 @@ class Emulator:
         """Sleep up to ``seconds``; returns True early if the emulator is stopping."""
         return self._stopping.wait(max(0.0, float(seconds))) if seconds > 0 else self._stopping.is_set()
 
-    def sleep_latency(self) -> None:
-        """Apply :attr:`latency` (a number, or a ``(low, high)`` uniform range)."""
+    def sleep_latency(self, rec: Recorded | None = None) -> None:
+        """Apply :attr:`latency` (a number, or a ``(low, high)`` uniform range) and note it on
+        ``rec``, so a load test can tell the emulator's delay from the client's own cost."""
         lat = self.latency
         if isinstance(lat, (tuple, list)):
             with self._lock:
                 lat = self._rng.uniform(float(lat[0]), float(lat[1]))
+        if rec is not None:
+            rec.latency = float(lat or 0.0)
         if lat and lat > 0:
             self.wait(lat)
 

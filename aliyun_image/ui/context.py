@@ -38,7 +38,7 @@ class AppOptions:
     region: str | None = None
     base_url: str | None = None
     data_dir: str | None = None
-    concurrency: int = 16
+    concurrency: int = 64
     session_limit: int = 10  # host-key images per visitor per hour (hosted mode)
     total_limit: int = 100  # host-key images per hour for the whole demo (hosted mode)
     settings_overrides: dict = field(default_factory=dict)

@@ -142,7 +142,9 @@ class Handlers:
                 if ev.kind == "done":
                     break
                 if ev.kind == "status" and ev.text:
-                    yield [(str(r.file), caption(r)) for r in results], ev.text[0 if lang == "zh" else 1]
+                    # gr.skip(): the gallery did not change; re-sending it would make Gradio re-hash
+                    # every image in it again.
+                    yield gr.skip(), ev.text[0 if lang == "zh" else 1]
                     continue
                 if ev.record is not None:
                     results.append(ev.record)
@@ -152,8 +154,7 @@ class Handlers:
                 done = len(results) + len(failures)
                 status = t(lang, "working", done=done, total=job.n) + note
                 progress((done, job.n), desc=status)
-                if ev.record is not None:
-                    yield [(str(r.file), caption(r)) for r in results], status
+                yield ([(str(r.file), caption(r)) for r in results] if ev.record is not None else gr.skip()), status
         finally:
             cancel.set()  # on Stop (CancelledError at the await): no further requests start
         if route.kind == "host" and self.ctx.opts.hosted:

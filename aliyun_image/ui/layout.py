@@ -125,6 +125,11 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
     """The whole app as a ``gr.Blocks`` (not launched)."""
     h = Handlers(ctx)
     hosted = ctx.opts.hosted
+    if not hosted:
+        # One local user: serve results straight from the results folder instead of copying and
+        # re-hashing every shown image into Gradio's cache. (Never in hosted mode: static paths
+        # are served to anyone who knows a path.)
+        gr.set_static_paths([str(Path(ctx.settings.data_dir).resolve())])
     # Cache copies of results shown in the page are cleaned: hourly in the shared demo, daily locally.
     delete_cache = (3600, 6 * 3600) if hosted else (24 * 3600, 7 * 24 * 3600)
     with gr.Blocks(title="aliyun-image", delete_cache=delete_cache, analytics_enabled=False) as demo:
@@ -157,7 +162,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                 inputs1 = [prompt, o1.negative, o1.quality, o1.model, size, o1.n, o1.seed, o1.extend,
                            o1.watermark, api_key]
                 ev1 = run1.click(h.generate, inputs1, [out1, status1], api_name="generate",
-                                 concurrency_id="runs")
+                                 concurrency_id="runs", concurrency_limit=ctx.opts.concurrency)
                 stop1.click(None, None, None, cancels=[ev1], **PRIVATE)
 
             # --- edit ----------------------------------------------------------------------------------
@@ -192,7 +197,8 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                     w.change(h.edit_sizes, [o2.quality, o2.model], s2.preset, **PRIVATE)
                 inputs2 = [image, image_url, instruction, o2.quality, o2.model, o2.n, s2.mode, s2.preset, s2.width,
                            s2.height, o2.seed, o2.negative, o2.extend, o2.watermark, api_key]
-                ev2 = run2.click(h.edit, inputs2, [out2, compare, status2], api_name="edit", concurrency_id="runs")
+                ev2 = run2.click(h.edit, inputs2, [out2, compare, status2], api_name="edit", concurrency_id="runs",
+                                 concurrency_limit=ctx.opts.concurrency)
                 stop2.click(None, None, None, cancels=[ev2], **PRIVATE)
 
             # --- fusion --------------------------------------------------------------------------------
@@ -220,7 +226,8 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                     w.change(h.edit_sizes, [o3.quality, o3.model], s3.preset, **PRIVATE)
                 inputs3 = [*slots, instruction3, o3.quality, o3.model, o3.n, s3.mode, s3.preset, s3.width, s3.height,
                            o3.seed, o3.negative, o3.extend, o3.watermark, api_key]
-                ev3 = run3.click(h.fuse, inputs3, [out3, status3], api_name="fuse", concurrency_id="runs")
+                ev3 = run3.click(h.fuse, inputs3, [out3, status3], api_name="fuse", concurrency_id="runs",
+                                 concurrency_limit=ctx.opts.concurrency)
                 stop3.click(None, None, None, cancels=[ev3], **PRIVATE)
 
             # --- gallery -------------------------------------------------------------------------------
