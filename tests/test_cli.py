@@ -168,3 +168,35 @@ def test_next_run_completes_an_interrupted_download(cli_env, clean_env, emu):
     svc.store.close()
     r = run(["generate", "new one"], cli_env, clean_env)
     assert r.returncode == 0 and "interrupted download" in r.stderr
+
+
+def test_progress_on_a_terminal_only(cli_env, clean_env):
+    """stderr shows a live counter when it is a terminal (a real pty here), nothing when piped."""
+    import pty
+    import select
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "ALIYUN_IMAGE_"))}
+    env.update(cli_env, PYTHONPATH=str(ROOT), ALIYUN_IMAGE_DATA_DIR=str(clean_env), LANG="C.UTF-8")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "aliyun_image", "generate", "cat", "-n", "2"],
+                            stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 30)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    out, _ = proc.communicate(timeout=30)
+    os.close(master)
+    assert proc.returncode == 0 and len(out.split()) == 2
+    text = seen.decode(errors="replace")
+    assert "Working 0/2" in text and "2/2 done" in text
+    piped = run(["generate", "cat", "-n", "2"], cli_env, clean_env)
+    assert "Working" not in piped.stderr and "done" not in piped.stderr.split("\n")[0]
