@@ -15,9 +15,9 @@ from PIL import Image
 from .appserver import launch
 from .test_app_api import edit, generate
 
-HOST_KEY = "sk-HOSTCANARY0123456789abcdef"
-ALICE_KEY = "sk-ALICECANARY0123456789abcd"
-BOB_KEY = "sk-BOBCANARY0123456789abcdef"
+HOST_KEY = "sk-canary-host-0123-4567-89ab"
+ALICE_KEY = "sk-canary-alice-0123-4567-89"
+BOB_KEY = "sk-canary-bob-0123-4567-89ab"
 CANARIES = (HOST_KEY, ALICE_KEY, BOB_KEY)
 
 
@@ -47,8 +47,8 @@ def test_keys_never_leak_anywhere(app, emulator_server, tmp_path):
     generate(alice, "alice with her key", api_key=ALICE_KEY, n=2)
     edit(alice, handle_file(str(img)), "alice edits", api_key=ALICE_KEY)
     generate(bob, "bob on the host key")
-    _, status = generate(bob, "bob with a wrong key", api_key="sk-invalid-WRONGCANARY000")
-    assert "WRONGCANARY" not in status and "API key is invalid" in status
+    _, status = generate(bob, "bob with a wrong key", api_key="sk-invalid-wrong-canary-000")
+    assert "wrong-canary" not in status and "API key is invalid" in status
     _, status = generate(bob, "bob with a broken key", api_key=BOB_KEY + " \u3000x")
     assert BOB_KEY not in status and "Copy it again" in status
 
