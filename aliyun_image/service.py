@@ -135,26 +135,35 @@ class ImageService:
         run_kw = {k: kw.pop(k) for k in ("api_key", "owner", "on_event", "cancel") if k in kw}
         return self.run(self.plan(task, prompt, images, **kw), **run_kw)
 
-    def stream(self, job: Job, **kw: Any) -> Iterator[Event]:
-        """Run ``job`` in a background thread and yield its events as they happen.
+    def start(self, job: Job, **kw: Any) -> tuple[queue.Queue[Event], threading.Event]:
+        """Run ``job`` in a background thread; return its event queue and its cancel flag.
 
-        The final event has ``kind == "done"``. Closing the iterator early sets ``cancel``.
+        Events arrive as they happen and the last one has ``kind == "done"``. Setting the flag
+        stops further requests (those already sent finish and are stored: they were paid for).
+        A failure that stops the whole job becomes one failure event per wanted image, so
+        counts stay right; a bug becomes an "unexpected" event, never a traceback.
         """
         q: queue.Queue[Event] = queue.Queue()
         cancel = kw.pop("cancel", None) or threading.Event()
-        box: dict[str, Batch] = {}
 
         def work() -> None:
             try:
-                box["batch"] = self.run(job, on_event=q.put, cancel=cancel, **kw)
+                self.run(job, on_event=q.put, cancel=cancel, **kw)
             except AliyunImageError as exc:
-                q.put(Event("failure", error=exc))
+                for _ in range(job.n):
+                    q.put(Event("failure", error=exc))
             except Exception as exc:  # noqa: BLE001 - a UI must never see a traceback
                 log.exception("unexpected error in job")
                 q.put(Event("failure", error=unexpected(exc)))
-            q.put(Event("done"))
+            finally:
+                q.put(Event("done"))
 
         threading.Thread(target=work, daemon=True, name="aliyun-image-job").start()
+        return q, cancel
+
+    def stream(self, job: Job, **kw: Any) -> Iterator[Event]:
+        """:meth:`start`, as a blocking iterator; closing it early sets the cancel flag."""
+        q, cancel = self.start(job, **kw)
         try:
             while True:
                 ev = q.get()

@@ -16,7 +16,6 @@ import asyncio
 import logging
 import queue
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -25,7 +24,6 @@ import gradio as gr
 
 from .. import catalog
 from ..errors import AliyunImageError, unexpected
-from ..service import Event
 from ..store import Record
 from .context import AppContext
 from .strings import PRESET_LABELS, lang_of, preset_instruction, t
@@ -110,22 +108,7 @@ class Handlers:
             yield [], _error_md(unexpected(exc), lang)
             return
 
-        events: queue.Queue[Event] = queue.Queue()
-        cancel = threading.Event()
-
-        def work() -> None:
-            try:
-                route.service.run(job, api_key=route.key, owner=owner, on_event=events.put, cancel=cancel)
-            except AliyunImageError as exc:
-                for _ in range(job.n):
-                    events.put(Event("failure", error=exc))
-            except Exception as exc:  # noqa: BLE001
-                log.exception("run failed")
-                events.put(Event("failure", error=unexpected(exc)))
-            finally:
-                events.put(Event("done"))
-
-        threading.Thread(target=work, daemon=True, name="aliyun-image-ui-run").start()
+        events, cancel = route.service.start(job, api_key=route.key, owner=owner)
         results: list[Record] = []
         failures: list[AliyunImageError] = []
         note = f" {t(lang, 'offline_note')}" if route.kind == "offline" else ""
