@@ -160,7 +160,9 @@ def test_stop_really_stops_and_keeps_what_was_paid_for(browser, app, emulator_se
             page.wait_for_timeout(100)
             deadline -= 1
         page.click("#t2i-stop")
-        page.wait_for_timeout(3500)  # the 4 in flight finish and are stored
+        page.wait_for_selector("#t2i-status:has-text('Stopped: 4 of 6')", timeout=15000)
+        assert page.locator("#t2i-results img").count() >= 4  # the paid images are shown, not lost
+        shot(page, "stopped-en")
         assert len(emulator_server.calls("generation")) == 4
     finally:
         emulator_server.latency = 0.0

@@ -15,8 +15,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import re
 import tempfile
+import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -24,6 +27,7 @@ import gradio as gr
 
 from .. import catalog
 from ..errors import AliyunImageError, unexpected
+from ..jobs import Job
 from ..store import Record
 from .context import AppContext
 from .strings import PRESET_LABELS, lang_of, preset_instruction, t
@@ -47,8 +51,13 @@ def caption(rec: Record) -> str:
     return f"{prompt} · {rec.model} · {rec.size}"
 
 
+def _md(text: str) -> str:
+    """Escape Markdown in service text, so ``1000*700`` is not read as emphasis."""
+    return re.sub(r"([\\`*_{}\[\]<>#|~])", r"\\\1", str(text))
+
+
 def _error_md(err: AliyunImageError, lang: str) -> str:
-    return "⚠️ " + err.text(lang)
+    return "⚠️ " + _md(err.text(lang))
 
 
 def _failures_md(failures: list[AliyunImageError], lang: str) -> str:
@@ -57,7 +66,7 @@ def _failures_md(failures: list[AliyunImageError], lang: str) -> str:
     for f in failures:
         line = f.text(lang)
         counts[line] = counts.get(line, 0) + 1
-    return "\n".join(f"- ⚠️ {line}" + (f" ×{n}" if n > 1 else "") for line, n in counts.items())
+    return "\n".join(f"- ⚠️ {_md(line)}" + (f" ×{n}" if n > 1 else "") for line, n in counts.items())
 
 
 def _size_value(mode: str, preset: str | None, width: Any, height: Any) -> str | None:
@@ -81,16 +90,46 @@ def _edit_options(quality: str, model: str, n: float, seed: float, size_mode: st
                 prompt_extend=prompt_extend, watermark=watermark)
 
 
+@dataclass
+class _Run:
+    """One run in progress, shared by its run handler and, after Stop, the stop handler."""
+
+    job: Job
+    events: queue.Queue
+    cancel: threading.Event
+    lang: str
+    route_kind: str
+    quota_session: str
+    results: list[Record] = field(default_factory=list)
+    failures: list[AliyunImageError] = field(default_factory=list)
+    stopping: bool = False
+    stop_owner: bool = False
+    finished: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def note(self) -> str:
+        return f" {t(self.lang, 'offline_note')}" if self.route_kind == "offline" else ""
+
+    def status(self) -> str:
+        key = "stopping" if self.stopping else "working"
+        return t(self.lang, key, done=len(self.results) + len(self.failures), total=self.job.n) + self.note
+
+    def gallery(self) -> list[tuple[str, str]]:
+        return [(str(r.file), caption(r)) for r in self.results]
+
+
 class Handlers:
     """All event functions of the app, bound to one :class:`AppContext`."""
 
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
         self.panels: dict[str, Any] = {}  # filled by the layout: widgets that ``reuse`` writes to
+        self._active: dict[tuple[str | None, str], _Run] = {}  # (session, task) -> run, for Stop
 
     # --- runs -----------------------------------------------------------------------------------
     async def _run(self, request: gr.Request | None, api_key: str | None, task: str, prompt: str,
-                   images: list, options: dict, progress: gr.Progress) -> AsyncIterator[tuple[list, str]]:
+                   images: list, options: dict, progress: gr.Progress) -> AsyncIterator[tuple[Any, str]]:
         """Plan, check limits, run in a worker thread, and yield (gallery, status) as images land."""
         lang = _lang(request)
         route = self.ctx.route(api_key)
@@ -107,56 +146,105 @@ class Handlers:
             log.exception("planning failed")
             yield [], _error_md(unexpected(exc), lang)
             return
-
         events, cancel = route.service.start(job, api_key=route.key, owner=owner)
-        results: list[Record] = []
-        failures: list[AliyunImageError] = []
-        note = f" {t(lang, 'offline_note')}" if route.kind == "offline" else ""
-        status = t(lang, "working", done=0, total=job.n) + note
-        progress((0, job.n), desc=status)
-        yield [], status
+        run = _Run(job, events, cancel, lang, route.kind, quota_session)
+        key = (_session(request), task)
+        self._prune()
+        self._active[key] = run
+        progress((0, job.n), desc=run.status())
+        yield [], run.status()
         try:
-            while True:
-                try:
-                    ev = events.get_nowait()
-                except queue.Empty:
-                    await asyncio.sleep(0.05)  # the await is where Stop cancels us
-                    continue
-                if ev.kind == "done":
-                    break
-                if ev.kind == "status" and ev.text:
-                    # gr.skip(): the gallery did not change; re-sending it would make Gradio re-hash
-                    # every image in it again.
-                    yield gr.skip(), ev.text[0 if lang == "zh" else 1]
-                    continue
-                if ev.record is not None:
-                    results.append(ev.record)
-                    results.sort(key=lambda r: (r.idx, r.id))  # request order, whatever order they land in
-                if ev.error is not None:
-                    failures.append(ev.error)
-                done = len(results) + len(failures)
-                status = t(lang, "working", done=done, total=job.n) + note
-                progress((done, job.n), desc=status)
-                yield ([(str(r.file), caption(r)) for r in results] if ev.record is not None else gr.skip()), status
-        finally:
-            cancel.set()  # on Stop (CancelledError at the await): no further requests start
-        if route.kind == "host" and self.ctx.opts.hosted:
-            self.ctx.quota.refund(quota_session, max(0, job.n - len(results)))
-        yield [(str(r.file), caption(r)) for r in results], self._summary(lang, job, results, failures, note)
+            async for out in self._consume(run, progress):
+                yield out
+        except (asyncio.CancelledError, GeneratorExit):
+            # Stop (or the page went away): no further requests start. The run stays registered
+            # so the stop handler, which may start before or after this, can finish showing it.
+            cancel.set()
+            raise
+        if self._active.get(key) is run:
+            del self._active[key]
 
-    def _summary(self, lang: str, job, results: list[Record], failures: list[AliyunImageError], note: str) -> str:
-        notes = "".join(f"\n- ℹ️ {zh if lang == 'zh' else en}" for zh, en in job.notes)
+    def _prune(self) -> None:
+        """Forget runs that finished or were abandoned (a closed page never presses Stop)."""
+        now = time.monotonic()
+        for k, r in list(self._active.items()):
+            if r.finished or now - r.started > 3 * 3600:
+                self._active.pop(k, None)
+
+    async def _consume(self, run: _Run, progress: gr.Progress | None = None) -> AsyncIterator[tuple[Any, str]]:
+        """Yield (gallery, status) for each event of ``run`` until it is done, then the summary."""
+        while True:
+            try:
+                ev = run.events.get_nowait()
+            except queue.Empty:
+                if run.stopping and not run.stop_owner:
+                    return  # Stop took over this run: its handler shows the rest
+                await asyncio.sleep(0.05)  # the await is where Gradio's cancel lands
+                continue
+            if ev.kind == "done":
+                break
+            if ev.kind == "status" and ev.text:
+                # gr.skip(): the gallery did not change; re-sending it makes Gradio re-hash every image
+                yield gr.skip(), ev.text[0 if run.lang == "zh" else 1]
+                continue
+            if ev.record is not None:
+                run.results.append(ev.record)
+                run.results.sort(key=lambda r: (r.idx, r.id))  # request order, whatever order they land in
+            if ev.error is not None and ev.error.code != "Cancelled":
+                run.failures.append(ev.error)
+            if progress is not None:
+                progress((len(run.results) + len(run.failures), run.job.n), desc=run.status())
+            yield (run.gallery() if ev.record is not None else gr.skip()), run.status()
+        if run.route_kind == "host" and self.ctx.opts.hosted:
+            self.ctx.quota.refund(run.quota_session, max(0, run.job.n - len(run.results)))
+        run.finished = True
+        yield run.gallery(), self._summary(run)
+
+    async def _stop(self, task: str, request: gr.Request | None) -> AsyncIterator[tuple[Any, str]]:
+        """Stop: no further requests; requests already sent finish (they were paid for) and their
+        images are shown as they land; then a summary that says what was kept."""
+        run = self._active.pop((_session(request), task), None)
+        if run is None:
+            yield gr.skip(), gr.skip()
+            return
+        run.cancel.set()
+        run.stopping = True
+        await asyncio.sleep(0.1)  # let the cancelled run loop notice and step aside
+        run.stop_owner = True
+        yield run.gallery(), run.status()
+        async for out in self._consume(run):
+            yield out
+
+    async def stop_t2i(self, request: gr.Request):
+        """Stop the text-to-image run of this session."""
+        async for out in self._stop("t2i", request):
+            yield out
+
+    async def stop_edit(self, request: gr.Request):
+        """Stop the edit run of this session."""
+        async for out in self._stop("edit", request):
+            yield out
+
+    async def stop_fuse(self, request: gr.Request):
+        """Stop the fusion run of this session."""
+        async for out in self._stop("fuse", request):
+            yield out
+
+    def _summary(self, run: _Run) -> str:
+        lang, job, results, failures = run.lang, run.job, run.results, run.failures
+        notes = "".join(f"\n- ℹ️ {_md(zh if lang == 'zh' else en)}" for zh, en in job.notes)
+        head = t(lang, "stopped", ok=len(results), total=job.n) + "\n\n" if run.stopping else ""
         if not results:
-            return t(lang, "failed") + "\n" + _failures_md(failures, lang) + notes
-        seeds = ", ".join(str(s) for s in sorted({r.seed for r in results if r.seed is not None}))
-        lines = [t(lang, "done", ok=len(results), total=job.n, seeds=seeds, model=job.model) + note]
+            return head + (t(lang, "failed") + "\n" + _failures_md(failures, lang) if failures else "") + notes
+        seeds = ", ".join(str(r.seed) for r in results if r.seed is not None)
+        lines = [t(lang, "done", ok=len(results), total=job.n, seeds=seeds, model=job.model) + run.note]
         rewritten = next((r.actual_prompt for r in results if r.actual_prompt), None)
         if rewritten:
-            lines.append(t(lang, "rewritten", text=rewritten))
+            lines.append(t(lang, "rewritten", text=_md(rewritten)))
         if failures:
             lines.append(t(lang, "partial", ok=len(results), total=job.n, failed=len(failures)))
             lines.append(_failures_md(failures, lang))
-        return "\n\n".join(lines) + notes
+        return head + "\n\n".join(lines) + notes
 
     async def generate(self, prompt: str, negative: str, quality: str, model: str, size: str, n: float,
                        seed: float, prompt_extend: bool, watermark: bool, api_key: str,

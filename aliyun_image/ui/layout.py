@@ -22,6 +22,8 @@ from .strings import EN, PRESET_LABELS, STYLES, ZH
 ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
 I18N = gr.I18n(en=EN, zh=ZH, **{"zh-CN": ZH, "zh-TW": ZH, "zh-HK": ZH})
 PRIVATE: dict[str, Any] = {"api_visibility": "private", "queue": False}
+# Stop handlers stream the images that were already paid for: queued, and never waiting behind runs.
+STOP: dict[str, Any] = {"api_visibility": "private", "concurrency_limit": None}
 
 # Live character count, computed in the browser (no server round trip per keystroke).
 COUNT_JS = """(p) => { const n = [...(p || '')].length;
@@ -163,7 +165,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                            o1.watermark, api_key]
                 ev1 = run1.click(h.generate, inputs1, [out1, status1], api_name="generate",
                                  concurrency_id="runs", concurrency_limit=ctx.opts.concurrency)
-                stop1.click(None, None, None, cancels=[ev1], **PRIVATE)
+                stop1.click(h.stop_t2i, None, [out1, status1], cancels=[ev1], **STOP)
 
             # --- edit ----------------------------------------------------------------------------------
             with gr.Tab(I18N("tab_edit"), id="edit", elem_id="tab-edit"):
@@ -199,7 +201,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                            s2.height, o2.seed, o2.negative, o2.extend, o2.watermark, api_key]
                 ev2 = run2.click(h.edit, inputs2, [out2, compare, status2], api_name="edit", concurrency_id="runs",
                                  concurrency_limit=ctx.opts.concurrency)
-                stop2.click(None, None, None, cancels=[ev2], **PRIVATE)
+                stop2.click(h.stop_edit, None, [out2, status2], cancels=[ev2], **STOP)
 
             # --- fusion --------------------------------------------------------------------------------
             with gr.Tab(I18N("tab_fuse"), id="fuse", elem_id="tab-fuse"):
@@ -228,7 +230,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                            o3.seed, o3.negative, o3.extend, o3.watermark, api_key]
                 ev3 = run3.click(h.fuse, inputs3, [out3, status3], api_name="fuse", concurrency_id="runs",
                                  concurrency_limit=ctx.opts.concurrency)
-                stop3.click(None, None, None, cancels=[ev3], **PRIVATE)
+                stop3.click(h.stop_fuse, None, [out3, status3], cancels=[ev3], **STOP)
 
             # --- gallery -------------------------------------------------------------------------------
             with gr.Tab(I18N("tab_gallery"), id="gallery", elem_id="tab-gallery") as gallery_tab:

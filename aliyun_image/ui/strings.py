@@ -95,7 +95,10 @@ EN: dict[str, str] = {
     "done": "Done: {ok} of {total} image(s) saved. Seed {seeds}. Model {model}.",
     "partial": "{ok} of {total} saved; {failed} failed:",
     "failed": "Nothing was generated:",
-    "stopped": "Stopped. Images that were already paid for are still saved to the gallery.",
+    "stopped": "Stopped: {ok} of {total} image(s) kept. No further requests were sent; requests already "
+               "sent were finished and saved, since they are paid for.",
+    "stopping": "Stopping… waiting for requests already sent ({done}/{total}); they are paid for, so their "
+                "images are kept.",
     "rewritten": "Rewritten prompt: {text}",
     "offline_note": "(offline demo: stand-in images from the local emulator)",
     "page": "Page {page} of {pages} · {total} result(s)",
@@ -197,7 +200,8 @@ ZH: dict[str, str] = {
     "done": "完成：已保存 {ok}/{total} 张。种子 {seeds}。模型 {model}。",
     "partial": "已保存 {ok}/{total} 张；{failed} 张失败：",
     "failed": "没有生成图片：",
-    "stopped": "已停止。已付费生成的图片仍会保存到图库。",
+    "stopped": "已停止：保留 {ok}/{total} 张。不再发送新请求；已发出的请求已完成并保存（它们已计费）。",
+    "stopping": "正在停止…等待已发出的请求完成（{done}/{total}）；它们已计费，图片会被保留。",
     "rewritten": "改写后的提示词：{text}",
     "offline_note": "（离线演示：本地模拟器生成的替代图片）",
     "page": "第 {page}/{pages} 页 · 共 {total} 张",
