@@ -212,10 +212,10 @@ def _run_images(args: argparse.Namespace, lang: str) -> int:
             progress.end()
         for rec in batch.results:
             print(rec.file)
-        seeds = sorted({r.seed for r in batch.results if r.seed is not None})
+        # Seeds in the order of the printed paths, so each file can be matched to its seed.
+        seeds = ", ".join(str(r.seed) for r in batch.results if r.seed is not None)
         if batch.results and not args.quiet:
-            _say(lang, f"模型 {job.model}，种子 {', '.join(map(str, seeds))}",
-                 f"model {job.model}, seed {', '.join(map(str, seeds))}")
+            _say(lang, f"模型 {job.model}，种子 {seeds}", f"model {job.model}, seed {seeds}")
             rewritten = next((r.actual_prompt for r in batch.results if r.actual_prompt), None)
             if rewritten:
                 _say(lang, f"改写后的提示词：{rewritten}", f"Rewritten prompt: {rewritten}")
@@ -321,6 +321,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _emulator(args, lang)
     except AliyunImageError as exc:
         print(exc.text(lang), file=sys.stderr)
+        if exc.code == "InvalidApiKey" and "DASHSCOPE_API_KEY" in exc.en and not args.offline:
+            _say(lang, "提示：没有 Key 也可以先用 --offline 试用（本地模拟器生成替代图片）。",
+                 "Tip: try it without a key with --offline (stand-in images from the local emulator).")
         return exc.exit_code
     except KeyboardInterrupt:
         _say(lang, "已中断。已保存的结果不受影响；已付费但未下载完的结果会在下次运行时自动补全（或运行 resume）。",

@@ -456,6 +456,11 @@ def _download_http_error(status: int, code: str, message: str, retries: int) -> 
             "结果图片链接已过期（链接仅保留 24 小时），无法下载。请重新生成。",
             "The result URL has expired (they last 24 hours), so it cannot be downloaded. Generate it again.",
             code="Download.Expired", status=status, message=message)
+    if status == 403 and code == "SignatureDoesNotMatch":
+        return DownloadError(
+            "结果链接的签名无效（链接可能被截断或改动过）。请复制完整的原始链接后重试。",
+            "The result URL's signature does not match (the link may be cut short or altered). Copy the "
+            "complete original URL and try again.", code="Download.BadSignature", status=status, message=message)
     if status == 404:
         return DownloadError("结果图片不存在（链接无效或已被删除）。请重新生成。",
                              "The result image does not exist (bad or deleted URL). Generate it again.",

@@ -411,8 +411,13 @@ class ImageService:
 
         The file appears only when complete and verified to be an image.
         """
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise validation(f"“{url[:80]}”不是有效的图片链接（应以 http:// 或 https:// 开头）。",
+                             f"'{url[:80]}' is not a valid image URL (it must start with http:// or https://).",
+                             code="Validation.URL")
         target = Path(dest) if dest else self.settings.data_dir / "downloads"
-        name = Path(urlsplit(url).path).name or "image.png"
+        name = Path(parts.path).name or "image.png"
         if target.is_dir() or dest is None or str(dest).endswith(("/", os.sep)):
             target = target / name
         target.parent.mkdir(parents=True, exist_ok=True)

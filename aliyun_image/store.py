@@ -39,7 +39,7 @@ from .errors import StorageError
 SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
-    id            INTEGER PRIMARY KEY,
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused after a delete (ids name files)
     batch_id      TEXT NOT NULL,
     idx           INTEGER NOT NULL DEFAULT 0,
     task          TEXT NOT NULL,            -- t2i | edit | fuse

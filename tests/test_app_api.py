@@ -190,3 +190,20 @@ def test_page_has_no_run_history_and_no_key_in_config(hosted_app):
     cfg = requests.get(f"{hosted_app.url}config", timeout=5).json()
     assert cfg.get("run_history") in (False, None)
     assert TEST_KEY not in str(cfg)
+
+
+def test_undecodable_upload_gets_our_message_not_a_gradio_traceback(offline_app, tmp_path):
+    bad = tmp_path / "notimage.png"
+    bad.write_text("this is text, not a picture")
+    gallery, pair, status = edit(client(offline_app), handle_file(str(bad)), "make it blue")
+    assert gallery == [] and "notimage.png" in status and "Traceback" not in status
+    assert "UnidentifiedImageError" not in status and "/tmp/" not in status
+
+
+def test_out_of_range_numbers_get_bilingual_service_messages(offline_app):
+    c = client(offline_app)
+    _, status = generate(c, "a cat", seed=3_000_000_000)
+    assert "Seed must be 0-2147483647" in status
+    gallery, pair, status = c.predict(None, "https://example.com/a.png", "x", "plus", "", 1, "custom", "1024*1024", 3000, 700,
+                                      -1, "", True, False, "", api_name="/edit")
+    assert gallery == [] and "512-2048" in status

@@ -200,3 +200,22 @@ def test_progress_on_a_terminal_only(cli_env, clean_env):
     assert "Working 0/2" in text and "2/2 done" in text
     piped = run(["generate", "cat", "-n", "2"], cli_env, clean_env)
     assert "Working" not in piped.stderr and "done" not in piped.stderr.split("\n")[0]
+
+
+def test_download_of_a_non_url_is_a_usage_error(cli_env, clean_env):
+    r = run(["download", "notaurl"], cli_env, clean_env)
+    assert r.returncode == 2 and "not a valid image URL" in r.stderr
+
+
+def test_tampered_result_url_message(cli_env, clean_env, emu):
+    assert run(["generate", "cat", "-q"], cli_env, clean_env).returncode == 0
+    from aliyun_image.store import ResultStore
+    url = ResultStore.open(clean_env).list()[0][0].url
+    bad = url.rsplit("Signature=", 1)[0] + "Signature=" + "0" * 64
+    r = run(["download", bad], cli_env, clean_env)
+    assert r.returncode == 1 and "signature" in r.stderr.lower() and "Copy the complete" in r.stderr
+
+
+def test_no_key_suggests_offline(clean_env, emu):
+    r = run(["generate", "cat"], {"DASHSCOPE_HTTP_BASE_URL": emu.base_url}, clean_env)
+    assert r.returncode == 2 and "--offline" in r.stderr

@@ -128,3 +128,12 @@ def test_data_dir_is_a_file_gives_storage_error(tmp_path):
     with pytest.raises(StorageError) as ei:
         ResultStore.open(blocker)
     assert ei.value.zh and ei.value.en and str(blocker) in ei.value.en
+
+
+def test_ids_are_never_reused_after_delete(tmp_path):
+    store = ResultStore.open(tmp_path)
+    a, b = store.add_pending([_new(idx=0), _new(idx=1)])
+    _save(store, b)
+    store.delete(b)
+    (c,) = store.add_pending([_new(idx=2)])
+    assert c > b, "a new result never takes a deleted one's id (ids name files and links)"

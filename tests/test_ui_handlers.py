@@ -45,7 +45,7 @@ def make_ctx(emu, clean_env):
 
 
 def generate(h, prompt, request, n=1, api_key=TEST_KEY, **kw):
-    args = dict(negative="", quality="plus", model="", size="1328*1328", n=n, seed=kw.get("seed", -1),
+    args = dict(negative="", quality="plus", model="", size=kw.get("size", "1328*1328"), n=n, seed=kw.get("seed", -1),
                 prompt_extend=True, watermark=False)
     return drain(h.generate(prompt, *args.values(), api_key, request, Progress()))
 
@@ -91,6 +91,8 @@ def test_local_mode_shares_one_gallery_and_paging(make_ctx):
     assert len(ids) == 3
     _, _, ids_search, _, _, _ = h.gallery_page("cat 1", "", "", 1, req())
     assert len(ids_search) == 1
+    _, info, none, _, _, _ = h.gallery_page("zzz-no-such-thing", "", "", 1, req())
+    assert none == [] and "Nothing matches" in info
     # stepping past the last page clamps
     _, info, _, page, _, _ = h.gallery_step("", "", "", 1, 5, req())
     assert page == 1
@@ -103,7 +105,8 @@ def test_select_details_actions_zip_delete(make_ctx, tmp_path):
                                                  "extend", "watermark")}}
     generate(h, "一只橘猫", req(), seed=42)
     _, _, ids, _, _, _ = h.gallery_page("", "", "", 1, req())
-    sel, details, preview, download = h.gallery_select(ids, SimpleNamespace(index=0), req())
+    sel, details, preview, download, cleared = h.gallery_select(ids, SimpleNamespace(index=0), req())
+    assert cleared == ""
     assert sel == ids[0] and "qwen-image-plus" in details and "42" in details and preview.endswith(".png")
     image, tabs, msg = h.send_to_edit(sel, req())
     assert image == preview and "edit" in msg
@@ -111,6 +114,7 @@ def test_select_details_actions_zip_delete(make_ctx, tmp_path):
     assert (a, b, c) == ("x.png", preview, None) and "图2" in msg
     out = h.reuse(sel, req())
     assert out["t2i.prompt"] == "一只橘猫" and out["t2i.seed"] == 42 and out["t2i.size"] == "1328*1328"
+    assert out["t2i.n"] == 1  # one fan-out image = one request: reusing it never bills more images
     zpath, msg = h.gallery_zip(ids, req())
     assert zipfile.ZipFile(zpath).namelist() == [preview.rsplit("/", 1)[1]]
     _, msg = h.gallery_delete(sel, req())
@@ -139,3 +143,29 @@ def test_offline_when_no_key(make_ctx):
     ctx = make_ctx()
     assert ctx.route("").kind == "offline" and ctx.emulator is not None
     assert ctx.route("sk-own-key-123456").kind == "own"
+
+
+def test_edit_url_box_needs_a_url_and_upload_wins(make_ctx, tmp_path):
+    from PIL import Image
+    h = Handlers(make_ctx())
+    args = ("make it blue", "plus", "", 1, "auto", "", 1024, 1024, -1, "", True, False, TEST_KEY)
+    out = drain(h.edit(None, "not a url", *args, req(), Progress()))
+    assert "not an image URL" in out[-1][2] and out[-1][0] == []
+    img = tmp_path / "a.png"
+    Image.new("RGB", (600, 400), "red").save(img)
+    out = drain(h.edit(str(img), "https://example.com/x.png", *args, req(), Progress()))
+    assert len(out[-1][0]) == 1 and "uploaded image was used" in out[-1][2]
+
+
+def test_markdown_in_messages_is_escaped(make_ctx):
+    h = Handlers(make_ctx())
+    out = generate(h, "a cat", req(), size="1328x1328")
+    status = out[-1][1]
+    assert "1328\\*1328" in status  # shown as 1328*1328, not as emphasis
+
+
+def test_custom_size_with_an_empty_field_is_not_silently_automatic(make_ctx):
+    h = Handlers(make_ctx())
+    args = ("make it blue", "plus", "", 1, "custom", "", None, 700, -1, "", True, False, TEST_KEY)
+    out = drain(h.edit(None, "https://example.com/x.png", *args, req(), Progress()))
+    assert out[-1][0] == [] and "width" in out[-1][2] and "*700" in out[-1][2].replace("\\\\", "")

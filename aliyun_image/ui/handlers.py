@@ -73,8 +73,9 @@ def _size_value(mode: str, preset: str | None, width: Any, height: Any) -> str |
     """Size for edit/fuse from the size widgets: auto -> None (follows the last input)."""
     if mode == "preset" and preset:
         return preset
-    if mode == "custom" and width and height:
-        return f"{int(width)}*{int(height)}"
+    if mode == "custom":
+        # An empty field must not silently fall back to automatic: pass it on for a clear message.
+        return f"{int(width)}*{int(height)}" if width and height else f"{width or ''}*{height or ''}"
     return None
 
 
@@ -297,16 +298,21 @@ class Handlers:
             The edited images, a before/after pair, and a status message.
         """
         lang = _lang(request)
-        source = image or (image_url or "").strip() or None
+        url = (image_url or "").strip()
+        if url and not image and not re.match(r"(?i)^(https?|oss)://", url):
+            yield [], None, "⚠️ " + _md(t(lang, "not_url", text=url[:80]))
+            return
+        source = image or url or None
         if source is None:
             yield [], None, "⚠️ " + t(lang, "no_input")
             return
+        both = "\n\nℹ️ " + t(lang, "both_inputs") if image and url else ""
         opts = _edit_options(quality, model, n, seed, size_mode, size_preset, width, height, negative,
                              prompt_extend, watermark)
         before = image if image else None
         async for gallery, status in self._run(request, api_key, "edit", instruction, [source], opts, progress):
-            pair = (before, gallery[0][0]) if before and gallery else None
-            yield gallery, pair, status
+            pair = (before, gallery[0][0]) if before and isinstance(gallery, list) and gallery else gr.skip()
+            yield gallery, pair, status + both
 
     async def fuse(self, image1: str | None, image2: str | None, image3: str | None, instruction: str,
                    quality: str, model: str, n: float, size_mode: str, size_preset: str, width: float,
@@ -386,7 +392,9 @@ class Handlers:
         for r in recs:
             thumb = self.ctx.store.thumbnail(r)
             items.append((str(thumb or r.file), caption(r)))
-        info = t(lang, "page", page=page, pages=pages, total=total) if total else t(lang, "empty_gallery")
+        filtered = bool(query or task or model)
+        info = (t(lang, "page", page=page, pages=pages, total=total) if total
+                else t(lang, "no_match") if filtered else t(lang, "empty_gallery"))
         choices = [(f"#{r.id} {r.prompt[:24]}", r.id) for r in recs]
         models = [("", "")] + [(m, m) for m in self.ctx.store.models(owner)]
         return (items, info, [r.id for r in recs], page, gr.CheckboxGroup(choices=choices, value=[]),
@@ -396,12 +404,15 @@ class Handlers:
         """Show the selected result's full record and enable its actions."""
         lang = _lang(request)
         idx = evt.index if isinstance(evt.index, int) else (evt.index or [0])[0]
+        none = (None, t(lang, "no_selection"), None, gr.DownloadButton(value=None, interactive=False), "")
         if not ids or idx is None or idx >= len(ids):
-            return None, t(lang, "no_selection"), None, gr.DownloadButton(value=None, interactive=False)
+            return none
         rec = self.ctx.store.get(ids[idx], self.ctx.owner(_session(request)))
         if rec is None or rec.file is None:
-            return None, t(lang, "no_selection"), None, gr.DownloadButton(value=None, interactive=False)
-        return rec.id, self._details(rec, lang), str(rec.file), gr.DownloadButton(value=str(rec.file), interactive=True)
+            return none
+        # the last value clears the action line ("Select an image first", "Deleted #3"...)
+        return (rec.id, self._details(rec, lang), str(rec.file),
+                gr.DownloadButton(value=str(rec.file), interactive=True), "")
 
     def _details(self, rec: Record, lang: str) -> str:
         task_name = t(lang, f"task_{rec.task}")
@@ -410,19 +421,19 @@ class Handlers:
             ("任务" if lang == "zh" else "Task", task_name),
             ("模型" if lang == "zh" else "Model", rec.model), ("尺寸" if lang == "zh" else "Size", rec.size),
             ("种子" if lang == "zh" else "Seed", str(rec.seed)),
-            ("提示词改写" if lang == "zh" else "Prompt rewriting", str(rec.params.get("prompt_extend"))),
-            ("水印" if lang == "zh" else "Watermark", str(rec.params.get("watermark"))),
+            ("提示词改写" if lang == "zh" else "Prompt rewriting", t(lang, "yes" if rec.params.get("prompt_extend") else "no")),
+            ("水印" if lang == "zh" else "Watermark", t(lang, "yes" if rec.params.get("watermark") else "no")),
             ("请求 ID" if lang == "zh" else "Request id", rec.request_id or "-"),
             ("时间" if lang == "zh" else "Time", when),
             ("文件" if lang == "zh" else "File", f"{rec.file.name if rec.file else '-'} ({rec.bytes // 1024} KB)"),
         ]
         # The id is the table's header row: a Markdown table needs one, and an empty one looks broken.
         md = f"| ID | #{rec.id} |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
-        md += f"\n\n**{t(lang, 'prompt')}:** {rec.prompt}"
+        md += f"\n\n**{t(lang, 'prompt')}:** {_md(rec.prompt)}"
         if rec.negative:
-            md += f"\n\n**{t(lang, 'negative')}:** {rec.negative}"
+            md += f"\n\n**{t(lang, 'negative')}:** {_md(rec.negative)}"
         if rec.actual_prompt:
-            md += "\n\n" + t(lang, "rewritten", text=rec.actual_prompt)
+            md += "\n\n" + t(lang, "rewritten", text=_md(rec.actual_prompt))
         if rec.inputs:
             names = ", ".join(f"图{i + 1} {inp.get('name', '')}" for i, inp in enumerate(rec.inputs))
             md += f"\n\n**{'输入' if lang == 'zh' else 'Inputs'}:** {names}"
@@ -487,7 +498,9 @@ class Handlers:
             panel["quality"]: "max" if spec is not None and spec.name.endswith("-max") else "plus",
             panel["model"]: "" if rec.model in default_names else rec.model,
             panel["seed"]: rec.seed if rec.seed is not None else -1,
-            panel["n"]: int(p.get("n") or 1),
+            # A fan-out image was its own request (its own seed): reusing it means one image. An edit's
+            # n images share one request and seed, so n is part of reproducing it.
+            panel["n"]: 1 if spec is None or spec.fixed_n else int(p.get("n") or 1),
             panel["extend"]: bool(p.get("prompt_extend")),
             panel["watermark"]: bool(p.get("watermark")),
         }

@@ -70,25 +70,41 @@ def _options(task: str, prefix: str, n_max: int = 6) -> tuple[gr.Radio, gr.Accor
         negative = gr.Textbox(value=catalog.DEFAULT_NEGATIVE, label=I18N("negative"), lines=2,
                               max_lines=4, elem_id=f"{prefix}-negative")
         with gr.Row():
-            seed = gr.Number(value=-1, precision=0, label=I18N("seed"), elem_id=f"{prefix}-seed", minimum=-1,
-                             maximum=catalog.SEED_MAX)
+            # No minimum/maximum: Gradio would refuse out-of-range values with an English-only error;
+            # the service checks them and answers in the visitor's language.
+            seed = gr.Number(value=-1, precision=0, label=I18N("seed"), elem_id=f"{prefix}-seed")
             extend = gr.Checkbox(value=catalog.DEFAULT_PROMPT_EXTEND, label=I18N("extend"))
             watermark = gr.Checkbox(value=catalog.DEFAULT_WATERMARK, label=I18N("watermark"))
     n = gr.Slider(1, n_max, value=1, step=1, label=I18N("n"), elem_id=f"{prefix}-n")
     return quality, acc, OptionWidgets(negative, quality, model, n, seed, extend, watermark)
 
 
+def _tolerant(image: gr.Image) -> gr.Image:
+    """Let uploads that Gradio cannot decode reach the service, which names the file and says what
+    is wrong in the visitor's language, instead of Gradio's English traceback with a temp path."""
+    strict = image.preprocess
+
+    def preprocess(payload):  # noqa: ANN001, ANN202 - Gradio's FileData
+        try:
+            return strict(payload)
+        except Exception:  # noqa: BLE001 - any decode failure: hand over the raw upload
+            return getattr(payload, "path", None)
+
+    image.preprocess = preprocess
+    return image
+
+
 def _size_widgets(prefix: str) -> SizeWidgets:
     opts = catalog.size_options(catalog.default_model(EDIT), EDIT)
     with gr.Row():
-        mode = gr.Radio(choices=[(I18N("size_auto"), "auto"), (I18N("size_preset"), "preset"),
+        mode = gr.Radio(choices=[(I18N("size_auto"), "auto"), (I18N("size_preset_mode"), "preset"),
                                  (I18N("size_custom"), "custom")], value="auto", label=I18N("size_mode"),
                         elem_id=f"{prefix}-size-mode")
     with gr.Row():
         preset = gr.Dropdown(choices=[(o.label, o.value) for o in opts], value=opts[0].value,
-                             label=I18N("size_preset"), visible=False)
-        width = gr.Number(value=1024, precision=0, minimum=512, maximum=2048, label=I18N("width"), visible=False)
-        height = gr.Number(value=1024, precision=0, minimum=512, maximum=2048, label=I18N("height"), visible=False)
+                             label=I18N("size_preset_mode"), visible=False)
+        width = gr.Number(value=1024, precision=0, label=I18N("width"), visible=False, elem_id=f"{prefix}-width")
+        height = gr.Number(value=1024, precision=0, label=I18N("height"), visible=False, elem_id=f"{prefix}-height")
     mode.change(lambda m: (gr.update(visible=m == "preset"), gr.update(visible=m == "custom"),
                            gr.update(visible=m == "custom")), mode, [preset, width, height], **PRIVATE)
     return SizeWidgets(mode, preset, width, height)
@@ -108,7 +124,7 @@ def _results(prefix: str) -> gr.Gallery:
 
 def _banner(ctx: AppContext) -> gr.Markdown:
     if ctx.opts.offline:
-        key = "banner_offline"
+        key = "banner_hosted_offline" if ctx.opts.hosted else "banner_offline"
     elif ctx.opts.hosted:
         key = "banner_hosted_hostkey" if ctx.host_key else "banner_hosted"
     else:
@@ -137,8 +153,10 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
     with gr.Blocks(title="aliyun-image", delete_cache=delete_cache, analytics_enabled=False) as demo:
         gr.Markdown(f"# {EN['title']}\n{ZH['subtitle']}\n\n{EN['subtitle']}", elem_id="title")
         _banner(ctx)
-        with gr.Accordion(I18N("key_box"), open=hosted and not ctx.host_key, elem_id="key-box"):
-            api_key = gr.Textbox(label=I18N("key_label"), placeholder=EN["key_placeholder"], type="password",
+        # With --offline every call goes to the emulator, so a key box would only mislead.
+        with gr.Accordion(I18N("key_box"), open=hosted and not ctx.host_key, elem_id="key-box",
+                          visible=not ctx.opts.offline):
+            api_key = gr.Textbox(label=I18N("key_label"), placeholder=I18N("key_placeholder"), type="password",
                                  value="", elem_id="api-key", max_lines=1)
 
         with gr.Tabs(elem_id="tabs") as tabs:
@@ -146,7 +164,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             with gr.Tab(I18N("tab_t2i"), id="t2i", elem_id="tab-t2i"):
                 with gr.Row():
                     with gr.Column(scale=5):
-                        prompt = gr.Textbox(label=I18N("prompt"), placeholder=ZH["prompt_ph"], lines=4,
+                        prompt = gr.Textbox(label=I18N("prompt"), placeholder=I18N("prompt_ph"), lines=4,
                                             max_lines=12, elem_id="t2i-prompt")
                         count = gr.HTML(f'<span class="char-count">0 / {catalog.PROMPT_MAX}</span>',
                                         elem_id="t2i-count")
@@ -171,11 +189,12 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             with gr.Tab(I18N("tab_edit"), id="edit", elem_id="tab-edit"):
                 with gr.Row():
                     with gr.Column(scale=5):
-                        image = gr.Image(type="filepath", label=I18N("edit_image"), sources=["upload", "clipboard"],
-                                         image_mode=None, height=300, elem_id="edit-image")
-                        image_url = gr.Textbox(label=I18N("edit_url"), placeholder=EN["edit_url_ph"], max_lines=1,
+                        image = _tolerant(gr.Image(type="filepath", label=I18N("edit_image"),
+                                                   sources=["upload", "clipboard"], image_mode=None, height=300,
+                                                   elem_id="edit-image"))
+                        image_url = gr.Textbox(label=I18N("edit_url"), placeholder=I18N("edit_url_ph"), max_lines=1,
                                                elem_id="edit-url")
-                        instruction = gr.Textbox(label=I18N("instruction"), placeholder=ZH["instruction_ph"],
+                        instruction = gr.Textbox(label=I18N("instruction"), placeholder=I18N("instruction_ph"),
                                                  lines=3, elem_id="edit-instruction")
                         with gr.Accordion(I18N("presets"), open=True):
                             with gr.Row():
@@ -207,15 +226,15 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             with gr.Tab(I18N("tab_fuse"), id="fuse", elem_id="tab-fuse"):
                 gr.Markdown(f"{ZH['fuse_help']}\n\n{EN['fuse_help']}", elem_id="fuse-help")
                 with gr.Row():
-                    slots = [gr.Image(type="filepath", label=I18N(f"img{i}"), sources=["upload", "clipboard"],
-                                      image_mode=None, height=220, elem_id=f"fuse-img{i}") for i in (1, 2, 3)]
+                    slots = [_tolerant(gr.Image(type="filepath", label=I18N(f"img{i}"), sources=["upload", "clipboard"],
+                                                image_mode=None, height=220, elem_id=f"fuse-img{i}")) for i in (1, 2, 3)]
                 with gr.Row():
                     swap12 = gr.Button(I18N("swap12"), size="sm", elem_id="fuse-swap12")
                     swap23 = gr.Button(I18N("swap23"), size="sm", elem_id="fuse-swap23")
                 with gr.Row():
                     with gr.Column(scale=5):
                         instruction3 = gr.Textbox(label=I18N("instruction"), lines=3, elem_id="fuse-instruction",
-                                                  placeholder="图1的人物穿上图2的衣服，站在图3的场景里")
+                                                  placeholder=I18N("fuse_ph"))
                         _, _, o3 = _options(EDIT, "fuse")
                         s3 = _size_widgets("fuse")
                         run3, stop3 = _run_buttons("run_fuse", "fuse")
@@ -239,7 +258,8 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                 selected = gr.State(None)
                 with gr.Row():
                     query = gr.Textbox(label=I18N("search"), max_lines=1, scale=3, elem_id="gallery-search")
-                    task = gr.Dropdown(choices=[("all", ""), ("t2i", "t2i"), ("edit", "edit"), ("fuse", "fuse")],
+                    task = gr.Dropdown(choices=[(I18N("all"), ""), (I18N("task_t2i"), "t2i"), (I18N("task_edit"), "edit"),
+                                                (I18N("task_fuse"), "fuse")],
                                        value="", label=I18N("filter_task"), scale=1, elem_id="gallery-task")
                     model = gr.Dropdown(choices=[("all", "")], value="", label=I18N("filter_model"), scale=2,
                                         elem_id="gallery-model", allow_custom_value=True)
@@ -279,7 +299,8 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                     trig(h.gallery_first_page, filters, page_out, **PRIVATE)
                 prev.click(h.gallery_step, [*filters, page_no, gr.State(-1)], page_out, **PRIVATE)
                 nxt.click(h.gallery_step, [*filters, page_no, gr.State(1)], page_out, **PRIVATE)
-                grid.select(h.gallery_select, page_ids, [selected, details, preview, download], **PRIVATE)
+                grid.select(h.gallery_select, page_ids, [selected, details, preview, download, action_status],
+                            **PRIVATE)
                 delete.click(h.gallery_delete, selected, [selected, action_status], **PRIVATE).then(
                     h.gallery_page, [*filters, page_no], page_out, **PRIVATE).then(
                     lambda: (None, "", gr.DownloadButton(value=None, interactive=False)), None,
