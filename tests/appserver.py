@@ -7,6 +7,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,3 +66,18 @@ def launch(args: list[str], data_dir: Path, env_extra: dict[str, str] | None = N
         time.sleep(0.2)
     proc.kill()
     raise RuntimeError(f"app did not start in {timeout}s:\n{log.read_text(errors='replace')}")
+
+
+def running(tmp_path_factory, name: str, args: list[str], *, hosted: bool = False,
+            env_extra: dict[str, str] | None = None) -> Iterator[RunningApp]:
+    """Body of a module-scoped fixture: the app in its own temp dir, stopped afterwards.
+
+    Hosted mode needs the results folder inside the working directory, so it runs from ``root``
+    with ``root/outputs``; local mode keeps results in ``root/data``.
+    """
+    root = tmp_path_factory.mktemp(name)
+    app = launch(args, root / ("outputs" if hosted else "data"), env_extra=env_extra, cwd=root if hosted else None)
+    try:
+        yield app
+    finally:
+        app.stop()

@@ -10,7 +10,7 @@ import requests
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from .appserver import launch
+from .appserver import running
 from .conftest import TEST_KEY
 
 GEN_DEFAULTS = dict(negative="", quality="plus", model="", size="1328*1328", n=1, seed=-1, prompt_extend=True,
@@ -42,29 +42,22 @@ def _png(path: Path, size=(640, 480), color=(30, 120, 200)) -> str:
 
 @pytest.fixture(scope="module")
 def offline_app(tmp_path_factory):
-    root = tmp_path_factory.mktemp("offline-app")
-    app = launch(["--offline"], root / "data")
-    yield app
-    app.stop()
+    yield from running(tmp_path_factory, "offline-app", ["--offline"])
 
 
 @pytest.fixture(scope="module")
 def hosted_app(tmp_path_factory, emulator_server):
     """Shared-demo mode on the test emulator; no host key (visitors bring theirs)."""
-    root = tmp_path_factory.mktemp("hosted-app")
-    app = launch(["--hosted", "--base-url", emulator_server.base_url], root / "outputs", cwd=root)
-    yield app
-    app.stop()
+    yield from running(tmp_path_factory, "hosted-app", ["--hosted", "--base-url", emulator_server.base_url],
+                       hosted=True)
 
 
 @pytest.fixture(scope="module")
 def host_key_app(tmp_path_factory, emulator_server):
     """Shared-demo mode where the host's key serves visitors within 2 images per session per hour."""
-    root = tmp_path_factory.mktemp("hostkey-app")
-    app = launch(["--hosted", "--base-url", emulator_server.base_url, "--session-limit", "2", "--total-limit", "3"],
-                 root / "outputs", env_extra={"DASHSCOPE_API_KEY": TEST_KEY}, cwd=root)
-    yield app
-    app.stop()
+    yield from running(tmp_path_factory, "hostkey-app", ["--hosted", "--base-url", emulator_server.base_url,
+                                                         "--session-limit", "2", "--total-limit", "3"],
+                       hosted=True, env_extra={"DASHSCOPE_API_KEY": TEST_KEY})
 
 
 def client(app) -> Client:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from .appserver import launch
+from .appserver import running
 from .conftest import ARTIFACTS, TEST_KEY
 
 pytestmark = pytest.mark.browser
@@ -39,18 +39,14 @@ def browser():
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, emulator_server):
     """Local mode on the test emulator with a configured key (one shared gallery)."""
-    root = tmp_path_factory.mktemp("browser-app")
-    a = launch(["--base-url", emulator_server.base_url], root / "data", env_extra={"DASHSCOPE_API_KEY": TEST_KEY})
-    yield a
-    a.stop()
+    yield from running(tmp_path_factory, "browser-app", ["--base-url", emulator_server.base_url],
+                       env_extra={"DASHSCOPE_API_KEY": TEST_KEY})
 
 
 @pytest.fixture(scope="module")
 def hosted(tmp_path_factory, emulator_server):
-    root = tmp_path_factory.mktemp("browser-hosted")
-    a = launch(["--hosted", "--base-url", emulator_server.base_url], root / "outputs", cwd=root)
-    yield a
-    a.stop()
+    yield from running(tmp_path_factory, "browser-hosted", ["--hosted", "--base-url", emulator_server.base_url],
+                       hosted=True)
 
 
 def open_page(browser, url, locale="en-US"):

@@ -12,7 +12,7 @@ import requests
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from .appserver import launch
+from .appserver import running
 from .test_app_api import edit, generate
 
 HOST_KEY = "sk-canary-host-0123-4567-89ab"
@@ -23,11 +23,9 @@ CANARIES = (HOST_KEY, ALICE_KEY, BOB_KEY)
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, emulator_server):
-    root = tmp_path_factory.mktemp("security-app")
-    a = launch(["--hosted", "--base-url", emulator_server.base_url, "--session-limit", "50"],
-               root / "outputs", env_extra={"DASHSCOPE_API_KEY": HOST_KEY}, cwd=root)
-    yield a
-    a.stop()
+    yield from running(tmp_path_factory, "security-app",
+                       ["--hosted", "--base-url", emulator_server.base_url, "--session-limit", "50"],
+                       hosted=True, env_extra={"DASHSCOPE_API_KEY": HOST_KEY})
 
 
 def _scan_tree(root: Path) -> list[str]:
