@@ -24,6 +24,42 @@ def _env_int(name: str, default: int) -> int:
         return default
 
 
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+class _Redacting:
+    """A text stream that scrubs anything shaped like an API key before it reaches the log.
+
+    Keys never travel as component values (see aliyun_image/ui/handlers.py), but Gradio prints
+    the inputs of a malformed queue call and tracebacks verbatim: this is the last line of
+    defence against a client that puts a key somewhere it does not belong.
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        from aliyun_image.errors import scrub
+
+        self._stream.write(scrub(text) if "sk-" in text else text)
+        return len(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def redact_output() -> None:
+    """Route stdout and stderr through :class:`_Redacting` (idempotent)."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is not None and not isinstance(stream, _Redacting):
+            setattr(sys, name, _Redacting(stream))
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line flags; each has an environment variable for hosting platforms."""
     p = argparse.ArgumentParser(description="aliyun-image: Qwen-Image studio (Gradio)")
@@ -43,6 +79,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="hosted: host-key images per visitor per hour (0 = unlimited)")
     p.add_argument("--total-limit", type=int, default=_env_int("ALIYUN_IMAGE_TOTAL_LIMIT", 100),
                    help="hosted: host-key images per hour for everyone (0 = unlimited)")
+    p.add_argument("--demo-session-limit", type=int, default=_env_int("ALIYUN_IMAGE_DEMO_SESSION_LIMIT", 20),
+                   help="hosted: offline-demo images per visitor per hour (0 = unlimited)")
+    p.add_argument("--demo-total-limit", type=int, default=_env_int("ALIYUN_IMAGE_DEMO_TOTAL_LIMIT", 200),
+                   help="hosted: offline-demo images per hour for everyone (0 = unlimited)")
+    p.add_argument("--max-upload-mb", type=float, default=_env_float("ALIYUN_IMAGE_MAX_UPLOAD_MB", -1),
+                   help="largest upload accepted, in MB (default 20 when hosted, none locally; 0 = none)")
+    p.add_argument("--disk-budget-mb", type=float, default=_env_float("ALIYUN_IMAGE_DISK_BUDGET_MB", 2048),
+                   help="hosted: results kept on disk, in MB; the oldest are deleted beyond it (0 = no limit)")
+    p.add_argument("--max-sessions", type=int, default=_env_int("ALIYUN_IMAGE_MAX_SESSIONS", 1000),
+                   help="hosted: browser sessions whose state is kept (about 240 KB each); the least "
+                        "recently used are dropped beyond it")
+    p.add_argument("--retry-interval", type=float, default=_env_float("ALIYUN_IMAGE_RETRY_INTERVAL", 120),
+                   help="seconds between retries of paid results not yet saved (full disk, network)")
     p.add_argument("--mcp", action="store_true", help="also serve generate/edit/fuse as MCP tools (needs gradio[mcp])")
     return p.parse_args(argv)
 
@@ -50,12 +99,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Build and launch the app; returns an exit code."""
     args = parse_args(argv)
+    redact_output()
     from aliyun_image.errors import AliyunImageError
     from aliyun_image.ui import AppContext, AppOptions, build_demo, launch_kwargs
 
+    upload_mb = args.max_upload_mb if args.max_upload_mb >= 0 else (20.0 if args.hosted else 0.0)
     opts = AppOptions(hosted=args.hosted, offline=args.offline, region=args.region, base_url=args.base_url,
                       data_dir=args.data_dir, concurrency=max(1, args.concurrency),
-                      session_limit=args.session_limit, total_limit=args.total_limit)
+                      session_limit=args.session_limit, total_limit=args.total_limit,
+                      demo_session_limit=args.demo_session_limit, demo_total_limit=args.demo_total_limit,
+                      max_upload_mb=upload_mb, disk_budget_mb=args.disk_budget_mb,
+                      max_sessions=args.max_sessions, retry_interval=args.retry_interval)
     if opts.hosted:
         data = Path(args.data_dir or os.environ.get("ALIYUN_IMAGE_DATA_DIR") or "outputs").resolve()
         if not data.is_relative_to(Path.cwd().resolve()):

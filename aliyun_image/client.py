@@ -367,6 +367,14 @@ class DashScopeClient:
                 f"allowed hosts ({', '.join(a for a in allowed if a)}). Set ALIYUN_IMAGE_DOWNLOAD_HOSTS if you trust it.",
                 code="Download.HostNotAllowed")
 
+    def allows(self, url: str) -> bool:
+        """True when :meth:`download` may fetch ``url`` (see :meth:`check_host`)."""
+        try:
+            self.check_host(url)
+        except DownloadError:
+            return False
+        return True
+
     def download(self, url: str, out: IO[bytes], *, max_bytes: int | None = None,
                  cancel: threading.Event | None = None) -> str:
         """Stream ``url`` into ``out`` (a file opened ``wb+``); return the Content-Type.

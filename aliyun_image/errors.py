@@ -299,3 +299,22 @@ def unexpected(exc: BaseException) -> AliyunImageError:
         f"发生了意外错误（{type(exc).__name__}）。已保存的结果不受影响；请重试，若反复出现请反馈。",
         f"Something unexpected went wrong ({type(exc).__name__}). Saved results are safe; try again and "
         "report it if it repeats.", code="Internal")
+
+
+def may_be_billed(err: AliyunImageError) -> bool:
+    """True when the image behind ``err`` may have been generated and billed.
+
+    Bailian bills each image it generated. An image whose download or storing failed was
+    generated; a request whose reply never came (or came as a 200 we could not read) may have
+    been; a bug after sending may have been. Refusals, validation, Stop before sending and
+    transport failures before the request left were not.
+    """
+    if isinstance(err, (OutcomeUnknownError, DownloadError, StorageError)):
+        return True
+    if isinstance(err, (ValidationError, CancelledError)):
+        return False
+    if isinstance(err, ApiError):
+        return err.status == 200  # a 200 we could not read; PartialResult images were never made
+    if isinstance(err, NetworkError):
+        return False
+    return err.code == "Internal"

@@ -1,8 +1,15 @@
-"""Hourly image limits that protect a host's bill in the shared demo.
+"""Hourly image limits that protect a shared demo's host.
 
-When a hosted demo lets visitors without their own key use the host's key, each visitor
-session and the whole demo get a budget of images per rolling hour. Visitors who bring their
-own key are not limited here (their bill, their limits).
+Two budgets exist in hosted mode, each per visitor and for the whole demo per rolling hour:
+
+- ``host``: images made with the host's own API key (the host's bill);
+- ``demo``: stand-in images of the offline demo (the host's disk and CPU).
+
+Visitors who bring their own key are not limited here (their bill, their limits).
+
+Counting is exact in the host's favour: images are reserved before a run, and when it ends
+the reservation is settled against what may have been billed (stored images, plus images whose
+outcome is unknown or whose download failed), never against what was merely shown.
 """
 
 from __future__ import annotations
@@ -15,13 +22,39 @@ from .errors import ValidationError
 
 WINDOW = 3600.0
 
+# (zh, en) per budget kind and who hit it; {limit}, {left}, {wait} are filled in.
+_MESSAGES = {
+    ("host", "session"): (
+        "本演示使用主办方的 API Key，每位访客每小时最多 {limit} 张（本小时还剩 {left} 张）。"
+        "请约 {wait} 分钟后再试，或在上方填写你自己的 API Key。",
+        "This demo uses the host's API key: at most {limit} images per visitor per hour ({left} left this "
+        "hour). Try again in about {wait} min, or enter your own API key above."),
+    ("host", "demo"): (
+        "本演示本小时的共享额度（{limit} 张）已用完。请约 {wait} 分钟后再试，或填写你自己的 API Key。",
+        "The demo's shared budget ({limit} images this hour) is used up. Try again in about {wait} min, "
+        "or enter your own API key."),
+    ("offline", "session"): (
+        "离线演示每位访客每小时最多生成 {limit} 张示意图（本小时还剩 {left} 张）。"
+        "请约 {wait} 分钟后再试，或在上方填写你自己的 API Key 生成真实图片。",
+        "The offline demo makes at most {limit} stand-in images per visitor per hour ({left} left this "
+        "hour). Try again in about {wait} min, or enter your own API key above for real images."),
+    ("offline", "demo"): (
+        "离线演示本小时的总额度（{limit} 张）已用完。请约 {wait} 分钟后再试，或填写你自己的 API Key。",
+        "The offline demo's budget for everyone ({limit} images this hour) is used up. Try again in about "
+        "{wait} min, or enter your own API key."),
+}
+
 
 class HourlyQuota:
-    """Sliding-window counters: ``per_session`` and ``total`` images per hour (0 = unlimited)."""
+    """Sliding-window counters: ``per_session`` and ``total`` images per hour (0 = unlimited).
 
-    def __init__(self, per_session: int, total: int, clock=time.monotonic):
+    ``kind`` (``host`` or ``offline``) picks the wording of the refusal.
+    """
+
+    def __init__(self, per_session: int, total: int, clock=time.monotonic, kind: str = "host"):
         self.per_session = per_session
         self.total = total
+        self.kind = kind
         self._clock = clock
         self._lock = threading.Lock()
         self._all: deque[float] = deque()
@@ -31,10 +64,17 @@ class HourlyQuota:
         while q and q[0] <= now - WINDOW:
             q.popleft()
 
+    def _forget_idle(self, now: float) -> None:
+        """Drop visitors with nothing in the window, so a million one-call sessions cost nothing."""
+        for who in [w for w, q in self._by.items() if not q or q[-1] <= now - WINDOW]:
+            del self._by[who]
+
     def take(self, session: str, n: int) -> None:
         """Reserve ``n`` images for ``session`` or raise ValidationError saying when to retry."""
         with self._lock:
             now = self._clock()
+            if len(self._by) > 1000:
+                self._forget_idle(now)
             mine = self._by.setdefault(session, deque())
             self._trim(mine, now)
             self._trim(self._all, now)
@@ -42,21 +82,24 @@ class HourlyQuota:
                 if limit and len(q) + n > limit:
                     left = max(0, limit - len(q))
                     wait = int((q[0] + WINDOW - now) // 60) + 1 if q else 60
-                    if who == "session":
-                        zh = (f"本演示使用主办方的 API Key，每位访客每小时最多 {limit} 张（本小时还剩 {left} 张）。"
-                              f"请约 {wait} 分钟后再试，或在上方填写你自己的 API Key。")
-                        en = (f"This demo uses the host's API key: at most {limit} images per visitor per hour "
-                              f"({left} left this hour). Try again in about {wait} min, or enter your own API key above.")
-                    else:
-                        zh = (f"本演示本小时的共享额度（{limit} 张）已用完。请约 {wait} 分钟后再试，或填写你自己的 API Key。")
-                        en = (f"The demo's shared budget ({limit} images this hour) is used up. Try again in about "
-                              f"{wait} min, or enter your own API key.")
+                    zh, en = (m.format(limit=limit, left=left, wait=wait) for m in _MESSAGES[(self.kind, who)])
                     raise ValidationError(zh, en, code="Quota.Exceeded")
             mine.extend([now] * n)
             self._all.extend([now] * n)
 
-    def refund(self, session: str, n: int) -> None:
-        """Give back ``n`` reserved images that were not produced (failures are not charged)."""
+    def settle(self, session: str, reserved: int, spent: int) -> None:
+        """A run that reserved ``reserved`` images ended having spent ``spent`` (what may have been
+        billed): give back the rest, or count the extra when the service sent more than asked."""
+        if spent < reserved:
+            self._give_back(session, reserved - spent)
+        elif spent > reserved:
+            with self._lock:
+                now = self._clock()
+                extra = [now] * (spent - reserved)
+                self._by.setdefault(session, deque()).extend(extra)
+                self._all.extend(extra)
+
+    def _give_back(self, session: str, n: int) -> None:
         with self._lock:
             for q in (self._by.get(session), self._all):
                 for _ in range(min(n, len(q) if q is not None else 0)):
@@ -68,3 +111,9 @@ class HourlyQuota:
             q = self._by.get(session, deque())
             self._trim(q, self._clock())
             return len(q)
+
+    def used_total(self) -> int:
+        """Images everyone used in the last hour."""
+        with self._lock:
+            self._trim(self._all, self._clock())
+            return len(self._all)

@@ -38,6 +38,7 @@ from .errors import (
     CancelledError,
     DownloadError,
     NetworkError,
+    StorageError,
     bad_reply,
     unexpected,
     validation,
@@ -108,6 +109,9 @@ class ImageService:
         self.settings = settings
         self.store = store or ResultStore.open(settings.data_dir, fsync=settings.fsync)
         self.client = client or DashScopeClient(settings)
+        self._lock = threading.Lock()
+        self._unrecorded: list[NewResult] = []  # paid results whose rows did not fit on the disk
+        self._born = time.time()  # rows this service recorded since are in flight unless they failed
 
     # --- public use cases -------------------------------------------------------------------------
     def plan(self, task: str, prompt: str | None, images: Sequence[Any] = (), **options: Any) -> Job:
@@ -135,35 +139,37 @@ class ImageService:
         run_kw = {k: kw.pop(k) for k in ("api_key", "owner", "on_event", "cancel") if k in kw}
         return self.run(self.plan(task, prompt, images, **kw), **run_kw)
 
-    def start(self, job: Job, **kw: Any) -> tuple[queue.Queue[Event], threading.Event]:
-        """Run ``job`` in a background thread; return its event queue and its cancel flag.
+    def start(self, job: Job, on_event: Callable[[Event], None], **kw: Any) -> threading.Event:
+        """Run ``job`` in a background thread, handing each event to ``on_event``; return the
+        job's cancel flag.
 
-        Events arrive as they happen and the last one has ``kind == "done"``. Setting the flag
-        stops further requests (those already sent finish and are stored: they were paid for).
-        A failure that stops the whole job becomes one failure event per wanted image, so
-        counts stay right; a bug becomes an "unexpected" event, never a traceback.
+        ``on_event`` is called from the worker thread as things happen, and the last event has
+        ``kind == "done"`` whatever happened. Setting the flag stops further requests (those
+        already sent finish and are stored: they were paid for). A failure that stops the whole
+        job becomes one failure event per wanted image, so counts stay right; a bug becomes an
+        "unexpected" event, never a traceback.
         """
-        q: queue.Queue[Event] = queue.Queue()
         cancel = kw.pop("cancel", None) or threading.Event()
 
         def work() -> None:
             try:
-                self.run(job, on_event=q.put, cancel=cancel, **kw)
+                self.run(job, on_event=on_event, cancel=cancel, **kw)
             except AliyunImageError as exc:
                 for _ in range(job.n):
-                    q.put(Event("failure", error=exc))
+                    on_event(Event("failure", error=exc))
             except Exception as exc:  # noqa: BLE001 - a UI must never see a traceback
                 log.exception("unexpected error in job")
-                q.put(Event("failure", error=unexpected(exc)))
+                on_event(Event("failure", error=unexpected(exc)))
             finally:
-                q.put(Event("done"))
+                on_event(Event("done"))
 
         threading.Thread(target=work, daemon=True, name="aliyun-image-job").start()
-        return q, cancel
+        return cancel
 
     def stream(self, job: Job, **kw: Any) -> Iterator[Event]:
         """:meth:`start`, as a blocking iterator; closing it early sets the cancel flag."""
-        q, cancel = self.start(job, **kw)
+        q: queue.Queue[Event] = queue.Queue()
+        cancel = self.start(job, q.put, **kw)
         try:
             while True:
                 ev = q.get()
@@ -314,12 +320,17 @@ class ImageService:
         try:
             ids = self.store.add_pending(news)
         except AliyunImageError as exc:
-            # The images exist and were paid for: hand the user their URLs (valid 24 h) with the error.
+            # Not even the rows fit (the store frees its disk reserve first, so this is rare): keep
+            # them in memory for the periodic retry, and hand the user the URLs (valid 24 h).
+            with self._lock:
+                self._unrecorded.extend(news)
             urls = "\n".join(n.url for n in news)
-            exc.zh += f"\n结果链接（24 小时内有效，可用 download 命令下载）：\n{urls}"
-            exc.en += f"\nResult URLs (valid 24 h; fetch them with the download command):\n{urls}"
+            hint_zh = "" if self.settings.hosted else "，可用 download 命令下载"
+            hint_en = "" if self.settings.hosted else "; fetch them with the download command"
+            err = type(exc)(f"{exc.zh}\n结果链接（24 小时内有效{hint_zh}）：\n{urls}",
+                            f"{exc.en}\nResult URLs (valid 24 h{hint_en}):\n{urls}", code=exc.code)
             for _ in news:
-                ctx.record(Event("failure", error=exc))
+                ctx.record(Event("failure", error=err))
             return
         for rid in ids:
             ctx.dl_pool.submit(self._download_and_record, rid, ctx.record)
@@ -347,10 +358,14 @@ class ImageService:
             raise KeyError(rid)
         if rec.status == "done":
             return rec
+        if not self.store.ensure_reserve():
+            # The disk is full: writing now would eat the space kept for recording paid results.
+            self.store.mark(rid, "pending", "Storage.DiskFull")
+            raise _saved_later(self.store.disk_full_error())
         try:
             with self.store.partial(rid) as fh:
                 self.client.download(rec.url, PngTextWriter(fh, png_texts(rec)))
-                width, height = verify_image(Path(fh.name), rec.request_id)
+                width, height = verify_image(Path(fh.name), rec.request_id, self.store.show_paths)
                 return self.store.commit_file(rid, fh, width=width, height=height)
         except DownloadError as exc:
             status = "expired" if exc.code == "Download.Expired" else (
@@ -358,21 +373,27 @@ class ImageService:
                 else "pending")
             self.store.mark(rid, status, exc.code)
             raise
-        except OSError as exc:
+        except (OSError, StorageError) as exc:
             # Writing the file failed (disk full, read-only): the URL is still recorded, so the row
-            # stays pending and the next start (or `resume`) finishes it once there is room.
-            err = storage_error(self.store.root, exc)
+            # stays pending and the periodic retry (or the next start, or `resume`) finishes it.
+            err = exc if isinstance(exc, StorageError) else storage_error(self.store.root, exc, self.store.show_paths)
             with contextlib.suppress(AliyunImageError):
                 self.store.mark(rid, "pending", err.code)
-            raise err from None
+            raise (_saved_later(err) if err.code == "Storage.DiskFull" else err) from None
 
     def resume_pending(self, *, on_event: Callable[[Event], None] | None = None) -> list[Record]:
-        """Finish what a crash or restart cut short: downloads while their URLs are valid, and
-        async tasks that were created but not yet collected (needs the settings' key)."""
+        """Finish what a crash, a restart or a full disk cut short: downloads while their URLs
+        are valid, and async tasks that were created but not yet collected (needs the settings'
+        key). Rows whose URL this service may not fetch (another service's) are left alone."""
+        self._record_unrecorded()
         done = []
         now = time.time()
         for rec in self.store.pending():
+            if not rec.error and rec.updated >= self._born:
+                continue  # recorded by a run of this process that is still downloading it
             try:
+                if rec.url and not self.client.allows(rec.url):
+                    continue
                 if not rec.url:
                     if not self._collect_task(rec):
                         continue
@@ -383,11 +404,26 @@ class ImageService:
             except AliyunImageError as exc:
                 if on_event:
                     on_event(Event("failure", error=exc))
+                if exc.code == "Storage.DiskFull":
+                    break  # no room for the others either: wait for the next round
                 continue
             done.append(got)
             if on_event:
                 on_event(Event("result", record=got))
         return done
+
+    def _record_unrecorded(self) -> None:
+        """Record result URLs that did not fit in the store when they arrived (still valid ones)."""
+        with self._lock:
+            news, self._unrecorded = self._unrecorded, []
+        keep = [n for n in news if not n.url_expires or n.url_expires > time.time()]
+        if not keep:
+            return
+        try:
+            self.store.add_pending(keep)
+        except AliyunImageError:
+            with self._lock:
+                self._unrecorded.extend(keep)
 
     def _collect_task(self, rec: Record) -> bool:
         """Poll a recorded async task once; True when its result URL is now known."""
@@ -482,7 +518,15 @@ def _task_results(reply: Reply) -> list[tuple[str, str | None]]:
     return out
 
 
-def verify_image(path: Path, request_id: str = "") -> tuple[int, int]:
+def _saved_later(err: AliyunImageError) -> StorageError:
+    """A full disk while saving a paid result: the URL is recorded, so say it will still be saved."""
+    return StorageError(
+        err.zh + "图片已生成并已记录，磁盘有空间后会自动保存（结果链接 24 小时内有效）。",
+        err.en + " The image was generated and recorded; it will be saved automatically once there is room "
+                 "(its link stays valid for 24 h).", code=err.code)
+
+
+def verify_image(path: Path, request_id: str = "", show_path: bool = True) -> tuple[int, int]:
     """Check a downloaded file decodes as an image; return its size.
 
     A file that vanished or cannot be read is a storage problem (the row stays pending and
@@ -494,7 +538,7 @@ def verify_image(path: Path, request_id: str = "") -> tuple[int, int]:
             im.verify()  # CRCs and structure, without decoding all pixels
         return size
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-        raise storage_error(path.parent, exc) from None
+        raise storage_error(path.parent, exc, show_path) from None
     except Exception:  # noqa: BLE001 - Pillow raises many types for bad data
         raise DownloadError(
             "下载到的内容不是有效图片（可能是错误页面）。请重试或重新生成。",

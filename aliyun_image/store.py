@@ -37,6 +37,8 @@ from PIL import Image
 from .errors import StorageError
 
 SCHEMA_VERSION = 1
+RESERVE_BYTES = 4 << 20  # kept free on disk so paid-for result URLs can always be recorded
+RESERVE_MIN = 64 << 10  # on a tiny volume: 2% of it, but at least this (a few hundred rows)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused after a delete (ids name files)
@@ -135,9 +137,11 @@ def _slug(text: str, limit: int = 32) -> str:
 class ResultStore:
     """The SQLite index and the files it points to. Thread-safe; one per data directory."""
 
-    def __init__(self, data_dir: Path | str, *, fsync: bool = True):
+    def __init__(self, data_dir: Path | str, *, fsync: bool = True, show_paths: bool = True):
         self.root = Path(data_dir)
         self.fsync = fsync
+        # Hosted mode: a visitor's message never names a folder of the server.
+        self.show_paths = show_paths
         self._lock = threading.RLock()
         try:
             for sub in ("images", "thumbs", ".partial"):
@@ -150,8 +154,9 @@ class ResultStore:
             self._db.executescript(_SCHEMA)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except (OSError, sqlite3.Error) as exc:
-            raise storage_error(self.root, exc) from None
+            raise storage_error(self.root, exc, self.show_paths) from None
         self._recover()
+        self.ensure_reserve()
 
     @classmethod
     def open(cls, data_dir: Path | str, **kw: Any) -> ResultStore:
@@ -188,7 +193,18 @@ class ResultStore:
 
     # --- writing --------------------------------------------------------------------------------
     def add_pending(self, items: list[NewResult]) -> list[int]:
-        """Record results (URL and expiry first) before downloading; return their ids."""
+        """Record results (URL and expiry first) before downloading; return their ids.
+
+        On a full disk the reserve file is given up so the rows (paid-for URLs) still fit.
+        """
+        try:
+            return self._insert_pending(items)
+        except StorageError as exc:
+            if exc.code != "Storage.DiskFull" or not self.release_reserve():
+                raise
+        return self._insert_pending(items)
+
+    def _insert_pending(self, items: list[NewResult]) -> list[int]:
         now = time.time()
         ids = []
         with self._lock, self._tx():
@@ -209,6 +225,80 @@ class ResultStore:
                 ids.append(rid)
         return ids
 
+    # --- disk space -----------------------------------------------------------------------------
+    @property
+    def reserve_path(self) -> Path:
+        """A file that holds :data:`RESERVE_BYTES` of disk for recording rows when the disk fills."""
+        return self.root / ".reserve"
+
+    def ensure_reserve(self) -> bool:
+        """Make sure the reserve file exists; False when the disk has no room for it.
+
+        Downloads call this first: while the reserve cannot be made, nothing else is written,
+        so the rows of results that are paid for can always be recorded.
+        """
+        path = self.reserve_path
+        with self._lock:
+            try:
+                size = self._reserve_size()
+                if path.is_file() and path.stat().st_size >= size:
+                    return True
+                tmp = path.with_suffix(".tmp")
+                with open(tmp, "wb") as fh:
+                    _allocate(fh, size)
+                os.replace(tmp, path)
+                return True
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    path.with_suffix(".tmp").unlink()
+                # Only a full disk says "no room"; other failures surface where they happen.
+                return exc.errno != errno.ENOSPC
+
+    def _reserve_size(self) -> int:
+        try:
+            st = os.statvfs(self.root)
+            volume = st.f_blocks * st.f_frsize
+        except (AttributeError, OSError):
+            return RESERVE_BYTES
+        return min(RESERVE_BYTES, max(RESERVE_MIN, volume // 50))
+
+    def release_reserve(self) -> bool:
+        """Free the reserve (to record rows on a full disk); False if there was none."""
+        with self._lock:
+            try:
+                self.reserve_path.unlink()
+                return True
+            except OSError:
+                return False
+
+    def disk_full_error(self) -> StorageError:
+        """The error for "no room to write results" (same text as a failed write on a full disk)."""
+        return storage_error(self.root, OSError(errno.ENOSPC, "No space left on device"), self.show_paths)
+
+    def bytes_used(self) -> int:
+        """Bytes of stored result files (as recorded)."""
+        with self._lock:
+            return int(self._db.execute("SELECT IFNULL(SUM(bytes), 0) FROM results WHERE status='done'").fetchone()[0])
+
+    def prune(self, max_bytes: int) -> int:
+        """Delete the oldest stored results until their files fit in ``max_bytes``; return how
+        many were deleted. For ephemeral (hosted) stores only: it deletes anyone's results."""
+        excess = self.bytes_used() - max_bytes
+        removed = 0
+        while excess > 0:
+            with self._lock:
+                rows = self._db.execute("SELECT id, bytes FROM results WHERE status='done' ORDER BY created, id "
+                                        "LIMIT 50").fetchall()
+            if not rows:
+                break
+            for row in rows:
+                if excess <= 0:
+                    break
+                if self.delete(int(row["id"])):
+                    removed += 1
+                    excess -= int(row["bytes"])
+        return removed
+
     @contextlib.contextmanager
     def partial(self, rid: int) -> Iterator[Any]:
         """A temporary file (``wb+``) for downloading result ``rid``; removed if not committed."""
@@ -216,7 +306,7 @@ class ResultStore:
         try:
             fh = open(tmp, "wb+")
         except OSError as exc:
-            raise storage_error(self.root, exc) from None
+            raise storage_error(self.root, exc, self.show_paths) from None
         try:
             with fh:
                 yield fh
@@ -240,7 +330,7 @@ class ResultStore:
                 _fsync_dir(final.parent)
             size = final.stat().st_size
         except OSError as exc:
-            raise storage_error(self.root, exc) from None
+            raise storage_error(self.root, exc, self.show_paths) from None
         self._update(rid, status="done", bytes=size, width=width, height=height, error="", updated=time.time())
         out = self.get(rid)
         assert out is not None
@@ -262,7 +352,7 @@ class ResultStore:
             try:
                 self._db.execute(f"UPDATE results SET {sets} WHERE id=?", (*cols.values(), rid))
             except sqlite3.Error as exc:
-                raise storage_error(self.root, exc) from None
+                raise storage_error(self.root, exc, self.show_paths) from None
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[None]:
@@ -275,7 +365,7 @@ class ResultStore:
                 raise
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise storage_error(self.root, exc) from None
+            raise storage_error(self.root, exc, self.show_paths) from None
 
     # --- reading --------------------------------------------------------------------------------
     def _record(self, row: sqlite3.Row) -> Record:
@@ -414,6 +504,20 @@ def _writer_alive(name: str) -> bool:
     return True
 
 
+def _allocate(fh: Any, size: int) -> None:
+    """Give ``fh`` ``size`` bytes of real disk blocks (not a sparse file, which reserves nothing)."""
+    try:
+        os.posix_fallocate(fh.fileno(), 0, size)
+        return
+    except (AttributeError, OSError) as exc:
+        if getattr(exc, "errno", None) == errno.ENOSPC:
+            raise
+    chunk = b"\0" * (1 << 20)  # file systems without fallocate: write zeros
+    for _ in range(-(-size // len(chunk))):
+        fh.write(chunk)
+    fh.flush()
+
+
 def _fsync_dir(path: Path) -> None:
     """Persist a rename (the directory entry) on POSIX; a no-op where not supported."""
     with contextlib.suppress(OSError):
@@ -424,20 +528,71 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def storage_error(root: Path, exc: BaseException) -> StorageError:
-    """The user's message for a failed write under ``root`` (full disk, read-only, permissions)."""
+def storage_error(root: Path, exc: BaseException, show_path: bool = True) -> StorageError:
+    """The user's message for a failed write under ``root`` (full disk, read-only, permissions).
+
+    With ``show_path=False`` (hosted mode) the message names no folder and no setting of the
+    server: the visitor can do nothing about either.
+    """
     no = getattr(exc, "errno", None)
     if no == errno.ENOSPC or "disk is full" in str(exc) or "database or disk is full" in str(exc):
-        zh = f"磁盘空间不足，无法保存到 {root}。请清理磁盘或用 ALIYUN_IMAGE_DATA_DIR 换一个目录；已保存的结果不受影响。"
-        en = (f"The disk is full; cannot save to {root}. Free some space or choose another folder with "
-              "ALIYUN_IMAGE_DATA_DIR; results already saved are safe.")
         code = "Storage.DiskFull"
+        if show_path:
+            zh = f"磁盘空间不足，无法保存到 {root}。请清理磁盘或用 ALIYUN_IMAGE_DATA_DIR 换一个目录；已保存的结果不受影响。"
+            en = (f"The disk is full; cannot save to {root}. Free some space or choose another folder with "
+                  "ALIYUN_IMAGE_DATA_DIR; results already saved are safe.")
+        else:
+            zh, en = "服务器磁盘已满，暂时无法保存图片。", "The server's disk is full, so images cannot be saved right now."
     elif no in (errno.EACCES, errno.EPERM, errno.EROFS) or "readonly" in str(exc) or "read-only" in str(exc):
-        zh = f"没有写入权限：{root}。请修改目录权限，或用 ALIYUN_IMAGE_DATA_DIR 指定可写目录。"
-        en = f"No permission to write to {root}. Fix the folder's permissions or point ALIYUN_IMAGE_DATA_DIR at a writable folder."
         code = "Storage.ReadOnly"
+        if show_path:
+            zh = f"没有写入权限：{root}。请修改目录权限，或用 ALIYUN_IMAGE_DATA_DIR 指定可写目录。"
+            en = (f"No permission to write to {root}. Fix the folder's permissions or point ALIYUN_IMAGE_DATA_DIR "
+                  "at a writable folder.")
+        else:
+            zh, en = "服务器暂时无法保存图片（存储只读）。请稍后再试。", "The server cannot save images right now (read-only storage). Try again later."
     else:
-        zh = f"无法写入结果目录 {root}：{type(exc).__name__}。请检查该目录。"
-        en = f"Cannot write to the results folder {root}: {type(exc).__name__}. Check that folder."
         code = "Storage.Error"
-    return StorageError(zh, en, code=code, message=str(exc))
+        if show_path:
+            zh = f"无法写入结果目录 {root}：{type(exc).__name__}。请检查该目录。"
+            en = f"Cannot write to the results folder {root}: {type(exc).__name__}. Check that folder."
+        else:
+            zh, en = "服务器暂时无法保存图片。请稍后再试。", "The server cannot save images right now. Try again later."
+    return StorageError(zh, en, code=code, message=str(exc) if show_path else "")
+
+
+class Gallery:
+    """One owner's results: every read, delete and export is limited to ``owner``.
+
+    The UI gets one of these per call instead of the store, so a handler cannot forget to
+    pass the owner. ``owner=None`` is the single-user (local) gallery, which sees everything.
+    """
+
+    def __init__(self, store: ResultStore, owner: str | None):
+        self.store = store
+        self.owner = owner
+
+    def list(self, *, offset: int = 0, limit: int = 24, query: str | None = None, task: str | None = None,
+             model: str | None = None) -> tuple[list[Record], int]:
+        """A page of done results, newest first, and how many match."""
+        return self.store.list(offset=offset, limit=limit, query=query, task=task, model=model, owner=self.owner)
+
+    def get(self, rid: int) -> Record | None:
+        """One of the owner's results, or None (also for someone else's id)."""
+        return self.store.get(rid, self.owner)
+
+    def delete(self, rid: int) -> bool:
+        """Delete one of the owner's results; False when it is not theirs or not there."""
+        return self.store.delete(rid, self.owner)
+
+    def export_zip(self, ids: list[int], dest: Path) -> Path | None:
+        """Zip the owner's results among ``ids``; None when none of them is theirs."""
+        return self.store.export_zip(ids, dest, self.owner)
+
+    def models(self) -> list[str]:
+        """Models the owner has results of."""
+        return self.store.models(self.owner)
+
+    def thumbnail(self, rec: Record) -> Path | None:
+        """The preview of one of the owner's results (None for anyone else's)."""
+        return self.store.thumbnail(rec) if rec.owner == self.owner or self.owner is None else None

@@ -177,7 +177,7 @@ def cold_start(quick: bool = False) -> list[Row]:
 # --- UI concurrency --------------------------------------------------------------------------------
 def generate_kwargs(prompt: str = PROMPT) -> dict[str, Any]:
     """Keyword arguments for the app's ``/generate`` (one image; the host key configured in the app)."""
-    return {"prompt": prompt, "n": 1, "size": "1664*928", "api_key": ""}
+    return {"prompt": prompt, "n": 1, "size": "1664*928"}
 
 
 def call_generate(client: Any, kwargs: dict[str, Any]) -> Any:

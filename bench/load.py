@@ -68,7 +68,7 @@ def _worker(url: str, uids: list[int], deadline: float, out) -> None:  # noqa: A
             prompt = f"load user {uid} call {i} 一只橘猫"
             t0 = time.perf_counter()
             try:
-                gallery, status = client.predict(prompt, n=1, size="1664*928", api_key="", api_name="/generate")
+                gallery, status = client.predict(prompt, n=1, size="1664*928", api_name="/generate")
             except Exception as exc:  # noqa: BLE001
                 gallery, status = [], f"client error: {exc!r}"
             with lock:

@@ -2,37 +2,63 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
 import pytest
 import requests
 from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
 from PIL import Image
 
 from .appserver import running
 from .conftest import TEST_KEY
 
+KEY_HEADER = "X-DashScope-API-Key"  # the only way a key reaches the app (never a parameter)
 GEN_DEFAULTS = dict(negative="", quality="plus", model="", size="1328*1328", n=1, seed=-1, prompt_extend=True,
-                    watermark=False, api_key="")
+                    watermark=False)
 
 
-def generate(client: Client, prompt: str, **kw):
+@contextlib.contextmanager
+def keyed(client: Client, api_key: str | None):
+    """Send ``api_key`` in the key header for the calls inside (a visitor typing it in the page)."""
+    old = client.headers.pop(KEY_HEADER, None)
+    if api_key:
+        client.headers[KEY_HEADER] = api_key
+    try:
+        yield client
+    finally:
+        client.headers.pop(KEY_HEADER, None)
+        if old is not None:
+            client.headers[KEY_HEADER] = old
+
+
+def generate(client: Client, prompt: str, api_key: str | None = None, **kw):
     args = {**GEN_DEFAULTS, **kw}
-    return client.predict(prompt, args["negative"], args["quality"], args["model"], args["size"], args["n"],
-                          args["seed"], args["prompt_extend"], args["watermark"], args["api_key"],
-                          api_name="/generate")
+    with keyed(client, api_key):
+        return client.predict(prompt, args["negative"], args["quality"], args["model"], args["size"], args["n"],
+                              args["seed"], args["prompt_extend"], args["watermark"], api_name="/generate")
 
 
-def edit(client: Client, image, instruction: str, url: str = "", api_key: str = "", n: int = 1):
-    return client.predict(image, url, instruction, "plus", "", n, "auto", "1024*1024", 1024, 1024, -1, "", True,
-                          False, api_key, api_name="/edit")
+def edit(client: Client, image, instruction: str, url: str = "", api_key: str | None = None, n: int = 1):
+    with keyed(client, api_key):
+        return client.predict(image, url, instruction, "plus", "", n, "auto", "1024*1024", 1024, 1024, -1, "", True,
+                              False, api_name="/edit")
 
 
-def fuse(client: Client, images, instruction: str, api_key: str = ""):
+def fuse(client: Client, images, instruction: str, api_key: str | None = None):
     a, b, c = (list(images) + [None, None, None])[:3]
-    return client.predict(a, b, c, instruction, "plus", "", 1, "auto", "1024*1024", 1024, 1024, -1, "", True, False,
-                          api_key, api_name="/fuse")
+    with keyed(client, api_key):
+        return client.predict(a, b, c, instruction, "plus", "", 1, "auto", "1024*1024", 1024, 1024, -1, "", True,
+                              False, api_name="/fuse")
+
+
+def refused(call, *args, **kw) -> str:
+    """The message of a call that produced nothing: it must raise, not return an empty gallery."""
+    with pytest.raises(AppError) as ei:
+        call(*args, **kw)
+    return str(ei.value)
 
 
 def _png(path: Path, size=(640, 480), color=(30, 120, 200)) -> str:
@@ -80,11 +106,10 @@ def test_generate_offline(offline_app):
     assert db.execute("SELECT COUNT(*) FROM results WHERE status='done'").fetchone()[0] >= 2
 
 
-def test_validation_error_is_shown_not_raised(offline_app):
-    gallery, status = generate(client(offline_app), "   ")
-    assert gallery == [] and "empty" in status and "⚠️" in status
-    _, status = generate(client(offline_app), "x" * 801)
-    assert "801" in status
+def test_validation_error_raises_with_both_languages(offline_app):
+    message = refused(generate, client(offline_app), "   ")
+    assert "The prompt is empty" in message and "提示词为空" in message
+    assert "801" in refused(generate, client(offline_app), "x" * 801)
 
 
 def test_edit_with_upload(offline_app, tmp_path):
@@ -97,8 +122,7 @@ def test_edit_with_upload(offline_app, tmp_path):
 
 
 def test_edit_without_input_says_so(offline_app):
-    gallery, pair, status = edit(client(offline_app), None, "把背景换成星空")
-    assert gallery == [] and "input image" in status
+    assert "input image" in refused(edit, client(offline_app), None, "把背景换成星空")
 
 
 def test_fuse_three_in_order_on_the_wire(hosted_app, emulator_server, tmp_path):
@@ -118,13 +142,12 @@ def test_fuse_three_in_order_on_the_wire(hosted_app, emulator_server, tmp_path):
 
 
 def test_fuse_needs_two(offline_app, tmp_path):
-    gallery, status = fuse(client(offline_app), [handle_file(_png(tmp_path / "a.png"))], "merge")
-    assert gallery == [] and "2-3" in status
+    assert "2-3" in refused(fuse, client(offline_app), [handle_file(_png(tmp_path / "a.png"))], "merge")
 
 
 def test_invalid_key_message(hosted_app):
-    gallery, status = generate(client(hosted_app), "a cat", api_key="sk-invalid-0000000000")
-    assert gallery == [] and "API key is invalid" in status and "sk-invalid" not in status
+    message = refused(generate, client(hosted_app), "a cat", api_key="sk-invalid-0000000000")
+    assert "API key is invalid" in message and "API Key 无效" in message and "sk-invalid" not in message
 
 
 def test_visitor_key_goes_to_the_wire_and_nowhere_else(hosted_app, emulator_server):
@@ -160,16 +183,14 @@ def test_host_key_limits(host_key_app):
     c = client(host_key_app)
     gallery, status = generate(c, "a cat", n=2)
     assert len(gallery) == 2, status
-    gallery, status = generate(c, "one more")
-    assert gallery == [] and "per visitor per hour" in status
+    assert "per visitor per hour" in refused(generate, c, "one more")
     # The visitor's own key is not limited by the host's budget.
     gallery, status = generate(c, "my own key", api_key=TEST_KEY, n=2)
     assert len(gallery) == 2
     # The demo-wide budget (3) is shared: another visitor gets 1 more, then none.
     other = client(host_key_app)
     assert len(generate(other, "x")[0]) == 1
-    gallery, status = generate(other, "y")
-    assert gallery == [] and "budget" in status
+    assert "budget" in refused(generate, other, "y")
 
 
 def test_partial_failure_shows_good_ones_and_explains(hosted_app, emulator_server):
@@ -188,15 +209,13 @@ def test_page_has_no_run_history_and_no_key_in_config(hosted_app):
 def test_undecodable_upload_gets_our_message_not_a_gradio_traceback(offline_app, tmp_path):
     bad = tmp_path / "notimage.png"
     bad.write_text("this is text, not a picture")
-    gallery, pair, status = edit(client(offline_app), handle_file(str(bad)), "make it blue")
-    assert gallery == [] and "notimage.png" in status and "Traceback" not in status
-    assert "UnidentifiedImageError" not in status and "/tmp/" not in status
+    message = refused(edit, client(offline_app), handle_file(str(bad)), "make it blue")
+    assert "notimage.png" in message and "Traceback" not in message
+    assert "UnidentifiedImageError" not in message and "/tmp/" not in message
 
 
 def test_out_of_range_numbers_get_bilingual_service_messages(offline_app):
     c = client(offline_app)
-    _, status = generate(c, "a cat", seed=3_000_000_000)
-    assert "Seed must be 0-2147483647" in status
-    gallery, pair, status = c.predict(None, "https://example.com/a.png", "x", "plus", "", 1, "custom", "1024*1024", 3000, 700,
-                                      -1, "", True, False, "", api_name="/edit")
-    assert gallery == [] and "512-2048" in status
+    assert "Seed must be 0-2147483647" in refused(generate, c, "a cat", seed=3_000_000_000)
+    assert "512-2048" in refused(c.predict, None, "https://example.com/a.png", "x", "plus", "", 1, "custom",
+                                 "1024*1024", 3000, 700, -1, "", True, False, api_name="/edit")

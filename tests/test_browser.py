@@ -167,3 +167,64 @@ def test_stop_really_stops_and_keeps_what_was_paid_for(browser, app, emulator_se
     page.press("#gallery-search input", "Enter")
     page.wait_for_selector("#gallery-page:has-text('4 result')", timeout=15000)
     shot(page, "stopped-gallery-en")
+
+
+def test_key_typed_in_the_page_goes_out_as_a_header_and_stays_nowhere(browser, hosted, emulator_server):
+    """The key reaches the service from the page, yet it is in no browser storage and in no
+    server-side state that a deep link could dump."""
+    canary = "sk-canary-page-0123-4567-89ab"
+    emulator_server.clear()
+    page = open_page(browser, hosted.url)
+    joins = []
+    page.on("request", lambda r: joins.append(r) if "/queue/join" in r.url else None)
+    if not page.is_visible("#api-key input"):
+        page.click("#key-box button, #key-box .label-wrap")
+    page.fill("#api-key input", canary)
+    page.fill("#t2i-prompt textarea", "a key in a header")
+    page.click("#t2i-run")
+    page.wait_for_selector("#t2i-status:has-text('Done')", timeout=30000)
+    (call,) = emulator_server.calls("generation")
+    assert call.headers["authorization"] == f"Bearer {canary}"
+    storage = page.evaluate("""async () => JSON.stringify({local: {...localStorage}, session: {...sessionStorage},
+        cookies: document.cookie, idb: (indexedDB.databases ? await indexedDB.databases() : [])})""")
+    assert canary not in storage and canary not in page.content()
+    run_join = next(r for r in joins if canary in (r.headers.get("x-dashscope-api-key") or ""))
+    assert canary not in (run_join.post_data or "")  # a header, never a value of the call
+    session = run_join.post_data_json["session_hash"]
+    import requests
+    for path in ("config", f"?deep_link={session}", f"config?deep_link={session}"):
+        assert canary not in requests.get(hosted.url + path, timeout=5).text
+    assert requests.get(f"{hosted.url}gradio_api/deep_link", params={"session_hash": session},
+                        timeout=5).status_code == 404
+    for f in hosted.data_dir.parent.rglob("*"):
+        if f.is_file():
+            assert canary.encode() not in f.read_bytes(), f  # results, SQLite, Gradio's temp dir, the log
+
+
+def test_each_image_is_visible_the_moment_it_lands(browser, app, emulator_server):
+    """No progress overlay over streamed results: mid-run, a landed image is the topmost element at
+    its own centre, and the only progress text is the status line in the visitor's language."""
+    page = open_page(browser, app.url, "zh-CN")
+    emulator_server.clear()
+    emulator_server.latency = (0.3, 5.0)
+    try:
+        page.fill("#t2i-prompt textarea", "一张一张出现")
+        page.fill("#t2i-n input[type=number]", "4")
+        page.press("#t2i-n input[type=number]", "Tab")
+        page.click("#t2i-run")
+        page.wait_for_function("document.querySelectorAll('#t2i-results img').length >= 1", timeout=30000)
+        status = page.inner_text("#t2i-status")
+        topmost = page.evaluate("""() => {
+            const img = document.querySelector('#t2i-results img');
+            const r = img.getBoundingClientRect();
+            const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+            return hit === img || img.contains(hit) || (hit && hit.contains(img) && hit.tagName !== 'DIV');
+        }""")
+        shot(page, "streaming-zh")
+        assert "处理中" in status, f"the run should still be going: {status!r}"
+        assert topmost, "a landed image is covered while the run goes on"
+        results_text = page.inner_text("#t2i-results")
+        assert "processing" not in results_text.lower() and "eta" not in results_text.lower()
+        page.wait_for_selector("#t2i-status:has-text('完成')", timeout=30000)
+    finally:
+        emulator_server.latency = 0.0

@@ -23,7 +23,7 @@ def test_mcp_tools_generate(tmp_path):
                     await s.initialize()
                     names = sorted(t.name for t in (await s.list_tools()).tools)
                     res = await s.call_tool("generate", {"prompt": "一只橘猫", "n": 2, "seed": 7,
-                                                         "size": "1328*1328", "api_key": ""})
+                                                         "size": "1328*1328"})
                     return names, res
         names, res = asyncio.run(go())
     finally:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -13,7 +15,7 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 from .appserver import running
-from .test_app_api import edit, generate
+from .test_app_api import KEY_HEADER, edit, generate, refused
 
 HOST_KEY = "sk-canary-host-0123-4567-89ab"
 ALICE_KEY = "sk-canary-alice-0123-4567-89"
@@ -37,6 +39,18 @@ def _scan_tree(root: Path) -> list[str]:
     return hits
 
 
+def _join(app, session: str, fn_index: int, data: list, headers: dict | None = None) -> requests.Response:
+    """A raw queue call, as any HTTP client can send it (no gradio_client checks)."""
+    return requests.post(f"{app.url}gradio_api/queue/join", json={"data": data, "fn_index": fn_index,
+                         "session_hash": session, "event_data": None, "trigger_id": None},
+                         headers=headers or {}, timeout=10)
+
+
+def _fn_index(app, api_name: str) -> int:
+    cfg = requests.get(f"{app.url}config", timeout=5).json()
+    return next(d["id"] for d in cfg["dependencies"] if d.get("api_name") == api_name)
+
+
 def test_keys_never_leak_anywhere(app, emulator_server, tmp_path):
     emulator_server.clear()
     alice, bob = Client(app.url, verbose=False), Client(app.url, verbose=False)
@@ -45,10 +59,11 @@ def test_keys_never_leak_anywhere(app, emulator_server, tmp_path):
     generate(alice, "alice with her key", api_key=ALICE_KEY, n=2)
     edit(alice, handle_file(str(img)), "alice edits", api_key=ALICE_KEY)
     generate(bob, "bob on the host key")
-    _, status = generate(bob, "bob with a wrong key", api_key="sk-invalid-wrong-canary-000")
-    assert "wrong-canary" not in status and "API key is invalid" in status
-    _, status = generate(bob, "bob with a broken key", api_key=BOB_KEY + " \u3000x")
-    assert BOB_KEY not in status and "Copy it again" in status
+    message = refused(generate, bob, "bob with a wrong key", api_key="sk-invalid-wrong-canary-000")
+    assert "wrong-canary" not in message and "API key is invalid" in message
+    # A pasted key with a full-width space: the page percent-encodes what a header cannot carry.
+    message = refused(generate, bob, "bob with a broken key", api_key=quote(BOB_KEY + " \u3000x"))
+    assert BOB_KEY not in message and "Copy it again" in message
 
     # the wire carried each key where it belonged
     auth = {c.json["input"]["messages"][0]["content"][-1]["text"]: c.headers["authorization"]
@@ -57,14 +72,26 @@ def test_keys_never_leak_anywhere(app, emulator_server, tmp_path):
     assert auth["alice edits"] == f"Bearer {ALICE_KEY}"
     assert auth["bob on the host key"] == f"Bearer {HOST_KEY}"
 
-    # files: data dir (SQLite + images + thumbnails), Gradio's cache, the server log
+    # Deep links: Gradio would dump the session's inputs to a file and serve them back.
+    r = requests.get(f"{app.url}gradio_api/deep_link", params={"session_hash": alice.session_hash}, timeout=5)
+    assert r.status_code == 404
+    # Malformed queue calls (too few values) make Gradio print the inputs it got: with the key in the
+    # header, and with a careless client that put a key among the values.
+    gen = _fn_index(app, "generate")
+    _join(app, alice.session_hash, gen, ["half a call"], headers={KEY_HEADER: ALICE_KEY})
+    _join(app, bob.session_hash, gen, ["half a call", BOB_KEY])
+    time.sleep(1.0)  # let the server write its log
+
+    # files: data dir (SQLite + images + thumbnails), Gradio's temp dir and cache, the server log
+    assert app.log.is_file() and "half a call" in app.log.read_text(errors="replace")  # the log was written
     assert _scan_tree(app.data_dir.parent) == []
     for png in app.data_dir.rglob("*.png"):
         with Image.open(png) as im:
             assert not any(k in str(im.info) for k in CANARIES)
 
-    # what any browser can fetch
-    for path in ("", "config", "gradio_api/info", "gradio_api/openapi.json"):
+    # what any browser can fetch, deep-link ids included (the key was never in session state)
+    for path in ("", "config", "gradio_api/info", "gradio_api/openapi.json",
+                 f"?deep_link={alice.session_hash}", f"config?deep_link={alice.session_hash}"):
         r = requests.get(app.url + path, timeout=5)
         assert not any(k in r.text for k in CANARIES), path
 

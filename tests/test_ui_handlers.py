@@ -6,6 +6,7 @@ import asyncio
 import zipfile
 from types import SimpleNamespace
 
+import gradio as gr
 import pytest
 
 from aliyun_image.ui import AppContext, AppOptions
@@ -19,14 +20,21 @@ def req(session="s1", lang="en-US"):
     return SimpleNamespace(headers={"accept-language": lang}, session_hash=session)
 
 
-class Progress:
-    def __call__(self, *a, **k):
-        pass
+class Outputs(list):
+    """What a handler yielded, and the gr.Error it raised at the end (None if it did not)."""
+
+    error: gr.Error | None = None
 
 
 def drain(agen):
     async def go():
-        return [item async for item in agen]
+        out = Outputs()
+        try:
+            async for item in agen:
+                out.append(item)
+        except gr.Error as exc:
+            out.error = exc
+        return out
     return asyncio.run(go())
 
 
@@ -47,7 +55,7 @@ def make_ctx(emu, clean_env):
 def generate(h, prompt, request, n=1, api_key=TEST_KEY, **kw):
     args = dict(negative="", quality="plus", model="", size=kw.get("size", "1328*1328"), n=n, seed=kw.get("seed", -1),
                 prompt_extend=True, watermark=False)
-    return drain(h.generate(prompt, *args.values(), api_key, request, Progress()))
+    return drain(h.generate(prompt, *args.values(), request, api_key))
 
 
 def test_stream_yields_each_image_then_summary(make_ctx):
@@ -100,7 +108,7 @@ def test_local_mode_shares_one_gallery_and_paging(make_ctx):
 
 def test_select_details_actions_zip_delete(make_ctx, tmp_path):
     h = Handlers(make_ctx())
-    h.panels = {"status": "status", "tabs": "tabs",
+    h.panels = {"status": "status", "tabs": "tabs",  # reuse() writes to these
                 "t2i": {k: f"t2i.{k}" for k in ("prompt", "size", "negative", "quality", "model", "n", "seed",
                                                  "extend", "watermark")}}
     generate(h, "一只橘猫", req(), seed=42)
@@ -148,12 +156,12 @@ def test_offline_when_no_key(make_ctx):
 def test_edit_url_box_needs_a_url_and_upload_wins(make_ctx, tmp_path):
     from PIL import Image
     h = Handlers(make_ctx())
-    args = ("make it blue", "plus", "", 1, "auto", "", 1024, 1024, -1, "", True, False, TEST_KEY)
-    out = drain(h.edit(None, "not a url", *args, req(), Progress()))
-    assert "not an image URL" in out[-1][2] and out[-1][0] == []
+    args = ("make it blue", "plus", "", 1, "auto", "", 1024, 1024, -1, "", True, False)
+    out = drain(h.edit(None, "not a url", *args, req(), TEST_KEY))
+    assert "not an image URL" in out[-1][2] and out[-1][0] == [] and out.error is not None
     img = tmp_path / "a.png"
     Image.new("RGB", (600, 400), "red").save(img)
-    out = drain(h.edit(str(img), "https://example.com/x.png", *args, req(), Progress()))
+    out = drain(h.edit(str(img), "https://example.com/x.png", *args, req(), TEST_KEY))
     assert len(out[-1][0]) == 1 and "uploaded image was used" in out[-1][2]
 
 
@@ -166,6 +174,6 @@ def test_markdown_in_messages_is_escaped(make_ctx):
 
 def test_custom_size_with_an_empty_field_is_not_silently_automatic(make_ctx):
     h = Handlers(make_ctx())
-    args = ("make it blue", "plus", "", 1, "custom", "", None, 700, -1, "", True, False, TEST_KEY)
-    out = drain(h.edit(None, "https://example.com/x.png", *args, req(), Progress()))
+    args = ("make it blue", "plus", "", 1, "custom", "", None, 700, -1, "", True, False)
+    out = drain(h.edit(None, "https://example.com/x.png", *args, req(), TEST_KEY))
     assert out[-1][0] == [] and "width" in out[-1][2] and "*700" in out[-1][2].replace("\\\\", "")

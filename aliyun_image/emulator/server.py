@@ -54,6 +54,8 @@ class Emulator:
         self.policy_ttl = policy_ttl
         self.seed = seed
         self.requests: list[Recorded] = []
+        self.in_flight = 0  # requests inside their latency right now
+        self.peak_in_flight = 0  # the most at once since the last clear()
         self.faults = FaultBook()
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
@@ -156,6 +158,7 @@ class Emulator:
         """Forget recorded requests, pending faults and task outcomes; random faults off."""
         with self._lock:
             self.requests.clear()
+            self.peak_in_flight = self.in_flight
         self.faults.clear()
 
     # --- fault injection -------------------------------------------------------------------------
@@ -224,15 +227,24 @@ class Emulator:
 
     def sleep_latency(self, rec: Recorded | None = None) -> None:
         """Apply :attr:`latency` (a number, or a ``(low, high)`` uniform range) and note it on
-        ``rec``, so a load test can tell the emulator's delay from the client's own cost."""
+        ``rec``, so a load test can tell the emulator's delay from the client's own cost.
+        Counts the requests inside it (:attr:`peak_in_flight`: how many a client had going at
+        once, which shows whether its concurrency slots are free)."""
         lat = self.latency
         if isinstance(lat, (tuple, list)):
             with self._lock:
                 lat = self._rng.uniform(float(lat[0]), float(lat[1]))
         if rec is not None:
             rec.latency = float(lat or 0.0)
-        if lat and lat > 0:
-            self.wait(lat)
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            if lat and lat > 0:
+                self.wait(lat)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
 
     def mint_urls(self, tokens: list[str]) -> list[str]:
         """Signed result URLs for ``tokens``, valid :attr:`url_ttl` seconds from now."""

@@ -6,9 +6,15 @@ Routing a call (:meth:`AppContext.route`), in order:
 2. The visitor typed a key: the real API with *their* key (not limited here).
 3. The host configured ``DASHSCOPE_API_KEY``: the real API with the host's key; in hosted mode
    within the hourly limits of :class:`~aliyun_image.quota.HourlyQuota`.
-4. No key anywhere: the offline demo on the in-process emulator.
+4. No key anywhere: the offline demo on the in-process emulator (in hosted mode within its own
+   hourly limits: stand-in images cost the host disk and CPU).
 
-Keys are never stored here: a visitor's key arrives with each call and leaves with it.
+Keys are never stored here: a visitor's key arrives with each call (in a request header, never
+as a component value) and leaves with it.
+
+In hosted mode each visitor is an *owner*: their results are reachable only through the
+:class:`~aliyun_image.store.Gallery` of that owner. A call without a session gets an owner of
+its own that nobody else can name.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import secrets
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -24,7 +31,7 @@ from pathlib import Path
 from ..config import OFFLINE_KEY, Settings
 from ..quota import HourlyQuota
 from ..service import ImageService
-from ..store import ResultStore
+from ..store import Gallery, ResultStore
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +48,12 @@ class AppOptions:
     concurrency: int = 64
     session_limit: int = 10  # host-key images per visitor per hour (hosted mode)
     total_limit: int = 100  # host-key images per hour for the whole demo (hosted mode)
+    demo_session_limit: int = 20  # offline-demo images per visitor per hour (hosted mode)
+    demo_total_limit: int = 200  # offline-demo images per hour for the whole demo (hosted mode)
+    max_upload_mb: float = 20.0  # hosted: biggest upload accepted (the API takes 10 MB per image)
+    disk_budget_mb: float = 2048.0  # hosted: results beyond this are deleted, oldest first
+    max_sessions: int = 1000  # hosted: browser sessions whose state Gradio keeps (about 240 KB each)
+    retry_interval: float = 120.0  # seconds between retries of paid results not yet saved
     settings_overrides: dict = field(default_factory=dict)
 
 
@@ -68,7 +81,7 @@ class AppContext:
             extra.update(hosted=True, input_dirs=(gradio_upload_dir(),))
         self.settings = Settings.from_env(region=opts.region, base_url=opts.base_url, data_dir=opts.data_dir, **extra)
         self.host_key = self.settings.api_key
-        self.store = ResultStore.open(self.settings.data_dir, fsync=self.settings.fsync)
+        self.store = ResultStore.open(self.settings.data_dir, fsync=self.settings.fsync, show_paths=not opts.hosted)
         self.emulator = None
         self.offline_service: ImageService | None = None
         if opts.offline or not self.host_key:
@@ -78,22 +91,54 @@ class AppContext:
             off = self.settings.with_(base_url=self.emulator.base_url, api_key=OFFLINE_KEY)
             self.offline_service = ImageService(off, store=self.store)
         self.live_service = ImageService(self.settings, store=self.store)
-        self.quota = HourlyQuota(opts.session_limit, opts.total_limit)
+        self.quota = HourlyQuota(opts.session_limit, opts.total_limit, kind="host")
+        self.demo_quota = HourlyQuota(opts.demo_session_limit, opts.demo_total_limit, kind="offline")
+        self._stopping = threading.Event()
+        self._housekeeping = threading.Lock()
 
     @classmethod
     def start(cls, opts: AppOptions) -> AppContext:
-        """Build the context and finish, in the background, downloads a crash cut short."""
+        """Build the context and start the background housekeeping: finish downloads that a
+        crash or a full disk cut short, now and every ``retry_interval`` seconds (result URLs
+        live 24 h), and keep hosted results within the disk budget."""
         ctx = cls(opts)
-        threading.Thread(target=ctx._resume, daemon=True, name="aliyun-image-resume").start()
+        threading.Thread(target=ctx._housekeeping_loop, daemon=True, name="aliyun-image-housekeeping").start()
         return ctx
 
-    def _resume(self) -> None:
+    def _housekeeping_loop(self) -> None:
+        while True:
+            self.housekeeping()
+            if self._stopping.wait(max(1.0, self.opts.retry_interval)):
+                return
+
+    def housekeeping(self) -> None:
+        """One round: save pending paid results that can be saved now; enforce the disk budget."""
+        with self._housekeeping:
+            self.enforce_disk_budget()
+            for svc in {id(s): s for s in (self.live_service, self.offline_service) if s is not None}.values():
+                try:
+                    got = svc.resume_pending()
+                    if got:
+                        log.info("saved %d pending result(s)", len(got))
+                except Exception:  # noqa: BLE001 - housekeeping must never take the app down
+                    log.warning("saving pending results failed", exc_info=True)
+
+    def enforce_disk_budget(self) -> None:
+        """Hosted mode: delete the oldest results beyond the disk budget (they are ephemeral)."""
+        if not self.opts.hosted or self.opts.disk_budget_mb <= 0:
+            return
         try:
-            got = self.live_service.resume_pending()
-            if got:
-                log.info("resumed %d interrupted download(s)", len(got))
-        except Exception:  # noqa: BLE001 - start-up must not fail over an old download
-            log.warning("resuming interrupted downloads failed", exc_info=True)
+            removed = self.store.prune(int(self.opts.disk_budget_mb * (1 << 20)))
+            if removed:
+                log.info("disk budget: deleted %d oldest result(s)", removed)
+        except Exception:  # noqa: BLE001
+            log.warning("enforcing the disk budget failed", exc_info=True)
+
+    def quota_for(self, route: Route) -> HourlyQuota | None:
+        """The hourly budget a call on ``route`` draws from, if any (hosted mode only)."""
+        if not self.opts.hosted:
+            return None
+        return {"host": self.quota, "offline": self.demo_quota}.get(route.kind)
 
     @property
     def offline_only(self) -> bool:
@@ -115,14 +160,27 @@ class AppContext:
 
     def owner(self, session_hash: str | None) -> str | None:
         """The store owner for a browser session: None locally (one shared gallery), an opaque
-        id derived from the session in hosted mode (each visitor sees only their own)."""
+        id derived from the session in hosted mode (each visitor sees only their own).
+
+        A hosted call without a session gets a fresh random owner: its results come back in the
+        reply, and no other caller (nor a later call) can reach them.
+        """
         if not self.opts.hosted:
             return None
-        raw = f"aliyun-image-owner:{session_hash or 'anonymous'}"
+        if not session_hash:
+            return "call-" + secrets.token_hex(10)
+        raw = f"aliyun-image-owner:{session_hash}"
         return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
+    def gallery(self, session_hash: str | None) -> Gallery:
+        """The results a session may see and change (all of them locally, its own when hosted)."""
+        return Gallery(self.store, self.owner(session_hash))
+
     def close(self) -> None:
-        """Stop the emulator and close the store."""
+        """Stop housekeeping and the emulator, and close the store."""
+        self._stopping.set()
+        with self._housekeeping:
+            pass  # wait for a round in progress
         if self.emulator is not None:
             self.emulator.stop()
         self.store.close()

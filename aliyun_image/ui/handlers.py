@@ -4,32 +4,31 @@ No business logic lives here: validation, limits, HTTP, storing are the service'
 here is presentation: language, captions, status lines, and streaming each image to the page
 the moment it is stored.
 
-Runs are ``async`` generators that poll the service's event queue: when the user presses Stop,
-Gradio cancels the coroutine at its next ``await``, and the ``finally`` sets the service's
-cancel flag so no further requests start. Requests already sent still finish and their images
-are still saved (they were paid for).
+Runs are ``async`` generators that watch a :class:`~aliyun_image.ui.runs.Run` (no polling: the
+worker thread hands each event to the event loop). When the user presses Stop, Gradio cancels
+the run coroutine and the stop handler takes over showing the run; the cancel flag keeps any
+further request from starting. Requests already sent still finish and their images are still
+saved (they were paid for).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import queue
 import re
 import tempfile
-import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator
+from urllib.parse import unquote
 
 import gradio as gr
 
 from .. import catalog
-from ..errors import AliyunImageError, unexpected
-from ..jobs import Job
+from ..errors import AliyunImageError, may_be_billed, unexpected
 from ..store import Record
 from .context import AppContext
+from .runs import Consumer, Run, RunRegistry
 from .strings import PRESET_LABELS, lang_of, preset_instruction, t
 
 log = logging.getLogger(__name__)
@@ -91,129 +90,154 @@ def _edit_options(quality: str, model: str, n: float, seed: float, size_mode: st
                 prompt_extend=prompt_extend, watermark=watermark)
 
 
-@dataclass
-class _Run:
-    """One run in progress, shared by its run handler and, after Stop, the stop handler."""
+def _gr_error(err: AliyunImageError) -> gr.Error:
+    """A failure with nothing produced, raised so API and MCP clients see it as an error (the page
+    shows the same message in the status line too). Both languages: a client has no locale."""
+    return gr.Error(_md(err.both()), print_exception=False)
 
-    job: Job
-    events: queue.Queue
-    cancel: threading.Event
-    lang: str
-    route_kind: str
-    quota_session: str
-    results: list[Record] = field(default_factory=list)
-    failures: list[AliyunImageError] = field(default_factory=list)
-    stopping: bool = False
-    stop_owner: bool = False
-    finished: bool = False
-    started: float = field(default_factory=time.monotonic)
 
-    @property
-    def note(self) -> str:
-        return f" {t(self.lang, 'offline_note')}" if self.route_kind == "offline" else ""
+def _header_key(value: str | None) -> str | None:
+    """The key as typed: the page percent-encodes a key with characters a header cannot carry."""
+    if value and re.search(r"%[0-9A-Fa-f]{2}", value):
+        return unquote(value)
+    return value
 
-    def status(self) -> str:
-        key = "stopping" if self.stopping else "working"
-        return t(self.lang, key, done=len(self.results) + len(self.failures), total=self.job.n) + self.note
 
-    def gallery(self) -> list[tuple[str, str]]:
-        return [(str(r.file), caption(r)) for r in self.results]
+def _quota_identity(session: str | None, owner: str | None, request: gr.Request | None) -> str:
+    """Who a per-visitor hourly limit counts against: the session, or for a call without one
+    (each gets a fresh owner) the client's address, so new calls do not mean a new budget."""
+    if session:
+        return owner or session
+    client = getattr(request, "client", None)
+    return "ip:" + str(getattr(client, "host", None) or "unknown")
+
+
+def _spent(run: Run) -> int:
+    """Images of ``run`` that may have been billed: stored ones and failures that may have been."""
+    return len(run.results) + sum(1 for f in run.failures if may_be_billed(f))
+
+
+def _run_status(run: Run) -> str:
+    lang = run.lang
+    note = f" {t(lang, 'offline_note')}" if run.route_kind == "offline" else ""
+    done = len(run.results) + len(run.failures)
+    if run.status_text and not done and not run.stopping:
+        return run.status_text[0 if lang == "zh" else 1] + note
+    key = "stopping" if run.stopping else "working"
+    return t(lang, key, done=done, total=run.job.n) + note
+
+
+def _run_gallery(run: Run) -> list[tuple[str, str]]:
+    return [(str(r.file), caption(r)) for r in run.results]
+
+
+def _summary(run: Run) -> str:
+    lang, job, results, failures = run.lang, run.job, run.results, run.failures
+    note = f" {t(lang, 'offline_note')}" if run.route_kind == "offline" else ""
+    notes = "".join(f"\n- ℹ️ {_md(zh if lang == 'zh' else en)}" for zh, en in job.notes)
+    seeds = ", ".join(dict.fromkeys(str(r.seed) for r in results if r.seed is not None))
+    if run.stopping:
+        lines = [t(lang, "stopped", ok=len(results), total=job.n)
+                 + (" " + t(lang, "seeds_model", seeds=seeds, model=job.model) if results else "") + note]
+    elif not results:
+        return (t(lang, "failed") + "\n" + _failures_md(failures, lang) if failures else "") + notes
+    else:
+        key = "done_extra" if len(results) > job.n else "done"
+        lines = [t(lang, key, ok=len(results), total=job.n, seeds=seeds, model=job.model) + note]
+    rewritten = next((r.actual_prompt for r in results if r.actual_prompt), None)
+    if rewritten:
+        lines.append(t(lang, "rewritten", text=_md(rewritten)))
+    if failures:
+        lines.append(t(lang, "partial", ok=len(results), total=job.n, failed=len(failures)))
+        lines.append(_failures_md(failures, lang))
+    return "\n\n".join(lines) + notes
 
 
 class Handlers:
-    """All event functions of the app, bound to one :class:`AppContext`."""
+    """All event functions of the app, bound to one :class:`AppContext`.
+
+    The visitor's API key reaches the run handlers as the ``X-DashScope-API-Key`` request header
+    (a ``gr.Header`` parameter), never as a component value: Gradio keeps every input value of a
+    session on the server, logs them on a malformed call and can write them to a deep-link file.
+    """
 
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
         self.panels: dict[str, Any] = {}  # filled by the layout: widgets that ``reuse`` writes to
-        self._active: dict[tuple[str | None, str], _Run] = {}  # (session, task) -> run, for Stop
+        self.runs = RunRegistry()  # (session, task) -> the run Stop would stop
 
     # --- runs -----------------------------------------------------------------------------------
     async def _run(self, request: gr.Request | None, api_key: str | None, task: str, prompt: str,
-                   images: list, options: dict, progress: gr.Progress) -> AsyncIterator[tuple[Any, str]]:
-        """Plan, check limits, run in a worker thread, and yield (gallery, status) as images land."""
+                   images: list, options: dict) -> AsyncIterator[tuple[Any, str]]:
+        """Plan, check limits, run in a worker thread, and yield (gallery, status) as images land.
+
+        Raises ``gr.Error`` when nothing was produced (refused, failed), after showing why.
+        """
         lang = _lang(request)
-        route = self.ctx.route(api_key)
-        owner = self.ctx.owner(_session(request))
-        quota_session = owner or "local"
+        route = self.ctx.route(_header_key(api_key))
+        session = _session(request)
+        owner = self.ctx.owner(session)
+        quota = self.ctx.quota_for(route)
+        payer = _quota_identity(session, owner, request)
         try:
             job = route.service.plan(task, prompt, images, **options)
-            if route.kind == "host" and self.ctx.opts.hosted:
-                self.ctx.quota.take(quota_session, job.n)
-        except AliyunImageError as exc:
-            yield [], _error_md(exc, lang)
-            return
+            if quota is not None:
+                quota.take(payer, job.n)
         except Exception as exc:  # noqa: BLE001 - never a traceback in the page
-            log.exception("planning failed")
-            yield [], _error_md(unexpected(exc), lang)
-            return
-        events, cancel = route.service.start(job, api_key=route.key, owner=owner)
-        run = _Run(job, events, cancel, lang, route.kind, quota_session)
-        key = (_session(request), task)
-        self._prune()
-        self._active[key] = run
-        progress((0, job.n), desc=run.status())
-        yield [], run.status()
+            err = exc if isinstance(exc, AliyunImageError) else unexpected(exc)
+            if err is not exc:
+                log.exception("planning failed")
+            yield [], _error_md(err, lang)
+            raise _gr_error(err) from None
+
+        def finished(run: Run) -> None:
+            self.runs.discard(session, task, run)
+            if quota is not None:
+                quota.settle(payer, job.n, _spent(run))
+            if self.ctx.opts.hosted:
+                run.loop.run_in_executor(None, self.ctx.enforce_disk_budget)
+
+        run = Run(job, lang, route.kind, asyncio.get_running_loop(), on_finish=finished)
+        consumer, _ = run.attach()
+        self.runs.add(session, task, run)
+        route.service.start(job, run.post, api_key=route.key, owner=owner, cancel=run.cancel)
         try:
-            async for out in self._consume(run, progress):
+            yield [], _run_status(run)
+            async for out in self._follow(run, consumer):
                 yield out
         except (asyncio.CancelledError, GeneratorExit):
-            # Stop (or the page went away): no further requests start. The run stays registered
-            # so the stop handler, which may start before or after this, can finish showing it.
-            cancel.set()
+            # The page's Stop (Gradio cancels this coroutine) or the page went away: no further
+            # requests start. Requests already sent finish and are stored by the worker thread.
+            run.cancel.set()
             raise
-        if self._active.get(key) is run:
-            del self._active[key]
+        if run.finished and not run.stopping and not run.results and run.failures:
+            raise _gr_error(run.failures[0])
 
-    def _prune(self) -> None:
-        """Forget runs that finished or were abandoned (a closed page never presses Stop)."""
-        now = time.monotonic()
-        for k, r in list(self._active.items()):
-            if r.finished or now - r.started > 3 * 3600:
-                self._active.pop(k, None)
-
-    async def _consume(self, run: _Run, progress: gr.Progress | None = None) -> AsyncIterator[tuple[Any, str]]:
-        """Yield (gallery, status) for each event of ``run`` until it is done, then the summary."""
-        while True:
-            try:
-                ev = run.events.get_nowait()
-            except queue.Empty:
-                if run.stopping and not run.stop_owner:
-                    return  # Stop took over this run: its handler shows the rest
-                await asyncio.sleep(0.05)  # the await is where Gradio's cancel lands
-                continue
-            if ev.kind == "done":
-                break
-            if ev.kind == "status" and ev.text:
-                # gr.skip(): the gallery did not change; re-sending it makes Gradio re-hash every image
-                yield gr.skip(), ev.text[0 if run.lang == "zh" else 1]
-                continue
-            if ev.record is not None:
-                run.results.append(ev.record)
-                run.results.sort(key=lambda r: (r.idx, r.id))  # request order, whatever order they land in
-            if ev.error is not None and ev.error.code != "Cancelled":
-                run.failures.append(ev.error)
-            if progress is not None:
-                progress((len(run.results) + len(run.failures), run.job.n), desc=run.status())
-            yield (run.gallery() if ev.record is not None else gr.skip()), run.status()
-        if run.route_kind == "host" and self.ctx.opts.hosted:
-            self.ctx.quota.refund(run.quota_session, max(0, run.job.n - len(run.results)))
-        run.finished = True
-        yield run.gallery(), self._summary(run)
+    async def _follow(self, run: Run, consumer: Consumer) -> AsyncIterator[tuple[Any, str]]:
+        """(gallery, status) after each change of ``run`` while ``consumer`` watches it; the
+        summary at the end, unless another consumer took over (then it shows the end)."""
+        shown = len(run.results)
+        async for _ in run.watch(consumer):
+            # gr.skip(): the gallery did not change; re-sending it makes Gradio re-hash every image
+            gallery = _run_gallery(run) if len(run.results) != shown else gr.skip()
+            shown = len(run.results)
+            yield gallery, _run_status(run)
+        if run.finished and run.is_current(consumer):
+            yield _run_gallery(run), _summary(run)
 
     async def _stop(self, task: str, request: gr.Request | None) -> AsyncIterator[tuple[Any, str]]:
         """Stop: no further requests; requests already sent finish (they were paid for) and their
-        images are shown as they land; then a summary that says what was kept."""
-        run = self._active.pop((_session(request), task), None)
+        images are shown as they land; then a summary that says what was kept. Returns at once
+        when the session has no unfinished run of ``task``."""
+        run = self.runs.get(_session(request), task)
         if run is None:
             yield gr.skip(), gr.skip()
             return
         run.cancel.set()
         run.stopping = True
-        await asyncio.sleep(0.1)  # let the cancelled run loop notice and step aside
-        run.stop_owner = True
-        yield run.gallery(), run.status()
-        async for out in self._consume(run):
+        consumer = await run.take_over()
+        yield _run_gallery(run), _run_status(run)
+        async for out in self._follow(run, consumer):
             yield out
 
     async def stop_t2i(self, request: gr.Request):
@@ -231,26 +255,13 @@ class Handlers:
         async for out in self._stop("fuse", request):
             yield out
 
-    def _summary(self, run: _Run) -> str:
-        lang, job, results, failures = run.lang, run.job, run.results, run.failures
-        notes = "".join(f"\n- ℹ️ {_md(zh if lang == 'zh' else en)}" for zh, en in job.notes)
-        head = t(lang, "stopped", ok=len(results), total=job.n) + "\n\n" if run.stopping else ""
-        if not results:
-            return head + (t(lang, "failed") + "\n" + _failures_md(failures, lang) if failures else "") + notes
-        seeds = ", ".join(str(r.seed) for r in results if r.seed is not None)
-        lines = [t(lang, "done", ok=len(results), total=job.n, seeds=seeds, model=job.model) + run.note]
-        rewritten = next((r.actual_prompt for r in results if r.actual_prompt), None)
-        if rewritten:
-            lines.append(t(lang, "rewritten", text=_md(rewritten)))
-        if failures:
-            lines.append(t(lang, "partial", ok=len(results), total=job.n, failed=len(failures)))
-            lines.append(_failures_md(failures, lang))
-        return head + "\n\n".join(lines) + notes
-
     async def generate(self, prompt: str, negative: str, quality: str, model: str, size: str, n: float,
-                       seed: float, prompt_extend: bool, watermark: bool, api_key: str,
-                       request: gr.Request, progress: gr.Progress = gr.Progress()):
+                       seed: float, prompt_extend: bool, watermark: bool, request: gr.Request,
+                       x_dashscope_api_key: gr.Header = None):  # type: ignore[assignment]
         """Generate images from a text prompt with Qwen-Image (text-to-image).
+
+        Your DashScope API key goes in the request header ``X-DashScope-API-Key`` (optional where
+        the host provides one); it is never a parameter, so it is never stored with the call.
 
         Args:
             prompt: What to draw, up to 800 characters (Chinese or English; text in quotes is rendered).
@@ -262,21 +273,23 @@ class Handlers:
             seed: 0-2147483647, or -1 for random.
             prompt_extend: Let the service rewrite the prompt for better results.
             watermark: Add the "Qwen-Image" watermark.
-            api_key: Your DashScope API key (optional where the host provides one).
         Returns:
-            The generated images (PNG) and a status message.
+            The generated images (PNG) and a status message. Raises an error when nothing was made.
         """
         opts = dict(model=_model_arg(model), best=quality == "max", size=size or None, n=int(n or 1),
                     seed=seed, negative=negative or "", prompt_extend=prompt_extend, watermark=watermark)
-        async for gallery, status in self._run(request, api_key, "t2i", prompt, [], opts, progress):
+        async for gallery, status in self._run(request, x_dashscope_api_key, "t2i", prompt, [], opts):
             yield gallery, status
 
     async def edit(self, image: str | None, image_url: str, instruction: str, quality: str, model: str,
                    n: float, size_mode: str, size_preset: str, width: float, height: float, seed: float,
-                   negative: str, prompt_extend: bool, watermark: bool, api_key: str,
-                   request: gr.Request, progress: gr.Progress = gr.Progress()):
+                   negative: str, prompt_extend: bool, watermark: bool, request: gr.Request,
+                   x_dashscope_api_key: gr.Header = None):  # type: ignore[assignment]
         """Edit one image with an instruction (Qwen-Image-Edit): change the background, transfer a
         style, add or remove objects, change text.
+
+        Your DashScope API key goes in the request header ``X-DashScope-API-Key`` (optional where
+        the host provides one).
 
         Args:
             image: The input image (upload), or empty when image_url is given.
@@ -293,32 +306,36 @@ class Handlers:
             negative: What to avoid; empty for none.
             prompt_extend: Let the service rewrite the instruction.
             watermark: Add the "Qwen-Image" watermark.
-            api_key: Your DashScope API key (optional where the host provides one).
         Returns:
-            The edited images, a before/after pair, and a status message.
+            The edited images, a before/after pair, and a status message. Raises an error when
+            nothing was made.
         """
         lang = _lang(request)
         url = (image_url or "").strip()
         if url and not image and not re.match(r"(?i)^(https?|oss)://", url):
-            yield [], None, "⚠️ " + _md(t(lang, "not_url", text=url[:80]))
-            return
+            msg = _md(t(lang, "not_url", text=url[:80]))
+            yield [], None, "⚠️ " + msg
+            raise gr.Error(msg, print_exception=False)
         source = image or url or None
         if source is None:
             yield [], None, "⚠️ " + t(lang, "no_input")
-            return
+            raise gr.Error(t(lang, "no_input"), print_exception=False)
         both = "\n\nℹ️ " + t(lang, "both_inputs") if image and url else ""
         opts = _edit_options(quality, model, n, seed, size_mode, size_preset, width, height, negative,
                              prompt_extend, watermark)
         before = image if image else None
-        async for gallery, status in self._run(request, api_key, "edit", instruction, [source], opts, progress):
+        async for gallery, status in self._run(request, x_dashscope_api_key, "edit", instruction, [source], opts):
             pair = (before, gallery[0][0]) if before and isinstance(gallery, list) and gallery else gr.skip()
             yield gallery, pair, status + both
 
     async def fuse(self, image1: str | None, image2: str | None, image3: str | None, instruction: str,
                    quality: str, model: str, n: float, size_mode: str, size_preset: str, width: float,
                    height: float, seed: float, negative: str, prompt_extend: bool, watermark: bool,
-                   api_key: str, request: gr.Request, progress: gr.Progress = gr.Progress()):
+                   request: gr.Request, x_dashscope_api_key: gr.Header = None):  # type: ignore[assignment]
         """Fuse 2-3 images in order (图1, 图2, 图3) following an instruction that refers to them by number.
+
+        Your DashScope API key goes in the request header ``X-DashScope-API-Key`` (optional where
+        the host provides one).
 
         Args:
             image1: 图1, the first image.
@@ -336,9 +353,8 @@ class Handlers:
             negative: What to avoid; empty for none.
             prompt_extend: Let the service rewrite the instruction.
             watermark: Add the "Qwen-Image" watermark.
-            api_key: Your DashScope API key (optional where the host provides one).
         Returns:
-            The fused images and a status message.
+            The fused images and a status message. Raises an error when nothing was made.
         """
         lang = _lang(request)
         slots = [(i + 1, img) for i, img in enumerate((image1, image2, image3)) if img]
@@ -347,8 +363,8 @@ class Handlers:
         gap = ""
         if slots and [s for s, _ in slots] != list(range(1, len(slots) + 1)):
             gap = "\n\nℹ️ " + t(lang, "fuse_gap", order=" → ".join(f"图{s}" for s, _ in slots))
-        async for gallery, status in self._run(request, api_key, "fuse", instruction,
-                                               [img for _, img in slots], opts, progress):
+        async for gallery, status in self._run(request, x_dashscope_api_key, "fuse", instruction,
+                                               [img for _, img in slots], opts):
             yield gallery, status + gap
 
     # --- small UI helpers (private events) ---------------------------------------------------------
@@ -379,24 +395,24 @@ class Handlers:
     def gallery_page(self, query: str, task: str, model: str, page: float, request: gr.Request):
         """One page of the visitor's results as thumbnails, newest first."""
         lang = _lang(request)
-        owner = self.ctx.owner(_session(request))
+        gallery = self.ctx.gallery(_session(request))
         page = max(1, int(page or 1))
-        recs, total = self.ctx.store.list(offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, query=query or None,
-                                          task=task or None, model=model or None, owner=owner)
+        recs, total = gallery.list(offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, query=query or None,
+                                   task=task or None, model=model or None)
         pages = max(1, -(-total // PAGE_SIZE))
         if page > pages:  # e.g. after deleting the last item of the last page
             page = pages
-            recs, total = self.ctx.store.list(offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, query=query or None,
-                                              task=task or None, model=model or None, owner=owner)
+            recs, total = gallery.list(offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, query=query or None,
+                                       task=task or None, model=model or None)
         items = []
         for r in recs:
-            thumb = self.ctx.store.thumbnail(r)
+            thumb = gallery.thumbnail(r)
             items.append((str(thumb or r.file), caption(r)))
         filtered = bool(query or task or model)
         info = (t(lang, "page", page=page, pages=pages, total=total) if total
                 else t(lang, "no_match") if filtered else t(lang, "empty_gallery"))
         choices = [(f"#{r.id} {r.prompt[:24]}", r.id) for r in recs]
-        models = [("", "")] + [(m, m) for m in self.ctx.store.models(owner)]
+        models = [("", "")] + [(m, m) for m in gallery.models()]
         return (items, info, [r.id for r in recs], page, gr.CheckboxGroup(choices=choices, value=[]),
                 gr.Dropdown(choices=[(t(lang, "all"), "")] + models[1:]))
 
@@ -407,7 +423,7 @@ class Handlers:
         none = (None, t(lang, "no_selection"), None, gr.DownloadButton(value=None, interactive=False), "")
         if not ids or idx is None or idx >= len(ids):
             return none
-        rec = self.ctx.store.get(ids[idx], self.ctx.owner(_session(request)))
+        rec = self.ctx.gallery(_session(request)).get(ids[idx])
         if rec is None or rec.file is None:
             return none
         # the last value clears the action line ("Select an image first", "Deleted #3"...)
@@ -444,7 +460,7 @@ class Handlers:
         lang = _lang(request)
         if not selected:
             return gr.update(), t(lang, "no_selection")
-        ok = self.ctx.store.delete(int(selected), self.ctx.owner(_session(request)))
+        ok = self.ctx.gallery(_session(request)).delete(int(selected))
         return None, (t(lang, "deleted", id=selected) if ok else t(lang, "no_selection"))
 
     def gallery_zip(self, checked: list[int], request: gr.Request):
@@ -453,7 +469,7 @@ class Handlers:
         if not checked:
             return None, t(lang, "zip_empty")
         dest = Path(tempfile.mkdtemp(prefix="aliyun-image-zip-")) / f"aliyun-image-{time.strftime('%Y%m%d-%H%M%S')}.zip"
-        out = self.ctx.store.export_zip([int(i) for i in checked], dest, self.ctx.owner(_session(request)))
+        out = self.ctx.gallery(_session(request)).export_zip([int(i) for i in checked], dest)
         if out is None:
             return None, t(lang, "zip_empty")
         return str(out), t(lang, "zip_ready", n=len(checked))
@@ -461,7 +477,7 @@ class Handlers:
     def send_to_edit(self, selected: int | None, request: gr.Request):
         """Put the selected result into the edit panel's input and switch to it."""
         lang = _lang(request)
-        rec = self.ctx.store.get(int(selected), self.ctx.owner(_session(request))) if selected else None
+        rec = self.ctx.gallery(_session(request)).get(int(selected)) if selected else None
         if rec is None or rec.file is None:
             return gr.update(), gr.Tabs(), t(lang, "no_selection")
         return str(rec.file), gr.Tabs(selected="edit"), t(lang, "sent_edit", id=rec.id)
@@ -469,7 +485,7 @@ class Handlers:
     def send_to_fuse(self, selected: int | None, a: Any, b: Any, c: Any, request: gr.Request):
         """Put the selected result into the first free fusion slot."""
         lang = _lang(request)
-        rec = self.ctx.store.get(int(selected), self.ctx.owner(_session(request))) if selected else None
+        rec = self.ctx.gallery(_session(request)).get(int(selected)) if selected else None
         if rec is None or rec.file is None:
             return a, b, c, gr.Tabs(), t(lang, "no_selection")
         slots = [a, b, c]
@@ -482,7 +498,7 @@ class Handlers:
     def reuse(self, selected: int | None, request: gr.Request) -> dict:
         """Fill the panel the result came from with its parameters (prompt, model, size, seed...)."""
         lang = _lang(request)
-        rec = self.ctx.store.get(int(selected), self.ctx.owner(_session(request))) if selected else None
+        rec = self.ctx.gallery(_session(request)).get(int(selected)) if selected else None
         status = self.panels["status"]
         if rec is None:
             return {status: t(lang, "no_selection")}

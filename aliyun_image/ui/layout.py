@@ -15,7 +15,10 @@ import gradio as gr
 
 from .. import catalog
 from ..catalog import EDIT, T2I
+from starlette.middleware import Middleware
+
 from .context import AppContext
+from .guard import Guard
 from .handlers import Handlers
 from .strings import EN, PRESET_LABELS, STYLES, ZH
 
@@ -24,6 +27,12 @@ I18N = gr.I18n(en=EN, zh=ZH, **{"zh-CN": ZH, "zh-TW": ZH, "zh-HK": ZH})
 PRIVATE: dict[str, Any] = {"api_visibility": "private", "queue": False}
 # Stop handlers stream the images that were already paid for: queued, and never waiting behind runs.
 STOP: dict[str, Any] = {"api_visibility": "private", "concurrency_limit": None}
+
+
+def _progress_on(status: gr.Markdown) -> dict[str, Any]:
+    """Progress shows on the status line only: Gradio's default overlay would cover the results
+    (streamed images included) until the run ends, with a second, English-only progress text."""
+    return {"show_progress": "minimal", "show_progress_on": [status]}
 
 # Live character count, computed in the browser (no server round trip per keystroke).
 COUNT_JS = """(p) => { const n = [...(p || '')].length;
@@ -156,8 +165,10 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         # With --offline every call goes to the emulator, so a key box would only mislead.
         with gr.Accordion(I18N("key_box"), open=hosted and not ctx.host_key, elem_id="key-box",
                           visible=not ctx.opts.offline):
-            api_key = gr.Textbox(label=I18N("key_label"), placeholder=I18N("key_placeholder"), type="password",
-                                 value="", elem_id="api-key", max_lines=1)
+            # Never an input of any event: the page sends its value as a request header
+            # (assets/key_header.html), so Gradio never holds it in session state.
+            gr.Textbox(label=I18N("key_label"), placeholder=I18N("key_placeholder"), type="password",
+                       value="", elem_id="api-key", max_lines=1)
 
         with gr.Tabs(elem_id="tabs") as tabs:
             # --- text to image -----------------------------------------------------------------------
@@ -179,11 +190,12 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                 prompt.change(None, prompt, count, js=COUNT_JS, **PRIVATE)
                 for w in (o1.quality, o1.model):
                     w.change(h.t2i_sizes, [o1.quality, o1.model], size, **PRIVATE)
+                # No key among the inputs: it travels as a request header (see Handlers).
                 inputs1 = [prompt, o1.negative, o1.quality, o1.model, size, o1.n, o1.seed, o1.extend,
-                           o1.watermark, api_key]
+                           o1.watermark]
                 ev1 = run1.click(h.generate, inputs1, [out1, status1], api_name="generate",
-                                 concurrency_id="runs", concurrency_limit=ctx.opts.concurrency)
-                stop1.click(h.stop_t2i, None, [out1, status1], cancels=[ev1], **STOP)
+                                 concurrency_id="runs", concurrency_limit=ctx.opts.concurrency, **_progress_on(status1))
+                stop1.click(h.stop_t2i, None, [out1, status1], cancels=[ev1], **STOP, **_progress_on(status1))
 
             # --- edit ----------------------------------------------------------------------------------
             with gr.Tab(I18N("tab_edit"), id="edit", elem_id="tab-edit"):
@@ -217,10 +229,10 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                 for w in (o2.quality, o2.model):
                     w.change(h.edit_sizes, [o2.quality, o2.model], s2.preset, **PRIVATE)
                 inputs2 = [image, image_url, instruction, o2.quality, o2.model, o2.n, s2.mode, s2.preset, s2.width,
-                           s2.height, o2.seed, o2.negative, o2.extend, o2.watermark, api_key]
+                           s2.height, o2.seed, o2.negative, o2.extend, o2.watermark]
                 ev2 = run2.click(h.edit, inputs2, [out2, compare, status2], api_name="edit", concurrency_id="runs",
-                                 concurrency_limit=ctx.opts.concurrency)
-                stop2.click(h.stop_edit, None, [out2, status2], cancels=[ev2], **STOP)
+                                 concurrency_limit=ctx.opts.concurrency, **_progress_on(status2))
+                stop2.click(h.stop_edit, None, [out2, status2], cancels=[ev2], **STOP, **_progress_on(status2))
 
             # --- fusion --------------------------------------------------------------------------------
             with gr.Tab(I18N("tab_fuse"), id="fuse", elem_id="tab-fuse"):
@@ -246,10 +258,10 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                 for w in (o3.quality, o3.model):
                     w.change(h.edit_sizes, [o3.quality, o3.model], s3.preset, **PRIVATE)
                 inputs3 = [*slots, instruction3, o3.quality, o3.model, o3.n, s3.mode, s3.preset, s3.width, s3.height,
-                           o3.seed, o3.negative, o3.extend, o3.watermark, api_key]
+                           o3.seed, o3.negative, o3.extend, o3.watermark]
                 ev3 = run3.click(h.fuse, inputs3, [out3, status3], api_name="fuse", concurrency_id="runs",
-                                 concurrency_limit=ctx.opts.concurrency)
-                stop3.click(h.stop_fuse, None, [out3, status3], cancels=[ev3], **STOP)
+                                 concurrency_limit=ctx.opts.concurrency, **_progress_on(status3))
+                stop3.click(h.stop_fuse, None, [out3, status3], cancels=[ev3], **STOP, **_progress_on(status3))
 
             # --- gallery -------------------------------------------------------------------------------
             with gr.Tab(I18N("tab_gallery"), id="gallery", elem_id="tab-gallery") as gallery_tab:
@@ -325,14 +337,23 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
 
 def launch_kwargs(ctx: AppContext) -> dict[str, Any]:
     """Arguments for ``demo.launch`` that every way of launching must use (safety settings)."""
-    allowed = [] if ctx.opts.hosted else [str(Path(ctx.settings.data_dir).resolve())]
-    return {
+    opts = ctx.opts
+    allowed = [] if opts.hosted else [str(Path(ctx.settings.data_dir).resolve())]
+    upload_max = int(opts.max_upload_mb * (1 << 20)) if opts.max_upload_mb > 0 else None
+    kwargs: dict[str, Any] = {
         "i18n": I18N,
-        "run_history": False,  # it would keep every input, the key too, in localStorage
+        "run_history": False,  # it would keep every input in localStorage
         "allowed_paths": allowed,
         "css_paths": [ASSETS / "style.css"],
-        "head_paths": [ASSETS / "shortcuts.html"],
+        "head_paths": [ASSETS / "key_header.html", ASSETS / "shortcuts.html"],
         "theme": gr.themes.Soft(),
         "footer_links": ["api", "gradio"],
         "show_error": True,
+        "max_file_size": upload_max,
+        # Deep links closed, request bodies capped (see guard.py).
+        "app_kwargs": {"middleware": [Middleware(Guard, upload_max=upload_max)]},
     }
+    if opts.hosted:
+        # Each session's state is about 240 KB; Gradio's default keeps 10,000 (2.4 GB).
+        kwargs["state_session_capacity"] = max(10, opts.max_sessions)
+    return kwargs

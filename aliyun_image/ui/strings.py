@@ -25,7 +25,7 @@ EN: dict[str, str] = {
                              "images, not Qwen-Image output, and no API key is used. Your results are visible only to "
                              "you, in this browser session (reloading the page starts a new one).",
     "key_box": "API key",
-    "key_label": "DashScope API key (optional; kept in this session's memory only)",
+    "key_label": "DashScope API key (optional; stays in this page and goes out with each call only, never stored)",
     "key_placeholder": "sk-...  (a key of the region in use: Beijing by default)",
     "tab_t2i": "Text to image",
     "tab_edit": "Image edit",
@@ -100,6 +100,9 @@ EN: dict[str, str] = {
     "working": "Working… {done}/{total}",
     "uploading": "Uploading input images…",
     "done": "Done: {ok} of {total} image(s) saved. Seed {seeds}. Model {model}.",
+    "done_extra": "Done: {ok} image(s) saved, {total} requested: the service sent more than asked (all kept; they "
+                  "may be billed). Seed {seeds}. Model {model}.",
+    "seeds_model": "Seed {seeds}. Model {model}.",
     "partial": "{ok} of {total} saved; {failed} failed:",
     "failed": "Nothing was generated:",
     "stopped": "Stopped: {ok} of {total} image(s) kept. No further requests were sent; requests already "
@@ -141,7 +144,7 @@ ZH: dict[str, str] = {
     "banner_hosted_offline": "**共享演示（离线）。** 本演示运行在内置模拟器上：结果是替代图片，并非 Qwen-Image 输出，"
                              "也不会使用任何 API Key。你的结果只在本浏览器会话中对你可见（刷新页面即开始新会话）。",
     "key_box": "API Key",
-    "key_label": "DashScope API Key（可选；仅保存在本会话内存中）",
+    "key_label": "DashScope API Key（可选；只留在本页面，仅随每次调用发送，从不保存）",
     "key_placeholder": "sk-...（需与所用地域一致，默认北京）",
     "tab_t2i": "文生图",
     "tab_edit": "图像编辑",
@@ -214,6 +217,8 @@ ZH: dict[str, str] = {
     "working": "处理中… {done}/{total}",
     "uploading": "正在上传输入图片…",
     "done": "完成：已保存 {ok}/{total} 张。种子 {seeds}。模型 {model}。",
+    "done_extra": "完成：已保存 {ok} 张，请求 {total} 张：服务返回的图片多于请求（已全部保留，可能计费）。种子 {seeds}。模型 {model}。",
+    "seeds_model": "种子 {seeds}。模型 {model}。",
     "partial": "已保存 {ok}/{total} 张；{failed} 张失败：",
     "failed": "没有生成图片：",
     "stopped": "已停止：保留 {ok}/{total} 张。不再发送新请求；已发出的请求已完成并保存（它们已计费）。",
