@@ -7,10 +7,11 @@ cd "$(dirname "$0")/.."
 # Python packages (quiet; a no-op when already installed).
 python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 
-# Debian's Chromium for the browser tests (Playwright cannot download its own browser here).
-if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null 2>&1; then
+# Debian's Chromium for the browser tests (Playwright cannot download its own browser here), and a
+# CJK font so the zh screenshots show Chinese instead of empty boxes.
+if { [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "wenquanyi"; } && command -v apt-get >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium >/dev/null
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null
 fi
 
 # No telemetry or update checks from Gradio or huggingface_hub during tests.

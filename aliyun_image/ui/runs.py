@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -28,6 +29,7 @@ from ..jobs import Job
 from ..service import Event
 from ..store import Record
 
+log = logging.getLogger(__name__)
 # Sent to a consumer that another one replaced.
 _DETACHED = object()
 # How long Stop waits for the consumer it replaced to step aside before it shows anything. Only
@@ -87,7 +89,10 @@ class Run:
                 self.failures.append(ev.error)
         if ev.kind == "done":
             self.finished = True
-            self.on_finish(self)
+            try:
+                self.on_finish(self)
+            except Exception:  # noqa: BLE001 - the consumer must still be woken to show the end
+                log.exception("finishing a run failed")
         if self._consumer is not None:
             self._consumer.wake.put_nowait(ev.kind)
 

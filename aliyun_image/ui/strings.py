@@ -14,12 +14,12 @@ EN: dict[str, str] = {
     "banner_offline": "**Offline demo mode.** Results are stand-in images rendered locally by the built-in emulator, "
                       "**not** Qwen-Image output. To use the real models, set `DASHSCOPE_API_KEY` and restart "
                       "(`DASHSCOPE_API_KEY=sk-... python app.py`), or enter a key in *API key* below.",
-    "banner_hosted": "**Shared demo.** Enter your own DashScope API key below: it is kept only in this browser tab's "
-                     "session memory and never stored. Your results are visible only to you, in this session "
+    "banner_hosted": "**Shared demo.** Enter your own DashScope API key below: it stays in this page and goes out "
+                     "with each call only; the server never stores it. Your results are visible only to you, in this session "
                      "(reloading the page starts a new one).",
     "banner_hosted_hostkey": "**Shared demo.** Without a key of your own, the host's key is used within "
-                             "{session} images per visitor per hour. Your own key (below) is kept only in this "
-                             "session's memory and never stored; your results are visible only to you, in this session "
+                             "{session} images per visitor per hour. Your own key (below) stays in this page and "
+                             "goes out with each call only, never stored; your results are visible only to you, in this session "
                              "(reloading the page starts a new one).",
     "banner_hosted_offline": "**Shared demo, offline.** This demo runs on a built-in emulator: results are stand-in "
                              "images, not Qwen-Image output, and no API key is used. Your results are visible only to "
@@ -137,10 +137,10 @@ ZH: dict[str, str] = {
     "banner_offline": "**离线演示模式。** 结果由内置模拟器在本地生成，**并非** Qwen-Image 的真实输出。"
                       "要使用真实模型，请设置 `DASHSCOPE_API_KEY` 后重启（`DASHSCOPE_API_KEY=sk-... python app.py`），"
                       "或在下方“API Key”中填写。",
-    "banner_hosted": "**共享演示。** 请在下方填写你自己的 DashScope API Key：它只保存在本标签页会话的内存中，不会被存储。"
+    "banner_hosted": "**共享演示。** 请在下方填写你自己的 DashScope API Key：它只留在本页面，仅随每次调用发送，服务器不会保存。"
                      "你的结果只有你自己在本会话中可见（刷新页面即开始新会话）。",
     "banner_hosted_hostkey": "**共享演示。** 未填写自己的 Key 时使用主办方的 Key，每位访客每小时最多 {session} 张。"
-                             "你自己的 Key（下方）只保存在本会话内存中，不会被存储；你的结果只在本会话中对你可见（刷新页面即开始新会话）。",
+                             "你自己的 Key（下方）只留在本页面，仅随每次调用发送，从不保存；你的结果只在本会话中对你可见（刷新页面即开始新会话）。",
     "banner_hosted_offline": "**共享演示（离线）。** 本演示运行在内置模拟器上：结果是替代图片，并非 Qwen-Image 输出，"
                              "也不会使用任何 API Key。你的结果只在本浏览器会话中对你可见（刷新页面即开始新会话）。",
     "key_box": "API Key",
