@@ -22,7 +22,7 @@ from .guard import Guard
 from .handlers import Handlers
 from .strings import EN, PRESET_LABELS, STYLES, ZH
 
-ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
+ASSETS = Path(__file__).resolve().parent / "static"  # shipped in the package: css and head scripts
 I18N = gr.I18n(en=EN, zh=ZH, **{"zh-CN": ZH, "zh-TW": ZH, "zh-HK": ZH})
 PRIVATE: dict[str, Any] = {"api_visibility": "private", "queue": False}
 # Stop handlers stream the images that were already paid for: queued, and never waiting behind runs.
@@ -166,7 +166,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         with gr.Accordion(I18N("key_box"), open=hosted and not ctx.host_key, elem_id="key-box",
                           visible=not ctx.opts.offline):
             # Never an input of any event: the page sends its value as a request header
-            # (assets/key_header.html), so Gradio never holds it in session state.
+            # (static/key_header.html), so Gradio never holds it in session state.
             gr.Textbox(label=I18N("key_label"), placeholder=I18N("key_placeholder"), type="password",
                        value="", elem_id="api-key", max_lines=1)
 
