@@ -15,6 +15,8 @@ from PIL import Image
 from .appserver import running
 from .conftest import TEST_KEY
 
+pytestmark = pytest.mark.slow  # launches the app in a subprocess
+
 KEY_HEADER = "X-DashScope-API-Key"  # the only way a key reaches the app (never a parameter)
 GEN_DEFAULTS = dict(negative="", quality="plus", model="", size="1328*1328", n=1, seed=-1, prompt_extend=True,
                     watermark=False)

@@ -29,6 +29,7 @@ def positive(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_quick_bench_writes_sane_json(tmp_path):
     out = tmp_path / "bench.json"

@@ -75,6 +75,7 @@ def race_app(tmp_path_factory, emulator_server):
                        env_extra={"DASHSCOPE_API_KEY": TEST_KEY})
 
 
+@pytest.mark.slow
 def test_stop_without_cancel_racing_the_end_of_runs_leaks_nothing(race_app, emulator_server):
     emulator_server.clear()
     emulator_server.latency = (0.1, 0.4)
@@ -135,6 +136,7 @@ def _call_api(app, prompt: str) -> list:
     return lines
 
 
+@pytest.mark.slow
 def test_callers_without_a_session_never_share_a_gallery(limits_app):
     first = _call_api(limits_app, "caller one")
     second = _call_api(limits_app, "caller two")
@@ -147,6 +149,7 @@ def test_callers_without_a_session_never_share_a_gallery(limits_app):
 
 
 # --- 3. Limits ----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_upload_cap_refuses_big_files_in_both_languages(limits_app, tmp_path):
     url = f"{limits_app.url}gradio_api/upload"
     big = os.urandom(2 << 20)
@@ -173,6 +176,7 @@ def test_upload_cap_refuses_big_files_in_both_languages(limits_app, tmp_path):
     assert r.status_code == 413
 
 
+@pytest.mark.slow
 def test_offline_demo_images_are_limited_per_visitor_and_per_hour(limits_app):
     from .test_app_api import client, generate, refused
 

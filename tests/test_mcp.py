@@ -10,6 +10,8 @@ import pytest
 
 from .appserver import launch
 
+pytestmark = pytest.mark.slow  # launches the app in a subprocess
+
 mcp = pytest.importorskip("mcp")
 from mcp.client.streamable_http import streamablehttp_client  # noqa: E402
 

@@ -51,6 +51,7 @@ def _fn_index(app, api_name: str) -> int:
     return next(d["id"] for d in cfg["dependencies"] if d.get("api_name") == api_name)
 
 
+@pytest.mark.slow
 def test_keys_never_leak_anywhere(app, emulator_server, tmp_path):
     emulator_server.clear()
     alice, bob = Client(app.url, verbose=False), Client(app.url, verbose=False)
@@ -96,6 +97,7 @@ def test_keys_never_leak_anywhere(app, emulator_server, tmp_path):
         assert not any(k in r.text for k in CANARIES), path
 
 
+@pytest.mark.slow
 def test_two_visitors_with_different_keys_at_once(app, emulator_server):
     """Concurrent runs in two sessions never swap keys (no shared mutable state holds a key)."""
     emulator_server.clear()
