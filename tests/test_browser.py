@@ -163,6 +163,8 @@ def test_stop_really_stops_and_keeps_what_was_paid_for(browser, app, emulator_se
     finally:
         emulator_server.latency = 0.0
     page.click("button[role=tab]:has-text('Gallery')")
+    # Opening the tab loads the unfiltered page: let it land first, or it can overwrite the search.
+    page.wait_for_selector("#gallery-grid img", timeout=15000)
     page.fill("#gallery-search input", "stop me")
     page.press("#gallery-search input", "Enter")
     page.wait_for_selector("#gallery-page:has-text('4 result')", timeout=15000)
