@@ -245,7 +245,8 @@ class DashScopeClient:
         """Poll until the task ends; return the SUCCEEDED reply or raise its error.
 
         Polls on the SDK's schedule (1, 1, 2, 2, 2, 4, 4, 4, 5, 5... s). On ``cancel`` the task
-        is cancelled on the service too, so it stops costing money if it had not started.
+        is cancelled on the service too, so it stops costing money if it had not started; a task
+        that already runs cannot be cancelled and will be billed, so it is collected as usual.
         """
         schedule = self.settings.poll_schedule
         deadline = time.monotonic() + self.settings.task_timeout
@@ -280,7 +281,10 @@ class DashScopeClient:
                 try:
                     self.cancel_task(api_key, task_id)
                 except AliyunImageError:
-                    pass  # already running: it will finish on its own; nothing more we can do
+                    # Already running: it will finish and be billed, so keep collecting it (Stop keeps
+                    # what is paid for) and stop asking the cancel flag.
+                    cancel = None
+                    continue
                 raise CancelledError("已停止。", "Stopped.", code="Cancelled")
             if cancel is None:
                 self._sleep(wait)

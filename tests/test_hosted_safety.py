@@ -304,3 +304,62 @@ def test_summary_counts_what_came_back_honestly(emu, clean_env):
     text = _summary(run)
     assert "3 image(s) saved, 1 requested" in text and "3 of 1" not in text
     assert "Seed 7." in text  # each distinct seed once
+
+
+# --- found by a hostile review --------------------------------------------------------------------
+def test_stop_keeps_an_async_task_that_already_runs(settings, emu):
+    """A task that already runs cannot be cancelled and will be billed: Stop still collects it."""
+    import threading
+
+    from aliyun_image.service import ImageService
+
+    svc = ImageService(settings.with_(poll_schedule=(0.05,)))
+    emu_delay = emu.task_delay
+    emu.task_delay = 1.5  # the emulator's task is PENDING for the first third, then RUNNING
+    cancel = threading.Event()
+    try:
+        timer = threading.Timer(0.8, cancel.set)  # Stop while the task runs
+        timer.start()
+        batch = svc.generate("async and stopped", model="qwen-image", cancel=cancel)
+        timer.join()
+        assert len(batch.results) == 1 and batch.results[0].file.is_file(), batch.failures
+        assert not svc.store.pending()
+    finally:
+        emu.task_delay = emu_delay
+        svc.store.close()
+
+
+def test_event_ids_of_session_less_calls_are_not_sessions():
+    from types import SimpleNamespace
+
+    from aliyun_image.ui.handlers import _session
+
+    def call(path: str, session: str = "abc123"):
+        return SimpleNamespace(session_hash=session, request=object(), url=SimpleNamespace(path=path))
+
+    assert _session(call("/gradio_api/queue/join")) == "abc123"
+    assert _session(call("/gradio_api/call/generate")) is None  # Gradio used the public event id
+    assert _session(call("/gradio_api/run/generate")) is None
+
+
+def test_crafted_gallery_and_number_inputs_are_refused_cleanly(emu, clean_env):
+    import zipfile
+
+    ctx = AppContext(AppOptions(base_url=emu.base_url, data_dir=str(clean_env)))
+    try:
+        h = Handlers(ctx)
+        handler_generate(h, "zip me", req())
+        (rec,), _ = ctx.store.list()
+        path, _ = h.gallery_zip([rec.id] * 5000, req())  # one id repeated: one file, not 5000
+        assert zipfile.ZipFile(path).namelist() == [rec.file.name]
+        out = drain(h.generate("a cat", "", "plus", "", "1328*1328", float("nan"), -1, True, False, req(), TEST_KEY))
+        assert out.error is not None and "1-6" in out[-1][1]  # the service's own bilingual refusal
+    finally:
+        ctx.close()
+
+
+@pytest.mark.slow
+def test_deep_link_parameter_is_dropped_however_it_is_spelled(limits_app):
+    for query in ("deep_link=abc", "deep%5Flink=abc", "deep%5flink=abc"):
+        cfg = requests.get(f"{limits_app.url}config?{query}", timeout=5).json()
+        assert cfg.get("deep_link_state") in (None, "none"), query

@@ -19,12 +19,15 @@ its own that nobody else can name.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
 import secrets
+import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,6 +98,8 @@ class AppContext:
         self.demo_quota = HourlyQuota(opts.demo_session_limit, opts.demo_total_limit, kind="offline")
         self._stopping = threading.Event()
         self._housekeeping = threading.Lock()
+        self._pruning = threading.Lock()
+        self._zips = Path(tempfile.mkdtemp(prefix="aliyun-image-zips-"))
 
     @classmethod
     def start(cls, opts: AppOptions) -> AppContext:
@@ -128,11 +133,22 @@ class AppContext:
         if not self.opts.hosted or self.opts.disk_budget_mb <= 0:
             return
         try:
-            removed = self.store.prune(int(self.opts.disk_budget_mb * (1 << 20)))
+            with self._pruning:  # runs that end together must not each delete the same excess
+                removed = self.store.prune(int(self.opts.disk_budget_mb * (1 << 20)))
             if removed:
                 log.info("disk budget: deleted %d oldest result(s)", removed)
         except Exception:  # noqa: BLE001
             log.warning("enforcing the disk budget failed", exc_info=True)
+
+    def zip_path(self, name: str) -> Path:
+        """Where to write a gallery zip. Zips older than ten minutes are deleted first: Gradio has
+        copied each into its own cache by then, so ours would only pile up."""
+        cutoff = time.time() - 600
+        for old in self._zips.glob("*"):
+            with contextlib.suppress(OSError):
+                if old.stat().st_mtime < cutoff:
+                    shutil.rmtree(old, ignore_errors=True)
+        return Path(tempfile.mkdtemp(dir=self._zips)) / name
 
     def quota_for(self, route: Route) -> HourlyQuota | None:
         """The hourly budget a call on ``route`` draws from, if any (hosted mode only)."""
@@ -181,6 +197,7 @@ class AppContext:
         self._stopping.set()
         with self._housekeeping:
             pass  # wait for a round in progress
+        shutil.rmtree(self._zips, ignore_errors=True)
         if self.emulator is not None:
             self.emulator.stop()
         self.store.close()

@@ -53,10 +53,12 @@ class Guard:
             await _reply(send, 404, {"detail": "Not Found"})
             return
         query = scope.get("query_string", b"")
-        if b"deep_link" in query:
-            kept = [(k, v) for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True)
-                    if k != "deep_link"]
-            scope = {**scope, "query_string": urlencode(kept).encode("latin-1")}
+        if query:
+            # Compare decoded names: "deep%5Flink" is "deep_link" to Gradio.
+            pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+            if any(k == "deep_link" for k, _ in pairs):
+                kept = [(k, v) for k, v in pairs if k != "deep_link"]
+                scope = {**scope, "query_string": urlencode(kept).encode("latin-1")}
         limit = self._limit(path)
         if limit is None or scope.get("method") in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -41,7 +41,29 @@ def _lang(request: gr.Request | None) -> str:
 
 
 def _session(request: gr.Request | None) -> str | None:
-    return getattr(request, "session_hash", None)
+    """The caller's session, or None for a session-less API call.
+
+    Gradio gives a call through ``/gradio_api/call/...`` or ``/run/...`` its public event id as
+    "session hash": anyone who saw that id could act as that session, so it is not a session.
+    Only a queue join carries a hash the client chose and keeps to itself.
+    """
+    session = getattr(request, "session_hash", None)
+    try:
+        path = str(request.url.path) if request is not None and getattr(request, "request", None) else ""
+    except AttributeError:
+        path = ""
+    if session and path and not path.rstrip("/").endswith("/queue/join"):
+        return None
+    return session
+
+
+def _count(value: Any) -> int:
+    """``n`` from a widget or an API caller; anything not a finite number becomes 0, which the
+    service refuses with its own message (NaN must not crash a handler)."""
+    try:
+        return int(value) if value is not None and math.isfinite(float(value)) else 0
+    except (TypeError, ValueError):
+        return 0
 
 
 def caption(rec: Record) -> str:
@@ -74,7 +96,9 @@ def _size_value(mode: str, preset: str | None, width: Any, height: Any) -> str |
         return preset
     if mode == "custom":
         # An empty field must not silently fall back to automatic: pass it on for a clear message.
-        return f"{int(width)}*{int(height)}" if width and height else f"{width or ''}*{height or ''}"
+        if width and height and math.isfinite(float(width)) and math.isfinite(float(height)):
+            return f"{int(width)}*{int(height)}"
+        return f"{width or ''}*{height or ''}"
     return None
 
 
@@ -85,7 +109,7 @@ def _model_arg(model: str | None) -> str | None:
 def _edit_options(quality: str, model: str, n: float, seed: float, size_mode: str, size_preset: str,
                   width: float, height: float, negative: str, prompt_extend: bool, watermark: bool) -> dict:
     """Service options from the edit/fusion widgets (both panels have the same ones)."""
-    return dict(model=_model_arg(model), best=quality == "max", n=int(n or 1), seed=seed,
+    return dict(model=_model_arg(model), best=quality == "max", n=_count(n if n is not None else 1), seed=seed,
                 size=_size_value(size_mode, size_preset, width, height), negative=negative or "",
                 prompt_extend=prompt_extend, watermark=watermark)
 
@@ -276,7 +300,7 @@ class Handlers:
         Returns:
             The generated images (PNG) and a status message. Raises an error when nothing was made.
         """
-        opts = dict(model=_model_arg(model), best=quality == "max", size=size or None, n=int(n or 1),
+        opts = dict(model=_model_arg(model), best=quality == "max", size=size or None, n=_count(n if n is not None else 1),
                     seed=seed, negative=negative or "", prompt_extend=prompt_extend, watermark=watermark)
         async for gallery, status in self._run(request, x_dashscope_api_key, "t2i", prompt, [], opts):
             yield gallery, status
@@ -466,13 +490,16 @@ class Handlers:
     def gallery_zip(self, checked: list[int], request: gr.Request):
         """Zip the ticked results' originals for download."""
         lang = _lang(request)
-        if not checked:
+        # Only the page's thumbnails can be ticked: at most a page of distinct ids (a crafted call
+        # with one id repeated thousands of times must not write a giant zip).
+        ids = list(dict.fromkeys(int(i) for i in (checked or [])))[:PAGE_SIZE]
+        if not ids:
             return None, t(lang, "zip_empty")
-        dest = Path(tempfile.mkdtemp(prefix="aliyun-image-zip-")) / f"aliyun-image-{time.strftime('%Y%m%d-%H%M%S')}.zip"
-        out = self.ctx.gallery(_session(request)).export_zip([int(i) for i in checked], dest)
+        dest = self.ctx.zip_path(f"aliyun-image-{time.strftime('%Y%m%d-%H%M%S')}.zip")
+        out = self.ctx.gallery(_session(request)).export_zip(ids, dest)
         if out is None:
             return None, t(lang, "zip_empty")
-        return str(out), t(lang, "zip_ready", n=len(checked))
+        return str(out), t(lang, "zip_ready", n=len(ids))
 
     def send_to_edit(self, selected: int | None, request: gr.Request):
         """Put the selected result into the edit panel's input and switch to it."""

@@ -143,8 +143,16 @@ class RunRegistry:
         self._runs: dict[tuple[str, str], Run] = {}
 
     def add(self, session: str | None, task: str, run: Run) -> None:
-        """List ``run`` as the session's current run of ``task``."""
+        """List ``run`` as the session's current run of ``task``.
+
+        A Stop handler still showing the session's previous, stopped run of ``task`` steps aside:
+        its outputs are the new run's now. (A previous run that was not stopped keeps its own
+        watcher: an API client may run two calls of one session at once.)
+        """
         if session:
+            previous = self._runs.get((session, task))
+            if previous is not None and previous is not run and previous.stopping:
+                previous.attach()  # a consumer nobody watches: the old one returns at once
             self._runs[(session, task)] = run
 
     def get(self, session: str | None, task: str) -> Run | None:
