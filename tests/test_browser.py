@@ -61,6 +61,14 @@ def shot(page, name):
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def run_t2i(page, prompt: str, n: int) -> None:
+    """Type a prompt, set the number of images and press Generate."""
+    page.fill("#t2i-prompt textarea", prompt)
+    page.fill("#t2i-n input[type=number]", str(n))
+    page.press("#t2i-n input[type=number]", "Tab")
+    page.click("#t2i-run")
+
+
 def png(path: Path, size, color) -> str:
     Image.new("RGB", size, color).save(path)
     return str(path)
@@ -146,10 +154,7 @@ def test_stop_really_stops_and_keeps_what_was_paid_for(browser, app, emulator_se
     emulator_server.clear()
     emulator_server.latency = 2.0
     try:
-        page.fill("#t2i-prompt textarea", "stop me")
-        page.fill("#t2i-n input[type=number]", "6")
-        page.press("#t2i-n input[type=number]", "Tab")
-        page.click("#t2i-run")
+        run_t2i(page, "stop me", 6)
         page.wait_for_function("1", timeout=1000)
         deadline = 50
         while len(emulator_server.calls("generation")) < 4 and deadline:
@@ -210,10 +215,7 @@ def test_each_image_is_visible_the_moment_it_lands(browser, app, emulator_server
     emulator_server.clear()
     emulator_server.latency = (0.3, 5.0)
     try:
-        page.fill("#t2i-prompt textarea", "一张一张出现")
-        page.fill("#t2i-n input[type=number]", "4")
-        page.press("#t2i-n input[type=number]", "Tab")
-        page.click("#t2i-run")
+        run_t2i(page, "一张一张出现", 4)
         page.wait_for_function("document.querySelectorAll('#t2i-results img').length >= 1", timeout=30000)
         status = page.inner_text("#t2i-status")
         topmost = page.evaluate("""() => {
