@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -57,11 +56,9 @@ class Run:
     cancel: threading.Event = field(default_factory=threading.Event)
     results: list[Record] = field(default_factory=list)
     failures: list[AliyunImageError] = field(default_factory=list)
-    cancelled: int = 0  # requests that Stop kept from being sent
     status_text: tuple[str, str] | None = None  # the service's latest (zh, en) status line
     stopping: bool = False
     finished: bool = False
-    started: float = field(default_factory=time.monotonic)
     _consumer: Consumer | None = None
 
     # --- the worker thread's side -----------------------------------------------------------
@@ -82,11 +79,8 @@ class Run:
         if ev.record is not None:
             self.results.append(ev.record)
             self.results.sort(key=lambda r: (r.idx, r.id))  # request order, whatever order they land in
-        if ev.error is not None:
-            if ev.error.code == "Cancelled":
-                self.cancelled += 1
-            else:
-                self.failures.append(ev.error)
+        if ev.error is not None and ev.error.code != "Cancelled":  # Stop kept it from being sent: no failure
+            self.failures.append(ev.error)
         if ev.kind == "done":
             self.finished = True
             try:
@@ -164,6 +158,3 @@ class RunRegistry:
         """Forget ``run`` (only if it is still the one listed)."""
         if session and self._runs.get((session, task)) is run:
             del self._runs[(session, task)]
-
-    def __len__(self) -> int:
-        return len(self._runs)
