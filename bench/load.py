@@ -70,7 +70,9 @@ def _worker(url: str, uids: list[int], deadline: float, out) -> None:  # noqa: A
             try:
                 gallery, status = client.predict(prompt, n=1, size="1664*928", api_name="/generate")
             except Exception as exc:  # noqa: BLE001
-                gallery, status = [], f"client error: {exc!r}"
+                # str(), not repr(): the app's message is two lines (zh, then en) and the report keys
+                # failures by their last line
+                gallery, status = [], f"client error: {type(exc).__name__}: {exc}"
             with lock:
                 calls.append({"user": uid, "prompt": prompt, "wall": time.perf_counter() - t0,
                               "ok": len(gallery) == 1, "status": status})
