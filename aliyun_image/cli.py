@@ -321,7 +321,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _emulator(args, lang)
     except AliyunImageError as exc:
         print(exc.text(lang), file=sys.stderr)
-        if exc.code == "InvalidApiKey" and "DASHSCOPE_API_KEY" in exc.en and not args.offline:
+        # Missing or refused key (not a malformed one, which has its own code): offline mode helps.
+        if exc.code == "InvalidApiKey" and not args.offline:
             _say(lang, "提示：没有 Key 也可以先用 --offline 试用（本地模拟器生成替代图片）。",
                  "Tip: try it without a key with --offline (stand-in images from the local emulator).")
         return exc.exit_code

@@ -72,7 +72,7 @@ def check_key(key: str | None, settings: Settings) -> str:
         raise validation(
             "API Key 含有空格、换行或全角等非法字符。请从百炼控制台重新复制完整的 Key。",
             "The API key contains spaces, line breaks or non-ASCII characters. Copy it again from the "
-            "Bailian console.", code="InvalidApiKey")
+            "Bailian console.", code="InvalidApiKey.Format")
     return key
 
 
