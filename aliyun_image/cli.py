@@ -14,7 +14,7 @@ import logging
 import os
 import re
 import sys
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from . import __version__, catalog
 from .config import OFFLINE_KEY, Settings
@@ -116,7 +116,7 @@ class Progress:
         self.lang = lang
         self.enabled = enabled and sys.stderr.isatty()
 
-    def __call__(self, ev) -> None:  # noqa: ANN001 - service.Event
+    def __call__(self, ev) -> None:  # service.Event
         if not self.enabled:
             return
         if ev.kind == "status" and ev.text:
@@ -177,7 +177,7 @@ def split_images(text: str) -> list[str]:
     return [p.strip() for p in out if p.strip()]
 
 
-def _resume_earlier(svc, lang: str) -> None:  # noqa: ANN001 - ImageService
+def _resume_earlier(svc, lang: str) -> None:  # ImageService
     """The "next start" of the CLI: finish downloads an earlier run left pending (crash, Ctrl+C)."""
     if not svc.store.pending():
         return
@@ -331,7 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
              "Interrupted. Saved results are safe; paid results not yet downloaded are completed on the next "
              "run (or run `resume`).")
         return 130
-    except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback
+    except Exception as exc:  # one clear line, never a traceback
         logging.getLogger(__name__).debug("unexpected", exc_info=True)
         print(unexpected(exc).text(lang), file=sys.stderr)
         return 1

@@ -23,7 +23,8 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import IO, Any, Callable
+from typing import IO, Any
+from collections.abc import Callable
 from urllib.parse import urljoin, urlsplit
 
 import requests

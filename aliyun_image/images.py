@@ -167,7 +167,7 @@ class _Label:
     ext: str = ""  # extension of the user's file name, for "named .png but is not a PNG"
 
     @property
-    def En(self) -> str:  # noqa: N802 - the label at the start of an English sentence
+    def En(self) -> str:  # the label at the start of an English sentence
         return self.en[:1].upper() + self.en[1:]
 
 
@@ -308,7 +308,7 @@ def _check_http_url(url: str, label: _Label, opts: _Options) -> None:
     try:
         parts = urllib.parse.urlsplit(url)
         host = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError on a bad port
+        _ = parts.port  # raises ValueError on a bad port
     except ValueError:
         raise _bad_url(label) from None
     if not host:

@@ -13,7 +13,8 @@ import random
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from . import catalog
 from .catalog import ASYNC, EDIT, SYNC, T2I, ModelSpec

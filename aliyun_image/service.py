@@ -24,7 +24,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
+from collections.abc import Callable, Iterator, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from PIL import Image
@@ -43,7 +44,6 @@ from .errors import (
     unexpected,
     validation,
 )
-from .images import PreparedImage
 from .jobs import Job, build_job
 from .pngtext import PngTextWriter
 from .store import NewResult, Record, ResultStore, storage_error
@@ -157,7 +157,7 @@ class ImageService:
             except AliyunImageError as exc:
                 for _ in range(job.n):
                     on_event(Event("failure", error=exc))
-            except Exception as exc:  # noqa: BLE001 - a UI must never see a traceback
+            except Exception as exc:  # a UI must never see a traceback
                 log.exception("unexpected error in job")
                 on_event(Event("failure", error=unexpected(exc)))
             finally:
@@ -205,7 +205,7 @@ class ImageService:
                 ev.done, ev.total = len(batch.results) + len(batch.failures), job.n
             try:
                 emit(ev)
-            except Exception:  # noqa: BLE001 - a broken progress callback must not undo a stored result
+            except Exception:  # a broken progress callback must not undo a stored result
                 log.warning("progress callback failed", exc_info=True)
 
         uses_oss = any(r.startswith("oss://") for r in refs)
@@ -224,7 +224,7 @@ class ImageService:
             for i, f in enumerate(futures):
                 try:
                     f.result()
-                except Exception as exc:  # noqa: BLE001 - _one_request reports its own errors; this is a bug
+                except Exception as exc:  # _one_request reports its own errors; this is a bug
                     log.error("request %d failed unexpectedly", i, exc_info=True)
                     for _ in range(job.per_request):
                         record(Event("failure", error=unexpected(exc)))
@@ -341,7 +341,7 @@ class ImageService:
         except AliyunImageError as exc:
             record(Event("failure", error=exc))
             return
-        except Exception as exc:  # noqa: BLE001 - never lose the batch over one odd file
+        except Exception as exc:  # never lose the batch over one odd file
             log.error("download %s failed unexpectedly", rid, exc_info=True)
             record(Event("failure", error=unexpected(exc)))
             return
@@ -539,7 +539,7 @@ def verify_image(path: Path, request_id: str = "", show_path: bool = True) -> tu
         return size
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
         raise storage_error(path.parent, exc, show_path) from None
-    except Exception:  # noqa: BLE001 - Pillow raises many types for bad data
+    except Exception:  # Pillow raises many types for bad data
         raise DownloadError(
             "下载到的内容不是有效图片（可能是错误页面）。请重试或重新生成。",
             "The downloaded content is not a valid image (perhaps an error page). Retry or generate again.",

@@ -8,6 +8,7 @@ Space) turns on the shared-demo safeguards: per-session keys and galleries, host
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -125,9 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     mcp = args.mcp
     if mcp:
-        try:
-            import mcp as _mcp  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("mcp") is None:
             print('--mcp needs the MCP extra: pip install "gradio[mcp]"; starting without it.', file=sys.stderr)
             mcp = False
     # The run events carry concurrency_limit themselves (shared id "runs"): no demo.queue() call,

@@ -49,7 +49,7 @@ def percentile(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, max(0, round(q / 100 * len(xs) + 0.5) - 1))]
 
 
-def _worker(url: str, uids: list[int], deadline: float, out) -> None:  # noqa: ANN001 - mp.Queue
+def _worker(url: str, uids: list[int], deadline: float, out) -> None:  # mp.Queue
     """One process of simulated users (threads); puts its list of calls on ``out``."""
     from gradio_client import Client
 
@@ -59,7 +59,7 @@ def _worker(url: str, uids: list[int], deadline: float, out) -> None:  # noqa: A
     def user(uid: int) -> None:
         try:
             client = Client(url, verbose=False, download_files=False)
-        except Exception as exc:  # noqa: BLE001 - report, do not crash the run
+        except Exception as exc:  # report, do not crash the run
             with lock:
                 calls.append({"user": uid, "ok": False, "status": f"client failed: {exc!r}"})
             return
@@ -69,7 +69,7 @@ def _worker(url: str, uids: list[int], deadline: float, out) -> None:  # noqa: A
             t0 = time.perf_counter()
             try:
                 gallery, status = client.predict(prompt, n=1, size="1664*928", api_name="/generate")
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 # str(), not repr(): the app's message is two lines (zh, then en) and the report keys
                 # failures by their last line
                 gallery, status = [], f"client error: {type(exc).__name__}: {exc}"

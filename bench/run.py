@@ -17,13 +17,13 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 # Before anything imports gradio / gradio_client / huggingface_hub: no telemetry, no network.
 for _k, _v in (("GRADIO_ANALYTICS_ENABLED", "False"), ("HF_HUB_OFFLINE", "1"), ("HF_HUB_DISABLE_TELEMETRY", "1")):
     os.environ.setdefault(_k, _v)
 
-from . import app_bench, fanout, gallery, multi_download, prepare, single  # noqa: E402
+from . import app_bench, fanout, gallery, multi_download, prepare, single  # noqa: E402 - after the env set-up
 from .common import Row, failed, log  # noqa: E402
 
 BENCHMARKS: dict[str, tuple[Callable[[bool], list[Row]], str]] = {
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         b0 = time.perf_counter()
         try:
             got = fn(args.quick)
-        except Exception as exc:  # noqa: BLE001 - one broken benchmark must not hide the others
+        except Exception as exc:  # one broken benchmark must not hide the others
             traceback.print_exc(file=sys.stderr)
             got = [failed(name, desc, exc)]
             crashed = True

@@ -13,7 +13,7 @@ from PIL import Image
 from .conftest import TEST_KEY
 
 dashscope = pytest.importorskip("dashscope")
-from dashscope import MultiModalConversation  # noqa: E402
+from dashscope import MultiModalConversation  # noqa: E402 - only when the SDK is installed
 
 
 @pytest.fixture

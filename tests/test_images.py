@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import os
 import random
 import re
 import struct
@@ -308,7 +307,7 @@ def test_bomb_refused_before_decoding(tmp_path):
     # The IDAT holds one pixel: had we decoded, this would be a "corrupt" error instead.
     check_error(err.value, "bomb.png", "9000", "64,000,000")
     assert err.value.code == "InputImage.TooManyPixels"
-    assert Image.MAX_IMAGE_PIXELS == limit_before
+    assert limit_before == Image.MAX_IMAGE_PIXELS
 
 
 def test_giant_bomb_caught_from_pillow_guard(tmp_path):

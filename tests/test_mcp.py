@@ -13,7 +13,7 @@ from .appserver import launch
 pytestmark = pytest.mark.slow  # launches the app in a subprocess
 
 mcp = pytest.importorskip("mcp")
-from mcp.client.streamable_http import streamablehttp_client  # noqa: E402
+from mcp.client.streamable_http import streamablehttp_client  # noqa: E402 - only when mcp is installed
 
 
 def test_mcp_tools_generate(tmp_path):

@@ -45,10 +45,9 @@ def test_pending_then_done(tmp_path):
 def test_partial_file_removed_when_download_fails(tmp_path):
     store = ResultStore.open(tmp_path)
     (rid,) = store.add_pending([_new()])
-    with pytest.raises(RuntimeError):
-        with store.partial(rid) as fh:
-            fh.write(b"half")
-            raise RuntimeError("connection lost")
+    with pytest.raises(RuntimeError), store.partial(rid) as fh:
+        fh.write(b"half")
+        raise RuntimeError("connection lost")
     assert not list((tmp_path / ".partial").iterdir())
     assert store.get(rid).status == "pending"  # still recorded, to be resumed
 

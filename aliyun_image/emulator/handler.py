@@ -89,7 +89,7 @@ class Handler(BaseHTTPRequestHandler):
         finally:
             self.server.open_sockets.discard(self.connection)
 
-    def log_message(self, format, *args) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format, *args) -> None:  # stdlib signature
         """Silent: requests are recorded in memory, never printed."""
 
     def send_error(self, code, message=None, explain=None) -> None:

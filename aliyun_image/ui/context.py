@@ -125,7 +125,7 @@ class AppContext:
                     got = svc.resume_pending()
                     if got:
                         log.info("saved %d pending result(s)", len(got))
-                except Exception:  # noqa: BLE001 - housekeeping must never take the app down
+                except Exception:  # housekeeping must never take the app down
                     log.warning("saving pending results failed", exc_info=True)
 
     def enforce_disk_budget(self) -> None:
@@ -137,7 +137,7 @@ class AppContext:
                 removed = self.store.prune(int(self.opts.disk_budget_mb * (1 << 20)))
             if removed:
                 log.info("disk budget: deleted %d oldest result(s)", removed)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.warning("enforcing the disk budget failed", exc_info=True)
 
     def zip_path(self, name: str) -> Path:

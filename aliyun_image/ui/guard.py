@@ -12,7 +12,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable
+from typing import Any
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl, urlencode
 
 JSON_BODY_MAX = 1 << 20  # 1 MiB: a prompt is at most a few kB

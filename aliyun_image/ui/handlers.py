@@ -18,8 +18,8 @@ import logging
 import math
 import re
 import time
-from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
+from collections.abc import AsyncIterator
 from urllib.parse import unquote
 
 import gradio as gr
@@ -207,7 +207,7 @@ class Handlers:
             job = route.service.plan(task, prompt, images, **options)
             if quota is not None:
                 quota.take(payer, job.n)
-        except Exception as exc:  # noqa: BLE001 - never a traceback in the page
+        except Exception as exc:  # never a traceback in the page
             err = exc if isinstance(exc, AliyunImageError) else unexpected(exc)
             if err is not exc:
                 log.exception("planning failed")

@@ -93,10 +93,10 @@ def _tolerant(image: gr.Image) -> gr.Image:
     is wrong in the visitor's language, instead of Gradio's English traceback with a temp path."""
     strict = image.preprocess
 
-    def preprocess(payload):  # noqa: ANN001, ANN202 - Gradio's FileData
+    def preprocess(payload):  # Gradio's FileData
         try:
             return strict(payload)
-        except Exception:  # noqa: BLE001 - any decode failure: hand over the raw upload
+        except Exception:  # any decode failure: hand over the raw upload
             return getattr(payload, "path", None)
 
     image.preprocess = preprocess

@@ -85,7 +85,7 @@ class Run:
             self.finished = True
             try:
                 self.on_finish(self)
-            except Exception:  # noqa: BLE001 - the consumer must still be woken to show the end
+            except Exception:  # the consumer must still be woken to show the end
                 log.exception("finishing a run failed")
         if self._consumer is not None:
             self._consumer.wake.put_nowait(ev.kind)
