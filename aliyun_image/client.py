@@ -1,5 +1,8 @@
 """HTTP to DashScope: the only module that speaks to the service.
 
+It sends and receives; what goes on the wire (paths, headers, bodies) and what comes back
+(typed replies) is :mod:`.protocol`'s business.
+
 One :class:`requests.Session` per client (keep-alive, connection pool sized for fan-out),
 explicit connect/read timeouts, retries with exponential backoff and jitter on 429/5xx and
 connection failures (``Retry-After`` honoured), and one typed error for every failure.
@@ -16,21 +19,18 @@ from __future__ import annotations
 
 import email.utils
 import fnmatch
-import json
 import logging
 import random
-import re
 import threading
 import time
-from dataclasses import dataclass
-from typing import IO, Any
 from collections.abc import Callable
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from . import __version__
+from . import __version__, protocol
 from .config import Settings
 from .errors import (
     AliyunImageError,
@@ -45,22 +45,22 @@ from .errors import (
 
 log = logging.getLogger(__name__)
 
-GENERATION_PATH = "/services/aigc/multimodal-generation/generation"
-TASK_CREATE_PATH = "/services/aigc/text2image/image-synthesis"
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 # 429s that waiting will not fix (billing, quota): report at once instead of retrying.
 NO_RETRY_CODES = frozenset({"PrepaidBillOverdue", "PostpaidBillOverdue", "CommodityNotPurchased",
                             "Throttling.AllocationQuota", "Arrearage"})
-JSON_TYPE = "application/json; charset=utf-8"
+JSON_TYPE = protocol.JSON_TYPE
+Reply = protocol.Reply  # the client returns wire replies; protocol parses them
 
 
-@dataclass
-class Reply:
-    """A successful JSON reply: the parsed body, its request id and how many retries it took."""
+class Sink(Protocol):
+    """Where a download goes: a file opened ``wb+``, or a wrapper such as
+    :class:`~aliyun_image.pngtext.PngTextWriter` that adds the recipe on the way."""
 
-    data: dict
-    request_id: str
-    retries: int
+    def write(self, data: bytes, /) -> int: ...
+    def seek(self, pos: int, whence: int = 0, /) -> int: ...
+    def truncate(self, size: int | None = None, /) -> int: ...
+    def flush(self) -> None: ...
 
 
 def _retry_after(resp: requests.Response) -> float | None:
@@ -154,8 +154,7 @@ class DashScopeClient:
         data = None
         hdrs = self._headers(api_key, headers)
         if body is not None:
-            # Same encoding as the official SDK: UTF-8, non-ASCII kept raw.
-            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            data = protocol.encode(body)
             hdrs["Content-Type"] = JSON_TYPE
         s = self.settings
         retries = 0
@@ -209,9 +208,7 @@ class DashScopeClient:
                 return api_error(resp.status_code, f"HTTP{resp.status_code}", resp.text[:160].strip(),
                                  region=self.settings.regions(), model=model, retries=retries)
             return bad_reply(resp.status_code, parse_error, body=resp.text)
-        code = str(payload.get("code") or "")
-        message = str(payload.get("message") or payload.get("msg") or "")
-        rid = str(payload.get("request_id") or "")
+        code, message, rid = protocol.error_fields(payload)
         if not code and resp.status_code < 400:
             return bad_reply(resp.status_code, f"unexpected HTTP {resp.status_code}", rid, resp.text)
         return api_error(resp.status_code, code, message, rid, region=self.settings.regions(),
@@ -221,29 +218,28 @@ class DashScopeClient:
     def generate(self, api_key: str | None, body: dict, *, oss_resolve: bool = False,
                  cancel: threading.Event | None = None) -> Reply:
         """Synchronous generation or edit (``multimodal-generation/generation``)."""
-        extra = {"X-DashScope-OssResourceResolve": "enable"} if oss_resolve else None
-        return self._send("POST", GENERATION_PATH, api_key=api_key, body=body, headers=extra,
+        return self._send("POST", protocol.GENERATION_PATH, api_key=api_key, body=body,
+                          headers=protocol.OSS_RESOLVE_HEADER if oss_resolve else None,
                           billable=True, model=body.get("model", ""), cancel=cancel)
 
     def create_task(self, api_key: str | None, body: dict) -> Reply:
-        """Create an async text-to-image task; ``reply.data['output']['task_id']`` names it."""
-        return self._send("POST", TASK_CREATE_PATH, api_key=api_key, body=body,
-                          headers={"X-DashScope-Async": "enable"}, billable=True,
-                          model=body.get("model", ""))
+        """Create an async text-to-image task (:func:`.protocol.parse_task_id` names it)."""
+        return self._send("POST", protocol.TASK_CREATE_PATH, api_key=api_key, body=body,
+                          headers=protocol.ASYNC_HEADER, billable=True, model=body.get("model", ""))
 
     def get_task(self, api_key: str | None, task_id: str) -> Reply:
         """One poll of an async task."""
-        return self._send("GET", f"/tasks/{task_id}", api_key=api_key)
+        return self._send("GET", protocol.task_path(task_id), api_key=api_key)
 
     def cancel_task(self, api_key: str | None, task_id: str) -> Reply:
         """Cancel a task that is still PENDING (the service refuses others)."""
-        return self._send("POST", f"/tasks/{task_id}/cancel", api_key=api_key,
+        return self._send("POST", protocol.task_cancel_path(task_id), api_key=api_key,
                           headers={"Content-Length": "0"})
 
     def wait_task(self, api_key: str | None, task_id: str, *, model: str = "",
                   cancel: threading.Event | None = None,
-                  on_status: Callable[[str], None] | None = None) -> Reply:
-        """Poll until the task ends; return the SUCCEEDED reply or raise its error.
+                  on_status: Callable[[str], None] | None = None) -> protocol.Generation:
+        """Poll until the task ends; return what it generated or raise its error.
 
         Polls on the SDK's schedule (1, 1, 2, 2, 2, 4, 4, 4, 5, 5... s). On ``cancel`` the task
         is cancelled on the service too, so it stops costing money if it had not started; a task
@@ -254,73 +250,60 @@ class DashScopeClient:
         i = 0
         while True:
             reply = self.get_task(api_key, task_id)
-            out = reply.data.get("output") or {}
-            status = str(out.get("task_status") or "")
+            state = protocol.parse_task(reply)
             if on_status:
-                on_status(status)
-            if status == "SUCCEEDED":
-                return reply
-            if status in ("FAILED", "CANCELED", "UNKNOWN"):
-                code = str(out.get("code") or f"Task.{status.title()}")
-                msg = str(out.get("message") or status)
-                if status == "UNKNOWN":
-                    msg = "task not found or expired (task ids live 24 h)"
-                raise api_error(200, code, msg, reply.request_id, region=self.settings.regions(),
-                                model=model)
-            if not status:
-                raise bad_reply(200, "missing output.task_status", reply.request_id, json.dumps(reply.data)[:200])
+                on_status(state.status.value)
+            if state.generation is not None:
+                return state.generation
+            if state.status.finished:
+                raise api_error(200, state.code, state.message, reply.request_id,
+                                region=self.settings.regions(), model=model)
             wait = schedule[min(i, len(schedule) - 1)]
             i += 1
             if time.monotonic() + wait > deadline:
-                raise ApiError(
-                    f"任务 {task_id} 在 {self.settings.task_timeout:.0f} 秒内未完成，可能仍在运行。任务已记录，"
-                    "稍后运行 python -m aliyun_image resume 即可取回结果。",
-                    f"Task {task_id} did not finish within {self.settings.task_timeout:.0f} s; it may still be "
-                    "running. It is recorded: run `python -m aliyun_image resume` later to collect it.",
-                    code="Task.Timeout", request_id=reply.request_id)
+                raise self._task_timeout(task_id, reply.request_id)
             if cancel is not None and cancel.wait(wait):
-                try:
-                    self.cancel_task(api_key, task_id)
-                except AliyunImageError:
-                    # Already running: it will finish and be billed, so keep collecting it (Stop keeps
-                    # what is paid for) and stop asking the cancel flag.
-                    cancel = None
-                    continue
-                raise CancelledError("已停止。", "Stopped.", code="Cancelled")
-            if cancel is None:
+                if self._try_cancel(api_key, task_id):
+                    raise CancelledError("已停止。", "Stopped.", code="Cancelled")
+                # Already running: it will finish and be billed, so keep collecting it (Stop keeps
+                # what is paid for) and stop asking the cancel flag.
+                cancel = None
+            elif cancel is None:
                 self._sleep(wait)
+
+    def _try_cancel(self, api_key: str | None, task_id: str) -> bool:
+        """Cancel a task on the service; False when it refuses (the task already runs)."""
+        try:
+            self.cancel_task(api_key, task_id)
+        except AliyunImageError:
+            return False
+        return True
+
+    def _task_timeout(self, task_id: str, request_id: str) -> ApiError:
+        limit = self.settings.task_timeout
+        return ApiError(
+            f"任务 {task_id} 在 {limit:.0f} 秒内未完成，可能仍在运行。任务已记录，"
+            "稍后运行 python -m aliyun_image resume 即可取回结果。",
+            f"Task {task_id} did not finish within {limit:.0f} s; it may still be "
+            "running. It is recorded: run `python -m aliyun_image resume` later to collect it.",
+            code="Task.Timeout", request_id=request_id)
 
     # --- temporary upload (local files, Beijing only) -----------------------------------------
     def upload_policy(self, api_key: str | None, model: str) -> dict:
         """Step 1 of the temporary upload: a signed OSS form policy bound to ``model``."""
-        reply = self._send("GET", "/uploads", api_key=api_key,
+        reply = self._send("GET", protocol.UPLOAD_POLICY_PATH, api_key=api_key,
                            params={"action": "getPolicy", "model": model}, model=model)
-        data = reply.data.get("data")
-        needed = ("policy", "signature", "upload_dir", "upload_host", "oss_access_key_id")
-        if not isinstance(data, dict) or any(k not in data for k in needed):
-            raise bad_reply(200, "upload policy without data", reply.request_id)
-        return data
+        return protocol.parse_upload_policy(reply)
 
     def upload(self, policy: dict, filename: str, data: bytes, mime: str) -> str:
         """Step 2: POST the file to OSS with the policy; return the ``oss://`` reference.
 
-        Field order matches the official SDK (OSS requires ``file`` last). No Authorization
-        header goes to OSS: the policy signature is the credential.
+        No Authorization header goes to OSS: the policy signature is the credential.
         """
         host = str(policy["upload_host"])
         self.check_host(host, purpose="upload")
         key = f"{policy['upload_dir']}/{filename}"
-        fields = [
-            ("OSSAccessKeyId", (None, policy["oss_access_key_id"])),
-            ("Signature", (None, policy["signature"])),
-            ("policy", (None, policy["policy"])),
-            ("key", (None, key)),
-            ("x-oss-object-acl", (None, policy.get("x_oss_object_acl", "private"))),
-            ("x-oss-forbid-overwrite", (None, policy.get("x_oss_forbid_overwrite", "true"))),
-            ("success_action_status", (None, "200")),
-            ("x-oss-content-type", (None, mime)),
-            ("file", (filename, data)),
-        ]
+        fields = protocol.upload_form(policy, key, filename, data, mime)
         last: AliyunImageError | None = None
         for attempt in range(self.settings.max_retries + 1):
             try:
@@ -334,18 +317,23 @@ class DashScopeClient:
             else:
                 if resp.status_code in (200, 204):
                     return f"oss://{key}"
-                code, message = _oss_error(resp.text)
-                last = api_error(resp.status_code, f"Upload.{code or resp.status_code}",
-                                 message or resp.text[:160], region=self.settings.regions(), retries=attempt)
-                last.zh = f"临时上传图片失败：{last.message}。请重试；若反复失败，可改用图片 URL 或关闭临时上传。"
-                last.en = (f"Uploading the image failed: {last.message}. Try again; if it keeps failing, "
-                           "use an image URL or turn temporary upload off.")
+                last = self._upload_error(resp, attempt)
                 if resp.status_code not in RETRY_STATUS:
                     break
             if attempt < self.settings.max_retries:
                 self._sleep(self.backoff(attempt))
         assert last is not None
         raise last
+
+    def _upload_error(self, resp: requests.Response, attempt: int) -> AliyunImageError:
+        """OSS refused the upload: its code, in a sentence about uploading."""
+        code, message = protocol.oss_error(resp.text)
+        err = api_error(resp.status_code, f"Upload.{code or resp.status_code}", message or resp.text[:160],
+                        region=self.settings.regions(), retries=attempt)
+        return err.with_text(
+            f"临时上传图片失败：{err.message}。请重试；若反复失败，可改用图片 URL 或关闭临时上传。",
+            f"Uploading the image failed: {err.message}. Try again; if it keeps failing, "
+            "use an image URL or turn temporary upload off.")
 
     # --- result downloads --------------------------------------------------------------------
     def check_host(self, url: str, purpose: str = "download") -> None:
@@ -369,7 +357,8 @@ class DashScopeClient:
                 f"拒绝从 {host or url[:60]} {'下载' if purpose == 'download' else '上传'}：该地址不在允许列表中"
                 f"（{', '.join(a for a in allowed if a)}）。如确需使用，请设置 ALIYUN_IMAGE_DOWNLOAD_HOSTS。",
                 f"Refused to {purpose} {'from' if purpose == 'download' else 'to'} {host or url[:60]}: not in the "
-                f"allowed hosts ({', '.join(a for a in allowed if a)}). Set ALIYUN_IMAGE_DOWNLOAD_HOSTS if you trust it.",
+                f"allowed hosts ({', '.join(a for a in allowed if a)}). "
+                "Set ALIYUN_IMAGE_DOWNLOAD_HOSTS if you trust it.",
                 code="Download.HostNotAllowed")
 
     def allows(self, url: str) -> bool:
@@ -380,7 +369,7 @@ class DashScopeClient:
             return False
         return True
 
-    def download(self, url: str, out: IO[bytes], *, max_bytes: int | None = None,
+    def download(self, url: str, out: Sink, *, max_bytes: int | None = None,
                  cancel: threading.Event | None = None) -> str:
         """Stream ``url`` into ``out`` (a file opened ``wb+``); return the Content-Type.
 
@@ -389,63 +378,92 @@ class DashScopeClient:
         so ``out`` never holds a mix of two attempts.
         """
         limit = max_bytes or self.settings.max_download_bytes
-        s = self.settings
-        last: AliyunImageError | None = None
-        wait: float | None = None
-        for attempt in range(s.max_retries + 1):
-            if attempt:
-                self._sleep(wait if wait is not None else self.backoff(attempt - 1))
-                wait = None
+        last: _Retry | None = None
+        for attempt in range(self.settings.max_retries + 1):
+            if last is not None:
+                self._sleep(last.wait if last.wait is not None else self.backoff(attempt - 1))
             out.seek(0)
             out.truncate()
-            target = url
             try:
-                for _hop in range(4):
-                    self.check_host(target)
-                    # identity: the byte count must match Content-Length (no transparent gzip)
-                    resp = self.session.get(target, stream=True, timeout=(s.connect_timeout, s.download_timeout),
-                                            allow_redirects=False, headers={"Accept-Encoding": "identity"})
-                    if resp.is_redirect and resp.headers.get("Location"):
-                        target = urljoin(target, resp.headers["Location"])
-                        resp.close()
-                        continue
+                return self._download_once(url, out, limit, cancel, attempt)
+            except _Retry as retry:
+                last = retry
+                if retry.final:
                     break
-                with resp:
-                    if resp.status_code != 200:
-                        code, message = _oss_error(resp.text if resp.status_code < 600 else "")
-                        last = _download_http_error(resp.status_code, code, message, attempt)
-                        if resp.status_code in RETRY_STATUS:
-                            ra = _retry_after(resp)
-                            wait = min(ra, s.retry_after_max) if ra is not None else None
-                            continue
-                        raise last
-                    declared = _content_length(resp.headers.get("Content-Length"))
-                    if declared > limit:
-                        raise _too_big(limit)
-                    got = 0
-                    for chunk in resp.iter_content(64 * 1024):
-                        if cancel is not None and cancel.is_set():
-                            raise CancelledError("已停止。", "Stopped.", code="Cancelled")
-                        got += len(chunk)
-                        if got > limit:
-                            raise _too_big(limit)
-                        out.write(chunk)
-                    if declared and got != declared:
-                        last = _truncated(got, declared, attempt)
-                        continue
-                    out.flush()
-                    return resp.headers.get("Content-Type", "")
-            except requests.RequestException as exc:
-                kind, _ = _transport_kind(exc)
-                if "IncompleteRead" in repr(exc) or "ChunkedEncodingError" in type(exc).__name__:
-                    last = _truncated(None, None, attempt)
-                else:
-                    net = network_error(kind, urlsplit(target).netloc, retries=attempt, detail=type(exc).__name__)
-                    last = DownloadError(net.zh, net.en, code=net.code, retries=attempt)
-                    if kind in ("dns", "tls"):
-                        break
         assert last is not None
-        raise last
+        raise last.error
+
+    def _download_once(self, url: str, out: Sink, limit: int, cancel: threading.Event | None,
+                       attempt: int) -> str:
+        """One attempt: raises :class:`_Retry` for what another attempt may fix, an error otherwise."""
+        target = url
+        try:
+            resp, target = self._follow(url)
+            with resp:
+                self._check_status(resp, attempt)
+                got, declared = self._stream(resp, out, limit, cancel)
+                if declared and got != declared:
+                    raise _Retry(_truncated(got, declared, attempt))
+                out.flush()
+                return resp.headers.get("Content-Type", "")
+        except requests.RequestException as exc:
+            if "IncompleteRead" in repr(exc) or "ChunkedEncodingError" in type(exc).__name__:
+                raise _Retry(_truncated(None, None, attempt)) from None
+            kind, _ = _transport_kind(exc)
+            net = network_error(kind, urlsplit(target).netloc, retries=attempt, detail=type(exc).__name__)
+            err = DownloadError(net.zh, net.en, code=net.code, retries=attempt)
+            raise _Retry(err, final=kind in ("dns", "tls")) from None
+
+    def _follow(self, url: str) -> tuple[requests.Response, str]:
+        """GET ``url``, following up to 3 redirects, each hop checked against the allow-list."""
+        target = url
+        for _hop in range(4):
+            self.check_host(target)
+            # identity: the byte count must match Content-Length (no transparent gzip)
+            resp = self.session.get(target, stream=True,
+                                    timeout=(self.settings.connect_timeout, self.settings.download_timeout),
+                                    allow_redirects=False, headers={"Accept-Encoding": "identity"})
+            if not (resp.is_redirect and resp.headers.get("Location")):
+                break
+            target = urljoin(target, resp.headers["Location"])
+            resp.close()
+        return resp, target
+
+    def _check_status(self, resp: requests.Response, attempt: int) -> None:
+        """A non-200: retry later for 429/5xx (honouring Retry-After), otherwise the error itself."""
+        if resp.status_code == 200:
+            return
+        code, message = protocol.oss_error(resp.text if resp.status_code < 600 else "")
+        err = _download_http_error(resp.status_code, code, message, attempt)
+        if resp.status_code not in RETRY_STATUS:
+            raise err
+        wait = _retry_after(resp)
+        raise _Retry(err, wait=min(wait, self.settings.retry_after_max) if wait is not None else None)
+
+    @staticmethod
+    def _stream(resp: requests.Response, out: Sink, limit: int,
+                cancel: threading.Event | None) -> tuple[int, int]:
+        """Copy the body into ``out`` within ``limit`` bytes; return (bytes got, bytes declared)."""
+        declared = _content_length(resp.headers.get("Content-Length"))
+        if declared > limit:
+            raise _too_big(limit)
+        got = 0
+        for chunk in resp.iter_content(64 * 1024):
+            if cancel is not None and cancel.is_set():
+                raise CancelledError("已停止。", "Stopped.", code="Cancelled")
+            got += len(chunk)
+            if got > limit:
+                raise _too_big(limit)
+            out.write(chunk)
+        return got, declared
+
+
+class _Retry(Exception):
+    """One download attempt failed in a way another attempt may fix (``final``: it cannot)."""
+
+    def __init__(self, error: AliyunImageError, *, wait: float | None = None, final: bool = False):
+        super().__init__(error.code)
+        self.error, self.wait, self.final = error, wait, final
 
 
 def _content_length(value: str | None) -> int:
@@ -454,13 +472,6 @@ def _content_length(value: str | None) -> int:
         return max(0, int(str(value or "0").split(",")[0].strip()))
     except ValueError:
         return 0
-
-
-def _oss_error(text: str) -> tuple[str, str]:
-    """``(Code, Message)`` from an OSS XML error body (empty strings if absent)."""
-    code = re.search(r"<Code>([^<]*)</Code>", text or "")
-    msg = re.search(r"<Message>([^<]*)</Message>", text or "")
-    return (code.group(1) if code else "", msg.group(1) if msg else "")
 
 
 def _download_http_error(status: int, code: str, message: str, retries: int) -> DownloadError:
@@ -479,7 +490,8 @@ def _download_http_error(status: int, code: str, message: str, retries: int) -> 
                              "The result image does not exist (bad or deleted URL). Generate it again.",
                              code="Download.NotFound", status=status, message=message)
     return DownloadError(
-        f"下载结果图片失败（HTTP {status}{'，' + code if code else ''}，已重试 {retries} 次）。稍后可用 download 命令重试。",
+        f"下载结果图片失败（HTTP {status}{'，' + code if code else ''}，已重试 {retries} 次）。"
+        "稍后可用 download 命令重试。",
         f"Downloading the result failed (HTTP {status}{', ' + code if code else ''}, retried {retries} times). "
         "Retry later with the download command.",
         code=f"Download.HTTP{status}", status=status, message=message, retries=retries)

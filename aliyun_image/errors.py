@@ -31,17 +31,44 @@ class AliyunImageError(Exception):
     """
 
     exit_code = 1
+    # What an error says is fixed once it exists: the same error object may be shown to several
+    # places (one failure event per wanted image), so a change would show up everywhere at once.
+    # :meth:`with_text` and :meth:`replace` return a new error instead.
+    _FIELDS = ("zh", "en", "code", "status", "message", "request_id", "retries")
 
     def __init__(self, zh: str, en: str, *, code: str = "", status: int | None = None,
                  message: str = "", request_id: str = "", retries: int = 0):
-        self.zh = zh
-        self.en = en
-        self.code = code
-        self.status = status
-        self.message = scrub(message)
-        self.request_id = request_id or ""
-        self.retries = retries
+        values = {"zh": zh, "en": en, "code": code, "status": status, "message": scrub(message),
+                  "request_id": request_id or "", "retries": retries}
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
         super().__init__(en)
+
+    # Declared for type checkers; set once in __init__.
+    zh: str
+    en: str
+    code: str
+    status: int | None
+    message: str
+    request_id: str
+    retries: int
+
+    def __setattr__(self, name: str, value: object) -> None:
+        # Python itself sets __traceback__, __cause__... on raise: only our fields are frozen.
+        if name in self._FIELDS:
+            raise AttributeError(f"{type(self).__name__} is immutable; use with_text() or replace()")
+        super().__setattr__(name, value)
+
+    def replace(self, **changes: object) -> AliyunImageError:
+        """A copy of this error (same class) with some fields changed."""
+        fields: dict = {name: getattr(self, name) for name in self._FIELDS}
+        fields.update(changes)
+        zh, en = fields.pop("zh"), fields.pop("en")
+        return type(self)(zh, en, **fields)
+
+    def with_text(self, zh: str, en: str) -> AliyunImageError:
+        """The same error (code, status, request id...) with new sentences for the user."""
+        return self.replace(zh=zh, en=en)
 
     def text(self, lang: str = EN, details: bool = True) -> str:
         """The user's message in ``lang`` (``"zh"`` or ``"en"``), with code and request id."""

@@ -24,14 +24,15 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from collections.abc import Callable, Iterator, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from PIL import Image
 
-from . import catalog
-from .client import DashScopeClient, Reply
+from . import protocol
+from .client import DashScopeClient
+from .protocol import Generation
 from .config import Settings, check_key
 from .errors import (
     AliyunImageError,
@@ -40,13 +41,17 @@ from .errors import (
     DownloadError,
     NetworkError,
     StorageError,
-    bad_reply,
     unexpected,
     validation,
 )
 from .jobs import Job, build_job
+from .kinds import Endpoint, EventKind, Status, Task
 from .pngtext import PngTextWriter
-from .store import NewResult, Record, ResultStore, storage_error
+from .diskspace import storage_error
+from .store import NewResult, Record, ResultStore
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from 3.11; annotations only
 
 log = logging.getLogger(__name__)
 URL_TTL = 24 * 3600  # result URLs live 24 h
@@ -54,9 +59,9 @@ URL_TTL = 24 * 3600  # result URLs live 24 h
 
 @dataclass
 class Event:
-    """Progress of a running job: ``kind`` is result, failure, status or done."""
+    """Progress of a running job (see :class:`~aliyun_image.kinds.EventKind`)."""
 
-    kind: str
+    kind: EventKind
     record: Record | None = None
     error: AliyunImageError | None = None
     text: tuple[str, str] | None = None  # (zh, en) for status events
@@ -101,6 +106,20 @@ def png_texts(rec: Record) -> dict[str, str]:
     return {"parameters": text, "aliyun-image": json.dumps(recipe, ensure_ascii=False)}
 
 
+class JobOptions(TypedDict, total=False):
+    """What a user may choose for a job (see :func:`aliyun_image.jobs.build_job`)."""
+
+    model: str | None  # a model id; None: Plus, or Max with ``best``
+    best: bool  # the product rule: Max when the user asks for the best quality
+    size: str | None  # "W*H", a ratio like "16:9", or None for the model's default
+    n: int | str  # images wanted
+    seed: int | str | None  # None / -1 / "random": drawn here and recorded
+    negative: str | None  # None: the product default; "": none
+    prompt_extend: bool  # let the service rewrite the prompt
+    watermark: bool
+    use_async: bool  # the async task API (models that have it)
+
+
 class ImageService:
     """Generate, edit and fuse images; every result is downloaded and stored at once."""
 
@@ -114,7 +133,8 @@ class ImageService:
         self._born = time.time()  # rows this service recorded since are in flight unless they failed
 
     # --- public use cases -------------------------------------------------------------------------
-    def plan(self, task: str, prompt: str | None, images: Sequence[Any] = (), **options: Any) -> Job:
+    def plan(self, task: str, prompt: str | None, images: Sequence[Any] = (),
+             **options: Unpack[JobOptions]) -> Job:
         """Validate a request without calling the API (raises ValidationError)."""
         s = self.settings
         image_options = {"allow_local_paths": not s.hosted or bool(s.input_dirs),
@@ -122,59 +142,65 @@ class ImageService:
                          "allow_private_urls": not s.hosted}
         return build_job(task, prompt, images=images, image_options=image_options, **options)
 
-    def generate(self, prompt: str, **kw: Any) -> Batch:
-        """Text-to-image. Options: model, best, size, n, seed, negative, prompt_extend, watermark,
-        use_async; plus api_key, owner, on_event, cancel (see :meth:`run`)."""
-        return self._plan_and_run("t2i", prompt, (), kw)
+    def generate(self, prompt: str, *, api_key: str | None = None, owner: str | None = None,
+                 on_event: Callable[[Event], None] | None = None, cancel: threading.Event | None = None,
+                 **options: Unpack[JobOptions]) -> Batch:
+        """Text-to-image: plan (see :class:`JobOptions`), then :meth:`run`."""
+        job = self.plan(Task.T2I, prompt, **options)
+        return self.run(job, api_key=api_key, owner=owner, on_event=on_event, cancel=cancel)
 
-    def edit(self, images: Sequence[Any], instruction: str, **kw: Any) -> Batch:
+    def edit(self, images: Sequence[Any], instruction: str, *, api_key: str | None = None,
+             owner: str | None = None, on_event: Callable[[Event], None] | None = None,
+             cancel: threading.Event | None = None, **options: Unpack[JobOptions]) -> Batch:
         """Edit 1-3 images (URL, oss://, path, bytes or PIL) following ``instruction``."""
-        return self._plan_and_run("edit", instruction, images, kw)
+        job = self.plan(Task.EDIT, instruction, images, **options)
+        return self.run(job, api_key=api_key, owner=owner, on_event=on_event, cancel=cancel)
 
-    def fuse(self, images: Sequence[Any], instruction: str, **kw: Any) -> Batch:
+    def fuse(self, images: Sequence[Any], instruction: str, *, api_key: str | None = None,
+             owner: str | None = None, on_event: Callable[[Event], None] | None = None,
+             cancel: threading.Event | None = None, **options: Unpack[JobOptions]) -> Batch:
         """Fuse 2-3 ordered images (图1, 图2, 图3) following ``instruction``."""
-        return self._plan_and_run("fuse", instruction, images, kw)
+        job = self.plan(Task.FUSE, instruction, images, **options)
+        return self.run(job, api_key=api_key, owner=owner, on_event=on_event, cancel=cancel)
 
-    def _plan_and_run(self, task: str, prompt: str, images: Sequence[Any], kw: dict) -> Batch:
-        run_kw = {k: kw.pop(k) for k in ("api_key", "owner", "on_event", "cancel") if k in kw}
-        return self.run(self.plan(task, prompt, images, **kw), **run_kw)
-
-    def start(self, job: Job, on_event: Callable[[Event], None], **kw: Any) -> threading.Event:
+    def start(self, job: Job, on_event: Callable[[Event], None], *, api_key: str | None = None,
+              owner: str | None = None, cancel: threading.Event | None = None) -> threading.Event:
         """Run ``job`` in a background thread, handing each event to ``on_event``; return the
         job's cancel flag.
 
         ``on_event`` is called from the worker thread as things happen, and the last event has
-        ``kind == "done"`` whatever happened. Setting the flag stops further requests (those
+        ``kind == EventKind.DONE`` whatever happened. Setting the flag stops further requests (those
         already sent finish and are stored: they were paid for). A failure that stops the whole
         job becomes one failure event per wanted image, so counts stay right; a bug becomes an
         "unexpected" event, never a traceback.
         """
-        cancel = kw.pop("cancel", None) or threading.Event()
+        flag = cancel or threading.Event()
 
         def work() -> None:
             try:
-                self.run(job, on_event=on_event, cancel=cancel, **kw)
+                self.run(job, api_key=api_key, owner=owner, on_event=on_event, cancel=flag)
             except AliyunImageError as exc:
                 for _ in range(job.n):
-                    on_event(Event("failure", error=exc))
+                    on_event(Event(EventKind.FAILURE, error=exc))
             except Exception as exc:  # a UI must never see a traceback
                 log.exception("unexpected error in job")
-                on_event(Event("failure", error=unexpected(exc)))
+                on_event(Event(EventKind.FAILURE, error=unexpected(exc)))
             finally:
-                on_event(Event("done"))
+                on_event(Event(EventKind.DONE))
 
         threading.Thread(target=work, daemon=True, name="aliyun-image-job").start()
-        return cancel
+        return flag
 
-    def stream(self, job: Job, **kw: Any) -> Iterator[Event]:
+    def stream(self, job: Job, *, api_key: str | None = None, owner: str | None = None,
+               cancel: threading.Event | None = None) -> Iterator[Event]:
         """:meth:`start`, as a blocking iterator; closing it early sets the cancel flag."""
         q: queue.Queue[Event] = queue.Queue()
-        cancel = self.start(job, q.put, **kw)
+        cancel = self.start(job, q.put, api_key=api_key, owner=owner, cancel=cancel)
         try:
             while True:
                 ev = q.get()
                 yield ev
-                if ev.kind == "done":
+                if ev.kind == EventKind.DONE:
                     return
         finally:
             cancel.set()
@@ -227,7 +253,7 @@ class ImageService:
                 except Exception as exc:  # _one_request reports its own errors; this is a bug
                     log.error("request %d failed unexpectedly", i, exc_info=True)
                     for _ in range(job.per_request):
-                        record(Event("failure", error=unexpected(exc)))
+                        record(Event(EventKind.FAILURE, error=unexpected(exc)))
         finally:
             req_pool.shutdown(wait=True)
             dl_pool.shutdown(wait=True)
@@ -240,7 +266,8 @@ class ImageService:
         locals_ = [im for im in job.images if im.kind == "local"]
         inline_bytes = sum(len(im.data or b"") * 4 // 3 for im in locals_)
         mode = self.settings.upload
-        upload = bool(locals_) and (mode == "always" or (mode == "auto" and inline_bytes > self.settings.inline_max_bytes))
+        too_big_inline = inline_bytes > self.settings.inline_max_bytes
+        upload = bool(locals_) and (mode == "always" or (mode == "auto" and too_big_inline))
         if upload and not self.settings.supports_temp_upload:
             if mode == "always":
                 raise validation("临时上传仅在北京地域可用。请改用 --upload never 或切换到北京地域。",
@@ -254,20 +281,20 @@ class ImageService:
                 refs.append(im.ref or "")
             elif upload:
                 if policy is None:
-                    emit(Event("status", text=("正在上传输入图片…", "Uploading input images…")))
+                    emit(Event(EventKind.STATUS, text=("正在上传输入图片…", "Uploading input images…")))
                     policy = self.client.upload_policy(key, job.model)  # one policy for all files
                 refs.append(self.client.upload(policy, f"{i + 1}-{im.filename}", im.data or b"", im.mime or ""))
             else:
                 refs.append(im.data_uri())
         return refs
 
-    def _new_result(self, ctx: _RunContext, idx: int, seed: int, url: str, actual: str | None,
-                    reply: Reply | None, extra_params: dict | None = None) -> NewResult:
+    def _new_result(self, ctx: _RunContext, idx: int, seed: int, url: str, gen: Generation | None,
+                    request_id: str = "", extra_params: dict | None = None) -> NewResult:
         job = ctx.job
         return NewResult(batch_id=ctx.batch_id, idx=idx, task=job.task, model=job.model, prompt=job.prompt,
                          negative=job.negative, params={**job.params(), **(extra_params or {})}, seed=seed,
-                         inputs=job.input_refs(), request_id=reply.request_id if reply else "",
-                         usage=(reply.data.get("usage") or {}) if reply else {}, actual_prompt=actual,
+                         inputs=job.input_refs(), request_id=gen.request_id if gen else request_id,
+                         usage=gen.usage if gen else {}, actual_prompt=gen.actual_prompt if gen else None,
                          url=url, url_expires=url_expiry(url) if url else None, owner=ctx.owner)
 
     def _one_request(self, ctx: _RunContext, i: int, seed: int) -> None:
@@ -276,44 +303,47 @@ class ImageService:
         try:
             if ctx.cancel is not None and ctx.cancel.is_set():
                 raise CancelledError("已停止。", "Stopped.", code="Cancelled")
-            if job.endpoint == catalog.ASYNC:
+            if job.endpoint == Endpoint.ASYNC:
                 self._one_task(ctx, i, seed)
                 return
-            reply = self.client.generate(ctx.key, job.sync_body(seed, ctx.refs), oss_resolve=ctx.uses_oss,
-                                         cancel=ctx.cancel)
-            items = _sync_results(reply)
+            reply = self.client.generate(ctx.key, protocol.sync_body(job, seed, ctx.refs),
+                                         oss_resolve=ctx.uses_oss, cancel=ctx.cancel)
+            gen = protocol.parse_generation(reply)
         except AliyunImageError as exc:
             for _ in range(want):
-                ctx.record(Event("failure", error=exc))
+                ctx.record(Event(EventKind.FAILURE, error=exc))
             return
-        self._store_and_download(ctx, [self._new_result(ctx, i * want + k, seed, url, actual, reply)
-                                       for k, (url, actual) in enumerate(items)])
-        for _ in range(want - len(items)):  # the service returned fewer images than asked
-            ctx.record(Event("failure", error=ApiError(
+        self._store_and_download(ctx, [self._new_result(ctx, i * want + k, seed, url, gen)
+                                       for k, url in enumerate(gen.urls)])
+        for _ in range(want - len(gen.urls)):  # the service returned fewer images than asked
+            ctx.record(Event(EventKind.FAILURE, error=ApiError(
                 "服务返回的图片少于请求的张数。", "The service returned fewer images than requested.",
-                code="PartialResult", request_id=reply.request_id)))
+                code="PartialResult", request_id=gen.request_id)))
 
     def _one_task(self, ctx: _RunContext, i: int, seed: int) -> None:
         """Async endpoint: the task is recorded as soon as it exists, so a crash, a timeout or a
         Stop while it runs cannot lose it (``resume`` polls it again)."""
         job = ctx.job
-        created = self.client.create_task(ctx.key, job.async_body(seed))
-        task_id = str((created.data.get("output") or {}).get("task_id") or "")
-        if not task_id:
-            raise bad_reply(200, "missing output.task_id", created.request_id)
-        (rid,) = self.store.add_pending([self._new_result(ctx, i, seed, "", None, created, {"task_id": task_id})])
+        created = self.client.create_task(ctx.key, protocol.async_body(job, seed))
+        task_id = protocol.parse_task_id(created)
+        (rid,) = self.store.add_pending([self._new_result(ctx, i, seed, "", None, created.request_id,
+                                                          {"task_id": task_id})])
         try:
-            reply = self.client.wait_task(ctx.key, task_id, model=job.model, cancel=ctx.cancel)
-            ((url, actual), *_rest) = _task_results(reply)
+            gen = self.client.wait_task(ctx.key, task_id, model=job.model, cancel=ctx.cancel)
         except (CancelledError, NetworkError) as exc:
             raise exc  # the row stays pending with its task id: `resume` picks it up later
         except AliyunImageError as exc:
             if exc.code != "Task.Timeout":
-                self.store.mark(rid, "failed", exc.code)
+                self.store.mark(rid, Status.FAILED, exc.code)
             raise
-        self.store.set_url(rid, url=url, url_expires=url_expiry(url), request_id=reply.request_id,
-                           usage=reply.data.get("usage") or {}, actual_prompt=actual)
+        self._set_url(rid, gen)
         ctx.dl_pool.submit(self._download_and_record, rid, ctx.record)
+
+    def _set_url(self, rid: int, gen: Generation) -> None:
+        """Record a finished task's result on its row (async tasks make one image each)."""
+        url = gen.urls[0]
+        self.store.set_url(rid, url=url, url_expires=url_expiry(url), request_id=gen.request_id,
+                           usage=gen.usage, actual_prompt=gen.actual_prompt)
 
     def _store_and_download(self, ctx: _RunContext, news: list[NewResult]) -> None:
         """Record result URLs first, then download them concurrently."""
@@ -327,10 +357,10 @@ class ImageService:
             urls = "\n".join(n.url for n in news)
             hint_zh = "" if self.settings.hosted else "，可用 download 命令下载"
             hint_en = "" if self.settings.hosted else "; fetch them with the download command"
-            err = type(exc)(f"{exc.zh}\n结果链接（24 小时内有效{hint_zh}）：\n{urls}",
-                            f"{exc.en}\nResult URLs (valid 24 h{hint_en}):\n{urls}", code=exc.code)
+            err = exc.with_text(f"{exc.zh}\n结果链接（24 小时内有效{hint_zh}）：\n{urls}",
+                                f"{exc.en}\nResult URLs (valid 24 h{hint_en}):\n{urls}")
             for _ in news:
-                ctx.record(Event("failure", error=err))
+                ctx.record(Event(EventKind.FAILURE, error=err))
             return
         for rid in ids:
             ctx.dl_pool.submit(self._download_and_record, rid, ctx.record)
@@ -339,13 +369,13 @@ class ImageService:
         try:
             rec = self.fetch(rid)
         except AliyunImageError as exc:
-            record(Event("failure", error=exc))
+            record(Event(EventKind.FAILURE, error=exc))
             return
         except Exception as exc:  # never lose the batch over one odd file
             log.error("download %s failed unexpectedly", rid, exc_info=True)
-            record(Event("failure", error=unexpected(exc)))
+            record(Event(EventKind.FAILURE, error=unexpected(exc)))
             return
-        record(Event("result", record=rec))
+        record(Event(EventKind.RESULT, record=rec))
 
     def fetch(self, rid: int) -> Record:
         """Download stored result ``rid`` from its URL into the store (also used to resume).
@@ -356,11 +386,11 @@ class ImageService:
         rec = self.store.get(rid)
         if rec is None:
             raise KeyError(rid)
-        if rec.status == "done":
+        if rec.status == Status.DONE:
             return rec
         if not self.store.ensure_reserve():
             # The disk is full: writing now would eat the space kept for recording paid results.
-            self.store.mark(rid, "pending", "Storage.DiskFull")
+            self.store.mark(rid, Status.PENDING, "Storage.DiskFull")
             raise _saved_later(self.store.disk_full_error())
         try:
             with self.store.partial(rid) as fh:
@@ -368,9 +398,9 @@ class ImageService:
                 width, height = verify_image(Path(fh.name), rec.request_id, self.store.show_paths)
                 return self.store.commit_file(rid, fh, width=width, height=height)
         except DownloadError as exc:
-            status = "expired" if exc.code == "Download.Expired" else (
-                "failed" if exc.code in ("Download.NotImage", "Download.HostNotAllowed", "Download.TooLarge")
-                else "pending")
+            status = Status.EXPIRED if exc.code == "Download.Expired" else (
+                Status.FAILED if exc.code in ("Download.NotImage", "Download.HostNotAllowed", "Download.TooLarge")
+                else Status.PENDING)
             self.store.mark(rid, status, exc.code)
             raise
         except (OSError, StorageError) as exc:
@@ -378,7 +408,7 @@ class ImageService:
             # stays pending and the periodic retry (or the next start, or `resume`) finishes it.
             err = exc if isinstance(exc, StorageError) else storage_error(self.store.root, exc, self.store.show_paths)
             with contextlib.suppress(AliyunImageError):
-                self.store.mark(rid, "pending", err.code)
+                self.store.mark(rid, Status.PENDING, err.code)
             raise (_saved_later(err) if err.code == "Storage.DiskFull" else err) from None
 
     def resume_pending(self, *, on_event: Callable[[Event], None] | None = None) -> list[Record]:
@@ -398,18 +428,18 @@ class ImageService:
                     if not self._collect_task(rec):
                         continue
                 elif rec.url_expires is not None and rec.url_expires < now:
-                    self.store.mark(rec.id, "expired", "Download.Expired")
+                    self.store.mark(rec.id, Status.EXPIRED, "Download.Expired")
                     continue
                 got = self.fetch(rec.id)
             except AliyunImageError as exc:
                 if on_event:
-                    on_event(Event("failure", error=exc))
+                    on_event(Event(EventKind.FAILURE, error=exc))
                 if exc.code == "Storage.DiskFull":
                     break  # no room for the others either: wait for the next round
                 continue
             done.append(got)
             if on_event:
-                on_event(Event("result", record=got))
+                on_event(Event(EventKind.RESULT, record=got))
         return done
 
     def _record_unrecorded(self) -> None:
@@ -430,16 +460,12 @@ class ImageService:
         task_id = rec.params.get("task_id")
         if not task_id or not self.settings.api_key:
             return False
-        reply = self.client.get_task(self.settings.api_key, str(task_id))
-        out = reply.data.get("output") or {}
-        status = out.get("task_status")
-        if status == "SUCCEEDED":
-            ((url, actual), *_rest) = _task_results(reply)
-            self.store.set_url(rec.id, url=url, url_expires=url_expiry(url), request_id=reply.request_id,
-                               usage=reply.data.get("usage") or {}, actual_prompt=actual)
+        state = protocol.parse_task(self.client.get_task(self.settings.api_key, str(task_id)))
+        if state.generation is not None:
+            self._set_url(rec.id, state.generation)
             return True
-        if status in ("FAILED", "CANCELED", "UNKNOWN"):
-            self.store.mark(rec.id, "failed", str(out.get("code") or f"Task.{status}"))
+        if state.status.finished:
+            self.store.mark(rec.id, Status.FAILED, state.code)
         return False
 
     def download_url(self, url: str, dest: Path | str | None = None) -> Path:
@@ -493,31 +519,6 @@ class _RunContext:
     cancel: threading.Event | None
 
 
-def _sync_results(reply: Reply) -> list[tuple[str, str | None]]:
-    """(url, rewritten prompt) pairs from a sync reply; a 200 without them is a bad reply."""
-    try:
-        content = reply.data["output"]["choices"][0]["message"]["content"]
-        urls = [c["image"] for c in content if isinstance(c, dict) and c.get("image")]
-        texts = [c["text"] for c in content if isinstance(c, dict) and c.get("text")]
-    except (KeyError, IndexError, TypeError):
-        raise bad_reply(200, "missing output.choices[0].message.content", reply.request_id) from None
-    if not urls:
-        raise bad_reply(200, "no image in the reply", reply.request_id)
-    actual = texts[0] if texts else None
-    return [(str(u), actual) for u in urls]
-
-
-def _task_results(reply: Reply) -> list[tuple[str, str | None]]:
-    results = (reply.data.get("output") or {}).get("results")
-    if not isinstance(results, list):
-        raise bad_reply(200, "missing output.results", reply.request_id)
-    out = [(str(r["url"]), r.get("actual_prompt")) for r in results if isinstance(r, dict) and r.get("url")]
-    if not out:
-        codes = [r.get("code") for r in results if isinstance(r, dict) and r.get("code")]
-        raise bad_reply(200, f"task succeeded without images {codes or ''}".strip(), reply.request_id)
-    return out
-
-
 def _saved_later(err: AliyunImageError) -> StorageError:
     """A full disk while saving a paid result: the URL is recorded, so say it will still be saved."""
     return StorageError(
@@ -539,7 +540,7 @@ def verify_image(path: Path, request_id: str = "", show_path: bool = True) -> tu
         return size
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
         raise storage_error(path.parent, exc, show_path) from None
-    except Exception:  # Pillow raises many types for bad data
+    except Exception:  # noqa: BLE001 - Pillow raises many types for bad data
         raise DownloadError(
             "下载到的内容不是有效图片（可能是错误页面）。请重试或重新生成。",
             "The downloaded content is not a valid image (perhaps an error page). Retry or generate again.",

@@ -10,6 +10,8 @@ import io
 import pytest
 from PIL import Image
 
+from aliyun_image import protocol
+
 from .conftest import TEST_KEY
 
 dashscope = pytest.importorskip("dashscope")
@@ -34,7 +36,7 @@ def _our_body(emu, service, task, prompt, images=(), **opts):
     emu.clear()
     job = service.plan(task, prompt, images, **opts)
     refs = [im.ref if im.kind != "local" else im.data_uri() for im in job.images]
-    service.client.generate(TEST_KEY, job.sync_body(job.seeds[0], refs))
+    service.client.generate(TEST_KEY, protocol.sync_body(job, job.seeds[0], refs))
     (rec,) = emu.calls("generation")
     return rec.json
 

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from aliyun_image import catalog
+from aliyun_image import catalog, protocol
 from aliyun_image.errors import InputImageError, ValidationError
 from aliyun_image.jobs import build_job, clean_text
 
@@ -64,7 +64,7 @@ def test_fanout_splits_requests_with_consecutive_seeds():
     assert j.requests == 4 and j.per_request == 1
     assert j.seeds == [2147483646, 2147483647, 0, 1]
     e = job("edit", images=["https://example.com/a.png"], n=4, seed=5)
-    assert e.requests == 1 and e.per_request == 4 and e.sync_body(5, ["u"])["parameters"]["n"] == 4
+    assert e.requests == 1 and e.per_request == 4 and protocol.sync_body(e, 5, ["u"])["parameters"]["n"] == 4
 
 
 @pytest.mark.parametrize("seed", [-2, 2147483648, "abc", True])
