@@ -236,7 +236,7 @@ def _history(args: argparse.Namespace, lang: str) -> int:
 
     settings = Settings.from_env(data_dir=args.data_dir)
     store = ResultStore.open(settings.data_dir, fsync=settings.fsync)
-    recs, total = store.list(offset=args.offset, limit=args.limit, query=args.search, task=args.task,
+    recs, total = store.page(offset=args.offset, limit=args.limit, query=args.search, task=args.task,
                              model=args.model)
     for r in recs:
         if args.json:

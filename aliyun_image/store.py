@@ -35,11 +35,11 @@ from collections.abc import Iterator
 
 from PIL import Image
 
+from .diskspace import DiskReserve, fsync_dir, storage_error
 from .errors import StorageError
+from .kinds import Status
 
 SCHEMA_VERSION = 1
-RESERVE_BYTES = 4 << 20  # kept free on disk so paid-for result URLs can always be recorded
-RESERVE_MIN = 64 << 10  # on a tiny volume: 2% of it, but at least this (a few hundred rows)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused after a delete (ids name files)
@@ -91,7 +91,7 @@ class Record:
     actual_prompt: str | None
     url: str
     url_expires: float | None
-    status: str
+    status: Status
     error: str
     path: str
     bytes: int
@@ -144,6 +144,7 @@ class ResultStore:
         # Hosted mode: a visitor's message never names a folder of the server.
         self.show_paths = show_paths
         self._lock = threading.RLock()
+        self.reserve = DiskReserve(self.root, self._lock)
         try:
             for sub in ("images", "thumbs", ".partial"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
@@ -180,17 +181,18 @@ class ResultStore:
             with contextlib.suppress(OSError):
                 part.unlink()
         with self._lock:
-            rows = self._db.execute("SELECT id, path, status FROM results WHERE status IN ('pending','done')").fetchall()
+            rows = self._db.execute("SELECT id, path, status FROM results "
+                                    "WHERE status IN ('pending','done')").fetchall()
         now = time.time()
         for row in rows:
             exists = bool(row["path"]) and (self.root / row["path"]).is_file()
-            if row["status"] == "pending" and exists:
+            if row["status"] == Status.PENDING and exists:
                 # Renamed into place but the crash came before the row update: the file is complete
                 # (rename is atomic), so the row can be marked done.
                 size = (self.root / row["path"]).stat().st_size
-                self._update(row["id"], status="done", bytes=size, updated=now)
-            elif row["status"] == "done" and not exists:
-                self._update(row["id"], status="missing", updated=now)
+                self._update(row["id"], status=Status.DONE, bytes=size, updated=now)
+            elif row["status"] == Status.DONE and not exists:
+                self._update(row["id"], status=Status.MISSING, updated=now)
 
     # --- writing --------------------------------------------------------------------------------
     def add_pending(self, items: list[NewResult]) -> list[int]:
@@ -219,7 +221,8 @@ class ResultStore:
                      json.dumps(it.inputs, ensure_ascii=False), it.request_id,
                      json.dumps(it.usage, ensure_ascii=False), it.actual_prompt, it.url, it.url_expires,
                      it.owner, now, now))
-                rid = int(cur.lastrowid)
+                rid = cur.lastrowid
+                assert rid is not None  # an INSERT always sets it
                 day = time.strftime("%Y-%m-%d", time.localtime(now))
                 path = f"images/{day}/{rid:06d}-{_slug(it.prompt)}.png"
                 self._db.execute("UPDATE results SET path=? WHERE id=?", (path, rid))
@@ -229,48 +232,16 @@ class ResultStore:
     # --- disk space -----------------------------------------------------------------------------
     @property
     def reserve_path(self) -> Path:
-        """A file that holds :data:`RESERVE_BYTES` of disk for recording rows when the disk fills."""
-        return self.root / ".reserve"
+        """The reserve file (see :class:`~aliyun_image.diskspace.DiskReserve`)."""
+        return self.reserve.path
 
     def ensure_reserve(self) -> bool:
-        """Make sure the reserve file exists; False when the disk has no room for it.
-
-        Downloads call this first: while the reserve cannot be made, nothing else is written,
-        so the rows of results that are paid for can always be recorded.
-        """
-        path = self.reserve_path
-        with self._lock:
-            try:
-                size = self._reserve_size()
-                if path.is_file() and path.stat().st_size >= size:
-                    return True
-                tmp = path.with_suffix(".tmp")
-                with open(tmp, "wb") as fh:
-                    _allocate(fh, size)
-                os.replace(tmp, path)
-                return True
-            except OSError as exc:
-                with contextlib.suppress(OSError):
-                    path.with_suffix(".tmp").unlink()
-                # Only a full disk says "no room"; other failures surface where they happen.
-                return exc.errno != errno.ENOSPC
-
-    def _reserve_size(self) -> int:
-        try:
-            st = os.statvfs(self.root)
-            volume = st.f_blocks * st.f_frsize
-        except (AttributeError, OSError):
-            return RESERVE_BYTES
-        return min(RESERVE_BYTES, max(RESERVE_MIN, volume // 50))
+        """See :meth:`DiskReserve.ensure <aliyun_image.diskspace.DiskReserve.ensure>`."""
+        return self.reserve.ensure()
 
     def release_reserve(self) -> bool:
         """Free the reserve (to record rows on a full disk); False if there was none."""
-        with self._lock:
-            try:
-                self.reserve_path.unlink()
-                return True
-            except OSError:
-                return False
+        return self.reserve.release()
 
     def disk_full_error(self) -> StorageError:
         """The error for "no room to write results" (same text as a failed write on a full disk)."""
@@ -305,7 +276,7 @@ class ResultStore:
         """A temporary file (``wb+``) for downloading result ``rid``; removed if not committed."""
         tmp = self.root / ".partial" / f"{rid}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part"
         try:
-            fh = open(tmp, "wb+")
+            fh = open(tmp, "wb+")  # noqa: SIM115 - closed by `with fh` below; only opening is a storage error
         except OSError as exc:
             raise storage_error(self.root, exc, self.show_paths) from None
         try:
@@ -328,11 +299,11 @@ class ResultStore:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(fh.name, final)  # atomic: readers see the old state or the whole file
             if self.fsync:
-                _fsync_dir(final.parent)
+                fsync_dir(final.parent)
             size = final.stat().st_size
         except OSError as exc:
             raise storage_error(self.root, exc, self.show_paths) from None
-        self._update(rid, status="done", bytes=size, width=width, height=height, error="", updated=time.time())
+        self._update(rid, status=Status.DONE, bytes=size, width=width, height=height, error="", updated=time.time())
         out = self.get(rid)
         assert out is not None
         return out
@@ -343,8 +314,8 @@ class ResultStore:
         self._update(rid, url=url, url_expires=url_expires, request_id=request_id,
                      usage=json.dumps(usage, ensure_ascii=False), actual_prompt=actual_prompt, updated=time.time())
 
-    def mark(self, rid: int, status: str, error: str = "") -> None:
-        """Set a row's status (``failed``, ``expired``, ``pending``) with an error code/text."""
+    def mark(self, rid: int, status: Status, error: str = "") -> None:
+        """Set a row's status (failed, expired, pending) with an error code/text."""
         self._update(rid, status=status, error=error[:500], updated=time.time())
 
     def _update(self, rid: int, **cols: Any) -> None:
@@ -373,14 +344,15 @@ class ResultStore:
         d = dict(row)
         for key in ("params", "inputs", "usage"):
             d[key] = json.loads(d[key] or ("[]" if key == "inputs" else "{}"))
+        d["status"] = Status(d["status"])
         rec = Record(**d)
-        if rec.status == "done" and rec.path:
+        if rec.status == Status.DONE and rec.path:
             rec.file = self.root / rec.path
         return rec
 
     def get(self, rid: int, owner: str | None = None) -> Record | None:
         """One record by id; with ``owner`` set, only if it belongs to that owner."""
-        sql, args = "SELECT * FROM results WHERE id=?", [rid]
+        sql, args = "SELECT * FROM results WHERE id=?", [str(rid)]
         if owner is not None:
             sql += " AND owner=?"
             args.append(owner)
@@ -389,8 +361,9 @@ class ResultStore:
         return self._record(row) if row else None
 
     def _where(self, *, query: str | None, task: str | None, model: str | None, owner: str | None,
-               status: str | None) -> tuple[str, list]:
-        clauses, args = [], []
+               status: str | None) -> tuple[str, list[str]]:
+        clauses: list[str] = []
+        args: list[str] = []
         if status:
             clauses.append("status=?")
             args.append(status)
@@ -409,8 +382,9 @@ class ResultStore:
             args += [like, like]
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
 
-    def list(self, *, offset: int = 0, limit: int = 24, query: str | None = None, task: str | None = None,
-             model: str | None = None, owner: str | None = None, status: str | None = "done") -> tuple[list[Record], int]:
+    def page(self, *, offset: int = 0, limit: int = 24, query: str | None = None, task: str | None = None,
+             model: str | None = None, owner: str | None = None,
+             status: str | None = Status.DONE) -> tuple[list[Record], int]:
         """A page of records, newest first, and the total that match (search + filters)."""
         where, args = self._where(query=query, task=task, model=model, owner=owner, status=status)
         with self._lock:
@@ -473,18 +447,19 @@ class ResultStore:
 
     def export_zip(self, ids: list[int], dest: Path, owner: str | None = None) -> Path | None:
         """Zip the originals of ``ids`` (only those visible to ``owner``) into ``dest``; None if empty."""
-        recs = [r for r in (self.get(i, owner) for i in ids) if r is not None and r.file is not None and r.file.is_file()]
-        if not recs:
+        files = [r.file for r in (self.get(i, owner) for i in ids) if r is not None and r.file is not None]
+        files = [f for f in files if f is not None and f.is_file()]
+        if not files:
             return None
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_suffix(".part")
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:  # PNGs are already compressed
-            for r in recs:
-                zf.write(r.file, arcname=r.file.name)
+            for f in files:
+                zf.write(f, arcname=f.name)
         os.replace(tmp, dest)
         return dest
 
-    def count(self, status: str = "done") -> int:
+    def count(self, status: str = Status.DONE) -> int:
         """How many records have ``status``."""
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM results WHERE status=?", (status,)).fetchone()[0])
@@ -505,63 +480,6 @@ def _writer_alive(name: str) -> bool:
     return True
 
 
-def _allocate(fh: Any, size: int) -> None:
-    """Give ``fh`` ``size`` bytes of real disk blocks (not a sparse file, which reserves nothing)."""
-    try:
-        os.posix_fallocate(fh.fileno(), 0, size)
-        return
-    except (AttributeError, OSError) as exc:
-        if getattr(exc, "errno", None) == errno.ENOSPC:
-            raise
-    chunk = b"\0" * (1 << 20)  # file systems without fallocate: write zeros
-    for _ in range(-(-size // len(chunk))):
-        fh.write(chunk)
-    fh.flush()
-
-
-def _fsync_dir(path: Path) -> None:
-    """Persist a rename (the directory entry) on POSIX; a no-op where not supported."""
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def storage_error(root: Path, exc: BaseException, show_path: bool = True) -> StorageError:
-    """The user's message for a failed write under ``root`` (full disk, read-only, permissions).
-
-    With ``show_path=False`` (hosted mode) the message names no folder and no setting of the
-    server: the visitor can do nothing about either.
-    """
-    no = getattr(exc, "errno", None)
-    if no == errno.ENOSPC or "disk is full" in str(exc) or "database or disk is full" in str(exc):
-        code = "Storage.DiskFull"
-        if show_path:
-            zh = f"磁盘空间不足，无法保存到 {root}。请清理磁盘或用 ALIYUN_IMAGE_DATA_DIR 换一个目录；已保存的结果不受影响。"
-            en = (f"The disk is full; cannot save to {root}. Free some space or choose another folder with "
-                  "ALIYUN_IMAGE_DATA_DIR; results already saved are safe.")
-        else:
-            zh, en = "服务器磁盘已满，暂时无法保存图片。", "The server's disk is full, so images cannot be saved right now."
-    elif no in (errno.EACCES, errno.EPERM, errno.EROFS) or "readonly" in str(exc) or "read-only" in str(exc):
-        code = "Storage.ReadOnly"
-        if show_path:
-            zh = f"没有写入权限：{root}。请修改目录权限，或用 ALIYUN_IMAGE_DATA_DIR 指定可写目录。"
-            en = (f"No permission to write to {root}. Fix the folder's permissions or point ALIYUN_IMAGE_DATA_DIR "
-                  "at a writable folder.")
-        else:
-            zh, en = "服务器暂时无法保存图片（存储只读）。请稍后再试。", "The server cannot save images right now (read-only storage). Try again later."
-    else:
-        code = "Storage.Error"
-        if show_path:
-            zh = f"无法写入结果目录 {root}：{type(exc).__name__}。请检查该目录。"
-            en = f"Cannot write to the results folder {root}: {type(exc).__name__}. Check that folder."
-        else:
-            zh, en = "服务器暂时无法保存图片。请稍后再试。", "The server cannot save images right now. Try again later."
-    return StorageError(zh, en, code=code, message=str(exc) if show_path else "")
-
-
 class Gallery:
     """One owner's results: every read, delete and export is limited to ``owner``.
 
@@ -573,10 +491,10 @@ class Gallery:
         self.store = store
         self.owner = owner
 
-    def list(self, *, offset: int = 0, limit: int = 24, query: str | None = None, task: str | None = None,
+    def page(self, *, offset: int = 0, limit: int = 24, query: str | None = None, task: str | None = None,
              model: str | None = None) -> tuple[list[Record], int]:
         """A page of done results, newest first, and how many match."""
-        return self.store.list(offset=offset, limit=limit, query=query, task=task, model=model, owner=self.owner)
+        return self.store.page(offset=offset, limit=limit, query=query, task=task, model=model, owner=self.owner)
 
     def get(self, rid: int) -> Record | None:
         """One of the owner's results, or None (also for someone else's id)."""

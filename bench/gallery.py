@@ -102,19 +102,19 @@ def run(quick: bool = False) -> list[Row]:
             got = {}
 
             def page() -> None:
-                got["page"] = store.list(limit=PAGE)
+                got["page"] = store.page(limit=PAGE)
 
             def whole() -> None:
-                got["whole"] = store.list(limit=TOTAL)
+                got["whole"] = store.page(limit=TOTAL)
 
             def search() -> None:
-                got["search"] = store.list(limit=PAGE, query=QUERY)
+                got["search"] = store.page(limit=PAGE, query=QUERY)
 
             def no_match() -> None:
-                got["none"] = store.list(limit=PAGE, query=NO_MATCH)
+                got["none"] = store.page(limit=PAGE, query=NO_MATCH)
 
             def deep() -> None:
-                got["deep"] = store.list(offset=TOTAL - PAGE, limit=PAGE)
+                got["deep"] = store.page(offset=TOTAL - PAGE, limit=PAGE)
 
             t = interleaved({"page": page, "whole": whole, "search": search, "no_match": no_match, "deep": deep},
                             reps, warmup=1)

@@ -101,7 +101,7 @@ def test_network_down_exit_1(clean_env):
 def test_download_and_models(cli_env, clean_env, tmp_path):
     gen = run(["generate", "cat", "-q"], cli_env, clean_env)
     from aliyun_image.store import ResultStore
-    url = ResultStore.open(clean_env).list()[0][0].url
+    url = ResultStore.open(clean_env).page()[0][0].url
     r = run(["download", url, str(tmp_path / "dl.png")], cli_env, clean_env)
     assert gen.returncode == 0 and r.returncode == 0 and (tmp_path / "dl.png").is_file()
     m = run(["models"])
@@ -210,7 +210,7 @@ def test_download_of_a_non_url_is_a_usage_error(cli_env, clean_env):
 def test_tampered_result_url_message(cli_env, clean_env, emu):
     assert run(["generate", "cat", "-q"], cli_env, clean_env).returncode == 0
     from aliyun_image.store import ResultStore
-    url = ResultStore.open(clean_env).list()[0][0].url
+    url = ResultStore.open(clean_env).page()[0][0].url
     bad = url.rsplit("Signature=", 1)[0] + "Signature=" + "0" * 64
     r = run(["download", bad], cli_env, clean_env)
     assert r.returncode == 1 and "signature" in r.stderr.lower() and "Copy the complete" in r.stderr

@@ -31,7 +31,7 @@ def kept(svc: ImageService, batch) -> None:
         assert again.status == "done" and again.file.is_file()
         with Image.open(again.file) as im:
             im.load()
-    assert svc.store.list()[1] >= len(batch.results)
+    assert svc.store.page()[1] >= len(batch.results)
     assert not any(p.name.split(".")[1] == str(os.getpid()) for p in (svc.store.root / ".partial").glob("*"))
 
 
@@ -144,7 +144,7 @@ def test_expired_url(service, emu):
     emu.download_fault("expired")
     batch = service.generate("a cat")
     bilingual(batch.failures[0], "expired", "24 hours")
-    assert service.store.list(status="expired")[1] == 1 and len(emu.calls("download")) == 1
+    assert service.store.page(status="expired")[1] == 1 and len(emu.calls("download")) == 1
 
 
 @pytest.mark.parametrize("outcome,needle", [("FAILED", "model failed"), ("UNKNOWN", "expired")])
@@ -264,9 +264,9 @@ def test_process_killed_mid_download(emu, tmp_path):
     assert not list((data / ".partial").iterdir()), "half files of a dead process are removed"
     pending = store.pending()
     assert len(pending) == 2 and all(p.url for p in pending)
-    assert store.list()[1] == 0
+    assert store.page()[1] == 0
     store.close()
     svc = ImageService(Settings.from_env(base_url=emu.base_url, api_key=TEST_KEY, data_dir=data))
     done = svc.resume_pending()
     assert len(done) == 2 and all(r.file.is_file() for r in done)
-    assert svc.store.list()[1] == 2 and not svc.store.pending()
+    assert svc.store.page()[1] == 2 and not svc.store.pending()

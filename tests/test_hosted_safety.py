@@ -216,7 +216,7 @@ def test_disk_budget_deletes_the_oldest_hosted_results(emu, clean_env):
         each = total // 5
         ctx.opts.disk_budget_mb = (2.5 * each) / (1 << 20)  # room for two and a half
         ctx.enforce_disk_budget()
-        recs, count = ctx.store.list(limit=10)
+        recs, count = ctx.store.page(limit=10)
         assert count == 2 and [r.prompt for r in recs] == ["budget 4", "budget 3"]
         assert ctx.store.bytes_used() <= 2.5 * each
         assert len(list((clean_env / "images").rglob("*.png"))) == 2
@@ -273,7 +273,7 @@ def test_full_disk_keeps_paid_results_pending_and_saves_them_later(emu, tmp_path
             filler.unlink()
             ctx.housekeeping()  # what the periodic retry does
             assert not ctx.store.pending()
-            recs, total = ctx.gallery("v").list()
+            recs, total = ctx.gallery("v").page()
             assert total == 3 and all(r.file.is_file() for r in recs)
         finally:
             ctx.close()
@@ -349,7 +349,7 @@ def test_crafted_gallery_and_number_inputs_are_refused_cleanly(emu, clean_env):
     try:
         h = Handlers(ctx)
         handler_generate(h, "zip me", req())
-        (rec,), _ = ctx.store.list()
+        (rec,), _ = ctx.store.page()
         path, _ = h.gallery_zip([rec.id] * 5000, req())  # one id repeated: one file, not 5000
         assert zipfile.ZipFile(path).namelist() == [rec.file.name]
         out = drain(h.generate("a cat", "", "plus", "", "1328*1328", float("nan"), -1, True, False, req(), TEST_KEY))

@@ -62,7 +62,7 @@ def test_partial_failure_keeps_the_good_ones(service, emu):
     batch = service.generate("a cat", n=3)
     assert len(batch.results) == 2 and len(batch.failures) == 1
     assert batch.failures[0].code == "DataInspectionFailed"
-    assert service.store.list()[1] == 2
+    assert service.store.page()[1] == 2
 
 
 def test_all_failed_raise_if_empty(service, emu):
@@ -130,11 +130,11 @@ def test_expired_and_not_image_downloads(service, emu):
     emu.download_fault("expired")
     b = service.generate("a cat")
     assert b.failures[0].code == "Download.Expired"
-    assert service.store.list(status="expired")[1] == 1
+    assert service.store.page(status="expired")[1] == 1
     emu.download_fault("not_image", times=10)
     b = service.generate("a dog")
     assert b.failures[0].code == "Download.NotImage"
-    assert service.store.list(status="failed")[1] == 1
+    assert service.store.page(status="failed")[1] == 1
     assert not list((service.store.root / ".partial").iterdir())
 
 
@@ -221,7 +221,7 @@ def test_a_bug_in_one_request_does_not_lose_the_others(service, emu, monkeypatch
     monkeypatch.setattr(service.client, "generate", flaky)
     batch = service.generate("a cat", n=3, seed=10)
     assert len(batch.results) == 2 and [f.code for f in batch.failures] == ["Internal"]
-    assert service.store.list()[1] == 2 and not service.store.pending()
+    assert service.store.page()[1] == 2 and not service.store.pending()
 
 
 def test_broken_progress_callback_does_not_undo_results(service, emu):
@@ -233,7 +233,7 @@ def test_broken_progress_callback_does_not_undo_results(service, emu):
 
 
 def test_storage_failure_hands_over_the_paid_urls(service, emu, monkeypatch):
-    from aliyun_image.store import storage_error
+    from aliyun_image.diskspace import storage_error
 
     def fail(items):
         raise storage_error(service.store.root, OSError(28, "No space left on device"))

@@ -82,15 +82,15 @@ def test_paging_search_filters_and_newest_first(tmp_path):
                                   model="qwen-image-plus" if i < 6 else "qwen-image-edit-plus") for i in range(10)])
     for rid in ids:
         _save(store, rid)
-    page, total = store.list(limit=4)
+    page, total = store.page(limit=4)
     assert total == 10 and [r.id for r in page] == ids[::-1][:4]
-    page2, _ = store.list(offset=8, limit=4)
+    page2, _ = store.page(offset=8, limit=4)
     assert len(page2) == 2
-    cats, n = store.list(query="cat")
+    cats, n = store.page(query="cat")
     assert n == 5 and all("cat" in r.prompt for r in cats)
-    assert store.list(task="edit")[1] == 4
-    assert store.list(model="qwen-image-plus", query="dog")[1] == 3
-    assert store.list(query="100%")[1] == 0  # LIKE wildcards are escaped
+    assert store.page(task="edit")[1] == 4
+    assert store.page(model="qwen-image-plus", query="dog")[1] == 3
+    assert store.page(query="100%")[1] == 0  # LIKE wildcards are escaped
     assert set(store.models()) == {"qwen-image-plus", "qwen-image-edit-plus"}
 
 
@@ -98,7 +98,7 @@ def test_owner_isolation_and_delete(tmp_path):
     store = ResultStore.open(tmp_path)
     a, b = store.add_pending([_new(owner="alice"), _new(owner="bob", idx=1)])
     ra, _ = _save(store, a), _save(store, b)
-    assert store.list(owner="alice")[1] == 1
+    assert store.page(owner="alice")[1] == 1
     assert store.get(a, owner="bob") is None
     assert not store.delete(a, owner="bob")
     assert store.delete(a, owner="alice")

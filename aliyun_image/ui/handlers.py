@@ -421,12 +421,12 @@ class Handlers:
         lang = _lang(request)
         gallery = self.ctx.gallery(_session(request))
         page = max(1, int(page or 1))
-        recs, total = gallery.list(offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, query=query or None,
+        recs, total = gallery.page(offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, query=query or None,
                                    task=task or None, model=model or None)
         pages = max(1, -(-total // PAGE_SIZE))
         if page > pages:  # e.g. after deleting the last item of the last page
             page = pages
-            recs, total = gallery.list(offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, query=query or None,
+            recs, total = gallery.page(offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, query=query or None,
                                        task=task or None, model=model or None)
         items = []
         for r in recs:
