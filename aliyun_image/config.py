@@ -11,8 +11,10 @@ hidden from ``repr`` and never written to ``os.environ``, a file or a log.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import validation
@@ -65,7 +67,8 @@ def check_key(key: str | None, settings: Settings) -> str:
     key = (key or "").strip()
     if not key:
         raise validation(
-            f"没有 API Key。请设置环境变量 DASHSCOPE_API_KEY，或在界面中填写（当前地域：{settings.region_label('zh')}）。",
+            "没有 API Key。请设置环境变量 DASHSCOPE_API_KEY，或在界面中填写"
+            f"（当前地域：{settings.region_label('zh')}）。",
             f"No API key. Set the DASHSCOPE_API_KEY environment variable or enter one in the UI "
             f"(region: {settings.region_label('en')}).", code="InvalidApiKey")
     if not key.isascii() or not key.isprintable() or any(ch.isspace() for ch in key):
@@ -103,14 +106,14 @@ class Settings:
     input_dirs: tuple[Path, ...] = ()  # hosted: local inputs allowed only from here (uploads dir)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Settings from ``env`` (default ``os.environ``) with ``overrides`` on top.
 
         ``overrides`` with value None are ignored, so CLI flags can be passed straight through.
         ``region=`` picks a region's base URL unless ``base_url=`` (or ``DASHSCOPE_HTTP_BASE_URL``)
         names one explicitly.
         """
-        env = os.environ if env is None else env
+        env = os.environ if env is None else env  # (narrowed: env is a Mapping from here on)
         o = {k: v for k, v in overrides.items() if v is not None}
         region = normalize_region(o.pop("region", None) or env.get(ENV_REGION) or "beijing")
         base = o.pop("base_url", None) or env.get(ENV_BASE_URL) or REGIONS[region][0]
@@ -183,8 +186,3 @@ class Settings:
     def supports_temp_upload(self) -> bool:
         """The temporary-upload flow exists in Beijing only (or on a custom base, e.g. the emulator)."""
         return self.region == "beijing" or self.is_custom_base
-
-    @property
-    def db_path(self) -> Path:
-        """The SQLite index inside :attr:`data_dir`."""
-        return self.data_dir / "gallery.sqlite3"

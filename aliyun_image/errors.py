@@ -129,8 +129,10 @@ class CancelledError(AliyunImageError):
 # "Throttling.RateQuota" uses its own row and "Throttling.Whatever" falls back to "Throttling".
 _API_MESSAGES: dict[str, tuple[str, str]] = {
     "InvalidApiKey": (
-        "API Key 无效或缺失（当前地域：{region}）。请检查 DASHSCOPE_API_KEY；北京与新加坡地域的 Key 互不通用，请确认 Key 与地域一致。",
-        "The API key is invalid or missing (region used: {region}). Check DASHSCOPE_API_KEY; Beijing and Singapore keys are different, so make sure the key belongs to this region.",
+        "API Key 无效或缺失（当前地域：{region}）。请检查 DASHSCOPE_API_KEY；"
+        "北京与新加坡地域的 Key 互不通用，请确认 Key 与地域一致。",
+        "The API key is invalid or missing (region used: {region}). Check DASHSCOPE_API_KEY; Beijing and Singapore "
+        "keys are different, so make sure the key belongs to this region.",
     ),
     "InvalidParameter": (
         "请求参数不被接受：{message}。请检查尺寸、张数、种子等参数。",
@@ -149,11 +151,13 @@ _API_MESSAGES: dict[str, tuple[str, str]] = {
     "BadRequest.EmptyModel": ("请求未指定模型。请选择一个模型。", "The request names no model. Choose a model."),
     "BadRequest.TooLarge": (
         "请求体过大。请使用更小的图片（本工具会自动压缩本地图片），或改用临时上传方式。",
-        "The request is too large. Use smaller images (local files are compressed automatically) or the temporary-upload option.",
+        "The request is too large. Use smaller images (local files are compressed automatically) or the "
+        "temporary-upload option.",
     ),
     "BadRequest.InputDownloadFailed": (
         "服务无法下载输入图片。请确认图片链接可以公开访问且未过期，或改为上传本地文件。",
-        "The service could not download the input image. Make sure the URL is public and not expired, or upload the file instead.",
+        "The service could not download the input image. Make sure the URL is public and not expired, or upload the "
+        "file instead.",
     ),
     "BadRequest.UnsupportedFileFormat": (
         "输入文件格式不受支持。请使用 JPG、PNG、BMP、TIFF、WEBP 或 GIF。",
@@ -194,7 +198,8 @@ _API_MESSAGES: dict[str, tuple[str, str]] = {
     ),
     "Throttling": (
         "请求过于频繁，已自动重试 {retries} 次仍被限流。请稍等一分钟再试，或减少同时生成的张数。",
-        "Rate limited: still throttled after {retries} automatic retries. Wait a minute and try again, or ask for fewer images at once.",
+        "Rate limited: still throttled after {retries} automatic retries. Wait a minute and try again, or ask for "
+        "fewer images at once.",
     ),
     "Throttling.AllocationQuota": (
         "已超出分配的额度（已重试 {retries} 次）。请稍后再试，或在控制台提高配额。",
@@ -204,9 +209,12 @@ _API_MESSAGES: dict[str, tuple[str, str]] = {
         "请求数超出限制，已自动重试 {retries} 次。请稍后再试。",
         "Too many requests: retried {retries} times. Try again later.",
     ),
-    "PrepaidBillOverdue": ("预付费账单已逾期。请在控制台处理账单。", "The prepaid bill is overdue. Settle it in the console."),
-    "PostpaidBillOverdue": ("后付费账单已逾期。请在控制台处理账单。", "The postpaid bill is overdue. Settle it in the console."),
-    "CommodityNotPurchased": ("尚未购买该服务。请在控制台开通。", "The service has not been purchased. Enable it in the console."),
+    "PrepaidBillOverdue": ("预付费账单已逾期。请在控制台处理账单。",
+                           "The prepaid bill is overdue. Settle it in the console."),
+    "PostpaidBillOverdue": ("后付费账单已逾期。请在控制台处理账单。",
+                            "The postpaid bill is overdue. Settle it in the console."),
+    "CommodityNotPurchased": ("尚未购买该服务。请在控制台开通。",
+                              "The service has not been purchased. Enable it in the console."),
     "InternalError": (
         "服务内部错误（已自动重试 {retries} 次）。请稍后重试。",
         "The service had an internal error (retried {retries} times). Try again later.",
@@ -280,7 +288,8 @@ def network_error(kind: str, target: str, *, retries: int = 0, detail: str = "")
         "dns": ("无法解析服务地址 {t}。请检查网络连接和 DNS，或确认地域/Base URL 配置正确。",
                 "Cannot resolve {t}. Check the network connection and DNS, or the region / base URL setting."),
         "refused": ("无法连接到 {t}（连接被拒绝，已重试 {r} 次）。请确认地址和端口正确、服务已启动。",
-                    "Cannot connect to {t} (connection refused, retried {r} times). Check the address and port, and that the service is running."),
+                    "Cannot connect to {t} (connection refused, retried {r} times). Check the address and port, and "
+                    "that the service is running."),
         "connect_timeout": ("连接 {t} 超时（已重试 {r} 次）。请检查网络或代理设置。",
                             "Connecting to {t} timed out (retried {r} times). Check the network or proxy settings."),
         "timeout": ("等待 {t} 响应超时（已重试 {r} 次）。请稍后重试，或在设置中调大超时。",
@@ -298,7 +307,8 @@ def network_error(kind: str, target: str, *, retries: int = 0, detail: str = "")
 def outcome_unknown(target: str, request_sent: str = "timeout") -> OutcomeUnknownError:
     """A generation request left but no reply came back: do not retry blindly, tell the user."""
     what_zh = "等待响应超时" if request_sent == "timeout" else "连接在响应前中断"
-    what_en = "timed out waiting for the reply" if request_sent == "timeout" else "the connection dropped before the reply"
+    what_en = ("timed out waiting for the reply" if request_sent == "timeout"
+               else "the connection dropped before the reply")
     return OutcomeUnknownError(
         f"生成请求已发送到 {target}，但{what_zh}。该请求可能已在服务端完成并计费，为避免重复扣费没有自动重试。"
         "请稍后在控制台查看用量后再决定是否重试。",
@@ -312,7 +322,8 @@ def bad_reply(status: int, what: str, request_id: str = "", body: str = "") -> A
     """A reply we cannot use: non-JSON body, or 200 with fields missing."""
     snippet = scrub(re.sub(r"\s+", " ", body or ""))[:160]
     return ApiError(
-        f"服务返回了无法识别的响应（HTTP {status}，{what}）。请稍后重试；若持续出现，请检查 Base URL 是否指向 DashScope。"
+        f"服务返回了无法识别的响应（HTTP {status}，{what}）。请稍后重试；"
+        "若持续出现，请检查 Base URL 是否指向 DashScope。"
         + (f" 响应开头：{snippet}" if snippet else ""),
         f"The service sent a reply we cannot read (HTTP {status}, {what}). Try again later; if it persists, check "
         "that the base URL points at DashScope." + (f" Reply starts: {snippet}" if snippet else ""),

@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from urllib.parse import parse_qs, urlsplit
 from typing import TYPE_CHECKING, Any
 
 from .errors import bad_reply
 
 if TYPE_CHECKING:  # only for annotations: jobs imports nothing from here
     from .jobs import Job
+
+URL_TTL = 24 * 3600  # result URLs live 24 h (section 3.3)
 
 # --- paths and headers (sections 2-5) ------------------------------------------------------------
 GENERATION_PATH = "/services/aigc/multimodal-generation/generation"
@@ -226,3 +230,12 @@ def error_fields(payload: dict) -> tuple[str, str, str]:
     """``(code, message, request_id)`` of an error body (section 6.1; some gateways say ``msg``)."""
     return (str(payload.get("code") or ""), str(payload.get("message") or payload.get("msg") or ""),
             str(payload.get("request_id") or ""))
+
+
+def url_expiry(url: str, now: float | None = None) -> float:
+    """When a result URL stops working: its ``Expires`` query parameter, else 24 h from now."""
+    now = time.time() if now is None else now
+    try:
+        return float(parse_qs(urlsplit(url).query)["Expires"][0])
+    except (KeyError, ValueError, IndexError):
+        return now + URL_TTL

@@ -13,11 +13,8 @@ so one service can serve many hosted visitors.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
 import queue
-import tempfile
 import threading
 import time
 import uuid
@@ -26,13 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 from collections.abc import Callable, Iterator, Sequence
-from urllib.parse import parse_qs, urlsplit
 
-from PIL import Image
 
 from . import protocol
 from .client import DashScopeClient
-from .protocol import Generation
+from .protocol import Generation, url_expiry
+from .downloads import download_to, verify_image
+from .recipe import png_texts
 from .config import Settings, check_key
 from .errors import (
     AliyunImageError,
@@ -54,7 +51,6 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack from 3.11; annotations only
 
 log = logging.getLogger(__name__)
-URL_TTL = 24 * 3600  # result URLs live 24 h
 
 
 @dataclass
@@ -83,27 +79,6 @@ class Batch:
         if not self.results and self.failures:
             raise self.failures[0]
         return self
-
-
-def url_expiry(url: str, now: float | None = None) -> float:
-    """When a result URL stops working: its ``Expires`` query parameter, else 24 h from now."""
-    now = time.time() if now is None else now
-    try:
-        return float(parse_qs(urlsplit(url).query)["Expires"][0])
-    except (KeyError, ValueError, IndexError):
-        return now + URL_TTL
-
-
-def png_texts(rec: Record) -> dict[str, str]:
-    """The recipe written into the PNG: an A1111-style ``parameters`` chunk and a JSON one."""
-    line = [f"Model: {rec.model}", f"Size: {rec.params.get('size') or 'auto'}", f"Seed: {rec.seed}",
-            f"Prompt extend: {rec.params.get('prompt_extend')}", f"Watermark: {rec.params.get('watermark')}",
-            f"Task: {rec.task}", f"Request id: {rec.request_id}"]
-    text = rec.prompt + (f"\nNegative prompt: {rec.negative}" if rec.negative else "") + "\n" + ", ".join(line)
-    recipe = {"task": rec.task, "model": rec.model, "prompt": rec.prompt, "negative_prompt": rec.negative,
-              "seed": rec.seed, "parameters": rec.params, "inputs": rec.inputs, "request_id": rec.request_id,
-              "actual_prompt": rec.actual_prompt, "generator": "aliyun-image"}
-    return {"parameters": text, "aliyun-image": json.dumps(recipe, ensure_ascii=False)}
 
 
 class JobOptions(TypedDict, total=False):
@@ -473,28 +448,7 @@ class ImageService:
 
         The file appears only when complete and verified to be an image.
         """
-        parts = urlsplit(url.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise validation(f"“{url[:80]}”不是有效的图片链接（应以 http:// 或 https:// 开头）。",
-                             f"'{url[:80]}' is not a valid image URL (it must start with http:// or https://).",
-                             code="Validation.URL")
-        target = Path(dest) if dest else self.settings.data_dir / "downloads"
-        name = Path(parts.path).name or "image.png"
-        if target.is_dir() or dest is None or str(dest).endswith(("/", os.sep)):
-            target = target / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".part-", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb+") as fh:
-                self.client.download(url, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            verify_image(Path(tmp))
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return target
+        return download_to(self.client, url, dest, self.settings.data_dir / "downloads")
 
 
 class _Inline:
@@ -525,23 +479,3 @@ def _saved_later(err: AliyunImageError) -> StorageError:
         err.zh + "图片已生成并已记录，磁盘有空间后会自动保存（结果链接 24 小时内有效）。",
         err.en + " The image was generated and recorded; it will be saved automatically once there is room "
                  "(its link stays valid for 24 h).", code=err.code)
-
-
-def verify_image(path: Path, request_id: str = "", show_path: bool = True) -> tuple[int, int]:
-    """Check a downloaded file decodes as an image; return its size.
-
-    A file that vanished or cannot be read is a storage problem (the row stays pending and
-    is retried), not a bad image.
-    """
-    try:
-        with Image.open(path) as im:
-            size = im.size
-            im.verify()  # CRCs and structure, without decoding all pixels
-        return size
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-        raise storage_error(path.parent, exc, show_path) from None
-    except Exception:  # noqa: BLE001 - Pillow raises many types for bad data
-        raise DownloadError(
-            "下载到的内容不是有效图片（可能是错误页面）。请重试或重新生成。",
-            "The downloaded content is not a valid image (perhaps an error page). Retry or generate again.",
-            code="Download.NotImage", request_id=request_id) from None

@@ -40,6 +40,7 @@ from .errors import StorageError
 from .kinds import Status
 
 SCHEMA_VERSION = 1
+DB_NAME = "gallery.sqlite3"  # the index inside the data directory (the one place that names it)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused after a delete (ids name files)
@@ -145,10 +146,11 @@ class ResultStore:
         self.show_paths = show_paths
         self._lock = threading.RLock()
         self.reserve = DiskReserve(self.root, self._lock)
+        self.db_path = self.root / DB_NAME
         try:
             for sub in ("images", "thumbs", ".partial"):
                 (self.root / sub).mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.root / "gallery.sqlite3", check_same_thread=False,
+            self._db = sqlite3.connect(self.db_path, check_same_thread=False,
                                        isolation_level=None, timeout=30)
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
