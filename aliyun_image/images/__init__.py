@@ -37,7 +37,7 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
-from .errors import InputImageError
+from ..errors import InputImageError
 
 # --- Limits from the protocol notes (section 3.2) -------------------------------------------------
 MIN_SIDE = 384  #: smallest side the service recommends
