@@ -98,7 +98,7 @@ def prepare_images(sources: Sequence[Any], *, names: Sequence[str | None] | None
     if len(names) != len(items):
         raise ValueError("names must have one entry per source")
     return [_prepare(src, nm, i if many else None, opts)
-            for i, (src, nm) in enumerate(zip(items, names), start=1)]
+            for i, (src, nm) in enumerate(zip(items, names, strict=True), start=1)]
 
 
 # --- Dispatch on the kind of source -----------------------------------------------------------------

@@ -55,7 +55,7 @@ def _int_to_l(img: Image.Image) -> Image.Image:
     sixteen = img.mode.startswith("I;16")
     if img.mode != "I":
         img = img.convert("I")
-    low, high = img.getextrema()
+    low, high = _band_range(img)
     if sixteen or (low >= 0 and 255 < high <= 65535):
         return img.point(lambda v: v / 257).convert("L")
     if low >= 0 and high <= 255:
@@ -65,13 +65,25 @@ def _int_to_l(img: Image.Image) -> Image.Image:
 
 
 def _float_to_l(img: Image.Image) -> Image.Image:
-    low, high = img.getextrema()
+    low, high = _band_range(img)
     if low >= 0 and high <= 1.0:
         return img.point(lambda v: v * 255).convert("L")
     if low >= 0 and high <= 255:
         return img.convert("L")
     span = (high - low) or 1
     return img.point(lambda v: (v - low) * 255 / span).convert("L")
+
+
+def _band_range(img: Image.Image) -> tuple[float, float]:
+    """(lowest, highest) value of a one-band image.
+
+    ``getextrema()`` answers one pair per band for multi-band images, so its declared type is
+    a union; the I/F images here have one band, which this checks instead of assuming.
+    """
+    low, high = img.getextrema()
+    if isinstance(low, tuple) or isinstance(high, tuple):
+        raise ValueError(f"expected a one-band image, not mode {img.mode}")
+    return low, high
 
 
 def matching_icc(icc: Any, mode: str) -> bytes | None:

@@ -97,7 +97,8 @@ MESSAGES: dict[str, Pair] = {
         "The link {label.en} points to a local or private address ({host}). {fetch} "
         "Use a public http(s) URL or upload the image instead."),
     "UnsupportedScheme": (
-        "不支持链接{label.zh}的类型（{scheme}://）。{fetch}请使用 http(s):// 或 oss:// 链接、data: URI，或直接上传图片。",
+        "不支持链接{label.zh}的类型（{scheme}://）。{fetch}"
+        "请使用 http(s):// 或 oss:// 链接、data: URI，或直接上传图片。",
         "The link {label.en} uses an unsupported scheme ({scheme}://). {fetch} "
         "Use an http(s):// or oss:// URL, a data: URI, or upload the image."),
     "BadDataURI": ("{label.zh}{problem}。请使用 data:image/png;base64,... 的形式，或直接上传图片文件。",
@@ -146,7 +147,8 @@ MESSAGES: dict[str, Pair] = {
     "datauri.shape": ("格式不完整（缺少逗号分隔的数据部分）", "is incomplete (no comma before the data)"),
     "datauri.mime": ("声明的类型是 {mime}，不是图片", "declares the type {mime}, not an image"),
     "datauri.base64": ("不是 base64 编码", "is not base64-encoded"),
-    "datauri.invalid": ("中的 base64 数据无效（可能被截断或损坏）", "contains invalid base64 data (cut off or damaged)"),
+    "datauri.invalid": ("中的 base64 数据无效（可能被截断或损坏）",
+                        "contains invalid base64 data (cut off or damaged)"),
 }
 
 # Fields every template may use without the caller passing them.

@@ -60,7 +60,9 @@ def _open_header(data: bytes, label: Label, opts: Options) -> Image.Image:
         pixels = numbers[0] if numbers else None
         limit = min(opts.max_pixels, numbers[1]) if len(numbers) > 1 else None
         raise _too_many_pixels(label, None, pixels, opts, limit) from None
-    except Exception as exc:  # a plugin choked on a broken header
+    except Exception as exc:  # noqa: BLE001 - Pillow plugins raise many types on bad data
+        # A plugin choking on a broken header raises whatever its parser hits (SyntaxError,
+        # struct.error, IndexError, OSError...): every one of them means "this file is damaged".
         raise _corrupt(label, exc) from None
     return img
 
@@ -73,7 +75,7 @@ def _load(img: Image.Image, label: Label, opts: Options) -> None:
         raise _too_many_pixels(label, img.size, None, opts) from None
     except MemoryError:
         raise _too_many_pixels(label, img.size, None, opts) from None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - decoders raise many types on truncated or bad data
         raise _corrupt(label, exc) from None
 
 
@@ -88,7 +90,7 @@ def _check_pixels(size: tuple[int, int], label: Label, opts: Options) -> None:
 def _orientation(img: Image.Image) -> int:
     try:
         value = int(img.getexif().get(0x0112, 1) or 1)
-    except Exception:  # broken EXIF must not block an otherwise fine image
+    except Exception:  # noqa: BLE001 - broken EXIF (any parser error) must not block a fine image
         return 1
     return value if 1 <= value <= 8 else 1
 
@@ -110,20 +112,20 @@ def _plan_size(width: int, height: int, rotated: bool, nbytes: int, label: Label
         width, height = height, width
     long_side, short_side = max(width, height), min(width, height)
     scale, reason = 1.0, ""
-    if long_side > MAX_SIDE or nbytes > opts.max_bytes:
-        if long_side > opts.max_side_send:
-            scale = opts.max_side_send / long_side
-            reason = "side" if long_side > MAX_SIDE else "bytes"
+    if (long_side > MAX_SIDE or nbytes > opts.max_bytes) and long_side > opts.max_side_send:
+        scale = opts.max_side_send / long_side
+        reason = "side" if long_side > MAX_SIDE else "bytes"
     if short_side * scale < MIN_SIDE:
         scale, reason = MIN_SIDE / short_side, "small"
     if scale == 1.0:
         return Plan((width, height), (width, height), "")
-    target = (max(1, round(width * scale)), max(1, round(height * scale)))
+    new_w, new_h = max(1, round(width * scale)), max(1, round(height * scale))
     if reason == "small":  # rounding must not leave the short side at 383
-        target = tuple(max(MIN_SIDE, v) if v == min(target) else v for v in target)
-    if max(target) > MAX_SIDE:
+        short = min(new_w, new_h)
+        new_w, new_h = (max(MIN_SIDE, v) if v == short else v for v in (new_w, new_h))
+    if max(new_w, new_h) > MAX_SIDE:
         raise error("AspectRatio", label, width=width, height=height)
-    return Plan((width, height), target, reason)  # type: ignore[arg-type]
+    return Plan((width, height), (new_w, new_h), reason)
 
 
 # --- Processing -------------------------------------------------------------------------------------
@@ -178,7 +180,7 @@ def _process(img: Image.Image, label: Label, opts: Options, data: bytes | None) 
         raise
     except MemoryError:
         raise _too_many_pixels(label, plan.size, None, opts) from None
-    except Exception as exc:  # conversion of an exotic mode failed
+    except Exception as exc:  # noqa: BLE001 - converting an exotic mode can fail in many ways
         raise _corrupt(label, exc) from None
 
 
