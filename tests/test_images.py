@@ -57,7 +57,7 @@ def decoded(prep: PreparedImage) -> Image.Image:
 
 
 def near(pixel, expected, tol=40) -> bool:
-    return all(abs(a - b) <= tol for a, b in zip(pixel, expected))
+    return all(abs(a - b) <= tol for a, b in zip(pixel, expected, strict=False))
 
 
 def check_error(exc: BaseException, *needles: str) -> None:
@@ -440,7 +440,8 @@ def test_bytes_pil_and_file_like_inputs(tmp_path):
     assert prepare_image(data).name == "image"
 
     from_pil = prepare_image(img)
-    assert from_pil.kind == "local" and from_pil.mime == "image/jpeg" and (from_pil.width, from_pil.height) == (500, 400)
+    assert from_pil.kind == "local" and from_pil.mime == "image/jpeg"
+    assert (from_pil.width, from_pil.height) == (500, 400)
     assert img.mode == "RGB" and img.size == (500, 400)  # the caller's image is untouched
 
     path = write(tmp_path / "stream.png", data)
