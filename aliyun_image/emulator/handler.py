@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
-from . import app, control
+from . import control, endpoints
 from .faults import Fault
 from .multipart import MultipartError, parse
 from .records import Recorded
@@ -172,7 +172,7 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith("/_emulator/"):
             self._control(emu, path)
             return
-        endpoint = app.route(self.command, path)
+        endpoint = endpoints.route(self.command, path)
         headers = {k.lower(): v for k, v in self.headers.items()}
         problem: Reply | None = None
         body = b""
@@ -207,7 +207,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(_fault_reply(fault, endpoint))
                 return
         try:
-            reply = app.dispatch(emu, rec, parts)
+            reply = endpoints.dispatch(emu, rec, parts)
         except Exception as exc:  # an emulator bug must not kill the connection or the server
             reply = error_reply(500, "InternalError", f"Emulator error: {exc.__class__.__name__}")
         self._send(reply, post_fault)
