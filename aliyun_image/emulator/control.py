@@ -4,7 +4,7 @@
   ``download_fault``, ``task_outcome``, ``random_faults`` (same keyword arguments as the
   Python methods), ``latency`` (``{"latency": 0.5}`` or ``[0.2, 0.8]``), ``set`` (any of
   ``latency``, ``task_delay``, ``url_ttl``, ``policy_ttl``) and ``clear``. For ``fail``, a raw
-  body may be given as ``body`` (text) or ``body_base64``. Reply: ``{"ok": true}``.
+  body may be given as ``body`` (text) or ``body_base64``. HttpReply: ``{"ok": true}``.
 * ``GET /_emulator/requests``: every recorded request, API key redacted (``Bearer ***``).
 * ``DELETE /_emulator/requests``: same as ``clear``.
 * ``GET /_emulator/health``: ``{"ok": true, "base_url": ...}``.
@@ -19,7 +19,7 @@ import binascii
 import json
 from typing import TYPE_CHECKING
 
-from .replies import Reply, error_reply, json_reply
+from .replies import HttpReply, error_reply, json_reply
 
 if TYPE_CHECKING:
     from .server import Emulator
@@ -62,7 +62,7 @@ def _apply(emu: Emulator, action: str, kw: dict) -> None:
         raise ValueError(f"unknown action {action!r}")
 
 
-def handle(emu: Emulator, method: str, path: str, body: bytes) -> Reply:
+def handle(emu: Emulator, method: str, path: str, body: bytes) -> HttpReply:
     """Answer one ``/_emulator/...`` request."""
     if path == "/_emulator/requests" and method in ("GET", "HEAD"):
         return json_reply([r.public() for r in list(emu.requests)])

@@ -1,4 +1,4 @@
-"""The emulated service: one function per endpoint, from a :class:`Recorded` request to a Reply.
+"""The emulated service: one function per endpoint, from a :class:`Recorded` request to a HttpReply.
 
 No sockets here (see :mod:`.handler`); state lives on the :class:`~.server.Emulator` passed in.
 Order of checks follows the service: authentication, then headers, then the body.
@@ -16,9 +16,9 @@ from ..catalog import EDIT, T2I, get_model
 from .multipart import Part
 from .oss import OssError
 from .render import Recipe
-from .replies import XML_TYPE, Reply, error_reply, json_reply, new_request_id, oss_error_reply
+from .replies import XML_TYPE, HttpReply, error_reply, json_reply, new_request_id, oss_error_reply
 from .validate import (
-    MSG_ASYNC_HEADER, MSG_BAD_KEY, MSG_MODEL_NOT_FOUND, MSG_NO_KEY, ApiFault, Job, edit_default_size,
+    MSG_ASYNC_HEADER, MSG_BAD_KEY, MSG_MODEL_NOT_FOUND, MSG_NO_KEY, ApiFault, ImageOrder, edit_default_size,
     parse_generation, parse_json, parse_task,
 )
 
@@ -79,7 +79,7 @@ def require_json(rec: Recorded) -> None:
         raise ApiFault(400, "InvalidParameter", "Content-Type must be application/json.")
 
 
-def dispatch(emu: Emulator, rec: Recorded, parts: list[Part] | None) -> Reply:
+def dispatch(emu: Emulator, rec: Recorded, parts: list[Part] | None) -> HttpReply:
     """Answer ``rec`` (already recorded, faults already applied)."""
     ep = rec.endpoint
     try:
@@ -105,46 +105,46 @@ def dispatch(emu: Emulator, rec: Recorded, parts: list[Part] | None) -> Reply:
 
 
 # --- synchronous generation ----------------------------------------------------------------------
-def _recipes(emu: Emulator, job: Job, size: tuple[int, int], inputs: tuple[str, ...]) -> list[Recipe]:
-    seed = job.seed if job.seed is not None else emu.random_seed()
-    return [Recipe(job.model, job.prompt, job.negative, seed, size[0], size[1], inputs, job.watermark, i)
-            for i in range(job.n)]
+def _recipes(emu: Emulator, order: ImageOrder, size: tuple[int, int], inputs: tuple[str, ...]) -> list[Recipe]:
+    seed = order.seed if order.seed is not None else emu.random_seed()
+    return [Recipe(order.model, order.prompt, order.negative, seed, size[0], size[1], inputs, order.watermark, i)
+            for i in range(order.n)]
 
 
-def generation(emu: Emulator, rec: Recorded) -> Reply:
+def generation(emu: Emulator, rec: Recorded) -> HttpReply:
     """``POST .../multimodal-generation/generation``: text-to-image or edit, answer in the reply."""
     authenticate(emu, rec)
     require_json(rec)
-    job = parse_generation(parse_json(rec.body))
+    order = parse_generation(parse_json(rec.body))
     resolve_oss = rec.headers.get("x-dashscope-ossresourceresolve", "").strip().lower() == "enable"
-    inputs = [emu.resolver.resolve(ref, model=job.model, oss_resolve=resolve_oss) for ref in job.images]
-    size = job.size
+    inputs = [emu.resolver.resolve(ref, model=order.model, oss_resolve=resolve_oss) for ref in order.images]
+    size = order.size
     if size is None:  # edit without size: ~1024*1024 at the last image's aspect ratio
-        size = edit_default_size(job.spec.size_rule(EDIT), inputs[-1].width, inputs[-1].height)
-    recipes = _recipes(emu, job, size, tuple(i.sha for i in inputs))
+        size = edit_default_size(order.spec.size_rule(EDIT), inputs[-1].width, inputs[-1].height)
+    recipes = _recipes(emu, order, size, tuple(i.sha for i in inputs))
     urls = emu.mint_urls([emu.results.add(r) for r in recipes])
     output: dict = {"choices": [{
         "finish_reason": "stop",
         "message": {"role": "assistant", "content": [{"image": u} for u in urls]},
     }]}
     # task_metric: in the max/plus text-to-image docs only (not for edits, not for the 2.0 family).
-    if job.task == T2I and not job.spec.does(EDIT):
-        output["task_metric"] = {"TOTAL": job.n, "SUCCEEDED": job.n, "FAILED": 0}
+    if order.task == T2I and not order.spec.does(EDIT):
+        output["task_metric"] = {"TOTAL": order.n, "SUCCEEDED": order.n, "FAILED": 0}
     emu.sleep_latency(rec)
-    return json_reply({"output": output, "usage": {"width": size[0], "height": size[1], "image_count": job.n},
+    return json_reply({"output": output, "usage": {"width": size[0], "height": size[1], "image_count": order.n},
                        "request_id": new_request_id()})
 
 
 # --- async tasks ---------------------------------------------------------------------------------
-def task_create(emu: Emulator, rec: Recorded) -> Reply:
+def task_create(emu: Emulator, rec: Recorded) -> HttpReply:
     """``POST .../text2image/image-synthesis`` with ``X-DashScope-Async: enable``."""
     authenticate(emu, rec)
     if rec.headers.get("x-dashscope-async", "").strip().lower() != "enable":
         raise ApiFault(403, "AccessDenied", MSG_ASYNC_HEADER)
     require_json(rec)
-    job = parse_task(parse_json(rec.body))
-    tokens = [emu.results.add(r) for r in _recipes(emu, job, job.size, ())]
-    task = emu.tasks.create(job, tokens, emu.task_delay, emu.faults.take_outcome())
+    order = parse_task(parse_json(rec.body))
+    tokens = [emu.results.add(r) for r in _recipes(emu, order, order.size, ())]
+    task = emu.tasks.create(order, tokens, emu.task_delay, emu.faults.take_outcome())
     emu.sleep_latency(rec)
     return json_reply({"output": {"task_status": "PENDING", "task_id": task.id}, "request_id": new_request_id()})
 
@@ -153,7 +153,7 @@ def _task_id(rec: Recorded) -> str:
     return unquote(rec.path[len(BASE + "/tasks/"):].split("/")[0])
 
 
-def task_get(emu: Emulator, rec: Recorded) -> Reply:
+def task_get(emu: Emulator, rec: Recorded) -> HttpReply:
     """``GET /tasks/{id}``: status from the task clock; unknown ids say UNKNOWN (HTTP 200)."""
     authenticate(emu, rec)
     task_id = _task_id(rec)
@@ -165,7 +165,7 @@ def task_get(emu: Emulator, rec: Recorded) -> Reply:
     return json_reply({"request_id": new_request_id(), **body})
 
 
-def task_cancel(emu: Emulator, rec: Recorded) -> Reply:
+def task_cancel(emu: Emulator, rec: Recorded) -> HttpReply:
     """``POST /tasks/{id}/cancel``: only PENDING tasks can be cancelled."""
     authenticate(emu, rec)
     if not emu.tasks.cancel(_task_id(rec)):
@@ -174,7 +174,7 @@ def task_cancel(emu: Emulator, rec: Recorded) -> Reply:
 
 
 # --- temporary upload ----------------------------------------------------------------------------
-def policy(emu: Emulator, rec: Recorded) -> Reply:
+def policy(emu: Emulator, rec: Recorded) -> HttpReply:
     """``GET /uploads?action=getPolicy&model=M``: an upload policy for the emulated OSS."""
     authenticate(emu, rec)
     if rec.query.get("action") != "getPolicy":
@@ -188,7 +188,7 @@ def policy(emu: Emulator, rec: Recorded) -> Reply:
     return json_reply({"request_id": new_request_id(), "data": data})
 
 
-def oss_upload(emu: Emulator, rec: Recorded, parts: list[Part] | None) -> Reply:
+def oss_upload(emu: Emulator, rec: Recorded, parts: list[Part] | None) -> HttpReply:
     """``POST {origin}/oss``: the OSS PostObject form upload (no DashScope auth)."""
     if parts is None:
         return oss_error_reply(400, "MalformedPOSTRequest",
@@ -204,12 +204,12 @@ def oss_upload(emu: Emulator, rec: Recorded, parts: list[Part] | None) -> Reply:
         xml = ('<?xml version="1.0" encoding="UTF-8"?>\n<PostResponse>\n'
                f"  <Bucket>dashscope-file-emulator</Bucket>\n  <Key>{key}</Key>\n  <ETag>{etag}</ETag>\n"
                "</PostResponse>\n")
-        return Reply(201, xml.encode(), XML_TYPE, headers)
-    return Reply(status, b"", None, headers)
+        return HttpReply(201, xml.encode(), XML_TYPE, headers)
+    return HttpReply(status, b"", None, headers)
 
 
 # --- result downloads ----------------------------------------------------------------------------
-def download(emu: Emulator, rec: Recorded) -> Reply:
+def download(emu: Emulator, rec: Recorded) -> HttpReply:
     """``GET /results/<token>.png?Expires&OSSAccessKeyId&Signature``: the rendered PNG."""
     m = _RESULT_RE.match(rec.path)
     if not m:
@@ -225,7 +225,7 @@ def download(emu: Emulator, rec: Recorded) -> Reply:
     data = emu.results.png(token)
     if data is None:
         return oss_error_reply(404, "NoSuchKey", "The specified key does not exist.")
-    return Reply(200, data, "image/png", {
+    return HttpReply(200, data, "image/png", {
         "ETag": '"' + hashlib.md5(data).hexdigest().upper() + '"',
         "Last-Modified": formatdate(usegmt=True),
         "x-oss-request-id": new_request_id().replace("-", "")[:24].upper(),

@@ -17,7 +17,7 @@ from . import control, endpoints
 from .faults import Fault
 from .multipart import MultipartError, parse
 from .records import Recorded
-from .replies import JSON_TYPE, Reply, error_reply, json_reply, new_request_id, oss_error_reply
+from .replies import JSON_TYPE, HttpReply, error_reply, json_reply, new_request_id, oss_error_reply
 
 if TYPE_CHECKING:
     from .server import Emulator
@@ -174,7 +174,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         endpoint = endpoints.route(self.command, path)
         headers = {k.lower(): v for k, v in self.headers.items()}
-        problem: Reply | None = None
+        problem: HttpReply | None = None
         body = b""
         try:
             body = self._read_body(MAX_OSS_BODY if endpoint == "oss" else MAX_API_BODY)
@@ -235,7 +235,7 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def _send(self, reply: Reply, fault: Fault | None = None) -> None:
+    def _send(self, reply: HttpReply, fault: Fault | None = None) -> None:
         emu = self.server.emulator
         close = reply.close or self.close_connection or (fault is not None and fault.kind == "truncate")
         try:
@@ -287,7 +287,7 @@ def _form(body: bytes, content_type: str):
     return parts, {"fields": fields, "files": files}
 
 
-def _fault_reply(fault: Fault, endpoint: str) -> Reply:
+def _fault_reply(fault: Fault, endpoint: str) -> HttpReply:
     """The reply a pre-handler fault sends instead of the real one."""
     if fault.kind == "fail":
         headers = {}
@@ -295,13 +295,13 @@ def _fault_reply(fault: Fault, endpoint: str) -> Reply:
             headers["Retry-After"] = f"{fault.retry_after:g}"
         if fault.body is not None:
             body = fault.body.encode("utf-8") if isinstance(fault.body, str) else fault.body
-            return Reply(fault.status, body, fault.content_type, headers)
+            return HttpReply(fault.status, body, fault.content_type, headers)
         return error_reply(fault.status, fault.code, fault.message, headers)
     if fault.kind == "expired":
         return oss_error_reply(403, "AccessDenied", "Request has expired.")
     if fault.kind == "not_image":
         html = b"<!DOCTYPE html><html><head><title>Portal</title></head><body>Please sign in.</body></html>"
-        return Reply(200, html, "text/html; charset=utf-8")
+        return HttpReply(200, html, "text/html; charset=utf-8")
     # missing_fields: HTTP 200, a request_id, but not the fields a client needs.
     rid = new_request_id()
     if endpoint == "task_get":

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ..catalog import get_model
 from .oss import OssBucket
 from .render import InputStore, decode_image, make_thumb, placeholder
-from .results import ResultStore
+from .results import ServedImages
 from .validate import MSG_DATA_INSPECTION, MSG_INVALID_URL, ApiFault
 
 MAX_INPUT_BYTES = 10 * 1024 * 1024
@@ -48,7 +48,7 @@ def _bad_media() -> ApiFault:
 class Resolver:
     """Turns image references into :class:`InputImage` entries of an :class:`InputStore`."""
 
-    def __init__(self, store: InputStore, results: ResultStore, bucket: OssBucket, own_hosts: set[str]):
+    def __init__(self, store: InputStore, results: ServedImages, bucket: OssBucket, own_hosts: set[str]):
         self.store = store
         self.results = results
         self.bucket = bucket

@@ -20,8 +20,9 @@ from .render import InputStore, Recipe, render
 ACCESS_KEY_ID = "LTAI-emulator"
 
 
-class ResultStore:
-    """Tokens -> recipes, URL signing, and the rendered-bytes LRU (thread-safe)."""
+class ServedImages:
+    """The result images the emulator serves: tokens -> recipes, URL signing, and the
+    rendered-bytes LRU (thread-safe). Not :class:`aliyun_image.store.ResultStore`, the app's gallery."""
 
     def __init__(self, inputs: InputStore, secret: bytes, *, fixed_image: bytes | None = None,
                  max_entries: int = 512, max_bytes: int = 512 * 1024 * 1024,

@@ -21,7 +21,7 @@ from .inputs import Resolver
 from .oss import OssBucket
 from .records import Recorded
 from .render import InputStore
-from .results import ResultStore
+from .results import ServedImages
 from .tasks import TaskStore
 
 MAX_RECORDED = 20_000  # oldest records are dropped beyond this (long-running demo servers)
@@ -67,7 +67,7 @@ class Emulator:
         self.base_url = ""
         secret = os.urandom(32)  # per instance: URLs and policies of another run are not accepted
         self.inputs = InputStore()
-        self.results = ResultStore(self.inputs, secret, fixed_image=fixed_image)
+        self.results = ServedImages(self.inputs, secret, fixed_image=fixed_image)
         self.bucket = OssBucket(secret)
         self.tasks = TaskStore()
         self.resolver = Resolver(self.inputs, self.results, self.bucket, set())

@@ -1,6 +1,6 @@
 """Request validation, as the real service does it, against :mod:`aliyun_image.catalog`.
 
-Turns a request body into a :class:`Job` or raises :class:`ApiFault` (HTTP status, DashScope
+Turns a request body into an :class:`ImageOrder` or raises :class:`ApiFault` (HTTP status, DashScope
 code, message). Nothing here touches the network or images; resolving image references is
 the server's job (:mod:`.inputs`).
 """
@@ -45,8 +45,11 @@ def invalid(message: str) -> ApiFault:
 
 
 @dataclass
-class Job:
-    """A validated generation request (sync) or task (async)."""
+class ImageOrder:
+    """A validated generation request (sync) or task (async): the images a caller ordered.
+
+    Named apart from :class:`aliyun_image.jobs.Job`, the app's own checked user input.
+    """
 
     model: str  # as the caller spelled it (a snapshot name stays a snapshot name)
     spec: ModelSpec
@@ -157,7 +160,7 @@ def _input_object(data: dict) -> dict:
     return inp
 
 
-def parse_generation(data: dict) -> Job:
+def parse_generation(data: dict) -> ImageOrder:
     """Validate a sync ``multimodal-generation`` body (section 3.1 of the protocol)."""
     name, spec = model_of(data, SYNC)
     inp = _input_object(data)
@@ -204,11 +207,11 @@ def parse_generation(data: dict) -> Job:
     size = p["size"]
     if size is None and task == T2I:
         size = _default_size(spec.size_rule(T2I))
-    return Job(name, spec, task, prompt, p["negative"], size, p["n"], p["seed"],
+    return ImageOrder(name, spec, task, prompt, p["negative"], size, p["n"], p["seed"],
                p["prompt_extend"], p["watermark"], images)
 
 
-def parse_task(data: dict) -> Job:
+def parse_task(data: dict) -> ImageOrder:
     """Validate an async ``image-synthesis`` body (section 4.1: ``input.prompt``)."""
     name, spec = model_of(data, ASYNC)
     inp = _input_object(data)
@@ -221,7 +224,7 @@ def parse_task(data: dict) -> Job:
             raise invalid("Parameter 'input.negative_prompt' must be a string.")
         p["negative"] = negative[: spec.negative_max]
     size = p["size"] or _default_size(spec.size_rule(T2I))
-    return Job(name, spec, T2I, prompt, p["negative"], size, p["n"], p["seed"],
+    return ImageOrder(name, spec, T2I, prompt, p["negative"], size, p["n"], p["seed"],
                p["prompt_extend"], p["watermark"])
 
 
