@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from ..catalog import EDIT, T2I, get_model
+from .errors import ServiceError
 from .multipart import Part
-from .oss import OssError
 from .render import Recipe
 from .replies import XML_TYPE, HttpReply, error_reply, json_reply, new_request_id, oss_error_reply
 from .validate import (
-    MSG_ASYNC_HEADER, MSG_BAD_KEY, MSG_MODEL_NOT_FOUND, MSG_NO_KEY, ApiFault, ImageOrder, edit_default_size,
+    MSG_ASYNC_HEADER, MSG_BAD_KEY, MSG_MODEL_NOT_FOUND, MSG_NO_KEY, ImageOrder, edit_default_size,
     parse_generation, parse_json, parse_task,
 )
 
@@ -67,16 +67,16 @@ def authenticate(emu: Emulator, rec: Recorded) -> None:
     scheme, _, key = value.partition(" ")
     key = key.strip()
     if not value or (scheme.lower() == "bearer" and not key):
-        raise ApiFault(401, "InvalidApiKey", MSG_NO_KEY)
+        raise ServiceError(401, "InvalidApiKey", MSG_NO_KEY)
     if scheme.lower() != "bearer" or not emu.key_ok(key):
-        raise ApiFault(401, "InvalidApiKey", MSG_BAD_KEY)
+        raise ServiceError(401, "InvalidApiKey", MSG_BAD_KEY)
 
 
 def require_json(rec: Recorded) -> None:
     """The service requires ``Content-Type: application/json`` on POSTs with a JSON body."""
     ctype = rec.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/json":
-        raise ApiFault(400, "InvalidParameter", "Content-Type must be application/json.")
+        raise ServiceError(400, "InvalidParameter", "Content-Type must be application/json.")
 
 
 def dispatch(emu: Emulator, rec: Recorded, parts: list[Part] | None) -> HttpReply:
@@ -100,8 +100,8 @@ def dispatch(emu: Emulator, rec: Recorded, parts: list[Part] | None) -> HttpRepl
         if _known_path(rec.path):
             return error_reply(405, "MethodNotAllowed", f"Method {rec.method} is not allowed for {rec.path}.")
         return error_reply(404, "NotFound", f"The requested path {rec.path} was not found.")
-    except ApiFault as fault:
-        return error_reply(fault.status, fault.code, fault.message, fault.headers)
+    except ServiceError as err:
+        return error_reply(err.status, err.code, err.message, err.headers)
 
 
 # --- synchronous generation ----------------------------------------------------------------------
@@ -140,7 +140,7 @@ def task_create(emu: Emulator, rec: Recorded) -> HttpReply:
     """``POST .../text2image/image-synthesis`` with ``X-DashScope-Async: enable``."""
     authenticate(emu, rec)
     if rec.headers.get("x-dashscope-async", "").strip().lower() != "enable":
-        raise ApiFault(403, "AccessDenied", MSG_ASYNC_HEADER)
+        raise ServiceError(403, "AccessDenied", MSG_ASYNC_HEADER)
     require_json(rec)
     order = parse_task(parse_json(rec.body))
     tokens = [emu.results.add(r) for r in _recipes(emu, order, order.size, ())]
@@ -169,7 +169,7 @@ def task_cancel(emu: Emulator, rec: Recorded) -> HttpReply:
     """``POST /tasks/{id}/cancel``: only PENDING tasks can be cancelled."""
     authenticate(emu, rec)
     if not emu.tasks.cancel(_task_id(rec)):
-        raise ApiFault(400, "UnsupportedOperation", MSG_CANCEL)
+        raise ServiceError(400, "UnsupportedOperation", MSG_CANCEL)
     return json_reply({"request_id": new_request_id()})
 
 
@@ -178,12 +178,12 @@ def policy(emu: Emulator, rec: Recorded) -> HttpReply:
     """``GET /uploads?action=getPolicy&model=M``: an upload policy for the emulated OSS."""
     authenticate(emu, rec)
     if rec.query.get("action") != "getPolicy":
-        raise ApiFault(400, "InvalidParameter", "Parameter 'action' must be getPolicy.")
+        raise ServiceError(400, "InvalidParameter", "Parameter 'action' must be getPolicy.")
     model = rec.query.get("model", "")
     if not model:
-        raise ApiFault(400, "BadRequest.EmptyModel", "Required parameter 'model' missing from request.")
+        raise ServiceError(400, "BadRequest.EmptyModel", "Required parameter 'model' missing from request.")
     if get_model(model) is None:
-        raise ApiFault(404, "ModelNotFound", MSG_MODEL_NOT_FOUND)
+        raise ServiceError(404, "ModelNotFound", MSG_MODEL_NOT_FOUND)
     data = emu.bucket.issue(model, emu.origin + "/oss", emu.policy_ttl)
     return json_reply({"request_id": new_request_id(), "data": data})
 
@@ -195,7 +195,7 @@ def oss_upload(emu: Emulator, rec: Recorded, parts: list[Part] | None) -> HttpRe
                                "The body of your POST request is not well-formed multipart/form-data.")
     try:
         key, status = emu.bucket.upload(parts)
-    except OssError as err:
+    except ServiceError as err:
         return oss_error_reply(err.status, err.code, err.message, err.extra)
     obj = emu.bucket.get(key)
     etag = '"' + hashlib.md5(obj.data if obj else b"").hexdigest().upper() + '"'

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
 from ..catalog import get_model
+from .errors import ServiceError
 from .oss import OssBucket
 from .render import InputStore, decode_image, make_thumb, placeholder
 from .results import ServedImages
-from .validate import MSG_DATA_INSPECTION, MSG_INVALID_URL, ApiFault
+from .validate import MSG_DATA_INSPECTION, MSG_INVALID_URL
 
 MAX_INPUT_BYTES = 10 * 1024 * 1024
 URL_PLACEHOLDER_SIZE = (1024, 1024)  # what a fetched internet image is assumed to be (1:1)
@@ -37,12 +38,12 @@ class InputImage:
     height: int
 
 
-def _bad_url() -> ApiFault:
-    return ApiFault(400, "InvalidURL", MSG_INVALID_URL)
+def _bad_url() -> ServiceError:
+    return ServiceError(400, "InvalidURL", MSG_INVALID_URL)
 
 
-def _bad_media() -> ApiFault:
-    return ApiFault(400, "InvalidParameter.DataInspection", MSG_DATA_INSPECTION)
+def _bad_media() -> ServiceError:
+    return ServiceError(400, "InvalidParameter.DataInspection", MSG_DATA_INSPECTION)
 
 
 class Resolver:
@@ -56,7 +57,7 @@ class Resolver:
 
     def _from_bytes(self, data: bytes) -> InputImage:
         if len(data) > MAX_INPUT_BYTES:
-            raise ApiFault(400, "InvalidParameter", "The input image exceeds the 10 MB limit.")
+            raise ServiceError(400, "InvalidParameter", "The input image exceeds the 10 MB limit.")
         sha = hashlib.sha256(data).hexdigest()
         known = self.store.size(sha)
         if known is not None:
@@ -69,7 +70,7 @@ class Resolver:
         return InputImage(sha, w, h)
 
     def resolve(self, ref: str, *, model: str, oss_resolve: bool) -> InputImage:
-        """Resolve one ``image`` value or raise :class:`ApiFault` (InvalidURL, DataInspection...)."""
+        """Resolve one ``image`` value or raise :class:`ServiceError` (InvalidURL, DataInspection...)."""
         head = ref[:16].lower()
         if head.startswith("data:"):
             m = _DATA_RE.match(ref)

@@ -1,8 +1,8 @@
 """Request validation, as the real service does it, against :mod:`aliyun_image.catalog`.
 
-Turns a request body into an :class:`ImageOrder` or raises :class:`ApiFault` (HTTP status, DashScope
-code, message). Nothing here touches the network or images; resolving image references is
-the server's job (:mod:`.inputs`).
+Turns a request body into an :class:`ImageOrder` or raises :class:`.errors.ServiceError`
+(HTTP status, DashScope code, message). Nothing here touches the network or images;
+resolving image references is the server's job (:mod:`.inputs`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..catalog import ASYNC, EDIT, SEED_MAX, SYNC, T2I, ModelSpec, SizeRule, check_size, get_model
+from .errors import ServiceError
 
 MSG_NO_KEY = "No API-key provided."
 MSG_BAD_KEY = "Invalid API-key provided."
@@ -28,20 +29,9 @@ _SIZE_RE = re.compile(r"^(\d{1,6})\*(\d{1,6})$")
 EDIT_TARGET_PIXELS = 1024 * 1024
 
 
-class ApiFault(Exception):
-    """An error reply: ``status`` (HTTP), ``code`` and ``message`` as DashScope sends them."""
-
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers or {}
-
-
-def invalid(message: str) -> ApiFault:
+def invalid(message: str) -> ServiceError:
     """400 ``InvalidParameter`` with ``message``."""
-    return ApiFault(400, "InvalidParameter", message)
+    return ServiceError(400, "InvalidParameter", message)
 
 
 @dataclass
@@ -79,12 +69,12 @@ def model_of(data: dict, mode: str) -> tuple[str, ModelSpec]:
     """The requested model name and its spec; checks it serves ``mode`` (SYNC or ASYNC)."""
     name = data.get("model")
     if name is None or name == "":
-        raise ApiFault(400, "BadRequest.EmptyModel", "Required parameter 'model' missing from request.")
+        raise ServiceError(400, "BadRequest.EmptyModel", "Required parameter 'model' missing from request.")
     if not isinstance(name, str):
         raise invalid("Parameter 'model' must be a string.")
     spec = get_model(name)
     if spec is None or name != name.strip():
-        raise ApiFault(404, "ModelNotFound", MSG_MODEL_NOT_FOUND)
+        raise ServiceError(404, "ModelNotFound", MSG_MODEL_NOT_FOUND)
     if mode not in spec.endpoints:
         raise invalid(MSG_NOT_SYNC if mode == SYNC else MSG_NOT_ASYNC)
     return name, spec
@@ -142,11 +132,11 @@ def _parameters(params, spec: ModelSpec, task: str) -> dict:
 
 def _prompt(spec: ModelSpec, value, where: str) -> str:
     if value is None:
-        raise ApiFault(400, "BadRequest.EmptyInput", f"Required parameter '{where}' missing from request.")
+        raise ServiceError(400, "BadRequest.EmptyInput", f"Required parameter '{where}' missing from request.")
     if not isinstance(value, str):
         raise invalid(f"Parameter '{where}' must be a string.")
     if not value.strip():
-        raise ApiFault(400, "BadRequest.EmptyInput", f"Required parameter '{where}' is empty.")
+        raise ServiceError(400, "BadRequest.EmptyInput", f"Required parameter '{where}' is empty.")
     return value[: spec.prompt_max]  # the service truncates, it does not refuse
 
 
@@ -154,7 +144,7 @@ def _input_object(data: dict) -> dict:
     """The body's ``input`` object (both endpoints require one)."""
     inp = data.get("input")
     if inp is None:
-        raise ApiFault(400, "BadRequest.EmptyInput", "Required parameter 'input' missing from request.")
+        raise ServiceError(400, "BadRequest.EmptyInput", "Required parameter 'input' missing from request.")
     if not isinstance(inp, dict):
         raise invalid("Parameter 'input' must be an object.")
     return inp
