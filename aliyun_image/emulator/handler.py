@@ -13,14 +13,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
-from . import control, endpoints
+from .control import handle as handle_control
+from .endpoints import dispatch, route
 from .faults import Fault
 from .multipart import MultipartError, parse
 from .records import Recorded
 from .replies import JSON_TYPE, HttpReply, error_reply, json_reply, new_request_id, oss_error_reply
 
 if TYPE_CHECKING:
-    from .server import Emulator
+    from .state import EmulatorState
 
 MAX_API_BODY = 64 * 1024 * 1024  # three 10 MB images as base64 data URIs fit comfortably
 MAX_OSS_BODY = 101 * 1024 * 1024  # max_file_size_mb (100) plus form overhead
@@ -36,14 +37,14 @@ class BadFraming(Exception):
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer with daemon threads that knows its :class:`Emulator` and its open sockets."""
+    """ThreadingHTTPServer with daemon threads that knows its :class:`EmulatorState` and its open sockets."""
 
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address, emulator: Emulator):
-        self.emulator = emulator
+    def __init__(self, address: tuple[str, int], state: EmulatorState):
+        self.state = state
         self.open_sockets: set[socket.socket] = set()
         super().__init__(address, Handler)
 
@@ -162,7 +163,7 @@ class Handler(BaseHTTPRequestHandler):
         return self._read_exact(n)
 
     def _serve(self) -> None:
-        emu = self.server.emulator
+        state = self.server.state
         try:
             split = urlsplit(self.path)
             path = split.path
@@ -170,9 +171,9 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             path, query = self.path, {}
         if path.startswith("/_emulator/"):
-            self._control(emu, path)
+            self._control(state, path)
             return
-        endpoint = endpoints.route(self.command, path)
+        endpoint = route(self.command, path)
         headers = {k.lower(): v for k, v in self.headers.items()}
         problem: HttpReply | None = None
         body = b""
@@ -188,34 +189,34 @@ class Handler(BaseHTTPRequestHandler):
         if endpoint == "oss" and problem is None:
             parts, form = _form(body, headers.get("content-type", ""))
         rec = Recorded(self.command, path, query, headers, body, endpoint, form)
-        emu._record(rec)
+        state.record(rec)
         if problem is not None:
             problem.close = problem.close or self.close_connection
             self._send(problem)
             return
-        fault = emu.faults.take(endpoint)
+        fault = state.faults.take(endpoint)
         post_fault = None
         if fault is not None:
             if fault.kind == "reset":
                 self._reset()
                 return
             if fault.kind == "hang":
-                emu.wait(fault.seconds)
+                state.wait(fault.seconds)
             elif fault.kind in ("truncate", "slow"):
                 post_fault = fault
             else:
                 self._send(_fault_reply(fault, endpoint))
                 return
         try:
-            reply = endpoints.dispatch(emu, rec, parts)
+            reply = dispatch(state, rec, parts)
         except Exception as exc:  # an emulator bug must not kill the connection or the server
             reply = error_reply(500, "InternalError", f"Emulator error: {exc.__class__.__name__}")
         self._send(reply, post_fault)
 
-    def _control(self, emu: Emulator, path: str) -> None:
+    def _control(self, state: EmulatorState, path: str) -> None:
         try:
             body = self._read_body(MAX_API_BODY)
-            reply = control.handle(emu, self.command, path, body)
+            reply = handle_control(state, self.command, path, body)
         except BodyTooLarge:
             reply = error_reply(413, "BadRequest.TooLarge", "Payload Too Large.")
         except (BadFraming, OSError):
@@ -236,7 +237,7 @@ class Handler(BaseHTTPRequestHandler):
             pass
 
     def _send(self, reply: HttpReply, fault: Fault | None = None) -> None:
-        emu = self.server.emulator
+        state = self.server.state
         close = reply.close or self.close_connection or (fault is not None and fault.kind == "truncate")
         try:
             self.send_response(reply.status)
@@ -261,7 +262,7 @@ class Handler(BaseHTTPRequestHandler):
                 for i in range(0, len(reply.body), step):
                     self.wfile.write(reply.body[i:i + step])
                     self.wfile.flush()
-                    if i + step < len(reply.body) and emu.wait(fault.seconds / chunks):
+                    if i + step < len(reply.body) and state.wait(fault.seconds / chunks):
                         self._reset()  # emulator stopping: give up on the slow reply
                         return
             else:
@@ -294,8 +295,7 @@ def _fault_reply(fault: Fault, endpoint: str) -> HttpReply:
         if fault.retry_after is not None:
             headers["Retry-After"] = f"{fault.retry_after:g}"
         if fault.body is not None:
-            body = fault.body.encode("utf-8") if isinstance(fault.body, str) else fault.body
-            return HttpReply(fault.status, body, fault.content_type, headers)
+            return HttpReply(fault.status, fault.body, fault.content_type, headers)
         return error_reply(fault.status, fault.code, fault.message, headers)
     if fault.kind == "expired":
         return oss_error_reply(403, "AccessDenied", "Request has expired.")

@@ -1,4 +1,4 @@
-"""HttpReply values and the body formats the emulator speaks (DashScope JSON, OSS XML)."""
+"""Reply values (:class:`HttpReply`) and the body formats the emulator speaks (DashScope JSON, OSS XML)."""
 
 from __future__ import annotations
 
