@@ -105,7 +105,8 @@ def dispatch(state: EmulatorState, rec: Recorded, parts: list[Part] | None) -> H
 
 
 # --- synchronous generation ----------------------------------------------------------------------
-def _recipes(state: EmulatorState, order: ImageOrder, size: tuple[int, int], inputs: tuple[str, ...]) -> list[Recipe]:
+def _recipes(state: EmulatorState, order: ImageOrder, size: tuple[int, int],
+             inputs: tuple[str, ...]) -> list[Recipe]:
     seed = order.seed if order.seed is not None else state.random_seed()
     return [Recipe(order.model, order.prompt, order.negative, seed, size[0], size[1], inputs, order.watermark, i)
             for i in range(order.n)]
@@ -143,6 +144,7 @@ def task_create(state: EmulatorState, rec: Recorded) -> HttpReply:
         raise ServiceError(403, "AccessDenied", MSG_ASYNC_HEADER)
     require_json(rec)
     order = parse_task(parse_json(rec.body))
+    assert order.size is not None  # parse_task always decides the size (there are no inputs)
     tokens = [state.results.add(r) for r in _recipes(state, order, order.size, ())]
     task = state.tasks.create(order, tokens, state.task_delay, state.faults.take_outcome())
     state.sleep_latency(rec)

@@ -108,7 +108,8 @@ class ServedImages:
         if self.recipe(token) is None:
             return 404, "NoSuchKey", "The specified key does not exist."
         good = self.signature(token, exp)
-        if query.get("OSSAccessKeyId") != ACCESS_KEY_ID or not hmac.compare_digest(good.encode(), query["Signature"].encode("utf-8", "replace")):
+        given = query["Signature"].encode("utf-8", "replace")
+        if query.get("OSSAccessKeyId") != ACCESS_KEY_ID or not hmac.compare_digest(good.encode(), given):
             return 403, "SignatureDoesNotMatch", (
                 "The request signature we calculated does not match the signature you provided. "
                 "Check your key and signing method.")

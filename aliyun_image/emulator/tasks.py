@@ -29,7 +29,8 @@ def extended_prompt(prompt: str) -> str:
     """A visibly rewritten prompt, standing in for the service's prompt extension."""
     if any("\u4e00" <= ch <= "\u9fff" for ch in prompt):
         return prompt.rstrip("。.") + "。画面细节丰富，光影自然柔和，构图均衡，高清画质，色彩和谐。"
-    return prompt.rstrip(". ") + ". Rich detail, soft natural lighting, balanced composition, high resolution, harmonious colours."
+    return prompt.rstrip(". ") + (". Rich detail, soft natural lighting, balanced composition, high resolution, "
+                                  "harmonious colours.")
 
 
 @dataclass

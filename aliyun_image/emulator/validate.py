@@ -153,7 +153,21 @@ def _input_object(data: dict) -> dict:
 def parse_generation(data: dict) -> ImageOrder:
     """Validate a sync ``multimodal-generation`` body (section 3.1 of the protocol)."""
     name, spec = model_of(data, SYNC)
-    inp = _input_object(data)
+    texts, images = _split_content(_user_content(_input_object(data)))
+    if len(texts) != 1:
+        raise invalid(f"input.messages[0].content must contain exactly one text item (got {len(texts)}).")
+    prompt = _prompt(spec, texts[0], "text")
+    task = _task_for(name, spec, images)
+    p = _parameters(data.get("parameters"), spec, task)
+    size = p["size"]
+    if size is None and task == T2I:
+        size = _default_size(spec.size_rule(T2I))
+    return ImageOrder(name, spec, task, prompt, p["negative"], size, p["n"], p["seed"],
+                      p["prompt_extend"], p["watermark"], images)
+
+
+def _user_content(inp: dict) -> list:
+    """The content list of the single user message in ``input.messages``."""
     messages = inp.get("messages")
     if not isinstance(messages, list) or len(messages) != 1:
         raise invalid("input.messages must be a list with exactly one user message (single turn).")
@@ -163,6 +177,11 @@ def parse_generation(data: dict) -> ImageOrder:
     content = msg.get("content")
     if not isinstance(content, list) or not content:
         raise invalid("input.messages[0].content must be a non-empty list.")
+    return content
+
+
+def _split_content(content: list) -> tuple[list, list[str]]:
+    """The text values (unchecked: :func:`_prompt` does that) and image references, in order."""
     texts: list = []
     images: list[str] = []
     for item in content:
@@ -177,9 +196,11 @@ def parse_generation(data: dict) -> ImageOrder:
             images.append(value)
         else:
             raise invalid(f"Content type '{key}' is not supported by this model.")
-    if len(texts) != 1:
-        raise invalid(f"input.messages[0].content must contain exactly one text item (got {len(texts)}).")
-    prompt = _prompt(spec, texts[0], "text")
+    return texts, images
+
+
+def _task_for(name: str, spec: ModelSpec, images: list[str]) -> str:
+    """EDIT with input images, T2I without; checks the model does that task with that many."""
     limit = max(spec.images_max, 3)
     if len(images) > limit:
         raise invalid(f"Too many input images: at most {limit} are supported (got {len(images)}).")
@@ -188,17 +209,10 @@ def parse_generation(data: dict) -> ImageOrder:
             raise invalid(f"Model {name} does not accept input images; use an image edit model.")
         if len(images) < spec.images_min or len(images) > spec.images_max:
             raise invalid(f"Model {name} accepts {spec.images_min} to {spec.images_max} input images.")
-        task = EDIT
-    else:
-        if not spec.does(T2I):
-            raise invalid(f"Model {name} requires {spec.images_min} to {spec.images_max} input images.")
-        task = T2I
-    p = _parameters(data.get("parameters"), spec, task)
-    size = p["size"]
-    if size is None and task == T2I:
-        size = _default_size(spec.size_rule(T2I))
-    return ImageOrder(name, spec, task, prompt, p["negative"], size, p["n"], p["seed"],
-               p["prompt_extend"], p["watermark"], images)
+        return EDIT
+    if not spec.does(T2I):
+        raise invalid(f"Model {name} requires {spec.images_min} to {spec.images_max} input images.")
+    return T2I
 
 
 def parse_task(data: dict) -> ImageOrder:
@@ -215,7 +229,7 @@ def parse_task(data: dict) -> ImageOrder:
         p["negative"] = negative[: spec.negative_max]
     size = p["size"] or _default_size(spec.size_rule(T2I))
     return ImageOrder(name, spec, T2I, prompt, p["negative"], size, p["n"], p["seed"],
-               p["prompt_extend"], p["watermark"])
+                      p["prompt_extend"], p["watermark"])
 
 
 def _default_size(rule: SizeRule) -> tuple[int, int]:
