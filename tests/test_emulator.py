@@ -13,6 +13,7 @@ import time
 
 import pytest
 import requests
+import urllib3
 from PIL import Image
 
 from aliyun_image.emulator import Emulator, Recorded
@@ -111,7 +112,8 @@ def test_t2i_success_shape_and_download(emu):
     assert body["output"]["task_metric"] == {"TOTAL": 1, "SUCCEEDED": 1, "FAILED": 0}
     assert body["usage"] == {"width": 1328, "height": 1328, "image_count": 1}
     url = urls_of(r)[0]
-    assert re.match(re.escape(emu.origin) + r"/results/[0-9a-f]{32}\.png\?Expires=\d+&OSSAccessKeyId=LTAI-emulator&Signature=[0-9a-f]{64}$", url)
+    signed = r"/results/[0-9a-f]{32}\.png\?Expires=\d+&OSSAccessKeyId=LTAI-emulator&Signature=[0-9a-f]{64}$"
+    assert re.match(re.escape(emu.origin) + signed, url)
     expires = int(re.search(r"Expires=(\d+)", url).group(1))
     assert abs(expires - (time.time() + 86400)) < 5
     d = requests.get(url, timeout=10)
@@ -419,8 +421,9 @@ def upload(data, filename="my cat.png", key=None, **overrides):
         ("x-oss-content-type", "image/png"),
     ]
     fields = [(k, overrides.get(k, v)) for k, v in fields]
-    return requests.post(data["upload_host"], data=fields, files={"file": (filename, overrides.get("file", png(96, 48)))},
-                         headers={"Accept": "application/json"}, timeout=10)
+    files = {"file": (filename, overrides.get("file", png(96, 48)))}
+    return requests.post(data["upload_host"], data=fields, files=files, headers={"Accept": "application/json"},
+                         timeout=10)
 
 
 def test_upload_flow_and_oss_url(emu):
@@ -571,7 +574,7 @@ def test_download_faults(emu):
     with requests.get(url, stream=True, timeout=10) as r:
         assert int(r.headers["Content-Length"]) == len(full)
         got = b""
-        with pytest.raises(Exception):
+        with pytest.raises(urllib3.exceptions.ProtocolError):  # "Connection broken: IncompleteRead"
             for chunk in r.raw.stream(65536, decode_content=False):
                 got += chunk
         assert len(got) < len(full)
@@ -685,11 +688,13 @@ def test_garbage_never_crashes(emu, monkeypatch):
     monkeypatch.undo()
 
     assert b'"code": "BadRequest"' in raw(emu, b"GARBAGE\r\n\r\n")
-    assert raw(emu, b"POST /api/v1" + GEN.encode() + b" HTTP/1.1\r\nContent-Length: nope\r\n\r\n").startswith(b"HTTP/1.1 400")
-    assert raw(emu, b"POST /api/v1" + GEN.encode() + b" HTTP/1.1\r\nContent-Length: 100\r\n\r\n{}").startswith(b"HTTP/1.1 400")
+    request_line = b"POST /api/v1" + GEN.encode() + b" HTTP/1.1\r\n"
+    assert raw(emu, request_line + b"Content-Length: nope\r\n\r\n").startswith(b"HTTP/1.1 400")
+    assert raw(emu, request_line + b"Content-Length: 100\r\n\r\n{}").startswith(b"HTTP/1.1 400")
     chunked = json.dumps(t2i()).encode()
-    reply = raw(emu, b"POST /api/v1" + GEN.encode() + b" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + KEY.encode()
-                + b"\r\nContent-Type: application/json; charset=utf-8\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    reply = raw(emu, request_line + b"Host: x\r\nAuthorization: Bearer " + KEY.encode()
+                + b"\r\nContent-Type: application/json; charset=utf-8\r\nTransfer-Encoding: chunked"
+                + b"\r\nConnection: close\r\n\r\n"
                 + f"{len(chunked):x}\r\n".encode() + chunked + b"\r\n0\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 200")
     assert post(emu, t2i()).status_code == 200  # still alive
@@ -719,7 +724,7 @@ def test_concurrent_requests(emu):
             r = post(emu, t2i(seed=i, size="928*1664"))
             assert r.status_code == 200
             assert requests.get(urls_of(r)[0], timeout=10).status_code == 200
-        except Exception as exc:  # collected: assertion errors in threads are otherwise lost
+        except Exception as exc:  # noqa: BLE001 - any failure must fail the test; in a thread it would only be printed
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)]

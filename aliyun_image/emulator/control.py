@@ -17,67 +17,83 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from .replies import Reply, error_reply, json_reply
+from .replies import HttpReply, error_reply, json_reply
 
 if TYPE_CHECKING:
-    from .server import Emulator
+    from .state import EmulatorState, Latency
 
 SETTABLE = ("latency", "task_delay", "url_ttl", "policy_ttl")
 
 
-def _latency(value):
+def _latency(value: Any) -> Latency:
     if isinstance(value, (list, tuple)) and len(value) == 2:
         return (float(value[0]), float(value[1]))
     return float(value)
 
 
-def _apply(emu: Emulator, action: str, kw: dict) -> None:
-    if action == "fail":
-        if "body_base64" in kw:
-            kw["body"] = base64.b64decode(kw.pop("body_base64"), validate=True)
-        emu.fail(**kw)
-    elif action == "fault":
-        emu.fault(**kw)
-    elif action == "download_fault":
-        emu.download_fault(**kw)
-    elif action == "task_outcome":
-        emu.task_outcome(**kw)
-    elif action == "random_faults":
-        emu.random_faults(**kw)
-    elif action == "latency":
-        if set(kw) - {"latency", "value"}:
-            raise TypeError("latency takes 'latency' (seconds or [low, high])")
-        emu.latency = _latency(kw.get("latency", kw.get("value", 0.0)))
-    elif action == "set":
-        unknown = set(kw) - set(SETTABLE)
-        if unknown:
-            raise TypeError(f"cannot set {', '.join(sorted(unknown))}; settable: {', '.join(SETTABLE)}")
-        for name, value in kw.items():
-            setattr(emu, name, _latency(value) if name == "latency" else float(value))
-    elif action == "clear":
-        emu.clear()
-    else:
+def _fail(state: EmulatorState, kw: dict[str, Any]) -> None:
+    if "body_base64" in kw:
+        kw["body"] = base64.b64decode(kw.pop("body_base64"), validate=True)
+    state.faults.fail(**kw)
+
+
+def _set_latency(state: EmulatorState, kw: dict[str, Any]) -> None:
+    if set(kw) - {"latency", "value"}:
+        raise TypeError("latency takes 'latency' (seconds or [low, high])")
+    state.latency = _latency(kw.get("latency", kw.get("value", 0.0)))
+
+
+def _set(state: EmulatorState, kw: dict[str, Any]) -> None:
+    unknown = set(kw) - set(SETTABLE)
+    if unknown:
+        raise TypeError(f"cannot set {', '.join(sorted(unknown))}; settable: {', '.join(SETTABLE)}")
+    for name, value in kw.items():
+        setattr(state, name, _latency(value) if name == "latency" else float(value))
+
+
+def _clear(state: EmulatorState, kw: dict[str, Any]) -> None:
+    del kw  # clear takes no arguments; extra keys have always been ignored
+    state.clear()
+
+
+# action -> what it does; keyword arguments as the Emulator methods of the same name take them
+ACTIONS: dict[str, Callable[[EmulatorState, dict[str, Any]], None]] = {
+    "fail": _fail,
+    "fault": lambda state, kw: state.faults.fault(**kw),
+    "download_fault": lambda state, kw: state.faults.download_fault(**kw),
+    "task_outcome": lambda state, kw: state.faults.task_outcome(**kw),
+    "random_faults": lambda state, kw: state.faults.set_random(**kw),
+    "latency": _set_latency,
+    "set": _set,
+    "clear": _clear,
+}
+
+
+def _apply(state: EmulatorState, action: str, kw: dict[str, Any]) -> None:
+    if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}")
+    ACTIONS[action](state, kw)
 
 
-def handle(emu: Emulator, method: str, path: str, body: bytes) -> Reply:
+def handle(state: EmulatorState, method: str, path: str, body: bytes) -> HttpReply:
     """Answer one ``/_emulator/...`` request."""
     if path == "/_emulator/requests" and method in ("GET", "HEAD"):
-        return json_reply([r.public() for r in list(emu.requests)])
+        return json_reply([r.public() for r in list(state.requests)])
     if path == "/_emulator/requests" and method == "DELETE":
-        emu.clear()
+        state.clear()
         return json_reply({"ok": True})
     if path == "/_emulator/health" and method in ("GET", "HEAD"):
-        return json_reply({"ok": True, "base_url": emu.base_url, "requests": len(emu.requests)})
+        return json_reply({"ok": True, "base_url": state.base_url, "requests": len(state.requests)})
     if path == "/_emulator/control" and method == "POST":
         try:
             data = json.loads(body.decode("utf-8"))
             if not isinstance(data, dict) or not isinstance(data.get("action"), str):
                 raise ValueError("body must be a JSON object with an 'action'")
             action = data.pop("action")
-            _apply(emu, action, data)
+            _apply(state, action, data)
         except (ValueError, TypeError, UnicodeDecodeError, binascii.Error, RecursionError) as exc:
             return error_reply(400, "InvalidParameter", f"Bad control request: {exc}")
         return json_reply({"ok": True})

@@ -89,12 +89,55 @@ class FaultBook:
                 if head.times <= 0:
                     q.popleft()
                 return head
-            if endpoint == "generation" and self._random_rate > 0:
-                if self._random.random() < self._random_rate:
-                    status, code, message, retry = self._random.choice(RANDOM_CHOICES)
-                    return Fault("fail", status=status, code=code, message=message, retry_after=retry)
+            if endpoint == "generation" and self._random_rate > 0 and self._random.random() < self._random_rate:
+                status, code, message, retry = self._random.choice(RANDOM_CHOICES)
+                return Fault("fail", status=status, code=code, message=message, retry_after=retry)
         return None
 
+    # --- the scripting API (Emulator and the control surface expose these) ---------------------
+    def fail(self, endpoint: str = "generation", *, status: int = 500, code: str = "InternalError",
+             message: str = DEFAULT_500, times: int = 1, retry_after: float | None = None,
+             body: bytes | str | None = None, content_type: str = "application/json") -> None:
+        """Answer the next ``times`` requests of ``endpoint`` with an error.
+
+        By default a DashScope JSON error (``code``, ``message``); with ``body`` that raw body
+        (text is sent as UTF-8) and ``content_type`` instead (e.g. an HTML 502 from a proxy).
+        ``retry_after`` adds a ``Retry-After`` header.
+        """
+        if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+            raise ValueError("status must be an HTTP status code")
+        raw = body.encode("utf-8") if isinstance(body, str) else body
+        self.add(endpoint, Fault("fail", int(times), status, code, message,
+                                 None if retry_after is None else float(retry_after), raw, content_type))
+
+    def fault(self, kind: str, endpoint: str = "generation", *, times: int = 1, seconds: float = 0.0) -> None:
+        """Misbehave on the next ``times`` requests of ``endpoint``.
+
+        ``reset``: read the request, close the socket without a reply. ``hang``: wait
+        ``seconds``, then answer normally. ``missing_fields``: HTTP 200 with a request_id but
+        without ``output.choices`` / ``output.results`` / ``output.task_id`` / ``data``.
+        The download kinds (``truncate``, ``slow``, ``expired``, ``not_image``) work here too.
+        """
+        if kind == "fail" or kind not in KINDS:
+            raise ValueError(f"unknown fault kind {kind!r}; use fail() for error replies")
+        self.add(endpoint, Fault(kind, int(times), seconds=float(seconds)))
+
+    def download_fault(self, kind: str, *, times: int = 1, seconds: float = 2.0) -> None:
+        """Misbehave on the next ``times`` result downloads.
+
+        ``truncate``: full Content-Length, half the bytes, then close. ``slow``: the body in
+        ~10 chunks spread over ``seconds``. ``expired``: 403 OSS XML ``AccessDenied``
+        "Request has expired.". ``not_image``: 200 ``text/html``.
+        """
+        self.fault(kind, "download", times=times, seconds=seconds)
+
+    def task_outcome(self, status: str, *, code: str = "InternalError", message: str = DEFAULT_500,
+                     times: int = 1) -> None:
+        """Make the next ``times`` created tasks end as ``FAILED`` (with code/message),
+        ``UNKNOWN`` or ``CANCELED`` instead of ``SUCCEEDED``."""
+        self.add_outcome(TaskOutcome(str(status).upper(), code, message, int(times)))
+
+    # --- queues --------------------------------------------------------------------------------
     def add_outcome(self, outcome: TaskOutcome) -> None:
         """Make the next ``outcome.times`` created tasks end as ``outcome.status``."""
         if outcome.status not in TASK_OUTCOMES:

@@ -7,20 +7,22 @@ than the limit are refused without buffering them; any unexpected exception beco
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
-from . import app, control
+from .control import handle as handle_control
+from .endpoints import dispatch, route
 from .faults import Fault
 from .multipart import MultipartError, parse
 from .records import Recorded
-from .replies import JSON_TYPE, Reply, error_reply, json_reply, new_request_id, oss_error_reply
+from .replies import JSON_TYPE, HttpReply, error_reply, json_reply, new_request_id, oss_error_reply
 
 if TYPE_CHECKING:
-    from .server import Emulator
+    from .state import EmulatorState
 
 MAX_API_BODY = 64 * 1024 * 1024  # three 10 MB images as base64 data URIs fit comfortably
 MAX_OSS_BODY = 101 * 1024 * 1024  # max_file_size_mb (100) plus form overhead
@@ -36,14 +38,14 @@ class BadFraming(Exception):
 
 
 class EmulatorHTTPServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer with daemon threads that knows its :class:`Emulator` and its open sockets."""
+    """ThreadingHTTPServer with daemon threads that knows its :class:`EmulatorState` and its open sockets."""
 
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, address, emulator: Emulator):
-        self.emulator = emulator
+    def __init__(self, address: tuple[str, int], state: EmulatorState):
+        self.state = state
         self.open_sockets: set[socket.socket] = set()
         super().__init__(address, Handler)
 
@@ -53,10 +55,8 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     def close_open_sockets(self) -> None:
         """Shut down every client connection (used by :meth:`Emulator.stop`)."""
         for sock in list(self.open_sockets):
-            try:
+            with contextlib.suppress(OSError):  # already closed by the client: nothing to do
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -75,10 +75,8 @@ class Handler(BaseHTTPRequestHandler):
         super().setup()
         # Headers and body go out in separate writes; without NODELAY, Nagle plus the client's
         # delayed ACK adds ~40 ms to every reply.
-        try:
+        with contextlib.suppress(OSError):  # not a TCP socket (or already gone): no harm done
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
         self.server.open_sockets.add(self.connection)
 
     def finish(self) -> None:
@@ -162,7 +160,7 @@ class Handler(BaseHTTPRequestHandler):
         return self._read_exact(n)
 
     def _serve(self) -> None:
-        emu = self.server.emulator
+        state = self.server.state
         try:
             split = urlsplit(self.path)
             path = split.path
@@ -170,11 +168,11 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             path, query = self.path, {}
         if path.startswith("/_emulator/"):
-            self._control(emu, path)
+            self._control(state, path)
             return
-        endpoint = app.route(self.command, path)
+        endpoint = route(self.command, path)
         headers = {k.lower(): v for k, v in self.headers.items()}
-        problem: Reply | None = None
+        problem: HttpReply | None = None
         body = b""
         try:
             body = self._read_body(MAX_OSS_BODY if endpoint == "oss" else MAX_API_BODY)
@@ -188,40 +186,40 @@ class Handler(BaseHTTPRequestHandler):
         if endpoint == "oss" and problem is None:
             parts, form = _form(body, headers.get("content-type", ""))
         rec = Recorded(self.command, path, query, headers, body, endpoint, form)
-        emu._record(rec)
+        state.record(rec)
         if problem is not None:
             problem.close = problem.close or self.close_connection
             self._send(problem)
             return
-        fault = emu.faults.take(endpoint)
+        fault = state.faults.take(endpoint)
         post_fault = None
         if fault is not None:
             if fault.kind == "reset":
                 self._reset()
                 return
             if fault.kind == "hang":
-                emu.wait(fault.seconds)
+                state.wait(fault.seconds)
             elif fault.kind in ("truncate", "slow"):
                 post_fault = fault
             else:
                 self._send(_fault_reply(fault, endpoint))
                 return
         try:
-            reply = app.dispatch(emu, rec, parts)
-        except Exception as exc:  # an emulator bug must not kill the connection or the server
+            reply = dispatch(state, rec, parts)
+        except Exception as exc:  # noqa: BLE001 - an emulator bug must answer 500, not kill the connection
             reply = error_reply(500, "InternalError", f"Emulator error: {exc.__class__.__name__}")
         self._send(reply, post_fault)
 
-    def _control(self, emu: Emulator, path: str) -> None:
+    def _control(self, state: EmulatorState, path: str) -> None:
         try:
             body = self._read_body(MAX_API_BODY)
-            reply = control.handle(emu, self.command, path, body)
+            reply = handle_control(state, self.command, path, body)
         except BodyTooLarge:
             reply = error_reply(413, "BadRequest.TooLarge", "Payload Too Large.")
         except (BadFraming, OSError):
             self.close_connection = True
             reply = error_reply(400, "BadRequest", "The request body could not be read.")
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - an emulator bug must answer 500, not kill the connection
             reply = error_reply(500, "InternalError", f"Emulator error: {exc.__class__.__name__}")
         self._send(reply)
 
@@ -235,8 +233,8 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def _send(self, reply: Reply, fault: Fault | None = None) -> None:
-        emu = self.server.emulator
+    def _send(self, reply: HttpReply, fault: Fault | None = None) -> None:
+        state = self.server.state
         close = reply.close or self.close_connection or (fault is not None and fault.kind == "truncate")
         try:
             self.send_response(reply.status)
@@ -261,7 +259,7 @@ class Handler(BaseHTTPRequestHandler):
                 for i in range(0, len(reply.body), step):
                     self.wfile.write(reply.body[i:i + step])
                     self.wfile.flush()
-                    if i + step < len(reply.body) and emu.wait(fault.seconds / chunks):
+                    if i + step < len(reply.body) and state.wait(fault.seconds / chunks):
                         self._reset()  # emulator stopping: give up on the slow reply
                         return
             else:
@@ -287,21 +285,20 @@ def _form(body: bytes, content_type: str):
     return parts, {"fields": fields, "files": files}
 
 
-def _fault_reply(fault: Fault, endpoint: str) -> Reply:
+def _fault_reply(fault: Fault, endpoint: str) -> HttpReply:
     """The reply a pre-handler fault sends instead of the real one."""
     if fault.kind == "fail":
         headers = {}
         if fault.retry_after is not None:
             headers["Retry-After"] = f"{fault.retry_after:g}"
         if fault.body is not None:
-            body = fault.body.encode("utf-8") if isinstance(fault.body, str) else fault.body
-            return Reply(fault.status, body, fault.content_type, headers)
+            return HttpReply(fault.status, fault.body, fault.content_type, headers)
         return error_reply(fault.status, fault.code, fault.message, headers)
     if fault.kind == "expired":
         return oss_error_reply(403, "AccessDenied", "Request has expired.")
     if fault.kind == "not_image":
         html = b"<!DOCTYPE html><html><head><title>Portal</title></head><body>Please sign in.</body></html>"
-        return Reply(200, html, "text/html; charset=utf-8")
+        return HttpReply(200, html, "text/html; charset=utf-8")
     # missing_fields: HTTP 200, a request_id, but not the fields a client needs.
     rid = new_request_id()
     if endpoint == "task_get":

@@ -20,22 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from xml.sax.saxutils import escape
 
+from .errors import ServiceError
 from .multipart import Part
 
 OSS_ACCESS_KEY_ID = "LTAI5tEmulatorOssKey"
 MAX_FILE_MB = 100
 CST = timezone(timedelta(hours=8))  # DashScope reports times in UTC+8
-
-
-class OssError(Exception):
-    """An OSS error reply: HTTP ``status``, OSS ``code`` and ``message`` (sent as XML)."""
-
-    def __init__(self, status: int, code: str, message: str, extra: dict[str, str] | None = None):
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.extra = extra or {}
 
 
 def error_xml(code: str, message: str, request_id: str, extra: dict[str, str] | None = None) -> bytes:
@@ -120,59 +110,77 @@ class OssBucket:
     def upload(self, parts: list[Part]) -> tuple[str, int]:
         """Check and store one form POST. Returns ``(key, success_action_status)``.
 
-        Raises :class:`OssError` exactly where OSS would refuse the upload.
+        Raises :class:`.errors.ServiceError` exactly where OSS would refuse the upload, checking
+        in OSS's order: form, credentials, policy, key, conditions, size, overwrite.
         """
-        fields: dict[str, str] = {}
-        file_part = None
-        for part in parts:
-            if part.name == "file":
-                file_part = part
-                break  # OSS ignores every field after the file
-            fields.setdefault(part.name.lower(), part.text)
-        if file_part is None:
-            raise OssError(400, "InvalidArgument", "The form does not contain a file field.")
+        fields, file_part = _form_fields(parts)
+        pol = self._policy_for(fields)
+        key = _checked_key(fields, pol)
+        if len(file_part.data) > pol.max_bytes:
+            raise ServiceError(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
+        status = {"200": 200, "201": 201}.get(fields.get("success_action_status", ""), 204)
+        content_type = fields.get("x-oss-content-type") or file_part.content_type or "application/octet-stream"
+        self._store(key, StoredObject(file_part.data, pol.model, content_type), pol.forbid_overwrite == "true")
+        return key, status
+
+    def _policy_for(self, fields: dict[str, str]) -> Policy:
+        """The issued, unexpired policy the form's credentials name and sign."""
         if not fields.get("policy") or not fields.get("signature") or not fields.get("ossaccesskeyid"):
-            raise OssError(403, "AccessDenied", "You have no right to access this object because of bucket acl.")
+            raise ServiceError(403, "AccessDenied", "You have no right to access this object because of bucket acl.")
         if fields["ossaccesskeyid"] != OSS_ACCESS_KEY_ID:
-            raise OssError(403, "InvalidAccessKeyId",
-                           "The OSS Access Key Id you provided does not exist in our records.",
-                           {"OSSAccessKeyId": fields["ossaccesskeyid"]})
+            raise ServiceError(403, "InvalidAccessKeyId",
+                               "The OSS Access Key Id you provided does not exist in our records.",
+                               extra={"OSSAccessKeyId": fields["ossaccesskeyid"]})
         with self._lock:
             pol = self._policies.get(fields["policy"])
         if pol is None or not hmac.compare_digest(pol.signature.encode(), fields["signature"].encode()):
-            raise OssError(403, "SignatureDoesNotMatch",
-                           "The request signature we calculated does not match the signature you provided. "
-                           "Check your key and signing method.")
+            raise ServiceError(403, "SignatureDoesNotMatch",
+                               "The request signature we calculated does not match the signature you provided. "
+                               "Check your key and signing method.")
         if time.time() > pol.expires_at:
-            raise OssError(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
-        key = fields.get("key", "")
-        if not key:
-            raise OssError(400, "InvalidArgument", "The form does not contain a key field.")
-        if not key.startswith(pol.upload_dir + "/") or len(key) <= len(pol.upload_dir) + 1:
-            raise OssError(403, "AccessDenied", "Invalid according to Policy: Policy Condition failed: "
-                           f'["starts-with", "$key", "{pol.upload_dir}"]')
-        for name, want in (("x-oss-object-acl", pol.acl), ("x-oss-forbid-overwrite", pol.forbid_overwrite)):
-            if fields.get(name) != want:
-                raise OssError(403, "AccessDenied", "Invalid according to Policy: Policy Condition failed: "
-                               f'["eq", "${name}", "{want}"]')
-        if len(file_part.data) > pol.max_bytes:
-            raise OssError(400, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size.")
-        status = {"200": 200, "201": 201}.get(fields.get("success_action_status", ""), 204)
-        content_type = fields.get("x-oss-content-type") or file_part.content_type or "application/octet-stream"
+            raise ServiceError(403, "AccessDenied", "Invalid according to Policy: Policy expired.")
+        return pol
+
+    def _store(self, key: str, obj: StoredObject, forbid_overwrite: bool) -> None:
+        """Keep ``obj`` under ``key``, evicting the oldest objects beyond the byte budget."""
         with self._lock:
-            if key in self._objects and pol.forbid_overwrite == "true":
-                raise OssError(409, "FileAlreadyExists",
-                               "The object you specified already exists and can not be overwritten.")
+            if key in self._objects and forbid_overwrite:
+                raise ServiceError(409, "FileAlreadyExists",
+                                   "The object you specified already exists and can not be overwritten.")
             old = self._objects.pop(key, None)
             self._total -= len(old.data) if old else 0
-            self._objects[key] = StoredObject(file_part.data, pol.model, content_type)
-            self._total += len(file_part.data)
+            self._objects[key] = obj
+            self._total += len(obj.data)
             while self._total > self.max_total_bytes and len(self._objects) > 1:
                 _, gone = self._objects.popitem(last=False)
                 self._total -= len(gone.data)
-        return key, status
 
     def get(self, key: str) -> StoredObject | None:
         """The object stored under ``key``, or None."""
         with self._lock:
             return self._objects.get(key)
+
+
+def _form_fields(parts: list[Part]) -> tuple[dict[str, str], Part]:
+    """The form's fields (lower-cased names, first value wins) and its file part."""
+    fields: dict[str, str] = {}
+    for part in parts:
+        if part.name == "file":
+            return fields, part  # OSS ignores every field after the file
+        fields.setdefault(part.name.lower(), part.text)
+    raise ServiceError(400, "InvalidArgument", "The form does not contain a file field.")
+
+
+def _checked_key(fields: dict[str, str], pol: Policy) -> str:
+    """The object key, once it and the equality conditions satisfy ``pol``."""
+    key = fields.get("key", "")
+    if not key:
+        raise ServiceError(400, "InvalidArgument", "The form does not contain a key field.")
+    if not key.startswith(pol.upload_dir + "/") or len(key) <= len(pol.upload_dir) + 1:
+        raise ServiceError(403, "AccessDenied", "Invalid according to Policy: Policy Condition failed: "
+                           f'["starts-with", "$key", "{pol.upload_dir}"]')
+    for name, want in (("x-oss-object-acl", pol.acl), ("x-oss-forbid-overwrite", pol.forbid_overwrite)):
+        if fields.get(name) != want:
+            raise ServiceError(403, "AccessDenied", "Invalid according to Policy: Policy Condition failed: "
+                               f'["eq", "${name}", "{want}"]')
+    return key

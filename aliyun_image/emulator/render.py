@@ -114,7 +114,7 @@ def _text(draw: ImageDraw.ImageDraw, xy, text: str, size: int, fill, **kw) -> No
 def _text_width(draw: ImageDraw.ImageDraw, text: str, size: int) -> int:
     font = _font(size)
     box = draw.textbbox((0, 0), _safe_text(font, text), font=font)
-    return box[2] - box[0]
+    return int(box[2] - box[0])
 
 
 # --- building blocks -----------------------------------------------------------------------------
@@ -129,9 +129,9 @@ def _colour(rng: random.Random, lo: int = 30, hi: int = 230) -> tuple[int, int, 
 
 def _gradient(w: int, h: int, a, b, angle: int) -> Image.Image:
     """Two-colour linear gradient: a 256px ramp rotated and stretched (fast, no per-pixel work)."""
-    ramp = Image.linear_gradient("L").rotate(angle, resample=Image.BILINEAR, expand=False)
+    ramp = Image.linear_gradient("L").rotate(angle, resample=Image.Resampling.BILINEAR, expand=False)
     # The rotated ramp has blank corners; cropping the middle keeps a clean gradient.
-    mask = ramp.crop((48, 48, 208, 208)).resize((w, h), Image.BILINEAR)
+    mask = ramp.crop((48, 48, 208, 208)).resize((w, h), Image.Resampling.BILINEAR)
     return Image.composite(Image.new("RGB", (w, h), b), Image.new("RGB", (w, h), a), mask)
 
 
@@ -174,7 +174,7 @@ def placeholder(seed_text: str, width: int = THUMB_SIDE, height: int = THUMB_SID
 def make_thumb(img: Image.Image) -> bytes:
     """Shrink ``img`` to at most :data:`THUMB_SIDE` and encode it (JPEG: small and deterministic)."""
     img = img.convert("RGB")
-    img.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.BILINEAR)
+    img.thumbnail((THUMB_SIDE, THUMB_SIDE), Image.Resampling.BILINEAR)
     out = io.BytesIO()
     img.save(out, "JPEG", quality=88)
     return out.getvalue()
@@ -190,16 +190,20 @@ def decode_image(data: bytes) -> tuple[bytes, tuple[int, int]]:
             w, h = im.size
             if w * h > MAX_INPUT_PIXELS:  # decompression bombs: refuse before decoding
                 raise ValueError("image has too many pixels")
-            if (im.getexif() or {}).get(0x0112) in (5, 6, 7, 8):  # EXIF rotation by 90 degrees
+            if im.getexif().get(0x0112) in (5, 6, 7, 8):  # EXIF rotation by 90 degrees
                 w, h = h, w
             im.draft("RGB", (THUMB_SIDE, THUMB_SIDE))  # JPEG: decode at reduced scale, much faster
-            try:
-                im = ImageOps.exif_transpose(im)
-            except Exception:  # broken EXIF is not worth refusing an image over
-                pass
-            return make_thumb(im), (w, h)
+            return make_thumb(_upright(im)), (w, h)
     except Exception as exc:  # Pillow raises many types for garbage (OSError, SyntaxError...)
-        raise ValueError(f"not a readable image: {exc.__class__.__name__}") from None
+        raise ValueError(f"not a readable image: {exc.__class__.__name__}") from exc
+
+
+def _upright(im: Image.Image) -> Image.Image:
+    """``im`` turned by its EXIF orientation, or ``im`` itself when the EXIF is broken."""
+    try:
+        return ImageOps.exif_transpose(im)
+    except Exception:  # noqa: BLE001 - Pillow's EXIF parser raises many types on bad tags; not worth refusing an image
+        return im
 
 
 class InputStore:
@@ -246,7 +250,7 @@ class InputStore:
 def _edit_base(recipe: Recipe, images: list[Image.Image], rng: random.Random) -> Image.Image:
     w, h = recipe.width, recipe.height
     # The last input decides the aspect ratio (as in the service), so it fills the canvas.
-    base = ImageOps.fit(images[-1], (w, h), Image.BILINEAR)
+    base = ImageOps.fit(images[-1], (w, h), Image.Resampling.BILINEAR)
     base = ImageOps.posterize(base, rng.choice((2, 3, 4, 5)))
     tint = Image.new("RGB", (w, h), _colour(rng, 0, 255))
     base = Image.blend(base, tint, 0.28)
@@ -258,7 +262,7 @@ def _edit_base(recipe: Recipe, images: list[Image.Image], rng: random.Random) ->
         label_size = max(14, side // 7)
         y = pad + label_size * 2
         for i, im in enumerate(images, 1):
-            inset = ImageOps.fit(im, (side, side), Image.BILINEAR)
+            inset = ImageOps.fit(im, (side, side), Image.Resampling.BILINEAR)
             x = w - side - pad
             base.paste(inset, (x, y))
             d.rectangle((x - 2, y - 2, x + side + 1, y + side + 1), outline=(255, 255, 255), width=3)

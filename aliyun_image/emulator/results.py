@@ -20,8 +20,9 @@ from .render import InputStore, Recipe, render
 ACCESS_KEY_ID = "LTAI-emulator"
 
 
-class ResultStore:
-    """Tokens -> recipes, URL signing, and the rendered-bytes LRU (thread-safe)."""
+class ServedImages:
+    """The result images the emulator serves: tokens -> recipes, URL signing, and the
+    rendered-bytes LRU (thread-safe). Not :class:`aliyun_image.store.ResultStore`, the app's gallery."""
 
     def __init__(self, inputs: InputStore, secret: bytes, *, fixed_image: bytes | None = None,
                  max_entries: int = 512, max_bytes: int = 512 * 1024 * 1024,
@@ -107,7 +108,8 @@ class ResultStore:
         if self.recipe(token) is None:
             return 404, "NoSuchKey", "The specified key does not exist."
         good = self.signature(token, exp)
-        if query.get("OSSAccessKeyId") != ACCESS_KEY_ID or not hmac.compare_digest(good.encode(), query["Signature"].encode("utf-8", "replace")):
+        given = query["Signature"].encode("utf-8", "replace")
+        if query.get("OSSAccessKeyId") != ACCESS_KEY_ID or not hmac.compare_digest(good.encode(), given):
             return 403, "SignatureDoesNotMatch", (
                 "The request signature we calculated does not match the signature you provided. "
                 "Check your key and signing method.")

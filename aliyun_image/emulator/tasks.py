@@ -16,7 +16,7 @@ from datetime import datetime
 
 from .faults import TaskOutcome
 from .oss import CST
-from .validate import Job
+from .validate import ImageOrder
 
 
 def cst_time(ts: float) -> str:
@@ -29,7 +29,8 @@ def extended_prompt(prompt: str) -> str:
     """A visibly rewritten prompt, standing in for the service's prompt extension."""
     if any("\u4e00" <= ch <= "\u9fff" for ch in prompt):
         return prompt.rstrip("。.") + "。画面细节丰富，光影自然柔和，构图均衡，高清画质，色彩和谐。"
-    return prompt.rstrip(". ") + ". Rich detail, soft natural lighting, balanced composition, high resolution, harmonious colours."
+    return prompt.rstrip(". ") + (". Rich detail, soft natural lighting, balanced composition, high resolution, "
+                                  "harmonious colours.")
 
 
 @dataclass
@@ -37,7 +38,7 @@ class Task:
     """One async task. Times: ``created`` is monotonic (drives the state), ``submitted`` wall-clock."""
 
     id: str
-    job: Job
+    order: ImageOrder
     tokens: list[str]
     created: float
     submitted: float
@@ -55,9 +56,9 @@ class TaskStore:
         self._tasks: OrderedDict[str, Task] = OrderedDict()
         self._lock = threading.Lock()
 
-    def create(self, job: Job, tokens: list[str], delay: float, outcome: TaskOutcome | None) -> Task:
+    def create(self, order: ImageOrder, tokens: list[str], delay: float, outcome: TaskOutcome | None) -> Task:
         """Register a new task that ends ``delay`` seconds from now."""
-        task = Task(str(uuid.uuid4()), job, tokens, time.monotonic(), time.time(), max(0.0, delay), outcome)
+        task = Task(str(uuid.uuid4()), order, tokens, time.monotonic(), time.time(), max(0.0, delay), outcome)
         with self._lock:
             self._tasks[task.id] = task
             while len(self._tasks) > self.capacity:
@@ -120,12 +121,12 @@ class TaskStore:
             if task.url_expires_base is None:
                 task.url_expires_base = time.time()
             base = task.url_expires_base
-        job = task.job
+        order = task.order
         results = []
         for token in task.tokens:
-            item = {"orig_prompt": job.prompt}
-            if job.prompt_extend:
-                item["actual_prompt"] = extended_prompt(job.prompt)
+            item = {"orig_prompt": order.prompt}
+            if order.prompt_extend:
+                item["actual_prompt"] = extended_prompt(order.prompt)
             item["url"] = url_for(token, base)
             results.append(item)
         out["results"] = results

@@ -1,8 +1,8 @@
 """Request validation, as the real service does it, against :mod:`aliyun_image.catalog`.
 
-Turns a request body into a :class:`Job` or raises :class:`ApiFault` (HTTP status, DashScope
-code, message). Nothing here touches the network or images; resolving image references is
-the server's job (:mod:`.inputs`).
+Turns a request body into an :class:`ImageOrder` or raises :class:`.errors.ServiceError`
+(HTTP status, DashScope code, message). Nothing here touches the network or images;
+resolving image references is the server's job (:mod:`.inputs`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..catalog import ASYNC, EDIT, SEED_MAX, SYNC, T2I, ModelSpec, SizeRule, check_size, get_model
+from .errors import ServiceError
 
 MSG_NO_KEY = "No API-key provided."
 MSG_BAD_KEY = "Invalid API-key provided."
@@ -28,25 +29,17 @@ _SIZE_RE = re.compile(r"^(\d{1,6})\*(\d{1,6})$")
 EDIT_TARGET_PIXELS = 1024 * 1024
 
 
-class ApiFault(Exception):
-    """An error reply: ``status`` (HTTP), ``code`` and ``message`` as DashScope sends them."""
-
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers or {}
-
-
-def invalid(message: str) -> ApiFault:
+def invalid(message: str) -> ServiceError:
     """400 ``InvalidParameter`` with ``message``."""
-    return ApiFault(400, "InvalidParameter", message)
+    return ServiceError(400, "InvalidParameter", message)
 
 
 @dataclass
-class Job:
-    """A validated generation request (sync) or task (async)."""
+class ImageOrder:
+    """A validated generation request (sync) or task (async): the images a caller ordered.
+
+    Named apart from :class:`aliyun_image.jobs.Job`, the app's own checked user input.
+    """
 
     model: str  # as the caller spelled it (a snapshot name stays a snapshot name)
     spec: ModelSpec
@@ -76,12 +69,12 @@ def model_of(data: dict, mode: str) -> tuple[str, ModelSpec]:
     """The requested model name and its spec; checks it serves ``mode`` (SYNC or ASYNC)."""
     name = data.get("model")
     if name is None or name == "":
-        raise ApiFault(400, "BadRequest.EmptyModel", "Required parameter 'model' missing from request.")
+        raise ServiceError(400, "BadRequest.EmptyModel", "Required parameter 'model' missing from request.")
     if not isinstance(name, str):
         raise invalid("Parameter 'model' must be a string.")
     spec = get_model(name)
     if spec is None or name != name.strip():
-        raise ApiFault(404, "ModelNotFound", MSG_MODEL_NOT_FOUND)
+        raise ServiceError(404, "ModelNotFound", MSG_MODEL_NOT_FOUND)
     if mode not in spec.endpoints:
         raise invalid(MSG_NOT_SYNC if mode == SYNC else MSG_NOT_ASYNC)
     return name, spec
@@ -139,11 +132,11 @@ def _parameters(params, spec: ModelSpec, task: str) -> dict:
 
 def _prompt(spec: ModelSpec, value, where: str) -> str:
     if value is None:
-        raise ApiFault(400, "BadRequest.EmptyInput", f"Required parameter '{where}' missing from request.")
+        raise ServiceError(400, "BadRequest.EmptyInput", f"Required parameter '{where}' missing from request.")
     if not isinstance(value, str):
         raise invalid(f"Parameter '{where}' must be a string.")
     if not value.strip():
-        raise ApiFault(400, "BadRequest.EmptyInput", f"Required parameter '{where}' is empty.")
+        raise ServiceError(400, "BadRequest.EmptyInput", f"Required parameter '{where}' is empty.")
     return value[: spec.prompt_max]  # the service truncates, it does not refuse
 
 
@@ -151,16 +144,30 @@ def _input_object(data: dict) -> dict:
     """The body's ``input`` object (both endpoints require one)."""
     inp = data.get("input")
     if inp is None:
-        raise ApiFault(400, "BadRequest.EmptyInput", "Required parameter 'input' missing from request.")
+        raise ServiceError(400, "BadRequest.EmptyInput", "Required parameter 'input' missing from request.")
     if not isinstance(inp, dict):
         raise invalid("Parameter 'input' must be an object.")
     return inp
 
 
-def parse_generation(data: dict) -> Job:
+def parse_generation(data: dict) -> ImageOrder:
     """Validate a sync ``multimodal-generation`` body (section 3.1 of the protocol)."""
     name, spec = model_of(data, SYNC)
-    inp = _input_object(data)
+    texts, images = _split_content(_user_content(_input_object(data)))
+    if len(texts) != 1:
+        raise invalid(f"input.messages[0].content must contain exactly one text item (got {len(texts)}).")
+    prompt = _prompt(spec, texts[0], "text")
+    task = _task_for(name, spec, images)
+    p = _parameters(data.get("parameters"), spec, task)
+    size = p["size"]
+    if size is None and task == T2I:
+        size = _default_size(spec.size_rule(T2I))
+    return ImageOrder(name, spec, task, prompt, p["negative"], size, p["n"], p["seed"],
+                      p["prompt_extend"], p["watermark"], images)
+
+
+def _user_content(inp: dict) -> list:
+    """The content list of the single user message in ``input.messages``."""
     messages = inp.get("messages")
     if not isinstance(messages, list) or len(messages) != 1:
         raise invalid("input.messages must be a list with exactly one user message (single turn).")
@@ -170,6 +177,11 @@ def parse_generation(data: dict) -> Job:
     content = msg.get("content")
     if not isinstance(content, list) or not content:
         raise invalid("input.messages[0].content must be a non-empty list.")
+    return content
+
+
+def _split_content(content: list) -> tuple[list, list[str]]:
+    """The text values (unchecked: :func:`_prompt` does that) and image references, in order."""
     texts: list = []
     images: list[str] = []
     for item in content:
@@ -184,9 +196,11 @@ def parse_generation(data: dict) -> Job:
             images.append(value)
         else:
             raise invalid(f"Content type '{key}' is not supported by this model.")
-    if len(texts) != 1:
-        raise invalid(f"input.messages[0].content must contain exactly one text item (got {len(texts)}).")
-    prompt = _prompt(spec, texts[0], "text")
+    return texts, images
+
+
+def _task_for(name: str, spec: ModelSpec, images: list[str]) -> str:
+    """EDIT with input images, T2I without; checks the model does that task with that many."""
     limit = max(spec.images_max, 3)
     if len(images) > limit:
         raise invalid(f"Too many input images: at most {limit} are supported (got {len(images)}).")
@@ -195,20 +209,13 @@ def parse_generation(data: dict) -> Job:
             raise invalid(f"Model {name} does not accept input images; use an image edit model.")
         if len(images) < spec.images_min or len(images) > spec.images_max:
             raise invalid(f"Model {name} accepts {spec.images_min} to {spec.images_max} input images.")
-        task = EDIT
-    else:
-        if not spec.does(T2I):
-            raise invalid(f"Model {name} requires {spec.images_min} to {spec.images_max} input images.")
-        task = T2I
-    p = _parameters(data.get("parameters"), spec, task)
-    size = p["size"]
-    if size is None and task == T2I:
-        size = _default_size(spec.size_rule(T2I))
-    return Job(name, spec, task, prompt, p["negative"], size, p["n"], p["seed"],
-               p["prompt_extend"], p["watermark"], images)
+        return EDIT
+    if not spec.does(T2I):
+        raise invalid(f"Model {name} requires {spec.images_min} to {spec.images_max} input images.")
+    return T2I
 
 
-def parse_task(data: dict) -> Job:
+def parse_task(data: dict) -> ImageOrder:
     """Validate an async ``image-synthesis`` body (section 4.1: ``input.prompt``)."""
     name, spec = model_of(data, ASYNC)
     inp = _input_object(data)
@@ -221,8 +228,8 @@ def parse_task(data: dict) -> Job:
             raise invalid("Parameter 'input.negative_prompt' must be a string.")
         p["negative"] = negative[: spec.negative_max]
     size = p["size"] or _default_size(spec.size_rule(T2I))
-    return Job(name, spec, T2I, prompt, p["negative"], size, p["n"], p["seed"],
-               p["prompt_extend"], p["watermark"])
+    return ImageOrder(name, spec, T2I, prompt, p["negative"], size, p["n"], p["seed"],
+                      p["prompt_extend"], p["watermark"])
 
 
 def _default_size(rule: SizeRule) -> tuple[int, int]:

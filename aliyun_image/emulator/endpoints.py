@@ -1,6 +1,6 @@
-"""The emulated service: one function per endpoint, from a :class:`Recorded` request to a Reply.
+"""The emulated service: one function per endpoint, from a :class:`Recorded` request to an :class:`HttpReply`.
 
-No sockets here (see :mod:`.handler`); state lives on the :class:`~.server.Emulator` passed in.
+No sockets here (see :mod:`.handler`); state lives on the :class:`~.state.EmulatorState` passed in.
 Order of checks follows the service: authentication, then headers, then the body.
 """
 
@@ -13,18 +13,18 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from ..catalog import EDIT, T2I, get_model
+from .errors import ServiceError
 from .multipart import Part
-from .oss import OssError
 from .render import Recipe
-from .replies import XML_TYPE, Reply, error_reply, json_reply, new_request_id, oss_error_reply
+from .replies import XML_TYPE, HttpReply, error_reply, json_reply, new_request_id, oss_error_reply
 from .validate import (
-    MSG_ASYNC_HEADER, MSG_BAD_KEY, MSG_MODEL_NOT_FOUND, MSG_NO_KEY, ApiFault, Job, edit_default_size,
+    MSG_ASYNC_HEADER, MSG_BAD_KEY, MSG_MODEL_NOT_FOUND, MSG_NO_KEY, ImageOrder, edit_default_size,
     parse_generation, parse_json, parse_task,
 )
 
 if TYPE_CHECKING:
     from .records import Recorded
-    from .server import Emulator
+    from .state import EmulatorState
 
 BASE = "/api/v1"
 GENERATION_PATH = BASE + "/services/aigc/multimodal-generation/generation"
@@ -61,91 +61,93 @@ def _known_path(path: str) -> bool:
             or bool(_TASK_RE.match(path) or _CANCEL_RE.match(path)) or path.startswith("/results/"))
 
 
-def authenticate(emu: Emulator, rec: Recorded) -> None:
+def authenticate(state: EmulatorState, rec: Recorded) -> None:
     """Raise 401 InvalidApiKey unless the request carries an accepted ``Bearer`` key."""
     value = rec.headers.get("authorization", "").strip()
     scheme, _, key = value.partition(" ")
     key = key.strip()
     if not value or (scheme.lower() == "bearer" and not key):
-        raise ApiFault(401, "InvalidApiKey", MSG_NO_KEY)
-    if scheme.lower() != "bearer" or not emu.key_ok(key):
-        raise ApiFault(401, "InvalidApiKey", MSG_BAD_KEY)
+        raise ServiceError(401, "InvalidApiKey", MSG_NO_KEY)
+    if scheme.lower() != "bearer" or not state.key_ok(key):
+        raise ServiceError(401, "InvalidApiKey", MSG_BAD_KEY)
 
 
 def require_json(rec: Recorded) -> None:
     """The service requires ``Content-Type: application/json`` on POSTs with a JSON body."""
     ctype = rec.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/json":
-        raise ApiFault(400, "InvalidParameter", "Content-Type must be application/json.")
+        raise ServiceError(400, "InvalidParameter", "Content-Type must be application/json.")
 
 
-def dispatch(emu: Emulator, rec: Recorded, parts: list[Part] | None) -> Reply:
+def dispatch(state: EmulatorState, rec: Recorded, parts: list[Part] | None) -> HttpReply:
     """Answer ``rec`` (already recorded, faults already applied)."""
     ep = rec.endpoint
     try:
         if ep == "generation":
-            return generation(emu, rec)
+            return generation(state, rec)
         if ep == "task_create":
-            return task_create(emu, rec)
+            return task_create(state, rec)
         if ep == "task_get":
-            return task_get(emu, rec)
+            return task_get(state, rec)
         if ep == "task_cancel":
-            return task_cancel(emu, rec)
+            return task_cancel(state, rec)
         if ep == "policy":
-            return policy(emu, rec)
+            return policy(state, rec)
         if ep == "oss":
-            return oss_upload(emu, rec, parts)
+            return oss_upload(state, rec, parts)
         if ep == "download":
-            return download(emu, rec)
+            return download(state, rec)
         if _known_path(rec.path):
             return error_reply(405, "MethodNotAllowed", f"Method {rec.method} is not allowed for {rec.path}.")
         return error_reply(404, "NotFound", f"The requested path {rec.path} was not found.")
-    except ApiFault as fault:
-        return error_reply(fault.status, fault.code, fault.message, fault.headers)
+    except ServiceError as err:
+        return error_reply(err.status, err.code, err.message, err.headers)
 
 
 # --- synchronous generation ----------------------------------------------------------------------
-def _recipes(emu: Emulator, job: Job, size: tuple[int, int], inputs: tuple[str, ...]) -> list[Recipe]:
-    seed = job.seed if job.seed is not None else emu.random_seed()
-    return [Recipe(job.model, job.prompt, job.negative, seed, size[0], size[1], inputs, job.watermark, i)
-            for i in range(job.n)]
+def _recipes(state: EmulatorState, order: ImageOrder, size: tuple[int, int],
+             inputs: tuple[str, ...]) -> list[Recipe]:
+    seed = order.seed if order.seed is not None else state.random_seed()
+    return [Recipe(order.model, order.prompt, order.negative, seed, size[0], size[1], inputs, order.watermark, i)
+            for i in range(order.n)]
 
 
-def generation(emu: Emulator, rec: Recorded) -> Reply:
+def generation(state: EmulatorState, rec: Recorded) -> HttpReply:
     """``POST .../multimodal-generation/generation``: text-to-image or edit, answer in the reply."""
-    authenticate(emu, rec)
+    authenticate(state, rec)
     require_json(rec)
-    job = parse_generation(parse_json(rec.body))
+    order = parse_generation(parse_json(rec.body))
     resolve_oss = rec.headers.get("x-dashscope-ossresourceresolve", "").strip().lower() == "enable"
-    inputs = [emu.resolver.resolve(ref, model=job.model, oss_resolve=resolve_oss) for ref in job.images]
-    size = job.size
+    inputs = [state.resolver.resolve(ref, model=order.model, oss_resolve=resolve_oss) for ref in order.images]
+    size = order.size
     if size is None:  # edit without size: ~1024*1024 at the last image's aspect ratio
-        size = edit_default_size(job.spec.size_rule(EDIT), inputs[-1].width, inputs[-1].height)
-    recipes = _recipes(emu, job, size, tuple(i.sha for i in inputs))
-    urls = emu.mint_urls([emu.results.add(r) for r in recipes])
+        size = edit_default_size(order.spec.size_rule(EDIT), inputs[-1].width, inputs[-1].height)
+    recipes = _recipes(state, order, size, tuple(i.sha for i in inputs))
+    urls = state.mint_urls([state.results.add(r) for r in recipes])
     output: dict = {"choices": [{
         "finish_reason": "stop",
         "message": {"role": "assistant", "content": [{"image": u} for u in urls]},
     }]}
     # task_metric: in the max/plus text-to-image docs only (not for edits, not for the 2.0 family).
-    if job.task == T2I and not job.spec.does(EDIT):
-        output["task_metric"] = {"TOTAL": job.n, "SUCCEEDED": job.n, "FAILED": 0}
-    emu.sleep_latency(rec)
-    return json_reply({"output": output, "usage": {"width": size[0], "height": size[1], "image_count": job.n},
+    if order.task == T2I and not order.spec.does(EDIT):
+        output["task_metric"] = {"TOTAL": order.n, "SUCCEEDED": order.n, "FAILED": 0}
+    state.sleep_latency(rec)
+    return json_reply({"output": output, "usage": {"width": size[0], "height": size[1], "image_count": order.n},
                        "request_id": new_request_id()})
 
 
 # --- async tasks ---------------------------------------------------------------------------------
-def task_create(emu: Emulator, rec: Recorded) -> Reply:
+def task_create(state: EmulatorState, rec: Recorded) -> HttpReply:
     """``POST .../text2image/image-synthesis`` with ``X-DashScope-Async: enable``."""
-    authenticate(emu, rec)
+    authenticate(state, rec)
     if rec.headers.get("x-dashscope-async", "").strip().lower() != "enable":
-        raise ApiFault(403, "AccessDenied", MSG_ASYNC_HEADER)
+        raise ServiceError(403, "AccessDenied", MSG_ASYNC_HEADER)
     require_json(rec)
-    job = parse_task(parse_json(rec.body))
-    tokens = [emu.results.add(r) for r in _recipes(emu, job, job.size, ())]
-    task = emu.tasks.create(job, tokens, emu.task_delay, emu.faults.take_outcome())
-    emu.sleep_latency(rec)
+    order = parse_task(parse_json(rec.body))
+    assert order.size is not None  # parse_task always decides the size (there are no inputs)
+    tokens = [state.results.add(r) for r in _recipes(state, order, order.size, ())]
+    task = state.tasks.create(order, tokens, state.task_delay, state.faults.take_outcome())
+    state.sleep_latency(rec)
     return json_reply({"output": {"task_status": "PENDING", "task_id": task.id}, "request_id": new_request_id()})
 
 
@@ -153,79 +155,79 @@ def _task_id(rec: Recorded) -> str:
     return unquote(rec.path[len(BASE + "/tasks/"):].split("/")[0])
 
 
-def task_get(emu: Emulator, rec: Recorded) -> Reply:
+def task_get(state: EmulatorState, rec: Recorded) -> HttpReply:
     """``GET /tasks/{id}``: status from the task clock; unknown ids say UNKNOWN (HTTP 200)."""
-    authenticate(emu, rec)
+    authenticate(state, rec)
     task_id = _task_id(rec)
-    task = emu.tasks.get(task_id)
+    task = state.tasks.get(task_id)
     if task is None:
         body = {"output": {"task_id": task_id, "task_status": "UNKNOWN"}}
     else:
-        body = emu.tasks.view(task, lambda token, now: emu.results.url(emu.origin, token, emu.url_ttl, now))
+        body = state.tasks.view(task, state.result_url)
     return json_reply({"request_id": new_request_id(), **body})
 
 
-def task_cancel(emu: Emulator, rec: Recorded) -> Reply:
+def task_cancel(state: EmulatorState, rec: Recorded) -> HttpReply:
     """``POST /tasks/{id}/cancel``: only PENDING tasks can be cancelled."""
-    authenticate(emu, rec)
-    if not emu.tasks.cancel(_task_id(rec)):
-        raise ApiFault(400, "UnsupportedOperation", MSG_CANCEL)
+    authenticate(state, rec)
+    if not state.tasks.cancel(_task_id(rec)):
+        raise ServiceError(400, "UnsupportedOperation", MSG_CANCEL)
     return json_reply({"request_id": new_request_id()})
 
 
 # --- temporary upload ----------------------------------------------------------------------------
-def policy(emu: Emulator, rec: Recorded) -> Reply:
+def policy(state: EmulatorState, rec: Recorded) -> HttpReply:
     """``GET /uploads?action=getPolicy&model=M``: an upload policy for the emulated OSS."""
-    authenticate(emu, rec)
+    authenticate(state, rec)
     if rec.query.get("action") != "getPolicy":
-        raise ApiFault(400, "InvalidParameter", "Parameter 'action' must be getPolicy.")
+        raise ServiceError(400, "InvalidParameter", "Parameter 'action' must be getPolicy.")
     model = rec.query.get("model", "")
     if not model:
-        raise ApiFault(400, "BadRequest.EmptyModel", "Required parameter 'model' missing from request.")
+        raise ServiceError(400, "BadRequest.EmptyModel", "Required parameter 'model' missing from request.")
     if get_model(model) is None:
-        raise ApiFault(404, "ModelNotFound", MSG_MODEL_NOT_FOUND)
-    data = emu.bucket.issue(model, emu.origin + "/oss", emu.policy_ttl)
+        raise ServiceError(404, "ModelNotFound", MSG_MODEL_NOT_FOUND)
+    data = state.bucket.issue(model, state.origin + "/oss", state.policy_ttl)
     return json_reply({"request_id": new_request_id(), "data": data})
 
 
-def oss_upload(emu: Emulator, rec: Recorded, parts: list[Part] | None) -> Reply:
+def oss_upload(state: EmulatorState, rec: Recorded, parts: list[Part] | None) -> HttpReply:
     """``POST {origin}/oss``: the OSS PostObject form upload (no DashScope auth)."""
     if parts is None:
         return oss_error_reply(400, "MalformedPOSTRequest",
                                "The body of your POST request is not well-formed multipart/form-data.")
     try:
-        key, status = emu.bucket.upload(parts)
-    except OssError as err:
+        key, status = state.bucket.upload(parts)
+    except ServiceError as err:
         return oss_error_reply(err.status, err.code, err.message, err.extra)
-    obj = emu.bucket.get(key)
+    obj = state.bucket.get(key)
     etag = '"' + hashlib.md5(obj.data if obj else b"").hexdigest().upper() + '"'
     headers = {"x-oss-request-id": new_request_id().replace("-", "")[:24].upper(), "ETag": etag}
     if status == 201:
         xml = ('<?xml version="1.0" encoding="UTF-8"?>\n<PostResponse>\n'
                f"  <Bucket>dashscope-file-emulator</Bucket>\n  <Key>{key}</Key>\n  <ETag>{etag}</ETag>\n"
                "</PostResponse>\n")
-        return Reply(201, xml.encode(), XML_TYPE, headers)
-    return Reply(status, b"", None, headers)
+        return HttpReply(201, xml.encode(), XML_TYPE, headers)
+    return HttpReply(status, b"", None, headers)
 
 
 # --- result downloads ----------------------------------------------------------------------------
-def download(emu: Emulator, rec: Recorded) -> Reply:
+def download(state: EmulatorState, rec: Recorded) -> HttpReply:
     """``GET /results/<token>.png?Expires&OSSAccessKeyId&Signature``: the rendered PNG."""
     m = _RESULT_RE.match(rec.path)
     if not m:
         return oss_error_reply(404, "NoSuchKey", "The specified key does not exist.")
     token = m.group(1)
-    problem = emu.results.check(token, rec.query)
+    problem = state.results.check(token, rec.query)
     if problem is not None:
         status, code, message = problem
         extra = None
         if message == "Request has expired.":
             extra = {"Expires": rec.query.get("Expires", ""), "ServerTime": formatdate(usegmt=True)}
         return oss_error_reply(status, code, message, extra)
-    data = emu.results.png(token)
+    data = state.results.png(token)
     if data is None:
         return oss_error_reply(404, "NoSuchKey", "The specified key does not exist.")
-    return Reply(200, data, "image/png", {
+    return HttpReply(200, data, "image/png", {
         "ETag": '"' + hashlib.md5(data).hexdigest().upper() + '"',
         "Last-Modified": formatdate(usegmt=True),
         "x-oss-request-id": new_request_id().replace("-", "")[:24].upper(),
