@@ -64,10 +64,9 @@ class Run:
     # --- the worker thread's side -----------------------------------------------------------
     def post(self, ev: Event) -> None:
         """Hand one event to the event loop (called from the worker thread)."""
-        try:
+        # RuntimeError: the loop is closed, the app is shutting down: nobody is left to show it.
+        with contextlib.suppress(RuntimeError):
             self.loop.call_soon_threadsafe(self.apply, ev)
-        except RuntimeError:
-            pass  # the loop is closed: the app is shutting down, nobody is left to show it
 
     # --- the event loop's side --------------------------------------------------------------
     def apply(self, ev: Event) -> None:
