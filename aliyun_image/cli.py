@@ -14,12 +14,14 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 from . import __version__, catalog
-from .config import OFFLINE_KEY, Settings
+from .backends import backend_settings
+from .config import Settings
 from .errors import EN, ZH, AliyunImageError, unexpected
-
+from .kinds import EventKind
+from .summary import Outcome, terminal_summary
 
 
 GLOBAL_DEFAULTS = {"region": None, "base_url": None, "data_dir": None, "timeout": None, "retries": None,
@@ -119,9 +121,9 @@ class Progress:
     def __call__(self, ev) -> None:  # service.Event
         if not self.enabled:
             return
-        if ev.kind == "status" and ev.text:
+        if ev.kind == EventKind.STATUS and ev.text:
             msg = ev.text[0] if self.lang == ZH else ev.text[1]
-        elif ev.kind in ("result", "failure") and ev.total:
+        elif ev.kind in (EventKind.RESULT, EventKind.FAILURE) and ev.total:
             msg = (f"已完成 {ev.done}/{ev.total}" if self.lang == ZH else f"{ev.done}/{ev.total} done")
         else:
             return
@@ -141,20 +143,11 @@ class Progress:
             sys.stderr.flush()
 
 
-@contextlib.contextmanager
-def _backend(args: argparse.Namespace) -> Iterator[Settings]:
+def _backend(args: argparse.Namespace) -> contextlib.AbstractContextManager[Settings]:
     """Settings for this run; with --offline, an in-process emulator serves as DashScope."""
-    overrides = dict(region=args.region, base_url=args.base_url, data_dir=args.data_dir,
-                     read_timeout=args.timeout, max_retries=args.retries,
-                     upload=getattr(args, "upload", None))
-    if not args.offline:
-        yield Settings.from_env(**overrides)
-        return
-    from .emulator import Emulator
-
-    with Emulator() as emu:
-        overrides.update(base_url=emu.base_url, api_key=OFFLINE_KEY)
-        yield Settings.from_env(**overrides)
+    return backend_settings(args.offline, region=args.region, base_url=args.base_url, data_dir=args.data_dir,
+                            read_timeout=args.timeout, max_retries=args.retries,
+                            upload=getattr(args, "upload", None))
 
 
 _REF_START = re.compile(r"^\s*(?:https?://|oss://|data:|file://|[/~.]|[A-Za-z]:[\\/])", re.IGNORECASE)
@@ -212,22 +205,9 @@ def _run_images(args: argparse.Namespace, lang: str) -> int:
             progress.end()
         for rec in batch.results:
             print(rec.file)
-        # Seeds in the order of the printed paths, so each file can be matched to its seed.
-        seeds = ", ".join(str(r.seed) for r in batch.results if r.seed is not None)
-        if batch.results and not args.quiet:
-            _say(lang, f"模型 {job.model}，种子 {seeds}", f"model {job.model}, seed {seeds}")
-            rewritten = next((r.actual_prompt for r in batch.results if r.actual_prompt), None)
-            if rewritten:
-                _say(lang, f"改写后的提示词：{rewritten}", f"Rewritten prompt: {rewritten}")
-        seen = set()
-        for err in batch.failures:
-            line = err.text(lang)
-            if line not in seen:  # n identical failures of a fan-out: say it once
-                seen.add(line)
-                print(line, file=sys.stderr)
-        if batch.failures and batch.results:
-            _say(lang, f"{len(batch.results)} 张成功，{len(batch.failures)} 张失败",
-                 f"{len(batch.results)} saved, {len(batch.failures)} failed")
+        outcome = Outcome(job.n, job.model, batch.results, batch.failures)
+        for line in terminal_summary(outcome, lang, quiet=args.quiet):
+            print(line, file=sys.stderr)
         return 0 if not batch.failures else 1
 
 
@@ -272,7 +252,8 @@ def _emulator(args: argparse.Namespace, lang: str) -> int:
     try:
         emu.start()
     except (OSError, OverflowError) as exc:
-        _say(lang, f"无法在 {args.host}:{args.port} 启动模拟器（{type(exc).__name__}）。端口可能已被占用或无效，请换一个 --port。",
+        _say(lang, f"无法在 {args.host}:{args.port} 启动模拟器（{type(exc).__name__}）。"
+                   "端口可能已被占用或无效，请换一个 --port。",
              f"Cannot start the emulator on {args.host}:{args.port} ({type(exc).__name__}). The port may be in use "
              "or invalid; pick another --port.")
         return 1
@@ -289,6 +270,43 @@ def _emulator(args: argparse.Namespace, lang: str) -> int:
     return 0
 
 
+def _download(args: argparse.Namespace) -> int:
+    from .service import ImageService
+
+    with _backend(args) as settings:
+        print(ImageService(settings).download_url(args.url, args.path))
+    return 0
+
+
+def _resume(args: argparse.Namespace, lang: str) -> int:
+    from .service import ImageService
+
+    def show(ev) -> None:  # service.Event
+        if ev.error:
+            print(ev.error.text(lang), file=sys.stderr)
+
+    with _backend(args) as settings:
+        recs = ImageService(settings).resume_pending(on_event=show)
+    for r in recs:
+        print(r.file)
+    return 0
+
+
+def _dispatch(args: argparse.Namespace, lang: str) -> int:
+    """Run the command; errors propagate to :func:`main`."""
+    if args.command in ("generate", "edit", "fuse"):
+        return _run_images(args, lang)
+    if args.command == "download":
+        return _download(args)
+    if args.command == "history":
+        return _history(args, lang)
+    if args.command == "resume":
+        return _resume(args, lang)
+    if args.command == "models":
+        return _models(lang)
+    return _emulator(args, lang)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -297,28 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             setattr(args, name, default)
     lang = detect_lang(args.lang)
     try:
-        if args.command in ("generate", "edit", "fuse"):
-            return _run_images(args, lang)
-        if args.command == "download":
-            from .service import ImageService
-
-            with _backend(args) as settings:
-                print(ImageService(settings).download_url(args.url, args.path))
-            return 0
-        if args.command == "history":
-            return _history(args, lang)
-        if args.command == "resume":
-            from .service import ImageService
-
-            with _backend(args) as settings:
-                recs = ImageService(settings).resume_pending(
-                    on_event=lambda ev: ev.error and print(ev.error.text(lang), file=sys.stderr))
-            for r in recs:
-                print(r.file)
-            return 0
-        if args.command == "models":
-            return _models(lang)
-        return _emulator(args, lang)
+        return _dispatch(args, lang)
     except AliyunImageError as exc:
         print(exc.text(lang), file=sys.stderr)
         # Missing or refused key (not a malformed one, which has its own code): offline mode helps.
@@ -331,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
              "Interrupted. Saved results are safe; paid results not yet downloaded are completed on the next "
              "run (or run `resume`).")
         return 130
-    except Exception as exc:  # one clear line, never a traceback
+    except Exception as exc:  # the CLI's last resort: one clear line, never a traceback
         logging.getLogger(__name__).debug("unexpected", exc_info=True)
         print(unexpected(exc).text(lang), file=sys.stderr)
         return 1

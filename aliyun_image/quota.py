@@ -17,8 +17,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from .errors import ValidationError
+from .errors import AliyunImageError, ValidationError, may_be_billed
 
 WINDOW = 3600.0
 
@@ -101,8 +103,8 @@ class HourlyQuota:
 
     def _give_back(self, session: str, n: int) -> None:
         with self._lock:
-            for q in (self._by.get(session), self._all):
-                for _ in range(min(n, len(q) if q is not None else 0)):
+            for q in (self._by.get(session, deque()), self._all):
+                for _ in range(min(n, len(q))):
                     q.pop()
 
     def used(self, session: str) -> int:
@@ -117,3 +119,39 @@ class HourlyQuota:
         with self._lock:
             self._trim(self._all, self._clock())
             return len(self._all)
+
+
+def payer_id(session: str | None, owner: str | None, client_host: str | None) -> str:
+    """Who a per-visitor hourly limit counts against: the session (its store owner when there is
+    one), or for a call without a session (each gets a fresh owner) the client's address, so new
+    calls do not mean a new budget."""
+    if session:
+        return owner or session
+    return "ip:" + (client_host or "unknown")
+
+
+def spent(stored: int, failures: Sequence[AliyunImageError]) -> int:
+    """Images that may have been billed: the ``stored`` ones and failures that may have been."""
+    return stored + sum(1 for f in failures if may_be_billed(f))
+
+
+@dataclass
+class Reservation:
+    """Images set aside for one run; :meth:`settle` when it ends. Without a quota (a visitor's own
+    key, or local mode) it only remembers the size of the run."""
+
+    quota: HourlyQuota | None
+    payer: str
+    n: int
+
+    @classmethod
+    def take(cls, quota: HourlyQuota | None, payer: str, n: int) -> Reservation:
+        """Reserve ``n`` images for ``payer``, or raise ValidationError saying when to retry."""
+        if quota is not None:
+            quota.take(payer, n)
+        return cls(quota, payer, n)
+
+    def settle(self, stored: int, failures: Sequence[AliyunImageError]) -> None:
+        """The run ended with ``stored`` images and ``failures``: refund what was surely not billed."""
+        if self.quota is not None:
+            self.quota.settle(self.payer, self.n, spent(stored, failures))

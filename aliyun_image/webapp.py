@@ -125,10 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         print(exc.both(), file=sys.stderr)
         return exc.exit_code
     mcp = args.mcp
-    if mcp:
-        if importlib.util.find_spec("mcp") is None:
-            print('--mcp needs the MCP extra: pip install "gradio[mcp]"; starting without it.', file=sys.stderr)
-            mcp = False
+    if mcp and importlib.util.find_spec("mcp") is None:
+        print('--mcp needs the MCP extra: pip install "gradio[mcp]"; starting without it.', file=sys.stderr)
+        mcp = False
     # The run events carry concurrency_limit themselves (shared id "runs"): no demo.queue() call,
     # which would make Gradio rebuild its app once more at start-up.
     demo = build_demo(ctx)

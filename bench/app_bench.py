@@ -63,7 +63,7 @@ class LaunchedApp:
 
     def start(self) -> float:
         """Launch; returns the perf_counter timestamp taken just before the launch."""
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - stays open for the process; closed in stop()
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(self.args, cwd=REPO, env=self.env, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)

@@ -59,7 +59,7 @@ def _worker(url: str, uids: list[int], deadline: float, out) -> None:  # mp.Queu
     def user(uid: int) -> None:
         try:
             client = Client(url, verbose=False, download_files=False)
-        except Exception as exc:  # report, do not crash the run
+        except Exception as exc:  # noqa: BLE001 - report, do not crash the run
             with lock:
                 calls.append({"user": uid, "ok": False, "status": f"client failed: {exc!r}"})
             return
@@ -69,7 +69,7 @@ def _worker(url: str, uids: list[int], deadline: float, out) -> None:  # mp.Queu
             t0 = time.perf_counter()
             try:
                 gallery, status = client.predict(prompt, n=1, size="1664*928", api_name="/generate")
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - every failure is a data point of the load test
                 # str(), not repr(): the app's message is two lines (zh, then en) and the report keys
                 # failures by their last line
                 gallery, status = [], f"client error: {type(exc).__name__}: {exc}"
@@ -139,7 +139,8 @@ def run(users: int, duration: float, latency: tuple[float, float], fault_rate: f
     walls = [c["wall"] for c in ok]
     added = [c["wall"] - applied.get(c["prompt"], 0.0) for c in ok]
     report = {
-        "users": users, "workers": workers, "duration_s": duration, "latency_s": list(latency), "fault_rate": fault_rate,
+        "users": users, "workers": workers, "duration_s": duration, "latency_s": list(latency),
+        "fault_rate": fault_rate,
         "concurrency": concurrency, "calls": len(calls), "succeeded": len(ok), "failed": sum(failed.values()),
         "failures": dict(failed), "retried_calls": sum(1 for n in attempts.values() if n > 1),
         "wall_p50_s": percentile(walls, 50), "wall_p95_s": percentile(walls, 95),

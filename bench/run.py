@@ -69,9 +69,9 @@ def table(rows: list[Row]) -> str:
         met = {True: "yes", False: "NO", None: "-"}[r.met]
         lines.append((r.name, fmt_value(r.ours, r.unit), fmt_value(r.baseline, r.unit), fmt_ratio(r), r.goal, met))
     widths = [max(len(str(x[i])) for x in [head, *lines]) for i in range(len(head))]
-    out = ["  ".join(str(c).ljust(w) for c, w in zip(head, widths)).rstrip(),
+    out = ["  ".join(str(c).ljust(w) for c, w in zip(head, widths, strict=True)).rstrip(),
            "  ".join("-" * w for w in widths)]
-    out += ["  ".join(str(c).ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]
+    out += ["  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines]
     return "\n".join(out)
 
 
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         b0 = time.perf_counter()
         try:
             got = fn(args.quick)
-        except Exception as exc:  # one broken benchmark must not hide the others
+        except Exception as exc:  # noqa: BLE001 - one broken benchmark must not hide the others
             traceback.print_exc(file=sys.stderr)
             got = [failed(name, desc, exc)]
             crashed = True
@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     doc = {
         "meta": {
             "command": " ".join(["python -m bench.run", *(argv if argv is not None else sys.argv[1:])]),
-            "quick": args.quick, "only": names, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
+            "quick": args.quick, "only": names,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)),
             "duration_s": duration, "python": platform.python_version(), "platform": platform.platform(),
             "cpus": os.cpu_count(), "statistic": "median",
         },

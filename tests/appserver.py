@@ -43,16 +43,17 @@ def launch(args: list[str], data_dir: Path, env_extra: dict[str, str] | None = N
            timeout: float = 60) -> RunningApp:
     """Start the app and wait until it answers HTTP 200 on ``/``."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "ALIYUN_IMAGE_", "GRADIO_", "SPACE_"))}
+    ours = ("DASHSCOPE_", "ALIYUN_IMAGE_", "GRADIO_", "SPACE_")  # the test decides these, not the shell
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
     env.update({"PYTHONPATH": str(ROOT), "ALIYUN_IMAGE_DATA_DIR": str(data_dir), "GRADIO_ANALYTICS_ENABLED": "False",
                 "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1",
                 "GRADIO_TEMP_DIR": str(data_dir.parent / "gradio-tmp")})
     env.update(env_extra or {})
     log = data_dir.parent / f"app-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
-    fh = open(log, "wb")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), *args], env=env,
-                            stdout=fh, stderr=subprocess.STDOUT, cwd=cwd or data_dir.parent)
+    with open(log, "wb") as fh:  # the app writes to its own copy of the descriptor
+        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), *args], env=env,
+                                stdout=fh, stderr=subprocess.STDOUT, cwd=cwd or data_dir.parent)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -12,14 +12,19 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from aliyun_image.ui.endpoints import KEY_HEADER as APP_KEY_HEADER
+from aliyun_image.ui.endpoints import PARAMS, call_args
+
 from .appserver import running
 from .conftest import TEST_KEY
+from .test_ui_handlers import GEN_DEFAULTS
 
 pytestmark = pytest.mark.slow  # launches the app in a subprocess
 
 KEY_HEADER = "X-DashScope-API-Key"  # the only way a key reaches the app (never a parameter)
-GEN_DEFAULTS = dict(negative="", quality="plus", model="", size="1328*1328", n=1, seed=-1, prompt_extend=True,
-                    watermark=False)
+assert APP_KEY_HEADER == KEY_HEADER
+EDIT_DEFAULTS = dict(quality="plus", model="", n=1, size_mode="auto", size_preset="1024*1024", width=1024, height=1024,
+                     seed=-1, negative="", prompt_extend=True, watermark=False)
 
 
 @contextlib.contextmanager
@@ -37,23 +42,22 @@ def keyed(client: Client, api_key: str | None):
 
 
 def generate(client: Client, prompt: str, api_key: str | None = None, **kw):
-    args = {**GEN_DEFAULTS, **kw}
+    args = call_args("generate", **{**GEN_DEFAULTS, "prompt": prompt, **kw})
     with keyed(client, api_key):
-        return client.predict(prompt, args["negative"], args["quality"], args["model"], args["size"], args["n"],
-                              args["seed"], args["prompt_extend"], args["watermark"], api_name="/generate")
+        return client.predict(*args, api_name="/generate")
 
 
 def edit(client: Client, image, instruction: str, url: str = "", api_key: str | None = None, n: int = 1):
+    args = call_args("edit", **{**EDIT_DEFAULTS, "image": image, "image_url": url, "instruction": instruction, "n": n})
     with keyed(client, api_key):
-        return client.predict(image, url, instruction, "plus", "", n, "auto", "1024*1024", 1024, 1024, -1, "", True,
-                              False, api_name="/edit")
+        return client.predict(*args, api_name="/edit")
 
 
 def fuse(client: Client, images, instruction: str, api_key: str | None = None):
     a, b, c = (list(images) + [None, None, None])[:3]
+    args = call_args("fuse", **{**EDIT_DEFAULTS, "image1": a, "image2": b, "image3": c, "instruction": instruction})
     with keyed(client, api_key):
-        return client.predict(a, b, c, instruction, "plus", "", 1, "auto", "1024*1024", 1024, 1024, -1, "", True,
-                              False, api_name="/fuse")
+        return client.predict(*args, api_name="/fuse")
 
 
 def refused(call, *args, **kw) -> str:
@@ -96,6 +100,10 @@ def test_api_lists_only_the_three_public_endpoints(offline_app):
     info = client(offline_app).view_api(print_info=False, return_format="dict")
     assert sorted(info["named_endpoints"]) == ["/edit", "/fuse", "/generate"]
     assert not info["unnamed_endpoints"]
+    # Names and order as gradio_client sees them: the table the tests build calls from.
+    for name, params in PARAMS.items():
+        got = [p["parameter_name"] for p in info["named_endpoints"][f"/{name}"]["parameters"]]
+        assert tuple(got) == params, name
 
 
 def test_generate_offline(offline_app):
@@ -172,7 +180,7 @@ def test_hosted_sessions_are_isolated(hosted_app, emulator_server):
     assert owners["alice's secret cat"] and owners["bob's dog"]
     assert owners["alice's secret cat"] != owners["bob's dog"]
     # The gallery events are private: not callable through the API.
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="Cannot find a function"):
         b.predict("", "", "", 1, api_name="/gallery_page")
     # Result files are not served from the results folder by path.
     path = db.execute("SELECT path FROM results LIMIT 1").fetchone()[0]
@@ -219,5 +227,6 @@ def test_undecodable_upload_gets_our_message_not_a_gradio_traceback(offline_app,
 def test_out_of_range_numbers_get_bilingual_service_messages(offline_app):
     c = client(offline_app)
     assert "Seed must be 0-2147483647" in refused(generate, c, "a cat", seed=3_000_000_000)
-    assert "512-2048" in refused(c.predict, None, "https://example.com/a.png", "x", "plus", "", 1, "custom",
-                                 "1024*1024", 3000, 700, -1, "", True, False, api_name="/edit")
+    custom = call_args("edit", **{**EDIT_DEFAULTS, "image": None, "image_url": "https://example.com/a.png",
+                                  "instruction": "x", "size_mode": "custom", "width": 3000, "height": 700})
+    assert "512-2048" in refused(c.predict, *custom, api_name="/edit")

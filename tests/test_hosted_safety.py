@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -22,19 +23,18 @@ import pytest
 import requests
 
 from aliyun_image.ui import AppContext, AppOptions
+from aliyun_image.ui.endpoints import call_args
 from aliyun_image.ui.handlers import Handlers
 from aliyun_image.ui.layout import launch_kwargs
 
 from .appserver import running
 from .conftest import TEST_KEY
 from .test_faults import tmpfs
-from .test_ui_handlers import drain, generate as handler_generate, req
-
-GEN_ARGS = ["", "plus", "", "1328*1328"]  # negative, quality, model, size
-
+from .test_ui_handlers import GEN_DEFAULTS, generate as handler_generate, req
 
 def _gen_data(prompt: str, n: int = 1) -> list:
-    return [prompt, *GEN_ARGS, n, -1, True, False]
+    """The raw API data of a /generate call (values in the API's order)."""
+    return call_args("generate", **{**GEN_DEFAULTS, "prompt": prompt, "n": n})
 
 
 def _fn_index(app, api_name: str) -> int:
@@ -258,10 +258,8 @@ def test_full_disk_keeps_paid_results_pending_and_saves_them_later(emu, tmp_path
                         fh.flush()
                 except OSError:
                     pass
-                try:
+                with contextlib.suppress(OSError):  # the last buffered bytes may not fit either
                     fh.close()
-                except OSError:
-                    pass
             out = handler_generate(h, "paid but no room", req("v"), n=2, api_key="")
             status = out[-1][1]
             assert out.error is not None, "nothing was saved: the API caller must see an error"
@@ -285,7 +283,7 @@ def test_summary_counts_what_came_back_honestly(emu, clean_env):
     from aliyun_image.jobs import build_job
     from aliyun_image.service import Event
     from aliyun_image.store import Record
-    from aliyun_image.ui.handlers import _summary
+    from aliyun_image.ui.run_handlers import run_summary
     from aliyun_image.ui.runs import Run
 
     job = build_job("t2i", "a cat", n=1)
@@ -301,7 +299,7 @@ def test_summary_counts_what_came_back_honestly(emu, clean_env):
         run.apply(Event("done"))
     finally:
         loop.close()
-    text = _summary(run)
+    text = run_summary(run)
     assert "3 image(s) saved, 1 requested" in text and "3 of 1" not in text
     assert "Seed 7." in text  # each distinct seed once
 
@@ -332,14 +330,14 @@ def test_stop_keeps_an_async_task_that_already_runs(settings, emu):
 def test_event_ids_of_session_less_calls_are_not_sessions():
     from types import SimpleNamespace
 
-    from aliyun_image.ui.handlers import _session
+    from aliyun_image.ui.present import request_session
 
     def call(path: str, session: str = "abc123"):
         return SimpleNamespace(session_hash=session, request=object(), url=SimpleNamespace(path=path))
 
-    assert _session(call("/gradio_api/queue/join")) == "abc123"
-    assert _session(call("/gradio_api/call/generate")) is None  # Gradio used the public event id
-    assert _session(call("/gradio_api/run/generate")) is None
+    assert request_session(call("/gradio_api/queue/join")) == "abc123"
+    assert request_session(call("/gradio_api/call/generate")) is None  # Gradio used the public event id
+    assert request_session(call("/gradio_api/run/generate")) is None
 
 
 def test_crafted_gallery_and_number_inputs_are_refused_cleanly(emu, clean_env):
@@ -352,7 +350,7 @@ def test_crafted_gallery_and_number_inputs_are_refused_cleanly(emu, clean_env):
         (rec,), _ = ctx.store.page()
         path, _ = h.gallery_zip([rec.id] * 5000, req())  # one id repeated: one file, not 5000
         assert zipfile.ZipFile(path).namelist() == [rec.file.name]
-        out = drain(h.generate("a cat", "", "plus", "", "1328*1328", float("nan"), -1, True, False, req(), TEST_KEY))
+        out = handler_generate(h, "a cat", req(), n=float("nan"))
         assert out.error is not None and "1-6" in out[-1][1]  # the service's own bilingual refusal
     finally:
         ctx.close()

@@ -20,13 +20,13 @@ def test_mcp_tools_generate(tmp_path):
     app = launch(["--offline", "--mcp"], tmp_path / "data")
     try:
         async def go():
-            async with streamablehttp_client(f"{app.url}gradio_api/mcp/") as (r, w, _):
-                async with mcp.ClientSession(r, w) as s:
-                    await s.initialize()
-                    names = sorted(t.name for t in (await s.list_tools()).tools)
-                    res = await s.call_tool("generate", {"prompt": "一只橘猫", "n": 2, "seed": 7,
-                                                         "size": "1328*1328"})
-                    return names, res
+            async with streamablehttp_client(f"{app.url}gradio_api/mcp/") as (r, w, _), \
+                    mcp.ClientSession(r, w) as s:
+                await s.initialize()
+                names = sorted(t.name for t in (await s.list_tools()).tools)
+                res = await s.call_tool("generate", {"prompt": "一只橘猫", "n": 2, "seed": 7,
+                                                     "size": "1328*1328"})
+                return names, res
         names, res = asyncio.run(go())
     finally:
         app.stop()

@@ -9,7 +9,10 @@ from types import SimpleNamespace
 import gradio as gr
 import pytest
 
+from aliyun_image.reuse import FIELDS
 from aliyun_image.ui import AppContext, AppOptions
+from aliyun_image.ui.endpoints import PARAMS, call_args, check_handler
+from aliyun_image.ui.gallery_handlers import ReuseTargets
 from aliyun_image.ui.handlers import Handlers
 from aliyun_image.ui.strings import lang_of, preset_instruction
 
@@ -52,10 +55,22 @@ def make_ctx(emu, clean_env):
         c.close()
 
 
+GEN_DEFAULTS = dict(negative="", quality="plus", model="", size="1328*1328", n=1, seed=-1, prompt_extend=True,
+                    watermark=False)
+EDIT_DEFAULTS = dict(image=None, image_url="", instruction="make it blue", quality="plus", model="", n=1,
+                     size_mode="auto", size_preset="", width=1024, height=1024, seed=-1, negative="",
+                     prompt_extend=True, watermark=False)
+
+
 def generate(h, prompt, request, n=1, api_key=TEST_KEY, **kw):
-    args = dict(negative="", quality="plus", model="", size=kw.get("size", "1328*1328"), n=n, seed=kw.get("seed", -1),
-                prompt_extend=True, watermark=False)
-    return drain(h.generate(prompt, *args.values(), request, api_key))
+    """Call the /generate handler as Gradio does: values by position, in the API's order."""
+    args = call_args("generate", **{**GEN_DEFAULTS, "prompt": prompt, "n": n, **kw})
+    return drain(h.generate(*args, request, api_key))
+
+
+def edit(h, request, api_key=TEST_KEY, **kw):
+    """Call the /edit handler with the defaults above, ``kw`` by parameter name."""
+    return drain(h.edit(*call_args("edit", **{**EDIT_DEFAULTS, **kw}), request, api_key))
 
 
 def test_stream_yields_each_image_then_summary(make_ctx):
@@ -107,10 +122,9 @@ def test_local_mode_shares_one_gallery_and_paging(make_ctx):
 
 
 def test_select_details_actions_zip_delete(make_ctx, tmp_path):
-    h = Handlers(make_ctx())
-    h.panels = {"status": "status", "tabs": "tabs",  # reuse() writes to these
-                "t2i": {k: f"t2i.{k}" for k in ("prompt", "size", "negative", "quality", "model", "n", "seed",
-                                                 "extend", "watermark")}}
+    # reuse() writes to these (names stand in for the widgets)
+    targets = ReuseTargets("tabs", "status", {"t2i": {k: f"t2i.{k}" for k in FIELDS["t2i"]}})
+    h = Handlers(make_ctx(), reuse=targets)
     generate(h, "一只橘猫", req(), seed=42)
     _, _, ids, _, _, _ = h.gallery_page("", "", "", 1, req())
     sel, details, preview, download, cleared = h.gallery_select(ids, SimpleNamespace(index=0), req())
@@ -156,12 +170,11 @@ def test_offline_when_no_key(make_ctx):
 def test_edit_url_box_needs_a_url_and_upload_wins(make_ctx, tmp_path):
     from PIL import Image
     h = Handlers(make_ctx())
-    args = ("make it blue", "plus", "", 1, "auto", "", 1024, 1024, -1, "", True, False)
-    out = drain(h.edit(None, "not a url", *args, req(), TEST_KEY))
+    out = edit(h, req(), image_url="not a url")
     assert "not an image URL" in out[-1][2] and out[-1][0] == [] and out.error is not None
     img = tmp_path / "a.png"
     Image.new("RGB", (600, 400), "red").save(img)
-    out = drain(h.edit(str(img), "https://example.com/x.png", *args, req(), TEST_KEY))
+    out = edit(h, req(), image=str(img), image_url="https://example.com/x.png")
     assert len(out[-1][0]) == 1 and "uploaded image was used" in out[-1][2]
 
 
@@ -174,6 +187,15 @@ def test_markdown_in_messages_is_escaped(make_ctx):
 
 def test_custom_size_with_an_empty_field_is_not_silently_automatic(make_ctx):
     h = Handlers(make_ctx())
-    args = ("make it blue", "plus", "", 1, "custom", "", None, 700, -1, "", True, False)
-    out = drain(h.edit(None, "https://example.com/x.png", *args, req(), TEST_KEY))
+    out = edit(h, req(), image_url="https://example.com/x.png", size_mode="custom", width=None, height=700)
     assert out[-1][0] == [] and "width" in out[-1][2] and "*700" in out[-1][2].replace("\\\\", "")
+
+
+def test_each_public_handler_takes_the_api_parameters_in_the_table_order():
+    unbuilt = Handlers.__new__(Handlers)  # bound methods, as the layout passes them; no app needed
+    for endpoint in PARAMS:
+        check_handler(getattr(unbuilt, endpoint), endpoint)  # raises TypeError on any drift
+    with pytest.raises(TypeError, match="missing"):
+        call_args("generate", prompt="a cat")
+    with pytest.raises(TypeError, match="unknown"):
+        call_args("generate", **GEN_DEFAULTS, prompt="a cat", api_key="sk-x")

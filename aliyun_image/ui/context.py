@@ -30,11 +30,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from ..backends import OfflineBackend
 from ..config import OFFLINE_KEY, Settings
 from ..quota import HourlyQuota
 from ..service import ImageService
 from ..store import Gallery, ResultStore
+
+if TYPE_CHECKING:
+    from ..emulator import Emulator
 
 log = logging.getLogger(__name__)
 
@@ -85,14 +90,11 @@ class AppContext:
         self.settings = Settings.from_env(region=opts.region, base_url=opts.base_url, data_dir=opts.data_dir, **extra)
         self.host_key = self.settings.api_key
         self.store = ResultStore.open(self.settings.data_dir, fsync=self.settings.fsync, show_paths=not opts.hosted)
-        self.emulator = None
+        self.offline: OfflineBackend | None = None
         self.offline_service: ImageService | None = None
         if opts.offline or not self.host_key:
-            from ..emulator import Emulator
-
-            self.emulator = Emulator().start()
-            off = self.settings.with_(base_url=self.emulator.base_url, api_key=OFFLINE_KEY)
-            self.offline_service = ImageService(off, store=self.store)
+            self.offline = OfflineBackend()
+            self.offline_service = ImageService(self.offline.settings(self.settings), store=self.store)
         self.live_service = ImageService(self.settings, store=self.store)
         self.quota = HourlyQuota(opts.session_limit, opts.total_limit, kind="host")
         self.demo_quota = HourlyQuota(opts.demo_session_limit, opts.demo_total_limit, kind="offline")
@@ -157,6 +159,11 @@ class AppContext:
         return {"host": self.quota, "offline": self.demo_quota}.get(route.kind)
 
     @property
+    def emulator(self) -> Emulator | None:
+        """The in-process emulator serving offline calls, if this app has one."""
+        return self.offline.emulator if self.offline is not None else None
+
+    @property
     def offline_only(self) -> bool:
         """True when every call without a visitor key lands on the emulator."""
         return self.opts.offline or not self.host_key
@@ -198,6 +205,6 @@ class AppContext:
         with self._housekeeping:
             pass  # wait for a round in progress
         shutil.rmtree(self._zips, ignore_errors=True)
-        if self.emulator is not None:
-            self.emulator.stop()
+        if self.offline is not None:
+            self.offline.close()
         self.store.close()

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from ..errors import AliyunImageError
 from ..jobs import Job
+from ..kinds import EventKind
 from ..service import Event
 from ..store import Record
 
@@ -64,24 +65,23 @@ class Run:
     # --- the worker thread's side -----------------------------------------------------------
     def post(self, ev: Event) -> None:
         """Hand one event to the event loop (called from the worker thread)."""
-        try:
+        # RuntimeError: the loop is closed, the app is shutting down: nobody is left to show it.
+        with contextlib.suppress(RuntimeError):
             self.loop.call_soon_threadsafe(self.apply, ev)
-        except RuntimeError:
-            pass  # the loop is closed: the app is shutting down, nobody is left to show it
 
     # --- the event loop's side --------------------------------------------------------------
     def apply(self, ev: Event) -> None:
         """Change the run's state for one event and wake its consumer (runs on the loop)."""
         if self.finished:
             return
-        if ev.kind == "status" and ev.text:
+        if ev.kind == EventKind.STATUS and ev.text:
             self.status_text = ev.text
         if ev.record is not None:
             self.results.append(ev.record)
             self.results.sort(key=lambda r: (r.idx, r.id))  # request order, whatever order they land in
         if ev.error is not None and ev.error.code != "Cancelled":  # Stop kept it from being sent: no failure
             self.failures.append(ev.error)
-        if ev.kind == "done":
+        if ev.kind == EventKind.DONE:
             self.finished = True
             try:
                 self.on_finish(self)

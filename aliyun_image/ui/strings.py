@@ -7,6 +7,8 @@ the request's ``Accept-Language`` header (:func:`lang_of`), so both follow the s
 
 from __future__ import annotations
 
+from ..summary import TEXTS as SUMMARY_TEXTS
+
 EN: dict[str, str] = {
     "title": "aliyun-image · Qwen-Image studio",
     "subtitle": "Text-to-image, image editing and multi-image fusion with Alibaba Cloud Bailian Qwen-Image. "
@@ -15,12 +17,12 @@ EN: dict[str, str] = {
                       "**not** Qwen-Image output. To use the real models, set `DASHSCOPE_API_KEY` and restart "
                       "(`DASHSCOPE_API_KEY=sk-... python app.py`), or enter a key in *API key* below.",
     "banner_hosted": "**Shared demo.** Enter your own DashScope API key below: it stays in this page and goes out "
-                     "with each call only; the server never stores it. Your results are visible only to you, in this session "
-                     "(reloading the page starts a new one).",
+                     "with each call only; the server never stores it. Your results are visible only to you, "
+                     "in this session (reloading the page starts a new one).",
     "banner_hosted_hostkey": "**Shared demo.** Without a key of your own, the host's key is used within "
                              "{session} images per visitor per hour. Your own key (below) stays in this page and "
-                             "goes out with each call only, never stored; your results are visible only to you, in this session "
-                             "(reloading the page starts a new one).",
+                             "goes out with each call only, never stored; your results are visible only to you, "
+                             "in this session (reloading the page starts a new one).",
     "banner_hosted_offline": "**Shared demo, offline.** This demo runs on a built-in emulator: results are stand-in "
                              "images, not Qwen-Image output, and no API key is used. Your results are visible only to "
                              "you, in this browser session (reloading the page starts a new one).",
@@ -99,18 +101,8 @@ EN: dict[str, str] = {
     # run-time messages
     "working": "Working… {done}/{total}",
     "uploading": "Uploading input images…",
-    "done": "Done: {ok} of {total} image(s) saved. Seed {seeds}. Model {model}.",
-    "done_extra": "Done: {ok} image(s) saved, {total} requested: the service sent more than asked (all kept; they "
-                  "may be billed). Seed {seeds}. Model {model}.",
-    "seeds_model": "Seed {seeds}. Model {model}.",
-    "partial": "{ok} of {total} saved; {failed} failed:",
-    "failed": "Nothing was generated:",
-    "stopped": "Stopped: {ok} of {total} image(s) kept. No further requests were sent; requests already "
-               "sent were finished and saved, since they are paid for.",
     "stopping": "Stopping… waiting for requests already sent ({done}/{total}); they are paid for, so their "
                 "images are kept.",
-    "rewritten": "Rewritten prompt: {text}",
-    "offline_note": "(offline demo: stand-in images from the local emulator)",
     "page": "Page {page} of {pages} · {total} result(s)",
     "empty_gallery": "No results yet. Generate something!",
     "no_match": "Nothing matches this search or filter.",
@@ -137,10 +129,12 @@ ZH: dict[str, str] = {
     "banner_offline": "**离线演示模式。** 结果由内置模拟器在本地生成，**并非** Qwen-Image 的真实输出。"
                       "要使用真实模型，请设置 `DASHSCOPE_API_KEY` 后重启（`DASHSCOPE_API_KEY=sk-... python app.py`），"
                       "或在下方“API Key”中填写。",
-    "banner_hosted": "**共享演示。** 请在下方填写你自己的 DashScope API Key：它只留在本页面，仅随每次调用发送，服务器不会保存。"
+    "banner_hosted": "**共享演示。** 请在下方填写你自己的 DashScope API Key：它只留在本页面，"
+                     "仅随每次调用发送，服务器不会保存。"
                      "你的结果只有你自己在本会话中可见（刷新页面即开始新会话）。",
     "banner_hosted_hostkey": "**共享演示。** 未填写自己的 Key 时使用主办方的 Key，每位访客每小时最多 {session} 张。"
-                             "你自己的 Key（下方）只留在本页面，仅随每次调用发送，从不保存；你的结果只在本会话中对你可见（刷新页面即开始新会话）。",
+                             "你自己的 Key（下方）只留在本页面，仅随每次调用发送，从不保存；"
+                             "你的结果只在本会话中对你可见（刷新页面即开始新会话）。",
     "banner_hosted_offline": "**共享演示（离线）。** 本演示运行在内置模拟器上：结果是替代图片，并非 Qwen-Image 输出，"
                              "也不会使用任何 API Key。你的结果只在本浏览器会话中对你可见（刷新页面即开始新会话）。",
     "key_box": "API Key",
@@ -216,15 +210,7 @@ ZH: dict[str, str] = {
     "task_fuse": "融合",
     "working": "处理中… {done}/{total}",
     "uploading": "正在上传输入图片…",
-    "done": "完成：已保存 {ok}/{total} 张。种子 {seeds}。模型 {model}。",
-    "done_extra": "完成：已保存 {ok} 张，请求 {total} 张：服务返回的图片多于请求（已全部保留，可能计费）。种子 {seeds}。模型 {model}。",
-    "seeds_model": "种子 {seeds}。模型 {model}。",
-    "partial": "已保存 {ok}/{total} 张；{failed} 张失败：",
-    "failed": "没有生成图片：",
-    "stopped": "已停止：保留 {ok}/{total} 张。不再发送新请求；已发出的请求已完成并保存（它们已计费）。",
     "stopping": "正在停止…等待已发出的请求完成（{done}/{total}）；它们已计费，图片会被保留。",
-    "rewritten": "改写后的提示词：{text}",
-    "offline_note": "（离线演示：本地模拟器生成的替代图片）",
     "page": "第 {page}/{pages} 页 · 共 {total} 张",
     "empty_gallery": "还没有结果，先去生成一张吧！",
     "no_match": "没有符合搜索或筛选条件的结果。",
@@ -245,7 +231,9 @@ ZH: dict[str, str] = {
     "unexpected": "发生了意外错误。已保存的结果不受影响，请重试。",
 }
 
-STRINGS = {"en": EN, "zh": ZH}
+# Run-time messages: the batch summary's texts live with its builder (the CLI shares them), and the
+# page uses some of them outside the summary too (the offline note, a record's rewritten prompt).
+STRINGS = {"en": {**EN, **SUMMARY_TEXTS["en"]}, "zh": {**ZH, **SUMMARY_TEXTS["zh"]}}
 
 # Instruction templates for the edit presets: (key, zh template, en template). {x} = style/object.
 PRESETS: list[tuple[str, str, str]] = [
@@ -270,8 +258,8 @@ PRESET_DEFAULT_X = {"background": ("星空", "a starry sky"), "add": ("一只猫
 
 def t(lang: str, key: str, **fmt: object) -> str:
     """Interface text ``key`` in ``lang`` (``zh`` or ``en``), formatted with ``fmt``."""
-    table = STRINGS.get(lang, EN)
-    text = table.get(key) or EN.get(key) or key
+    table = STRINGS.get(lang, STRINGS["en"])
+    text = table.get(key) or STRINGS["en"].get(key) or key
     return text.format(**fmt) if fmt else text
 
 

@@ -1,0 +1,49 @@
+"""The public API's parameter order, defined once: ``/generate``, ``/edit``, ``/fuse``.
+
+Gradio names and orders an endpoint's parameters after its handler's signature, and passes the
+values of the event's input widgets by position. This table is the one place that order is
+written down: the wiring builds each event's input list from it, :func:`check_handler` makes a
+handler whose signature drifted fail at start-up, and tests build calls by name with
+:func:`call_args`. Changing it changes the public API (README documents it).
+
+The key is not a parameter: it travels as the ``X-DashScope-API-Key`` request header.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+_OPTIONS = ("quality", "model", "n", "size_mode", "size_preset", "width", "height", "seed", "negative",
+            "prompt_extend", "watermark")
+
+PARAMS: dict[str, tuple[str, ...]] = {
+    "generate": ("prompt", "negative", "quality", "model", "size", "n", "seed", "prompt_extend", "watermark"),
+    "edit": ("image", "image_url", "instruction", *_OPTIONS),
+    "fuse": ("image1", "image2", "image3", "instruction", *_OPTIONS),
+}
+KEY_HEADER = "X-DashScope-API-Key"  # a gr.Header parameter: Gradio maps x_dashscope_api_key to it
+# Handler parameters Gradio fills itself (never part of the API's data).
+_INJECTED = {"request", "x_dashscope_api_key"}
+
+
+def call_args(endpoint: str, **values: Any) -> list[Any]:
+    """The positional data of one call of ``endpoint`` from values given by parameter name.
+
+    Every parameter must be given, and nothing else: a forgotten or misspelt name fails here,
+    not as a shifted value on the server.
+    """
+    names = PARAMS[endpoint]
+    missing = [n for n in names if n not in values]
+    unknown = sorted(set(values) - set(names))
+    if missing or unknown:
+        raise TypeError(f"/{endpoint}: missing {missing}, unknown {unknown}")
+    return [values[n] for n in names]
+
+
+def check_handler(fn: Callable[..., Any], endpoint: str) -> None:
+    """Fail unless ``fn``'s parameters (less those Gradio injects) are ``endpoint``'s, in order."""
+    names = tuple(p for p in inspect.signature(fn).parameters if p not in _INJECTED)
+    if names != PARAMS[endpoint]:
+        raise TypeError(f"handler {fn.__name__} takes {names}, /{endpoint} is {PARAMS[endpoint]}")

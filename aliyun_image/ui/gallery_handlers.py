@@ -1,0 +1,182 @@
+"""The gallery tab's handlers (all private events): paging, details, download, zip, delete, and
+sending a result to another panel or its parameters back into the panel it came from.
+
+Every call goes through the :class:`~aliyun_image.store.Gallery` of the caller's session, so in
+hosted mode a visitor can only see and change their own results, whatever ids they send.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+
+from ..reuse import reuse_values
+from ..store import Gallery, Record
+from .present import caption, md, request_lang, request_session
+from .context import AppContext
+from .strings import t
+
+PAGE_SIZE = 24
+
+
+@dataclass
+class ReuseTargets:
+    """The widgets "Reuse parameters" fills: per panel (task), a widget per control name of
+    :data:`aliyun_image.reuse.FIELDS`; and the tabs and the gallery's status line."""
+
+    tabs: Any
+    status: Any
+    panels: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def outputs(self) -> list[Any]:
+        """Every widget a reuse may write, as the event's output list."""
+        return [self.tabs, self.status, *(w for panel in self.panels.values() for w in panel.values())]
+
+
+def details_md(rec: Record, lang: str) -> str:
+    """The selected result's full record as Markdown: a table, then prompt, negative, inputs."""
+    zh = lang == "zh"
+    rows = [
+        ("任务" if zh else "Task", t(lang, f"task_{rec.task}")),
+        ("模型" if zh else "Model", rec.model), ("尺寸" if zh else "Size", rec.size),
+        ("种子" if zh else "Seed", str(rec.seed)),
+        ("提示词改写" if zh else "Prompt rewriting", t(lang, "yes" if rec.params.get("prompt_extend") else "no")),
+        ("水印" if zh else "Watermark", t(lang, "yes" if rec.params.get("watermark") else "no")),
+        ("请求 ID" if zh else "Request id", rec.request_id or "-"),
+        ("时间" if zh else "Time", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec.created))),
+        ("文件" if zh else "File", f"{rec.file.name if rec.file else '-'} ({rec.bytes // 1024} KB)"),
+    ]
+    # The id is the table's header row: a Markdown table needs one, and an empty one looks broken.
+    out = f"| ID | #{rec.id} |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+    out += f"\n\n**{t(lang, 'prompt')}:** {md(rec.prompt)}"
+    if rec.negative:
+        out += f"\n\n**{t(lang, 'negative')}:** {md(rec.negative)}"
+    if rec.actual_prompt:
+        out += "\n\n" + t(lang, "rewritten", text=md(rec.actual_prompt))
+    if rec.inputs:
+        names = ", ".join(f"图{i + 1} {inp.get('name', '')}" for i, inp in enumerate(rec.inputs))
+        out += f"\n\n**{'输入' if zh else 'Inputs'}:** {names}"
+    return out
+
+
+class GalleryHandlers:
+    """The gallery tab's events, bound to one :class:`AppContext` and the widgets reuse fills."""
+
+    def __init__(self, ctx: AppContext, reuse: ReuseTargets | None = None):
+        self.ctx = ctx
+        self.reuse_targets = reuse
+
+    def _gallery(self, request: gr.Request | None) -> Gallery:
+        return self.ctx.gallery(request_session(request))
+
+    def _selected(self, selected: int | None, request: gr.Request | None) -> Record | None:
+        """The selected result with its file, if it is the caller's and still there."""
+        rec = self._gallery(request).get(int(selected)) if selected else None
+        return rec if rec is not None and rec.file is not None else None
+
+    def _list(self, gallery: Gallery, page: int, query: str, task: str, model: str) -> tuple[list[Record], int]:
+        return gallery.page(offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, query=query or None,
+                            task=task or None, model=model or None)
+
+    def gallery_page(self, query: str, task: str, model: str, page: float, request: gr.Request):
+        """One page of the visitor's results as thumbnails, newest first."""
+        lang = request_lang(request)
+        gallery = self._gallery(request)
+        page = max(1, int(page or 1))
+        recs, total = self._list(gallery, page, query, task, model)
+        pages = max(1, -(-total // PAGE_SIZE))
+        if page > pages:  # e.g. after deleting the last item of the last page
+            page = pages
+            recs, total = self._list(gallery, page, query, task, model)
+        items = [(str(gallery.thumbnail(r) or r.file), caption(r)) for r in recs]
+        filtered = bool(query or task or model)
+        info = (t(lang, "page", page=page, pages=pages, total=total) if total
+                else t(lang, "no_match") if filtered else t(lang, "empty_gallery"))
+        choices = [(f"#{r.id} {r.prompt[:24]}", r.id) for r in recs]
+        names = gallery.models()
+        models = [(t(lang, "all"), "")] + [(m, m) for m in names]
+        return (items, info, [r.id for r in recs], page, gr.CheckboxGroup(choices=choices, value=[]),
+                gr.Dropdown(choices=models))
+
+    def gallery_first_page(self, query: str, task: str, model: str, request: gr.Request):
+        """New search or filter: back to page 1."""
+        return self.gallery_page(query, task, model, 1, request)
+
+    def gallery_step(self, query: str, task: str, model: str, page: float, step: int, request: gr.Request):
+        """Previous / next page."""
+        return self.gallery_page(query, task, model, max(1, int(page or 1) + int(step)), request)
+
+    def gallery_select(self, ids: list[int], evt: gr.SelectData, request: gr.Request):
+        """Show the selected result's full record and enable its actions."""
+        lang = request_lang(request)
+        idx = evt.index if isinstance(evt.index, int) else (evt.index or [0])[0]
+        rec = self._selected(ids[idx], request) if ids and idx is not None and idx < len(ids) else None
+        if rec is None:
+            return None, t(lang, "no_selection"), None, gr.DownloadButton(value=None, interactive=False), ""
+        # the last value clears the action line ("Select an image first", "Deleted #3"...)
+        return (rec.id, details_md(rec, lang), str(rec.file),
+                gr.DownloadButton(value=str(rec.file), interactive=True), "")
+
+    def gallery_delete(self, selected: int | None, request: gr.Request):
+        """Delete the selected result (only the visitor's own)."""
+        lang = request_lang(request)
+        if not selected:
+            return gr.update(), t(lang, "no_selection")
+        ok = self._gallery(request).delete(int(selected))
+        return None, (t(lang, "deleted", id=selected) if ok else t(lang, "no_selection"))
+
+    def gallery_zip(self, checked: list[int], request: gr.Request):
+        """Zip the ticked results' originals for download."""
+        lang = request_lang(request)
+        # Only the page's thumbnails can be ticked: at most a page of distinct ids (a crafted call
+        # with one id repeated thousands of times must not write a giant zip).
+        ids = list(dict.fromkeys(int(i) for i in (checked or [])))[:PAGE_SIZE]
+        if not ids:
+            return None, t(lang, "zip_empty")
+        dest = self.ctx.zip_path(f"aliyun-image-{time.strftime('%Y%m%d-%H%M%S')}.zip")
+        out = self._gallery(request).export_zip(ids, dest)
+        if out is None:
+            return None, t(lang, "zip_empty")
+        return str(out), t(lang, "zip_ready", n=len(ids))
+
+    def send_to_edit(self, selected: int | None, request: gr.Request):
+        """Put the selected result into the edit panel's input and switch to it."""
+        lang = request_lang(request)
+        rec = self._selected(selected, request)
+        if rec is None:
+            return gr.update(), gr.Tabs(), t(lang, "no_selection")
+        return str(rec.file), gr.Tabs(selected="edit"), t(lang, "sent_edit", id=rec.id)
+
+    def send_to_fuse(self, selected: int | None, a: Any, b: Any, c: Any, request: gr.Request):
+        """Put the selected result into the first free fusion slot."""
+        lang = request_lang(request)
+        rec = self._selected(selected, request)
+        if rec is None:
+            return a, b, c, gr.Tabs(), t(lang, "no_selection")
+        slots: list[Any] = [a, b, c]
+        free = next((i for i, v in enumerate(slots) if not v), None)
+        if free is None:
+            return a, b, c, gr.Tabs(), t(lang, "fuse_full")
+        slots[free] = str(rec.file)
+        return (*slots, gr.Tabs(selected="fuse"), t(lang, "sent_fuse", id=rec.id, slot=free + 1))
+
+    def reuse(self, selected: int | None, request: gr.Request) -> dict:
+        """Fill the panel the result came from with its parameters (prompt, model, size, seed...)."""
+        lang = request_lang(request)
+        targets = self.reuse_targets
+        if targets is None:
+            raise RuntimeError("Handlers built without reuse targets")  # a wiring bug, not a user's
+        rec = self._gallery(request).get(int(selected)) if selected else None
+        if rec is None:
+            return {targets.status: t(lang, "no_selection")}
+        plan = reuse_values(rec)
+        widgets = targets.panels[plan.panel]
+        return {
+            targets.tabs: gr.Tabs(selected=plan.panel),
+            targets.status: t(lang, "reused", id=rec.id, panel=t(lang, f"tab_{plan.panel}")),
+            **{widgets[name]: value for name, value in plan.values.items()},
+        }

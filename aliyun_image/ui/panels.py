@@ -1,0 +1,317 @@
+"""One builder per part of the page: header (title, banner, key box), text-to-image, edit,
+fusion and gallery. Each creates its widgets inside the current Blocks and returns them; the
+events are wired in :mod:`.layout`, once the handlers exist.
+
+A run panel names its widgets twice over: :meth:`api_inputs` by the public API's parameter
+names (:mod:`.endpoints`), :meth:`reuse_fields` by the control names "Reuse parameters" fills
+(:data:`aliyun_image.reuse.FIELDS`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from .. import catalog
+from ..catalog import EDIT, T2I
+from .context import AppContext
+from .strings import EN, PRESET_LABELS, STYLES, ZH
+from .widgets import (I18N, OptionWidgets, SizeWidgets, label, options, results, run_buttons, size_widgets,
+                      upload)
+
+
+def _run_options(o: OptionWidgets, s: SizeWidgets) -> dict[str, Any]:
+    """The edit and fusion API parameters that come from the options and size widgets."""
+    return {"quality": o.quality, "model": o.model, "n": o.n, "size_mode": s.mode, "size_preset": s.preset,
+            "width": s.width, "height": s.height, "seed": o.seed, "negative": o.negative,
+            "prompt_extend": o.extend, "watermark": o.watermark}
+
+
+# --- header ---------------------------------------------------------------------------------------
+def _banner_key(ctx: AppContext) -> str:
+    """Which banner the mode needs ("" for none: local, with the host's key)."""
+    if ctx.opts.offline:
+        return "banner_hosted_offline" if ctx.opts.hosted else "banner_offline"
+    if ctx.opts.hosted:
+        return "banner_hosted_hostkey" if ctx.host_key else "banner_hosted"
+    return "banner_offline" if not ctx.host_key else ""
+
+
+def build_header(ctx: AppContext) -> None:
+    """Title, the mode's banner, and the key box."""
+    gr.Markdown(f"# {EN['title']}\n{ZH['subtitle']}\n\n{EN['subtitle']}", elem_id="title")
+    key = _banner_key(ctx)
+    if not key:
+        gr.Markdown(visible=False, elem_id="banner")
+    else:
+        text = {"en": EN[key], "zh": ZH[key]}
+        if key == "banner_hosted_hostkey":
+            text = {k: v.format(session=ctx.opts.session_limit) for k, v in text.items()}
+        # Both languages: the banner is the one text a visitor must not miss, and gr.I18n does not
+        # format numbers in; the Chinese line first, as the product's home audience reads it first.
+        gr.Markdown(f"{text['zh']}\n\n{text['en']}", elem_id="banner", elem_classes=["banner"])
+    # With --offline every call goes to the emulator, so a key box would only mislead.
+    with gr.Accordion(I18N("key_box"), open=ctx.opts.hosted and not ctx.host_key, elem_id="key-box",
+                      visible=not ctx.opts.offline):
+        # Never an input of any event: the page sends its value as a request header
+        # (static/key_header.html), so Gradio never holds it in session state.
+        gr.Textbox(label=I18N("key_label"), placeholder=I18N("key_placeholder"), type="password",
+                   value="", elem_id="api-key", max_lines=1)
+
+
+# --- text to image --------------------------------------------------------------------------------
+@dataclass
+class T2IPanel:
+    """The text-to-image tab's widgets."""
+
+    prompt: gr.Textbox
+    count: gr.HTML
+    options: OptionWidgets
+    size: gr.Dropdown
+    run: gr.Button
+    stop: gr.Button
+    results: gr.Gallery
+    status: gr.Markdown
+
+    def api_inputs(self) -> dict[str, Any]:
+        """Widgets by ``/generate`` parameter name."""
+        o = self.options
+        return {"prompt": self.prompt, "negative": o.negative, "quality": o.quality, "model": o.model,
+                "size": self.size, "n": o.n, "seed": o.seed, "prompt_extend": o.extend, "watermark": o.watermark}
+
+    def reuse_fields(self) -> dict[str, Any]:
+        """Widgets by reuse control name."""
+        return {"prompt": self.prompt, "size": self.size, **self.options.by_name()}
+
+
+def build_t2i() -> T2IPanel:
+    """The text-to-image tab."""
+    with gr.Tab(I18N("tab_t2i"), id="t2i", elem_id="tab-t2i"), gr.Row():
+        with gr.Column(scale=5):
+            prompt = gr.Textbox(label=I18N("prompt"), placeholder=I18N("prompt_ph"), lines=4, max_lines=12,
+                                elem_id="t2i-prompt")
+            count = gr.HTML(f'<span class="char-count">0 / {catalog.PROMPT_MAX}</span>', elem_id="t2i-count")
+            opts = options(T2I, "t2i")
+            sizes = catalog.size_options(catalog.default_model(T2I), T2I)
+            size = gr.Dropdown(choices=[(s.label, s.value) for s in sizes], value=sizes[0].value,
+                               label=I18N("size"), elem_id="t2i-size")
+            run, stop = run_buttons("generate", "t2i")
+        with gr.Column(scale=6):
+            out = results("t2i")
+            status = gr.Markdown(elem_id="t2i-status")
+    return T2IPanel(prompt, count, opts, size, run, stop, out, status)
+
+
+# --- edit -----------------------------------------------------------------------------------------
+@dataclass
+class EditPanel:
+    """The edit tab's widgets."""
+
+    image: gr.Image
+    url: gr.Textbox
+    instruction: gr.Textbox
+    preset: gr.Dropdown
+    style: gr.Dropdown
+    obj: gr.Textbox
+    fill: gr.Button
+    options: OptionWidgets
+    sizes: SizeWidgets
+    run: gr.Button
+    stop: gr.Button
+    results: gr.Gallery
+    compare: gr.ImageSlider
+    status: gr.Markdown
+
+    def api_inputs(self) -> dict[str, Any]:
+        """Widgets by ``/edit`` parameter name."""
+        return {"image": self.image, "image_url": self.url, "instruction": self.instruction,
+                **_run_options(self.options, self.sizes)}
+
+    def reuse_fields(self) -> dict[str, Any]:
+        """Widgets by reuse control name."""
+        s = self.sizes
+        return {"prompt": self.instruction, "url": self.url, "size_mode": s.mode, "width": s.width,
+                "height": s.height, **self.options.by_name()}
+
+
+def _edit_presets() -> tuple[gr.Dropdown, gr.Dropdown, gr.Textbox, gr.Button]:
+    """Preset, style and object, and the button that writes the instruction from them."""
+    with gr.Accordion(I18N("presets"), open=True):
+        with gr.Row():
+            preset = gr.Dropdown(choices=[(v, k) for k, v in PRESET_LABELS["zh"].items()], value="background",
+                                 label=I18N("preset"), elem_id="edit-preset", min_width=200)
+            style = gr.Dropdown(choices=STYLES, value=STYLES[0], label=I18N("style"), min_width=200)
+        with gr.Row(equal_height=True):
+            obj = gr.Textbox(label=I18N("object"), max_lines=1, scale=3)
+            fill = gr.Button(I18N("apply_preset"), elem_id="edit-fill", scale=1)
+    return preset, style, obj, fill
+
+
+def build_edit() -> EditPanel:
+    """The single-image edit tab."""
+    with gr.Tab(I18N("tab_edit"), id="edit", elem_id="tab-edit"), gr.Row():
+        with gr.Column(scale=5):
+            image = upload("edit_image", "edit-image", 300)
+            url = gr.Textbox(label=I18N("edit_url"), placeholder=I18N("edit_url_ph"), max_lines=1,
+                             elem_id="edit-url")
+            instruction = gr.Textbox(label=I18N("instruction"), placeholder=I18N("instruction_ph"), lines=3,
+                                     elem_id="edit-instruction")
+            preset, style, obj, fill = _edit_presets()
+            opts = options(EDIT, "edit")
+            sizes = size_widgets("edit")
+            run, stop = run_buttons("run_edit", "edit")
+        with gr.Column(scale=6):
+            out = results("edit")
+            compare = gr.ImageSlider(label=label("compare"), type="filepath", elem_id="edit-compare", format="png")
+            status = gr.Markdown(elem_id="edit-status")
+    return EditPanel(image, url, instruction, preset, style, obj, fill, opts, sizes, run, stop, out, compare, status)
+
+
+# --- fusion ---------------------------------------------------------------------------------------
+@dataclass
+class FusePanel:
+    """The fusion tab's widgets."""
+
+    slots: list[gr.Image]
+    swap12: gr.Button
+    swap23: gr.Button
+    instruction: gr.Textbox
+    options: OptionWidgets
+    sizes: SizeWidgets
+    run: gr.Button
+    stop: gr.Button
+    results: gr.Gallery
+    status: gr.Markdown
+
+    def api_inputs(self) -> dict[str, Any]:
+        """Widgets by ``/fuse`` parameter name."""
+        image1, image2, image3 = self.slots
+        return {"image1": image1, "image2": image2, "image3": image3, "instruction": self.instruction,
+                **_run_options(self.options, self.sizes)}
+
+    def reuse_fields(self) -> dict[str, Any]:
+        """Widgets by reuse control name."""
+        s = self.sizes
+        return {"prompt": self.instruction, "size_mode": s.mode, "width": s.width, "height": s.height,
+                **self.options.by_name()}
+
+
+def build_fuse() -> FusePanel:
+    """The multi-image fusion tab."""
+    with gr.Tab(I18N("tab_fuse"), id="fuse", elem_id="tab-fuse"):
+        gr.Markdown(f"{ZH['fuse_help']}\n\n{EN['fuse_help']}", elem_id="fuse-help")
+        with gr.Row():
+            slots = [upload(f"img{i}", f"fuse-img{i}", 220) for i in (1, 2, 3)]
+        with gr.Row():
+            swap12 = gr.Button(I18N("swap12"), size="sm", elem_id="fuse-swap12")
+            swap23 = gr.Button(I18N("swap23"), size="sm", elem_id="fuse-swap23")
+        with gr.Row():
+            with gr.Column(scale=5):
+                instruction = gr.Textbox(label=I18N("instruction"), lines=3, elem_id="fuse-instruction",
+                                         placeholder=I18N("fuse_ph"))
+                opts = options(EDIT, "fuse")
+                sizes = size_widgets("fuse")
+                run, stop = run_buttons("run_fuse", "fuse")
+            with gr.Column(scale=6):
+                out = results("fuse")
+                status = gr.Markdown(elem_id="fuse-status")
+    return FusePanel(slots, swap12, swap23, instruction, opts, sizes, run, stop, out, status)
+
+
+# --- gallery --------------------------------------------------------------------------------------
+@dataclass
+class GalleryPanel:
+    """The gallery tab's widgets and per-session state."""
+
+    tab: gr.Tab
+    page_ids: gr.State  # the ids of the thumbnails shown, in order (a selection's index -> id)
+    page_no: gr.State
+    selected: gr.State
+    query: gr.Textbox
+    task: gr.Dropdown
+    model: gr.Dropdown
+    refresh: gr.Button
+    grid: gr.Gallery
+    prev: gr.Button
+    page_info: gr.Markdown
+    next: gr.Button
+    picks: gr.CheckboxGroup
+    zip_button: gr.Button
+    zip_file: gr.File
+    preview: gr.Image
+    details: gr.Markdown
+    download: gr.DownloadButton
+    reuse: gr.Button
+    to_edit: gr.Button
+    to_fuse: gr.Button
+    delete: gr.Button
+    status: gr.Markdown
+
+    def filters(self) -> list[Any]:
+        """Search text, task and model filters (the first inputs of every paging event)."""
+        return [self.query, self.task, self.model]
+
+    def page_outputs(self) -> list[Any]:
+        """What a page of results updates."""
+        return [self.grid, self.page_info, self.page_ids, self.page_no, self.picks, self.model]
+
+
+def _gallery_filters() -> dict[str, Any]:
+    with gr.Row():
+        query = gr.Textbox(label=I18N("search"), max_lines=1, scale=3, elem_id="gallery-search")
+        task = gr.Dropdown(choices=[(I18N("all"), ""), (I18N("task_t2i"), "t2i"), (I18N("task_edit"), "edit"),
+                                    (I18N("task_fuse"), "fuse")],
+                           value="", label=I18N("filter_task"), scale=1, elem_id="gallery-task")
+        model = gr.Dropdown(choices=[("all", "")], value="", label=I18N("filter_model"), scale=2,
+                            elem_id="gallery-model", allow_custom_value=True)
+        refresh = gr.Button(I18N("refresh"), scale=1, elem_id="gallery-refresh")
+    return {"query": query, "task": task, "model": model, "refresh": refresh}
+
+
+def _gallery_grid() -> dict[str, Any]:
+    """Thumbnails, paging, and the zip of ticked results."""
+    grid = gr.Gallery(label=I18N("tab_gallery"), columns=6, height=560, allow_preview=False, object_fit="cover",
+                      elem_id="gallery-grid", buttons=[], interactive=False, format="jpeg")
+    with gr.Row():
+        prev = gr.Button(I18N("prev"), size="sm", elem_id="gallery-prev")
+        page_info = gr.Markdown(elem_id="gallery-page")
+        nxt = gr.Button(I18N("next"), size="sm", elem_id="gallery-next")
+    with gr.Accordion(I18N("select_zip"), open=False):
+        picks = gr.CheckboxGroup(choices=[], label=I18N("select_zip"), elem_id="gallery-picks")
+        zip_button = gr.Button(I18N("zip"), size="sm", elem_id="gallery-zip")
+        zip_file = gr.File(label=I18N("zip_file"), interactive=False, elem_id="gallery-zip-file")
+    return {"grid": grid, "prev": prev, "page_info": page_info, "next": nxt, "picks": picks,
+            "zip_button": zip_button, "zip_file": zip_file}
+
+
+def _gallery_details() -> dict[str, Any]:
+    """Preview and record of the selected result, and what can be done with it."""
+    preview = gr.Image(label=I18N("details"), interactive=False, height=320, format="png",
+                       elem_id="gallery-preview", buttons=["fullscreen"])
+    details = gr.Markdown(elem_id="gallery-details")
+    with gr.Row():
+        download = gr.DownloadButton(label("download_png"), interactive=False, size="sm", elem_id="gallery-download")
+        reuse = gr.Button(I18N("reuse"), size="sm", elem_id="gallery-reuse")
+    with gr.Row():
+        to_edit = gr.Button(I18N("to_edit"), size="sm", elem_id="gallery-to-edit")
+        to_fuse = gr.Button(I18N("to_fuse"), size="sm", elem_id="gallery-to-fuse")
+        delete = gr.Button(I18N("delete"), size="sm", variant="stop", elem_id="gallery-delete")
+    status = gr.Markdown(elem_id="gallery-status")
+    return {"preview": preview, "details": details, "download": download, "reuse": reuse, "to_edit": to_edit,
+            "to_fuse": to_fuse, "delete": delete, "status": status}
+
+
+def build_gallery() -> GalleryPanel:
+    """The gallery tab: search and filters, thumbnails, and the selected result's actions."""
+    with gr.Tab(I18N("tab_gallery"), id="gallery", elem_id="tab-gallery") as tab:
+        page_ids, page_no, selected = gr.State([]), gr.State(1), gr.State(None)
+        filters = _gallery_filters()
+        with gr.Row():
+            with gr.Column(scale=7):
+                grid = _gallery_grid()
+            with gr.Column(scale=5):
+                details = _gallery_details()
+    return GalleryPanel(tab=tab, page_ids=page_ids, page_no=page_no, selected=selected, **filters, **grid,
+                        **details)

@@ -1,0 +1,81 @@
+"""Small helpers the handlers share: who is calling, in which language, and how text is shown."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+from urllib.parse import unquote
+
+import gradio as gr
+
+from ..errors import AliyunImageError
+from ..store import Record
+from ..summary import escape_md
+from .strings import lang_of
+
+
+def request_lang(request: gr.Request | None) -> str:
+    """The caller's language (``zh`` or ``en``) from the request's Accept-Language header."""
+    headers = getattr(request, "headers", None) or {}
+    return lang_of(headers.get("accept-language"))
+
+
+def request_session(request: gr.Request | None) -> str | None:
+    """The caller's session, or None for a session-less API call.
+
+    Gradio gives a call through ``/gradio_api/call/...`` or ``/run/...`` its public event id as
+    "session hash": anyone who saw that id could act as that session, so it is not a session.
+    Only a queue join carries a hash the client chose and keeps to itself.
+    """
+    found = getattr(request, "session_hash", None)
+    try:
+        path = str(request.url.path) if request is not None and getattr(request, "request", None) else ""
+    except AttributeError:
+        path = ""
+    if found and path and not path.rstrip("/").endswith("/queue/join"):
+        return None
+    return found
+
+
+def client_host(request: gr.Request | None) -> str | None:
+    """The caller's network address, if the request carries one."""
+    client = getattr(request, "client", None)
+    host = getattr(client, "host", None)
+    return str(host) if host else None
+
+
+def header_key(value: str | None) -> str | None:
+    """The key as typed: the page percent-encodes a key with characters a header cannot carry."""
+    if value and re.search(r"%[0-9A-Fa-f]{2}", value):
+        return unquote(value)
+    return value
+
+
+def count(value: Any) -> int:
+    """``n`` from a widget or an API caller; anything not a finite number becomes 0, which the
+    service refuses with its own message (NaN must not crash a handler)."""
+    try:
+        return int(value) if value is not None and math.isfinite(float(value)) else 0
+    except (TypeError, ValueError):
+        return 0
+
+
+def caption(rec: Record) -> str:
+    """Gallery caption: start of the prompt, model and size."""
+    prompt = rec.prompt if len(rec.prompt) <= 48 else rec.prompt[:47] + "…"
+    return f"{prompt} · {rec.model} · {rec.size}"
+
+
+md = escape_md  # Markdown escaping of service text (one rule for the page and the summaries)
+
+
+def error_md(err: AliyunImageError, lang: str) -> str:
+    """A failure as the status line shows it."""
+    return "⚠️ " + md(err.text(lang))
+
+
+def gr_error(err: AliyunImageError) -> gr.Error:
+    """A failure with nothing produced, raised so API and MCP clients see it as an error (the page
+    shows the same message in the status line too). Both languages: a client has no locale."""
+    return gr.Error(md(err.both()), print_exception=False)

@@ -1,0 +1,311 @@
+"""The run handlers: ``/generate``, ``/edit``, ``/fuse`` and their Stop buttons.
+
+No business logic lives here: validation, limits, HTTP, storing are the service's, the hourly
+quota is :mod:`aliyun_image.quota`'s and the closing summary :mod:`aliyun_image.summary`'s. What
+is here is presentation: turning widget values into a service call, and streaming each image to
+the page the moment it is stored.
+
+Runs are ``async`` generators that watch a :class:`~aliyun_image.ui.runs.Run` (no polling: the
+worker thread hands each event to the event loop). When the user presses Stop, Gradio cancels
+the run coroutine and the stop handler takes over showing the run; the cancel flag keeps any
+further request from starting. Requests already sent still finish and their images are still
+saved (they were paid for).
+
+The visitor's API key reaches the run handlers as the ``X-DashScope-API-Key`` request header
+(a ``gr.Header`` parameter), never as a component value: Gradio keeps every input value of a
+session on the server, logs them on a malformed call and can write them to a deep-link file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import gradio as gr
+
+from ..errors import AliyunImageError, unexpected
+from ..jobs import Job
+from ..kinds import Task
+from ..quota import Reservation, payer_id
+from ..summary import Outcome, page_summary
+from .present import caption, client_host, count, error_md, gr_error, header_key, md, request_lang, request_session
+from .context import AppContext, Route
+from .runs import Consumer, Run, RunRegistry
+from .strings import t
+
+log = logging.getLogger(__name__)
+Update = tuple[Any, str]  # (gallery, status) as a run handler yields them
+
+
+def size_value(mode: str, preset: str | None, width: Any, height: Any) -> str | None:
+    """Size for edit/fuse from the size widgets: auto -> None (follows the last input)."""
+    if mode == "preset" and preset:
+        return preset
+    if mode == "custom":
+        # An empty field must not silently fall back to automatic: pass it on for a clear message.
+        if width and height and math.isfinite(float(width)) and math.isfinite(float(height)):
+            return f"{int(width)}*{int(height)}"
+        return f"{width or ''}*{height or ''}"
+    return None
+
+
+def run_options(quality: str, model: str, n: Any, seed: Any, negative: str, prompt_extend: bool,
+                watermark: bool, size: str | None) -> dict[str, Any]:
+    """Service options from a run panel's widgets (every panel has these)."""
+    return dict(model=model or None,  # "" = automatic (by the quality switch)
+                best=quality == "max", n=count(n if n is not None else 1), seed=seed,
+                size=size, negative=negative or "", prompt_extend=prompt_extend, watermark=watermark)
+
+
+def run_status(run: Run) -> str:
+    """The status line while ``run`` is under way."""
+    lang = run.lang
+    note = f" {t(lang, 'offline_note')}" if run.route_kind == "offline" else ""
+    done = len(run.results) + len(run.failures)
+    if run.status_text and not done and not run.stopping:
+        return run.status_text[0 if lang == "zh" else 1] + note
+    key = "stopping" if run.stopping else "working"
+    return t(lang, key, done=done, total=run.job.n) + note
+
+
+def run_gallery(run: Run) -> list[tuple[str, str]]:
+    """The run's saved images as gallery items, in request order."""
+    return [(str(r.file), caption(r)) for r in run.results]
+
+
+def run_summary(run: Run) -> str:
+    """The status block when ``run`` ends (the summary shared with the CLI)."""
+    outcome = Outcome(run.job.n, run.job.model, run.results, run.failures, stopped=run.stopping,
+                      offline=run.route_kind == "offline", notes=run.job.notes)
+    return page_summary(outcome, run.lang)
+
+
+class RunHandlers:
+    """The run and Stop events, bound to one :class:`AppContext`."""
+
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+        self.runs = RunRegistry()  # (session, task) -> the run Stop would stop
+
+    # --- the shared run loop ----------------------------------------------------------------------
+    def _plan(self, route: Route, payer: str, task: str, prompt: str, images: list,
+              options: dict) -> tuple[Job, Reservation]:
+        """The service's plan of the call and the images it reserves; raises AliyunImageError."""
+        try:
+            job = route.service.plan(task, prompt, images, **options)
+            return job, Reservation.take(self.ctx.quota_for(route), payer, job.n)
+        except AliyunImageError:
+            raise
+        except Exception as exc:  # a bug: logged here, shown as "unexpected", never a traceback in the page
+            log.exception("planning failed")
+            raise unexpected(exc) from exc
+
+    def _start(self, route: Route, job: Job, reservation: Reservation, task: str, session: str | None,
+               owner: str | None, lang: str) -> tuple[Run, Consumer]:
+        """Start ``job`` in a worker thread, watched by the returned consumer; when it ends the
+        reservation is settled."""
+
+        def finished(run: Run) -> None:
+            self.runs.discard(session, task, run)
+            reservation.settle(len(run.results), run.failures)
+            if self.ctx.opts.hosted:
+                run.loop.run_in_executor(None, self.ctx.enforce_disk_budget)
+
+        run = Run(job, lang, route.kind, asyncio.get_running_loop(), on_finish=finished)
+        consumer, _ = run.attach()
+        self.runs.add(session, task, run)
+        route.service.start(job, run.post, api_key=route.key, owner=owner, cancel=run.cancel)
+        return run, consumer
+
+    async def _run(self, request: gr.Request | None, api_key: str | None, task: str, prompt: str,
+                   images: list, options: dict) -> AsyncIterator[Update]:
+        """Plan, check limits, run in a worker thread, and yield (gallery, status) as images land.
+
+        Raises ``gr.Error`` when nothing was produced (refused, failed), after showing why.
+        """
+        lang = request_lang(request)
+        route = self.ctx.route(header_key(api_key))
+        session = request_session(request)
+        owner = self.ctx.owner(session)
+        try:
+            job, reservation = self._plan(route, payer_id(session, owner, client_host(request)), task,
+                                          prompt, images, options)
+        except AliyunImageError as err:
+            yield [], error_md(err, lang)
+            raise gr_error(err) from None
+        run, consumer = self._start(route, job, reservation, task, session, owner, lang)
+        try:
+            yield [], run_status(run)
+            async for out in self._follow(run, consumer):
+                yield out
+        except (asyncio.CancelledError, GeneratorExit):
+            # The page's Stop (Gradio cancels this coroutine) or the page went away: no further
+            # requests start. Requests already sent finish and are stored by the worker thread.
+            run.cancel.set()
+            raise
+        if run.finished and not run.stopping and not run.results and run.failures:
+            raise gr_error(run.failures[0])
+
+    async def _follow(self, run: Run, consumer: Consumer) -> AsyncIterator[Update]:
+        """(gallery, status) after each change of ``run`` while ``consumer`` watches it; the
+        summary at the end, unless another consumer took over (then it shows the end)."""
+        shown = len(run.results)
+        async for _ in run.watch(consumer):
+            # gr.skip(): the gallery did not change; re-sending it makes Gradio re-hash every image
+            gallery = run_gallery(run) if len(run.results) != shown else gr.skip()
+            shown = len(run.results)
+            yield gallery, run_status(run)
+        if run.finished and run.is_current(consumer):
+            yield run_gallery(run), run_summary(run)
+
+    async def _stop(self, task: str, request: gr.Request | None) -> AsyncIterator[Update]:
+        """Stop: no further requests; requests already sent finish (they were paid for) and their
+        images are shown as they land; then a summary that says what was kept. Returns at once
+        when the session has no unfinished run of ``task``."""
+        run = self.runs.get(request_session(request), task)
+        if run is None:
+            yield gr.skip(), gr.skip()
+            return
+        run.cancel.set()
+        run.stopping = True
+        consumer = await run.take_over()
+        yield run_gallery(run), run_status(run)
+        async for out in self._follow(run, consumer):
+            yield out
+
+    # --- Stop (private events) --------------------------------------------------------------------
+    async def stop_t2i(self, request: gr.Request):
+        """Stop the text-to-image run of this session."""
+        async for out in self._stop(Task.T2I, request):
+            yield out
+
+    async def stop_edit(self, request: gr.Request):
+        """Stop the edit run of this session."""
+        async for out in self._stop(Task.EDIT, request):
+            yield out
+
+    async def stop_fuse(self, request: gr.Request):
+        """Stop the fusion run of this session."""
+        async for out in self._stop(Task.FUSE, request):
+            yield out
+
+    # --- the public API (parameter order: endpoints.PARAMS) ---------------------------------------
+    async def generate(self, prompt: str, negative: str, quality: str, model: str, size: str, n: float,
+                       seed: float, prompt_extend: bool, watermark: bool, request: gr.Request,
+                       x_dashscope_api_key: gr.Header = None):  # type: ignore[assignment]
+        """Generate images from a text prompt with Qwen-Image (text-to-image).
+
+        Your DashScope API key goes in the request header ``X-DashScope-API-Key`` (optional where
+        the host provides one); it is never a parameter, so it is never stored with the call.
+
+        Args:
+            prompt: What to draw, up to 800 characters (Chinese or English; text in quotes is rendered).
+            negative: What to avoid (up to 500 characters); empty for none.
+            quality: "plus" (default) or "max" (best quality, slower).
+            model: Explicit model name, or empty to choose by quality.
+            size: "W*H", e.g. "1664*928" (16:9), "1328*1328" (1:1); empty for the model default.
+            n: Number of images, 1-6.
+            seed: 0-2147483647, or -1 for random.
+            prompt_extend: Let the service rewrite the prompt for better results.
+            watermark: Add the "Qwen-Image" watermark.
+        Returns:
+            The generated images (PNG) and a status message. Raises an error when nothing was made.
+        """
+        opts = run_options(quality, model, n, seed, negative, prompt_extend, watermark, size or None)
+        async for gallery, status in self._run(request, x_dashscope_api_key, Task.T2I, prompt, [], opts):
+            yield gallery, status
+
+    async def edit(self, image: str | None, image_url: str, instruction: str, quality: str, model: str,
+                   n: float, size_mode: str, size_preset: str, width: float, height: float, seed: float,
+                   negative: str, prompt_extend: bool, watermark: bool, request: gr.Request,
+                   x_dashscope_api_key: gr.Header = None):  # type: ignore[assignment]
+        """Edit one image with an instruction (Qwen-Image-Edit): change the background, transfer a
+        style, add or remove objects, change text.
+
+        Your DashScope API key goes in the request header ``X-DashScope-API-Key`` (optional where
+        the host provides one).
+
+        Args:
+            image: The input image (upload), or empty when image_url is given.
+            image_url: A public http(s) URL of the input image (used when no upload is given).
+            instruction: What to change, up to 800 characters.
+            quality: "plus" (default) or "max" (best quality).
+            model: Explicit edit model, or empty to choose by quality.
+            n: Number of images, 1-6.
+            size_mode: "auto" (follow the input's aspect ratio), "preset" or "custom".
+            size_preset: "W*H" when size_mode is "preset".
+            width: Output width 512-2048 when size_mode is "custom".
+            height: Output height 512-2048 when size_mode is "custom".
+            seed: 0-2147483647, or -1 for random.
+            negative: What to avoid; empty for none.
+            prompt_extend: Let the service rewrite the instruction.
+            watermark: Add the "Qwen-Image" watermark.
+        Returns:
+            The edited images, a before/after pair, and a status message. Raises an error when
+            nothing was made.
+        """
+        lang = request_lang(request)
+        url = (image_url or "").strip()
+        source = _edit_source(image, url, lang)
+        if isinstance(source, gr.Error):
+            yield [], None, "⚠️ " + str(source.message)
+            raise source
+        both = "\n\nℹ️ " + t(lang, "both_inputs") if image and url else ""
+        opts = run_options(quality, model, n, seed, negative, prompt_extend, watermark,
+                           size_value(size_mode, size_preset, width, height))
+        async for gallery, status in self._run(request, x_dashscope_api_key, Task.EDIT, instruction, [source], opts):
+            pair = (image, gallery[0][0]) if image and isinstance(gallery, list) and gallery else gr.skip()
+            yield gallery, pair, status + both
+
+    async def fuse(self, image1: str | None, image2: str | None, image3: str | None, instruction: str,
+                   quality: str, model: str, n: float, size_mode: str, size_preset: str, width: float,
+                   height: float, seed: float, negative: str, prompt_extend: bool, watermark: bool,
+                   request: gr.Request, x_dashscope_api_key: gr.Header = None):  # type: ignore[assignment]
+        """Fuse 2-3 images in order (图1, 图2, 图3) following an instruction that refers to them by number.
+
+        Your DashScope API key goes in the request header ``X-DashScope-API-Key`` (optional where
+        the host provides one).
+
+        Args:
+            image1: 图1, the first image.
+            image2: 图2, the second image.
+            image3: 图3, optional third image. Without a size, the output follows the last image's aspect.
+            instruction: e.g. "图1的人物穿上图2的衣服，站在图3的场景里".
+            quality: "plus" (default) or "max".
+            model: Explicit edit model, or empty to choose by quality.
+            n: Number of images, 1-6.
+            size_mode: "auto", "preset" or "custom".
+            size_preset: "W*H" when size_mode is "preset".
+            width: Output width when size_mode is "custom".
+            height: Output height when size_mode is "custom".
+            seed: 0-2147483647, or -1 for random.
+            negative: What to avoid; empty for none.
+            prompt_extend: Let the service rewrite the instruction.
+            watermark: Add the "Qwen-Image" watermark.
+        Returns:
+            The fused images and a status message. Raises an error when nothing was made.
+        """
+        lang = request_lang(request)
+        slots = [(i + 1, img) for i, img in enumerate((image1, image2, image3)) if img]
+        opts = run_options(quality, model, n, seed, negative, prompt_extend, watermark,
+                           size_value(size_mode, size_preset, width, height))
+        gap = ""
+        if slots and [s for s, _ in slots] != list(range(1, len(slots) + 1)):
+            gap = "\n\nℹ️ " + t(lang, "fuse_gap", order=" → ".join(f"图{s}" for s, _ in slots))
+        async for gallery, status in self._run(request, x_dashscope_api_key, Task.FUSE, instruction,
+                                               [img for _, img in slots], opts):
+            yield gallery, status + gap
+
+
+def _edit_source(image: str | None, url: str, lang: str) -> str | gr.Error:
+    """The edit's input (the upload wins over the URL box), or the error to raise: no input, or
+    URL box text that is not a URL."""
+    if url and not image and not re.match(r"(?i)^(https?|oss)://", url):
+        return gr.Error(md(t(lang, "not_url", text=url[:80])), print_exception=False)
+    if not (image or url):
+        return gr.Error(t(lang, "no_input"), print_exception=False)
+    return image or url

@@ -1,0 +1,142 @@
+"""Widget makers the panels share: options, sizes, run buttons, result galleries, and the event
+settings every wiring uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+import gradio as gr
+
+from .. import catalog
+from ..catalog import EDIT
+from .strings import EN, ZH
+
+I18N = gr.I18n(en=EN, zh=ZH, **{"zh-CN": ZH, "zh-TW": ZH, "zh-HK": ZH})
+PRIVATE: dict[str, Any] = {"api_visibility": "private", "queue": False}
+# Stop handlers stream the images that were already paid for: queued, and never waiting behind runs.
+STOP: dict[str, Any] = {"api_visibility": "private", "concurrency_limit": None}
+
+# Live character count, computed in the browser (no server round trip per keystroke).
+COUNT_JS = """(p) => { const n = [...(p || '')].length;
+  return `<span class="char-count${n > MAX ? ' over' : ''}">${n} / MAX</span>`; }""".replace(
+    "MAX", str(catalog.PROMPT_MAX))
+
+
+def progress_on(status: gr.Markdown) -> dict[str, Any]:
+    """Progress shows on the status line only: Gradio's default overlay would cover the results
+    (streamed images included) until the run ends, with a second, English-only progress text."""
+    return {"show_progress": "minimal", "show_progress_on": [status]}
+
+
+def label(key: str) -> str:
+    """A translated label for components whose ``label`` is annotated ``str`` only.
+
+    Gradio translates an ``I18nData`` in any component's label when it renders the page (most
+    components annotate ``str | I18nData``; ImageSlider and DownloadButton do not), so the cast
+    only corrects their annotation.
+    """
+    return cast(str, I18N(key))
+
+
+@dataclass
+class OptionWidgets:
+    """The widgets every run panel has (negative, quality, model, n, seed, switches)."""
+
+    negative: gr.Textbox
+    quality: gr.Radio
+    model: gr.Dropdown
+    n: gr.Slider
+    seed: gr.Number
+    extend: gr.Checkbox
+    watermark: gr.Checkbox
+
+    def by_name(self) -> dict[str, Any]:
+        """The widgets by control name (the names of :data:`aliyun_image.reuse.FIELDS`)."""
+        return dict(vars(self))
+
+
+@dataclass
+class SizeWidgets:
+    """Edit/fusion size: automatic, a preset, or custom width and height."""
+
+    mode: gr.Radio
+    preset: gr.Dropdown
+    width: gr.Number
+    height: gr.Number
+
+
+def _model_choices(task: str) -> list[tuple[str, str]]:
+    return [("auto", "")] + [(m.name, m.name) for m in catalog.models_for(task)]
+
+
+def options(task: str, prefix: str, n_max: int = 6) -> OptionWidgets:
+    """Quality switch, the "advanced" accordion (model, negative, seed, switches) and n."""
+    quality = gr.Radio(choices=[(I18N("q_plus"), "plus"), (I18N("q_max"), "max")], value="plus",
+                       label=I18N("quality"))
+    with gr.Accordion(I18N("advanced"), open=False):
+        model = gr.Dropdown(choices=_model_choices(task), value="", label=I18N("model"), elem_id=f"{prefix}-model")
+        negative = gr.Textbox(value=catalog.DEFAULT_NEGATIVE, label=I18N("negative"), lines=2,
+                              max_lines=4, elem_id=f"{prefix}-negative")
+        with gr.Row():
+            # No minimum/maximum: Gradio would refuse out-of-range values with an English-only error;
+            # the service checks them and answers in the visitor's language.
+            seed = gr.Number(value=-1, precision=0, label=I18N("seed"), elem_id=f"{prefix}-seed")
+            extend = gr.Checkbox(value=catalog.DEFAULT_PROMPT_EXTEND, label=I18N("extend"))
+            watermark = gr.Checkbox(value=catalog.DEFAULT_WATERMARK, label=I18N("watermark"))
+    n = gr.Slider(1, n_max, value=1, step=1, label=I18N("n"), elem_id=f"{prefix}-n")
+    return OptionWidgets(negative, quality, model, n, seed, extend, watermark)
+
+
+def tolerant(image: gr.Image) -> gr.Image:
+    """Let uploads that Gradio cannot decode reach the service, which names the file and says what
+    is wrong in the visitor's language, instead of Gradio's English traceback with a temp path."""
+    strict = image.preprocess
+
+    def preprocess(payload):  # Gradio's FileData
+        try:
+            return strict(payload)
+        except Exception:  # noqa: BLE001 - Pillow raises many kinds on bad files; the service explains each
+            return getattr(payload, "path", None)
+
+    # Replacing the bound method of this one instance: a subclass would change the component's
+    # name, which the page uses to pick its front-end code.
+    image.preprocess = preprocess  # type: ignore[method-assign]
+    return image
+
+
+def upload(label_key: str, elem_id: str, height: int) -> gr.Image:
+    """An image input that hands over the uploaded file untouched (alpha kept, see ``tolerant``)."""
+    return tolerant(gr.Image(type="filepath", label=I18N(label_key), sources=["upload", "clipboard"],
+                             image_mode=None, height=height, elem_id=elem_id))
+
+
+def size_widgets(prefix: str) -> SizeWidgets:
+    """Edit/fusion size controls; the preset or width/height show only in their mode."""
+    opts = catalog.size_options(catalog.default_model(EDIT), EDIT)
+    with gr.Row():
+        mode = gr.Radio(choices=[(I18N("size_auto"), "auto"), (I18N("size_preset_mode"), "preset"),
+                                 (I18N("size_custom"), "custom")], value="auto", label=I18N("size_mode"),
+                        elem_id=f"{prefix}-size-mode")
+    with gr.Row():
+        preset = gr.Dropdown(choices=[(o.label, o.value) for o in opts], value=opts[0].value,
+                             label=I18N("size_preset_mode"), visible=False)
+        width = gr.Number(value=1024, precision=0, label=I18N("width"), visible=False, elem_id=f"{prefix}-width")
+        height = gr.Number(value=1024, precision=0, label=I18N("height"), visible=False, elem_id=f"{prefix}-height")
+    mode.change(lambda m: (gr.update(visible=m == "preset"), gr.update(visible=m == "custom"),
+                           gr.update(visible=m == "custom")), mode, [preset, width, height], **PRIVATE)
+    return SizeWidgets(mode, preset, width, height)
+
+
+def run_buttons(label_key: str, prefix: str) -> tuple[gr.Button, gr.Button]:
+    """The panel's run and Stop buttons."""
+    with gr.Row():
+        run = gr.Button(I18N(label_key), variant="primary", elem_id=f"{prefix}-run", elem_classes=["run-btn"])
+        stop = gr.Button(I18N("stop"), variant="stop", elem_id=f"{prefix}-stop")
+    return run, stop
+
+
+def results(prefix: str) -> gr.Gallery:
+    """The panel's result gallery (PNG: Gradio's default webp would re-encode the originals)."""
+    return gr.Gallery(label=I18N("results"), columns=2, height=520, format="png", object_fit="contain",
+                      elem_id=f"{prefix}-results", buttons=["download", "fullscreen"], interactive=False)
