@@ -1,32 +1,42 @@
-"""Model catalogue: what each Qwen-Image model accepts.
+"""Model catalogue: what each model accepts, read from data.
 
-One table (:data:`MODELS`) says, per model, which tasks it does, which endpoint it uses,
-which sizes it allows, how many images one request may ask for and which dated snapshots
-share its rules. Everything that validates a request (the service *and* the emulator) reads
-this table, so the two can never disagree about a limit.
-
-Facts come from ``shared/dashscope-protocol.md`` (sections 3.2 and 8).
+The facts live in ``models.toml`` beside this module (read with :mod:`tomllib`); a user file
+named by ``ALIYUN_IMAGE_MODELS`` (same schema) adds models or corrects fields without a
+release. This module holds the rules: how a size is checked, which model the product picks,
+what an unknown model id is allowed to do. Everything that validates a request (the service
+*and* the emulator) reads this table, so the two never disagree about a limit.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
-T2I = "t2i"  #: text-to-image
-EDIT = "edit"  #: single-image edit and multi-image fusion (same endpoint, 1-3 images)
+from .catalog_file import CatalogData, load_data
+from .kinds import Endpoint, Task
 
-SYNC = "sync"  #: POST .../multimodal-generation/generation, answer in the reply
-ASYNC = "async"  #: POST .../text2image/image-synthesis + poll /tasks/{id}
+T2I = Task.T2I  #: text-to-image
+EDIT = Task.EDIT  #: single-image edit and multi-image fusion (same endpoint, 1-3 images)
+SYNC = Endpoint.SYNC
+ASYNC = Endpoint.ASYNC
 
-PROMPT_MAX = 800
+PROMPT_MAX = 800  # the legacy line's limit; each model has its own (``ModelSpec.prompt_max``)
 NEGATIVE_MAX = 500
 SEED_MAX = 2147483647
+GENERIC_N_MAX = 6  # an unknown model: at most this many images, one request each
 
 DEFAULT_NEGATIVE = "低分辨率，低画质，肢体畸形，手指畸形，画面过饱和，蜡像感"
 DEFAULT_PROMPT_EXTEND = True
 DEFAULT_WATERMARK = False
+ENV_MODELS = "ALIYUN_IMAGE_MODELS"
+BUILTIN_FILE = Path(__file__).with_name("models.toml")
+
+# The product rule: Plus by default, Max when the user asks for the best quality.
+DEFAULT_MODEL = {T2I: "qwen-image-plus", EDIT: "qwen-image-edit-plus"}
+_SNAPSHOT_RE = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 
 @dataclass(frozen=True)
@@ -52,9 +62,11 @@ class SizeOption:
 class SizeRule:
     """How a model constrains ``size``.
 
-    ``kind`` is ``"fixed"`` (only :attr:`presets`), ``"sides"`` (each side within
-    ``min_side..max_side``) or ``"pixels"`` (``width*height`` within ``min_pixels..max_pixels``).
-    Free sizes are snapped to multiples of :attr:`step`, as the service does.
+    ``kind``: ``fixed`` (only :attr:`presets`), ``sides`` (each side within
+    ``min_side..max_side``), ``pixels`` (``width*height`` within ``min_pixels..max_pixels``),
+    ``none`` (no size parameter: the output follows the input) or ``free`` (an unknown model:
+    passed through unchecked). Free sizes are snapped to multiples of :attr:`step`, as the
+    service does.
     """
 
     kind: str
@@ -66,10 +78,15 @@ class SizeRule:
     max_pixels: int = 0
     step: int = 16
 
+    @property
+    def free(self) -> bool:
+        """True when any width and height within the limits may be asked for."""
+        return self.kind in ("sides", "pixels", "free")
+
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What one model (and its dated snapshots) does and accepts."""
+    """What one model id (a model, an alias or a dated snapshot) does and accepts."""
 
     name: str
     tasks: frozenset[str]
@@ -81,12 +98,25 @@ class ModelSpec:
     images_max: int = 0
     prompt_max: int = PROMPT_MAX
     negative_max: int = NEGATIVE_MAX
-    snapshots: tuple[str, ...] = ()
     best: str | None = None  # the "best quality" sibling (Plus -> Max)
     title: str = ""
     note_zh: str = ""
     note_en: str = ""
     edit_size: SizeRule | None = None  # size rule when editing, if it differs from t2i
+    family: str = ""
+    status: str = "current"  # current | legacy
+    params: frozenset[str] = frozenset({"negative_prompt", "prompt_extend", "watermark", "seed"})
+    prompt_extend_default: bool = DEFAULT_PROMPT_EXTEND
+    regions: tuple[str, ...] = ("beijing", "singapore")
+    price: dict[str, float] = field(default_factory=dict)  # CNY per image, by region
+    price_extend: dict[str, float] = field(default_factory=dict)  # with prompt rewriting on
+    currency: str = "CNY"
+    base: str = ""  # the entry this one copies (a snapshot's model, an alias's sibling)
+    alias_of: str = ""
+    unverified: frozenset[str] = frozenset()
+    source: str = ""
+    checked: str = ""
+    generic: bool = False  # not in the catalogue: local checks are off
 
     def does(self, task: str) -> bool:
         """True when the model can do ``task`` (:data:`T2I` or :data:`EDIT`)."""
@@ -98,142 +128,165 @@ class ModelSpec:
             return self.edit_size
         return self.size
 
+    def accepts(self, param: str) -> bool:
+        """True when the model takes the optional parameter ``param`` (e.g. ``negative_prompt``)."""
+        return param in self.params
+
     @property
     def fixed_n(self) -> bool:
-        """True when one request yields exactly one image (the service fans out for more)."""
+        """True when one request yields exactly one image (several images: several requests)."""
         return self.n_max == 1
 
+    @property
+    def snapshot_of(self) -> str:
+        """The model a dated snapshot pins (``""`` for models and aliases)."""
+        return self.base if _SNAPSHOT_RE.search(self.name) and self.base else ""
 
-def _ratio_presets(ratios: list[tuple[int, int]], pixels: int, step: int = 16) -> tuple[SizeOption, ...]:
+    @property
+    def snapshots(self) -> tuple[str, ...]:
+        """Dated snapshots of this model in the catalogue."""
+        return tuple(m.name for m in models().values() if m.snapshot_of == self.name)
+
+    @property
+    def verified(self) -> bool:
+        """False when the whole entry rests on unverified facts."""
+        return "*" not in self.unverified
+
+    def price_in(self, region: str, prompt_extend: bool = False) -> float | None:
+        """Price per generated image in ``region`` (None: not known, never guessed)."""
+        table = self.price_extend if prompt_extend and self.price_extend else self.price
+        return table.get(region)
+
+
+# --- building specs from the data ----------------------------------------------------------------
+def _ratio_presets(ratios: list[str], pixels: int, step: int = 16) -> tuple[SizeOption, ...]:
     """Presets near ``pixels`` total for each ``w:h`` ratio, sides multiples of ``step``."""
     out = []
-    for a, b in ratios:
+    for ratio in ratios:
+        a, b = (int(x) for x in ratio.split(":"))
         w = round(math.sqrt(pixels * a / b) / step) * step
         h = round(w * b / a / step) * step
-        out.append(SizeOption(w, h, f"{a}:{b}"))
+        out.append(SizeOption(w, h, ratio))
     return tuple(out)
 
 
-# Plus / Max / qwen-image: five fixed sizes (4:3 is 1472*1104, not the 1140 some gateways copy).
-QWEN_FIXED = SizeRule(
-    kind="fixed",
-    presets=(
-        SizeOption(1664, 928, "16:9"),
-        SizeOption(1472, 1104, "4:3"),
-        SizeOption(1328, 1328, "1:1"),
-        SizeOption(1104, 1472, "3:4"),
-        SizeOption(928, 1664, "9:16"),
-    ),
-    default="1664*928",
-)
+def _size_rule(raw: dict) -> SizeRule:
+    presets = tuple(SizeOption(int(w), int(h), str(r)) for r, w, h in raw.get("presets", ()))
+    if not presets and raw.get("ratios"):
+        presets = _ratio_presets(list(raw["ratios"]), int(raw.get("preset_pixels", 1024 * 1024)))
+    return SizeRule(kind=raw["kind"], presets=presets, default=raw.get("default") or None,
+                    min_side=raw.get("min_side", 0), max_side=raw.get("max_side", 0),
+                    min_pixels=raw.get("min_pixels", 0), max_pixels=raw.get("max_pixels", 0))
 
-# Edit models: each side 512..2048, snapped to 16; default keeps the last input's aspect.
-EDIT_SIDES = SizeRule(
-    kind="sides",
-    presets=_ratio_presets(
-        [(1, 1), (4, 3), (3, 4), (3, 2), (2, 3), (16, 9), (9, 16), (21, 9)], 1024 * 1024
-    ),
-    default=None,
-    min_side=512,
-    max_side=2048,
-)
 
-# qwen-image-2.0 family: any W*H with total pixels within 512^2..2048^2.
-V2_PIXELS = SizeRule(
-    kind="pixels",
-    presets=(
-        SizeOption(2048, 2048, "1:1"),
-        SizeOption(2688, 1536, "16:9"),
-        SizeOption(2368, 1728, "4:3"),
-        SizeOption(1728, 2368, "3:4"),
-        SizeOption(1536, 2688, "9:16"),
-    ),
-    default="2048*2048",
-    min_pixels=512 * 512,
-    max_pixels=2048 * 2048,
-)
-V2_EDIT = SizeRule(
-    kind="pixels",
-    presets=_ratio_presets([(1, 1), (4, 3), (3, 4), (16, 9), (9, 16), (21, 9)], 1024 * 1024),
-    default=None,
-    min_pixels=512 * 512,
-    max_pixels=2048 * 2048,
-)
+def _spec(raw: dict, sizes: dict[str, SizeRule]) -> ModelSpec:
+    n = raw.get("n", [1, 1])
+    images = raw.get("images", [0, 0])
+    return ModelSpec(
+        name=raw["id"], tasks=frozenset(Task(t) for t in raw["tasks"]),
+        endpoints=tuple(Endpoint(e) for e in raw.get("endpoints", ["sync"])),
+        size=sizes[raw.get("size", "none")],
+        edit_size=sizes[raw["edit_size"]] if raw.get("edit_size") else None,
+        n_min=n[0], n_max=n[1], images_min=images[0], images_max=images[1],
+        prompt_max=raw.get("prompt_max", PROMPT_MAX), negative_max=raw.get("negative_max", NEGATIVE_MAX),
+        best=raw.get("best") or None, title=raw.get("display") or raw["id"],
+        note_zh=raw.get("note_zh", ""), note_en=raw.get("note_en", ""), family=raw.get("family", ""),
+        status=raw.get("status", "current"),
+        params=frozenset(raw.get("params", ModelSpec.params)),
+        prompt_extend_default=raw.get("prompt_extend_default", DEFAULT_PROMPT_EXTEND),
+        regions=tuple(raw.get("regions", ("beijing", "singapore"))),
+        price=dict(raw.get("price", {})), price_extend=dict(raw.get("price_extend", {})),
+        base=raw.get("base", ""), alias_of=raw.get("alias_of", ""),
+        unverified=frozenset(raw.get("unverified", ())), source=raw.get("source", ""),
+        checked=raw.get("checked", ""))
 
-MODELS: dict[str, ModelSpec] = {
-    m.name: m
-    for m in (
-        ModelSpec(
-            "qwen-image-plus", frozenset({T2I}), (SYNC, ASYNC), QWEN_FIXED,
-            snapshots=("qwen-image-plus-2026-01-09",), best="qwen-image-max",
-            title="Qwen-Image Plus",
-            note_zh="默认文生图模型，擅长复杂文字渲染", note_en="Default text-to-image model, strong at rendering text",
-        ),
-        ModelSpec(
-            "qwen-image-max", frozenset({T2I}), (SYNC,), QWEN_FIXED,
-            snapshots=("qwen-image-max-2025-12-30",), title="Qwen-Image Max",
-            note_zh="最高质量文生图（更慢、更贵）", note_en="Best-quality text-to-image (slower, costs more)",
-        ),
-        ModelSpec(
-            "qwen-image", frozenset({T2I}), (ASYNC,), QWEN_FIXED, title="Qwen-Image (async)",
-            note_zh="异步任务接口：提交后轮询结果", note_en="Async task API: submit, then poll for the result",
-        ),
-        ModelSpec(
-            "qwen-image-edit-plus", frozenset({EDIT}), (SYNC,), EDIT_SIDES, n_max=6,
-            images_min=1, images_max=3,
-            snapshots=("qwen-image-edit-plus-2025-10-30", "qwen-image-edit-plus-2025-12-15"),
-            best="qwen-image-edit-max", title="Qwen-Image-Edit Plus",
-            note_zh="默认图像编辑与多图融合模型", note_en="Default model for editing and multi-image fusion",
-        ),
-        ModelSpec(
-            "qwen-image-edit-max", frozenset({EDIT}), (SYNC,), EDIT_SIDES, n_max=6,
-            images_min=1, images_max=3, snapshots=("qwen-image-edit-max-2026-01-16",),
-            title="Qwen-Image-Edit Max",
-            note_zh="最高质量图像编辑", note_en="Best-quality image editing",
-        ),
-        ModelSpec(
-            "qwen-image-2.0", frozenset({T2I, EDIT}), (SYNC,), V2_PIXELS, n_max=6,
-            images_min=1, images_max=3, snapshots=("qwen-image-2.0-2026-03-03",),
-            title="Qwen-Image 2.0", edit_size=V2_EDIT,
-            note_zh="新一代：文生图与编辑，自由尺寸", note_en="New generation: generation and editing, free size",
-        ),
-        ModelSpec(
-            "qwen-image-2.0-pro", frozenset({T2I, EDIT}), (SYNC,), V2_PIXELS, n_max=6,
-            images_min=1, images_max=3,
-            snapshots=("qwen-image-2.0-pro-2026-03-03", "qwen-image-2.0-pro-2026-04-22",
-                       "qwen-image-2.0-pro-2026-06-22"),
-            title="Qwen-Image 2.0 Pro", edit_size=V2_EDIT,
-            note_zh="新一代专业版：文生图与编辑", note_en="New generation, pro: generation and editing",
-        ),
-    )
-}
 
-_SNAPSHOT_OF: dict[str, str] = {snap: m.name for m in MODELS.values() for snap in m.snapshots}
+@dataclass(frozen=True)
+class Catalog:
+    """Every model of the catalogue, by id, and the files it was read from."""
 
-DEFAULT_MODEL = {T2I: "qwen-image-plus", EDIT: "qwen-image-edit-plus"}
+    models: dict[str, ModelSpec]
+    files: tuple[Path, ...]
+
+
+_cache: dict[tuple, Catalog] = {}
+
+
+def user_file() -> Path | None:
+    """The user's catalogue file (``ALIYUN_IMAGE_MODELS``), if set."""
+    value = os.environ.get(ENV_MODELS, "").strip()
+    return Path(value).expanduser() if value else None
+
+
+def load(user: Path | None = None) -> Catalog:
+    """Read the built-in table and ``user`` on top; raises :class:`CatalogError` naming the
+    file, model and field of anything malformed."""
+    data: CatalogData = load_data(BUILTIN_FILE, user)
+    sizes = {name: _size_rule(raw) for name, raw in data.sizes.items()}
+    specs = {mid: _spec(raw, sizes) for mid, raw in data.models.items()}
+    return Catalog(specs, data.files)
+
+
+def catalog() -> Catalog:
+    """The catalogue in effect (cached; re-read when the user file changes)."""
+    user = user_file()
+    try:
+        stamp = user.stat().st_mtime_ns if user else None
+    except OSError:
+        stamp = -1  # missing file: load() reports it
+    key = (str(user), stamp)
+    if key not in _cache:
+        _cache.clear()
+        _cache[key] = load(user)
+    return _cache[key]
+
+
+def models() -> dict[str, ModelSpec]:
+    """Every model id of the catalogue in effect."""
+    return catalog().models
+
+
+def generic_spec(name: str) -> ModelSpec:
+    """Rules for a model id the catalogue does not know: the sync endpoint, size passed
+    through, one image per request, no local limits (the service's own error says what it
+    refuses)."""
+    free = SizeRule(kind="free", presets=(), default=None)
+    return ModelSpec(name=name, tasks=frozenset({T2I, EDIT}), endpoints=(SYNC,), size=free, n_max=1,
+                     images_min=1, images_max=3, prompt_max=1_000_000, negative_max=1_000_000,
+                     title=name, family="?", status="unknown", regions=(), generic=True,
+                     unverified=frozenset({"*"}))
 
 
 def get_model(name: str) -> ModelSpec | None:
-    """The spec for ``name`` (a model or one of its dated snapshots), or None if unknown."""
-    name = (name or "").strip()
-    return MODELS.get(name) or MODELS.get(_SNAPSHOT_OF.get(name, ""))
+    """The spec for ``name`` (a model, alias or dated snapshot), or None if unknown."""
+    return models().get((name or "").strip())
 
 
 def all_model_names() -> list[str]:
-    """Every accepted model name, snapshots included (the emulator serves all of them)."""
-    return [n for m in MODELS.values() for n in (m.name, *m.snapshots)]
+    """Every model id in the catalogue (the emulator serves all of them)."""
+    return list(models())
 
 
-def models_for(task: str) -> list[ModelSpec]:
-    """Models that can do ``task``, defaults first."""
-    specs = [m for m in MODELS.values() if m.does(task)]
-    return sorted(specs, key=lambda m: m.name != DEFAULT_MODEL.get(task))
+def models_for(task: str, snapshots: bool = False) -> list[ModelSpec]:
+    """Models that can do ``task``: the default first, then current before legacy, by family.
+
+    Dated snapshots only with ``snapshots=True`` (they are for pinning, not for browsing).
+    """
+    specs = [m for m in models().values() if m.does(task) and (snapshots or not m.snapshot_of)]
+    return sorted(specs, key=lambda m: (m.name != DEFAULT_MODEL.get(task), m.status != "current"))
 
 
 def default_model(task: str, best: bool = False) -> str:
     """The product rule: Plus unless the user asks for the best quality, then Max."""
     name = DEFAULT_MODEL[task]
-    return (MODELS[name].best or name) if best else name
+    spec = get_model(name)
+    return (spec.best or name) if best and spec else name
+
+
+def best_of(spec: ModelSpec) -> ModelSpec:
+    """The "best quality" sibling of ``spec`` (itself when it has none)."""
+    sibling = get_model(spec.best) if spec.best else None
+    return sibling or spec
 
 
 def size_options(model: str, task: str = T2I) -> list[SizeOption]:
@@ -242,6 +295,12 @@ def size_options(model: str, task: str = T2I) -> list[SizeOption]:
     return list(spec.size_rule(task).presets) if spec else []
 
 
+def with_region_prices(spec: ModelSpec, region: str) -> ModelSpec:
+    """``spec`` restricted to one region's price (for display)."""
+    return replace(spec, price={region: spec.price[region]} if region in spec.price else {})
+
+
+# --- sizes --------------------------------------------------------------------------------------
 _SIZE_RE = re.compile(r"^\s*(\d{1,5})\s*([*xX×,]|\s)\s*(\d{1,5})\s*$")
 _RATIO_RE = re.compile(r"^\s*(\d{1,2})\s*:\s*(\d{1,2})\s*$")
 
@@ -273,52 +332,79 @@ def check_size(spec: ModelSpec, task: str, size: str | None) -> SizeCheck:
     text = (size or "").strip()
     if text.lower() in ("", "auto", "default", "自动", "默认"):
         return SizeCheck(rule.default)
-    allowed = "、".join(p.value for p in rule.presets)
-    allowed_en = ", ".join(p.value for p in rule.presets)
-    m = _RATIO_RE.match(text)
-    if m:
-        ratio = f"{int(m.group(1))}:{int(m.group(2))}"
-        for p in rule.presets:
-            if p.ratio == ratio:
-                return SizeCheck(p.value)
+    if rule.kind == "none":
         return SizeCheck(None, False, problem=(
-            f"{spec.name} 没有 {ratio} 的预设尺寸，可选：{allowed}",
-            f"{spec.name} has no {ratio} preset; choose one of: {allowed_en}",
-        ))
+            f"{spec.name} 不能指定尺寸（输出跟随输入图片）。请把尺寸设为自动。",
+            f"{spec.name} takes no size (the output follows the input image). Set the size to auto."))
+    if _RATIO_RE.match(text):
+        return _preset_for_ratio(spec, rule, text)
     wh = parse_size(text)
     if wh is None:
         return SizeCheck(None, False, problem=(
             f"尺寸“{text}”无法识别，请写成 宽*高，例如 1328*1328",
             f"Size '{text}' is not understood; write it as width*height, e.g. 1328*1328",
         ))
-    w, h = wh
     notes: list[tuple[str, str]] = []
     if "*" not in text:
-        notes.append((f"尺寸已按 {w}*{h} 理解（API 使用 * 分隔）",
-                      f"Read size '{text}' as {w}*{h} (the API separates with *)"))
+        notes.append((f"尺寸已按 {wh[0]}*{wh[1]} 理解（API 使用 * 分隔）",
+                      f"Read size '{text}' as {wh[0]}*{wh[1]} (the API separates with *)"))
+    if rule.kind == "free":
+        return SizeCheck(f"{wh[0]}*{wh[1]}", notes=notes)
     if rule.kind == "fixed":
-        if f"{w}*{h}" in {p.value for p in rule.presets}:
-            return SizeCheck(f"{w}*{h}", notes=notes)
-        return SizeCheck(None, False, problem=(
-            f"{spec.name} 只支持这些尺寸：{allowed}（{w}*{h} 不在其中）",
-            f"{spec.name} only accepts these sizes: {allowed_en} ({w}*{h} is not one of them)",
-        ))
+        return _fixed_size(spec, rule, wh, notes)
+    return _free_size(spec, rule, wh, notes)
+
+
+def _allowed(rule: SizeRule) -> tuple[str, str]:
+    return "、".join(p.value for p in rule.presets), ", ".join(p.value for p in rule.presets)
+
+
+def _preset_for_ratio(spec: ModelSpec, rule: SizeRule, text: str) -> SizeCheck:
+    m = _RATIO_RE.match(text)
+    assert m
+    ratio = f"{int(m.group(1))}:{int(m.group(2))}"
+    for p in rule.presets:
+        if p.ratio == ratio:
+            return SizeCheck(p.value)
+    zh, en = _allowed(rule)
+    return SizeCheck(None, False, problem=(f"{spec.name} 没有 {ratio} 的预设尺寸，可选：{zh}",
+                                           f"{spec.name} has no {ratio} preset; choose one of: {en}"))
+
+
+def _fixed_size(spec: ModelSpec, rule: SizeRule, wh: tuple[int, int], notes: list) -> SizeCheck:
+    w, h = wh
+    if f"{w}*{h}" in {p.value for p in rule.presets}:
+        return SizeCheck(f"{w}*{h}", notes=notes)
+    zh, en = _allowed(rule)
+    return SizeCheck(None, False, problem=(
+        f"{spec.name} 只支持这些尺寸：{zh}（{w}*{h} 不在其中）",
+        f"{spec.name} only accepts these sizes: {en} ({w}*{h} is not one of them)",
+    ))
+
+
+def _free_size(spec: ModelSpec, rule: SizeRule, wh: tuple[int, int], notes: list) -> SizeCheck:
+    w, h = wh
     sw = max(rule.step, round(w / rule.step) * rule.step)
     sh = max(rule.step, round(h / rule.step) * rule.step)
-    if rule.kind == "sides":
+    if rule.kind == "sides" and not (rule.min_side <= sw <= rule.max_side and rule.min_side <= sh <= rule.max_side):
         lo, hi = rule.min_side, rule.max_side
-        if not (lo <= sw <= hi and lo <= sh <= hi):
-            return SizeCheck(None, False, problem=(
-                f"{spec.name} 的宽和高都须在 {lo}–{hi} 像素之间（收到 {w}*{h}）",
-                f"{spec.name} needs width and height each within {lo}-{hi} px (got {w}*{h})",
-            ))
-    else:
-        if not (rule.min_pixels <= sw * sh <= rule.max_pixels):
-            return SizeCheck(None, False, problem=(
-                f"{spec.name} 的总像素须在 512*512 到 2048*2048 之间（收到 {w}*{h}）",
-                f"{spec.name} needs total pixels between 512*512 and 2048*2048 (got {w}*{h})",
-            ))
+        return SizeCheck(None, False, problem=(
+            f"{spec.name} 的宽和高都须在 {lo}–{hi} 像素之间（收到 {w}*{h}）",
+            f"{spec.name} needs width and height each within {lo}-{hi} px (got {w}*{h})",
+        ))
+    if rule.kind == "pixels" and not (rule.min_pixels <= sw * sh <= rule.max_pixels):
+        lo, hi = pixels_label(rule.min_pixels), pixels_label(rule.max_pixels)
+        return SizeCheck(None, False, problem=(
+            f"{spec.name} 的总像素须在 {lo} 到 {hi} 之间（收到 {w}*{h}）",
+            f"{spec.name} needs total pixels between {lo} and {hi} (got {w}*{h})",
+        ))
     if (sw, sh) != (w, h):
         notes.append((f"尺寸已对齐到 16 的倍数：{w}*{h} → {sw}*{sh}",
                       f"Size snapped to multiples of 16: {w}*{h} -> {sw}*{sh}"))
     return SizeCheck(f"{sw}*{sh}", notes=notes)
+
+
+def pixels_label(pixels: int) -> str:
+    """``4194304`` -> ``"2048*2048"`` (a square's side when it is one), else the number."""
+    side = math.isqrt(pixels)
+    return f"{side}*{side}" if side * side == pixels else f"{pixels:,}"

@@ -231,7 +231,7 @@ def _history(args: argparse.Namespace, lang: str) -> int:
 
 
 def _models(lang: str) -> int:
-    for spec in catalog.MODELS.values():
+    for spec in catalog.models().values():
         tasks = "+".join(sorted(spec.tasks))
         note = spec.note_zh if lang == ZH else spec.note_en
         print(f"{spec.name}  [{tasks}, {'/'.join(spec.endpoints)}, n {spec.n_min}-{spec.n_max}]  {note}")

@@ -9,6 +9,7 @@ network I/O (input URLs are passed through, local images are read and prepared).
 
 from __future__ import annotations
 
+import difflib
 import random
 import re
 import unicodedata
@@ -87,33 +88,53 @@ def _as_int(value: Any, what_zh: str, what_en: str) -> int:
     return int(f)
 
 
-def resolve_model(task: str, model: str | None, best: bool) -> tuple[str, ModelSpec]:
-    """Pick the model: explicit name (checked), else Plus, or Max when ``best`` is asked for."""
+def resolve_model(task: str, model: str | None, best: bool) -> tuple[str, ModelSpec, list[tuple[str, str]]]:
+    """Pick the model: explicit name, else Plus, or Max when ``best`` is asked for.
+
+    An id the catalogue does not know is still sent, with generic rules and a note saying that
+    local checks were off (a model released after this catalogue must not be blocked). Returns
+    the name, its rules and the notes for the user.
+    """
     need = T2I if task == Task.T2I else EDIT
     name = (model or "").strip() or catalog.default_model(need, best)
     spec = catalog.get_model(name)
     if spec is None:
-        known = ", ".join(m.name for m in catalog.models_for(need))
-        raise validation(f"未知模型“{name}”。可用：{known}", f"Unknown model '{name}'. Available: {known}",
-                         code="Validation.Model")
+        return name, catalog.generic_spec(name), [_unknown_model_note(name, need)]
     if not spec.does(need):
         what = ("文生图", "text-to-image") if need == T2I else ("图像编辑", "image editing")
-        raise validation(f"模型 {name} 不支持{what[0]}", f"Model {name} does not do {what[1]}",
-                         code="Validation.Model")
+        others = ", ".join(m.name for m in catalog.models_for(need)[:4])
+        raise validation(f"模型 {name} 不支持{what[0]}。可用：{others}…",
+                         f"Model {name} does not do {what[1]}. Try: {others}…", code="Validation.Model")
+    notes: list[tuple[str, str]] = []
+    if not spec.verified:
+        notes.append((f"{name} 的规则尚未核实：本地检查可能过严或过松，以服务返回为准。",
+                      f"{name}'s rules are not verified: local checks may be off; the service has the last word."))
     if best and model and spec.best:
         # The user named a Plus model *and* asked for the best: honour the rule, say so.
-        name, spec = spec.best, catalog.MODELS[spec.best]
-    return name, spec
+        spec = catalog.best_of(spec)
+        name = spec.name
+    return name, spec, notes
+
+
+def _unknown_model_note(name: str, task: str) -> tuple[str, str]:
+    close = difflib.get_close_matches(name, [m.name for m in catalog.models_for(task, snapshots=True)], n=1)
+    hint_zh = f"（是否想用 {close[0]}？）" if close else ""
+    hint_en = f" (did you mean {close[0]}?)" if close else ""
+    return (f"模型 {name} 不在目录中：已按通用规则发送（同步接口、尺寸原样传递、每次请求 1 张），"
+            f"本地检查已关闭{hint_zh}。",
+            f"Model {name} is not in the catalogue: sent with generic rules (sync endpoint, size passed "
+            f"through, one image per request); local checks were off{hint_en}.")
 
 
 def build_job(task: str, prompt: str | None, *, images: Sequence[Any] = (), model: str | None = None,
               best: bool = False, size: str | None = None, n: Any = 1, seed: Any = None,
-              negative: str | None = None, prompt_extend: bool = catalog.DEFAULT_PROMPT_EXTEND,
+              negative: str | None = None, prompt_extend: bool | None = None,
               watermark: bool = catalog.DEFAULT_WATERMARK, use_async: bool = False,
               image_options: dict | None = None, rng: random.Random | None = None) -> Job:
     """Validate user input for ``task`` (``t2i``, ``edit`` or ``fuse``) and return a :class:`Job`.
 
     ``negative=None`` means the product default negative prompt; ``""`` means none.
+    ``prompt_extend=None`` means the model's own default (on, except for z-image-turbo).
     ``seed=None`` (or ``-1``/``"random"``) means a random seed *chosen here*, so the seed actually
     used is always known and stored. Raises :class:`~aliyun_image.errors.ValidationError`.
     Checks run cheapest first, so a typo in the prompt is reported before an image is decoded.
@@ -121,8 +142,9 @@ def build_job(task: str, prompt: str | None, *, images: Sequence[Any] = (), mode
     if task not in TASKS:
         raise validation(f"未知任务 {task}", f"Unknown task {task}", code="Validation.Task")
     kind = Task(task)
-    name, spec = resolve_model(kind, model, best)
-    text, neg = _check_texts(kind, spec, prompt, negative)
+    name, spec, notes = resolve_model(kind, model, best)
+    text, neg, text_notes = _check_texts(kind, spec, prompt, negative)
+    notes += text_notes
     checked = catalog.check_size(spec, T2I if kind == Task.T2I else EDIT, size)
     if not checked.ok:
         assert checked.problem
@@ -135,15 +157,18 @@ def build_job(task: str, prompt: str | None, *, images: Sequence[Any] = (), mode
     seeds = [(first_seed + i) % (catalog.SEED_MAX + 1) for i in range(requests_n)]
     endpoint = _endpoint(name, spec, use_async)
     prepared = _prepare_inputs(kind, spec, images, image_options)
-    notes = list(checked.notes) + [note for im in prepared for note in im.notes]
+    notes += list(checked.notes) + [note for im in prepared for note in im.notes]
     return Job(task=kind, model=name, spec=spec, prompt=text, negative=neg, size=checked.value, n=n,
                per_request=1 if spec.fixed_n else n, seeds=seeds, seed_given=seed_given,
-               prompt_extend=bool(prompt_extend), watermark=bool(watermark),
+               prompt_extend=spec.prompt_extend_default if prompt_extend is None else bool(prompt_extend),
+               watermark=bool(watermark),
                endpoint=endpoint, images=prepared, notes=notes)
 
 
-def _check_texts(task: Task, spec: ModelSpec, prompt: str | None, negative: str | None) -> tuple[str, str]:
-    """The cleaned prompt and negative prompt, within the model's limits."""
+def _check_texts(task: Task, spec: ModelSpec, prompt: str | None,
+                 negative: str | None) -> tuple[str, str, list[tuple[str, str]]]:
+    """The cleaned prompt and negative prompt, within the model's limits, and notes."""
+    notes: list[tuple[str, str]] = []
     text = clean_text(prompt)
     if not text:
         what = ("提示词", "prompt") if task == Task.T2I else ("编辑指令", "instruction")
@@ -157,12 +182,19 @@ def _check_texts(task: Task, spec: ModelSpec, prompt: str | None, negative: str 
             f"The prompt has {len(text)} characters, over the {spec.prompt_max} limit (the service would cut "
             f"the rest). Remove {over} characters.", code="Validation.PromptTooLong")
     neg = catalog.DEFAULT_NEGATIVE if negative is None else clean_text(negative)
+    if not spec.accepts("negative_prompt"):
+        # The model has no negative prompt (z-image-turbo): the product default is simply not
+        # sent; one the user typed is dropped with a word, not refused.
+        if neg and negative:
+            notes.append((f"{spec.name} 不接受反向提示词，已忽略。",
+                          f"{spec.name} takes no negative prompt; it was left out."))
+        return text, "", notes
     if len(neg) > spec.negative_max:
         raise validation(
             f"反向提示词有 {len(neg)} 个字符，超过 {spec.negative_max} 的上限。",
             f"The negative prompt has {len(neg)} characters, over the {spec.negative_max} limit.",
             code="Validation.NegativeTooLong")
-    return text, neg
+    return text, neg, notes
 
 
 def _check_n(spec: ModelSpec, n: Any) -> int:

@@ -50,35 +50,50 @@ def encode(body: Any) -> bytes:
 
 
 # --- request bodies (sections 3.1 and 4.1) -------------------------------------------------------
+def _parameters(job: Job, seed: int) -> dict[str, Any]:
+    """The optional parameters the model accepts (an unknown model gets all of them)."""
+    spec = job.spec
+    params: dict[str, Any] = {}
+    if job.negative and spec.accepts("negative_prompt"):
+        params["negative_prompt"] = job.negative
+    if spec.accepts("prompt_extend"):
+        params["prompt_extend"] = job.prompt_extend
+    if spec.accepts("watermark"):
+        params["watermark"] = job.watermark
+    if spec.accepts("seed"):
+        params["seed"] = seed
+    return params
+
+
 def sync_body(job: Job, seed: int, image_refs: Sequence[str]) -> dict:
     """Body for ``multimodal-generation/generation``: images first, then the text (section 3.1)."""
     content: list[dict] = [{"image": ref} for ref in image_refs]
     content.append({"text": job.prompt})
-    params: dict[str, Any] = {}
-    if job.negative:
-        params["negative_prompt"] = job.negative
+    params = _parameters(job, seed)
+    negative = params.pop("negative_prompt", None)
+    # Key order as the SDK sends it (negative_prompt, size, n, then the switches).
+    ordered: dict[str, Any] = {"negative_prompt": negative} if negative else {}
     if job.size:
-        params["size"] = job.size
+        ordered["size"] = job.size
     if job.spec.n_max > 1:
-        params["n"] = job.per_request
-    params["prompt_extend"] = job.prompt_extend
-    params["watermark"] = job.watermark
-    params["seed"] = seed
+        ordered["n"] = job.per_request
+    ordered.update(params)
     return {"model": job.model, "input": {"messages": [{"role": "user", "content": content}]},
-            "parameters": params}
+            "parameters": ordered}
 
 
 def async_body(job: Job, seed: int) -> dict:
     """Body for an async ``text2image/image-synthesis`` task: the prompt sits in ``input``
     directly, the negative prompt too (section 4.1)."""
+    params = _parameters(job, seed)
     inp = {"prompt": job.prompt}
-    if job.negative:
-        inp["negative_prompt"] = job.negative
-    params: dict[str, Any] = {"n": 1, "prompt_extend": job.prompt_extend, "watermark": job.watermark,
-                              "seed": seed}
+    negative = params.pop("negative_prompt", None)
+    if negative:
+        inp["negative_prompt"] = negative
+    body_params: dict[str, Any] = {"n": 1, **params}
     if job.size:
-        params["size"] = job.size
-    return {"model": job.model, "input": inp, "parameters": params}
+        body_params["size"] = job.size
+    return {"model": job.model, "input": inp, "parameters": body_params}
 
 
 # --- replies (sections 3.3, 4.1, 4.2, 5, 6) ------------------------------------------------------

@@ -13,19 +13,23 @@ def test_plus_max_rule():
     assert catalog.default_model(EDIT, best=True) == "qwen-image-edit-max"
 
 
-def test_snapshots_resolve_to_their_model():
-    assert get_model("qwen-image-plus-2026-01-09").name == "qwen-image-plus"
-    assert get_model("qwen-image-edit-plus-2025-12-15").name == "qwen-image-edit-plus"
-    assert get_model("qwen-image-2.0-pro-2026-06-22").name == "qwen-image-2.0-pro"
+def test_snapshots_are_their_own_entries_and_know_their_model():
+    assert get_model("qwen-image-plus-2026-01-09").snapshot_of == "qwen-image-plus"
+    assert get_model("qwen-image-edit-plus-2025-12-15").snapshot_of == "qwen-image-edit-plus"
+    assert get_model("qwen-image-2.0-pro-2026-06-22").snapshot_of == "qwen-image-2.0-pro"
+    assert "qwen-image-plus-2026-01-09" in get_model("qwen-image-plus").snapshots
+    # only the aliases take the async endpoint, not their dated snapshots
+    assert get_model("qwen-image-plus-2026-01-09").endpoints == (catalog.SYNC,)
     assert get_model("qwen-image-nope") is None
     assert "qwen-image-max-2025-12-30" in catalog.all_model_names()
 
 
 def test_required_models_and_capabilities():
     for name in ("qwen-image-plus", "qwen-image-max", "qwen-image-edit-plus", "qwen-image-edit-max",
-                 "qwen-image-2.0", "qwen-image-2.0-pro", "qwen-image"):
+                 "qwen-image-2.0", "qwen-image-2.0-pro", "qwen-image", "qwen-image-edit", "qwen-image-3.0",
+                 "qwen-image-3.0-pro", "z-image-turbo"):
         assert get_model(name) is not None, name
-    assert get_model("qwen-image").endpoints == (catalog.ASYNC,)
+    assert get_model("qwen-image").endpoints == (catalog.SYNC, catalog.ASYNC)
     assert get_model("qwen-image-plus").fixed_n
     assert get_model("qwen-image-edit-plus").n_max == 6
     v2 = get_model("qwen-image-2.0")

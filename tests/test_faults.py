@@ -150,7 +150,7 @@ def test_expired_url(service, emu):
 @pytest.mark.parametrize("outcome,needle", [("FAILED", "model failed"), ("UNKNOWN", "expired")])
 def test_async_task_failed_and_unknown(service, emu, outcome, needle):
     emu.task_outcome(outcome, code="InternalError.Algo", message="model failed")
-    batch = service.generate("a lighthouse", model="qwen-image")
+    batch = service.generate("a lighthouse", model="qwen-image", use_async=True)
     bilingual(batch.failures[0], needle)
     assert not service.store.pending(), "a finished (failed) task is not left for resume"
 

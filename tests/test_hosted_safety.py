@@ -318,7 +318,7 @@ def test_stop_keeps_an_async_task_that_already_runs(settings, emu):
     try:
         timer = threading.Timer(0.8, cancel.set)  # Stop while the task runs
         timer.start()
-        batch = svc.generate("async and stopped", model="qwen-image", cancel=cancel)
+        batch = svc.generate("async and stopped", model="qwen-image", use_async=True, cancel=cancel)
         timer.join()
         assert len(batch.results) == 1 and batch.results[0].file.is_file(), batch.failures
         assert not svc.store.pending()

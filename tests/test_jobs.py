@@ -93,11 +93,15 @@ def test_model_checks():
         job(model="qwen-image-edit-plus")  # an edit model cannot do t2i
     with pytest.raises(ValidationError):
         job("edit", images=["https://e.com/a.png"], model="qwen-image-max")
-    with pytest.raises(ValidationError) as ei:
-        job(model="dall-e-3")
-    assert "qwen-image-plus" in ei.value.en
+    # an id the catalogue does not know is sent with generic rules, and the user is told
+    unknown = job(model="qwen-image-4.0", size="3000*2000", n=2)
+    assert unknown.spec.generic and unknown.endpoint == "sync" and unknown.size == "3000*2000"
+    assert unknown.requests == 2 and unknown.per_request == 1
+    assert any("local checks were off" in en and "qwen-image-" in en for _, en in unknown.notes)
     assert job(model="qwen-image-plus-2026-01-09").model == "qwen-image-plus-2026-01-09"
-    assert job(model="qwen-image").endpoint == "async"
+    # qwen-image works on both endpoints (sync first); the async task API is asked for
+    assert job(model="qwen-image").endpoint == "sync"
+    assert job(model="qwen-image", use_async=True).endpoint == "async"
     assert job(use_async=True).endpoint == "async"
     with pytest.raises(ValidationError):
         job(model="qwen-image-max", use_async=True)

@@ -114,7 +114,7 @@ def test_fuse_needs_two_to_three(service, tmp_path):
 
 
 def test_async_model_stores_rewritten_prompt(service, emu):
-    batch = service.generate("a lighthouse", model="qwen-image", seed=9)
+    batch = service.generate("a lighthouse", model="qwen-image", use_async=True, seed=9)
     (rec,) = batch.results
     assert rec.actual_prompt and rec.actual_prompt != "a lighthouse"
     assert len(emu.calls("task_create")) == 1 and emu.calls("task_get")
@@ -122,7 +122,7 @@ def test_async_model_stores_rewritten_prompt(service, emu):
 
 def test_async_failed_task(service, emu):
     emu.task_outcome("FAILED", code="DataInspectionFailed", message="flagged")
-    batch = service.generate("x", model="qwen-image")
+    batch = service.generate("x", model="qwen-image", use_async=True)
     assert batch.failures[0].code == "DataInspectionFailed"
 
 
@@ -251,7 +251,7 @@ def test_async_task_is_recorded_before_polling_and_resumed(settings, emu):
     emu_delay = emu.task_delay
     emu.task_delay = 0.5
     try:
-        batch = svc.generate("slow lighthouse", model="qwen-image", seed=3)
+        batch = svc.generate("slow lighthouse", model="qwen-image", use_async=True, seed=3)
         assert batch.failures[0].code == "Task.Timeout" and "resume" in batch.failures[0].en
         (pending,) = svc.store.pending()
         assert pending.params["task_id"] and not pending.url
