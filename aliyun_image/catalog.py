@@ -35,7 +35,7 @@ ENV_MODELS = "ALIYUN_IMAGE_MODELS"
 BUILTIN_FILE = Path(__file__).with_name("models.toml")
 
 # The product rule: Plus by default, Max when the user asks for the best quality.
-DEFAULT_MODEL = {T2I: "qwen-image-plus", EDIT: "qwen-image-edit-plus"}
+DEFAULT_MODEL: dict[str, str] = {T2I: "qwen-image-plus", EDIT: "qwen-image-edit-plus"}
 _SNAPSHOT_RE = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 
