@@ -393,10 +393,10 @@ def _free_size(spec: ModelSpec, rule: SizeRule, wh: tuple[int, int], notes: list
             f"{spec.name} needs width and height each within {lo}-{hi} px (got {w}*{h})",
         ))
     if rule.kind == "pixels" and not (rule.min_pixels <= sw * sh <= rule.max_pixels):
-        lo, hi = pixels_label(rule.min_pixels), pixels_label(rule.max_pixels)
+        low, high = pixels_label(rule.min_pixels), pixels_label(rule.max_pixels)
         return SizeCheck(None, False, problem=(
-            f"{spec.name} 的总像素须在 {lo} 到 {hi} 之间（收到 {w}*{h}）",
-            f"{spec.name} needs total pixels between {lo} and {hi} (got {w}*{h})",
+            f"{spec.name} 的总像素须在 {low} 到 {high} 之间（收到 {w}*{h}）",
+            f"{spec.name} needs total pixels between {low} and {high} (got {w}*{h})",
         ))
     if (sw, sh) != (w, h):
         notes.append((f"尺寸已对齐到 16 的倍数：{w}*{h} → {sw}*{sh}",
