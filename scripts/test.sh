@@ -17,6 +17,10 @@ fi
 # No telemetry or update checks from Gradio or huggingface_hub during tests.
 export GRADIO_ANALYTICS_ENABLED=False HF_HUB_DISABLE_TELEMETRY=1 HF_HUB_OFFLINE=1
 
+# Gates before the suite: a new lint or type finding fails the run (config in pyproject.toml).
+python -m ruff check --quiet .
+python -m mypy --no-error-summary
+
 set +e
 python -m pytest "$@"
 rc=$?
