@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .catalog_file import CatalogData, load_data
+from .catalog_file import CatalogError as CatalogError  # re-exported: what a bad user file raises
 from .kinds import Endpoint, Task
 
 T2I = Task.T2I  #: text-to-image

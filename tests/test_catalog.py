@@ -90,3 +90,98 @@ def test_v2_pixel_rule():
     assert check_size(spec, T2I, "2688*1536").ok  # 4.1 MP, within 512^2..2048^2
     assert not check_size(spec, T2I, "3000*3000").ok
     assert not check_size(spec, T2I, "256*256").ok
+
+
+# --- the data file --------------------------------------------------------------------------------
+def use_user_file(monkeypatch, tmp_path, text):
+    path = tmp_path / "models.toml"
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.setenv(catalog.ENV_MODELS, str(path))
+    return path
+
+
+def test_builtin_file_loads_and_every_entry_is_consistent():
+    data = catalog.load(None)
+    assert len(data.models) >= 20
+    for spec in data.models.values():
+        assert spec.tasks and spec.endpoints and 1 <= spec.n_min <= spec.n_max
+        if spec.does(EDIT):
+            assert spec.images_max >= 1
+        if spec.best:
+            assert spec.best in data.models
+        # the default size, when the model has one, passes the model's own check
+        for task in spec.tasks:
+            default = spec.size_rule(task).default
+            if default:
+                assert check_size(spec, task, default).value == default, spec.name
+
+
+def test_facts_from_the_models_document():
+    turbo = get_model("z-image-turbo")
+    assert not turbo.prompt_extend_default and not turbo.accepts("negative_prompt")
+    assert turbo.price_in("beijing") == 0.10 and turbo.price_in("beijing", prompt_extend=True) == 0.20
+    assert get_model("qwen-image-3.0").size.default is None  # the model picks a size
+    assert get_model("qwen-image-3.0").prompt_max > 800 and "prompt_max" in get_model("qwen-image-3.0").unverified
+    assert get_model("qwen-image-3.0-pro").price_in("beijing") is None  # not found: never guessed
+    assert get_model("qwen-image-edit").size.kind == "none" and get_model("qwen-image-edit").n_max == 1
+    assert get_model("qwen-image-plus").status == "legacy" and get_model("qwen-image-2.0-pro").status == "current"
+    assert not get_model("qwen-image-2.1-pro").verified
+
+
+def test_user_file_adds_a_model_and_corrects_a_field(monkeypatch, tmp_path):
+    use_user_file(monkeypatch, tmp_path, '''
+[[model]]
+id = "qwen-image-4.0"
+base = "qwen-image-3.0"
+display = "Qwen-Image 4.0"
+price = { beijing = 0.3 }
+
+[[model]]
+id = "qwen-image-edit-plus"
+n = [1, 4]
+''')
+    new = get_model("qwen-image-4.0")
+    assert new.title == "Qwen-Image 4.0" and new.does(EDIT) and new.price_in("beijing") == 0.3
+    edit = get_model("qwen-image-edit-plus")
+    assert edit.n_max == 4 and edit.images_max == 3  # only the given field changed
+    assert "qwen-image-4.0" in [m.name for m in catalog.models_for(T2I)]
+
+
+@pytest.mark.parametrize("text,needles", [
+    ('[[model]]\nid = "x"\nbase = "qwen-image-plus"\nn = [0, 2]\n', ["model x", "field n"]),
+    ('[[model]]\nid = "x"\nbase = "qwen-image-plus"\nprce = 1\n', ["model x", "field prce", "unknown field"]),
+    ('[[model]]\nid = "x"\nbase = "no-such-model"\n', ["model x", "field base", "no-such-model"]),
+    ('[[model]]\nid = "x"\ntasks = ["paint"]\n', ["model x", "field tasks"]),
+    ('[[model]]\nid = "x"\nbase = "qwen-image-plus"\nsize = "huge"\n', ["model x", "field size", "huge"]),
+    ('[[model]]\nid = "x"\nbase = "qwen-image-plus"\nprice = { mars = 1 }\n', ["model x", "field price"]),
+    ("[[model]\nid = 1", ["not valid TOML"]),
+    ('[[model]]\nid = "a"\nbase = "b"\n[[model]]\nid = "b"\nbase = "a"\n', ["circular"]),
+])
+def test_broken_user_file_names_file_model_and_field(monkeypatch, tmp_path, text, needles):
+    path = use_user_file(monkeypatch, tmp_path, text)
+    with pytest.raises(catalog.CatalogError) as ei:
+        catalog.models()
+    assert str(path) in ei.value.en and str(path) in ei.value.zh
+    for needle in needles:
+        assert needle in ei.value.en, ei.value.en
+
+
+def test_missing_user_file_is_named(monkeypatch, tmp_path):
+    monkeypatch.setenv(catalog.ENV_MODELS, str(tmp_path / "nope.toml"))
+    with pytest.raises(catalog.CatalogError, match="nope.toml"):
+        catalog.models()
+
+
+def test_every_model_sends_only_what_it_accepts():
+    from aliyun_image import protocol
+    from aliyun_image.jobs import build_job
+
+    for spec in catalog.models().values():
+        task = "t2i" if spec.does(T2I) else "edit"
+        images = [] if task == "t2i" else ["https://example.com/a.png"] * spec.images_min
+        job = build_job(task, "一只橘猫", images=images, model=spec.name, seed=1)
+        params = protocol.sync_body(job, 1, ["https://example.com/a.png"] * len(images))["parameters"]
+        for name in ("negative_prompt", "prompt_extend", "watermark", "seed"):
+            assert (name in params) == spec.accepts(name), (spec.name, name)
+        assert ("size" in params) == bool(spec.size_rule(task).default), spec.name
+        assert params["prompt_extend"] == spec.prompt_extend_default if "prompt_extend" in params else True
