@@ -39,6 +39,9 @@ from .errors import (
     DownloadError,
     api_error,
     bad_reply,
+    download_http_error,
+    download_too_big,
+    download_truncated,
     network_error,
     outcome_unknown,
 )
@@ -403,12 +406,12 @@ class DashScopeClient:
                 self._check_status(resp, attempt)
                 got, declared = self._stream(resp, out, limit, cancel)
                 if declared and got != declared:
-                    raise _Retry(_truncated(got, declared, attempt))
+                    raise _Retry(download_truncated(got, declared, attempt))
                 out.flush()
                 return resp.headers.get("Content-Type", "")
         except requests.RequestException as exc:
             if "IncompleteRead" in repr(exc) or "ChunkedEncodingError" in type(exc).__name__:
-                raise _Retry(_truncated(None, None, attempt)) from None
+                raise _Retry(download_truncated(None, None, attempt)) from None
             kind, _ = _transport_kind(exc)
             net = network_error(kind, urlsplit(target).netloc, retries=attempt, detail=type(exc).__name__)
             err = DownloadError(net.zh, net.en, code=net.code, retries=attempt)
@@ -434,7 +437,7 @@ class DashScopeClient:
         if resp.status_code == 200:
             return
         code, message = protocol.oss_error(resp.text if resp.status_code < 600 else "")
-        err = _download_http_error(resp.status_code, code, message, attempt)
+        err = download_http_error(resp.status_code, code, message, attempt)
         if resp.status_code not in RETRY_STATUS:
             raise err
         wait = _retry_after(resp)
@@ -446,14 +449,14 @@ class DashScopeClient:
         """Copy the body into ``out`` within ``limit`` bytes; return (bytes got, bytes declared)."""
         declared = _content_length(resp.headers.get("Content-Length"))
         if declared > limit:
-            raise _too_big(limit)
+            raise download_too_big(limit)
         got = 0
         for chunk in resp.iter_content(64 * 1024):
             if cancel is not None and cancel.is_set():
                 raise CancelledError("已停止。", "Stopped.", code="Cancelled")
             got += len(chunk)
             if got > limit:
-                raise _too_big(limit)
+                raise download_too_big(limit)
             out.write(chunk)
         return got, declared
 
@@ -472,43 +475,3 @@ def _content_length(value: str | None) -> int:
         return max(0, int(str(value or "0").split(",")[0].strip()))
     except ValueError:
         return 0
-
-
-def _download_http_error(status: int, code: str, message: str, retries: int) -> DownloadError:
-    if status == 403 and ("expired" in message.lower() or code == "AccessDenied"):
-        return DownloadError(
-            "结果图片链接已过期（链接仅保留 24 小时），无法下载。请重新生成。",
-            "The result URL has expired (they last 24 hours), so it cannot be downloaded. Generate it again.",
-            code="Download.Expired", status=status, message=message)
-    if status == 403 and code == "SignatureDoesNotMatch":
-        return DownloadError(
-            "结果链接的签名无效（链接可能被截断或改动过）。请复制完整的原始链接后重试。",
-            "The result URL's signature does not match (the link may be cut short or altered). Copy the "
-            "complete original URL and try again.", code="Download.BadSignature", status=status, message=message)
-    if status == 404:
-        return DownloadError("结果图片不存在（链接无效或已被删除）。请重新生成。",
-                             "The result image does not exist (bad or deleted URL). Generate it again.",
-                             code="Download.NotFound", status=status, message=message)
-    return DownloadError(
-        f"下载结果图片失败（HTTP {status}{'，' + code if code else ''}，已重试 {retries} 次）。"
-        "稍后可用 download 命令重试。",
-        f"Downloading the result failed (HTTP {status}{', ' + code if code else ''}, retried {retries} times). "
-        "Retry later with the download command.",
-        code=f"Download.HTTP{status}", status=status, message=message, retries=retries)
-
-
-def _truncated(got: int | None, declared: int | None, retries: int) -> DownloadError:
-    size = f"（{got}/{declared} 字节）" if got is not None else ""
-    size_en = f" ({got}/{declared} bytes)" if got is not None else ""
-    return DownloadError(
-        f"结果图片下载不完整{size}，已重试 {retries} 次。请检查网络后用 download 命令重试。",
-        f"The result download was cut short{size_en}, retried {retries} times. Check the network and retry "
-        "with the download command.", code="Download.Truncated", retries=retries)
-
-
-def _too_big(limit: int) -> DownloadError:
-    return DownloadError(
-        f"结果文件超过 {limit // (1024 * 1024)} MB 上限，已停止下载。",
-        f"The result file is larger than the {limit // (1024 * 1024)} MB limit; download stopped.",
-        code="Download.TooLarge")
-

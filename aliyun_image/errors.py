@@ -356,3 +356,47 @@ def may_be_billed(err: AliyunImageError) -> bool:
     if isinstance(err, NetworkError):
         return False
     return err.code == "Internal"
+
+
+# --- Result downloads ----------------------------------------------------------------------------
+def download_http_error(status: int, code: str, message: str, retries: int) -> DownloadError:
+    """A result download answered with an error status (expired link, bad signature...)."""
+    if status == 403 and ("expired" in message.lower() or code == "AccessDenied"):
+        return DownloadError(
+            "结果图片链接已过期（链接仅保留 24 小时），无法下载。请重新生成。",
+            "The result URL has expired (they last 24 hours), so it cannot be downloaded. Generate it again.",
+            code="Download.Expired", status=status, message=message)
+    if status == 403 and code == "SignatureDoesNotMatch":
+        return DownloadError(
+            "结果链接的签名无效（链接可能被截断或改动过）。请复制完整的原始链接后重试。",
+            "The result URL's signature does not match (the link may be cut short or altered). Copy the "
+            "complete original URL and try again.", code="Download.BadSignature", status=status, message=message)
+    if status == 404:
+        return DownloadError("结果图片不存在（链接无效或已被删除）。请重新生成。",
+                             "The result image does not exist (bad or deleted URL). Generate it again.",
+                             code="Download.NotFound", status=status, message=message)
+    return DownloadError(
+        f"下载结果图片失败（HTTP {status}{'，' + code if code else ''}，已重试 {retries} 次）。"
+        "稍后可用 download 命令重试。",
+        f"Downloading the result failed (HTTP {status}{', ' + code if code else ''}, retried {retries} times). "
+        "Retry later with the download command.",
+        code=f"Download.HTTP{status}", status=status, message=message, retries=retries)
+
+
+def download_truncated(got: int | None, declared: int | None, retries: int) -> DownloadError:
+    """A download that ended before its declared length, after ``retries`` attempts."""
+    size = f"（{got}/{declared} 字节）" if got is not None else ""
+    size_en = f" ({got}/{declared} bytes)" if got is not None else ""
+    return DownloadError(
+        f"结果图片下载不完整{size}，已重试 {retries} 次。请检查网络后用 download 命令重试。",
+        f"The result download was cut short{size_en}, retried {retries} times. Check the network and retry "
+        "with the download command.", code="Download.Truncated", retries=retries)
+
+
+def download_too_big(limit: int) -> DownloadError:
+    """A result larger than the download limit (a hostile or broken reply)."""
+    return DownloadError(
+        f"结果文件超过 {limit // (1024 * 1024)} MB 上限，已停止下载。",
+        f"The result file is larger than the {limit // (1024 * 1024)} MB limit; download stopped.",
+        code="Download.TooLarge")
+

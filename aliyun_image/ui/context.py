@@ -13,7 +13,7 @@ Keys are never stored here: a visitor's key arrives with each call (in a request
 as a component value) and leaves with it.
 
 In hosted mode each visitor is an *owner*: their results are reachable only through the
-:class:`~aliyun_image.store.Gallery` of that owner. A call without a session gets an owner of
+:class:`~aliyun_image.gallery.Gallery` of that owner. A call without a session gets an owner of
 its own that nobody else can name.
 """
 
@@ -36,7 +36,8 @@ from ..backends import OfflineBackend
 from ..config import OFFLINE_KEY, Settings
 from ..quota import HourlyQuota
 from ..service import ImageService
-from ..store import Gallery, ResultStore
+from ..gallery import Gallery
+from ..store import ResultStore
 
 if TYPE_CHECKING:
     from ..emulator import Emulator

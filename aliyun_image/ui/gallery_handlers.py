@@ -1,7 +1,7 @@
 """The gallery tab's handlers (all private events): paging, details, download, zip, delete, and
 sending a result to another panel or its parameters back into the panel it came from.
 
-Every call goes through the :class:`~aliyun_image.store.Gallery` of the caller's session, so in
+Every call goes through the :class:`~aliyun_image.gallery.Gallery` of the caller's session, so in
 hosted mode a visitor can only see and change their own results, whatever ids they send.
 """
 
@@ -15,7 +15,8 @@ from typing import Any
 import gradio as gr
 
 from ..reuse import reuse_values
-from ..store import Gallery, Record
+from ..gallery import Gallery
+from ..store import Record
 from .present import caption, md, request_lang, request_session
 from .context import AppContext
 from .strings import t

@@ -1,0 +1,49 @@
+"""One owner's view of the result store.
+
+Hosted visitors must never see each other's results. The UI gets a :class:`Gallery` bound to
+the caller's owner id for every call instead of the store itself, so no handler can forget to
+pass the owner: isolation holds by construction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .store import Record, ResultStore
+
+
+class Gallery:
+    """One owner's results: every read, delete and export is limited to ``owner``.
+
+    The UI gets one of these per call instead of the store, so a handler cannot forget to
+    pass the owner. ``owner=None`` is the single-user (local) gallery, which sees everything.
+    """
+
+    def __init__(self, store: ResultStore, owner: str | None):
+        self.store = store
+        self.owner = owner
+
+    def page(self, *, offset: int = 0, limit: int = 24, query: str | None = None, task: str | None = None,
+             model: str | None = None) -> tuple[list[Record], int]:
+        """A page of done results, newest first, and how many match."""
+        return self.store.page(offset=offset, limit=limit, query=query, task=task, model=model, owner=self.owner)
+
+    def get(self, rid: int) -> Record | None:
+        """One of the owner's results, or None (also for someone else's id)."""
+        return self.store.get(rid, self.owner)
+
+    def delete(self, rid: int) -> bool:
+        """Delete one of the owner's results; False when it is not theirs or not there."""
+        return self.store.delete(rid, self.owner)
+
+    def export_zip(self, ids: list[int], dest: Path) -> Path | None:
+        """Zip the owner's results among ``ids``; None when none of them is theirs."""
+        return self.store.export_zip(ids, dest, self.owner)
+
+    def models(self) -> list[str]:
+        """Models the owner has results of."""
+        return self.store.models(self.owner)
+
+    def thumbnail(self, rec: Record) -> Path | None:
+        """The preview of one of the owner's results (None for anyone else's)."""
+        return self.store.thumbnail(rec) if rec.owner == self.owner or self.owner is None else None
