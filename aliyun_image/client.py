@@ -18,9 +18,11 @@ pool) can serve many hosted-demo visitors, each with their own key.
 from __future__ import annotations
 
 import email.utils
+import html
 import fnmatch
 import logging
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -53,6 +55,7 @@ RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 NO_RETRY_CODES = frozenset({"PrepaidBillOverdue", "PostpaidBillOverdue", "CommodityNotPurchased",
                             "Throttling.AllocationQuota", "Arrearage"})
 JSON_TYPE = protocol.JSON_TYPE
+UPLOAD_MIN_RATE = 32 * 1024  # bytes/s: the slowest line an upload should still get through on
 Reply = protocol.Reply  # the client returns wire replies; protocol parses them
 
 
@@ -208,7 +211,7 @@ class DashScopeClient:
         if payload is None:
             if resp.status_code >= 400:
                 # Gateways answer 502/503 with HTML; show the status and a snippet, not "Unknown".
-                return api_error(resp.status_code, f"HTTP{resp.status_code}", resp.text[:160].strip(),
+                return api_error(resp.status_code, f"HTTP{resp.status_code}", plain_excerpt(resp.text),
                                  region=self.settings.regions(), model=model, retries=retries)
             return bad_reply(resp.status_code, parse_error, body=resp.text)
         code, message, rid = protocol.error_fields(payload)
@@ -311,7 +314,7 @@ class DashScopeClient:
         for attempt in range(self.settings.max_retries + 1):
             try:
                 resp = self.session.post(host, files=fields, headers={"Accept": "application/json"},
-                                         timeout=(self.settings.connect_timeout, self.settings.download_timeout))
+                                         timeout=(self.settings.connect_timeout, self._upload_timeout(len(data))))
             except requests.RequestException as exc:
                 kind, _ = _transport_kind(exc)
                 last = network_error(kind, urlsplit(host).netloc, retries=attempt, detail=type(exc).__name__)
@@ -327,6 +330,11 @@ class DashScopeClient:
                 self._sleep(self.backoff(attempt))
         assert last is not None
         raise last
+
+    def _upload_timeout(self, size: int) -> float:
+        """Seconds to allow an upload: the read timeout (``--timeout``), and more for a big file
+        on a slow line (10 MB at 256 kbit/s is about 5 minutes), never less than a download's."""
+        return max(self.settings.read_timeout, self.settings.download_timeout, size / UPLOAD_MIN_RATE)
 
     def _upload_error(self, resp: requests.Response, attempt: int) -> AliyunImageError:
         """OSS refused the upload: its code, in a sentence about uploading."""
@@ -467,6 +475,15 @@ class _Retry(Exception):
     def __init__(self, error: AliyunImageError, *, wait: float | None = None, final: bool = False):
         super().__init__(error.code)
         self.error, self.wait, self.final = error, wait, final
+
+
+def plain_excerpt(body: str, limit: int = 160) -> str:
+    """A short plain-text excerpt of an error page (a gateway's HTML 502): tags, scripts and
+    runs of whitespace removed, so the user reads the words, not the markup."""
+    text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", body or "")
+    text = re.sub(r"(?s)<[^>]+>", " ", text)
+    text = html.unescape(re.sub(r"\s+", " ", text)).strip()
+    return text[:limit] + ("…" if len(text) > limit else "")
 
 
 def _content_length(value: str | None) -> int:

@@ -243,6 +243,18 @@ _BY_STATUS: dict[int, tuple[str, str]] = {
 }
 
 
+# InvalidParameter covers many refusals; one of them has a remedy of its own: the service could
+# not fetch an input image (a private or expired URL). Told by the service's message.
+_INPUT_DOWNLOAD = re.compile(r"download|fetch|retriev|access.*(url|image)|url.*(invalid|unreachable)", re.I)
+
+
+def _refine(code: str, message: str) -> str:
+    """A more specific code for the message table, when the service's message says more."""
+    if code == "InvalidParameter" and _INPUT_DOWNLOAD.search(message or ""):
+        return "BadRequest.InputDownloadFailed"
+    return code
+
+
 def _lookup(code: str) -> tuple[str, str] | None:
     parts = code.split(".")
     for i in range(len(parts), 0, -1):
@@ -262,7 +274,7 @@ def api_error(status: int | None, code: str, message: str = "", request_id: str 
     message = scrub(message).strip() or "-"
     region_zh, region_en = (region, region) if isinstance(region, str) else region
     fields = {"model": model or "?", "retries": retries, "message": message}
-    tpl = _lookup(code) if code else None
+    tpl = _lookup(_refine(code, message)) if code else None
     if tpl is None and status is not None and status >= 500:
         tpl = ("服务暂时出错：{message}（已自动重试 {retries} 次）。请稍后重试。",
                "The service failed: {message} (retried {retries} times). Try again later.")

@@ -77,6 +77,24 @@ def test_non_json_error_body(client, emu):
     with pytest.raises(ApiError) as ei:
         client.generate(TEST_KEY, T2I_BODY)
     assert ei.value.status == 502 and "Bad Gateway" in ei.value.en
+    assert "<" not in ei.value.en and "<" not in ei.value.zh  # words, not markup
+
+
+def test_input_image_the_service_cannot_fetch_says_so(client, emu):
+    emu.fail(status=400, code="InvalidParameter", message="Download the media resource timed out.", times=1)
+    with pytest.raises(ApiError) as ei:
+        client.generate(TEST_KEY, T2I_BODY)
+    assert ei.value.code == "InvalidParameter"  # the service's own code is kept for support
+    assert "could not download the input image" in ei.value.en and "public" in ei.value.en
+    assert "无法下载输入图片" in ei.value.zh and "size" not in ei.value.en
+
+
+def test_upload_time_allowed_grows_with_the_file(settings):
+    from aliyun_image.client import DashScopeClient
+
+    c = DashScopeClient(settings.with_(read_timeout=300.0))
+    assert c._upload_timeout(1000) == 300.0  # --timeout applies to uploads too
+    assert c._upload_timeout(10 * 1024 * 1024) > 300.0  # 10 MB on a slow line gets longer
 
 
 @pytest.mark.parametrize("status,code", [(400, "InvalidParameter"), (400, "DataInspectionFailed"),
