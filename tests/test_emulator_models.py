@@ -21,6 +21,7 @@ from .test_emulator import (
 
 
 def spec_of(model: str) -> ModelSpec:
+    """The catalogue entry of ``model`` (which must exist)."""
     spec = get_model(model)
     assert spec is not None, model
     return spec
@@ -218,10 +219,12 @@ def singapore():
 
 
 def auth(key: str) -> dict:
+    """Headers that send ``key``."""
     return {"Authorization": f"Bearer {key}"}
 
 
 def get_task(emu, task_id: str, headers) -> requests.Response:
+    """``GET /tasks/{task_id}`` with ``headers``."""
     return requests.get(f"{emu.base_url}/tasks/{task_id}", headers=headers, timeout=10)
 
 
