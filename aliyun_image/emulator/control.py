@@ -3,11 +3,11 @@
 * ``POST /_emulator/control`` with ``{"action": ..., **kwargs}``; actions ``fail``, ``fault``,
   ``download_fault``, ``task_outcome``, ``random_faults`` (same keyword arguments as the
   Python methods), ``latency`` (``{"latency": 0.5}`` or ``[0.2, 0.8]``), ``set`` (any of
-  ``latency``, ``task_delay``, ``url_ttl``, ``policy_ttl``) and ``clear``. For ``fail``, a raw
+  ``latency``, ``task_delay``, ``url_ttl``, ``policy_ttl``, ``region``) and ``clear``. For ``fail``, a raw
   body may be given as ``body`` (text) or ``body_base64``. Reply: ``{"ok": true}``.
 * ``GET /_emulator/requests``: every recorded request, API key redacted (``Bearer ***``).
 * ``DELETE /_emulator/requests``: same as ``clear``.
-* ``GET /_emulator/health``: ``{"ok": true, "base_url": ...}``.
+* ``GET /_emulator/health``: ``{"ok": true, "base_url": ..., "region": ...}``.
 
 Control requests are not recorded.
 """
@@ -20,12 +20,13 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .regions import region_name
 from .replies import HttpReply, error_reply, json_reply
 
 if TYPE_CHECKING:
     from .state import EmulatorState, Latency
 
-SETTABLE = ("latency", "task_delay", "url_ttl", "policy_ttl")
+SETTABLE = ("latency", "task_delay", "url_ttl", "policy_ttl", "region")
 
 
 def _latency(value: Any) -> Latency:
@@ -51,7 +52,10 @@ def _set(state: EmulatorState, kw: dict[str, Any]) -> None:
     if unknown:
         raise TypeError(f"cannot set {', '.join(sorted(unknown))}; settable: {', '.join(SETTABLE)}")
     for name, value in kw.items():
-        setattr(state, name, _latency(value) if name == "latency" else float(value))
+        if name == "region":
+            state.region = region_name(str(value))
+        else:
+            setattr(state, name, _latency(value) if name == "latency" else float(value))
 
 
 def _clear(state: EmulatorState, kw: dict[str, Any]) -> None:
@@ -86,7 +90,8 @@ def handle(state: EmulatorState, method: str, path: str, body: bytes) -> HttpRep
         state.clear()
         return json_reply({"ok": True})
     if path == "/_emulator/health" and method in ("GET", "HEAD"):
-        return json_reply({"ok": True, "base_url": state.base_url, "requests": len(state.requests)})
+        return json_reply({"ok": True, "base_url": state.base_url, "region": state.region,
+                           "requests": len(state.requests)})
     if path == "/_emulator/control" and method == "POST":
         try:
             data = json.loads(body.decode("utf-8"))

@@ -12,14 +12,15 @@ from email.utils import formatdate
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from ..catalog import EDIT, T2I, get_model
+from ..catalog import EDIT, T2I
 from .errors import ServiceError
 from .multipart import Part
 from .render import Recipe
+from .sizes import edit_default_size
 from .replies import XML_TYPE, HttpReply, error_reply, json_reply, new_request_id, oss_error_reply
 from .validate import (
-    MSG_ASYNC_HEADER, MSG_BAD_KEY, MSG_MODEL_NOT_FOUND, MSG_NO_KEY, ImageOrder, edit_default_size,
-    parse_generation, parse_json, parse_task,
+    MSG_ASYNC_HEADER, MSG_BAD_KEY, MSG_NO_KEY, ImageOrder, parse_generation, parse_json, parse_task,
+    served_model,
 )
 
 if TYPE_CHECKING:
@@ -112,16 +113,24 @@ def _recipes(state: EmulatorState, order: ImageOrder, size: tuple[int, int],
             for i in range(order.n)]
 
 
+def _note(rec: Recorded, order: ImageOrder, size: tuple[int, int]) -> None:
+    """Keep what the emulator understood on the record (:attr:`Recorded.order`)."""
+    rec.order = {"model": order.model, "task": str(order.task), "size": f"{size[0]}*{size[1]}", "n": order.n,
+                 "prompt_extend": order.prompt_extend, "negative_prompt": order.negative,
+                 "watermark": order.watermark}
+
+
 def generation(state: EmulatorState, rec: Recorded) -> HttpReply:
     """``POST .../multimodal-generation/generation``: text-to-image or edit, answer in the reply."""
     authenticate(state, rec)
     require_json(rec)
-    order = parse_generation(parse_json(rec.body))
+    order = parse_generation(parse_json(rec.body), state.region)
     resolve_oss = rec.headers.get("x-dashscope-ossresourceresolve", "").strip().lower() == "enable"
     inputs = [state.resolver.resolve(ref, model=order.model, oss_resolve=resolve_oss) for ref in order.images]
     size = order.size
     if size is None:  # edit without size: ~1024*1024 at the last image's aspect ratio
         size = edit_default_size(order.spec.size_rule(EDIT), inputs[-1].width, inputs[-1].height)
+    _note(rec, order, size)
     recipes = _recipes(state, order, size, tuple(i.sha for i in inputs))
     urls = state.mint_urls([state.results.add(r) for r in recipes])
     output: dict = {"choices": [{
@@ -143,8 +152,9 @@ def task_create(state: EmulatorState, rec: Recorded) -> HttpReply:
     if rec.headers.get("x-dashscope-async", "").strip().lower() != "enable":
         raise ServiceError(403, "AccessDenied", MSG_ASYNC_HEADER)
     require_json(rec)
-    order = parse_task(parse_json(rec.body))
+    order = parse_task(parse_json(rec.body), state.region)
     assert order.size is not None  # parse_task always decides the size (there are no inputs)
+    _note(rec, order, order.size)
     tokens = [state.results.add(r) for r in _recipes(state, order, order.size, ())]
     task = state.tasks.create(order, tokens, state.task_delay, state.faults.take_outcome())
     state.sleep_latency(rec)
@@ -184,8 +194,7 @@ def policy(state: EmulatorState, rec: Recorded) -> HttpReply:
     model = rec.query.get("model", "")
     if not model:
         raise ServiceError(400, "BadRequest.EmptyModel", "Required parameter 'model' missing from request.")
-    if get_model(model) is None:
-        raise ServiceError(404, "ModelNotFound", MSG_MODEL_NOT_FOUND)
+    served_model(model, state.region)
     data = state.bucket.issue(model, state.origin + "/oss", state.policy_ttl)
     return json_reply({"request_id": new_request_id(), "data": data})
 

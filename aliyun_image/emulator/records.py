@@ -22,6 +22,10 @@ class Recorded:
 
     Plain fields appear in ``fields`` with their text value; a file field appears there with
     its file name (``""`` if none was sent) and its bytes are in ``files``.
+
+    ``order`` is what the emulator made of a valid generation or task-create request, with the
+    model's defaults applied (``model``, ``task``, ``size``, ``n``, ``prompt_extend``,
+    ``negative_prompt``, ``watermark``), so a test can see a default the reply does not show.
     """
 
     method: str
@@ -32,6 +36,7 @@ class Recorded:
     endpoint: str
     form: dict | None = None
     latency: float = 0.0  # the emulator's added delay for this request (generation, task create)
+    order: dict | None = None
 
     @property
     def json(self):
@@ -53,6 +58,8 @@ class Recorded:
         headers = _redact(self.headers)
         out = {"method": self.method, "path": self.path, "query": self.query, "headers": headers,
                "endpoint": self.endpoint, **_body_fields(self.body)}
+        if self.order is not None:
+            out["order"] = self.order
         if self.form is not None:
             out["form"] = {
                 "fields": [list(pair) for pair in self.form["fields"]],

@@ -4,7 +4,8 @@ A :class:`Recipe` says everything that decides a picture (model, prompt, seed, s
 watermark, position in the batch). :func:`render` turns it into PNG bytes: the same recipe
 always gives the same bytes, while a different prompt, seed or model gives a visibly different
 picture. Every image carries an "EMULATOR · 模拟结果" label so nobody mistakes it for a real
-Qwen-Image output.
+Qwen-Image output, and names the model that "made" it: its id in the label, its display name
+in the caption, and a ``model`` text chunk in the PNG (readable with ``Image.open(...).info``).
 
 Input images (for edits) are kept as small JPEG thumbnails keyed by the SHA-256 of the
 original bytes (:class:`InputStore`); a recipe names them by hash, so recipes stay small and
@@ -25,6 +26,9 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL.PngImagePlugin import PngInfo
+
+from ..catalog import get_model
 
 LABEL = "EMULATOR · 模拟结果"
 WATERMARK = "Qwen-Image"
@@ -290,19 +294,21 @@ def render(recipe: Recipe, inputs: InputStore | None = None) -> bytes:
     d = ImageDraw.Draw(img)
     side = min(w, h)
     small = max(12, side // 40)
-    # Label top-left on a dark box: the "this is not a real result" marker.
-    lw = _text_width(d, LABEL, small)
+    # Label top-left on a dark box: the "this is not a real result" marker and the model id,
+    # so a picture shown without its request still says which model it stands in for.
+    label = f"{LABEL} · {recipe.model}"
+    lw = _text_width(d, label, small)
     d.rectangle((0, 0, lw + small * 2, small * 2 + small // 2), fill=(20, 20, 20))
-    _text(d, (small, small // 2), LABEL, small, (255, 220, 80))
+    _text(d, (small, small // 2), label, small, (255, 220, 80))
 
-    # Caption strip: model, seed, start of the prompt.
+    # Caption strip: model's display name, seed, start of the prompt.
     strip = small * 3
     d.rectangle((0, h - strip, w, h), fill=(0, 0, 0))
     prompt = " ".join(recipe.prompt.split())
     max_chars = max(8, int(w / (small * 0.9)) - 30)
     if len(prompt) > max_chars:
         prompt = prompt[: max_chars - 1] + "…"
-    caption = f"{recipe.model} · seed {recipe.seed} · #{recipe.index + 1} · {prompt}"
+    caption = f"{model_title(recipe.model)} · seed {recipe.seed} · #{recipe.index + 1} · {prompt}"
     _text(d, (small, h - strip + small), caption, small, (235, 235, 235))
 
     if recipe.watermark:
@@ -311,6 +317,15 @@ def render(recipe: Recipe, inputs: InputStore | None = None) -> bytes:
         _text(d, (w - ww - big, h - strip - big * 2), WATERMARK, big, (255, 255, 255),
               stroke_width=max(1, big // 12), stroke_fill=(60, 60, 60))
 
+    info = PngInfo()
+    info.add_text("model", recipe.model)
+    info.add_text("Software", LABEL)
     out = io.BytesIO()
-    img.save(out, "PNG", compress_level=1)
+    img.save(out, "PNG", compress_level=1, pnginfo=info)
     return out.getvalue()
+
+
+def model_title(model: str) -> str:
+    """The display name of ``model`` from the catalogue (the id itself when it has none)."""
+    spec = get_model(model)
+    return spec.title if spec is not None and spec.title else model

@@ -17,6 +17,7 @@ from .handler import EmulatorHTTPServer
 from .inputs import Resolver
 from .oss import OssBucket
 from .records import Recorded
+from .regions import BEIJING, region_name
 from .render import InputStore
 from .results import ServedImages
 from .state import MAX_RECORDED, EmulatorState, Latency
@@ -58,10 +59,19 @@ class Emulator:
 
     Keys: with ``api_keys`` only those are accepted; otherwise any key that starts with
     ``sk-``, is at least 8 characters long and does not contain ``invalid``.
+
+    Region: ``region`` (``"beijing"``, ``"singapore"`` or ``"us"``) is the service the emulator
+    plays. Models the catalogue does not offer there are 404 ``ModelNotFound``, and keys bound
+    to another region get 401 ``InvalidApiKey``: keys listed in ``region_keys`` (key -> region,
+    accepted in that region even when not in ``api_keys``) and test keys named ``sk-bj-...``,
+    ``sk-sg-...``, ``sk-intl-...``, ``sk-us-...`` (see :mod:`.regions`). Other keys work in
+    every region.
     """
 
     # Settings, stores and counters live on the shared state (see :mod:`.state`).
     api_keys: _OnState[set[str] | None] = _OnState()
+    region: _OnState[str] = _OnState()
+    region_keys: _OnState[dict[str, str]] = _OnState()
     latency: _OnState[Latency] = _OnState()
     task_delay: _OnState[float] = _OnState()
     url_ttl: _OnState[float] = _OnState()
@@ -81,13 +91,15 @@ class Emulator:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, api_keys: set[str] | None = None,
                  latency: Latency = 0.0, task_delay: float = 0.6,
                  url_ttl: float = 86400.0, fixed_image: bytes | None = None, seed: int = 0,
-                 policy_ttl: float = 300.0):
+                 policy_ttl: float = 300.0, region: str = BEIJING, region_keys: dict[str, str] | None = None):
         self.host = host
         self.port = port
         self.seed = seed
+        keys = {key: region_name(where) for key, where in (region_keys or {}).items()}
         self.state = EmulatorState.new(
             fixed_image=fixed_image, seed=seed, api_keys=set(api_keys) if api_keys is not None else None,
-            latency=latency, task_delay=task_delay, url_ttl=url_ttl, policy_ttl=policy_ttl)
+            latency=latency, task_delay=task_delay, url_ttl=url_ttl, policy_ttl=policy_ttl,
+            region=region_name(region), region_keys=keys)
         self._lock = threading.Lock()  # guards the lifecycle fields below
         self._httpd: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -228,7 +240,7 @@ class Emulator:
 
     def __repr__(self) -> str:
         state = self.base_url or "not started"
-        return f"<Emulator {state}>"
+        return f"<Emulator {state} region={self.region}>"
 
 
 __all__ = ["ENDPOINTS", "MAX_RECORDED", "Emulator", "Recorded"]

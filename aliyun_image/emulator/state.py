@@ -19,6 +19,7 @@ from .faults import FaultBook
 from .inputs import Resolver
 from .oss import OssBucket
 from .records import Recorded
+from .regions import BEIJING, key_region
 from .render import InputStore
 from .results import ServedImages
 from .tasks import TaskStore
@@ -32,8 +33,9 @@ Latency = float | tuple[float, float]
 class EmulatorState:
     """The stores, settings, recorded requests and counters of one emulator.
 
-    Settings (``latency``, ``task_delay``, ``url_ttl``, ``policy_ttl``, ``api_keys``) may be
-    changed while serving; ``origin`` and ``base_url`` are set once the server is bound.
+    Settings (``latency``, ``task_delay``, ``url_ttl``, ``policy_ttl``, ``api_keys``,
+    ``region``, ``region_keys``) may be changed while serving; ``origin`` and ``base_url`` are
+    set once the server is bound.
     ``lock`` guards ``requests``, the in-flight counters and ``rng``; the stores lock
     themselves.
     """
@@ -45,6 +47,8 @@ class EmulatorState:
     resolver: Resolver
     faults: FaultBook = field(default_factory=FaultBook)
     api_keys: set[str] | None = None
+    region: str = BEIJING  # the region whose service this emulator plays (see .regions)
+    region_keys: dict[str, str] = field(default_factory=dict)  # key -> the region it belongs to
     latency: Latency = 0.0
     task_delay: float = 0.6
     url_ttl: float = 86400.0
@@ -90,8 +94,15 @@ class EmulatorState:
 
     # --- helpers for the endpoints ---------------------------------------------------------------
     def key_ok(self, key: str) -> bool:
-        """True when ``key`` is accepted: one of ``api_keys`` if given, else any key that starts
-        with ``sk-``, is at least 8 characters long and does not contain ``invalid``."""
+        """True when ``key`` is accepted: a key of ``region_keys``, one of ``api_keys`` if given,
+        else any key that starts with ``sk-``, is at least 8 characters long and does not
+        contain ``invalid``; and in every case the key belongs to :attr:`region` or to no
+        region in particular (:func:`.regions.key_region`)."""
+        region = key_region(key, self.region_keys)
+        if region is not None and region != self.region:
+            return False  # a key works only in its own region (models document, section 3)
+        if key in self.region_keys:
+            return True
         if self.api_keys is not None:
             return key in self.api_keys
         return key.startswith("sk-") and len(key) >= 8 and "invalid" not in key.lower()

@@ -8,12 +8,12 @@ resolving image references is the server's job (:mod:`.inputs`).
 from __future__ import annotations
 
 import json
-import math
 import re
 from dataclasses import dataclass, field
 
-from ..catalog import ASYNC, EDIT, SEED_MAX, SYNC, T2I, ModelSpec, SizeRule, check_size, get_model
+from ..catalog import ASYNC, EDIT, SEED_MAX, SYNC, T2I, ModelSpec, check_size, get_model
 from .errors import ServiceError
+from .sizes import default_size
 
 MSG_NO_KEY = "No API-key provided."
 MSG_BAD_KEY = "Invalid API-key provided."
@@ -26,7 +26,6 @@ MSG_INVALID_URL = "Invalid URL provided in your request."
 MSG_DATA_INSPECTION = "The media format is not supported or incorrect for the data inspection."
 
 _SIZE_RE = re.compile(r"^(\d{1,6})\*(\d{1,6})$")
-EDIT_TARGET_PIXELS = 1024 * 1024
 
 
 def invalid(message: str) -> ServiceError:
@@ -65,16 +64,30 @@ def parse_json(body: bytes) -> dict:
     return data
 
 
-def model_of(data: dict, mode: str) -> tuple[str, ModelSpec]:
-    """The requested model name and its spec; checks it serves ``mode`` (SYNC or ASYNC)."""
+def served_model(name: str, region: str | None) -> ModelSpec:
+    """The spec of ``name`` as served in ``region`` (None: any region), or 404 ModelNotFound.
+
+    A model the catalogue does not offer in ``region`` is answered like an unknown one: the
+    service of one region does not know the models of another.
+    """
+    spec = get_model(name)
+    if spec is None or name != name.strip():
+        raise ServiceError(404, "ModelNotFound", MSG_MODEL_NOT_FOUND)
+    if region is not None and region not in spec.regions:
+        raise ServiceError(404, "ModelNotFound",
+                           f"{MSG_MODEL_NOT_FOUND} Model {name} is not available in this region ({region}).")
+    return spec
+
+
+def model_of(data: dict, mode: str, region: str | None = None) -> tuple[str, ModelSpec]:
+    """The requested model name and its spec; checks it is served in ``region`` and on ``mode``
+    (SYNC or ASYNC)."""
     name = data.get("model")
     if name is None or name == "":
         raise ServiceError(400, "BadRequest.EmptyModel", "Required parameter 'model' missing from request.")
     if not isinstance(name, str):
         raise invalid("Parameter 'model' must be a string.")
-    spec = get_model(name)
-    if spec is None or name != name.strip():
-        raise ServiceError(404, "ModelNotFound", MSG_MODEL_NOT_FOUND)
+    spec = served_model(name, region)
     if mode not in spec.endpoints:
         raise invalid(MSG_NOT_SYNC if mode == SYNC else MSG_NOT_ASYNC)
     return name, spec
@@ -110,6 +123,8 @@ def _parameters(params, spec: ModelSpec, task: str) -> dict:
     if not isinstance(params, dict):
         raise invalid("Parameter 'parameters' must be an object.")
     negative = _check_type(params, "negative_prompt", str, "a string") or ""
+    if not spec.accepts("negative_prompt"):
+        negative = ""  # assumed: a model without a negative prompt ignores one (z-image-turbo)
     n = _check_type(params, "n", int, "an integer")
     if n is None:
         n = spec.n_min
@@ -125,7 +140,7 @@ def _parameters(params, spec: ModelSpec, task: str) -> dict:
         "size": _size(spec, task, params.get("size")),
         "n": n,
         "seed": seed,
-        "prompt_extend": True if extend is None else extend,
+        "prompt_extend": spec.prompt_extend_default if extend is None else extend,
         "watermark": False if watermark is None else watermark,
     }
 
@@ -150,9 +165,10 @@ def _input_object(data: dict) -> dict:
     return inp
 
 
-def parse_generation(data: dict) -> ImageOrder:
-    """Validate a sync ``multimodal-generation`` body (section 3.1 of the protocol)."""
-    name, spec = model_of(data, SYNC)
+def parse_generation(data: dict, region: str | None = None) -> ImageOrder:
+    """Validate a sync ``multimodal-generation`` body (section 3.1 of the protocol) as the
+    service of ``region`` does (None: every catalogue model is served)."""
+    name, spec = model_of(data, SYNC, region)
     texts, images = _split_content(_user_content(_input_object(data)))
     if len(texts) != 1:
         raise invalid(f"input.messages[0].content must contain exactly one text item (got {len(texts)}).")
@@ -161,7 +177,7 @@ def parse_generation(data: dict) -> ImageOrder:
     p = _parameters(data.get("parameters"), spec, task)
     size = p["size"]
     if size is None and task == T2I:
-        size = _default_size(spec.size_rule(T2I))
+        size = default_size(spec.size_rule(T2I), prompt)
     return ImageOrder(name, spec, task, prompt, p["negative"], size, p["n"], p["seed"],
                       p["prompt_extend"], p["watermark"], images)
 
@@ -215,9 +231,10 @@ def _task_for(name: str, spec: ModelSpec, images: list[str]) -> str:
     return T2I
 
 
-def parse_task(data: dict) -> ImageOrder:
-    """Validate an async ``image-synthesis`` body (section 4.1: ``input.prompt``)."""
-    name, spec = model_of(data, ASYNC)
+def parse_task(data: dict, region: str | None = None) -> ImageOrder:
+    """Validate an async ``image-synthesis`` body (section 4.1: ``input.prompt``) as the
+    service of ``region`` does."""
+    name, spec = model_of(data, ASYNC, region)
     inp = _input_object(data)
     prompt = _prompt(spec, inp.get("prompt"), "input.prompt")
     params = data.get("parameters")
@@ -226,26 +243,7 @@ def parse_task(data: dict) -> ImageOrder:
     if negative is not None:
         if not isinstance(negative, str):
             raise invalid("Parameter 'input.negative_prompt' must be a string.")
-        p["negative"] = negative[: spec.negative_max]
-    size = p["size"] or _default_size(spec.size_rule(T2I))
+        p["negative"] = negative[: spec.negative_max] if spec.accepts("negative_prompt") else ""
+    size = p["size"] or default_size(spec.size_rule(T2I), prompt)
     return ImageOrder(name, spec, T2I, prompt, p["negative"], size, p["n"], p["seed"],
                       p["prompt_extend"], p["watermark"])
-
-
-def _default_size(rule: SizeRule) -> tuple[int, int]:
-    w, h = (rule.default or rule.presets[0].value).split("*")
-    return int(w), int(h)
-
-
-def edit_default_size(rule: SizeRule, width: int, height: int) -> tuple[int, int]:
-    """About 1024*1024 pixels at ``width:height``, sides multiples of 16, within ``rule``."""
-    ratio = min(max(width / max(1, height), 1 / 8), 8)
-    w = math.sqrt(EDIT_TARGET_PIXELS * ratio)
-    h = w / ratio
-    step = rule.step or 16
-    w = max(step, round(w / step) * step)
-    h = max(step, round(h / step) * step)
-    if rule.kind == "sides":
-        w = min(max(w, rule.min_side), rule.max_side)
-        h = min(max(h, rule.min_side), rule.max_side)
-    return int(w), int(h)
