@@ -163,3 +163,58 @@ def test_workspace_with_spaces_refused():
     with pytest.raises(ValidationError) as ei:
         Settings.from_env({"DASHSCOPE_WORKSPACE_ID": "ws 1"})
     assert ei.value.code == "Config.Workspace"
+
+
+# --- which region is this key for? ------------------------------------------------------------------
+SG_KEY = "sk-singapore-0123456789"  # not a real key: accepted only by the emulator playing Singapore
+BJ_KEY = "sk-beijing-0123456789"
+
+
+@pytest.fixture(scope="module")
+def two_regions():
+    """Two emulators playing Beijing and Singapore, each accepting only its own key."""
+    from aliyun_image.emulator import Emulator
+
+    with Emulator(api_keys={BJ_KEY}) as bj, Emulator(api_keys={SG_KEY}) as sg:
+        yield bj, sg
+
+
+def test_check_key_finds_the_region(two_regions):
+    from aliyun_image import keycheck
+
+    bj, sg = two_regions
+    bj.clear()
+    sg.clear()
+    result = keycheck.check_key(SG_KEY, {"beijing": bj.base_url, "singapore": sg.base_url}, timeout=3)
+    assert result.region == "singapore" and result.valid
+    by = {r.region: r for r in result.results}
+    assert by["beijing"].status == keycheck.INVALID and by["beijing"].code == "InvalidApiKey"
+    assert by["singapore"].status == keycheck.VALID and by["singapore"].latency_ms is not None
+    assert "qwen-image-plus" in by["singapore"].models and "qwen-image-edit-plus" in by["singapore"].models
+    assert not any(m.endswith("-2025-12-30") for m in by["singapore"].models)  # no snapshots
+    # One free request per region: GET /tasks/{random uuid}, no body.
+    for emu in (bj, sg):
+        (call,) = emu.calls("task_get")
+        assert call.method == "GET" and call.body == b"" and len(call.path.rsplit("/", 1)[1]) == 36
+    assert SG_KEY not in repr(result) and SG_KEY not in str(result.to_dict())
+
+
+def test_check_key_unreachable_and_us_offers_nothing(two_regions):
+    from aliyun_image import keycheck
+
+    bj, _ = two_regions
+    result = keycheck.check_key(BJ_KEY, {"beijing": bj.base_url, "us": "http://127.0.0.1:9/api/v1"},
+                                timeout=2, retries=0)
+    us = result.results[1]
+    assert result.region == "beijing" and us.status == keycheck.UNREACHABLE and us.latency_ms is None
+    assert us.models == () and us.code == "Network.refused" and us.detail_zh and us.detail_en
+    nowhere = keycheck.check_key("sk-nobody-0123456789", {"beijing": bj.base_url}, timeout=2)
+    assert nowhere.region is None and not nowhere.valid
+
+
+def test_check_key_defaults_to_every_region():
+    from aliyun_image import keycheck
+
+    assert keycheck.default_bases() == {"beijing": "https://dashscope.aliyuncs.com/api/v1",
+                                        "singapore": SINGAPORE, "us": US}
+    assert keycheck.region_models("us") == ()
