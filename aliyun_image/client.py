@@ -134,6 +134,8 @@ class DashScopeClient:
         h = {"Accept": JSON_TYPE, "User-Agent": f"aliyun-image/{__version__}"}
         if api_key:
             h["Authorization"] = f"Bearer {api_key}"
+        if self.settings.workspace:  # the SDK's header for DASHSCOPE_WORKSPACE_ID (protocol doc 2.2)
+            h["X-DashScope-WorkSpace"] = self.settings.workspace
         if extra:
             h.update(extra)
         return h

@@ -2,15 +2,21 @@
 
 Resolution order, for every field: explicit argument (CLI flag, UI choice) > environment
 variable > default. Environment names follow the official SDK where one exists
-(``DASHSCOPE_API_KEY``, ``DASHSCOPE_HTTP_BASE_URL``).
+(``DASHSCOPE_API_KEY``, ``DASHSCOPE_HTTP_BASE_URL``, ``DASHSCOPE_WORKSPACE_ID``, the key file
+``DASHSCOPE_API_KEY_FILE_PATH`` or ``~/.dashscope/api_key``).
 
-The API key is only ever *read* here. It is held by the :class:`Settings` object in memory,
-hidden from ``repr`` and never written to ``os.environ``, a file or a log.
+The region is told from the base URL's host name when it is one of DashScope's; for any other
+host (the emulator, a proxy) it is the region asked for, or Beijing.
+
+The API key is only ever *read* here (the key file too: it is never created or written). It is
+held by the :class:`Settings` object in memory, hidden from ``repr`` and never written to
+``os.environ``, a file or a log.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,10 +33,17 @@ REGIONS: dict[str, tuple[str, str, str]] = {
 }
 REGION_ALIASES = {"cn": "beijing", "cn-beijing": "beijing", "bj": "beijing", "intl": "singapore",
                   "sg": "singapore", "ap-southeast-1": "singapore", "us-east-1": "us"}
+# Region hosts, and the cloud region ids of workspace domains ({ws}.{id}.maas.aliyuncs.com) that
+# are one of REGIONS. Other ids (eu-central-1...) are kept as they are: a region of their own.
+REGION_HOSTS = {urlsplit(url).hostname: name for name, (url, _, _) in REGIONS.items()}
+MAAS_REGIONS = {"cn-beijing": "beijing", "ap-southeast-1": "singapore", "us-east-1": "us"}
+_MAAS_HOST = re.compile(r"^[a-z0-9-]+\.([a-z]{2}-[a-z0-9-]+)\.maas\.aliyuncs\.com$")
 
 OFFLINE_KEY = "sk-offline-demo"  # the in-process emulator's key in offline mode; not a secret, not a real key
 ENV_KEY = "DASHSCOPE_API_KEY"
 ENV_BASE_URL = "DASHSCOPE_HTTP_BASE_URL"
+ENV_WORKSPACE = "DASHSCOPE_WORKSPACE_ID"
+ENV_KEY_FILE = "DASHSCOPE_API_KEY_FILE_PATH"
 ENV_REGION = "ALIYUN_IMAGE_REGION"
 ENV_DATA_DIR = "ALIYUN_IMAGE_DATA_DIR"
 ENV_DOWNLOAD_HOSTS = "ALIYUN_IMAGE_DOWNLOAD_HOSTS"
@@ -50,6 +63,57 @@ def normalize_region(name: str) -> str:
     return key
 
 
+def region_from_url(url: str) -> str | None:
+    """The region a base URL's host belongs to, or None for any other host (emulator, proxy).
+
+    ``https://dashscope-intl.aliyuncs.com/api/v1`` -> ``"singapore"``;
+    ``https://ws1.ap-southeast-1.maas.aliyuncs.com/api/v1`` -> ``"singapore"``;
+    ``https://ws1.eu-central-1.maas.aliyuncs.com/api/v1`` -> ``"eu-central-1"``.
+    """
+    host = (urlsplit(url or "").hostname or "").lower()
+    if host in REGION_HOSTS:
+        return REGION_HOSTS[host]
+    m = _MAAS_HOST.match(host)
+    if m:
+        return MAAS_REGIONS.get(m.group(1), m.group(1))
+    return None
+
+
+def region_names(region: str) -> tuple[str, str]:
+    """(Chinese, English) name of a region: ``("新加坡", "Singapore")``; other ids as they are."""
+    if region in REGIONS:
+        return REGIONS[region][1], REGIONS[region][2]
+    return region, region
+
+
+def _key_file(env: Mapping[str, str]) -> Path | None:
+    """Where the SDK looks for a key file: ``DASHSCOPE_API_KEY_FILE_PATH``, else
+    ``~/.dashscope/api_key`` (the first that exists)."""
+    named = env.get(ENV_KEY_FILE, "").strip()
+    candidates = [Path(named).expanduser()] if named else []
+    home = env.get("HOME") or env.get("USERPROFILE")
+    if home:
+        candidates.append(Path(home) / ".dashscope" / "api_key")
+    return next((c for c in candidates if c.is_file()), None)
+
+
+def read_key_file(env: Mapping[str, str]) -> str | None:
+    """The key stored in the SDK's key file, or None. Read only: never created or written.
+
+    An unreadable file counts as absent: the "no API key" message then says where to put one.
+    """
+    path = _key_file(env)
+    if path is None:
+        return None
+    try:
+        # A key file holds one short line; reading a few KB at most keeps a wrong path harmless.
+        with path.open("r", encoding="utf-8", errors="replace") as f:
+            text = f.read(4096)
+    except OSError:
+        return None
+    return text.strip() or None
+
+
 def _number(text: str, name: str, kind: type) -> float | int:
     try:
         return kind(text)
@@ -67,10 +131,11 @@ def check_key(key: str | None, settings: Settings) -> str:
     key = (key or "").strip()
     if not key:
         raise validation(
-            "没有 API Key。请设置环境变量 DASHSCOPE_API_KEY，或在界面中填写"
-            f"（当前地域：{settings.region_label('zh')}）。",
-            f"No API key. Set the DASHSCOPE_API_KEY environment variable or enter one in the UI "
-            f"(region: {settings.region_label('en')}).", code="InvalidApiKey")
+            "没有 API Key。请设置环境变量 DASHSCOPE_API_KEY（或把 Key 存入 ~/.dashscope/api_key），"
+            f"或在界面中填写（当前地域：{settings.region_label('zh')}）。",
+            "No API key. Set the DASHSCOPE_API_KEY environment variable (or store the key in "
+            f"~/.dashscope/api_key) or enter one in the UI (region: {settings.region_label('en')}).",
+            code="InvalidApiKey")
     if not key.isascii() or not key.isprintable() or any(ch.isspace() for ch in key):
         raise validation(
             "API Key 含有空格、换行或全角等非法字符。请从百炼控制台重新复制完整的 Key。",
@@ -84,8 +149,10 @@ class Settings:
     """Everything the client and service need to know. Build it with :meth:`from_env`."""
 
     api_key: str | None = field(default=None, repr=False)
-    region: str = "beijing"
+    region: str = "beijing"  # replaced by the base URL's region when its host tells one
     base_url: str = REGIONS["beijing"][0]
+    region_explicit: bool = False  # region asked for (flag, env), not just the default
+    workspace: str | None = None  # DASHSCOPE_WORKSPACE_ID, sent as X-DashScope-WorkSpace
     data_dir: Path = Path("outputs")
     connect_timeout: float = 10.0
     read_timeout: float = 300.0  # the SDK's default; Max models can take a minute or more
@@ -111,19 +178,25 @@ class Settings:
 
         ``overrides`` with value None are ignored, so CLI flags can be passed straight through.
         ``region=`` picks a region's base URL unless ``base_url=`` (or ``DASHSCOPE_HTTP_BASE_URL``)
-        names one explicitly.
+        names one explicitly; then the base URL's host says the region when it can.
+        The API key: ``api_key=`` > ``DASHSCOPE_API_KEY`` > the SDK's key file.
         """
         env = os.environ if env is None else env  # (narrowed: env is a Mapping from here on)
         o = {k: v for k, v in overrides.items() if v is not None}
-        region = normalize_region(o.pop("region", None) or env.get(ENV_REGION) or "beijing")
+        asked = o.pop("region", None) or env.get(ENV_REGION)
+        region = normalize_region(asked or "beijing")
         base = o.pop("base_url", None) or env.get(ENV_BASE_URL) or REGIONS[region][0]
         hosts = o.pop("download_hosts", None)
         if hosts is None:
             extra = [h.strip() for h in env.get(ENV_DOWNLOAD_HOSTS, "").split(",") if h.strip()]
             hosts = ("*.aliyuncs.com", *extra)
+        # The key file is read only when no key was given: a given key must not touch the disk.
+        key = (o.pop("api_key", None) or env.get(ENV_KEY) or "").strip() or read_key_file(env)
         kw: dict = dict(
-            api_key=(o.pop("api_key", None) or env.get(ENV_KEY) or "").strip() or None,
+            api_key=key or None,
             region=region,
+            region_explicit=bool(asked),
+            workspace=(o.pop("workspace", None) or env.get(ENV_WORKSPACE) or "").strip() or None,
             base_url=base.rstrip("/"),
             data_dir=Path(o.pop("data_dir", None) or env.get(ENV_DATA_DIR) or "outputs"),
             upload=(o.pop("upload", None) or env.get(ENV_UPLOAD) or "auto").lower(),
@@ -137,6 +210,12 @@ class Settings:
         s = cls(**kw)
         s.check()
         return s
+
+    def __post_init__(self) -> None:
+        # The host is where calls go, so it decides the region (also after with_(base_url=...)).
+        told = region_from_url(self.base_url)
+        if told is not None and told != self.region:
+            object.__setattr__(self, "region", told)
 
     def check(self) -> None:
         """Refuse settings that cannot work, with a message saying which one and why."""
@@ -153,6 +232,11 @@ class Settings:
             if not value > 0:
                 raise validation(f"超时须大于 0 秒（{name} = {value}）", f"The {name} must be above 0 s (got {value})",
                                  code="Config.Timeout")
+        ws = self.workspace or ""
+        if ws and not (ws.isascii() and ws.isprintable() and not any(ch.isspace() for ch in ws)):
+            raise validation("DASHSCOPE_WORKSPACE_ID 含有空格、换行或非 ASCII 字符。",
+                             "DASHSCOPE_WORKSPACE_ID contains spaces, line breaks or non-ASCII characters.",
+                             code="Config.Workspace")
         if self.max_retries < 0 or self.max_retries > 20:
             raise validation(f"重试次数须在 0–20 之间（收到 {self.max_retries}）",
                              f"Retries must be 0-20 (got {self.max_retries})", code="Config.Retries")
@@ -168,14 +252,20 @@ class Settings:
 
     @property
     def is_custom_base(self) -> bool:
-        """True when the base URL is not one of the known regions' (emulator, proxy...)."""
-        return self.base_url not in {v[0] for v in REGIONS.values()}
+        """True when the base URL's host is none of DashScope's (emulator, proxy...), so it
+        does not tell the region."""
+        return region_from_url(self.base_url) is None
+
+    @property
+    def region_known(self) -> bool:
+        """True when the region is known: told by the host, or asked for on a custom base."""
+        return not self.is_custom_base or self.region_explicit
 
     def region_label(self, lang: str = "en") -> str:
         """``"北京 (dashscope.aliyuncs.com)"`` or the custom host, for messages."""
         if self.is_custom_base:
             return self.base_url
-        _, zh, en = REGIONS[self.region]
+        zh, en = region_names(self.region)
         return f"{zh if lang == 'zh' else en} ({self.host})"
 
     def regions(self) -> tuple[str, str]:

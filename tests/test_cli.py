@@ -219,3 +219,103 @@ def test_tampered_result_url_message(cli_env, clean_env, emu):
 def test_no_key_suggests_offline(clean_env, emu):
     r = run(["generate", "cat"], {"DASHSCOPE_HTTP_BASE_URL": emu.base_url}, clean_env)
     assert r.returncode == 2 and "--offline" in r.stderr
+
+
+# --- models and check -------------------------------------------------------------------------------
+def test_models_shows_status_regions_limits_and_prices():
+    r = run(["models"])
+    assert r.returncode == 0, r.stderr
+    blocks = {b.split()[0]: b for b in _blocks(r.stdout)}
+    assert "[legacy; t2i; sync/async]" in blocks["qwen-image-plus"]
+    assert "Beijing 0.2 CNY; Singapore 0.220177 CNY" in blocks["qwen-image-plus"]
+    assert "Beijing 0.1 CNY (rewriting off) / 0.2 (rewriting on)" in blocks["z-image-turbo"]
+    assert "no negative prompt" in blocks["z-image-turbo"]
+    assert "Beijing price unknown; Singapore price unknown" in blocks["qwen-image-3.0"]
+    assert "unverified" in blocks["qwen-image-2.1-pro"].splitlines()[0]
+    assert "input images 1-10" in blocks["qwen-image-2.1-pro"]
+    assert "width and height each 512-2048 px" in blocks["qwen-image-edit-plus"]
+
+
+def _blocks(text):
+    """``models`` output split into one block per model (a block starts at an unindented line)."""
+    out, cur = [], []
+    for line in text.splitlines():
+        if not line.startswith(" ") and cur:
+            out.append("\n".join(cur))
+            cur = []
+        cur.append(line)
+    return out + (["\n".join(cur)] if cur else [])
+
+
+def test_models_json_has_everything():
+    r = run(["models", "--json"])
+    assert r.returncode == 0, r.stderr
+    models = {m["id"]: m for m in json.loads(r.stdout)}
+    from aliyun_image import catalog
+    assert set(models) == set(catalog.all_model_names())
+    z = models["z-image-turbo"]
+    assert z["price"] == {"beijing": 0.10, "singapore": 0.110089}
+    assert z["price_extend"] == {"beijing": 0.20, "singapore": 0.220177} and z["prompt_extend_default"] is False
+    plus = models["qwen-image-plus"]
+    assert plus["status"] == "legacy" and plus["regions"] == ["beijing", "singapore"] and plus["n"] == [1, 1]
+    t2i = plus["sizes"]["t2i"]
+    assert t2i["kind"] == "fixed" and {"ratio": "4:3", "size": "1472*1104"} in t2i["presets"]
+    assert plus["prompt_max"] == 800 and plus["images"] is None
+    edit = models["qwen-image-edit-plus"]
+    assert edit["images"] == [1, 3] and edit["sizes"]["edit"]["min_side"] == 512
+    assert models["qwen-image-3.0"]["price"] == {} and models["qwen-image-2.1-pro"]["verified"] is False
+
+
+SG_KEY = "sk-singapore-0123456789"  # not a real key: accepted only by the emulator playing Singapore
+
+
+@pytest.fixture(scope="module")
+def two_regions():
+    """Two emulators playing Beijing and Singapore, each accepting only its own key."""
+    from aliyun_image.emulator import Emulator
+
+    with Emulator(api_keys={"sk-beijing-0123456789"}) as bj, Emulator(api_keys={SG_KEY}) as sg:
+        yield bj, sg
+
+
+def _check_args(bj, sg, *extra):
+    return ["check", "--region-base", f"beijing={bj.base_url}", "--region-base", f"singapore={sg.base_url}",
+            "--region-base", "us=http://127.0.0.1:9/api/v1", "--retries", "0", *extra]
+
+
+def test_check_tells_the_region_of_the_key(two_regions, clean_env):
+    bj, sg = two_regions
+    r = run(_check_args(bj, sg), {"DASHSCOPE_API_KEY": SG_KEY}, clean_env)
+    assert r.returncode == 0, r.stderr
+    rows = {line.split()[0]: line for line in r.stdout.splitlines() if not line.startswith(" ")}
+    assert rows["beijing"].split()[1] == "invalid" and rows["singapore"].split()[1] == "valid"
+    assert rows["us"].split()[1] == "unreachable" and " ms " in rows["singapore"]
+    assert "qwen-image-plus" in r.stdout and "belongs to the Singapore region" in r.stderr
+    assert "--region singapore" in r.stderr  # the settings (default: Beijing) point elsewhere
+    assert SG_KEY not in r.stdout + r.stderr and "Traceback" not in r.stderr
+
+
+def test_check_json_and_key_file(two_regions, clean_env, tmp_path):
+    bj, sg = two_regions
+    key_file = tmp_path / "key.txt"
+    key_file.write_text(SG_KEY + "\n")
+    r = run(_check_args(bj, sg, "--json"), {"DASHSCOPE_API_KEY_FILE_PATH": str(key_file)}, clean_env)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["region"] == "singapore" and data["valid"] is True
+    by = {x["region"]: x for x in data["results"]}
+    assert by["beijing"]["status"] == "invalid" and by["us"]["status"] == "unreachable"
+    assert isinstance(by["singapore"]["latency_ms"], int) and "qwen-image-edit-plus" in by["singapore"]["models"]
+    assert SG_KEY not in r.stdout + r.stderr and key_file.read_text() == SG_KEY + "\n"
+
+
+def test_check_with_a_key_valid_nowhere_or_no_key(two_regions, clean_env, tmp_path):
+    bj, sg = two_regions
+    bad = run(_check_args(bj, sg, "--lang", "zh"), {"DASHSCOPE_API_KEY": "sk-nowhere-0123456789"}, clean_env)
+    assert bad.returncode == 1 and "无效" in bad.stdout and "都无效" in bad.stderr
+    assert "sk-nowhere" not in bad.stdout + bad.stderr
+    bj.clear()
+    none = run(_check_args(bj, sg), {"HOME": str(tmp_path)}, clean_env)
+    assert none.returncode == 2 and "No API key" in none.stderr and bj.calls("task_get") == []
+    usage = run(["check", "--region-base", "beijing"], {"DASHSCOPE_API_KEY": SG_KEY}, clean_env)
+    assert usage.returncode == 2 and "REGION=URL" in usage.stderr and "Traceback" not in usage.stderr
