@@ -30,8 +30,7 @@ from .client import DashScopeClient
 from .protocol import Generation, url_expiry
 from .downloads import download_to, verify_image
 from .recipe import png_texts
-from .catalog_file import REGIONS as CATALOG_REGIONS
-from .config import Settings, check_key, region_names
+from .config import Settings, check_key
 from .errors import (
     AliyunImageError,
     ApiError,
@@ -43,6 +42,7 @@ from .errors import (
     validation,
 )
 from .jobs import Job, build_job
+from .model_info import check_offered
 from .kinds import Endpoint, EventKind, Status, Task
 from .pngtext import PngTextWriter
 from .diskspace import storage_error
@@ -117,32 +117,8 @@ class ImageService:
                          "allowed_dirs": list(s.input_dirs) or None,
                          "allow_private_urls": not s.hosted}
         job = build_job(task, prompt, images=images, image_options=image_options, **options)
-        self._check_region(job)
+        check_offered(job, self.settings)
         return job
-
-    def _check_region(self, job: Job) -> None:
-        """Refuse a model the chosen region does not offer, before anything is sent or billed.
-
-        Unknown models (sent with generic rules) and custom bases with no region asked for are
-        let through: nothing is known about them. Regions the catalogue has no column for
-        (workspace domains such as eu-central-1) get a note instead: their offer is not known.
-        """
-        s, spec = self.settings, job.spec
-        if spec.generic or not s.region_known or s.region in spec.regions:
-            return
-        if s.region not in CATALOG_REGIONS:
-            job.notes.append((f"不清楚 {s.region} 地域是否提供 {job.model}；若被拒绝，请改用北京或新加坡地域。",
-                              f"Whether {s.region} offers {job.model} is not known; if it is refused, use the "
-                              "Beijing or Singapore region."))
-            return
-        zh, en = region_names(s.region)
-        where_zh = "、".join(region_names(r)[0] for r in spec.regions) or "（无）"
-        where_en = ", ".join(region_names(r)[1] for r in spec.regions) or "(none)"
-        raise validation(
-            f"{job.model} 在{zh}地域不提供（可用地域：{where_zh}）。请用 --region 或 Base URL 换到可用地域，"
-            "并使用该地域的 API Key。",
-            f"{job.model} is not offered in the {en} region (available in: {where_en}). Switch with --region or "
-            "the base URL, and use that region's API key.", code="Validation.Region")
 
     def generate(self, prompt: str, *, api_key: str | None = None, owner: str | None = None,
                  on_event: Callable[[Event], None] | None = None, cancel: threading.Event | None = None,

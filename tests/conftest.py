@@ -23,6 +23,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
             monkeypatch.delenv(var)
     data = tmp_path / "data"
     monkeypatch.setenv("ALIYUN_IMAGE_DATA_DIR", str(data))
+    # nor the developer's ~/.dashscope/api_key (read like the SDK when no key is given)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     return data
 
 

@@ -12,12 +12,13 @@ from typing import Any
 
 import gradio as gr
 
-from .. import catalog
+from .. import catalog, model_info
+from ..jobs import MAX_FANOUT
 from .present import request_lang
 from .context import AppContext
 from .gallery_handlers import GalleryHandlers, ReuseTargets
 from .run_handlers import RunHandlers
-from .strings import PRESET_LABELS, preset_instruction
+from .strings import PRESET_LABELS, preset_instruction, t
 
 
 class Handlers(RunHandlers, GalleryHandlers):
@@ -28,20 +29,66 @@ class Handlers(RunHandlers, GalleryHandlers):
         GalleryHandlers.__init__(self, ctx, reuse)
 
     # --- small form helpers (private events) -----------------------------------------------------
-    def t2i_sizes(self, quality: str, model: str) -> gr.Dropdown:
-        """Size presets for the effective text-to-image model."""
-        name = model or catalog.default_model(catalog.T2I, quality == "max")
-        opts = catalog.size_options(name, catalog.T2I)
-        spec = catalog.get_model(name)
-        default = spec.size.default if spec else None
-        return gr.Dropdown(choices=[(o.label, o.value) for o in opts],
-                           value=default or (opts[0].value if opts else None))
+    def follow_t2i(self, quality: str, model: str, request: gr.Request) -> tuple[Any, ...]:
+        """The user picked a model: every text-to-image control that depends on it (description,
+        sizes, ``n`` range, rewriting switch, negative box) follows, values reset to its defaults."""
+        return self._t2i(quality, model, request, values=True)
 
-    def edit_sizes(self, quality: str, model: str) -> gr.Dropdown:
-        """Size presets for the effective edit model."""
-        name = model or catalog.default_model(catalog.EDIT, quality == "max")
-        opts = catalog.size_options(name, catalog.EDIT)
-        return gr.Dropdown(choices=[(o.label, o.value) for o in opts], value=opts[0].value if opts else None)
+    def refresh_t2i(self, quality: str, model: str, request: gr.Request) -> tuple[Any, ...]:
+        """The model changed by other means (page load, reuse): choices and limits follow, the
+        values just filled in stay."""
+        return self._t2i(quality, model, request, values=False)
+
+    def _t2i(self, quality: str, model: str, request: gr.Request, values: bool) -> tuple[Any, ...]:
+        spec, lang = self._effective(catalog.T2I, quality, model), request_lang(request)
+        rule = spec.size_rule(catalog.T2I)
+        choices: list[tuple[Any, str]] = [(o.label, o.value) for o in rule.presets]
+        if not rule.default:
+            choices.insert(0, (t(lang, "size_auto_model"), ""))
+        default = rule.default or (choices[0][1] if choices else "")
+        size = (gr.Dropdown(choices=choices, allow_custom_value=rule.free, value=default) if values
+                else gr.Dropdown(choices=choices, allow_custom_value=rule.free))
+        return (self._info(spec, catalog.T2I, lang), size, *self._switches(spec, lang, values))
+
+    def prompt_limit(self, quality: str, model: str) -> int:
+        """The effective text-to-image model's prompt limit (for the counter in the page)."""
+        return self._effective(catalog.T2I, quality, model).prompt_max
+
+    def follow_edit(self, quality: str, model: str, request: gr.Request) -> tuple[Any, ...]:
+        """The edit and fusion controls that depend on the model the user picked (see follow_t2i)."""
+        return self._edit(quality, model, request, values=True)
+
+    def refresh_edit(self, quality: str, model: str, request: gr.Request) -> tuple[Any, ...]:
+        """As refresh_t2i, for edit and fusion."""
+        return self._edit(quality, model, request, values=False)
+
+    def _edit(self, quality: str, model: str, request: gr.Request, values: bool) -> tuple[Any, ...]:
+        spec, lang = self._effective(catalog.EDIT, quality, model), request_lang(request)
+        opts = spec.size_rule(catalog.EDIT).presets
+        choices = [(o.label, o.value) for o in opts]
+        preset = (gr.Dropdown(choices=choices, value=choices[0][1] if choices else None) if values
+                  else gr.Dropdown(choices=choices))
+        return (self._info(spec, catalog.EDIT, lang), preset, *self._switches(spec, lang, values))
+
+    @staticmethod
+    def _effective(task: str, quality: str, model: str) -> catalog.ModelSpec:
+        name = (model or "").strip() or catalog.default_model(task, quality == "max")
+        return catalog.get_model(name) or catalog.generic_spec(name)
+
+    def _info(self, spec: catalog.ModelSpec, task: str, lang: str) -> str:
+        return model_info.summary(spec, task, self.ctx.settings.region, lang)
+
+    @staticmethod
+    def _switches(spec: catalog.ModelSpec, lang: str, values: bool) -> tuple[Any, Any, Any]:
+        """n's range, the rewriting switch (its default, and z-image-turbo's doubled price next to
+        it) and the negative prompt box (off for models that take none)."""
+        top = spec.n_max if not spec.fixed_n else MAX_FANOUT
+        doubles = spec.price_extend and spec.price_extend != spec.price
+        info = t(lang, "extend_price") if doubles else None
+        extend = (gr.Checkbox(value=spec.prompt_extend_default, interactive=spec.accepts("prompt_extend"), info=info)
+                  if values else gr.Checkbox(interactive=spec.accepts("prompt_extend"), info=info))
+        negative = gr.Textbox(interactive=spec.accepts("negative_prompt"))
+        return gr.Slider(maximum=top), extend, negative
 
     def apply_preset(self, preset: str, style: str, obj: str, request: gr.Request) -> str:
         """Instruction text for an edit preset."""

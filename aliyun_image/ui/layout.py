@@ -38,25 +38,38 @@ def _wire_run(ctx: AppContext, endpoint: str, handler: Callable[..., Any], panel
     panel.stop.click(stop, None, [panel.results, panel.status], cancels=[event], **STOP, **progress_on(panel.status))
 
 
-def _wire_sizes(sizes_for: Callable[..., Any], o: OptionWidgets, target: Any) -> None:
-    """The size choices follow the effective model (quality switch or explicit model)."""
+def _wire_model(demo: gr.Blocks, follow: Callable[..., Any], refresh: Callable[..., Any], o: OptionWidgets,
+                targets: list[Any]) -> None:
+    """Controls follow the effective model (quality switch or explicit model), from page load on.
+
+    A user's pick (``input``) resets the model-dependent values to the model's defaults; any other
+    change (a reuse filling the form) updates only choices and limits, keeping what was filled in.
+    """
+    outputs = [o.info, *targets, o.n, o.extend, o.negative]
     for w in (o.quality, o.model):
-        w.change(sizes_for, [o.quality, o.model], target, **PRIVATE)
+        w.input(follow, [o.quality, o.model], outputs, **PRIVATE)
+        w.change(refresh, [o.quality, o.model], outputs, **PRIVATE)
+    demo.load(refresh, [o.quality, o.model], outputs, **PRIVATE)
 
 
-def _wire_runs(ctx: AppContext, h: Handlers, t2i: T2IPanel, edit: EditPanel, fuse: FusePanel) -> None:
-    t2i.prompt.change(None, t2i.prompt, t2i.count, js=COUNT_JS, **PRIVATE)
-    _wire_sizes(h.t2i_sizes, t2i.options, t2i.size)
+def _wire_runs(demo: gr.Blocks, ctx: AppContext, h: Handlers, t2i: T2IPanel, edit: EditPanel,
+               fuse: FusePanel) -> None:
+    for source in (t2i.prompt, t2i.limit):
+        source.change(None, [t2i.prompt, t2i.limit], t2i.count, js=COUNT_JS, **PRIVATE)
+    _wire_model(demo, h.follow_t2i, h.refresh_t2i, t2i.options, [t2i.size])
+    for w in (t2i.options.quality, t2i.options.model):
+        w.change(h.prompt_limit, [t2i.options.quality, t2i.options.model], t2i.limit, **PRIVATE)
+    demo.load(h.prompt_limit, [t2i.options.quality, t2i.options.model], t2i.limit, **PRIVATE)
     _wire_run(ctx, "generate", h.generate, t2i, [t2i.results, t2i.status], h.stop_t2i)
 
     edit.fill.click(h.apply_preset, [edit.preset, edit.style, edit.obj], edit.instruction, **PRIVATE)
-    _wire_sizes(h.edit_sizes, edit.options, edit.sizes.preset)
+    _wire_model(demo, h.follow_edit, h.refresh_edit, edit.options, [edit.sizes.preset])
     _wire_run(ctx, "edit", h.edit, edit, [edit.results, edit.compare, edit.status], h.stop_edit)
 
     a, b, c = fuse.slots
     fuse.swap12.click(h.swap, [a, b], [a, b], **PRIVATE)
     fuse.swap23.click(h.swap, [b, c], [b, c], **PRIVATE)
-    _wire_sizes(h.edit_sizes, fuse.options, fuse.sizes.preset)
+    _wire_model(demo, h.follow_edit, h.refresh_edit, fuse.options, [fuse.sizes.preset])
     _wire_run(ctx, "fuse", h.fuse, fuse, [fuse.results, fuse.status], h.stop_fuse)
 
 
@@ -98,7 +111,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         reuse = ReuseTargets(tabs, gallery.status, {"t2i": t2i.reuse_fields(), "edit": edit.reuse_fields(),
                                                     "fuse": fuse.reuse_fields()})
         h = Handlers(ctx, reuse=reuse)
-        _wire_runs(ctx, h, t2i, edit, fuse)
+        _wire_runs(demo, ctx, h, t2i, edit, fuse)
         _wire_gallery(h, gallery, tabs, edit, fuse)
         demo.load(h.preset_labels, None, edit.preset, **PRIVATE)
     return demo

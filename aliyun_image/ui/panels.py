@@ -68,6 +68,7 @@ class T2IPanel:
 
     prompt: gr.Textbox
     count: gr.HTML
+    limit: gr.Number  # the effective model's prompt limit, read by the counter in the browser
     options: OptionWidgets
     size: gr.Dropdown
     run: gr.Button
@@ -93,6 +94,7 @@ def build_t2i() -> T2IPanel:
             prompt = gr.Textbox(label=I18N("prompt"), placeholder=I18N("prompt_ph"), lines=4, max_lines=12,
                                 elem_id="t2i-prompt")
             count = gr.HTML(f'<span class="char-count">0 / {catalog.PROMPT_MAX}</span>', elem_id="t2i-count")
+            limit = gr.Number(value=catalog.PROMPT_MAX, visible=False)
             opts = options(T2I, "t2i")
             sizes = catalog.size_options(catalog.default_model(T2I), T2I)
             size = gr.Dropdown(choices=[(s.label, s.value) for s in sizes], value=sizes[0].value,
@@ -101,7 +103,7 @@ def build_t2i() -> T2IPanel:
         with gr.Column(scale=6):
             out = results("t2i")
             status = gr.Markdown(elem_id="t2i-status")
-    return T2IPanel(prompt, count, opts, size, run, stop, out, status)
+    return T2IPanel(prompt, count, limit, opts, size, run, stop, out, status)
 
 
 # --- edit -----------------------------------------------------------------------------------------

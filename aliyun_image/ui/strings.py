@@ -7,6 +7,8 @@ the request's ``Accept-Language`` header (:func:`lang_of`), so both follow the s
 
 from __future__ import annotations
 
+from .. import catalog
+from ..model_info import picker_label
 from ..summary import TEXTS as SUMMARY_TEXTS
 
 EN: dict[str, str] = {
@@ -230,6 +232,20 @@ ZH: dict[str, str] = {
     "no_input": "请添加输入图片（上传、粘贴链接，或从图库发送）。",
     "unexpected": "发生了意外错误。已保存的结果不受影响，请重试。",
 }
+
+
+def _add_model_labels() -> None:
+    """One label per catalogue model and language (family, id, badge), for the model picker:
+    gr.I18n translates whole strings only, so each model gets its own key."""
+    for spec in catalog.models().values():
+        EN[f"model:{spec.name}"] = picker_label(spec, "en")
+        ZH[f"model:{spec.name}"] = picker_label(spec, "zh")
+
+
+_add_model_labels()
+EN["model_auto"], ZH["model_auto"] = "auto (quality switch above)", "自动（按上方质量选项）"
+EN["size_auto_model"], ZH["size_auto_model"] = "auto (the model picks)", "自动（由模型决定）"
+EN["extend_price"], ZH["extend_price"] = "on doubles this model's price", "开启后本模型价格翻倍"
 
 # Run-time messages: the batch summary's texts live with its builder (the CLI shares them), and the
 # page uses some of them outside the summary too (the offline note, a record's rewritten prompt).

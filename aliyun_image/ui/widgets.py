@@ -17,9 +17,10 @@ PRIVATE: dict[str, Any] = {"api_visibility": "private", "queue": False}
 # Stop handlers stream the images that were already paid for: queued, and never waiting behind runs.
 STOP: dict[str, Any] = {"api_visibility": "private", "concurrency_limit": None}
 
-# Live character count, computed in the browser (no server round trip per keystroke).
-COUNT_JS = """(p) => { const n = [...(p || '')].length;
-  return `<span class="char-count${n > MAX ? ' over' : ''}">${n} / MAX</span>`; }""".replace(
+# Live character count, computed in the browser (no server round trip per keystroke); the limit
+# comes from a hidden number that follows the chosen model.
+COUNT_JS = """(p, max) => { const n = [...(p || '')].length; const m = max || MAX;
+  return `<span class="char-count${n > m ? ' over' : ''}">${n} / ${m}</span>`; }""".replace(
     "MAX", str(catalog.PROMPT_MAX))
 
 
@@ -50,10 +51,11 @@ class OptionWidgets:
     seed: gr.Number
     extend: gr.Checkbox
     watermark: gr.Checkbox
+    info: gr.Markdown  # what the effective model is and accepts (follows quality and model)
 
     def by_name(self) -> dict[str, Any]:
         """The widgets by control name (the names of :data:`aliyun_image.reuse.FIELDS`)."""
-        return dict(vars(self))
+        return {k: v for k, v in vars(self).items() if k != "info"}
 
 
 @dataclass
@@ -66,16 +68,23 @@ class SizeWidgets:
     height: gr.Number
 
 
-def _model_choices(task: str) -> list[tuple[str, str]]:
-    return [("auto", "")] + [(m.name, m.name) for m in catalog.models_for(task)]
+def model_choices(task: str) -> list[tuple[Any, str]]:
+    """The picker's choices: auto (the quality switch decides), then the catalogue's models grouped
+    by family, newest family first, legacy last; each label carries its badge."""
+    specs = sorted(catalog.models_for(task), key=lambda m: (m.status != "current", m.status == "legacy"))
+    return [(I18N("model_auto"), "")] + [(I18N(f"model:{m.name}"), m.name) for m in specs]
 
 
 def options(task: str, prefix: str, n_max: int = 6) -> OptionWidgets:
     """Quality switch, the "advanced" accordion (model, negative, seed, switches) and n."""
     quality = gr.Radio(choices=[(I18N("q_plus"), "plus"), (I18N("q_max"), "max")], value="plus",
                        label=I18N("quality"))
+    info = gr.Markdown(elem_id=f"{prefix}-model-info", elem_classes=["model-info"])
     with gr.Accordion(I18N("advanced"), open=False):
-        model = gr.Dropdown(choices=_model_choices(task), value="", label=I18N("model"), elem_id=f"{prefix}-model")
+        # allow_custom_value: a model released after this catalogue can be typed in and is sent
+        # with generic rules (the service has the last word).
+        model = gr.Dropdown(choices=model_choices(task), value="", label=I18N("model"), elem_id=f"{prefix}-model",
+                            allow_custom_value=True)
         negative = gr.Textbox(value=catalog.DEFAULT_NEGATIVE, label=I18N("negative"), lines=2,
                               max_lines=4, elem_id=f"{prefix}-negative")
         with gr.Row():
@@ -85,7 +94,7 @@ def options(task: str, prefix: str, n_max: int = 6) -> OptionWidgets:
             extend = gr.Checkbox(value=catalog.DEFAULT_PROMPT_EXTEND, label=I18N("extend"))
             watermark = gr.Checkbox(value=catalog.DEFAULT_WATERMARK, label=I18N("watermark"))
     n = gr.Slider(1, n_max, value=1, step=1, label=I18N("n"), elem_id=f"{prefix}-n")
-    return OptionWidgets(negative, quality, model, n, seed, extend, watermark)
+    return OptionWidgets(negative, quality, model, n, seed, extend, watermark, info)
 
 
 def tolerant(image: gr.Image) -> gr.Image:
