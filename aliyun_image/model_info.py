@@ -73,7 +73,7 @@ def price_text(spec: ModelSpec, region: str, lang: str) -> str:
 
 
 def summary(spec: ModelSpec, task: str, region: str, lang: str) -> str:
-    """Two short lines about ``spec`` for ``task``: its note, then sizes, n, prompt and price."""
+    """Two short Markdown lines about ``spec`` for ``task``: its note, then sizes, n, prompt, price."""
     zh = lang == ZH
     if spec.generic:
         return (f"**{spec.name}** 不在目录中：按通用规则发送，本地检查已关闭，以服务返回为准。" if zh else
@@ -87,7 +87,8 @@ def summary(spec: ModelSpec, task: str, region: str, lang: str) -> str:
              price_text(spec, region, lang)]
     if not spec.verified or spec.unverified:
         facts.append("部分规则未核实" if zh else "some rules not verified")
-    return f"**{spec.title}** — {note}\n\n" + (" · ".join(facts))
+    # Markdown: the sizes' "*" must not turn into emphasis
+    return f"**{spec.title}** — {note}\n\n" + " · ".join(f.replace("*", "\\*") for f in facts)
 
 
 def check_offered(job: Job, settings: Settings) -> None:

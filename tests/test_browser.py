@@ -232,3 +232,40 @@ def test_each_image_is_visible_the_moment_it_lands(browser, app, emulator_server
         page.wait_for_selector("#t2i-status:has-text('完成')", timeout=30000)
     finally:
         emulator_server.latency = 0.0
+
+
+def test_controls_follow_the_chosen_model(browser, app):
+    page = open_page(browser, app.url, "en-US")
+    page.wait_for_function("document.querySelector('#t2i-model-info').innerText.includes('Qwen-Image Plus')")
+    assert "fixed sizes" in page.inner_text("#t2i-model-info")
+    page.locator("#tab-t2i").get_by_text("Advanced").click()
+    page.click("#t2i-model input")
+    page.get_by_role("option", name="Qwen-Image 3.0 › qwen-image-3.0 · newest", exact=True).click()
+    page.wait_for_function("document.querySelector('#t2i-model-info').innerText.includes('Qwen-Image 3.0')")
+    info = page.inner_text("#t2i-model-info")
+    assert "free W*H, total pixels 512*512 to 2048*2048" in info and "price unknown" in info
+    assert page.input_value("#t2i-size input") == "auto (the model picks)"
+    page.fill("#t2i-prompt textarea", "a lighthouse at dusk")
+    page.wait_for_function("document.querySelector('#t2i-count').innerText.includes('/ 4500')")
+    assert page.get_attribute("#t2i-n input[type=range]", "max") == "6"
+    shot(page, "model-qwen-image-3.0-en")
+
+    page.click("#t2i-model input")
+    page.get_by_role("option", name="Z-Image › z-image-turbo", exact=True).click()
+    page.wait_for_function("document.querySelector('#t2i-model-info').innerText.includes('Z-Image Turbo')")
+    assert "doubles" in page.inner_text("#tab-t2i")  # said next to the rewriting switch
+    assert not page.locator("#tab-t2i input[type=checkbox]").first.is_checked()  # rewriting off by default
+    page.wait_for_function("document.querySelector('#t2i-count').innerText.includes('/ 800')")
+    shot(page, "model-z-image-turbo-en")
+    page.close()
+
+
+def test_check_key_button_says_which_region(browser, app):
+    page = open_page(browser, app.url, "zh-CN")
+    page.click("#key-box")  # the accordion (closed locally when the host has a key)
+    page.click("#key-check")
+    page.wait_for_function("document.querySelector('#key-report').innerText.includes('地域')")
+    report = page.inner_text("#key-report")
+    assert "有效" in report and "这个 Key 属于北京地域" in report and TEST_KEY not in report
+    shot(page, "key-check-zh")
+    page.close()

@@ -12,13 +12,32 @@ from typing import Any
 
 import gradio as gr
 
-from .. import catalog, model_info
+import asyncio
+
+from .. import catalog, keycheck, model_info
+from ..errors import AliyunImageError
+from ..config import region_names
 from ..jobs import MAX_FANOUT
-from .present import request_lang
+from .present import error_md, header_key, request_lang
 from .context import AppContext
 from .gallery_handlers import GalleryHandlers, ReuseTargets
 from .run_handlers import RunHandlers
 from .strings import PRESET_LABELS, preset_instruction, t
+
+
+def key_report(result: keycheck.KeyCheck, configured: str, lang: str) -> str:
+    """The key check as Markdown: one line per region, then the verdict."""
+    lines = []
+    for r in result.results:
+        ms = f"{r.latency_ms} ms" if r.latency_ms is not None else "-"
+        lines.append(f"- {'✓' if r.valid else '✗'} {r.label(lang)} · {t(lang, 'key_' + r.status)} · {ms}")
+    if result.region is None:
+        return "\n".join(lines) + "\n\n" + t(lang, "key_nowhere")
+    zh, en = region_names(result.region)
+    verdict = t(lang, "key_found", region=zh if lang == "zh" else en)
+    if result.region != configured:
+        verdict += " " + t(lang, "key_other_region")
+    return "\n".join(lines) + "\n\n" + verdict
 
 
 class Handlers(RunHandlers, GalleryHandlers):
@@ -89,6 +108,22 @@ class Handlers(RunHandlers, GalleryHandlers):
                   if values else gr.Checkbox(interactive=spec.accepts("prompt_extend"), info=info))
         negative = gr.Textbox(interactive=spec.accepts("negative_prompt"))
         return gr.Slider(maximum=top), extend, negative
+
+    async def check_key(self, request: gr.Request,
+                        x_dashscope_api_key: gr.Header = None) -> str:  # type: ignore[assignment]
+        """Which region the typed key (else the host's) belongs to: one free call per region."""
+        lang = request_lang(request)
+        key = (header_key(x_dashscope_api_key) or "").strip() or self.ctx.host_key
+        if not key:
+            return t(lang, "key_check_none")
+        s = self.ctx.settings
+        # An emulator or proxy base answers for its own region only; otherwise every public region.
+        bases = {s.region: s.base_url} if not s.region_known or s.is_custom_base else None
+        try:
+            result = await asyncio.to_thread(keycheck.check_key, key, bases, workspace=s.workspace)
+        except AliyunImageError as exc:
+            return error_md(exc, lang)
+        return key_report(result, s.region, lang)
 
     def apply_preset(self, preset: str, style: str, obj: str, request: gr.Request) -> str:
         """Instruction text for an edit preset."""

@@ -105,13 +105,17 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
     # Cache copies of results shown in the page are cleaned: hourly in the shared demo, daily locally.
     delete_cache = (3600, 6 * 3600) if hosted else (24 * 3600, 7 * 24 * 3600)
     with gr.Blocks(title="aliyun-image", delete_cache=delete_cache, analytics_enabled=False) as demo:
-        build_header(ctx)
+        header = build_header(ctx)
         with gr.Tabs(elem_id="tabs") as tabs:
             t2i, edit, fuse, gallery = build_t2i(), build_edit(), build_fuse(), build_gallery()
         reuse = ReuseTargets(tabs, gallery.status, {"t2i": t2i.reuse_fields(), "edit": edit.reuse_fields(),
                                                     "fuse": fuse.reuse_fields()})
         h = Handlers(ctx, reuse=reuse)
         _wire_runs(demo, ctx, h, t2i, edit, fuse)
+        # Queued (not PRIVATE's queue=False): the key header rides on queue calls only. At most two
+        # checks at once: each makes one small request per region on the visitor's key.
+        header.check.click(h.check_key, None, header.report, api_visibility="private", concurrency_limit=2,
+                           concurrency_id="keycheck")
         _wire_gallery(h, gallery, tabs, edit, fuse)
         demo.load(h.preset_labels, None, edit.preset, **PRIVATE)
     return demo

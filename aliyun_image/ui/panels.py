@@ -39,8 +39,16 @@ def _banner_key(ctx: AppContext) -> str:
     return "banner_offline" if not ctx.host_key else ""
 
 
-def build_header(ctx: AppContext) -> None:
-    """Title, the mode's banner, and the key box."""
+@dataclass
+class Header:
+    """The header's live widgets: the key check button and its report."""
+
+    check: gr.Button
+    report: gr.Markdown
+
+
+def build_header(ctx: AppContext) -> Header:
+    """Title, the mode's banner, and the key box with its check button."""
     gr.Markdown(f"# {EN['title']}\n{ZH['subtitle']}\n\n{EN['subtitle']}", elem_id="title")
     key = _banner_key(ctx)
     if not key:
@@ -59,6 +67,9 @@ def build_header(ctx: AppContext) -> None:
         # (static/key_header.html), so Gradio never holds it in session state.
         gr.Textbox(label=I18N("key_label"), placeholder=I18N("key_placeholder"), type="password",
                    value="", elem_id="api-key", max_lines=1)
+        check = gr.Button(I18N("key_check"), size="sm", elem_id="key-check")
+        report = gr.Markdown(elem_id="key-report")
+    return Header(check, report)
 
 
 # --- text to image --------------------------------------------------------------------------------

@@ -245,7 +245,18 @@ def _add_model_labels() -> None:
 _add_model_labels()
 EN["model_auto"], ZH["model_auto"] = "auto (quality switch above)", "自动（按上方质量选项）"
 EN["size_auto_model"], ZH["size_auto_model"] = "auto (the model picks)", "自动（由模型决定）"
-EN["extend_price"], ZH["extend_price"] = "on doubles this model's price", "开启后本模型价格翻倍"
+EN["key_check"], ZH["key_check"] = "Check which region this key belongs to", "检查这个 Key 属于哪个地域"
+EN["key_check_none"], ZH["key_check_none"] = "Enter a key first.", "请先填写 Key。"
+EN["key_valid"], ZH["key_valid"] = "valid", "有效"
+EN["key_invalid"], ZH["key_invalid"] = "not accepted", "不接受"
+EN["key_unreachable"], ZH["key_unreachable"] = "unreachable", "无法连接"
+EN["key_error"], ZH["key_error"] = "no clear answer", "无明确回答"
+EN["key_found"], ZH["key_found"] = "This key belongs to the {region} region.", "这个 Key 属于{region}地域。"
+EN["key_other_region"] = "This app calls another region: start it with `--region` set to that one."
+ZH["key_other_region"] = "本应用调用的是另一个地域：请用 `--region` 指定该地域后重启。"
+EN["key_nowhere"] = "No region accepts this key. Copy it again from the Bailian console."
+ZH["key_nowhere"] = "没有地域接受这个 Key。请从百炼控制台重新复制。"
+EN["extend_price"], ZH["extend_price"] = "turning it on doubles this model's price", "开启后本模型价格翻倍"
 
 # Run-time messages: the batch summary's texts live with its builder (the CLI shares them), and the
 # page uses some of them outside the summary too (the offline note, a record's rewritten prompt).
