@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import catalog
 from .errors import AliyunImageError, scrub
 
 # Zero outbound traffic except to DashScope: set before Gradio (and huggingface_hub) are imported,
@@ -102,6 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     """Build and launch the app; returns an exit code."""
     args = parse_args(argv)
     redact_output()
+    try:
+        # Before the UI is imported: its model picker reads the catalogue, and a broken user file
+        # (ALIYUN_IMAGE_MODELS) must get its message, not a traceback.
+        catalog.models()
+    except AliyunImageError as exc:
+        print(exc.both(), file=sys.stderr)
+        return exc.exit_code
     from .ui import AppContext, AppOptions, build_demo, launch_kwargs
 
     upload_mb = args.max_upload_mb if args.max_upload_mb >= 0 else (20.0 if args.hosted else 0.0)

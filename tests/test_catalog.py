@@ -185,3 +185,12 @@ def test_every_model_sends_only_what_it_accepts():
             assert (name in params) == spec.accepts(name), (spec.name, name)
         assert ("size" in params) == bool(spec.size_rule(task).default), spec.name
         assert params["prompt_extend"] == spec.prompt_extend_default if "prompt_extend" in params else True
+
+
+def test_app_with_a_broken_user_file_says_so_and_stops(monkeypatch, tmp_path, capsys):
+    from aliyun_image import webapp
+
+    use_user_file(monkeypatch, tmp_path, "[[model]\nid = 1")
+    assert webapp.main(["--offline", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "not valid TOML" in err and "不是有效的 TOML" in err and "Traceback" not in err
