@@ -17,8 +17,10 @@ from starlette.middleware import Middleware
 from .context import AppContext
 from .endpoints import PARAMS, check_handler
 from .gallery_handlers import ReuseTargets
+from .gallery_search import wire_gallery_search
 from .guard import Guard
 from .handlers import Handlers
+from .result_actions import wire_result_actions
 from .panels import (EditPanel, FusePanel, GalleryPanel, T2IPanel, build_edit, build_fuse, build_gallery,
                      build_header, build_t2i)
 from .widgets import COUNT_JS, I18N, PRIVATE, STOP, OptionWidgets, progress_on
@@ -117,6 +119,8 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         header.check.click(h.check_key, None, header.report, api_visibility="private", concurrency_limit=2,
                            concurrency_id="keycheck")
         _wire_gallery(h, gallery, tabs, edit, fuse)
+        wire_result_actions(ctx, h, demo, tabs, t2i, edit, fuse)
+        wire_gallery_search(h, gallery, h.gallery_first_page)
         demo.load(h.preset_labels, None, edit.preset, **PRIVATE)
     return demo
 

@@ -17,6 +17,8 @@ import gradio as gr
 from .. import catalog
 from ..catalog import EDIT, T2I
 from .context import AppContext
+from .gallery_search import SelectWidgets, select_row
+from .result_actions import ActionWidgets, action_row, recent_box
 from .strings import EN, PRESET_LABELS, STYLES, ZH
 from .widgets import (I18N, OptionWidgets, SizeWidgets, label, options, results, run_buttons, size_widgets,
                       upload)
@@ -86,6 +88,8 @@ class T2IPanel:
     stop: gr.Button
     results: gr.Gallery
     status: gr.Markdown
+    actions: ActionWidgets
+    recent: gr.Dataset
 
     def api_inputs(self) -> dict[str, Any]:
         """Widgets by ``/generate`` parameter name."""
@@ -105,6 +109,7 @@ def build_t2i() -> T2IPanel:
             prompt = gr.Textbox(label=I18N("prompt"), placeholder=I18N("prompt_ph"), lines=4, max_lines=12,
                                 elem_id="t2i-prompt")
             count = gr.HTML(f'<span class="char-count">0 / {catalog.PROMPT_MAX}</span>', elem_id="t2i-count")
+            recent = recent_box("t2i", prompt)
             limit = gr.Number(value=catalog.PROMPT_MAX, visible=False)
             opts = options(T2I, "t2i")
             sizes = catalog.size_options(catalog.default_model(T2I), T2I)
@@ -113,8 +118,9 @@ def build_t2i() -> T2IPanel:
             run, stop = run_buttons("generate", "t2i")
         with gr.Column(scale=6):
             out = results("t2i")
+            actions = action_row("t2i")
             status = gr.Markdown(elem_id="t2i-status")
-    return T2IPanel(prompt, count, limit, opts, size, run, stop, out, status)
+    return T2IPanel(prompt, count, limit, opts, size, run, stop, out, status, actions, recent)
 
 
 # --- edit -----------------------------------------------------------------------------------------
@@ -136,6 +142,8 @@ class EditPanel:
     results: gr.Gallery
     compare: gr.ImageSlider
     status: gr.Markdown
+    actions: ActionWidgets
+    recent: gr.Dataset
 
     def api_inputs(self) -> dict[str, Any]:
         """Widgets by ``/edit`` parameter name."""
@@ -171,15 +179,18 @@ def build_edit() -> EditPanel:
                              elem_id="edit-url")
             instruction = gr.Textbox(label=I18N("instruction"), placeholder=I18N("instruction_ph"), lines=3,
                                      elem_id="edit-instruction")
+            recent = recent_box("edit", instruction)
             preset, style, obj, fill = _edit_presets()
             opts = options(EDIT, "edit")
             sizes = size_widgets("edit")
             run, stop = run_buttons("run_edit", "edit")
         with gr.Column(scale=6):
             out = results("edit")
+            actions = action_row("edit")
             compare = gr.ImageSlider(label=label("compare"), type="filepath", elem_id="edit-compare", format="png")
             status = gr.Markdown(elem_id="edit-status")
-    return EditPanel(image, url, instruction, preset, style, obj, fill, opts, sizes, run, stop, out, compare, status)
+    return EditPanel(image, url, instruction, preset, style, obj, fill, opts, sizes, run, stop, out, compare, status,
+                     actions, recent)
 
 
 # --- fusion ---------------------------------------------------------------------------------------
@@ -197,6 +208,8 @@ class FusePanel:
     stop: gr.Button
     results: gr.Gallery
     status: gr.Markdown
+    actions: ActionWidgets
+    recent: gr.Dataset
 
     def api_inputs(self) -> dict[str, Any]:
         """Widgets by ``/fuse`` parameter name."""
@@ -224,13 +237,15 @@ def build_fuse() -> FusePanel:
             with gr.Column(scale=5):
                 instruction = gr.Textbox(label=I18N("instruction"), lines=3, elem_id="fuse-instruction",
                                          placeholder=I18N("fuse_ph"))
+                recent = recent_box("fuse", instruction)
                 opts = options(EDIT, "fuse")
                 sizes = size_widgets("fuse")
                 run, stop = run_buttons("run_fuse", "fuse")
             with gr.Column(scale=6):
                 out = results("fuse")
+                actions = action_row("fuse")
                 status = gr.Markdown(elem_id="fuse-status")
-    return FusePanel(slots, swap12, swap23, instruction, opts, sizes, run, stop, out, status)
+    return FusePanel(slots, swap12, swap23, instruction, opts, sizes, run, stop, out, status, actions, recent)
 
 
 # --- gallery --------------------------------------------------------------------------------------
@@ -261,6 +276,7 @@ class GalleryPanel:
     to_fuse: gr.Button
     delete: gr.Button
     status: gr.Markdown
+    select: SelectWidgets
 
     def filters(self) -> list[Any]:
         """Search text, task and model filters (the first inputs of every paging event)."""
@@ -291,12 +307,13 @@ def _gallery_grid() -> dict[str, Any]:
         prev = gr.Button(I18N("prev"), size="sm", elem_id="gallery-prev")
         page_info = gr.Markdown(elem_id="gallery-page")
         nxt = gr.Button(I18N("next"), size="sm", elem_id="gallery-next")
+    select = select_row()  # select mode on the thumbnails, all / none, zip of all matches
     with gr.Accordion(I18N("select_zip"), open=False):
         picks = gr.CheckboxGroup(choices=[], label=I18N("select_zip"), elem_id="gallery-picks")
-        zip_button = gr.Button(I18N("zip"), size="sm", elem_id="gallery-zip")
-        zip_file = gr.File(label=I18N("zip_file"), interactive=False, elem_id="gallery-zip-file")
+    zip_button = gr.Button(I18N("zip"), size="sm", elem_id="gallery-zip")
+    zip_file = gr.File(label=I18N("zip_file"), interactive=False, elem_id="gallery-zip-file", visible=False)
     return {"grid": grid, "prev": prev, "page_info": page_info, "next": nxt, "picks": picks,
-            "zip_button": zip_button, "zip_file": zip_file}
+            "zip_button": zip_button, "zip_file": zip_file, "select": select}
 
 
 def _gallery_details() -> dict[str, Any]:
