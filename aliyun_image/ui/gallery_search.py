@@ -149,7 +149,9 @@ def wire_gallery_search(h: GallerySearch, g: Any, first_page: Callable[..., Any]
     the matching zip (``g``: the GalleryPanel)."""
     check_handler(h.download_matching, "download_matching")
     filters, page_out = g.filters(), g.page_outputs()
-    g.query.input(first_page, filters, page_out, js=DEBOUNCE_JS, trigger_mode="always_last", **PRIVATE)
+    # .change, not .input: Gradio's textbox sends "input" for key presses only, so Chinese typed
+    # through an input method (or pasted) would never search; nothing else writes this box.
+    g.query.change(first_page, filters, page_out, js=DEBOUNCE_JS, trigger_mode="always_last", **PRIVATE)
     s: SelectWidgets = g.select
     marks = [g.grid, g.picks, s.info]
     g.grid.select(h.gallery_toggle, [g.page_ids, s.mode, g.picks], marks, **PRIVATE)
