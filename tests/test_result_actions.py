@@ -3,6 +3,7 @@ on real results from the emulator: recent prompts, a run's zip, variations, matc
 
 from __future__ import annotations
 
+import asyncio
 import time
 import zipfile
 from types import SimpleNamespace
@@ -18,6 +19,7 @@ from aliyun_image.variations import variation_request
 
 from aliyun_image.ui import AppContext, AppOptions
 
+from .conftest import TEST_KEY
 from .test_ui_handlers import drain, generate, req
 
 
@@ -173,3 +175,51 @@ def test_pending_results_are_not_in_recent_or_runs(service):
                                           actual_prompt=None, url="https://x", url_expires=None, owner="a")])
     assert result_sets.recent_prompts(store, "a", "t2i") == []
     assert result_sets.run_records(store, rid, "a") == []
+
+
+def test_variations_of_an_edit_send_its_url_input_again(make_ctx, emu):
+    h = Handlers(make_ctx())
+    outs = drain(h.edit(None, "https://example.com/in.png", "make it blue", "plus", "", 1, "auto", "", 1024, 1024,
+                        -1, "", True, False, req(), TEST_KEY))
+    (rid,) = _ids(outs)
+    emu.clear()
+    (new,) = _ids(drain(h.variations(rid, req(), TEST_KEY)))
+    rec = h.ctx.store.get(new)
+    assert rec.task == "edit" and rec.prompt == "make it blue" and rec.inputs[0]["url"] == "https://example.com/in.png"
+    (call,) = emu.calls("generation")
+    assert call.json["input"]["messages"][0]["content"][0]["image"] == "https://example.com/in.png"
+
+
+def test_variations_draw_on_the_hosted_quota(make_ctx, monkeypatch):
+    monkeypatch.setenv("DASHSCOPE_API_KEY", TEST_KEY)
+    h = Handlers(make_ctx(hosted=True, session_limit=2, total_limit=10))
+    ids = _ids(generate(h, "two on the host", req("v"), n=2, api_key=""))
+    outs = drain(h.variations(ids[0], req("v"), ""))
+    assert outs.error is not None and "per visitor per hour" in outs[-1][1]
+
+
+def test_stop_stops_a_variations_run(make_ctx, emu):
+    """Stop finds a variation like any run of its panel: no request after it, the paid ones kept."""
+    h = Handlers(make_ctx())
+    ids = _ids(generate(h, "stop my variations", req(), n=6))
+    emu.clear()
+    emu.latency = 0.6
+
+    async def go():
+        shown: list = []
+
+        async def follow():
+            async for out in h.variations(ids[0], req(), TEST_KEY):
+                shown.append(out)
+        task = asyncio.create_task(follow())
+        while not emu.calls("generation"):
+            await asyncio.sleep(0.02)
+        stopped = [out async for out in h.stop_t2i(req())]
+        await task
+        return stopped
+    try:
+        stopped = asyncio.run(go())
+    finally:
+        emu.latency = 0.0
+    sent = len(emu.calls("generation"))
+    assert sent < 6 and "Stopped" in stopped[-1][1] and f"{sent} of 6" in stopped[-1][1]

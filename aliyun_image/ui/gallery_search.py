@@ -34,6 +34,10 @@ DEBOUNCE_JS = """(q, task, model) => new Promise((resolve) => {
   window.__aliyunImageSearch = setTimeout(() => resolve([q, task, model]), 300);
 })"""
 
+# Zips are written to disk and copied into Gradio's cache: at most two are made at once, however
+# many clicks or crafted calls arrive (the rest wait in the queue).
+ZIPS: dict[str, Any] = {"concurrency_id": "zips", "concurrency_limit": 2}
+
 
 @dataclass
 class SelectWidgets:
@@ -158,6 +162,7 @@ def wire_gallery_search(h: GallerySearch, g: Any, first_page: Callable[..., Any]
     s.pick_all.click(h.gallery_pick_all, g.page_ids, marks, **PRIVATE)
     s.pick_none.click(h.gallery_pick_none, g.page_ids, marks, **PRIVATE)
     g.picks.input(h.gallery_marks, [g.page_ids, g.picks], marks, **PRIVATE)
-    s.match_zip.click(h.download_matching, filters, [g.zip_file, s.info], api_name="download_matching").success(
+    s.match_zip.click(h.download_matching, filters, [g.zip_file, s.info], api_name="download_matching",
+                      **ZIPS).success(
         shown, None, g.zip_file, **PRIVATE)
     g.zip_button.click(shown, None, g.zip_file, **PRIVATE)  # the zip's box appears with the first zip

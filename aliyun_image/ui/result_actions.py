@@ -26,7 +26,7 @@ from ..store import Record
 from ..variations import variation_request
 from .context import AppContext
 from .endpoints import check_handler
-from .gallery_search import shown
+from .gallery_search import ZIPS, shown
 from .present import caption_id, error_md, gr_error, request_lang, request_session
 from .run_handlers import RunHandlers
 from .strings import t
@@ -208,7 +208,7 @@ def _wire_panel(ctx: AppContext, h: ResultActions, task: str, panel: Any, box: g
     # The panel's Stop (wired with its run) shows and stops the session's run of this task, a
     # variation included; this cancels the variation's event too.
     panel.stop.click(None, None, None, cancels=[var], api_visibility="private", queue=False)
-    a.zip_run.click(h.download_run, a.current, [a.zip_file, a.note], **_exposure(task, "download_run")).success(
+    a.zip_run.click(h.download_run, a.current, [a.zip_file, a.note], **ZIPS, **_exposure(task, "download_run")).success(
         shown, None, a.zip_file, **PRIVATE)
 
 
