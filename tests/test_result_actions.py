@@ -134,8 +134,9 @@ def test_recent_prompts_and_the_first_result_for_the_panel(make_ctx):
     assert [s[0] for s in ds.raw_samples][1] == "一只橘猫" and ds.sample_labels[0].endswith("…")
     assert h.recent_prompts("t2i", req("bob")).raw_samples == []
     assert h.recent_pick(["一只橘猫"]) == "一只橘猫"
-    assert h.result_first([("/x.png", "#12 · cat · m · 1*1")]) == 12 and h.result_first(None) is None
-    assert h.result_picked(SimpleNamespace(value={"caption": "✓ #7 · dog"})) == 7
+    assert h.result_first([("/x.png", "#12 · cat · m · 1*1")]) == (12, "") and h.result_first(None) == (None, "")
+    assert h.result_picked(SimpleNamespace(value={"caption": "✓ #7 · dog"}), req(lang="zh-CN")) == (
+        7, "上方按钮将作用于 #7。")
 
 
 def test_select_on_thumbnails_all_none_and_matching_zip(make_ctx):

@@ -94,16 +94,20 @@ class ResultActions(RunHandlers):
         return t(lang, "act_not_yours", id=str(record_id)[:20])
 
     # --- which result the actions act on (private) -----------------------------------------------
-    def result_picked(self, evt: gr.SelectData) -> Any:
-        """The clicked thumbnail's record id (from its ``#id`` caption)."""
+    def result_picked(self, evt: gr.SelectData, request: gr.Request) -> tuple[Any, Any]:
+        """The clicked thumbnail's record id (from its ``#id`` caption), and a line that says the
+        actions now act on it."""
         value = evt.value if isinstance(evt.value, dict) else {}
         rid = caption_id(value.get("caption"))
-        return rid if rid is not None else gr.skip()
+        if rid is None:
+            return gr.skip(), gr.skip()
+        return rid, t(request_lang(request), "act_target", id=rid)
 
-    def result_first(self, items: list | None) -> int | None:
-        """The first result of what the panel shows (a new run resets the choice)."""
+    def result_first(self, items: list | None) -> tuple[int | None, str]:
+        """The first result of what the panel shows (new results reset the choice, and clear the
+        line that named the old one)."""
         first = items[0] if items else None
-        return caption_id(first[1]) if isinstance(first, (list, tuple)) and len(first) > 1 else None
+        return (caption_id(first[1]) if isinstance(first, (list, tuple)) and len(first) > 1 else None), ""
 
     # --- the actions -----------------------------------------------------------------------------
     def edit_this(self, record_id: Any, request: gr.Request):
@@ -194,9 +198,9 @@ def _wire_panel(ctx: AppContext, h: ResultActions, task: str, panel: Any, box: g
     """One run panel's action row and recent prompts (the text-to-image panel's are public)."""
     a: ActionWidgets = panel.actions
     results, status = panel.results, panel.status
-    results.select(h.result_picked, None, a.current, **PRIVATE)
+    results.select(h.result_picked, None, [a.current, a.note], **PRIVATE)
     recent = [gr.State(task)], panel.recent
-    results.change(h.result_first, results, a.current, **PRIVATE).then(h.recent_prompts, *recent, **PRIVATE)
+    results.change(h.result_first, results, [a.current, a.note], **PRIVATE).then(h.recent_prompts, *recent, **PRIVATE)
     demo.load(h.recent_prompts, *recent, **PRIVATE)
     panel.recent.click(h.recent_pick, panel.recent, box, **PRIVATE)
     a.edit.click(h.edit_this, a.current, [edit.image, tabs, a.note, edit.status], **PRIVATE)
