@@ -158,3 +158,26 @@ def test_gallery_select_on_thumbnails_all_none_and_zips_zh(browser, app):
     page.click("#gallery-zip-matching")
     page.wait_for_selector("#gallery-select-info:has-text('已打包全部匹配结果：3 张')", timeout=10000)
     page.close()
+
+
+def test_stop_stops_variations_en(browser, app, emulator_server):
+    """Variations run like Generate: the panel's Stop stops them; requests already sent are kept."""
+    page = open_page(browser, app.url, "en-US")
+    run_t2i(page, "stop these variations", 6)
+    page.wait_for_selector("#t2i-status:has-text('Done')", timeout=30000)
+    emulator_server.clear()
+    emulator_server.latency = 2.0
+    try:
+        page.click("#t2i-act-variations")
+        page.wait_for_function("1", timeout=1000)
+        for _ in range(50):
+            if emulator_server.calls("generation"):
+                break
+            page.wait_for_timeout(100)
+        page.click("#t2i-stop")
+        page.wait_for_selector("#t2i-status:has-text('Stopped')", timeout=20000)
+        sent = len(emulator_server.calls("generation"))
+        assert 0 < sent < 6 and f"{sent} of 6" in page.inner_text("#t2i-status")
+    finally:
+        emulator_server.latency = 0.0
+    page.close()

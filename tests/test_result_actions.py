@@ -224,3 +224,16 @@ def test_stop_stops_a_variations_run(make_ctx, emu):
         emu.latency = 0.0
     sent = len(emu.calls("generation"))
     assert sent < 6 and "Stopped" in stopped[-1][1] and f"{sent} of 6" in stopped[-1][1]
+
+
+def test_order_is_newest_first_then_highest_id_for_equal_times(service):
+    """Results recorded together share a creation time: the id breaks the tie, newest first."""
+    from aliyun_image.kinds import Status
+    store = service.store
+    item = dict(batch_id="b", task="t2i", model="m", prompt="same moment", negative="", params={}, seed=1,
+                inputs=[], request_id="", usage={}, actual_prompt=None, url="https://x", url_expires=None)
+    ids = store.add_pending([NewResult(idx=i, **item) for i in range(3)])  # one transaction: one time
+    for rid in ids:
+        store.mark(rid, Status.DONE)
+    assert len({store.get(i).created for i in ids}) == 1
+    assert [r.id for r in store.page(query="same moment")[0]] == sorted(ids, reverse=True)
