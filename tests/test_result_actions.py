@@ -199,30 +199,33 @@ def test_variations_draw_on_the_hosted_quota(make_ctx, monkeypatch):
     assert outs.error is not None and "per visitor per hour" in outs[-1][1]
 
 
-def test_stop_stops_a_variations_run(make_ctx, emu):
-    """Stop finds a variation like any run of its panel: no request after it, the paid ones kept."""
-    h = Handlers(make_ctx())
-    ids = _ids(generate(h, "stop my variations", req(), n=6))
-    emu.clear()
-    emu.latency = 2.0  # the first requests are still out when Stop comes, even on a busy machine
+def test_stop_stops_a_variations_run(clean_env):
+    """Stop finds a variation like any run of its panel: no request after it, the paid ones kept.
+    (Its own emulator: the slow replies must not linger into other tests' timing.)"""
+    from aliyun_image.emulator import Emulator
 
-    async def go():
-        shown: list = []
+    with Emulator() as own:
+        ctx = AppContext(AppOptions(base_url=own.base_url, data_dir=str(clean_env)))
+        try:
+            h = Handlers(ctx)
+            ids = _ids(generate(h, "stop my variations", req(), n=6))
+            own.clear()
+            own.latency = 2.0  # the first requests are still out when Stop comes, even on a busy machine
 
-        async def follow():
-            async for out in h.variations(ids[0], req(), TEST_KEY):
-                shown.append(out)
-        task = asyncio.create_task(follow())
-        while not emu.calls("generation"):
-            await asyncio.sleep(0.02)
-        stopped = [out async for out in h.stop_t2i(req())]
-        await task
-        return stopped
-    try:
-        stopped = asyncio.run(go())
-    finally:
-        emu.latency = 0.0
-    sent = len(emu.calls("generation"))
+            async def go():
+                async def follow():
+                    async for _ in h.variations(ids[0], req(), TEST_KEY):
+                        pass
+                task = asyncio.create_task(follow())
+                while not own.calls("generation"):
+                    await asyncio.sleep(0.02)
+                stopped = [out async for out in h.stop_t2i(req())]
+                await task
+                return stopped
+            stopped = asyncio.run(go())
+            sent = len(own.calls("generation"))
+        finally:
+            ctx.close()
     assert sent < 6 and "Stopped" in stopped[-1][1] and f"{sent} of 6" in stopped[-1][1]
 
 
