@@ -16,7 +16,7 @@ import re
 import sys
 from collections.abc import Sequence
 
-from . import __version__, cli_reports
+from . import __version__, cli_keep, cli_reports
 from .backends import backend_settings
 from .config import Settings
 from .errors import EN, ZH, AliyunImageError, unexpected
@@ -110,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Advanced: point a region at another base URL (a proxy, or an emulator in tests).
     c.add_argument("--region-base", action="append", metavar="REGION=URL", help=argparse.SUPPRESS)
 
+    cli_keep.add_parsers(sub, common)
     em = sub.add_parser("emulator", help="run the local DashScope emulator on 127.0.0.1", parents=[common])
     em.add_argument("--host", default="127.0.0.1")
     em.add_argument("--port", type=int, default=8765)
@@ -229,7 +230,8 @@ def _history(args: argparse.Namespace, lang: str) -> int:
         if args.json:
             print(json.dumps({"id": r.id, "task": r.task, "model": r.model, "prompt": r.prompt, "seed": r.seed,
                               "size": r.size, "file": str(r.file), "created": r.created,
-                              "request_id": r.request_id}, ensure_ascii=False))
+                              "request_id": r.request_id,
+                              "inputs": cli_keep.inputs_json(r, store.root)}, ensure_ascii=False))
         else:
             print(f"{r.id}\t{r.task}\t{r.model}\t{r.size}\t{r.seed}\t{r.file}\t{r.prompt[:60]}")
     if not args.json:
@@ -299,6 +301,8 @@ def _dispatch(args: argparse.Namespace, lang: str) -> int:
         return cli_reports.models(args, lang)
     if args.command == "check":
         return cli_reports.check(args, lang, _backend)
+    if args.command in cli_keep.COMMANDS:
+        return cli_keep.run(args, lang)
     return _emulator(args, lang)
 
 

@@ -47,6 +47,7 @@ from .kinds import Endpoint, EventKind, Status, Task
 from .pngtext import PngTextWriter
 from .diskspace import storage_error
 from .store import NewResult, Record, ResultStore
+from .inputs_store import InputStore, keep_job_inputs
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack from 3.11; annotations only
@@ -104,6 +105,7 @@ class ImageService:
         self.settings = settings
         self.store = store or ResultStore.open(settings.data_dir, fsync=settings.fsync)
         self.client = client or DashScopeClient(settings)
+        self.inputs = InputStore(self.store.root, fsync=settings.fsync)  # kept input images (for reuse)
         self._lock = threading.Lock()
         self._unrecorded: list[NewResult] = []  # paid results whose rows did not fit on the disk
         self._born = time.time()  # rows this service recorded since are in flight unless they failed
@@ -198,6 +200,7 @@ class ImageService:
         batch = Batch(job, notes=list(job.notes))
         batch_id = uuid.uuid4().hex[:12]
         lock = threading.Lock()
+        keep_job_inputs(self.inputs, job.images, owner)  # before sending: what was sent can come back
         refs = self._image_refs(job, key, emit)
 
         def record(ev: Event) -> None:

@@ -145,8 +145,8 @@ class EditPanel:
     def reuse_fields(self) -> dict[str, Any]:
         """Widgets by reuse control name."""
         s = self.sizes
-        return {"prompt": self.instruction, "url": self.url, "size_mode": s.mode, "width": s.width,
-                "height": s.height, **self.options.by_name()}
+        return {"prompt": self.instruction, "image": self.image, "url": self.url, "size_mode": s.mode,
+                "width": s.width, "height": s.height, **self.options.by_name()}
 
 
 def _edit_presets() -> tuple[gr.Dropdown, gr.Dropdown, gr.Textbox, gr.Button]:
@@ -208,7 +208,7 @@ class FusePanel:
         """Widgets by reuse control name."""
         s = self.sizes
         return {"prompt": self.instruction, "size_mode": s.mode, "width": s.width, "height": s.height,
-                **self.options.by_name()}
+                **{f"image{k + 1}": slot for k, slot in enumerate(self.slots)}, **self.options.by_name()}
 
 
 def build_fuse() -> FusePanel:
@@ -261,6 +261,8 @@ class GalleryPanel:
     to_fuse: gr.Button
     delete: gr.Button
     status: gr.Markdown
+    undo: gr.Button  # shown right after a delete
+    last_deleted: gr.State  # the id Undo brings back
 
     def filters(self) -> list[Any]:
         """Search text, task and model filters (the first inputs of every paging event)."""
@@ -312,19 +314,20 @@ def _gallery_details() -> dict[str, Any]:
         to_fuse = gr.Button(I18N("to_fuse"), size="sm", elem_id="gallery-to-fuse")
         delete = gr.Button(I18N("delete"), size="sm", variant="stop", elem_id="gallery-delete")
     status = gr.Markdown(elem_id="gallery-status")
+    undo = gr.Button(I18N("undo"), size="sm", visible=False, elem_id="gallery-undo")
     return {"preview": preview, "details": details, "download": download, "reuse": reuse, "to_edit": to_edit,
-            "to_fuse": to_fuse, "delete": delete, "status": status}
+            "to_fuse": to_fuse, "delete": delete, "status": status, "undo": undo}
 
 
 def build_gallery() -> GalleryPanel:
     """The gallery tab: search and filters, thumbnails, and the selected result's actions."""
     with gr.Tab(I18N("tab_gallery"), id="gallery", elem_id="tab-gallery") as tab:
-        page_ids, page_no, selected = gr.State([]), gr.State(1), gr.State(None)
+        page_ids, page_no, selected, last_deleted = gr.State([]), gr.State(1), gr.State(None), gr.State(None)
         filters = _gallery_filters()
         with gr.Row():
             with gr.Column(scale=7):
                 grid = _gallery_grid()
             with gr.Column(scale=5):
                 details = _gallery_details()
-    return GalleryPanel(tab=tab, page_ids=page_ids, page_no=page_no, selected=selected, **filters, **grid,
-                        **details)
+    return GalleryPanel(tab=tab, page_ids=page_ids, page_no=page_no, selected=selected, last_deleted=last_deleted,
+                        **filters, **grid, **details)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from .. import catalog
 from ..model_info import picker_label
 from ..summary import TEXTS as SUMMARY_TEXTS
+from .keep_strings import KEEP_TEXTS
 
 EN: dict[str, str] = {
     "title": "aliyun-image · Qwen-Image studio",
@@ -257,6 +258,9 @@ ZH["key_other_region"] = "本应用调用的是另一个地域：请用 `--regio
 EN["key_nowhere"] = "No region accepts this key. Copy it again from the Bailian console."
 ZH["key_nowhere"] = "没有地域接受这个 Key。请从百炼控制台重新复制。"
 EN["extend_price"], ZH["extend_price"] = "turning it on doubles this model's price", "开启后本模型价格翻倍"
+
+for _lang, _texts in KEEP_TEXTS.items():  # undoable delete, reuse with inputs, PNG info
+    (EN if _lang == "en" else ZH).update(_texts)
 
 # Run-time messages: the batch summary's texts live with its builder (the CLI shares them), and the
 # page uses some of them outside the summary too (the offline note, a record's rewritten prompt).
