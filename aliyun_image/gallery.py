@@ -53,6 +53,11 @@ class Gallery:
         inputs = InputStore(self.store.root)
         return [inputs.path(i.get("stored"), self.owner) if isinstance(i, dict) else None for i in rec.inputs]
 
+    def kept_inputs(self, digests: list[str | None]) -> list[Path | None]:
+        """The owner's kept input images with these digests (those a PNG's recipe names), in order."""
+        inputs = InputStore(self.store.root)
+        return [inputs.find(d, self.owner) for d in digests]
+
     def export_zip(self, ids: list[int], dest: Path) -> Path | None:
         """Zip the owner's results among ``ids``; None when none of them is theirs."""
         return self.store.export_zip(ids, dest, self.owner)

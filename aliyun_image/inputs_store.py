@@ -78,6 +78,17 @@ class InputStore:
         file = self.root / stored
         return file if file.is_file() else None
 
+    def find(self, sha256: str | None, owner: str | None = None) -> Path | None:
+        """The kept input with this digest in ``owner``'s store (a PNG's recipe names its inputs by
+        digest), or None."""
+        if not sha256 or not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            return None
+        for file in sorted((self.root / DIR / _owner_dir(owner)).glob(f"{sha256}.*")):
+            found = self.path(file.relative_to(self.root).as_posix(), owner)
+            if found is not None:
+                return found
+        return None
+
     def collect(self, store: ResultStore, *, grace: float = 3600.0) -> int:
         """Remove kept inputs no result row refers to any more (after a purge); return how many.
 

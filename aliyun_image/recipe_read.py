@@ -171,14 +171,16 @@ def _task(value: Any) -> str:
 
 
 def _inputs(value: Any) -> list[dict[str, str]]:
-    """Input references as names and http(s) URLs only (a stored path from a file is not trusted)."""
+    """Input references as names, digests and http(s) URLs only (a stored path from a file is not
+    trusted: a digest is looked up in the reader's own kept inputs instead)."""
     out = []
     for item in value[:3] if isinstance(value, list) else []:
         if not isinstance(item, dict):
             continue
-        url = _text(item.get("url"), 2000)
+        url, digest = _text(item.get("url"), 2000), _text(item.get("sha256"), 64)
         out.append({"name": _text(item.get("name"), 200),
-                    **({"url": url} if url.startswith(("http://", "https://")) else {})})
+                    **({"url": url} if url.startswith(("http://", "https://")) else {}),
+                    **({"sha256": digest} if re.fullmatch(r"[0-9a-f]{64}", digest) else {})})
     return out
 
 

@@ -206,13 +206,20 @@ def test_hosted_reuse_restores_only_the_owners_inputs(make_ctx, tmp_path, monkey
     assert Path(h.reuse(rec.id, req("alice"))["edit.image"]).is_file()
 
 
-def test_png_info_fills_the_panel_of_its_task(make_ctx, service, tmp_path):
+def test_png_info_fills_the_panel_of_its_task(make_ctx, tmp_path, monkeypatch):
     h = Handlers(make_ctx(), reuse=_targets())
     _edit(h, "s1", str(_png(tmp_path / "in.png")), instruction="add a hat", seed=99)
     (rec,), _ = h.ctx.store.page()
     out = h.png_info(str(rec.file), req())
     assert out["tabs"].selected == "edit" and out["edit.prompt"] == "add a hat" and out["edit.seed"] == 99
-    assert out["png.status"].startswith("✓") and "edit.image" in out and out["edit.image"] is None
+    assert out["png.status"].startswith("✓") and "1 of 1" in out["png.status"]
+    assert Path(out["edit.image"]).read_bytes() == (h.ctx.store.root / rec.inputs[0]["stored"]).read_bytes()
+    # A hosted visitor dropping the same PNG finds no kept copy of someone else's input.
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
+    dropped = tmp_path / "dropped.png"
+    dropped.write_bytes(rec.file.read_bytes())
+    out = Handlers(make_ctx(hosted=True), reuse=_targets()).png_info(str(dropped), req("visitor"))
+    assert "0 of 1" in out["png.status"] and out["edit.image"] is None and out["edit.prompt"] == "add a hat"
     out = h.png_info(str(_a1111_png(tmp_path / "a.png")), req(lang="zh-CN"))
     assert out["tabs"].selected == "t2i" and out["t2i.seed"] == 12345 and "A1111" in out["t2i.status"]
     bad = tmp_path / "bad.png"

@@ -57,9 +57,14 @@ class KeepHandlers:
             if here is None:
                 raise gr.Error(exc.text(lang, details=False)) from None
             return {here: "✗ " + exc.text(lang, details=False)}
-        plan = reuse_values(recipe)
+        # Inputs come back from the visitor's own kept copies (by digest), never from the file's paths.
+        files = self._owner_gallery(request).kept_inputs([i.get("sha256") for i in recipe.inputs])
+        plan = reuse_values(recipe, files)
         source = t(lang, "png_source_ours" if recipe.source == "aliyun-image" else "png_source_a1111")
-        out = fill_panel(targets, plan, t(lang, "png_loaded", name=path.name[:80], source=source))
+        text = t(lang, "png_loaded", name=path.name[:80], source=source)
+        if plan.inputs:
+            text += " " + t(lang, "png_inputs", restored=plan.restored, inputs=plan.inputs)
+        out = fill_panel(targets, plan, text)
         if here is not None:
-            out[here] = "✓ " + t(lang, "png_loaded", name=path.name[:80], source=source)
+            out[here] = "✓ " + text
         return out

@@ -21,6 +21,7 @@ KEEP_TEXTS: dict[str, dict[str, str]] = {
         "png_loaded": "Loaded the recipe of {name} ({source}) into this panel. Check it and press Run.",
         "png_source_ours": "made by aliyun-image",
         "png_source_a1111": "A1111-style parameters",
+        "png_inputs": "Input images: {restored} of {inputs} found among the kept inputs.",
     },
     "zh": {
         "trashed": "已将 #{id} 移入回收站。点“撤销删除”可恢复；回收站 30 天后自动清空。",
@@ -35,5 +36,6 @@ KEEP_TEXTS: dict[str, dict[str, str]] = {
         "png_loaded": "已将 {name} 的配方（{source}）载入本面板。请检查后点击运行。",
         "png_source_ours": "由 aliyun-image 生成",
         "png_source_a1111": "A1111 风格参数",
+        "png_inputs": "输入图片：在已保存的输入中找到 {restored}/{inputs} 张。",
     },
 }
