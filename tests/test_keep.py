@@ -237,3 +237,15 @@ def test_hosted_png_info_reads_only_uploads(make_ctx, tmp_path, monkeypatch):
     (tmp_path / "uploads").mkdir()
     out = h.png_info(str(_a1111_png(tmp_path / "uploads" / "dropped.png")), req())
     assert out["t2i.prompt"] == "a castle on a hill, sunset"
+
+
+def test_the_app_empties_old_trash_at_housekeeping(make_ctx, tmp_path):
+    ctx = make_ctx()
+    h = Handlers(ctx, reuse=_targets())
+    _edit(h, "s1", str(_png(tmp_path / "old.png")), instruction="old one")
+    _edit(h, "s1", str(_png(tmp_path / "new.png", "white")), instruction="new one")
+    old, new = sorted(ctx.store.page()[0], key=lambda r: r.id)
+    assert ctx.gallery(None).delete(old.id) and ctx.gallery(None).delete(new.id)
+    ctx.store._update(old.id, updated=time.time() - 31 * 86400)
+    ctx.housekeeping()
+    assert ctx.store.get(old.id) is None and ctx.store.get(new.id).status == "trashed"
