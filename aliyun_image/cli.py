@@ -16,11 +16,12 @@ import re
 import sys
 from collections.abc import Sequence
 
-from . import __version__, cli_keep, cli_reports
+from . import __version__, cli_reports
 from .backends import backend_settings
 from .config import Settings
 from .errors import EN, ZH, AliyunImageError, unexpected
 from .kinds import EventKind
+from . import cli_keep
 from .summary import Outcome, terminal_summary
 
 
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("resume", help="finish downloads cut short by a crash (while URLs are valid)", parents=[common])
     m = sub.add_parser("models", help="list models: status, regions, limits, prices", parents=[common])
     m.add_argument("--json", action="store_true", help="everything the catalogue says, as JSON")
+    cli_keep.add_parsers(sub, common)  # trash, recipe
 
     c = sub.add_parser("check", help="which region is this key for? (one free request per region)",
                        parents=[common])
@@ -110,7 +112,6 @@ def build_parser() -> argparse.ArgumentParser:
     # Advanced: point a region at another base URL (a proxy, or an emulator in tests).
     c.add_argument("--region-base", action="append", metavar="REGION=URL", help=argparse.SUPPRESS)
 
-    cli_keep.add_parsers(sub, common)
     em = sub.add_parser("emulator", help="run the local DashScope emulator on 127.0.0.1", parents=[common])
     em.add_argument("--host", default="127.0.0.1")
     em.add_argument("--port", type=int, default=8765)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .store import Record, ResultStore
 from .inputs_store import InputStore
 from .kinds import Status
-from .store import Record, ResultStore
 from .trash import Trash
 
 

@@ -43,11 +43,11 @@ from .errors import (
 )
 from .jobs import Job, build_job
 from .model_info import check_offered
+from .inputs_store import InputStore, keep_job_inputs
 from .kinds import Endpoint, EventKind, Status, Task
 from .pngtext import PngTextWriter
 from .diskspace import storage_error
 from .store import NewResult, Record, ResultStore
-from .inputs_store import InputStore, keep_job_inputs
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack from 3.11; annotations only
@@ -105,10 +105,10 @@ class ImageService:
         self.settings = settings
         self.store = store or ResultStore.open(settings.data_dir, fsync=settings.fsync)
         self.client = client or DashScopeClient(settings)
-        self.inputs = InputStore(self.store.root, fsync=settings.fsync)  # kept input images (for reuse)
         self._lock = threading.Lock()
         self._unrecorded: list[NewResult] = []  # paid results whose rows did not fit on the disk
         self._born = time.time()  # rows this service recorded since are in flight unless they failed
+        self.inputs = InputStore(self.store.root, fsync=settings.fsync)  # kept input images (for reuse)
 
     # --- public use cases -------------------------------------------------------------------------
     def plan(self, task: str, prompt: str | None, images: Sequence[Any] = (),

@@ -19,6 +19,7 @@ from .present import caption, md, request_lang, request_session
 from .context import AppContext
 from .strings import t
 from .reuse_fill import ReuseTargets, fill_panel, reused_text
+from .keep_handlers import KeepHandlers
 
 __all__ = ["GalleryHandlers", "ReuseTargets", "details_md"]
 
@@ -51,7 +52,7 @@ def details_md(rec: Record, lang: str) -> str:
     return out
 
 
-class GalleryHandlers:
+class GalleryHandlers(KeepHandlers):
     """The gallery tab's events, bound to one :class:`AppContext` and the widgets reuse fills."""
 
     def __init__(self, ctx: AppContext, reuse: ReuseTargets | None = None):

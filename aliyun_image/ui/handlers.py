@@ -21,7 +21,6 @@ from ..jobs import MAX_FANOUT
 from .present import error_md, header_key, request_lang
 from .context import AppContext
 from .gallery_handlers import GalleryHandlers, ReuseTargets
-from .keep_handlers import KeepHandlers
 from .run_handlers import RunHandlers
 from .strings import PRESET_LABELS, preset_instruction, t
 
@@ -41,7 +40,7 @@ def key_report(result: keycheck.KeyCheck, configured: str, lang: str) -> str:
     return "\n".join(lines) + "\n\n" + verdict
 
 
-class Handlers(RunHandlers, GalleryHandlers, KeepHandlers):
+class Handlers(RunHandlers, GalleryHandlers):
     """All event functions of the app (see the module docstring)."""
 
     def __init__(self, ctx: AppContext, reuse: ReuseTargets | None = None):

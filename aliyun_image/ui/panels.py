@@ -260,9 +260,9 @@ class GalleryPanel:
     to_edit: gr.Button
     to_fuse: gr.Button
     delete: gr.Button
-    status: gr.Markdown
     undo: gr.Button  # shown right after a delete
     last_deleted: gr.State  # the id Undo brings back
+    status: gr.Markdown
 
     def filters(self) -> list[Any]:
         """Search text, task and model filters (the first inputs of every paging event)."""

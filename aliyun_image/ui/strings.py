@@ -244,6 +244,8 @@ def _add_model_labels() -> None:
 
 
 _add_model_labels()
+for _lang, _texts in KEEP_TEXTS.items():  # undoable delete, reuse with inputs, PNG info (keep_strings.py)
+    (EN if _lang == "en" else ZH).update(_texts)
 EN["model_auto"], ZH["model_auto"] = "auto (quality switch above)", "自动（按上方质量选项）"
 EN["size_auto_model"], ZH["size_auto_model"] = "auto (the model picks)", "自动（由模型决定）"
 EN["key_check"], ZH["key_check"] = "Check which region this key belongs to", "检查这个 Key 属于哪个地域"
@@ -258,9 +260,6 @@ ZH["key_other_region"] = "本应用调用的是另一个地域：请用 `--regio
 EN["key_nowhere"] = "No region accepts this key. Copy it again from the Bailian console."
 ZH["key_nowhere"] = "没有地域接受这个 Key。请从百炼控制台重新复制。"
 EN["extend_price"], ZH["extend_price"] = "turning it on doubles this model's price", "开启后本模型价格翻倍"
-
-for _lang, _texts in KEEP_TEXTS.items():  # undoable delete, reuse with inputs, PNG info
-    (EN if _lang == "en" else ZH).update(_texts)
 
 # Run-time messages: the batch summary's texts live with its builder (the CLI shares them), and the
 # page uses some of them outside the summary too (the offline note, a record's rewritten prompt).
