@@ -1,12 +1,18 @@
-"""The PNG info drop: a closed accordion under the tabs, there on every tab (see :mod:`.keep_handlers`)."""
+"""The PNG info drop (a closed accordion under the tabs, there on every tab) and the wiring of the
+"nothing is lost" events: Undo after a delete, PNG info (handlers in :mod:`.keep_handlers`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from .widgets import I18N
+from .widgets import I18N, PRIVATE
+
+if TYPE_CHECKING:
+    from .handlers import Handlers
+    from .panels import GalleryPanel
 
 
 @dataclass
@@ -24,3 +30,12 @@ def build_png_info() -> PngInfo:
                        height=120, elem_id="png-info-file")
         status = gr.Markdown(elem_id="png-info-status")
     return PngInfo(file, status)
+
+
+def wire_keep(h: Handlers, g: GalleryPanel, png: PngInfo) -> None:
+    """Undo brings the last deleted result back and refreshes the page of thumbnails; a dropped
+    PNG fills the panel of its task (the same widgets "Reuse parameters" fills)."""
+    g.undo.click(h.gallery_undo, g.last_deleted, [g.status, g.last_deleted, g.undo], **PRIVATE).then(
+        h.gallery_page, [*g.filters(), g.page_no], g.page_outputs(), **PRIVATE)
+    assert h.reuse_targets is not None  # built with the panels, just before the wiring
+    png.file.upload(h.png_info, png.file, h.reuse_targets.outputs(), **PRIVATE)

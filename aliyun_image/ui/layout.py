@@ -18,7 +18,7 @@ from .context import AppContext
 from .endpoints import PARAMS, check_handler
 from .gallery_handlers import ReuseTargets
 from .guard import Guard
-from .keep_panels import PngInfo, build_png_info
+from .keep_panels import build_png_info, wire_keep
 from .handlers import Handlers
 from .panels import (EditPanel, FusePanel, GalleryPanel, T2IPanel, build_edit, build_fuse, build_gallery,
                      build_header, build_t2i)
@@ -74,8 +74,7 @@ def _wire_runs(demo: gr.Blocks, ctx: AppContext, h: Handlers, t2i: T2IPanel, edi
     _wire_run(ctx, "fuse", h.fuse, fuse, [fuse.results, fuse.status], h.stop_fuse)
 
 
-def _wire_gallery(h: Handlers, g: GalleryPanel, tabs: gr.Tabs, edit: EditPanel, fuse: FusePanel,
-                  png: PngInfo) -> None:
+def _wire_gallery(h: Handlers, g: GalleryPanel, tabs: gr.Tabs, edit: EditPanel, fuse: FusePanel) -> None:
     filters, page_out = g.filters(), g.page_outputs()
     g.tab.select(h.gallery_page, [*filters, g.page_no], page_out, **PRIVATE)
     g.refresh.click(h.gallery_page, [*filters, g.page_no], page_out, **PRIVATE)
@@ -89,14 +88,11 @@ def _wire_gallery(h: Handlers, g: GalleryPanel, tabs: gr.Tabs, edit: EditPanel, 
         h.gallery_page, [*filters, g.page_no], page_out, **PRIVATE).then(
         lambda: (None, "", gr.DownloadButton(value=None, interactive=False)), None,
         [g.preview, g.details, g.download], **PRIVATE)
-    g.undo.click(h.gallery_undo, g.last_deleted, [g.status, g.last_deleted, g.undo], **PRIVATE).then(
-        h.gallery_page, [*filters, g.page_no], page_out, **PRIVATE)
     g.zip_button.click(h.gallery_zip, g.picks, [g.zip_file, g.status], **PRIVATE)
     g.to_edit.click(h.send_to_edit, g.selected, [edit.image, tabs, g.status], **PRIVATE)
     g.to_fuse.click(h.send_to_fuse, [g.selected, *fuse.slots], [*fuse.slots, tabs, g.status], **PRIVATE)
     assert h.reuse_targets is not None  # built with the panels, just before the wiring
     g.reuse.click(h.reuse, g.selected, h.reuse_targets.outputs(), **PRIVATE)
-    png.file.upload(h.png_info, png.file, h.reuse_targets.outputs(), **PRIVATE)
 
 
 def build_demo(ctx: AppContext) -> gr.Blocks:
@@ -118,12 +114,13 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                                                     "fuse": fuse.reuse_fields()},
                              {"t2i": t2i.status, "edit": edit.status, "fuse": fuse.status, "png": png.status})
         h = Handlers(ctx, reuse=reuse)
+        wire_keep(h, gallery, png)  # Undo after a delete, PNG info
         _wire_runs(demo, ctx, h, t2i, edit, fuse)
         # Queued (not PRIVATE's queue=False): the key header rides on queue calls only. At most two
         # checks at once: each makes one small request per region on the visitor's key.
         header.check.click(h.check_key, None, header.report, api_visibility="private", concurrency_limit=2,
                            concurrency_id="keycheck")
-        _wire_gallery(h, gallery, tabs, edit, fuse, png)
+        _wire_gallery(h, gallery, tabs, edit, fuse)
         demo.load(h.preset_labels, None, edit.preset, **PRIVATE)
     return demo
 

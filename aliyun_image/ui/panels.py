@@ -316,18 +316,18 @@ def _gallery_details() -> dict[str, Any]:
     status = gr.Markdown(elem_id="gallery-status")
     undo = gr.Button(I18N("undo"), size="sm", visible=False, elem_id="gallery-undo")
     return {"preview": preview, "details": details, "download": download, "reuse": reuse, "to_edit": to_edit,
-            "to_fuse": to_fuse, "delete": delete, "status": status, "undo": undo}
+            "to_fuse": to_fuse, "delete": delete, "status": status, "undo": undo, "last_deleted": gr.State(None)}
 
 
 def build_gallery() -> GalleryPanel:
     """The gallery tab: search and filters, thumbnails, and the selected result's actions."""
     with gr.Tab(I18N("tab_gallery"), id="gallery", elem_id="tab-gallery") as tab:
-        page_ids, page_no, selected, last_deleted = gr.State([]), gr.State(1), gr.State(None), gr.State(None)
+        page_ids, page_no, selected = gr.State([]), gr.State(1), gr.State(None)
         filters = _gallery_filters()
         with gr.Row():
             with gr.Column(scale=7):
                 grid = _gallery_grid()
             with gr.Column(scale=5):
                 details = _gallery_details()
-    return GalleryPanel(tab=tab, page_ids=page_ids, page_no=page_no, selected=selected, last_deleted=last_deleted,
-                        **filters, **grid, **details)
+    return GalleryPanel(tab=tab, page_ids=page_ids, page_no=page_no, selected=selected, **filters, **grid,
+                        **details)

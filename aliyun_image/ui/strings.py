@@ -7,10 +7,10 @@ the request's ``Accept-Language`` header (:func:`lang_of`), so both follow the s
 
 from __future__ import annotations
 
+from .keep_strings import KEEP_TEXTS
 from .. import catalog
 from ..model_info import picker_label
 from ..summary import TEXTS as SUMMARY_TEXTS
-from .keep_strings import KEEP_TEXTS
 
 EN: dict[str, str] = {
     "title": "aliyun-image · Qwen-Image studio",
