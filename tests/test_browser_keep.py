@@ -4,6 +4,9 @@ panel of its task (its input image too, from the kept copy). Screenshots in test
 
 from __future__ import annotations
 
+import json
+import sqlite3
+
 import pytest
 
 from aliyun_image.recipe_read import read_png_recipe
@@ -89,4 +92,32 @@ def test_dropping_a_png_fills_the_panel(browser, app, locale):  # noqa: F811
     assert "✓" in page.inner_text("#png-info-status")
     assert ("1/1" if locale == "zh-CN" else "1 of 1") in page.inner_text("#edit-status")
     shot(page, f"keep-png-info-{locale}")
+    page.close()
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_reuse_of_a_fusion_puts_its_images_back_in_order(browser, app, tmp_path, locale):  # noqa: F811
+    page = open_page(browser, app.url, locale)
+    page.click("#tab-fuse-button, button[role=tab]:has-text('" + ("多图融合" if locale == "zh-CN" else
+                                                                 "Multi-image fusion") + "')")
+    for i, color in ((1, (230, 40, 40)), (2, (40, 40, 230))):
+        page.set_input_files(f"#fuse-img{i} input[type=file]", png(tmp_path / f"{i}.png", (500, 500), color))
+        page.wait_for_selector(f"#fuse-img{i} img")
+    page.fill("#fuse-instruction textarea", f"图1 beside 图2 {locale}")
+    page.click("#fuse-run")
+    page.wait_for_selector("#fuse-results img", timeout=30000)
+    page.close()
+    db = sqlite3.connect(app.data_dir / "gallery.sqlite3")
+    (inputs,) = db.execute("SELECT inputs FROM results WHERE task='fuse' ORDER BY id DESC LIMIT 1").fetchone()
+    db.close()
+    digests = [i["sha256"] for i in json.loads(inputs)]
+    page = open_page(browser, app.url, locale)
+    _open_gallery_first(page, locale)
+    page.click("#gallery-reuse")
+    page.wait_for_selector("#fuse-img2 img", timeout=10000)
+    srcs = [page.get_attribute(f"#fuse-img{i} img", "src") or "" for i in (1, 2)]
+    assert all(d in s for d, s in zip(digests, srcs, strict=True)), srcs  # 图1, 图2 in their order
+    assert page.query_selector("#fuse-img3 img") is None
+    assert ("2 张输入图片" if locale == "zh-CN" else "2 input image") in page.inner_text("#fuse-status")
+    shot(page, f"keep-reuse-fuse-{locale}")
     page.close()
