@@ -3,7 +3,8 @@
 * ``POST /_emulator/control`` with ``{"action": ..., **kwargs}``; actions ``fail``, ``fault``,
   ``download_fault``, ``task_outcome``, ``random_faults`` (same keyword arguments as the
   Python methods), ``latency`` (``{"latency": 0.5}`` or ``[0.2, 0.8]``), ``set`` (any of
-  ``latency``, ``task_delay``, ``url_ttl``, ``policy_ttl``, ``region``) and ``clear``. For ``fail``, a raw
+  ``latency``, ``task_delay``, ``url_ttl``, ``policy_ttl``, ``region``, ``task_limit`` and
+  ``limit_retry_after``, the last two ``null`` for none) and ``clear``. For ``fail``, a raw
   body may be given as ``body`` (text) or ``body_base64``. Reply: ``{"ok": true}``.
 * ``GET /_emulator/requests``: every recorded request, API key redacted (``Bearer ***``).
 * ``DELETE /_emulator/requests``: same as ``clear``.
@@ -26,7 +27,7 @@ from .replies import HttpReply, error_reply, json_reply
 if TYPE_CHECKING:
     from .state import EmulatorState, Latency
 
-SETTABLE = ("latency", "task_delay", "url_ttl", "policy_ttl", "region")
+SETTABLE = ("latency", "task_delay", "url_ttl", "policy_ttl", "region", "task_limit", "limit_retry_after")
 
 
 def _latency(value: Any) -> Latency:
@@ -54,8 +55,18 @@ def _set(state: EmulatorState, kw: dict[str, Any]) -> None:
     for name, value in kw.items():
         if name == "region":
             state.region = region_name(str(value))
+        elif name == "task_limit":
+            state.task_limit = None if value is None else _positive_int(value)
+        elif name == "limit_retry_after":
+            state.limit_retry_after = None if value is None else max(0.0, float(value))
         else:
             setattr(state, name, _latency(value) if name == "latency" else float(value))
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError("task_limit must be a positive integer or null")
+    return value
 
 
 def _clear(state: EmulatorState, kw: dict[str, Any]) -> None:

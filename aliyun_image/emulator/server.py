@@ -60,6 +60,11 @@ class Emulator:
     Keys: with ``api_keys`` only those are accepted; otherwise any key that starts with
     ``sk-``, is at least 8 characters long and does not contain ``invalid``.
 
+    Rate limit: ``task_limit`` (None = none) is the account's limit on tasks in flight per key
+    (generations inside their latency plus unfinished async tasks); beyond it requests get 429
+    ``Throttling.RateQuota``, with ``Retry-After: limit_retry_after`` when given. ``throttled``
+    counts them; such requests are recorded with ``throttled=True`` and carried out never.
+
     Region: ``region`` (``"beijing"``, ``"singapore"`` or ``"us"``) is the service the emulator
     plays. Models the catalogue does not offer there are 404 ``ModelNotFound``, and keys bound
     to another region get 401 ``InvalidApiKey``: keys listed in ``region_keys`` (key -> region,
@@ -81,6 +86,9 @@ class Emulator:
     requests: _OnState[list[Recorded]] = _OnState()
     in_flight: _OnState[int] = _OnState()
     peak_in_flight: _OnState[int] = _OnState()
+    task_limit: _OnState[int | None] = _OnState()
+    limit_retry_after: _OnState[float | None] = _OnState()
+    throttled: _OnState[int] = _OnState()
     faults: _OnState[FaultBook] = _OnState()
     inputs: _OnState[InputStore] = _OnState()
     results: _OnState[ServedImages] = _OnState()
@@ -91,7 +99,8 @@ class Emulator:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, api_keys: set[str] | None = None,
                  latency: Latency = 0.0, task_delay: float = 0.6,
                  url_ttl: float = 86400.0, fixed_image: bytes | None = None, seed: int = 0,
-                 policy_ttl: float = 300.0, region: str = BEIJING, region_keys: dict[str, str] | None = None):
+                 policy_ttl: float = 300.0, region: str = BEIJING, region_keys: dict[str, str] | None = None,
+                 task_limit: int | None = None, limit_retry_after: float | None = None):
         self.host = host
         self.port = port
         self.seed = seed
@@ -99,7 +108,8 @@ class Emulator:
         self.state = EmulatorState.new(
             fixed_image=fixed_image, seed=seed, api_keys=set(api_keys) if api_keys is not None else None,
             latency=latency, task_delay=task_delay, url_ttl=url_ttl, policy_ttl=policy_ttl,
-            region=region_name(region), region_keys=keys)
+            region=region_name(region), region_keys=keys, task_limit=task_limit,
+            limit_retry_after=limit_retry_after)
         self._lock = threading.Lock()  # guards the lifecycle fields below
         self._httpd: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
