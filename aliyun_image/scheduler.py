@@ -12,8 +12,9 @@ every generation request and async task of every run and every hosted visitor pa
   every new start until ``Retry-After`` (else an exponential backoff) has passed. After
   ``increase_every`` successes in a row, and no 429 for ``cooldown`` seconds, it grows by one,
   up to ``Settings.task_limit_max``.
-* **Fair order.** Requests wait in FIFO order within a run, and runs take turns (round-robin):
-  three runs of four images started together interleave; none waits for another to finish.
+* **Fair order.** Requests wait in FIFO order within a run, and a free slot goes to the waiting
+  run that has had the fewest so far (ties: the one that came first), so three runs of four
+  images started together interleave; none waits for another to finish.
 * **Stop.** A queued request of a run whose cancel flag is set leaves the queue at once and
   fails as ``Cancelled``: it is never sent.
 * **429s and money.** The scheduler asks the client not to retry 429s itself
@@ -91,7 +92,9 @@ class Lane:
         self._clock = clock
         self._backoff = (backoff_base, backoff_max)
         self._increase_every, self._cooldown = increase_every, cooldown
-        self._queues: OrderedDict[str, deque[Ticket]] = OrderedDict()  # run -> its tickets; runs take turns
+        self._queues: OrderedDict[str, deque[Ticket]] = OrderedDict()  # run -> its waiting tickets, by arrival
+        self._served: dict[str, int] = {}  # run -> slots granted so far (while it has requests here)
+        self._running: dict[str, int] = {}  # run -> slots it holds now
         self._epoch = 0
         self._successes = 0
         self._streak = 0  # 429s since the last success (backoff grows with it)
@@ -116,7 +119,14 @@ class Lane:
             q.remove(ticket)
             if not q:
                 del self._queues[ticket.run]
+                self._forget(ticket.run)
             return True
+
+    def _forget(self, run: str) -> None:
+        """Drop a run's counts once it has nothing queued or running here (call with the lock held)."""
+        if run not in self._queues and not self._running.get(run):
+            self._served.pop(run, None)
+            self._running.pop(run, None)
 
     def pump(self) -> None:
         """Grant slots to queued tickets while the limit allows and no hold is on."""
@@ -124,11 +134,13 @@ class Lane:
             if self._clock() < self.hold_until:
                 return
             while self.active < self.limit and self._queues:
-                run, q = next(iter(self._queues.items()))
+                run = min(self._queues, key=lambda r: self._served.get(r, 0))  # fewest served; first come
+                q = self._queues[run]
                 ticket = q.popleft()
-                del self._queues[run]
-                if q:
-                    self._queues[run] = q  # the run goes to the back: the next run takes a turn
+                if not q:
+                    del self._queues[run]
+                self._served[run] = self._served.get(run, 0) + 1
+                self._running[run] = self._running.get(run, 0) + 1
                 self.active += 1
                 ticket.epoch = self._epoch
                 ticket.granted.set()
@@ -152,17 +164,20 @@ class Lane:
         hold new starts) or ``OTHER`` (no change to the limit). ``requeue``: the same request
         waits again, at the head of its run's queue (a 429 keeps its place); its new ticket is
         returned."""
-        again = Ticket(ticket.run) if requeue else None
+        run, again = ticket.run, Ticket(ticket.run) if requeue else None
         with self._lock:
             self.active = max(0, self.active - 1)
+            self._running[run] = max(0, self._running.get(run, 0) - 1)
             now = self._clock()
             if outcome == OK:
                 self._succeeded(now)
             elif outcome == THROTTLED:
                 self._throttled(ticket, now, retry_after)
+                self._served[run] = max(0, self._served.get(run, 0) - 1)  # refused: it was not served
             if again is not None:
-                self._queues.setdefault(ticket.run, deque()).appendleft(again)
-                self._queues.move_to_end(ticket.run, last=False)  # and its run's turn comes first
+                self._queues.setdefault(run, deque()).appendleft(again)
+                self._queues.move_to_end(run, last=False)  # first among equals
+            self._forget(run)
         self.pump()
         return again
 

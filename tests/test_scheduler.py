@@ -112,7 +112,7 @@ def test_no_increase_during_the_cooldown_after_a_429():
     assert lane.limit == 2
 
 
-def test_runs_take_turns_and_keep_their_own_order():
+def test_the_run_served_least_goes_next_and_each_keeps_its_order():
     lane = Lane(1, 1, clock=FakeClock())
     first = lane.enqueue("a")
     order = []
@@ -122,7 +122,7 @@ def test_runs_take_turns_and_keep_their_own_order():
         (name,) = [k for k, t in tickets.items() if t.granted.is_set() and k not in order]
         order.append(name)
         lane.finish(tickets[name], OK)
-    assert order == [("a", 0), ("b", 0), ("c", 0), ("a", 1), ("b", 1), ("c", 1)]
+    assert order == [("b", 0), ("c", 0), ("a", 0), ("b", 1), ("c", 1), ("a", 1)]  # a had one already
 
 
 def test_a_refused_request_keeps_its_place_at_the_head_of_the_queue():
@@ -240,24 +240,29 @@ def test_a_request_that_may_have_been_billed_is_never_resent(lemu, tmp_path):
 
 def test_three_runs_sharing_a_key_interleave(lemu, tmp_path):
     svc = make_service(lemu, tmp_path)
-    batches: dict[str, object] = {}
+    lemu.latency = 0.6  # long next to starting a run's threads on a busy machine
     prompts = ["run A cat", "run B dog", "run C fox"]
+    batches: dict[str, object] = {}
+    landed: list[str] = []  # the run of each stored image, in the order they were stored
+    start = threading.Barrier(3)
 
     def go(prompt: str) -> None:
-        batches[prompt] = svc.generate(prompt, n=4)
+        start.wait()
+        batches[prompt] = svc.generate(prompt, n=4, on_event=lambda ev: landed.append(prompt)
+                                       if ev.kind == EventKind.RESULT else None)
 
-    lemu.latency = 0.6  # long next to starting a run's threads on a busy machine
     threads = [threading.Thread(target=go, args=(p,)) for p in prompts]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
     assert all(len(batches[p].results) == 4 and not batches[p].failures for p in prompts)  # type: ignore[attr-defined]
-    order = [r.json["input"]["messages"][0]["content"][0]["text"] for r in accepted(lemu)]
-    assert len(order) == 12 and lemu.throttled <= 2
-    firsts = [order.index(p) for p in prompts]
-    lasts = [len(order) - 1 - order[::-1].index(p) for p in prompts]
-    assert max(firsts) < min(lasts), order  # every run started before any run finished
+    sent = [r.json["input"]["messages"][0]["content"][0]["text"] for r in accepted(lemu)]
+    assert len(sent) == 12 and len(landed) == 12 and lemu.throttled <= 2
+    for order in (sent, landed):  # every run started, and had an image, before any run finished
+        firsts = [order.index(p) for p in prompts]
+        lasts = [len(order) - 1 - order[::-1].index(p) for p in prompts]
+        assert max(firsts) < min(lasts), order
 
 
 def test_stop_while_queued_sends_nothing_more(lemu, tmp_path):
