@@ -122,6 +122,7 @@ def _emulator_parser(em: argparse.ArgumentParser) -> None:
     em.add_argument("--host", default="127.0.0.1")
     em.add_argument("--port", type=int, default=8765)
     em.add_argument("--latency", type=float, default=0.0, help="seconds added to each generation")
+    em.add_argument("--image-latency", type=float, default=0.0, help="seconds added per image of a generation")
     em.add_argument("--key", action="append", help="accepted API key (repeatable; default: any sk-...)")
     em.add_argument("--account-limit", type=int, help="tasks in flight per key before 429 Throttling.RateQuota")
     em.add_argument("--limit-retry-after", type=float, help="Retry-After seconds sent with those 429s")
@@ -250,7 +251,8 @@ def _emulator(args: argparse.Namespace, lang: str) -> int:
     from .emulator import Emulator
 
     emu = Emulator(host=args.host, port=args.port, api_keys=set(args.key) if args.key else None,
-                   latency=args.latency, task_limit=args.account_limit, limit_retry_after=args.limit_retry_after)
+                   latency=args.latency, image_latency=args.image_latency, task_limit=args.account_limit,
+                   limit_retry_after=args.limit_retry_after)
     try:
         emu.start()
     except (OSError, OverflowError) as exc:

@@ -318,3 +318,61 @@ def test_emulator_limit_is_set_through_the_control_endpoint(lemu):
     assert requests.post(url, json={"action": "set", "task_limit": None}).ok and lemu.task_limit is None
     assert requests.post(url, json={"action": "set", "task_limit": 0}).status_code == 400
     lemu.limit_retry_after = 0.2
+
+
+# --- the flags ---------------------------------------------------------------------------------
+def test_cli_task_limit_flag_reaches_the_scheduler(lemu, tmp_path):
+    from tests.test_cli import run
+
+    r = run(["generate", "a lighthouse", "-n", "3", "--task-limit", "1"],
+            {"DASHSCOPE_API_KEY": TEST_KEY, "DASHSCOPE_HTTP_BASE_URL": lemu.base_url}, tmp_path / "data")
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout.split()) == 3 and lemu.peak_in_flight == 1 and lemu.throttled == 0
+
+
+def test_emulator_command_plays_an_account_limit(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.appserver import free_port
+    from tests.test_cli import ROOT
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "aliyun_image", "emulator", "--port", str(port), "--latency", "2",
+                             "--account-limit", "1", "--limit-retry-after", "3"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={"PYTHONPATH": str(ROOT)})
+    try:
+        base = f"http://127.0.0.1:{port}/api/v1"
+        client = DashScopeClient(Settings.from_env(env={}, base_url=base, api_key=TEST_KEY, max_retries=0))
+        body = {"model": MODEL, "input": {"messages": [{"role": "user", "content": [{"text": "a cat"}]}]}}
+        for _ in range(100):  # until it listens
+            try:
+                client.session.get(f"http://127.0.0.1:{port}/_emulator/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        first = threading.Thread(target=client.generate, args=(TEST_KEY, body))
+        first.start()
+        health = f"http://127.0.0.1:{port}/_emulator/health"
+        while client.session.get(health, timeout=5).json()["in_flight"] < 1:  # admitted, inside its latency
+            time.sleep(0.02)
+        with pytest.raises(ThrottledError) as info:
+            client.generate(TEST_KEY, body, retry_throttled=False)
+        first.join()
+        assert info.value.retry_after == 3 and info.value.code == "Throttling.RateQuota"
+        assert client.session.get(health, timeout=5).json()["throttled"] == 1
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_emulated_latency_grows_with_the_images_of_a_reply(lemu, tmp_path):
+    svc = make_service(lemu, tmp_path)
+    lemu.latency, lemu.image_latency = 0.05, 0.1
+    try:
+        batch = svc.generate("a lighthouse", model="qwen-image-2.0-pro", n=3)
+    finally:
+        lemu.image_latency = 0.0
+    assert len(batch.results) == 3
+    (call,) = lemu.calls("generation")
+    assert call.latency == pytest.approx(0.05 + 3 * 0.1)  # what the emulator added, not a wall-clock reading

@@ -146,7 +146,7 @@ def generation(state: EmulatorState, rec: Recorded) -> HttpReply:
         # task_metric: in the max/plus text-to-image docs only (not for edits, not for the 2.0 family).
         if order.task == T2I and not order.spec.does(EDIT):
             output["task_metric"] = {"TOTAL": order.n, "SUCCEEDED": order.n, "FAILED": 0}
-        state.sleep_latency(rec)
+        state.sleep_latency(rec, images=order.n)
     return json_reply({"output": output, "usage": {"width": size[0], "height": size[1], "image_count": order.n},
                        "request_id": new_request_id()})
 

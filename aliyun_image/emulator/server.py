@@ -52,7 +52,8 @@ class Emulator:
 
     Use as a context manager (``with Emulator() as emu:``) or call :meth:`start` /
     :meth:`stop`. ``latency`` (seconds, or a ``(low, high)`` range) delays successful
-    generation and task-creation replies; ``task_delay`` is how long an async task takes;
+    generation and task-creation replies, and ``image_latency`` adds that much per image to a
+    generation reply; ``task_delay`` is how long an async task takes;
     ``url_ttl`` how long result URLs stay valid; ``policy_ttl`` how long an upload policy
     does; ``fixed_image`` makes every result serve those bytes (benchmarks); ``seed`` seeds
     the emulator's own random choices (seeds picked when a request gives none, latency range).
@@ -78,6 +79,7 @@ class Emulator:
     region: _OnState[str] = _OnState()
     region_keys: _OnState[dict[str, str]] = _OnState()
     latency: _OnState[Latency] = _OnState()
+    image_latency: _OnState[float] = _OnState()
     task_delay: _OnState[float] = _OnState()
     url_ttl: _OnState[float] = _OnState()
     policy_ttl: _OnState[float] = _OnState()
@@ -100,7 +102,7 @@ class Emulator:
                  latency: Latency = 0.0, task_delay: float = 0.6,
                  url_ttl: float = 86400.0, fixed_image: bytes | None = None, seed: int = 0,
                  policy_ttl: float = 300.0, region: str = BEIJING, region_keys: dict[str, str] | None = None,
-                 task_limit: int | None = None, limit_retry_after: float | None = None):
+                 task_limit: int | None = None, limit_retry_after: float | None = None, image_latency: float = 0.0):
         self.host = host
         self.port = port
         self.seed = seed
@@ -109,7 +111,7 @@ class Emulator:
             fixed_image=fixed_image, seed=seed, api_keys=set(api_keys) if api_keys is not None else None,
             latency=latency, task_delay=task_delay, url_ttl=url_ttl, policy_ttl=policy_ttl,
             region=region_name(region), region_keys=keys, task_limit=task_limit,
-            limit_retry_after=limit_retry_after)
+            limit_retry_after=limit_retry_after, image_latency=image_latency)
         self._lock = threading.Lock()  # guards the lifecycle fields below
         self._httpd: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None

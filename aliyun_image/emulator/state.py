@@ -39,7 +39,7 @@ class EmulatorState:
     """The stores, settings, recorded requests and counters of one emulator.
 
     Settings (``latency``, ``task_delay``, ``url_ttl``, ``policy_ttl``, ``api_keys``,
-    ``region``, ``region_keys``, ``task_limit``, ``limit_retry_after``) may be changed while
+    ``region``, ``region_keys``, ``task_limit``, ``limit_retry_after``, ``image_latency``) may be changed while
     serving; ``origin`` and ``base_url`` are set once the server is bound.
 
     ``task_limit``: the account's limit on tasks in flight per key (sync generations inside
@@ -60,6 +60,7 @@ class EmulatorState:
     region: str = BEIJING  # the region whose service this emulator plays (see .regions)
     region_keys: dict[str, str] = field(default_factory=dict)  # key -> the region it belongs to
     latency: Latency = 0.0
+    image_latency: float = 0.0  # added per image of a synchronous reply (n images: latency + n x this)
     task_delay: float = 0.6
     url_ttl: float = 86400.0
     policy_ttl: float = 300.0
@@ -170,13 +171,14 @@ class EmulatorState:
         """Sleep up to ``seconds``; returns True early if the emulator is stopping."""
         return self.stopping.wait(max(0.0, float(seconds))) if seconds > 0 else self.stopping.is_set()
 
-    def sleep_latency(self, rec: Recorded | None = None) -> None:
-        """Apply ``latency`` (a number, or a ``(low, high)`` uniform range), note it on ``rec``
-        and count the requests inside it (``peak_in_flight``)."""
+    def sleep_latency(self, rec: Recorded | None = None, images: int = 0) -> None:
+        """Apply ``latency`` (a number, or a ``(low, high)`` uniform range) plus ``images`` x
+        ``image_latency``, note it on ``rec`` and count the requests inside it (``peak_in_flight``)."""
         lat = self.latency
         if isinstance(lat, (tuple, list)):
             with self.lock:
                 lat = self.rng.uniform(float(lat[0]), float(lat[1]))
+        lat = float(lat or 0.0) + max(0, images) * self.image_latency
         if rec is not None:
             rec.latency = float(lat or 0.0)
         with self.lock:
