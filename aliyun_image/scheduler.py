@@ -85,7 +85,6 @@ class Lane:
                  increase_every: int = INCREASE_EVERY, cooldown: float = COOLDOWN):
         self.ceiling = max(1, ceiling)
         self.limit = min(max(1, start), self.ceiling)
-        self.start_limit = self.limit
         self.active = 0
         self.hold_until = 0.0
         self.throttles = 0  # 429s received (for benchmarks and tests)
@@ -153,9 +152,9 @@ class Lane:
 
     @property
     def idle(self) -> bool:
-        """Nothing running or queued, and back at its starting limit: safe to forget."""
+        """Nothing running, queued or held back: safe to forget (a new lane learns the limit again)."""
         with self._lock:
-            return not self.active and not self._queues and self.limit == self.start_limit
+            return not self.active and not self._queues and self._clock() >= self.hold_until
 
     # --- outcomes ------------------------------------------------------------------------------
     def finish(self, ticket: Ticket, outcome: str, retry_after: float | None = None, *,

@@ -147,6 +147,18 @@ def test_lanes_are_named_by_a_hash_never_the_key(settings):
     assert lane_id(settings.base_url, "sk-other-key-1234", MODEL) != (digest, model)
 
 
+def test_idle_lanes_are_forgotten_busy_ones_kept(settings):
+    from aliyun_image.scheduler import MAX_IDLE_LANES
+
+    sched = Scheduler(settings)
+    busy = sched.lane("sk-busy-visitor-0", MODEL)
+    ticket = busy.enqueue("run")
+    for i in range(MAX_IDLE_LANES + 1):
+        sched.lane(f"sk-visitor-{i:04d}", MODEL)
+    assert len(sched._lanes) < MAX_IDLE_LANES and sched.lane("sk-busy-visitor-0", MODEL) is busy
+    busy.finish(ticket, OK)
+
+
 def test_start_limit_from_settings_env_model_data_or_default(monkeypatch, tmp_path, settings):
     assert Scheduler(settings).start_limit(MODEL) == 2
     assert Settings.from_env({"ALIYUN_IMAGE_TASK_LIMIT": "3"}).task_limit == 3
