@@ -23,7 +23,7 @@ every generation request and async task of every run and every hosted visitor pa
   of its run's queue. That is safe because a 429 means the request was refused, not carried
   out, so not billed. Any other failure (including one that may have been billed, see
   :func:`~.errors.may_be_billed`) is handed to the caller and never resent; 5xx retries stay
-  the client's business. A request refused :data:`MAX_REQUEUES` times fails with a message.
+  the client's business. A request refused more than :data:`MAX_REQUEUES` times fails, saying so.
 
 For an async task the slot is held from ``create_task`` until the task ends, because the
 account's limit counts running tasks. The API key is never stored: lanes are named by a hash.
