@@ -94,6 +94,7 @@ class Lane:
         self._queues: OrderedDict[str, deque[Ticket]] = OrderedDict()  # run -> its waiting tickets, by arrival
         self._served: dict[str, int] = {}  # run -> slots granted so far (while it has requests here)
         self._running: dict[str, int] = {}  # run -> slots it holds now
+        self._told: dict[str, int] = {}  # run -> the limit it was last told it waits on
         self._epoch = 0
         self._successes = 0
         self._streak = 0  # 429s since the last success (backoff grows with it)
@@ -126,6 +127,15 @@ class Lane:
         if run not in self._queues and not self._running.get(run):
             self._served.pop(run, None)
             self._running.pop(run, None)
+            self._told.pop(run, None)
+
+    def tell(self, run: str) -> int | None:
+        """The limit to tell ``run`` it is waiting on, or None when it was told that one already."""
+        with self._lock:
+            if self._told.get(run) == self.limit:
+                return None
+            self._told[run] = self.limit
+            return self.limit
 
     def pump(self) -> None:
         """Grant slots to queued tickets while the limit allows and no hold is on."""
@@ -241,8 +251,9 @@ class Scheduler:
         ``send`` makes the request (and, for an async task, waits for it: the slot is held
         throughout). It gets ``False`` here, so a 429 raises :class:`ThrottledError` at once;
         the request is then queued again at the head of ``run``'s queue. ``on_wait(limit)`` is
-        called when the request has to wait. Raises :class:`CancelledError` when ``cancel`` is
-        set while queued (nothing was sent), and whatever ``send`` raises otherwise.
+        called when a request of ``run`` has to wait, once per run and limit. Raises
+        :class:`CancelledError` when ``cancel`` is set while queued (nothing was sent), and
+        whatever ``send`` raises otherwise.
         """
         if not self.enabled:
             return send(True)
@@ -268,8 +279,8 @@ class Scheduler:
     def _acquire(lane: Lane, ticket: Ticket, cancel: threading.Event | None,
                  on_wait: Callable[[int], None] | None) -> Ticket:
         """Wait until ``ticket`` (queued) gets a slot; Stop while queued withdraws it and raises Cancelled."""
-        if not ticket.granted.is_set() and on_wait is not None:
-            on_wait(lane.limit)
+        if not ticket.granted.is_set() and on_wait is not None and (limit := lane.tell(ticket.run)) is not None:
+            on_wait(limit)
         while not ticket.granted.wait(POLL):
             if cancel is not None and cancel.is_set() and lane.withdraw(ticket):
                 raise CancelledError("已停止。", "Stopped.", code="Cancelled")

@@ -303,12 +303,9 @@ class ImageService:
                 code="PartialResult", request_id=gen.request_id)))
 
     def _scheduled(self, ctx: _RunContext, send: Callable[[bool], Any]) -> Any:
-        """``send(retry_throttled)`` in a slot of the account's limit; while it waits, the run's
-        status says so, once per run and limit ("排队中：账号并发上限 2")."""
-        def on_wait(limit: int) -> None:
-            if ctx.queued != (text := queued_text(limit)):
-                ctx.queued = text
-                ctx.record(Event(EventKind.STATUS, text=text))
+        """``send(retry_throttled)`` in a slot of the account's limit; the status says when it waits."""
+        def on_wait(limit: int) -> None:  # once per run and limit: "排队中：账号并发上限 2"
+            ctx.record(Event(EventKind.STATUS, text=queued_text(limit)))
         return self.scheduler.call(ctx.key, ctx.job.model, ctx.batch_id, send, cancel=ctx.cancel, on_wait=on_wait)
 
     def _one_task(self, ctx: _RunContext, i: int, seed: int, retry_throttled: bool = True) -> int:
@@ -487,7 +484,6 @@ class _RunContext:
     dl_pool: ThreadPoolExecutor | _Inline
     record: Callable[[Event], None]
     cancel: threading.Event | None
-    queued: tuple[str, str] | None = None  # the queue status last shown (ImageService._scheduled)
 
 
 def _saved_later(err: AliyunImageError) -> StorageError:
