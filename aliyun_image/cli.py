@@ -26,7 +26,7 @@ from .summary import Outcome, terminal_summary
 
 
 GLOBAL_DEFAULTS = {"region": None, "base_url": None, "data_dir": None, "timeout": None, "retries": None,
-                   "lang": None, "offline": False, "quiet": False}
+                   "task_limit": None, "lang": None, "offline": False, "quiet": False}
 
 
 def detect_lang(explicit: str | None = None) -> str:
@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--data-dir", help="where results go (default ./outputs or ALIYUN_IMAGE_DATA_DIR)")
     common.add_argument("--timeout", type=float, help="read timeout for one API call, seconds")
     common.add_argument("--retries", type=int, help="retries on 429/5xx and connection failures")
+    common.add_argument("--task-limit", type=int,
+                        help="tasks at once per key and model to start with (default 2; 0 = no queueing)")
     common.add_argument("--lang", choices=["zh", "en"], help="message language (default from the locale)")
     common.add_argument("--offline", action="store_true",
                         help="use a local emulator instead of DashScope (stand-in images, no key needed)")
@@ -112,12 +114,20 @@ def build_parser() -> argparse.ArgumentParser:
     # Advanced: point a region at another base URL (a proxy, or an emulator in tests).
     c.add_argument("--region-base", action="append", metavar="REGION=URL", help=argparse.SUPPRESS)
 
-    em = sub.add_parser("emulator", help="run the local DashScope emulator on 127.0.0.1", parents=[common])
+    _emulator_parser(sub.add_parser("emulator", help="run the local DashScope emulator on 127.0.0.1",
+                                    parents=[common]))
+    return p
+
+
+def _emulator_parser(em: argparse.ArgumentParser) -> None:
+    """The ``emulator`` command's own flags."""
     em.add_argument("--host", default="127.0.0.1")
     em.add_argument("--port", type=int, default=8765)
     em.add_argument("--latency", type=float, default=0.0, help="seconds added to each generation")
+    em.add_argument("--image-latency", type=float, default=0.0, help="seconds added per image of a generation")
     em.add_argument("--key", action="append", help="accepted API key (repeatable; default: any sk-...)")
-    return p
+    em.add_argument("--account-limit", type=int, help="tasks in flight per key before 429 Throttling.RateQuota")
+    em.add_argument("--limit-retry-after", type=float, help="Retry-After seconds sent with those 429s")
 
 
 class Progress:
@@ -155,7 +165,7 @@ class Progress:
 def _backend(args: argparse.Namespace) -> contextlib.AbstractContextManager[Settings]:
     """Settings for this run; with --offline, an in-process emulator serves as DashScope."""
     return backend_settings(args.offline, region=args.region, base_url=args.base_url, data_dir=args.data_dir,
-                            read_timeout=args.timeout, max_retries=args.retries,
+                            read_timeout=args.timeout, max_retries=args.retries, task_limit=args.task_limit,
                             upload=getattr(args, "upload", None))
 
 
@@ -244,7 +254,8 @@ def _emulator(args: argparse.Namespace, lang: str) -> int:
     from .emulator import Emulator
 
     emu = Emulator(host=args.host, port=args.port, api_keys=set(args.key) if args.key else None,
-                   latency=args.latency)
+                   latency=args.latency, image_latency=args.image_latency, task_limit=args.account_limit,
+                   limit_retry_after=args.limit_retry_after)
     try:
         emu.start()
     except (OSError, OverflowError) as exc:

@@ -269,3 +269,32 @@ def test_check_key_button_says_which_region(browser, app):
     assert "有效" in report and "这个 Key 属于北京地域" in report and TEST_KEY not in report
     shot(page, "key-check-zh")
     page.close()
+
+
+@pytest.mark.parametrize("locale,queued,done", [("en-US", "Queued: account limit", "Done"),
+                                                ("zh-CN", "排队中：账号并发上限", "完成")])
+def test_waiting_on_the_account_limit_is_said(browser, app, emulator_server, locale, queued, done):
+    """Four images, an account allowing two at a time: the status line says the rest are queued on
+    the account's limit (not just "working"), until images arrive; nothing is lost or sent twice."""
+    page = open_page(browser, app.url, locale)
+    emulator_server.clear()
+    emulator_server.latency = 2.0
+    emulator_server.task_limit = 2
+    name = f"queued-{locale[:2]}"
+    try:
+        run_t2i(page, "queued on the account limit", 4)
+        page.wait_for_selector(f"#t2i-status:has-text('{queued}')", timeout=15000)
+        shot(page, name)
+        page.wait_for_function("document.querySelectorAll('#t2i-results img').length >= 1", timeout=30000)
+        page.wait_for_function(f"!document.querySelector('#t2i-status').innerText.includes({json.dumps(queued)})",
+                               timeout=10000)
+        page.wait_for_selector(f"#t2i-status:has-text('{done}')", timeout=30000)
+        shot(page, f"{name}-done")
+        assert page.locator("#t2i-results img").count() == 4
+        seeds = [c.json["parameters"]["seed"] for c in emulator_server.calls("generation") if not c.throttled]
+        assert len(seeds) == len(set(seeds)) == 4
+        # The app's scheduler is shared with earlier tests: after 8 successes it may probe 3 at once (one 429).
+        assert emulator_server.throttled <= 1
+    finally:
+        emulator_server.latency = 0.0
+        emulator_server.task_limit = None

@@ -73,6 +73,11 @@ def authenticate(state: EmulatorState, rec: Recorded) -> None:
         raise ServiceError(401, "InvalidApiKey", MSG_BAD_KEY)
 
 
+def bearer_key(rec: Recorded) -> str:
+    """The key an authenticated request carries (the account whose limits it counts against)."""
+    return rec.headers.get("authorization", "").strip().partition(" ")[2].strip()
+
+
 def require_json(rec: Recorded) -> None:
     """The service requires ``Content-Type: application/json`` on POSTs with a JSON body."""
     ctype = rec.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -130,17 +135,18 @@ def generation(state: EmulatorState, rec: Recorded) -> HttpReply:
     size = order.size
     if size is None:  # edit without size: ~1024*1024 at the last image's aspect ratio
         size = edit_default_size(order.spec.size_rule(EDIT), inputs[-1].width, inputs[-1].height)
-    _note(rec, order, size)
-    recipes = _recipes(state, order, size, tuple(i.sha for i in inputs))
-    urls = state.mint_urls([state.results.add(r) for r in recipes])
-    output: dict = {"choices": [{
-        "finish_reason": "stop",
-        "message": {"role": "assistant", "content": [{"image": u} for u in urls]},
-    }]}
-    # task_metric: in the max/plus text-to-image docs only (not for edits, not for the 2.0 family).
-    if order.task == T2I and not order.spec.does(EDIT):
-        output["task_metric"] = {"TOTAL": order.n, "SUCCEEDED": order.n, "FAILED": 0}
-    state.sleep_latency(rec)
+    with state.task_slot(bearer_key(rec), rec):  # the account's limit: 429 beyond it, nothing generated
+        _note(rec, order, size)
+        recipes = _recipes(state, order, size, tuple(i.sha for i in inputs))
+        urls = state.mint_urls([state.results.add(r) for r in recipes])
+        output: dict = {"choices": [{
+            "finish_reason": "stop",
+            "message": {"role": "assistant", "content": [{"image": u} for u in urls]},
+        }]}
+        # task_metric: in the max/plus text-to-image docs only (not for edits, not for the 2.0 family).
+        if order.task == T2I and not order.spec.does(EDIT):
+            output["task_metric"] = {"TOTAL": order.n, "SUCCEEDED": order.n, "FAILED": 0}
+        state.sleep_latency(rec, images=order.n)
     return json_reply({"output": output, "usage": {"width": size[0], "height": size[1], "image_count": order.n},
                        "request_id": new_request_id()})
 
@@ -154,10 +160,12 @@ def task_create(state: EmulatorState, rec: Recorded) -> HttpReply:
     require_json(rec)
     order = parse_task(parse_json(rec.body), state.region)
     assert order.size is not None  # parse_task always decides the size (there are no inputs)
-    _note(rec, order, order.size)
-    tokens = [state.results.add(r) for r in _recipes(state, order, order.size, ())]
-    task = state.tasks.create(order, tokens, state.task_delay, state.faults.take_outcome())
-    state.sleep_latency(rec)
+    with state.task_slot(bearer_key(rec), rec) as account:  # a created task counts until it ends
+        _note(rec, order, order.size)
+        tokens = [state.results.add(r) for r in _recipes(state, order, order.size, ())]
+        task = state.tasks.create(order, tokens, state.task_delay, state.faults.take_outcome())
+        state.add_task(account, task)
+        state.sleep_latency(rec)
     return json_reply({"output": {"task_status": "PENDING", "task_id": task.id}, "request_id": new_request_id()})
 
 
