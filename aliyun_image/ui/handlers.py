@@ -21,6 +21,7 @@ from ..jobs import MAX_FANOUT
 from .present import error_md, header_key, request_lang
 from .context import AppContext
 from .gallery_handlers import GalleryHandlers, ReuseTargets
+from .rewrite import RewriteHandlers
 from .run_handlers import RunHandlers
 from .strings import PRESET_LABELS, preset_instruction, t
 
@@ -46,6 +47,7 @@ class Handlers(RunHandlers, GalleryHandlers):
     def __init__(self, ctx: AppContext, reuse: ReuseTargets | None = None):
         RunHandlers.__init__(self, ctx)
         GalleryHandlers.__init__(self, ctx, reuse)
+        self.rewrite = RewriteHandlers(self.rewrites, self.runs)
 
     # --- small form helpers (private events) -----------------------------------------------------
     def follow_t2i(self, quality: str, model: str, request: gr.Request) -> tuple[Any, ...]:
