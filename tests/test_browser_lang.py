@@ -129,6 +129,10 @@ def test_gallery_details_show_both_wordings(browser, app):  # noqa: F811
     details = page.inner_text("#gallery-details")
     assert "你的提示词" in details and "画面细节丰富" in details
     shot(page, "rewrite-gallery-zh")
+    page.click("#gallery-keep-wording")
+    page.wait_for_function("document.querySelector('#t2i-prompt textarea').value.includes('画面细节丰富')")
+    page.locator("#tab-t2i").get_by_text("高级选项").click()
+    assert not page.locator("#tab-t2i input[type=checkbox]").first.is_checked()  # rewriting off
     page.close()
 
 
@@ -144,6 +148,7 @@ def test_fusion_flags_a_file_that_is_not_an_image_when_dropped(browser, app, tmp
     page.wait_for_selector("#fuse-slot-note:has-text('notes.png')", timeout=10000)
     note = page.inner_text("#fuse-slot-note")
     assert "✗ 图2" in note and "不是本应用能读取的图片" in note
+    assert "图1：640×480 像素 · 输出比例跟随这张图片" in note  # the last image that is one
     shot(page, "fuse-not-image-zh")
     page.close()
 

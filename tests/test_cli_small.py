@@ -2,9 +2,11 @@
 ISO times in history, a refused download host, singular/plural, and the missing-key message."""
 
 import json
+import time
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from aliyun_image.errors import plural
@@ -85,3 +87,20 @@ def test_the_page_lists_each_distinct_seed_once_the_terminal_each_file_seed():
     assert "Seed 1568957608, 7." in page and page.count("1568957608") == 1
     assert "种子 1568957608, 7。" in page_summary(o, "zh")
     assert terminal_summary(o, "en")[0] == "model qwen-image-edit-plus, seed 1568957608, 1568957608, 7"
+
+
+@pytest.mark.slow
+def test_app_start_prints_mode_results_folder_url_and_our_share_flag(tmp_path):
+    from .appserver import launch
+
+    app = launch([], tmp_path / "data", env_extra={"LANG": "C.UTF-8"})
+    try:
+        deadline = time.monotonic() + 20
+        while "Open in a browser" not in app.log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        text = app.log.read_text()
+    finally:
+        app.stop()
+    assert "Mode: offline demo" in text and f"Results folder: {(tmp_path / 'data').resolve()}" in text
+    assert f"Open in a browser: {app.url}" in text
+    assert "restart with --share" in text and "share=True" not in text and "launch()" not in text

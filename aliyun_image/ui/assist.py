@@ -53,24 +53,27 @@ def wire_templates(preset: Any, style: Any, obj: Any, fill: Any, instruction: An
     fill.click(template_fill, [preset, style, obj], [instruction, last, note], **PRIVATE)
 
 
-def _slot_line(index: int, path: str, last: bool, lang: str) -> str:
-    slot = f"图{index}"
+def _image_size(path: str) -> tuple[int, int] | None:
     try:
-        w, h = verify_image(Path(path), show_path=False)
+        return verify_image(Path(path), show_path=False)
     except AliyunImageError:
-        return t(lang, "slot_not_image", slot=slot, name=md(Path(path).name))
-    line = t(lang, "slot_ok", slot=slot, w=w, h=h)
-    return line + (" · " + t(lang, "slot_sets_ratio") if last else "")
+        return None
 
 
 def check_slots(a: str | None, b: str | None, c: str | None, request: gr.Request) -> str:
     """One line per filled fusion slot: its size, or that the file is not an image; the last
     image is marked as the one whose aspect ratio the output follows."""
     lang = request_lang(request)
-    filled = [(i, p) for i, p in enumerate((a, b, c), 1) if p]
-    if not filled:
-        return ""
-    lines = [_slot_line(i, str(p), i == filled[-1][0], lang) for i, p in filled]
+    sizes = {i: (p, _image_size(str(p))) for i, p in enumerate((a, b, c), 1) if p}
+    last = max((i for i, (_, size) in sizes.items() if size), default=None)
+    lines = []
+    for i, (path, size) in sizes.items():
+        slot = f"图{i}"
+        if size is None:
+            lines.append(t(lang, "slot_not_image", slot=slot, name=md(Path(str(path)).name)))
+            continue
+        line = t(lang, "slot_ok", slot=slot, w=size[0], h=size[1])
+        lines.append(line + (" · " + t(lang, "slot_sets_ratio") if i == last else ""))
     return "\n\n".join(lines)
 
 

@@ -21,7 +21,7 @@ from ..jobs import MAX_FANOUT
 from .present import error_md, header_key, request_lang
 from .context import AppContext
 from .gallery_handlers import GalleryHandlers, ReuseTargets
-from .rewrite import RewriteHandlers
+from .rewrite import RewriteHandlers, reuse_with_wording
 from .run_handlers import RunHandlers
 from .strings import PRESET_LABELS, preset_instruction, t
 
@@ -130,6 +130,10 @@ class Handlers(RunHandlers, GalleryHandlers):
     def apply_preset(self, preset: str, style: str, obj: str, request: gr.Request) -> str:
         """Instruction text for an edit preset."""
         return preset_instruction(preset, style if preset == "style" else obj, request_lang(request))
+
+    def reuse_wording(self, selected: int | None, request: gr.Request) -> dict:
+        """Reuse parameters with the rewritten prompt and rewriting off (see rewrite.py)."""
+        return reuse_with_wording(self, selected, request)
 
     def swap(self, a: Any, b: Any) -> tuple[Any, Any]:
         """Swap two fusion slots."""

@@ -100,6 +100,8 @@ def _wire_gallery(h: Handlers, g: GalleryPanel, tabs: gr.Tabs, edit: EditPanel, 
     g.to_fuse.click(h.send_to_fuse, [g.selected, *fuse.slots], [*fuse.slots, tabs, g.status], **PRIVATE)
     assert h.reuse_targets is not None  # built with the panels, just before the wiring
     g.reuse.click(h.reuse, g.selected, h.reuse_targets.outputs(), **PRIVATE)
+    if g.keep_wording is not None:
+        g.keep_wording.click(h.reuse_wording, g.selected, h.reuse_targets.outputs(), **PRIVATE)
 
 
 def build_demo(ctx: AppContext) -> gr.Blocks:

@@ -31,6 +31,7 @@ EN_PAGE: dict[str, str] = {
     "replace_instruction": "Replace instruction",
     "rw_keep": "Keep this wording",
     "rw_keep_run": "Keep this wording and run again",
+    "rw_keep_gallery": "Reuse with the rewritten wording (rewriting off)",
     "rw_kept": "The rewritten prompt is now in the box and rewriting is off: a run with the same seed reproduces "
                "this result.",
     "rw_none": "No rewritten prompt to keep: run with prompt rewriting on first.",
@@ -58,6 +59,7 @@ ZH_PAGE: dict[str, str] = {
     "replace_instruction": "替换指令",
     "rw_keep": "保留这个措辞",
     "rw_keep_run": "保留这个措辞并重新运行",
+    "rw_keep_gallery": "用改写后的措辞复用参数（关闭智能改写）",
     "rw_kept": "改写后的提示词已填入输入框，并已关闭智能改写：用相同的种子再次运行即可复现这个结果。",
     "rw_none": "没有可保留的改写提示词：请先在开启智能改写的情况下运行一次。",
 }

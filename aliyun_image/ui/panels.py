@@ -258,6 +258,7 @@ class GalleryPanel:
     to_fuse: gr.Button
     delete: gr.Button
     status: gr.Markdown
+    keep_wording: gr.Button | None = None  # reuse with the rewritten prompt, rewriting off (rewrite.py)
 
     def filters(self) -> list[Any]:
         """Search text, task and model filters (the first inputs of every paging event)."""
@@ -323,5 +324,6 @@ def build_gallery() -> GalleryPanel:
                 grid = _gallery_grid()
             with gr.Column(scale=5):
                 details = _gallery_details()
+                keep = gr.Button(I18N("rw_keep_gallery"), size="sm", elem_id="gallery-keep-wording")
     return GalleryPanel(tab=tab, page_ids=page_ids, page_no=page_no, selected=selected, **filters, **grid,
-                        **details)
+                        **details, keep_wording=keep)

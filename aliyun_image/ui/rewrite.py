@@ -16,6 +16,7 @@ from typing import Any
 
 import gradio as gr
 
+from ..reuse import reuse_values
 from .present import request_lang, request_session
 from .strings import t
 from .widgets import I18N, PRIVATE
@@ -111,3 +112,17 @@ def wire_rewrite(h: RewriteHandlers, task: str, row: RewriteRow, prompt: Any, ex
     run_id = run.elem_id
     row.keep_run.click(h.keep, [which, status], targets, **SESSION_EVENT).then(
         None, None, None, js=f"() => {{ document.getElementById('{run_id}').click(); }}", **PRIVATE)
+
+
+def reuse_with_wording(h: Any, selected: int | None, request: gr.Request) -> dict:
+    """The gallery's "keep this wording": "Reuse parameters" of the selected result, with the
+    rewritten prompt in the prompt box and rewriting off (``h``: the app's GalleryHandlers)."""
+    filled = h.reuse(selected, request)
+    rec = h._gallery(request).get(int(selected)) if selected else None
+    targets = h.reuse_targets
+    if rec is None or targets is None:
+        return filled
+    if not rec.actual_prompt:
+        return {targets.status: t(request_lang(request), "rw_none")}
+    widgets = targets.panels[reuse_values(rec).panel]
+    return {**filled, widgets["prompt"]: rec.actual_prompt, widgets["extend"]: False}
