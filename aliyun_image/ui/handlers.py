@@ -23,7 +23,7 @@ from .context import AppContext
 from .gallery_handlers import GalleryHandlers, ReuseTargets
 from .rewrite import RewriteHandlers, reuse_with_wording
 from .run_handlers import RunHandlers
-from .strings import PRESET_LABELS, preset_instruction, t
+from .strings import preset_instruction, t
 
 
 def key_report(result: keycheck.KeyCheck, configured: str, lang: str) -> str:
@@ -138,7 +138,3 @@ class Handlers(RunHandlers, GalleryHandlers):
     def swap(self, a: Any, b: Any) -> tuple[Any, Any]:
         """Swap two fusion slots."""
         return b, a
-
-    def preset_labels(self, request: gr.Request) -> gr.Dropdown:
-        """Preset names in the visitor's language (the dropdown values stay the same)."""
-        return gr.Dropdown(choices=[(label, key) for key, label in PRESET_LABELS[request_lang(request)].items()])
