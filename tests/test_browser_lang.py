@@ -170,6 +170,7 @@ def test_a_template_fills_at_once_but_never_overwrites_typed_text(browser, app):
     choose("Add an object")
     page.wait_for_selector("#edit-template-note:has-text('Your instruction was kept')")
     assert page.input_value(box) == "make the sky purple"
+    page.wait_for_timeout(500)  # let the option list close before the screenshot
     shot(page, "template-kept-en")
     page.click("#edit-fill")
     page.wait_for_function(f"document.querySelector('{box}').value === 'Add a cat to the picture'")

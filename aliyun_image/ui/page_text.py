@@ -20,7 +20,7 @@ EN_PAGE: dict[str, str] = {
                      "(below) stays in this page and goes out with each call only, never stored. Your results are "
                      "visible only to you, in this session.",
     # {region} is filled in when the page is built (gr.I18n formats nothing).
-    "banner_own": "**Live: your key.** Calls go to Qwen-Image ({region}) with the key you typed and are billed "
+    "banner_own": "**Live: your key.** Calls go to Qwen-Image in {region} with the key you typed and are billed "
                   "to it. The key stays in this page and goes out with each call only, never stored.",
     "fuse_instruction": "Instruction",
     "slot_not_image": "✗ {slot}: “{name}” is not an image this app can read (JPG, PNG, BMP, TIFF, WEBP or GIF). "
@@ -48,7 +48,7 @@ ZH_PAGE: dict[str, str] = {
                      "没有自己的 Key 时，结果由内置模拟器生成，并非 Qwen-Image 输出。"
                      "你自己的 DashScope Key（下方）只留在本页面，仅随每次调用发送，从不保存。"
                      "你的结果只在本会话中对你可见。",
-    "banner_own": "**真实调用：使用你的 Key。** 调用发往 Qwen-Image（{region}），"
+    "banner_own": "**真实调用：使用你的 Key。** 调用发往{region}的 Qwen-Image，"
                   "使用你填写的 Key 并由其计费。Key 只留在本页面，仅随每次调用发送，从不保存。",
     "fuse_instruction": "融合指令",
     "slot_not_image": "✗ {slot}：“{name}”不是本应用能读取的图片（JPG、PNG、BMP、TIFF、WEBP 或 GIF）。"
