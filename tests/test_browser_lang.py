@@ -187,3 +187,24 @@ def test_the_key_check_still_works_with_the_banner_script(browser, app):  # noqa
     page.click("#key-check")
     page.wait_for_function("document.querySelector('#key-report').innerText.includes('region')")
     page.close()
+
+
+def test_an_edit_shows_its_rewritten_instruction_and_keeps_it(browser, app, tmp_path):  # noqa: F811
+    page = open_page(browser, app.url, "zh-CN")
+    _tab(page, "图像编辑")
+    page.set_input_files("#edit-image input[type=file]", png(tmp_path / "p.png", (800, 600), (10, 120, 60)))
+    page.wait_for_selector("#edit-image img")
+    page.fill("#edit-instruction textarea", "把背景换成星空")
+    page.fill("#edit-n input[type=number]", "2")
+    page.press("#edit-n input[type=number]", "Tab")
+    page.click("#edit-run")
+    page.wait_for_selector("#edit-status table", timeout=30000)
+    status = page.inner_text("#edit-status")
+    seed = status.split("种子 ", 1)[1].split("。", 1)[0]
+    assert seed.isdigit(), status  # one request, two images, one seed: said once
+    page.click("#edit-keep-wording")
+    page.wait_for_function("document.querySelector('#edit-instruction textarea').value.includes('画面细节丰富')")
+    page.locator("#tab-edit").get_by_text("高级选项").click()
+    assert page.input_value("#edit-seed input") == seed
+    shot(page, "rewrite-edit-zh")
+    page.close()
