@@ -22,6 +22,7 @@ from .backends import backend_settings
 from .config import Settings
 from .errors import EN, ZH, AliyunImageError, unexpected
 from .kinds import EventKind
+from . import cli_keep
 from .summary import Outcome, terminal_summary
 
 
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("resume", help="finish downloads cut short by a crash (while URLs are valid)", parents=[common])
     m = sub.add_parser("models", help="list models: status, regions, limits, prices", parents=[common])
     m.add_argument("--json", action="store_true", help="everything the catalogue says, as JSON")
+    cli_keep.add_parsers(sub, common)  # trash, recipe
 
     c = sub.add_parser("check", help="which region is this key for? (one free request per region)",
                        parents=[common])
@@ -230,8 +232,8 @@ def _history(args: argparse.Namespace, lang: str) -> int:
         if args.json:
             print(json.dumps({"id": r.id, "task": r.task, "model": r.model, "prompt": r.prompt, "seed": r.seed,
                               "size": r.size, "file": str(r.file), "created": iso_time(r.created),
-                              "created_unix": r.created,
-                              "request_id": r.request_id}, ensure_ascii=False))
+                              "created_unix": r.created, "request_id": r.request_id,
+                              "inputs": cli_keep.inputs_json(r, store.root)}, ensure_ascii=False))
         else:
             print(f"{r.id}\t{r.task}\t{r.model}\t{r.size}\t{r.seed}\t{r.file}\t{r.prompt[:60]}")
     if not args.json:
@@ -317,6 +319,8 @@ def _dispatch(args: argparse.Namespace, lang: str) -> int:
         return cli_reports.models(args, lang)
     if args.command == "check":
         return cli_reports.check(args, lang, _backend)
+    if args.command in cli_keep.COMMANDS:
+        return cli_keep.run(args, lang)
     return _emulator(args, lang)
 
 

@@ -63,7 +63,8 @@ class Job:
         out = []
         for im in self.images:
             if im.kind == "local":
-                out.append({"name": im.name, "sha256": im.sha256, "width": im.width, "height": im.height})
+                out.append({"name": im.name, "sha256": im.sha256, "width": im.width, "height": im.height,
+                            **({"stored": im.stored} if im.stored else {})})
             else:
                 out.append({"name": im.name, "url": im.ref})
         return out

@@ -43,6 +43,7 @@ from .errors import (
 )
 from .jobs import Job, build_job
 from .model_info import check_offered
+from .inputs_store import InputStore, keep_job_inputs
 from .kinds import Endpoint, EventKind, Status, Task
 from .pngtext import PngTextWriter
 from .diskspace import storage_error
@@ -107,6 +108,7 @@ class ImageService:
         self._lock = threading.Lock()
         self._unrecorded: list[NewResult] = []  # paid results whose rows did not fit on the disk
         self._born = time.time()  # rows this service recorded since are in flight unless they failed
+        self.inputs = InputStore(self.store.root, fsync=settings.fsync)  # kept input images (for reuse)
 
     # --- public use cases -------------------------------------------------------------------------
     def plan(self, task: str, prompt: str | None, images: Sequence[Any] = (),
@@ -198,6 +200,7 @@ class ImageService:
         batch = Batch(job, notes=list(job.notes))
         batch_id = uuid.uuid4().hex[:12]
         lock = threading.Lock()
+        keep_job_inputs(self.inputs, job.images, owner)  # before sending: what was sent can come back
         refs = self._image_refs(job, key, emit)
 
         def record(ev: Event) -> None:

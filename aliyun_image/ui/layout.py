@@ -18,6 +18,7 @@ from .context import AppContext
 from .endpoints import PARAMS, check_handler
 from .gallery_handlers import ReuseTargets
 from .guard import Guard
+from .keep_panels import build_png_info, wire_keep
 from .handlers import Handlers
 from .assist import wire_slot_checks, wire_templates
 from .rewrite import wire_rewrite
@@ -91,7 +92,7 @@ def _wire_gallery(h: Handlers, g: GalleryPanel, tabs: gr.Tabs, edit: EditPanel, 
     g.next.click(h.gallery_step, [*filters, g.page_no, gr.State(1)], page_out, **PRIVATE)
     g.grid.select(h.gallery_select, g.page_ids, [g.selected, g.details, g.preview, g.download, g.status],
                   **PRIVATE)
-    g.delete.click(h.gallery_delete, g.selected, [g.selected, g.status], **PRIVATE).then(
+    g.delete.click(h.gallery_delete, g.selected, [g.selected, g.status, g.last_deleted, g.undo], **PRIVATE).then(
         h.gallery_page, [*filters, g.page_no], page_out, **PRIVATE).then(
         lambda: (None, "", gr.DownloadButton(value=None, interactive=False)), None,
         [g.preview, g.details, g.download], **PRIVATE)
@@ -118,9 +119,12 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         header = build_header(ctx)
         with gr.Tabs(elem_id="tabs") as tabs:
             t2i, edit, fuse, gallery = build_t2i(), build_edit(), build_fuse(), build_gallery()
+        png = build_png_info()
         reuse = ReuseTargets(tabs, gallery.status, {"t2i": t2i.reuse_fields(), "edit": edit.reuse_fields(),
-                                                    "fuse": fuse.reuse_fields()})
+                                                    "fuse": fuse.reuse_fields()},
+                             {"t2i": t2i.status, "edit": edit.status, "fuse": fuse.status, "png": png.status})
         h = Handlers(ctx, reuse=reuse)
+        wire_keep(h, gallery, png)  # Undo after a delete, PNG info
         _wire_runs(demo, ctx, h, t2i, edit, fuse)
         # Queued (not PRIVATE's queue=False): the key header rides on queue calls only. At most two
         # checks at once: each makes one small request per region on the visitor's key.

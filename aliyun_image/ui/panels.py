@@ -132,8 +132,8 @@ class EditPanel:
     def reuse_fields(self) -> dict[str, Any]:
         """Widgets by reuse control name."""
         s = self.sizes
-        return {"prompt": self.instruction, "url": self.url, "size_mode": s.mode, "width": s.width,
-                "height": s.height, **self.options.by_name()}
+        return {"prompt": self.instruction, "image": self.image, "url": self.url, "size_mode": s.mode,
+                "width": s.width, "height": s.height, **self.options.by_name()}
 
 
 def _edit_presets() -> tuple[gr.Dropdown, gr.Dropdown, gr.Textbox, gr.Button]:
@@ -202,7 +202,7 @@ class FusePanel:
         """Widgets by reuse control name."""
         s = self.sizes
         return {"prompt": self.instruction, "size_mode": s.mode, "width": s.width, "height": s.height,
-                **self.options.by_name()}
+                **{f"image{k + 1}": slot for k, slot in enumerate(self.slots)}, **self.options.by_name()}
 
 
 def build_fuse() -> FusePanel:
@@ -257,6 +257,8 @@ class GalleryPanel:
     to_edit: gr.Button
     to_fuse: gr.Button
     delete: gr.Button
+    undo: gr.Button  # shown right after a delete
+    last_deleted: gr.State  # the id Undo brings back
     status: gr.Markdown
     keep_wording: gr.Button | None = None  # reuse with the rewritten prompt, rewriting off (rewrite.py)
 
@@ -310,8 +312,9 @@ def _gallery_details() -> dict[str, Any]:
         to_fuse = gr.Button(I18N("to_fuse"), size="sm", elem_id="gallery-to-fuse")
         delete = gr.Button(I18N("delete"), size="sm", variant="stop", elem_id="gallery-delete")
     status = gr.Markdown(elem_id="gallery-status")
+    undo = gr.Button(I18N("undo"), size="sm", visible=False, elem_id="gallery-undo")
     return {"preview": preview, "details": details, "download": download, "reuse": reuse, "to_edit": to_edit,
-            "to_fuse": to_fuse, "delete": delete, "status": status}
+            "to_fuse": to_fuse, "delete": delete, "status": status, "undo": undo, "last_deleted": gr.State(None)}
 
 
 def build_gallery() -> GalleryPanel:

@@ -7,6 +7,7 @@ the request's ``Accept-Language`` header (:func:`lang_of`), so both follow the s
 
 from __future__ import annotations
 
+from .keep_strings import KEEP_TEXTS
 from .. import catalog
 from ..model_info import picker_label
 from ..summary import TEXTS as SUMMARY_TEXTS
@@ -227,6 +228,8 @@ def _add_model_labels() -> None:
 
 
 _add_model_labels()
+for _lang, _texts in KEEP_TEXTS.items():  # undoable delete, reuse with inputs, PNG info (keep_strings.py)
+    (EN if _lang == "en" else ZH).update(_texts)
 EN["model_auto"], ZH["model_auto"] = "auto (quality switch above)", "自动（按上方质量选项）"
 EN["size_auto_model"], ZH["size_auto_model"] = "auto (the model picks)", "自动（由模型决定）"
 EN["key_check"], ZH["key_check"] = "Check which region this key belongs to", "检查这个 Key 属于哪个地域"
