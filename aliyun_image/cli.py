@@ -15,6 +15,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from datetime import datetime, timezone
 
 from . import __version__, cli_reports
 from .backends import backend_settings
@@ -240,8 +241,8 @@ def _history(args: argparse.Namespace, lang: str) -> int:
     for r in recs:
         if args.json:
             print(json.dumps({"id": r.id, "task": r.task, "model": r.model, "prompt": r.prompt, "seed": r.seed,
-                              "size": r.size, "file": str(r.file), "created": r.created,
-                              "request_id": r.request_id,
+                              "size": r.size, "file": str(r.file), "created": iso_time(r.created),
+                              "created_unix": r.created, "request_id": r.request_id,
                               "inputs": cli_keep.inputs_json(r, store.root)}, ensure_ascii=False))
         else:
             print(f"{r.id}\t{r.task}\t{r.model}\t{r.size}\t{r.seed}\t{r.file}\t{r.prompt[:60]}")
@@ -277,11 +278,23 @@ def _emulator(args: argparse.Namespace, lang: str) -> int:
     return 0
 
 
-def _download(args: argparse.Namespace) -> int:
+def iso_time(ts: float) -> str:
+    """A timestamp as ISO 8601 in local time with its UTC offset (``2026-11-25T13:04:05+08:00``)."""
+    return datetime.fromtimestamp(ts, timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def _download(args: argparse.Namespace, lang: str) -> int:
     from .service import ImageService
 
     with _backend(args) as settings:
-        print(ImageService(settings).download_url(args.url, args.path))
+        try:
+            print(ImageService(settings).download_url(args.url, args.path))
+        except AliyunImageError as exc:
+            if exc.code != "Download.HostNotAllowed":
+                raise
+            # A refused host is a usage error: nothing was fetched, the URL has to change.
+            print(exc.text(lang), file=sys.stderr)
+            return 2
     return 0
 
 
@@ -293,7 +306,11 @@ def _resume(args: argparse.Namespace, lang: str) -> int:
             print(ev.error.text(lang), file=sys.stderr)
 
     with _backend(args) as settings:
-        recs = ImageService(settings).resume_pending(on_event=show)
+        svc = ImageService(settings)
+        recs = svc.resume_pending(on_event=show)
+        if not recs and not svc.store.pending():
+            _say(lang, "没有需要补全的下载：没有中断未完成的结果。",
+                 "Nothing to resume: no download was left unfinished.")
     for r in recs:
         print(r.file)
     return 0
@@ -304,7 +321,7 @@ def _dispatch(args: argparse.Namespace, lang: str) -> int:
     if args.command in ("generate", "edit", "fuse"):
         return _run_images(args, lang)
     if args.command == "download":
-        return _download(args)
+        return _download(args, lang)
     if args.command == "history":
         return _history(args, lang)
     if args.command == "resume":

@@ -132,10 +132,12 @@ def check_key(key: str | None, settings: Settings) -> str:
     key = (key or "").strip()
     if not key:
         raise validation(
-            "没有 API Key。请设置环境变量 DASHSCOPE_API_KEY（或把 Key 存入 ~/.dashscope/api_key），"
-            f"或在界面中填写（当前地域：{settings.region_label('zh')}）。",
-            "No API key. Set the DASHSCOPE_API_KEY environment variable (or store the key in "
-            f"~/.dashscope/api_key) or enter one in the UI (region: {settings.region_label('en')}).",
+            # Only the CLI and library callers get here: the web app routes a call without any key
+            # to the offline demo, and its key box has its own wording.
+            "没有 API Key。请设置环境变量 DASHSCOPE_API_KEY（例如 export DASHSCOPE_API_KEY=sk-...），"
+            f"或把 Key 存入 ~/.dashscope/api_key（当前地域：{settings.region_label('zh')}）。",
+            "No API key. Set the DASHSCOPE_API_KEY environment variable (export DASHSCOPE_API_KEY=sk-...) "
+            f"or store the key in ~/.dashscope/api_key (region: {settings.region_label('en')}).",
             code="InvalidApiKey")
     if not key.isascii() or not key.isprintable() or any(ch.isspace() for ch in key):
         raise validation(

@@ -22,6 +22,11 @@ def scrub(text: str) -> str:
     return re.sub(r"sk-[A-Za-z0-9_\-]{4,}", "sk-***", str(text or ""))
 
 
+def plural(n: int, word: str) -> str:
+    """``word`` for ``n`` of it in an English message: "1 character", "2 characters"."""
+    return word if n == 1 else word + "s"
+
+
 class AliyunImageError(Exception):
     """Base of every error this package raises.
 

@@ -17,6 +17,7 @@ from .errors import ServiceError
 from .multipart import Part
 from .render import Recipe
 from .sizes import edit_default_size
+from .tasks import extended_prompt
 from .replies import XML_TYPE, HttpReply, error_reply, json_reply, new_request_id, oss_error_reply
 from .validate import (
     MSG_ASYNC_HEADER, MSG_BAD_KEY, MSG_NO_KEY, ImageOrder, parse_generation, parse_json, parse_task,
@@ -125,6 +126,12 @@ def _note(rec: Recorded, order: ImageOrder, size: tuple[int, int]) -> None:
                  "watermark": order.watermark}
 
 
+def _rewritten(order: ImageOrder) -> list[dict]:
+    """With prompt_extend on, the prompt the model drew from, as a ``text`` item after the images
+    (the sync reply's counterpart of the task API's ``actual_prompt``; see the protocol notes)."""
+    return [{"text": extended_prompt(order.prompt)}] if order.prompt_extend else []
+
+
 def generation(state: EmulatorState, rec: Recorded) -> HttpReply:
     """``POST .../multimodal-generation/generation``: text-to-image or edit, answer in the reply."""
     authenticate(state, rec)
@@ -141,7 +148,7 @@ def generation(state: EmulatorState, rec: Recorded) -> HttpReply:
         urls = state.mint_urls([state.results.add(r) for r in recipes])
         output: dict = {"choices": [{
             "finish_reason": "stop",
-            "message": {"role": "assistant", "content": [{"image": u} for u in urls]},
+            "message": {"role": "assistant", "content": [{"image": u} for u in urls] + _rewritten(order)},
         }]}
         # task_metric: in the max/plus text-to-image docs only (not for edits, not for the 2.0 family).
         if order.task == T2I and not order.spec.does(EDIT):

@@ -15,6 +15,7 @@ import gradio as gr
 from ..reuse import reuse_values
 from ..gallery import Gallery
 from ..store import Record
+from ..summary import rewrite_table
 from .present import caption, md, request_lang, request_session
 from .context import AppContext
 from .strings import t
@@ -45,7 +46,7 @@ def details_md(rec: Record, lang: str) -> str:
     if rec.negative:
         out += f"\n\n**{t(lang, 'negative')}:** {md(rec.negative)}"
     if rec.actual_prompt:
-        out += "\n\n" + t(lang, "rewritten", text=md(rec.actual_prompt))
+        out += "\n\n" + rewrite_table(rec.prompt, rec.actual_prompt, lang)  # side by side
     if rec.inputs:
         names = ", ".join(f"图{i + 1} {inp.get('name', '')}" for i, inp in enumerate(rec.inputs))
         out += f"\n\n**{'输入' if zh else 'Inputs'}:** {names}"
