@@ -298,3 +298,21 @@ def test_waiting_on_the_account_limit_is_said(browser, app, emulator_server, loc
     finally:
         emulator_server.latency = 0.0
         emulator_server.task_limit = None
+
+
+def test_hosted_visitor_sees_own_results_in_the_gallery_and_nobody_elses(browser, hosted):
+    """The gallery's events are not queued: the page sends them to /run/predict with its session,
+    which must be the same owner as the run's (a regression left the hosted gallery empty)."""
+    page = open_page(browser, hosted.url)
+    run_t2i(page, "hosted gallery is mine", 1)
+    page.wait_for_selector("#t2i-status:has-text('Done')", timeout=30000)
+    page.click("button[role=tab]:has-text('Gallery')")
+    page.wait_for_selector("#gallery-grid img", timeout=15000)
+    assert "1 result" in page.inner_text("#gallery-page")
+    shot(page, "hosted-gallery-own-en")
+    other = open_page(browser, hosted.url, "zh-CN")
+    other.click("button[role=tab]:has-text('图库')")
+    other.wait_for_selector("#gallery-page:has-text('还没有')", timeout=15000)
+    assert not other.query_selector("#gallery-grid img")
+    page.close()
+    other.close()
