@@ -43,10 +43,12 @@ from .errors import (
 )
 from .jobs import Job, build_job
 from .model_info import check_offered
+from .inputs_store import InputStore, keep_job_inputs
 from .kinds import Endpoint, EventKind, Status, Task
 from .pngtext import PngTextWriter
 from .diskspace import storage_error
 from .store import NewResult, Record, ResultStore
+from .scheduler import Scheduler, queued_text
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack from 3.11; annotations only
@@ -100,13 +102,15 @@ class ImageService:
     """Generate, edit and fuse images; every result is downloaded and stored at once."""
 
     def __init__(self, settings: Settings, store: ResultStore | None = None,
-                 client: DashScopeClient | None = None):
+                 client: DashScopeClient | None = None, scheduler: Scheduler | None = None):
         self.settings = settings
         self.store = store or ResultStore.open(settings.data_dir, fsync=settings.fsync)
         self.client = client or DashScopeClient(settings)
+        self.scheduler = scheduler or Scheduler(settings)  # every run and visitor waits its turn here
         self._lock = threading.Lock()
         self._unrecorded: list[NewResult] = []  # paid results whose rows did not fit on the disk
         self._born = time.time()  # rows this service recorded since are in flight unless they failed
+        self.inputs = InputStore(self.store.root, fsync=settings.fsync)  # kept input images (for reuse)
 
     # --- public use cases -------------------------------------------------------------------------
     def plan(self, task: str, prompt: str | None, images: Sequence[Any] = (),
@@ -198,6 +202,7 @@ class ImageService:
         batch = Batch(job, notes=list(job.notes))
         batch_id = uuid.uuid4().hex[:12]
         lock = threading.Lock()
+        keep_job_inputs(self.inputs, job.images, owner)  # before sending: what was sent can come back
         refs = self._image_refs(job, key, emit)
 
         def record(ev: Event) -> None:
@@ -276,16 +281,18 @@ class ImageService:
                          url=url, url_expires=url_expiry(url) if url else None, owner=ctx.owner)
 
     def _one_request(self, ctx: _RunContext, i: int, seed: int) -> None:
-        """One API request; its results are recorded, then downloaded on the download pool."""
+        """One API request, in its turn (:mod:`.scheduler`); its results are recorded, then downloaded."""
         job, want = ctx.job, ctx.job.per_request
         try:
             if ctx.cancel is not None and ctx.cancel.is_set():
                 raise CancelledError("已停止。", "Stopped.", code="Cancelled")
             if job.endpoint == Endpoint.ASYNC:
-                self._one_task(ctx, i, seed)
+                rid = self._scheduled(ctx, lambda retry: self._one_task(ctx, i, seed, retry))
+                ctx.dl_pool.submit(self._download_and_record, rid, ctx.record)
                 return
-            reply = self.client.generate(ctx.key, protocol.sync_body(job, seed, ctx.refs),
-                                         oss_resolve=ctx.uses_oss, cancel=ctx.cancel)
+            body = protocol.sync_body(job, seed, ctx.refs)
+            reply = self._scheduled(ctx, lambda retry: self.client.generate(
+                ctx.key, body, oss_resolve=ctx.uses_oss, cancel=ctx.cancel, retry_throttled=retry))
             gen = protocol.parse_generation(reply)
         except AliyunImageError as exc:
             for _ in range(want):
@@ -298,11 +305,17 @@ class ImageService:
                 "服务返回的图片少于请求的张数。", "The service returned fewer images than requested.",
                 code="PartialResult", request_id=gen.request_id)))
 
-    def _one_task(self, ctx: _RunContext, i: int, seed: int) -> None:
+    def _scheduled(self, ctx: _RunContext, send: Callable[[bool], Any]) -> Any:
+        """``send(retry_throttled)`` in a slot of the account's limit; the status says when it waits."""
+        def on_wait(limit: int) -> None:  # once per run and limit: "排队中：账号并发上限 2"
+            ctx.record(Event(EventKind.STATUS, text=queued_text(limit)))
+        return self.scheduler.call(ctx.key, ctx.job.model, ctx.batch_id, send, cancel=ctx.cancel, on_wait=on_wait)
+
+    def _one_task(self, ctx: _RunContext, i: int, seed: int, retry_throttled: bool = True) -> int:
         """Async endpoint: the task is recorded as soon as it exists, so a crash, a timeout or a
-        Stop while it runs cannot lose it (``resume`` polls it again)."""
+        Stop while it runs cannot lose it (``resume`` polls it again). Returns the row to download."""
         job = ctx.job
-        created = self.client.create_task(ctx.key, protocol.async_body(job, seed))
+        created = self.client.create_task(ctx.key, protocol.async_body(job, seed), retry_throttled=retry_throttled)
         task_id = protocol.parse_task_id(created)
         (rid,) = self.store.add_pending([self._new_result(ctx, i, seed, "", None, created.request_id,
                                                           {"task_id": task_id})])
@@ -315,7 +328,7 @@ class ImageService:
                 self.store.mark(rid, Status.FAILED, exc.code)
             raise
         self._set_url(rid, gen)
-        ctx.dl_pool.submit(self._download_and_record, rid, ctx.record)
+        return rid
 
     def _set_url(self, rid: int, gen: Generation) -> None:
         """Record a finished task's result on its row (async tasks make one image each)."""

@@ -8,6 +8,7 @@ service picks it locally, so the seeds used are known and shown).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,18 +28,15 @@ class VariationRequest:
     options: dict[str, Any]
 
 
-def _input_image(inp: dict, root: Path) -> Any:
+def _input_image(inp: Any, kept: Path | None) -> Any:
     """An input of the recipe as a source the service accepts: its URL, or the bytes of the copy
     kept in the data dir (bytes, not a path: hosted mode takes no server paths); None if gone."""
-    if inp.get("url"):
+    if isinstance(inp, dict) and inp.get("url"):
         return inp["url"]
-    stored = inp.get("stored")
-    if not stored:
+    if kept is None:
         return None
-    path = Path(stored)
-    path = path if path.is_absolute() else root / path
     try:
-        return path.read_bytes()
+        return kept.read_bytes()
     except OSError:
         return None
 
@@ -49,11 +47,14 @@ def _inputs_missing(rec: Record) -> ValidationError:
                       "Upload the input images again and run the panel.", code="Validation.InputsGone")
 
 
-def variation_request(rec: Record, root: Path, n: int | None = None) -> VariationRequest:
+def variation_request(rec: Record, kept: Sequence[Path | None] = (), n: int | None = None) -> VariationRequest:
     """The run that makes ``n`` new images (default: as many as the run that made ``rec``) with
-    ``rec``'s recipe and random seeds. Raises ValidationError when an input image is no longer
-    available (only URLs and kept copies can be sent again)."""
-    images = [_input_image(inp, root) for inp in rec.inputs]
+    ``rec``'s recipe and random seeds. ``kept`` is the kept copy of each input image, in order
+    (:meth:`Gallery.input_files <aliyun_image.gallery.Gallery.input_files>`). Raises
+    ValidationError when an input image is no longer available (only URLs and kept copies can be
+    sent again)."""
+    files = list(kept) + [None] * (len(rec.inputs) - len(kept))
+    images = [_input_image(inp, f) for inp, f in zip(rec.inputs, files, strict=False)]
     if any(im is None for im in images):
         raise _inputs_missing(rec)
     p = rec.params

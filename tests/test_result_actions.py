@@ -76,21 +76,21 @@ def test_matching_is_capped_newest_first_with_the_total(service):
 
 def test_variation_request_keeps_the_recipe_with_a_random_seed(service, tmp_path):
     (rec,) = service.generate("a lighthouse", size="1664*928", seed=7, negative="blur", prompt_extend=False).results
-    var = variation_request(rec, service.store.root)
+    var = variation_request(rec)
     assert (var.task, var.prompt, var.images) == ("t2i", "a lighthouse", [])
     assert var.options == {"model": "qwen-image-plus", "n": 1, "seed": -1, "size": "1664*928", "negative": "blur",
                            "prompt_extend": False, "watermark": False}
     (edited,) = service.edit(["https://example.com/in.png"], "make it blue").results
-    assert variation_request(edited, service.store.root).images == ["https://example.com/in.png"]
+    assert variation_request(edited).images == ["https://example.com/in.png"]
     # An uploaded input is sent again from its kept copy (as bytes: hosted mode takes no paths) ...
     kept = tmp_path / "kept.png"
     kept.write_bytes(b"\x89PNG fake")
-    edited.inputs = [{"name": "in.png", "sha256": "x", "stored": str(kept)}]
-    assert variation_request(edited, service.store.root).images == [b"\x89PNG fake"]
+    edited.inputs = [{"name": "in.png", "sha256": "x", "stored": "inputs/x.png"}]
+    assert variation_request(edited, [kept]).images == [b"\x89PNG fake"]
     # ... and without a kept copy the recipe cannot be repeated, which the message says.
     edited.inputs = [{"name": "in.png", "sha256": "x"}]
     with pytest.raises(ValidationError, match="not kept"):
-        variation_request(edited, service.store.root)
+        variation_request(edited, [None])
 
 
 def test_variations_rerun_the_recipe_with_new_seeds_through_the_run_path(make_ctx):
@@ -240,3 +240,19 @@ def test_order_is_newest_first_then_highest_id_for_equal_times(service):
         store.mark(rid, Status.DONE)
     assert len({store.get(i).created for i in ids}) == 1
     assert [r.id for r in store.page(query="same moment")[0]] == sorted(ids, reverse=True)
+
+
+def test_variations_of_an_uploaded_edit_send_the_kept_input_again(make_ctx, emu, tmp_path):
+    from PIL import Image
+    h = Handlers(make_ctx())  # local: an upload may come from any folder (hosted: Gradio's only)
+    img = tmp_path / "photo.png"
+    Image.new("RGB", (640, 480), (10, 200, 30)).save(img)
+    outs = drain(h.edit(str(img), "", "make it blue", "plus", "", 1, "auto", "", 1024, 1024, -1, "", True, False,
+                        req(), TEST_KEY))
+    (rid,) = _ids(outs)
+    img.unlink()  # the upload is gone: only the kept copy remains
+    emu.clear()
+    (new,) = _ids(drain(h.variations(rid, req(), TEST_KEY)))
+    old_rec, new_rec = h.ctx.store.get(rid), h.ctx.store.get(new)
+    assert new_rec.inputs[0]["sha256"] == old_rec.inputs[0]["sha256"]  # the same picture, sent again
+    assert len(emu.calls("generation")) == 1

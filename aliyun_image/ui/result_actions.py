@@ -146,7 +146,7 @@ class ResultActions(RunHandlers):
             yield gr.skip(), "⚠️ " + message
             raise gr.Error(message, print_exception=False)
         try:
-            var = variation_request(rec, self.ctx.store.root)
+            var = variation_request(rec, self.ctx.gallery(request_session(request)).input_files(rec))
         except AliyunImageError as err:
             yield gr.skip(), error_md(err, lang)
             raise gr_error(err) from None
