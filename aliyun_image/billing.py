@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from . import charges, ledger
 from .config import OFFLINE_KEY, Settings
 from .cost import Estimate, estimate, money_text, unit_price
-from .errors import ZH, AliyunImageError, DownloadError, StorageError, may_be_billed
+from .errors import ZH, AliyunImageError, DownloadError, StorageError, ValidationError, may_be_billed
 from .store import ResultStore
 
 if TYPE_CHECKING:  # annotations only
@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # annotations only
 
 def paid_by(settings: Settings, key: str | None) -> str:
     """Whose bill a call with ``key`` goes on (see the module docstring)."""
-    if key == OFFLINE_KEY:
+    if OFFLINE_KEY in (key, settings.api_key):  # the offline demo's emulator, whoever's key was typed
         return ledger.FREE
     return "" if not key or key == settings.api_key else "own"
 
@@ -56,12 +56,24 @@ def hold_budget(store: ResultStore, settings: Settings, job: Job, key: str | Non
     """Check ``job`` against the budgets and hold its estimate (raises ValidationError before any
     request). Budgets cover the configured key's bill: in hosted mode not visitors' own keys; never
     the offline demo."""
+    return _hold(store, settings, estimate(job, settings.region), key)
+
+
+def _hold(store: ResultStore, settings: Settings, est: Estimate, key: str | None) -> int | None:
     payer = paid_by(settings, key or settings.api_key)
     if payer == ledger.FREE or (settings.hosted and payer):
         return None
     budgets = ledger.Budgets(settings.daily_budget, settings.monthly_budget, settings.allow_unpriced)
-    return ledger.hold_budget(store, budgets, estimate(job, settings.region),
-                              scope="" if settings.hosted else None, hosted=settings.hosted)
+    return ledger.hold_budget(store, budgets, est, scope="" if settings.hosted else None, hosted=settings.hosted)
+
+
+def budget_refusal(store: ResultStore, settings: Settings, est: Estimate, key: str | None) -> ValidationError | None:
+    """Why the budget would refuse a run of ``est`` now (None: it would not), holding nothing."""
+    try:
+        ledger.guard_for(store).release(_hold(store, settings, est, key))
+    except ValidationError as exc:
+        return exc
+    return None
 
 
 def run_cost(est: Estimate, stored: int, failures: Sequence[AliyunImageError]) -> tuple[int, int]:

@@ -14,6 +14,7 @@ from typing import Any
 import gradio as gr
 from starlette.middleware import Middleware
 
+from .cost_ui import wire as wire_cost
 from .context import AppContext
 from .endpoints import PARAMS, check_handler
 from .gallery_handlers import ReuseTargets
@@ -117,6 +118,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         header.check.click(h.check_key, None, header.report, api_visibility="private", concurrency_limit=2,
                            concurrency_id="keycheck")
         _wire_gallery(h, gallery, tabs, edit, fuse)
+        wire_cost(demo, ctx, {"t2i": t2i, "edit": edit, "fuse": fuse}, gallery)
         demo.load(h.preset_labels, None, edit.preset, **PRIVATE)
     return demo
 

@@ -17,6 +17,7 @@ import gradio as gr
 from .. import catalog
 from ..catalog import EDIT, T2I
 from .context import AppContext
+from .cost_ui import cost_line, spend_line
 from .strings import EN, PRESET_LABELS, STYLES, ZH
 from .widgets import (I18N, OptionWidgets, SizeWidgets, label, options, results, run_buttons, size_widgets,
                       upload)
@@ -86,6 +87,7 @@ class T2IPanel:
     stop: gr.Button
     results: gr.Gallery
     status: gr.Markdown
+    cost: gr.Markdown | None = None  # the run's estimated cost (see cost_ui)
 
     def api_inputs(self) -> dict[str, Any]:
         """Widgets by ``/generate`` parameter name."""
@@ -111,10 +113,11 @@ def build_t2i() -> T2IPanel:
             size = gr.Dropdown(choices=[(s.label, s.value) for s in sizes], value=sizes[0].value,
                                label=I18N("size"), elem_id="t2i-size")
             run, stop = run_buttons("generate", "t2i")
+            cost = cost_line("t2i")
         with gr.Column(scale=6):
             out = results("t2i")
             status = gr.Markdown(elem_id="t2i-status")
-    return T2IPanel(prompt, count, limit, opts, size, run, stop, out, status)
+    return T2IPanel(prompt, count, limit, opts, size, run, stop, out, status, cost=cost)
 
 
 # --- edit -----------------------------------------------------------------------------------------
@@ -136,6 +139,7 @@ class EditPanel:
     results: gr.Gallery
     compare: gr.ImageSlider
     status: gr.Markdown
+    cost: gr.Markdown | None = None
 
     def api_inputs(self) -> dict[str, Any]:
         """Widgets by ``/edit`` parameter name."""
@@ -175,11 +179,13 @@ def build_edit() -> EditPanel:
             opts = options(EDIT, "edit")
             sizes = size_widgets("edit")
             run, stop = run_buttons("run_edit", "edit")
+            cost = cost_line("edit")
         with gr.Column(scale=6):
             out = results("edit")
             compare = gr.ImageSlider(label=label("compare"), type="filepath", elem_id="edit-compare", format="png")
             status = gr.Markdown(elem_id="edit-status")
-    return EditPanel(image, url, instruction, preset, style, obj, fill, opts, sizes, run, stop, out, compare, status)
+    return EditPanel(image, url, instruction, preset, style, obj, fill, opts, sizes, run, stop, out, compare, status,
+                     cost=cost)
 
 
 # --- fusion ---------------------------------------------------------------------------------------
@@ -197,6 +203,7 @@ class FusePanel:
     stop: gr.Button
     results: gr.Gallery
     status: gr.Markdown
+    cost: gr.Markdown | None = None
 
     def api_inputs(self) -> dict[str, Any]:
         """Widgets by ``/fuse`` parameter name."""
@@ -227,10 +234,11 @@ def build_fuse() -> FusePanel:
                 opts = options(EDIT, "fuse")
                 sizes = size_widgets("fuse")
                 run, stop = run_buttons("run_fuse", "fuse")
+                cost = cost_line("fuse")
             with gr.Column(scale=6):
                 out = results("fuse")
                 status = gr.Markdown(elem_id="fuse-status")
-    return FusePanel(slots, swap12, swap23, instruction, opts, sizes, run, stop, out, status)
+    return FusePanel(slots, swap12, swap23, instruction, opts, sizes, run, stop, out, status, cost=cost)
 
 
 # --- gallery --------------------------------------------------------------------------------------
@@ -261,6 +269,7 @@ class GalleryPanel:
     to_fuse: gr.Button
     delete: gr.Button
     status: gr.Markdown
+    spend: gr.Markdown | None = None  # today's and this month's spend (see cost_ui)
 
     def filters(self) -> list[Any]:
         """Search text, task and model filters (the first inputs of every paging event)."""
@@ -321,10 +330,11 @@ def build_gallery() -> GalleryPanel:
     with gr.Tab(I18N("tab_gallery"), id="gallery", elem_id="tab-gallery") as tab:
         page_ids, page_no, selected = gr.State([]), gr.State(1), gr.State(None)
         filters = _gallery_filters()
+        spend = spend_line()
         with gr.Row():
             with gr.Column(scale=7):
                 grid = _gallery_grid()
             with gr.Column(scale=5):
                 details = _gallery_details()
     return GalleryPanel(tab=tab, page_ids=page_ids, page_no=page_no, selected=selected, **filters, **grid,
-                        **details)
+                        **details, spend=spend)
