@@ -12,7 +12,7 @@ import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import charges, ledger
+from . import budget, charges, ledger
 from .config import OFFLINE_KEY, Settings
 from .cost import Estimate, estimate, money_text, unit_price
 from .errors import ZH, AliyunImageError, DownloadError, StorageError, ValidationError, may_be_billed
@@ -52,25 +52,29 @@ def record_maybe(store: ResultStore, settings: Settings, ctx: Any, exc: AliyunIm
                           code=exc.code, **fields)
 
 
-def hold_budget(store: ResultStore, settings: Settings, job: Job, key: str | None) -> int | None:
+def hold_budget(store: ResultStore, settings: Settings, job: Job, key: str | None,
+                owner: str | None = None) -> int | None:
     """Check ``job`` against the budgets and hold its estimate (raises ValidationError before any
-    request). Budgets cover the configured key's bill: in hosted mode not visitors' own keys; never
-    the offline demo."""
-    return _hold(store, settings, estimate(job, settings.region), key)
+    request); release the hold with :func:`aliyun_image.budget.release` when the run ends. Budgets
+    cover the configured key's bill: in hosted mode not visitors' own keys; never the offline demo."""
+    return _hold(store, settings, estimate(job, settings.region), key, owner)
 
 
-def _hold(store: ResultStore, settings: Settings, est: Estimate, key: str | None) -> int | None:
+def _hold(store: ResultStore, settings: Settings, est: Estimate, key: str | None, owner: str | None) -> int | None:
     payer = paid_by(settings, key or settings.api_key)
     if payer == ledger.FREE or (settings.hosted and payer):
         return None
-    budgets = ledger.Budgets(settings.daily_budget, settings.monthly_budget, settings.allow_unpriced)
-    return ledger.hold_budget(store, budgets, est, scope="" if settings.hosted else None, hosted=settings.hosted)
+    s = settings
+    hourly = (s.host_hourly_budget, s.session_hourly_budget) if s.hosted else (None, None)
+    budgets = budget.Budgets(s.daily_budget, s.monthly_budget, *hourly, allow_unpriced=s.allow_unpriced)
+    return budget.hold_budget(store, budgets, est, scope="" if s.hosted else None, owner=owner, hosted=s.hosted)
 
 
-def budget_refusal(store: ResultStore, settings: Settings, est: Estimate, key: str | None) -> ValidationError | None:
+def budget_refusal(store: ResultStore, settings: Settings, est: Estimate, key: str | None,
+                   owner: str | None = None) -> ValidationError | None:
     """Why the budget would refuse a run of ``est`` now (None: it would not), holding nothing."""
     try:
-        ledger.guard_for(store).release(_hold(store, settings, est, key))
+        budget.release(store, _hold(store, settings, est, key, owner))
     except ValidationError as exc:
         return exc
     return None

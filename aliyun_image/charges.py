@@ -8,6 +8,10 @@ from the gallery (or a hosted store's pruning) does not make its money unspent. 
 - ``maybe``: a request was sent and no usable answer came back (timeout, unreadable 200, an async
   task left running by Stop or a lost connection): it may have been billed.
 
+- ``hold``: a run in flight holds its whole estimate (``price``) until it ends, so runs in other
+  threads and processes see it before their own budget check (``code`` names the holding process:
+  a crashed one's holds are ignored and removed).
+
 A failed or refused request gets no row: Bailian does not bill it. Prices are decimal text (None:
 unknown, never guessed). This module only reads and writes the table (the sums are in
 :mod:`aliyun_image.ledger`); it knows nothing of API keys.
@@ -15,6 +19,7 @@ unknown, never guessed). This module only reads and writes the table (the sums a
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 
@@ -27,7 +32,7 @@ CREATE TABLE IF NOT EXISTS charges (
     region     TEXT NOT NULL DEFAULT '', -- '' for results made before prices were recorded
     price      TEXT,                     -- unit price, exact decimal text (NULL: unknown)
     currency   TEXT NOT NULL DEFAULT 'CNY',
-    state      TEXT NOT NULL,            -- billed | maybe
+    state      TEXT NOT NULL,            -- billed | maybe | hold
     paid_by    TEXT NOT NULL DEFAULT '', -- '' the configured key, 'own' a key given with the call
     code       TEXT NOT NULL DEFAULT '', -- maybe: the error code that left the outcome unknown
     created    REAL NOT NULL
@@ -35,7 +40,7 @@ CREATE TABLE IF NOT EXISTS charges (
 CREATE INDEX IF NOT EXISTS charges_created ON charges(created);
 """
 PRICE_COLUMNS = (("region", "TEXT"), ("price", "TEXT"), ("currency", "TEXT"), ("paid_by", "TEXT"))
-BILLED, MAYBE = "billed", "maybe"
+BILLED, MAYBE, HOLD = "billed", "maybe", "hold"
 
 
 def migrate(db: sqlite3.Connection, version: int) -> None:
@@ -59,12 +64,15 @@ def migrate(db: sqlite3.Connection, version: int) -> None:
 
 def add(db: sqlite3.Connection, *, model: str, region: str, price: str | None, currency: str, state: str,
         owner: str | None = None, result_id: int | None = None, paid_by: str = "", code: str = "",
-        created: float | None = None) -> None:
-    """Record one charge; for a result that already has one, the new state wins (maybe -> billed)."""
-    db.execute("INSERT INTO charges (result_id, owner, model, region, price, currency, state, paid_by, code, created)"
-               " VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(result_id) DO UPDATE SET state=excluded.state",
-               (result_id, owner, model, region, price, currency, state, paid_by, code,
-                time.time() if created is None else created))
+        created: float | None = None) -> int:
+    """Record one charge (returns its id); for a result that already has one, the new state wins
+    (maybe -> billed)."""
+    cur = db.execute(
+        "INSERT INTO charges (result_id, owner, model, region, price, currency, state, paid_by, code, created)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(result_id) DO UPDATE SET state=excluded.state",
+        (result_id, owner, model, region, price, currency, state, paid_by, code,
+         time.time() if created is None else created))
+    return int(cur.lastrowid or 0)
 
 
 def bill_result(db: sqlite3.Connection, rid: int) -> None:
@@ -93,3 +101,40 @@ def rows(db: sqlite3.Connection, since: float = 0.0, owner: str | None = None,
         sql += " AND paid_by=?"
         args.append(paid_by)
     return db.execute(sql + " ORDER BY created, id", args).fetchall()
+
+
+def holds(db: sqlite3.Connection) -> list[sqlite3.Row]:
+    """The holds of runs in flight, after removing those of processes that no longer run."""
+    live = []
+    for row in db.execute("SELECT * FROM charges WHERE state='hold'").fetchall():
+        if _alive(row["code"]):
+            live.append(row)
+        else:
+            db.execute("DELETE FROM charges WHERE id=?", (row["id"],))
+    return live
+
+
+def hold_code() -> str:
+    """What a hold records of its process (to tell a crashed holder's leftovers)."""
+    return f"pid:{os.getpid()}"
+
+
+def release(db: sqlite3.Connection, hold_id: int) -> None:
+    """The run ended (its charges are recorded): its hold goes."""
+    db.execute("DELETE FROM charges WHERE id=? AND state='hold'", (hold_id,))
+
+
+def _alive(code: str) -> bool:
+    try:
+        pid = int(code.removeprefix("pid:"))
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True

@@ -12,7 +12,7 @@ import sys
 from decimal import Decimal
 from typing import Any
 
-from . import billing, ledger
+from . import billing, budget, ledger
 from .config import Settings, region_names
 from .cost import estimate, money_text
 from .errors import ZH, ValidationError
@@ -27,6 +27,16 @@ def budget_args(p: argparse.ArgumentParser) -> None:
                    help="the same for this month (default ALIYUN_IMAGE_MONTHLY_BUDGET)")
     p.add_argument("--allow-unpriced", action="store_true",
                    help="under a budget, still run models the price list has no price for")
+
+
+def hosted_budget_args(p: argparse.ArgumentParser) -> None:
+    """The app's hosted-mode caps on the host key's spend per rolling hour (the money form of
+    ``--total-limit`` and ``--session-limit``)."""
+    p.add_argument("--host-hourly-budget", metavar="AMOUNT",
+                   help="hosted: refuse host-key runs that would take the last hour's spend of all visitors past "
+                        "AMOUNT (default ALIYUN_IMAGE_HOST_HOURLY_BUDGET)")
+    p.add_argument("--session-hourly-budget", metavar="AMOUNT",
+                   help="hosted: the same per visitor (default ALIYUN_IMAGE_SESSION_HOURLY_BUDGET)")
 
 
 def add_cost_args(p: argparse.ArgumentParser) -> None:
@@ -48,6 +58,8 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Settings overrides from the budget flags (None: the environment decides)."""
     return {"daily_budget": getattr(args, "daily_budget", None),
             "monthly_budget": getattr(args, "monthly_budget", None),
+            "host_hourly_budget": getattr(args, "host_hourly_budget", None),
+            "session_hourly_budget": getattr(args, "session_hourly_budget", None),
             "allow_unpriced": getattr(args, "allow_unpriced", None) or None}
 
 
@@ -67,7 +79,7 @@ def dry_run(svc: Any, job: Any, lang: str) -> int:
     for note_zh, note_en in job.notes:
         print(("提示：" + note_zh) if zh else ("Note: " + note_en))
     try:
-        ledger.guard_for(svc.store).release(billing.hold_budget(svc.store, s, job, None))
+        budget.release(svc.store, billing.hold_budget(svc.store, s, job, None))
     except ValidationError as exc:
         print(exc.text(lang), file=sys.stderr)
         return 2

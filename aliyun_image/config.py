@@ -54,6 +54,8 @@ ENV_RETRIES = "ALIYUN_IMAGE_RETRIES"
 ENV_DAILY_BUDGET = "ALIYUN_IMAGE_DAILY_BUDGET"
 ENV_MONTHLY_BUDGET = "ALIYUN_IMAGE_MONTHLY_BUDGET"
 ENV_ALLOW_UNPRICED = "ALIYUN_IMAGE_ALLOW_UNPRICED"
+ENV_HOST_HOURLY_BUDGET = "ALIYUN_IMAGE_HOST_HOURLY_BUDGET"
+ENV_SESSION_HOURLY_BUDGET = "ALIYUN_IMAGE_SESSION_HOURLY_BUDGET"
 
 
 def normalize_region(name: str) -> str:
@@ -193,6 +195,8 @@ class Settings:
     daily_budget: Decimal | None = None  # in the price list's currency; None: no cap (see ledger.py)
     monthly_budget: Decimal | None = None
     allow_unpriced: bool = False  # under a budget, run models whose price is unknown anyway
+    host_hourly_budget: Decimal | None = None  # hosted: the host key's spend per rolling hour (all visitors)
+    session_hourly_budget: Decimal | None = None  # hosted: the same per visitor
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -224,7 +228,9 @@ class Settings:
             upload=(o.pop("upload", None) or env.get(ENV_UPLOAD) or "auto").lower(),
             download_hosts=tuple(hosts),
         )
-        for name, var in (("daily_budget", ENV_DAILY_BUDGET), ("monthly_budget", ENV_MONTHLY_BUDGET)):
+        for name, var in (("daily_budget", ENV_DAILY_BUDGET), ("monthly_budget", ENV_MONTHLY_BUDGET),
+                          ("host_hourly_budget", ENV_HOST_HOURLY_BUDGET),
+                          ("session_hourly_budget", ENV_SESSION_HOURLY_BUDGET)):
             kw[name] = parse_budget(o.pop(name) if name in o else env.get(var), var)  # 0 is a budget too
         kw["allow_unpriced"] = bool(o.pop("allow_unpriced", None)) or env.get(ENV_ALLOW_UNPRICED, "") in ("1", "true")
         if env.get(ENV_TIMEOUT):

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from collections.abc import Callable, Iterator, Sequence
 
 
-from . import billing, charges, ledger, protocol
+from . import billing, budget, charges, protocol
 from .client import DashScopeClient
 from .protocol import Generation, url_expiry
 from .downloads import download_to, verify_image
@@ -189,11 +189,11 @@ class ImageService:
         """Execute a validated job (see :meth:`_run`) within the budget: a run whose estimate would
         cross the daily or monthly budget is refused before any request (ValidationError)."""
         key = check_key(api_key or self.settings.api_key, self.settings)
-        token = billing.hold_budget(self.store, self.settings, job, key)
+        token = billing.hold_budget(self.store, self.settings, job, key, owner)
         try:
             return self._run(job, api_key=key, owner=owner, on_event=on_event, cancel=cancel)
         finally:
-            ledger.guard_for(self.store).release(token)
+            budget.release(self.store, token)
 
     def _run(self, job: Job, *, api_key: str | None = None, owner: str | None = None,
              on_event: Callable[[Event], None] | None = None,
@@ -327,11 +327,11 @@ class ImageService:
                                                           {"task_id": task_id})])
         try:
             gen = self.client.wait_task(ctx.key, task_id, model=job.model, cancel=ctx.cancel)
-        except (CancelledError, NetworkError) as exc:
-            billing.record_maybe(self.store, self.settings, ctx, exc, 1, rid)  # `resume` settles it
-            raise exc  # the row stays pending with its task id: `resume` picks it up later
         except AliyunImageError as exc:
-            if exc.code != "Task.Timeout":
+            if isinstance(exc, (CancelledError, NetworkError)) or exc.code == "Task.Timeout":
+                # The row stays pending with its task id (maybe billed): `resume` picks it up later.
+                billing.record_maybe(self.store, self.settings, ctx, exc, 1, rid)
+            else:
                 self.store.mark(rid, Status.FAILED, exc.code)
             raise
         self._set_url(rid, gen)

@@ -470,12 +470,10 @@ class ResultStore:
         return dest
 
     def charges(self, fn: Any, *args: Any, **kw: Any) -> Any:
-        """Call ``fn(db, ...)`` of :mod:`.charges` under the store's lock (the ledger's one door)."""
-        with self._lock:
-            try:
-                return fn(self._db, *args, **kw)
-            except sqlite3.Error as exc:
-                raise storage_error(self.root, exc, self.show_paths) from None
+        """Call ``fn(db, ...)`` of :mod:`.charges` in one transaction (the ledger's one door: a
+        budget check and its hold are atomic across threads and processes)."""
+        with self._lock, self._tx():
+            return fn(self._db, *args, **kw)
 
     def count(self, status: str = Status.DONE) -> int:
         """How many records have ``status``."""

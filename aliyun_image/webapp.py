@@ -97,6 +97,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="seconds between retries of paid results not yet saved (full disk, network)")
     p.add_argument("--mcp", action="store_true", help="also serve generate/edit/fuse as MCP tools (needs gradio[mcp])")
     cli_spend.budget_args(p)  # hosted: the budgets cap the host key's bill, not visitors' own keys
+    cli_spend.hosted_budget_args(p)
     return p.parse_args(argv)
 
 

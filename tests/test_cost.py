@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from decimal import Decimal
@@ -11,14 +14,14 @@ from decimal import Decimal
 import pytest
 from PIL import Image
 
-from aliyun_image import catalog, ledger
+from aliyun_image import catalog, charges, ledger
 from aliyun_image.cost import estimate, estimate_for
 from aliyun_image.errors import ValidationError
 from aliyun_image.service import ImageService
 from aliyun_image.store import SCHEMA_VERSION, ResultStore
 
 from .conftest import TEST_KEY
-from .test_cli import run
+from .test_cli import ROOT, run
 
 # The results table as version 1 of the store created it (before prices were recorded).
 V1_SCHEMA = """
@@ -280,4 +283,73 @@ def test_hosted_budget_covers_the_host_key_only(settings, emu):
     assert len(own.results) == 2  # a visitor's own key: their bill, not the host's budget
     assert ledger.spend(svc.store, owner="v2").billed.amount() == Decimal("0.4")
     assert ledger.spend(svc.store, paid_by="").billed.images == 0
+    svc.store.close()
+
+
+# --- async tasks, holds across processes ------------------------------------------------------------
+def test_async_task_left_running_is_maybe_billed_until_resume_settles_it(settings, emu):
+    svc = ImageService(settings.with_(task_timeout=0.05))
+    batch = svc.generate("a cat", model="qwen-image-plus", use_async=True)
+    assert not batch.results and batch.failures[0].code == "Task.Timeout"
+    spent = ledger.spend(svc.store)
+    assert (spent.billed.images, spent.maybe.images, spent.maybe.amount()) == (0, 1, Decimal("0.2"))
+    time.sleep(0.3)  # the emulator's task finishes (task_delay 0.2 s); not a timing assertion
+    patient = ImageService(settings, store=svc.store)
+    assert len(patient.resume_pending()) == 1
+    spent = ledger.spend(svc.store)
+    assert (spent.billed.images, spent.billed.amount(), spent.maybe.images) == (1, Decimal("0.2"), 0)
+    emu.task_outcome("FAILED")
+    failed = patient.generate("a dog", model="qwen-image-plus", use_async=True)
+    assert not failed.results and ledger.spend(svc.store).billed.images == 1  # a failed task costs nothing
+    svc.store.close()
+
+
+def test_a_crashed_process_hold_is_ignored(settings, emu):
+    svc = ImageService(settings.with_(daily_budget=Decimal("0.5")))
+    dead = subprocess_pid_that_exited()
+    svc.store.charges(charges.add, model="qwen-image-max", region="beijing", price="0.5", currency="CNY",
+                      state=charges.HOLD, code=f"pid:{dead}")
+    assert len(svc.generate("a cat", model="qwen-image-plus").results) == 1  # the stale ¥0.50 hold is gone
+    assert not svc.store.charges(charges.holds)
+    svc.store.close()
+
+
+def subprocess_pid_that_exited() -> int:
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(proc.stdout)
+
+
+def test_concurrent_cli_processes_cannot_overshoot_together(emu, clean_env):
+    emu.latency = 0.5
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "ALIYUN_IMAGE_"))}
+    env.update({"PYTHONPATH": str(ROOT), "LANG": "C.UTF-8", "DASHSCOPE_API_KEY": TEST_KEY,
+                "DASHSCOPE_HTTP_BASE_URL": emu.base_url, "ALIYUN_IMAGE_DATA_DIR": str(clean_env),
+                "ALIYUN_IMAGE_DAILY_BUDGET": "1"})
+    procs = [subprocess.Popen([sys.executable, "-m", "aliyun_image", "generate", f"cat {i}", "-n", "2"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(4)]
+    codes = sorted(p.wait(60) for p in procs)
+    errs = [p.stderr.read() for p in procs]
+    # ¥0.40 each against ¥1.00: two runs fit, two are refused (exit 2) whatever the timing
+    assert codes == [0, 0, 2, 2], errs
+    assert sum("Budget.Daily" in e for e in errs) == 2
+    store = ResultStore.open(clean_env, fsync=False)
+    assert ledger.spend(store).total() == Decimal("0.8") and not store.charges(charges.holds)
+    store.close()
+
+
+def test_hosted_hourly_caps_as_amounts(settings, emu):
+    s = settings.with_(hosted=True, host_hourly_budget=Decimal("1.0"), session_hourly_budget=Decimal("0.6"))
+    svc = ImageService(s)
+    assert len(svc.generate("a cat", model="qwen-image-plus", n=2, owner="a").results) == 2  # ¥0.40
+    with pytest.raises(ValidationError) as e:
+        svc.generate("more", model="qwen-image-plus", n=2, owner="a")  # a: 0.40 + 0.40 > 0.60
+    assert e.value.code == "Budget.SessionHourly" and "per visitor" in e.value.en and "your own API key" in e.value.en
+    assert len(svc.generate("b's", model="qwen-image-plus", n=2, owner="b").results) == 2  # b: 0.40; all: 0.80
+    emu.clear()
+    with pytest.raises(ValidationError) as e:
+        svc.generate("c's", model="qwen-image-plus", n=2, owner="c")  # all: 0.80 + 0.40 > 1.00
+    assert e.value.code == "Budget.Hourly" and "last hour ¥0.80 (4 images)" in e.value.en
+    assert "本演示每小时的花费上限 ¥1.00" in e.value.zh and not list(emu.state.requests)
+    local = ImageService(settings.with_(host_hourly_budget=Decimal("0.1")), store=svc.store)
+    assert len(local.generate("local mode has no hourly cap", model="qwen-image-plus").results) == 1
     svc.store.close()

@@ -46,8 +46,10 @@ def spend_line() -> gr.Markdown:
     return gr.Markdown(elem_id="gallery-spend", elem_classes=["cost-line"])
 
 
-def cost_text(ctx: AppContext, task: str, quality: str, model: str, n: Any, extend: Any, lang: str) -> str:
-    """The cost line: the estimate, free in the offline demo, or why a budget would refuse the run."""
+def cost_text(ctx: AppContext, task: str, quality: str, model: str, n: Any, extend: Any, lang: str,
+              owner: str | None = None) -> str:
+    """The cost line: the estimate, free in the offline demo, or why a budget would refuse the run
+    (``owner``: the visitor, for the per-visitor hourly cap of a hosted demo)."""
     name = (model or "").strip() or catalog.default_model(task, quality == "max")
     spec = catalog.get_model(name) or catalog.generic_spec(name)
     try:
@@ -58,7 +60,7 @@ def cost_text(ctx: AppContext, task: str, quality: str, model: str, n: Any, exte
     route = ctx.route(None)
     if route.kind == "offline":
         return _t(lang, "free", est=est.text(lang))
-    refusal = billing.budget_refusal(route.service.store, route.service.settings, est, route.key)
+    refusal = billing.budget_refusal(route.service.store, route.service.settings, est, route.key, owner)
     if refusal is not None:
         return _t(lang, "blocked", why=md(refusal.text(lang, details=False)))
     return _t(lang, "cost", est=est.text(lang))
@@ -88,7 +90,8 @@ def wire(demo: gr.Blocks, ctx: AppContext, panels: dict[str, Any], gallery: Any)
         o = panel.options
 
         def update(quality: str, model: str, n: float, extend: bool, request: gr.Request, task: str = task) -> str:
-            return cost_text(ctx, task, quality, model, n, extend, request_lang(request))
+            owner = ctx.owner(request_session(request))
+            return cost_text(ctx, task, quality, model, n, extend, request_lang(request), owner)
 
         inputs = [o.quality, o.model, o.n, o.extend]
         for w in inputs:
