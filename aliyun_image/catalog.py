@@ -118,6 +118,7 @@ class ModelSpec:
     source: str = ""
     checked: str = ""
     generic: bool = False  # not in the catalogue: local checks are off
+    task_limit: int | None = None  # the scheduler's starting tasks at once, if the data gives one
 
     def does(self, task: str) -> bool:
         """True when the model can do ``task`` (:data:`T2I` or :data:`EDIT`)."""
@@ -199,7 +200,7 @@ def _spec(raw: dict, sizes: dict[str, SizeRule]) -> ModelSpec:
         price=dict(raw.get("price", {})), price_extend=dict(raw.get("price_extend", {})),
         base=raw.get("base", ""), alias_of=raw.get("alias_of", ""),
         unverified=frozenset(raw.get("unverified", ())), source=raw.get("source", ""),
-        checked=raw.get("checked", ""))
+        checked=raw.get("checked", ""), task_limit=raw.get("task_limit"))
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ SIZE_KINDS = {"fixed", "sides", "pixels", "none"}
 _TEXT = ("family", "display", "note_zh", "note_en", "source", "checked", "alias_of", "base", "best")
 MODEL_FIELDS = {"id", "tasks", "endpoints", "size", "edit_size", "n", "prompt_max", "negative_max", "images",
                 "params", "prompt_extend_default", "regions", "price", "price_extend", "status", "unverified",
-                *_TEXT}
+                "task_limit", *_TEXT}
 SIZE_FIELDS = {"kind", "presets", "ratios", "preset_pixels", "default", "min_side", "max_side", "min_pixels",
                "max_pixels"}
 
@@ -196,6 +196,9 @@ def _check_numbers(raw: dict, bad: Any) -> None:
         value = raw.get(key, low)
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise bad(key, f"应为不小于 {low} 的整数", f"must be an integer >= {low}")
+    task_limit = raw.get("task_limit", 1)
+    if not isinstance(task_limit, int) or isinstance(task_limit, bool) or not 1 <= task_limit <= 64:
+        raise bad("task_limit", "应为 1–64 的整数", "must be an integer from 1 to 64")
     if not isinstance(raw.get("prompt_extend_default", True), bool):
         raise bad("prompt_extend_default", "应为 true 或 false", "must be true or false")
 

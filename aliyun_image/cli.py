@@ -15,17 +15,19 @@ import os
 import re
 import sys
 from collections.abc import Sequence
+from datetime import datetime, timezone
 
 from . import __version__, cli_reports, cli_spend
 from .backends import backend_settings
 from .config import Settings
 from .errors import EN, ZH, AliyunImageError, unexpected
 from .kinds import EventKind
+from . import cli_keep
 from .summary import Outcome, terminal_summary
 
 
 GLOBAL_DEFAULTS = {"region": None, "base_url": None, "data_dir": None, "timeout": None, "retries": None,
-                   "lang": None, "offline": False, "quiet": False}
+                   "task_limit": None, "lang": None, "offline": False, "quiet": False}
 
 
 def detect_lang(explicit: str | None = None) -> str:
@@ -69,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--data-dir", help="where results go (default ./outputs or ALIYUN_IMAGE_DATA_DIR)")
     common.add_argument("--timeout", type=float, help="read timeout for one API call, seconds")
     common.add_argument("--retries", type=int, help="retries on 429/5xx and connection failures")
+    common.add_argument("--task-limit", type=int,
+                        help="tasks at once per key and model to start with (default 2; 0 = no queueing)")
     common.add_argument("--lang", choices=["zh", "en"], help="message language (default from the locale)")
     common.add_argument("--offline", action="store_true",
                         help="use a local emulator instead of DashScope (stand-in images, no key needed)")
@@ -105,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("resume", help="finish downloads cut short by a crash (while URLs are valid)", parents=[common])
     m = sub.add_parser("models", help="list models: status, regions, limits, prices", parents=[common])
     m.add_argument("--json", action="store_true", help="everything the catalogue says, as JSON")
+    cli_keep.add_parsers(sub, common)  # trash, recipe
 
     c = sub.add_parser("check", help="which region is this key for? (one free request per region)",
                        parents=[common])
@@ -112,12 +117,20 @@ def build_parser() -> argparse.ArgumentParser:
     # Advanced: point a region at another base URL (a proxy, or an emulator in tests).
     c.add_argument("--region-base", action="append", metavar="REGION=URL", help=argparse.SUPPRESS)
 
-    em = sub.add_parser("emulator", help="run the local DashScope emulator on 127.0.0.1", parents=[common])
+    _emulator_parser(sub.add_parser("emulator", help="run the local DashScope emulator on 127.0.0.1",
+                                    parents=[common]))
+    return p
+
+
+def _emulator_parser(em: argparse.ArgumentParser) -> None:
+    """The ``emulator`` command's own flags."""
     em.add_argument("--host", default="127.0.0.1")
     em.add_argument("--port", type=int, default=8765)
     em.add_argument("--latency", type=float, default=0.0, help="seconds added to each generation")
+    em.add_argument("--image-latency", type=float, default=0.0, help="seconds added per image of a generation")
     em.add_argument("--key", action="append", help="accepted API key (repeatable; default: any sk-...)")
-    return p
+    em.add_argument("--account-limit", type=int, help="tasks in flight per key before 429 Throttling.RateQuota")
+    em.add_argument("--limit-retry-after", type=float, help="Retry-After seconds sent with those 429s")
 
 
 class Progress:
@@ -155,7 +168,7 @@ class Progress:
 def _backend(args: argparse.Namespace) -> contextlib.AbstractContextManager[Settings]:
     """Settings for this run; with --offline, an in-process emulator serves as DashScope."""
     return backend_settings(args.offline, region=args.region, base_url=args.base_url, data_dir=args.data_dir,
-                            read_timeout=args.timeout, max_retries=args.retries,
+                            read_timeout=args.timeout, max_retries=args.retries, task_limit=args.task_limit,
                             upload=getattr(args, "upload", None), **cli_spend.overrides(args))
 
 
@@ -236,8 +249,10 @@ def _history(args: argparse.Namespace, lang: str) -> int:
     for r in recs:
         if args.json:
             print(json.dumps({"id": r.id, "task": r.task, "model": r.model, "prompt": r.prompt, "seed": r.seed,
-                              "size": r.size, "file": str(r.file), "created": r.created,
-                              "request_id": r.request_id, "cost": record_cost(r)}, ensure_ascii=False))
+                              "size": r.size, "file": str(r.file), "created": iso_time(r.created),
+                              "created_unix": r.created, "request_id": r.request_id,
+                              "inputs": cli_keep.inputs_json(r, store.root), "cost": record_cost(r)},
+                             ensure_ascii=False))
         else:
             print(f"{r.id}\t{r.task}\t{r.model}\t{r.size}\t{r.seed}\t{r.file}\t{r.prompt[:60]}")
     if not args.json:
@@ -249,7 +264,8 @@ def _emulator(args: argparse.Namespace, lang: str) -> int:
     from .emulator import Emulator
 
     emu = Emulator(host=args.host, port=args.port, api_keys=set(args.key) if args.key else None,
-                   latency=args.latency)
+                   latency=args.latency, image_latency=args.image_latency, task_limit=args.account_limit,
+                   limit_retry_after=args.limit_retry_after)
     try:
         emu.start()
     except (OSError, OverflowError) as exc:
@@ -271,11 +287,23 @@ def _emulator(args: argparse.Namespace, lang: str) -> int:
     return 0
 
 
-def _download(args: argparse.Namespace) -> int:
+def iso_time(ts: float) -> str:
+    """A timestamp as ISO 8601 in local time with its UTC offset (``2026-11-25T13:04:05+08:00``)."""
+    return datetime.fromtimestamp(ts, timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def _download(args: argparse.Namespace, lang: str) -> int:
     from .service import ImageService
 
     with _backend(args) as settings:
-        print(ImageService(settings).download_url(args.url, args.path))
+        try:
+            print(ImageService(settings).download_url(args.url, args.path))
+        except AliyunImageError as exc:
+            if exc.code != "Download.HostNotAllowed":
+                raise
+            # A refused host is a usage error: nothing was fetched, the URL has to change.
+            print(exc.text(lang), file=sys.stderr)
+            return 2
     return 0
 
 
@@ -287,7 +315,11 @@ def _resume(args: argparse.Namespace, lang: str) -> int:
             print(ev.error.text(lang), file=sys.stderr)
 
     with _backend(args) as settings:
-        recs = ImageService(settings).resume_pending(on_event=show)
+        svc = ImageService(settings)
+        recs = svc.resume_pending(on_event=show)
+        if not recs and not svc.store.pending():
+            _say(lang, "没有需要补全的下载：没有中断未完成的结果。",
+                 "Nothing to resume: no download was left unfinished.")
     for r in recs:
         print(r.file)
     return 0
@@ -298,7 +330,7 @@ def _dispatch(args: argparse.Namespace, lang: str) -> int:
     if args.command in ("generate", "edit", "fuse"):
         return _run_images(args, lang)
     if args.command == "download":
-        return _download(args)
+        return _download(args, lang)
     if args.command == "history":
         return _history(args, lang)
     if args.command == "resume":
@@ -309,6 +341,8 @@ def _dispatch(args: argparse.Namespace, lang: str) -> int:
         return cli_reports.models(args, lang)
     if args.command == "check":
         return cli_reports.check(args, lang, _backend)
+    if args.command in cli_keep.COMMANDS:
+        return cli_keep.run(args, lang)
     return _emulator(args, lang)
 
 

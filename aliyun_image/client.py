@@ -36,9 +36,9 @@ from . import __version__, protocol
 from .config import Settings
 from .errors import (
     AliyunImageError,
-    ApiError,
     CancelledError,
     DownloadError,
+    ThrottledError,
     api_error,
     bad_reply,
     download_http_error,
@@ -46,6 +46,7 @@ from .errors import (
     download_truncated,
     network_error,
     outcome_unknown,
+    task_timeout,
 )
 
 log = logging.getLogger(__name__)
@@ -151,12 +152,16 @@ class DashScopeClient:
 
     def _send(self, method: str, path_or_url: str, *, api_key: str | None, body: Any = None,
               headers: dict[str, str] | None = None, params: dict | None = None,
-              billable: bool = False, model: str = "", cancel: threading.Event | None = None) -> Reply:
+              billable: bool = False, model: str = "", cancel: threading.Event | None = None,
+              retry_throttled: bool = True) -> Reply:
         """Send one API request with retries, and return its JSON or raise one typed error.
 
         ``billable`` marks requests that start paid work (generation, task creation): once sent,
         they are never resent after a read timeout or a dropped connection, since the service
         may have carried them out. Connect-phase failures (nothing was sent) are retried.
+        ``retry_throttled=False`` (the :mod:`~aliyun_image.scheduler`'s requests): a transient 429 is
+        raised at once as a :class:`ThrottledError` with its ``Retry-After``; the scheduler, which owns
+        the account's limit, queues the request again (a 429 was not accepted, so not billed).
         """
         url = path_or_url if "://" in path_or_url else self.url(path_or_url)
         data = None
@@ -189,6 +194,10 @@ class DashScopeClient:
             if resp.status_code == 200 and payload is not None:
                 return Reply(payload, str(payload.get("request_id") or ""), retries)
             transient = payload is None or str(payload.get("code") or "") not in NO_RETRY_CODES
+            if resp.status_code == 429 and transient and not retry_throttled:
+                wait = _retry_after(resp)
+                raise ThrottledError.of(self._error(resp, payload, parse_error, model=model, retries=0),
+                                        min(wait, s.retry_after_max) if wait is not None else None)
             if resp.status_code in RETRY_STATUS and transient and retries < s.max_retries:
                 wait = _retry_after(resp)
                 wait = min(wait, s.retry_after_max) if wait is not None else self.backoff(retries)
@@ -224,16 +233,18 @@ class DashScopeClient:
 
     # --- endpoints ------------------------------------------------------------------------------
     def generate(self, api_key: str | None, body: dict, *, oss_resolve: bool = False,
-                 cancel: threading.Event | None = None) -> Reply:
-        """Synchronous generation or edit (``multimodal-generation/generation``)."""
+                 cancel: threading.Event | None = None, retry_throttled: bool = True) -> Reply:
+        """Synchronous generation or edit (``multimodal-generation/generation``); ``retry_throttled``: :meth:`_send`."""
         return self._send("POST", protocol.GENERATION_PATH, api_key=api_key, body=body,
                           headers=protocol.OSS_RESOLVE_HEADER if oss_resolve else None,
-                          billable=True, model=body.get("model", ""), cancel=cancel)
+                          billable=True, model=body.get("model", ""), cancel=cancel,
+                          retry_throttled=retry_throttled)
 
-    def create_task(self, api_key: str | None, body: dict) -> Reply:
-        """Create an async text-to-image task (:func:`.protocol.parse_task_id` names it)."""
+    def create_task(self, api_key: str | None, body: dict, *, retry_throttled: bool = True) -> Reply:
+        """Create an async text-to-image task (:func:`.protocol.parse_task_id` names it); see :meth:`_send`."""
         return self._send("POST", protocol.TASK_CREATE_PATH, api_key=api_key, body=body,
-                          headers=protocol.ASYNC_HEADER, billable=True, model=body.get("model", ""))
+                          headers=protocol.ASYNC_HEADER, billable=True, model=body.get("model", ""),
+                          retry_throttled=retry_throttled)
 
     def get_task(self, api_key: str | None, task_id: str) -> Reply:
         """One poll of an async task."""
@@ -269,7 +280,7 @@ class DashScopeClient:
             wait = schedule[min(i, len(schedule) - 1)]
             i += 1
             if time.monotonic() + wait > deadline:
-                raise self._task_timeout(task_id, reply.request_id)
+                raise task_timeout(task_id, self.settings.task_timeout, reply.request_id)
             if cancel is not None and cancel.wait(wait):
                 if self._try_cancel(api_key, task_id):
                     raise CancelledError("已停止。", "Stopped.", code="Cancelled")
@@ -286,15 +297,6 @@ class DashScopeClient:
         except AliyunImageError:
             return False
         return True
-
-    def _task_timeout(self, task_id: str, request_id: str) -> ApiError:
-        limit = self.settings.task_timeout
-        return ApiError(
-            f"任务 {task_id} 在 {limit:.0f} 秒内未完成，可能仍在运行。任务已记录，"
-            "稍后运行 python -m aliyun_image resume 即可取回结果。",
-            f"Task {task_id} did not finish within {limit:.0f} s; it may still be "
-            "running. It is recorded: run `python -m aliyun_image resume` later to collect it.",
-            code="Task.Timeout", request_id=request_id)
 
     # --- temporary upload (local files, Beijing only) -----------------------------------------
     def upload_policy(self, api_key: str | None, model: str) -> dict:

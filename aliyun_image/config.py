@@ -56,6 +56,7 @@ ENV_MONTHLY_BUDGET = "ALIYUN_IMAGE_MONTHLY_BUDGET"
 ENV_ALLOW_UNPRICED = "ALIYUN_IMAGE_ALLOW_UNPRICED"
 ENV_HOST_HOURLY_BUDGET = "ALIYUN_IMAGE_HOST_HOURLY_BUDGET"
 ENV_SESSION_HOURLY_BUDGET = "ALIYUN_IMAGE_SESSION_HOURLY_BUDGET"
+ENV_TASK_LIMIT = "ALIYUN_IMAGE_TASK_LIMIT"
 
 
 def normalize_region(name: str) -> str:
@@ -152,10 +153,12 @@ def check_key(key: str | None, settings: Settings) -> str:
     key = (key or "").strip()
     if not key:
         raise validation(
-            "没有 API Key。请设置环境变量 DASHSCOPE_API_KEY（或把 Key 存入 ~/.dashscope/api_key），"
-            f"或在界面中填写（当前地域：{settings.region_label('zh')}）。",
-            "No API key. Set the DASHSCOPE_API_KEY environment variable (or store the key in "
-            f"~/.dashscope/api_key) or enter one in the UI (region: {settings.region_label('en')}).",
+            # Only the CLI and library callers get here: the web app routes a call without any key
+            # to the offline demo, and its key box has its own wording.
+            "没有 API Key。请设置环境变量 DASHSCOPE_API_KEY（例如 export DASHSCOPE_API_KEY=sk-...），"
+            f"或把 Key 存入 ~/.dashscope/api_key（当前地域：{settings.region_label('zh')}）。",
+            "No API key. Set the DASHSCOPE_API_KEY environment variable (export DASHSCOPE_API_KEY=sk-...) "
+            f"or store the key in ~/.dashscope/api_key (region: {settings.region_label('en')}).",
             code="InvalidApiKey")
     if not key.isascii() or not key.isprintable() or any(ch.isspace() for ch in key):
         raise validation(
@@ -189,6 +192,10 @@ class Settings:
     max_download_bytes: int = 64 * 1024 * 1024
     download_hosts: tuple[str, ...] = ("*.aliyuncs.com",)
     max_parallel: int = 4  # concurrent requests for fan-out and downloads
+    # The scheduler's starting number of tasks at once per (key, model): None = the model data's
+    # value or 2; 0 = no scheduler (every request sent at once, 429s retried by the client).
+    task_limit: int | None = None
+    task_limit_max: int = 5  # the scheduler never raises its limit above this
     fsync: bool = True  # results survive a power cut, not just a crash
     hosted: bool = False  # shared demo: no local paths or private URLs as inputs
     input_dirs: tuple[Path, ...] = ()  # hosted: local inputs allowed only from here (uploads dir)
@@ -237,6 +244,8 @@ class Settings:
             kw["read_timeout"] = _number(env[ENV_TIMEOUT], ENV_TIMEOUT, float)
         if env.get(ENV_RETRIES):
             kw["max_retries"] = _number(env[ENV_RETRIES], ENV_RETRIES, int)
+        if env.get(ENV_TASK_LIMIT):
+            kw["task_limit"] = _number(env[ENV_TASK_LIMIT], ENV_TASK_LIMIT, int)
         kw.update(o)
         s = cls(**kw)
         s.check()
@@ -271,6 +280,10 @@ class Settings:
         if self.max_retries < 0 or self.max_retries > 20:
             raise validation(f"重试次数须在 0–20 之间（收到 {self.max_retries}）",
                              f"Retries must be 0-20 (got {self.max_retries})", code="Config.Retries")
+        if self.task_limit is not None and not 0 <= self.task_limit <= 64:
+            raise validation(f"同时任务数上限须在 0–64 之间（收到 {self.task_limit}；0 表示不排队）",
+                             f"The task limit must be 0-64 (got {self.task_limit}; 0 turns queueing off)",
+                             code="Config.TaskLimit")
 
     def with_(self, **changes) -> Settings:
         """A copy with ``changes`` applied (None values ignored)."""

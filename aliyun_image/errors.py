@@ -22,6 +22,11 @@ def scrub(text: str) -> str:
     return re.sub(r"sk-[A-Za-z0-9_\-]{4,}", "sk-***", str(text or ""))
 
 
+def plural(n: int, word: str) -> str:
+    """``word`` for ``n`` of it in an English message: "1 character", "2 characters"."""
+    return word if n == 1 else word + "s"
+
+
 class AliyunImageError(Exception):
     """Base of every error this package raises.
 
@@ -102,6 +107,24 @@ class InputImageError(ValidationError):
 
 class ApiError(AliyunImageError):
     """DashScope answered with an error (or with a reply we cannot use)."""
+
+
+class ThrottledError(ApiError):
+    """HTTP 429 ``Throttling*``: the service refused the request (not accepted, so not billed).
+
+    Raised at once (without the client's own retries) for requests sent through the
+    :mod:`~aliyun_image.scheduler`, which lowers its limit and queues the request again.
+    ``retry_after`` is the reply's ``Retry-After`` in seconds, if it gave one.
+    """
+
+    retry_after: float | None = None
+
+    @classmethod
+    def of(cls, err: AliyunImageError, retry_after: float | None) -> ThrottledError:
+        """``err`` (a 429's :class:`ApiError`) as a ThrottledError waiting ``retry_after`` seconds."""
+        out = cls(err.zh, err.en, code=err.code, status=err.status, message=err.message, request_id=err.request_id)
+        out.retry_after = retry_after
+        return out
 
 
 class NetworkError(AliyunImageError):
@@ -328,6 +351,16 @@ def outcome_unknown(target: str, request_sent: str = "timeout") -> OutcomeUnknow
         "not retried automatically. Check usage in the console before trying again.",
         code=f"Network.{'timeout' if request_sent == 'timeout' else 'reset'}",
     )
+
+
+def task_timeout(task_id: str, limit: float, request_id: str = "") -> ApiError:
+    """An async task still running after ``limit`` seconds of polling: recorded, ``resume`` collects it."""
+    return ApiError(
+        f"任务 {task_id} 在 {limit:.0f} 秒内未完成，可能仍在运行。任务已记录，"
+        "稍后运行 python -m aliyun_image resume 即可取回结果。",
+        f"Task {task_id} did not finish within {limit:.0f} s; it may still be "
+        "running. It is recorded: run `python -m aliyun_image resume` later to collect it.",
+        code="Task.Timeout", request_id=request_id)
 
 
 def bad_reply(status: int, what: str, request_id: str = "", body: str = "") -> ApiError:

@@ -10,6 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from .store import Record, ResultStore
+from .inputs_store import InputStore
+from .kinds import Status
+from .trash import Trash
 
 
 class Gallery:
@@ -29,12 +32,31 @@ class Gallery:
         return self.store.page(offset=offset, limit=limit, query=query, task=task, model=model, owner=self.owner)
 
     def get(self, rid: int) -> Record | None:
-        """One of the owner's results, or None (also for someone else's id)."""
-        return self.store.get(rid, self.owner)
+        """One of the owner's results, or None (also for someone else's id, or a trashed one)."""
+        rec = self.store.get(rid, self.owner)
+        return rec if rec is not None and rec.status != Status.TRASHED else None
 
     def delete(self, rid: int) -> bool:
-        """Delete one of the owner's results; False when it is not theirs or not there."""
-        return self.store.delete(rid, self.owner)
+        """Move one of the owner's results to the trash (undoable); False when it is not theirs
+        or not there."""
+        return Trash(self.store).put(rid, self.owner)
+
+    def restore(self, rid: int) -> Record | None:
+        """Undo a delete: one of the owner's trashed results back in the gallery (None otherwise)."""
+        return Trash(self.store).restore(rid, self.owner)
+
+    def input_files(self, rec: Record) -> list[Path | None]:
+        """The kept copy of each input image of one of the owner's results, in order (None for an
+        input that was a URL or was not kept, and for anyone else's result)."""
+        if self.owner is not None and rec.owner != self.owner:
+            return [None for _ in rec.inputs]
+        inputs = InputStore(self.store.root)
+        return [inputs.path(i.get("stored"), self.owner) if isinstance(i, dict) else None for i in rec.inputs]
+
+    def kept_inputs(self, digests: list[str | None]) -> list[Path | None]:
+        """The owner's kept input images with these digests (those a PNG's recipe names), in order."""
+        inputs = InputStore(self.store.root)
+        return [inputs.find(d, self.owner) for d in digests]
 
     def export_zip(self, ids: list[int], dest: Path) -> Path | None:
         """Zip the owner's results among ``ids``; None when none of them is theirs."""

@@ -19,7 +19,7 @@ from typing import Any
 
 from . import catalog
 from .catalog import ASYNC, EDIT, SYNC, T2I, ModelSpec
-from .errors import validation
+from .errors import plural, validation
 from .images import PreparedImage, prepare_images
 from .kinds import Task
 
@@ -63,7 +63,8 @@ class Job:
         out = []
         for im in self.images:
             if im.kind == "local":
-                out.append({"name": im.name, "sha256": im.sha256, "width": im.width, "height": im.height})
+                out.append({"name": im.name, "sha256": im.sha256, "width": im.width, "height": im.height,
+                            **({"stored": im.stored} if im.stored else {})})
             else:
                 out.append({"name": im.name, "url": im.ref})
         return out
@@ -180,7 +181,7 @@ def _check_texts(task: Task, spec: ModelSpec, prompt: str | None,
             f"提示词有 {len(text)} 个字符，超过 {spec.prompt_max} 的上限（超出部分会被服务截断）。"
             f"请删减 {over} 个字符。",
             f"The prompt has {len(text)} characters, over the {spec.prompt_max} limit (the service would cut "
-            f"the rest). Remove {over} characters.", code="Validation.PromptTooLong")
+            f"the rest). Remove {over} {plural(over, 'character')}.", code="Validation.PromptTooLong")
     neg = catalog.DEFAULT_NEGATIVE if negative is None else clean_text(negative)
     if not spec.accepts("negative_prompt"):
         # The model has no negative prompt (z-image-turbo): the product default is simply not

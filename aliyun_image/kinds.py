@@ -39,6 +39,7 @@ class Status(StrEnum):
     FAILED = "failed"  # will not be retried (not an image, refused host, task failed)
     EXPIRED = "expired"  # the URL's 24 h ran out before the download
     MISSING = "missing"  # the row says done but its file is gone
+    TRASHED = "trashed"  # deleted by the user, restorable; ``updated`` is when (see aliyun_image.trash)
 
 
 class EventKind(StrEnum):

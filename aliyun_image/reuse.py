@@ -7,19 +7,34 @@ panel it came from and a value per control name. The UI owns the widgets behind 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from . import catalog
-from .store import Record
+from .jobs import MAX_FANOUT
 
 # The controls "Reuse parameters" may fill, per panel (= the task a result came from).
 _COMMON = ("prompt", "negative", "quality", "model", "seed", "n", "extend", "watermark")
 FIELDS: dict[str, tuple[str, ...]] = {
     "t2i": (*_COMMON, "size"),
-    "edit": (*_COMMON, "url", "size_mode", "width", "height"),
-    "fuse": (*_COMMON, "size_mode", "width", "height"),
+    "edit": (*_COMMON, "image", "url", "size_mode", "width", "height"),
+    "fuse": (*_COMMON, "image1", "image2", "image3", "size_mode", "width", "height"),
 }
+
+
+class Recipe(Protocol):
+    """What reuse reads: a stored :class:`~aliyun_image.store.Record`, or a recipe read from a PNG
+    (:class:`aliyun_image.recipe_read.PngRecipe`)."""
+
+    task: str
+    model: str
+    prompt: str
+    negative: str
+    seed: int | None
+    params: dict
+    inputs: list
 
 
 @dataclass(frozen=True)
@@ -28,6 +43,8 @@ class ReusePlan:
 
     panel: str
     values: dict[str, Any]
+    inputs: int = 0  # input images the result had
+    restored: int = 0  # of which came back (kept copies, or URLs for the edit's URL box)
 
 
 def _default_models() -> set[str]:
@@ -35,7 +52,7 @@ def _default_models() -> set[str]:
     return {catalog.default_model(task, best) for task in (catalog.T2I, catalog.EDIT) for best in (False, True)}
 
 
-def _size_values(rec: Record) -> dict[str, Any]:
+def _size_values(rec: Recipe) -> dict[str, Any]:
     """Text-to-image keeps its size preset; edit and fusion get custom width and height (or auto)."""
     size = rec.params.get("size")
     if rec.task == "t2i":
@@ -43,14 +60,28 @@ def _size_values(rec: Record) -> dict[str, Any]:
     out: dict[str, Any] = {"size_mode": "custom" if size else "auto"}
     if size:
         out["width"], out["height"] = (int(v) for v in str(size).split("*"))
-    url = next((i.get("url") for i in rec.inputs if i.get("url")), None)
-    if rec.task == "edit" and url:
-        out["url"] = url  # an uploaded input is not kept: only a URL input can be given back
     return out
 
 
-def reuse_values(rec: Record) -> ReusePlan:
-    """The control values that reproduce ``rec`` in the panel of its task."""
+def _image_values(rec: Recipe, files: Sequence[Path | None]) -> tuple[dict[str, Any], int]:
+    """The input images back into the panel's slots, in order: a kept copy as a file, a URL input
+    into the edit's URL box. Every slot is written (emptied when nothing comes back), so nothing
+    of an earlier form stays behind. Returns the values and how many inputs came back."""
+    files = list(files) + [None] * (len(rec.inputs) - len(files))
+    urls = [i.get("url") if isinstance(i, dict) else None for i in rec.inputs]
+    if rec.task == "edit":
+        first = next((str(f) for f in files if f is not None), None)
+        url = next((u for u in urls if u), None) if first is None else None
+        return {"image": first, "url": url or ""}, int(bool(first or url))
+    if rec.task == "fuse":
+        slots = [str(f) if f is not None else None for f in files[:3]] + [None] * 3
+        return {f"image{k + 1}": slots[k] for k in range(3)}, sum(1 for v in slots[:3] if v)
+    return {}, 0
+
+
+def reuse_values(rec: Recipe, files: Sequence[Path | None] = ()) -> ReusePlan:
+    """The control values that reproduce ``rec`` in the panel of its task; ``files`` are the kept
+    copies of its input images, in order (see :meth:`aliyun_image.gallery.Gallery.input_files`)."""
     spec = catalog.get_model(rec.model)
     p = rec.params
     values: dict[str, Any] = {
@@ -59,11 +90,23 @@ def reuse_values(rec: Record) -> ReusePlan:
         "quality": "max" if spec is not None and spec.name.endswith("-max") else "plus",
         "model": "" if rec.model in _default_models() else rec.model,
         "seed": rec.seed if rec.seed is not None else -1,
-        # A fan-out image was its own request (its own seed): reusing it means one image. An edit's
-        # n images share one request and seed, so n is part of reproducing it.
-        "n": 1 if spec is None or spec.fixed_n else int(p.get("n") or 1),
+        # The run's n, for every task alike: reusing brings the whole recipe back (a fan-out run's
+        # seeds follow from the first, so n=4 from its first image gives the same four again).
+        "n": _n_value(spec, p.get("n")),
         "extend": bool(p.get("prompt_extend")),
         "watermark": bool(p.get("watermark")),
         **_size_values(rec),
     }
-    return ReusePlan(rec.task, values)
+    images, restored = _image_values(rec, files)
+    values.update(images)
+    return ReusePlan(rec.task, values, inputs=len(rec.inputs), restored=restored)
+
+
+def _n_value(spec: catalog.ModelSpec | None, n: Any) -> int:
+    """``n`` as recorded, within what the jobs accept (1-6; a fan-out model fans out to it)."""
+    try:
+        value = int(n or 1)
+    except (TypeError, ValueError):
+        value = 1
+    high = spec.n_max if spec is not None and not spec.fixed_n else MAX_FANOUT
+    return max(1, min(value, high))

@@ -39,14 +39,16 @@ from .errors import (
     NetworkError,
     StorageError,
     unexpected,
-    validation,
 )
 from .jobs import Job, build_job
+from .uploads import image_refs
 from .model_info import check_offered
+from .inputs_store import InputStore, keep_job_inputs
 from .kinds import Endpoint, EventKind, Status, Task
 from .pngtext import PngTextWriter
 from .diskspace import saved_later, storage_error
 from .store import NewResult, Record, ResultStore
+from .scheduler import Scheduler, queued_text
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack from 3.11; annotations only
@@ -100,13 +102,15 @@ class ImageService:
     """Generate, edit and fuse images; every result is downloaded and stored at once."""
 
     def __init__(self, settings: Settings, store: ResultStore | None = None,
-                 client: DashScopeClient | None = None):
+                 client: DashScopeClient | None = None, scheduler: Scheduler | None = None):
         self.settings = settings
         self.store = store or ResultStore.open(settings.data_dir, fsync=settings.fsync)
         self.client = client or DashScopeClient(settings)
+        self.scheduler = scheduler or Scheduler(settings)  # every run and visitor waits its turn here
         self._lock = threading.Lock()
         self._unrecorded: list[NewResult] = []  # paid results whose rows did not fit on the disk
         self._born = time.time()  # rows this service recorded since are in flight unless they failed
+        self.inputs = InputStore(self.store.root, fsync=settings.fsync)  # kept input images (for reuse)
 
     # --- public use cases -------------------------------------------------------------------------
     def plan(self, task: str, prompt: str | None, images: Sequence[Any] = (),
@@ -210,7 +214,9 @@ class ImageService:
         batch = Batch(job, notes=list(job.notes))
         batch_id = uuid.uuid4().hex[:12]
         lock = threading.Lock()
-        refs = self._image_refs(job, key, emit)
+        keep_job_inputs(self.inputs, job.images, owner)  # before sending: what was sent can come back
+        refs = image_refs(self.settings, self.client, job, key,
+                          lambda: emit(Event(EventKind.STATUS, text=("正在上传输入图片…", "Uploading input images…"))))
 
         def record(ev: Event) -> None:
             with lock:
@@ -251,32 +257,6 @@ class ImageService:
         return batch
 
     # --- steps ---------------------------------------------------------------------------------
-    def _image_refs(self, job: Job, key: str, emit: Callable[[Event], None]) -> list[str]:
-        """Wire references for the job's images: URLs as given; local images inline or uploaded."""
-        locals_ = [im for im in job.images if im.kind == "local"]
-        inline_bytes = sum(len(im.data or b"") * 4 // 3 for im in locals_)
-        mode = self.settings.upload
-        too_big_inline = inline_bytes > self.settings.inline_max_bytes
-        upload = bool(locals_) and (mode == "always" or (mode == "auto" and too_big_inline))
-        if upload and not self.settings.supports_temp_upload:
-            if mode == "always":
-                raise validation("临时上传仅在北京地域可用。请改用 --upload never 或切换到北京地域。",
-                                 "Temporary upload exists in the Beijing region only. Use --upload never or the "
-                                 "Beijing region.", code="Validation.Upload")
-            upload = False
-        policy = None
-        refs = []
-        for i, im in enumerate(job.images):
-            if im.kind != "local":
-                refs.append(im.ref or "")
-            elif upload:
-                if policy is None:
-                    emit(Event(EventKind.STATUS, text=("正在上传输入图片…", "Uploading input images…")))
-                    policy = self.client.upload_policy(key, job.model)  # one policy for all files
-                refs.append(self.client.upload(policy, f"{i + 1}-{im.filename}", im.data or b"", im.mime or ""))
-            else:
-                refs.append(im.data_uri())
-        return refs
 
     def _new_result(self, ctx: _RunContext, idx: int, seed: int, url: str, gen: Generation | None,
                     request_id: str = "", extra_params: dict | None = None) -> NewResult:
@@ -289,16 +269,18 @@ class ImageService:
                          **billing.price_fields(self.settings, job, ctx.key))
 
     def _one_request(self, ctx: _RunContext, i: int, seed: int) -> None:
-        """One API request; its results are recorded, then downloaded on the download pool."""
+        """One API request, in its turn (:mod:`.scheduler`); its results are recorded, then downloaded."""
         job, want = ctx.job, ctx.job.per_request
         try:
             if ctx.cancel is not None and ctx.cancel.is_set():
                 raise CancelledError("已停止。", "Stopped.", code="Cancelled")
             if job.endpoint == Endpoint.ASYNC:
-                self._one_task(ctx, i, seed)
+                rid = self._scheduled(ctx, lambda retry: self._one_task(ctx, i, seed, retry))
+                ctx.dl_pool.submit(self._download_and_record, rid, ctx.record)
                 return
-            reply = self.client.generate(ctx.key, protocol.sync_body(job, seed, ctx.refs),
-                                         oss_resolve=ctx.uses_oss, cancel=ctx.cancel)
+            body = protocol.sync_body(job, seed, ctx.refs)
+            reply = self._scheduled(ctx, lambda retry: self.client.generate(
+                ctx.key, body, oss_resolve=ctx.uses_oss, cancel=ctx.cancel, retry_throttled=retry))
             gen = protocol.parse_generation(reply)
         except AliyunImageError as exc:
             if job.endpoint != Endpoint.ASYNC:  # _one_task records its own
@@ -313,12 +295,18 @@ class ImageService:
                 "服务返回的图片少于请求的张数。", "The service returned fewer images than requested.",
                 code="PartialResult", request_id=gen.request_id)))
 
-    def _one_task(self, ctx: _RunContext, i: int, seed: int) -> None:
+    def _scheduled(self, ctx: _RunContext, send: Callable[[bool], Any]) -> Any:
+        """``send(retry_throttled)`` in a slot of the account's limit; the status says when it waits."""
+        def on_wait(limit: int) -> None:  # once per run and limit: "排队中：账号并发上限 2"
+            ctx.record(Event(EventKind.STATUS, text=queued_text(limit)))
+        return self.scheduler.call(ctx.key, ctx.job.model, ctx.batch_id, send, cancel=ctx.cancel, on_wait=on_wait)
+
+    def _one_task(self, ctx: _RunContext, i: int, seed: int, retry_throttled: bool = True) -> int:
         """Async endpoint: the task is recorded as soon as it exists, so a crash, a timeout or a
-        Stop while it runs cannot lose it (``resume`` polls it again)."""
+        Stop while it runs cannot lose it (``resume`` polls it again). Returns the row to download."""
         job = ctx.job
         try:
-            created = self.client.create_task(ctx.key, protocol.async_body(job, seed))
+            created = self.client.create_task(ctx.key, protocol.async_body(job, seed), retry_throttled=retry_throttled)
         except AliyunImageError as exc:
             billing.record_maybe(self.store, self.settings, ctx, exc, 1)
             raise
@@ -335,7 +323,7 @@ class ImageService:
                 self.store.mark(rid, Status.FAILED, exc.code)
             raise
         self._set_url(rid, gen)
-        ctx.dl_pool.submit(self._download_and_record, rid, ctx.record)
+        return rid
 
     def _set_url(self, rid: int, gen: Generation) -> None:
         """Record a finished task's result on its row (async tasks make one image each)."""

@@ -26,6 +26,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "stopped": "Stopped: {ok} of {total} image(s) kept. No further requests were sent; requests already "
                    "sent were finished and saved, since they are paid for.",
         "rewritten": "Rewritten prompt: {text}",
+        "rw_original": "Your prompt",
+        "rw_rewritten": "Rewritten by the service (prompt_extend)",
         "offline_note": "(offline demo: stand-in images from the local emulator)",
         # The terminal's lines: short, and the seed line keeps the shape scripts already read.
         "term_model_seeds": "model {model}, seed {seeds}",
@@ -40,6 +42,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "failed": "没有生成图片：",
         "stopped": "已停止：保留 {ok}/{total} 张。不再发送新请求；已发出的请求已完成并保存（它们已计费）。",
         "rewritten": "改写后的提示词：{text}",
+        "rw_original": "你的提示词",
+        "rw_rewritten": "服务改写后的提示词（prompt_extend）",
         "offline_note": "（离线演示：本地模拟器生成的替代图片）",
         "term_model_seeds": "模型 {model}，种子 {seeds}",
         "term_tally": "{ok} 张成功，{failed} 张失败",
@@ -80,6 +84,15 @@ class Outcome:
         return next((r.actual_prompt for r in self.results if r.actual_prompt), None)
 
 
+def rewrite_table(prompt: str, rewritten: str, lang: str) -> str:
+    """The prompt as written and as the service rewrote it, side by side (a Markdown table)."""
+    def cell(value: str) -> str:
+        return escape_md(value).replace("\r", "").replace("\n", "<br>")
+
+    head = f"| {text(lang, 'rw_original')} | {text(lang, 'rw_rewritten')} |\n|---|---|\n"
+    return head + f"| {cell(prompt)} | {cell(rewritten)} |"
+
+
 def group_failures(failures: Sequence[AliyunImageError], lang: str) -> list[tuple[str, int]]:
     """Distinct failure messages with how often each happened (a fan-out fails n times alike)."""
     counts: dict[str, int] = {}
@@ -115,7 +128,7 @@ def page_summary(o: Outcome, lang: str) -> str:
     lines = [_headline(o, lang) + note]
     rewritten = o.rewritten()
     if rewritten:
-        lines.append(text(lang, "rewritten", text=escape_md(rewritten)))
+        lines.append(rewrite_table(o.results[0].prompt, rewritten, lang))
     if o.failures:
         lines.append(text(lang, "partial", ok=len(o.results), total=o.requested, failed=len(o.failures)))
         lines.append(failures_md(o.failures, lang))

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from . import catalog, cli_spend
+from .cli import detect_lang
 from .errors import AliyunImageError, scrub
 
 # Zero outbound traffic except to DashScope: set before Gradio (and huggingface_hub) are imported,
@@ -148,10 +149,40 @@ def main(argv: list[str] | None = None) -> int:
     if args.port:
         kwargs["server_port"] = args.port
     try:
-        demo.launch(share=args.share, mcp_server=mcp, **kwargs)
+        # quiet: Gradio's own lines ("set `share=True` in `launch()`") do not apply to this app;
+        # it says itself what runs where, and names its own --share flag.
+        demo.launch(share=args.share, mcp_server=mcp, quiet=True, prevent_thread_lock=True, **kwargs)
+        lines = startup_lines(ctx, str(demo.local_url), demo.share_url, detect_lang(None))
+        print("\n".join(lines), flush=True)
+        demo.block_thread()
     finally:
         ctx.close()
     return 0
+
+
+def startup_lines(ctx, url: str, share_url: str | None, lang: str) -> list[str]:  # ctx: ui.AppContext
+    """What ``python app.py`` prints once it listens: the mode, the results folder, the URL."""
+    zh = lang == "zh"
+    s = ctx.settings
+    region = s.region_label(lang)
+    if ctx.opts.offline or not ctx.host_key:
+        mode = ("离线演示（内置模拟器生成替代图片；设置 DASHSCOPE_API_KEY 后使用真实模型）" if zh
+                else "offline demo (stand-in images from the built-in emulator; set DASHSCOPE_API_KEY for the "
+                     "real models)")
+        if not ctx.opts.offline:
+            mode += "；页面中填写的 Key 调用 " + region if zh else f"; a key typed in the page calls {region}"
+    else:
+        mode = f"真实调用，地域 {region}" if zh else f"live, region {region}"
+    if ctx.opts.hosted:
+        mode = ("共享演示（hosted）：" if zh else "hosted (shared demo): ") + mode
+    lines = [("模式：" if zh else "Mode: ") + mode,
+             ("结果保存在：" if zh else "Results folder: ") + str(Path(s.data_dir).resolve()),
+             ("在浏览器中打开：" if zh else "Open in a browser: ") + url]
+    if share_url:
+        lines.append(("公开链接：" if zh else "Public link: ") + share_url)
+    elif not ctx.opts.hosted:
+        lines.append("如需公开链接，请加 --share 重新启动。" if zh else "For a public link, restart with --share.")
+    return lines
 
 
 if __name__ == "__main__":

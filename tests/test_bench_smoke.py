@@ -67,3 +67,30 @@ def test_quick_bench_writes_sane_json(tmp_path):
     for name in EXPECTED:
         assert name in proc.stdout
     assert doc["table"].splitlines()[0].split()[:6] == ["name", "ours", "baseline", "ratio", "goal", "met"]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_quick_account_limit_bench_writes_sane_json(tmp_path):
+    out = tmp_path / "bench.json"
+    env = {**os.environ, "BENCH_TMPDIR": str(tmp_path)}
+    proc = subprocess.run([sys.executable, "-m", "bench.run", "--quick", "--only", "account_limit", "--json", str(out)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=230)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = {r["name"]: r for r in json.loads(out.read_text(encoding="utf-8"))["results"]}
+    times = {"limit_6", "limit_3x4"}
+    counts = {"limit_6_429s": "429s", "limit_6_lost": "images", "limit_3x4_lost": "images", "limit_3x4_waited": "runs"}
+    assert set(rows) == times | set(counts)
+    for name in times:
+        r = rows[name]
+        assert r["status"] == "ok" and r["unit"] == "s" and positive(r["ours"]) and positive(r["baseline"]), r
+        assert r["ours"] < 60 and r["baseline"] < 60 and r["reps"] >= 1
+    assert rows["limit_6"]["extra"]["ideal_s"] == 3.0 and rows["limit_3x4"]["extra"]["ideal_s"] == 6.0
+    for name, unit in counts.items():
+        r = rows[name]
+        assert r["status"] == "ok" and r["unit"] == unit and r["met"] in (True, False), r
+        for side in ("ours", "baseline"):  # whole counts, not timings
+            assert float(r[side]).is_integer() and r[side] >= 0, r
+    assert rows["limit_6_429s"]["baseline"] >= 1  # the plain fan-out really meets the limit
+    for name in (*times, *counts):
+        assert name in proc.stdout

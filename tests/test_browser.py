@@ -269,3 +269,50 @@ def test_check_key_button_says_which_region(browser, app):
     assert "有效" in report and "这个 Key 属于北京地域" in report and TEST_KEY not in report
     shot(page, "key-check-zh")
     page.close()
+
+
+@pytest.mark.parametrize("locale,queued,done", [("en-US", "Queued: account limit", "Done"),
+                                                ("zh-CN", "排队中：账号并发上限", "完成")])
+def test_waiting_on_the_account_limit_is_said(browser, app, emulator_server, locale, queued, done):
+    """Four images, an account allowing two at a time: the status line says the rest are queued on
+    the account's limit (not just "working"), until images arrive; nothing is lost or sent twice."""
+    page = open_page(browser, app.url, locale)
+    emulator_server.clear()
+    emulator_server.latency = 2.0
+    emulator_server.task_limit = 2
+    name = f"queued-{locale[:2]}"
+    try:
+        run_t2i(page, "queued on the account limit", 4)
+        page.wait_for_selector(f"#t2i-status:has-text('{queued}')", timeout=15000)
+        shot(page, name)
+        page.wait_for_function("document.querySelectorAll('#t2i-results img').length >= 1", timeout=30000)
+        page.wait_for_function(f"!document.querySelector('#t2i-status').innerText.includes({json.dumps(queued)})",
+                               timeout=10000)
+        page.wait_for_selector(f"#t2i-status:has-text('{done}')", timeout=30000)
+        shot(page, f"{name}-done")
+        assert page.locator("#t2i-results img").count() == 4
+        seeds = [c.json["parameters"]["seed"] for c in emulator_server.calls("generation") if not c.throttled]
+        assert len(seeds) == len(set(seeds)) == 4
+        # The app's scheduler is shared with earlier tests: after 8 successes it may probe 3 at once (one 429).
+        assert emulator_server.throttled <= 1
+    finally:
+        emulator_server.latency = 0.0
+        emulator_server.task_limit = None
+
+
+def test_hosted_visitor_sees_own_results_in_the_gallery_and_nobody_elses(browser, hosted):
+    """The gallery's events are not queued: the page sends them to /run/predict with its session,
+    which must be the same owner as the run's (a regression left the hosted gallery empty)."""
+    page = open_page(browser, hosted.url)
+    run_t2i(page, "hosted gallery is mine", 1)
+    page.wait_for_selector("#t2i-status:has-text('Done')", timeout=30000)
+    page.click("button[role=tab]:has-text('Gallery')")
+    page.wait_for_selector("#gallery-grid img", timeout=15000)
+    assert "1 result" in page.inner_text("#gallery-page")
+    shot(page, "hosted-gallery-own-en")
+    other = open_page(browser, hosted.url, "zh-CN")
+    other.click("button[role=tab]:has-text('图库')")
+    other.wait_for_selector("#gallery-page:has-text('还没有')", timeout=15000)
+    assert not other.query_selector("#gallery-grid img")
+    page.close()
+    other.close()

@@ -69,7 +69,7 @@ def post(emu, body, headers=AUTH, path=GEN, **kw) -> requests.Response:
 
 
 def urls_of(resp) -> list[str]:
-    return [c["image"] for c in resp.json()["output"]["choices"][0]["message"]["content"]]
+    return [c["image"] for c in resp.json()["output"]["choices"][0]["message"]["content"] if "image" in c]
 
 
 def png(w=64, h=64, colour=(200, 30, 30)) -> bytes:
@@ -108,7 +108,8 @@ def test_t2i_success_shape_and_download(emu):
     choice = body["output"]["choices"][0]
     assert choice["finish_reason"] == "stop"
     assert choice["message"]["role"] == "assistant"
-    assert len(choice["message"]["content"]) == 1
+    image, rewritten = choice["message"]["content"]  # prompt_extend defaults to on: the rewritten prompt last
+    assert set(image) == {"image"} and set(rewritten) == {"text"} and rewritten["text"].startswith("a ")
     assert body["output"]["task_metric"] == {"TOTAL": 1, "SUCCEEDED": 1, "FAILED": 0}
     assert body["usage"] == {"width": 1328, "height": 1328, "image_count": 1}
     url = urls_of(r)[0]

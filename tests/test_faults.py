@@ -52,7 +52,8 @@ def test_429_with_retry_after_then_success(service, emu):
 
 
 def test_429_exhausted_on_one_request_keeps_the_others(settings, emu):
-    service = ImageService(settings.with_(max_parallel=1))  # sequential: the first request takes all 4
+    # Without the scheduler (task_limit 0) the client retries 429s itself; with it, see test_scheduler.py.
+    service = ImageService(settings.with_(max_parallel=1, task_limit=0))  # sequential: the first takes all 4
     emu.fail(status=429, code="Throttling.RateQuota", message="rate", times=4, retry_after=0.01)
     batch = service.generate("a cat", n=3)
     assert len(batch.results) == 2 and len(batch.failures) == 1

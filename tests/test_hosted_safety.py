@@ -337,7 +337,9 @@ def test_event_ids_of_session_less_calls_are_not_sessions():
 
     assert request_session(call("/gradio_api/queue/join")) == "abc123"
     assert request_session(call("/gradio_api/call/generate")) is None  # Gradio used the public event id
-    assert request_session(call("/gradio_api/run/generate")) is None
+    # The page sends un-queued events (the gallery's) to /run/predict with the hash it chose.
+    assert request_session(call("/gradio_api/run/predict")) == "abc123"
+    assert request_session(call("/gradio_api/call/v2/generate")) is None
 
 
 def test_crafted_gallery_and_number_inputs_are_refused_cleanly(emu, clean_env):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import zipfile
+from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
@@ -14,7 +15,7 @@ from aliyun_image.ui import AppContext, AppOptions
 from aliyun_image.ui.endpoints import PARAMS, call_args, check_handler
 from aliyun_image.ui.gallery_handlers import ReuseTargets
 from aliyun_image.ui.handlers import Handlers
-from aliyun_image.ui.strings import lang_of, preset_instruction
+from aliyun_image.ui.strings import lang_of, preset_instruction, t
 
 from .conftest import TEST_KEY
 
@@ -98,8 +99,14 @@ def test_gallery_paging_and_hosted_isolation(make_ctx):
     assert h.gallery_page("", "", "", 1, req("mallory"))[2] == []
     # Bob cannot act on Alice's ids even if he learns them.
     assert h.ctx.store.get(ids[0], h.ctx.owner("bob")) is None
-    _, msg = h.gallery_delete(ids[0], req("bob"))
-    assert "Select" in msg and h.ctx.store.get(ids[0]) is not None
+    _, msg, undo_id, undo = h.gallery_delete(ids[0], req("bob"))
+    assert "Select" in msg and h.ctx.store.get(ids[0]).status == "done" and undo_id is None
+    # Alice deletes; Bob's Undo with her id restores nothing, hers does.
+    assert h.gallery_delete(ids[0], req("alice"))[2] == ids[0]
+    msg, _, _ = h.gallery_undo(ids[0], req("bob"))
+    assert "Nothing to undo" in msg and h.ctx.store.get(ids[0]).status == "trashed"
+    msg, _, _ = h.gallery_undo(ids[0], req("alice"))
+    assert f"#{ids[0]} is back" in msg and h.ctx.store.get(ids[0]).status == "done"
     zpath, msg = h.gallery_zip(ids, req("bob"))
     assert zpath is None
     # thumbnails, not originals, in the grid
@@ -136,11 +143,16 @@ def test_select_details_actions_zip_delete(make_ctx, tmp_path):
     assert (a, b, c) == ("x.png", preview, None) and "图2" in msg
     out = h.reuse(sel, req())
     assert out["t2i.prompt"] == "一只橘猫" and out["t2i.seed"] == 42 and out["t2i.size"] == "1328*1328"
-    assert out["t2i.n"] == 1  # one fan-out image = one request: reusing it never bills more images
+    assert out["t2i.n"] == 1  # the run's n, as for every task
     zpath, msg = h.gallery_zip(ids, req())
     assert zipfile.ZipFile(zpath).namelist() == [preview.rsplit("/", 1)[1]]
-    _, msg = h.gallery_delete(sel, req())
-    assert "Deleted" in msg and h.ctx.store.get(sel) is None
+    _, msg, undo_id, undo = h.gallery_delete(sel, req())
+    assert "trash" in msg and undo_id == sel and undo.visible is True
+    assert h.ctx.store.get(sel).status == "trashed" and h.gallery_page("", "", "", 1, req())[2] == []
+    assert h.gallery_zip([sel], req())[0] is None and h.reuse(sel, req()) == {"status": t("en", "no_selection")}
+    msg, undo_id, undo = h.gallery_undo(sel, req())
+    assert "back" in msg and undo_id is None and undo.visible is False
+    assert h.gallery_page("", "", "", 1, req())[2] == [sel] and Path(preview).is_file()
 
 
 def test_presets_and_swap(make_ctx):

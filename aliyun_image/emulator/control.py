@@ -3,11 +3,13 @@
 * ``POST /_emulator/control`` with ``{"action": ..., **kwargs}``; actions ``fail``, ``fault``,
   ``download_fault``, ``task_outcome``, ``random_faults`` (same keyword arguments as the
   Python methods), ``latency`` (``{"latency": 0.5}`` or ``[0.2, 0.8]``), ``set`` (any of
-  ``latency``, ``task_delay``, ``url_ttl``, ``policy_ttl``, ``region``) and ``clear``. For ``fail``, a raw
+  ``latency``, ``image_latency``, ``task_delay``, ``url_ttl``, ``policy_ttl``, ``region``, ``task_limit`` and
+  ``limit_retry_after``, the last two ``null`` for none) and ``clear``. For ``fail``, a raw
   body may be given as ``body`` (text) or ``body_base64``. Reply: ``{"ok": true}``.
 * ``GET /_emulator/requests``: every recorded request, API key redacted (``Bearer ***``).
 * ``DELETE /_emulator/requests``: same as ``clear``.
-* ``GET /_emulator/health``: ``{"ok": true, "base_url": ..., "region": ...}``.
+* ``GET /_emulator/health``: ``{"ok": true, "base_url": ..., "region": ..., "requests": n,
+  "in_flight": generations inside their latency now, "throttled": 429s sent for ``task_limit``}``.
 
 Control requests are not recorded.
 """
@@ -26,7 +28,8 @@ from .replies import HttpReply, error_reply, json_reply
 if TYPE_CHECKING:
     from .state import EmulatorState, Latency
 
-SETTABLE = ("latency", "task_delay", "url_ttl", "policy_ttl", "region")
+SETTABLE = ("latency", "task_delay", "url_ttl", "policy_ttl", "region", "task_limit", "limit_retry_after",
+            "image_latency")
 
 
 def _latency(value: Any) -> Latency:
@@ -54,8 +57,18 @@ def _set(state: EmulatorState, kw: dict[str, Any]) -> None:
     for name, value in kw.items():
         if name == "region":
             state.region = region_name(str(value))
+        elif name == "task_limit":
+            state.task_limit = None if value is None else _positive_int(value)
+        elif name == "limit_retry_after":
+            state.limit_retry_after = None if value is None else max(0.0, float(value))
         else:
             setattr(state, name, _latency(value) if name == "latency" else float(value))
+
+
+def _positive_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError("task_limit must be a positive integer or null")
+    return value
 
 
 def _clear(state: EmulatorState, kw: dict[str, Any]) -> None:
@@ -91,7 +104,8 @@ def handle(state: EmulatorState, method: str, path: str, body: bytes) -> HttpRep
         return json_reply({"ok": True})
     if path == "/_emulator/health" and method in ("GET", "HEAD"):
         return json_reply({"ok": True, "base_url": state.base_url, "region": state.region,
-                           "requests": len(state.requests)})
+                           "requests": len(state.requests), "in_flight": state.in_flight,
+                           "throttled": state.throttled})
     if path == "/_emulator/control" and method == "POST":
         try:
             data = json.loads(body.decode("utf-8"))

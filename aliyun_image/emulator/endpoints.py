@@ -17,6 +17,7 @@ from .errors import ServiceError
 from .multipart import Part
 from .render import Recipe
 from .sizes import edit_default_size
+from .tasks import extended_prompt
 from .replies import XML_TYPE, HttpReply, error_reply, json_reply, new_request_id, oss_error_reply
 from .validate import (
     MSG_ASYNC_HEADER, MSG_BAD_KEY, MSG_NO_KEY, ImageOrder, parse_generation, parse_json, parse_task,
@@ -73,6 +74,11 @@ def authenticate(state: EmulatorState, rec: Recorded) -> None:
         raise ServiceError(401, "InvalidApiKey", MSG_BAD_KEY)
 
 
+def bearer_key(rec: Recorded) -> str:
+    """The key an authenticated request carries (the account whose limits it counts against)."""
+    return rec.headers.get("authorization", "").strip().partition(" ")[2].strip()
+
+
 def require_json(rec: Recorded) -> None:
     """The service requires ``Content-Type: application/json`` on POSTs with a JSON body."""
     ctype = rec.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -120,6 +126,12 @@ def _note(rec: Recorded, order: ImageOrder, size: tuple[int, int]) -> None:
                  "watermark": order.watermark}
 
 
+def _rewritten(order: ImageOrder) -> list[dict]:
+    """With prompt_extend on, the prompt the model drew from, as a ``text`` item after the images
+    (the sync reply's counterpart of the task API's ``actual_prompt``; see the protocol notes)."""
+    return [{"text": extended_prompt(order.prompt)}] if order.prompt_extend else []
+
+
 def generation(state: EmulatorState, rec: Recorded) -> HttpReply:
     """``POST .../multimodal-generation/generation``: text-to-image or edit, answer in the reply."""
     authenticate(state, rec)
@@ -130,17 +142,18 @@ def generation(state: EmulatorState, rec: Recorded) -> HttpReply:
     size = order.size
     if size is None:  # edit without size: ~1024*1024 at the last image's aspect ratio
         size = edit_default_size(order.spec.size_rule(EDIT), inputs[-1].width, inputs[-1].height)
-    _note(rec, order, size)
-    recipes = _recipes(state, order, size, tuple(i.sha for i in inputs))
-    urls = state.mint_urls([state.results.add(r) for r in recipes])
-    output: dict = {"choices": [{
-        "finish_reason": "stop",
-        "message": {"role": "assistant", "content": [{"image": u} for u in urls]},
-    }]}
-    # task_metric: in the max/plus text-to-image docs only (not for edits, not for the 2.0 family).
-    if order.task == T2I and not order.spec.does(EDIT):
-        output["task_metric"] = {"TOTAL": order.n, "SUCCEEDED": order.n, "FAILED": 0}
-    state.sleep_latency(rec)
+    with state.task_slot(bearer_key(rec), rec):  # the account's limit: 429 beyond it, nothing generated
+        _note(rec, order, size)
+        recipes = _recipes(state, order, size, tuple(i.sha for i in inputs))
+        urls = state.mint_urls([state.results.add(r) for r in recipes])
+        output: dict = {"choices": [{
+            "finish_reason": "stop",
+            "message": {"role": "assistant", "content": [{"image": u} for u in urls] + _rewritten(order)},
+        }]}
+        # task_metric: in the max/plus text-to-image docs only (not for edits, not for the 2.0 family).
+        if order.task == T2I and not order.spec.does(EDIT):
+            output["task_metric"] = {"TOTAL": order.n, "SUCCEEDED": order.n, "FAILED": 0}
+        state.sleep_latency(rec, images=order.n)
     return json_reply({"output": output, "usage": {"width": size[0], "height": size[1], "image_count": order.n},
                        "request_id": new_request_id()})
 
@@ -154,10 +167,12 @@ def task_create(state: EmulatorState, rec: Recorded) -> HttpReply:
     require_json(rec)
     order = parse_task(parse_json(rec.body), state.region)
     assert order.size is not None  # parse_task always decides the size (there are no inputs)
-    _note(rec, order, order.size)
-    tokens = [state.results.add(r) for r in _recipes(state, order, order.size, ())]
-    task = state.tasks.create(order, tokens, state.task_delay, state.faults.take_outcome())
-    state.sleep_latency(rec)
+    with state.task_slot(bearer_key(rec), rec) as account:  # a created task counts until it ends
+        _note(rec, order, order.size)
+        tokens = [state.results.add(r) for r in _recipes(state, order, order.size, ())]
+        task = state.tasks.create(order, tokens, state.task_delay, state.faults.take_outcome())
+        state.add_task(account, task)
+        state.sleep_latency(rec)
     return json_reply({"output": {"task_status": "PENDING", "task_id": task.id}, "request_id": new_request_id()})
 
 

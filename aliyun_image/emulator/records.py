@@ -37,6 +37,7 @@ class Recorded:
     form: dict | None = None
     latency: float = 0.0  # the emulator's added delay for this request (generation, task create)
     order: dict | None = None
+    throttled: bool = False  # refused with 429 by the emulator's task_limit (not carried out)
 
     @property
     def json(self):
@@ -60,6 +61,8 @@ class Recorded:
                "endpoint": self.endpoint, **_body_fields(self.body)}
         if self.order is not None:
             out["order"] = self.order
+        if self.throttled:
+            out["throttled"] = True
         if self.form is not None:
             out["form"] = {
                 "fields": [list(pair) for pair in self.form["fields"]],

@@ -52,13 +52,19 @@ class Emulator:
 
     Use as a context manager (``with Emulator() as emu:``) or call :meth:`start` /
     :meth:`stop`. ``latency`` (seconds, or a ``(low, high)`` range) delays successful
-    generation and task-creation replies; ``task_delay`` is how long an async task takes;
+    generation and task-creation replies, and ``image_latency`` adds that much per image to a
+    generation reply; ``task_delay`` is how long an async task takes;
     ``url_ttl`` how long result URLs stay valid; ``policy_ttl`` how long an upload policy
     does; ``fixed_image`` makes every result serve those bytes (benchmarks); ``seed`` seeds
     the emulator's own random choices (seeds picked when a request gives none, latency range).
 
     Keys: with ``api_keys`` only those are accepted; otherwise any key that starts with
     ``sk-``, is at least 8 characters long and does not contain ``invalid``.
+
+    Rate limit: ``task_limit`` (None = none) is the account's limit on tasks in flight per key
+    (generations inside their latency plus unfinished async tasks); beyond it requests get 429
+    ``Throttling.RateQuota``, with ``Retry-After: limit_retry_after`` when given. ``throttled``
+    counts them; such requests are recorded with ``throttled=True`` and carried out never.
 
     Region: ``region`` (``"beijing"``, ``"singapore"`` or ``"us"``) is the service the emulator
     plays. Models the catalogue does not offer there are 404 ``ModelNotFound``, and keys bound
@@ -73,6 +79,7 @@ class Emulator:
     region: _OnState[str] = _OnState()
     region_keys: _OnState[dict[str, str]] = _OnState()
     latency: _OnState[Latency] = _OnState()
+    image_latency: _OnState[float] = _OnState()
     task_delay: _OnState[float] = _OnState()
     url_ttl: _OnState[float] = _OnState()
     policy_ttl: _OnState[float] = _OnState()
@@ -81,6 +88,9 @@ class Emulator:
     requests: _OnState[list[Recorded]] = _OnState()
     in_flight: _OnState[int] = _OnState()
     peak_in_flight: _OnState[int] = _OnState()
+    task_limit: _OnState[int | None] = _OnState()
+    limit_retry_after: _OnState[float | None] = _OnState()
+    throttled: _OnState[int] = _OnState()
     faults: _OnState[FaultBook] = _OnState()
     inputs: _OnState[InputStore] = _OnState()
     results: _OnState[ServedImages] = _OnState()
@@ -91,7 +101,8 @@ class Emulator:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, api_keys: set[str] | None = None,
                  latency: Latency = 0.0, task_delay: float = 0.6,
                  url_ttl: float = 86400.0, fixed_image: bytes | None = None, seed: int = 0,
-                 policy_ttl: float = 300.0, region: str = BEIJING, region_keys: dict[str, str] | None = None):
+                 policy_ttl: float = 300.0, region: str = BEIJING, region_keys: dict[str, str] | None = None,
+                 task_limit: int | None = None, limit_retry_after: float | None = None, image_latency: float = 0.0):
         self.host = host
         self.port = port
         self.seed = seed
@@ -99,7 +110,8 @@ class Emulator:
         self.state = EmulatorState.new(
             fixed_image=fixed_image, seed=seed, api_keys=set(api_keys) if api_keys is not None else None,
             latency=latency, task_delay=task_delay, url_ttl=url_ttl, policy_ttl=policy_ttl,
-            region=region_name(region), region_keys=keys)
+            region=region_name(region), region_keys=keys, task_limit=task_limit,
+            limit_retry_after=limit_retry_after, image_latency=image_latency)
         self._lock = threading.Lock()  # guards the lifecycle fields below
         self._httpd: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None

@@ -8,23 +8,28 @@ state -> the stores.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import random
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ..catalog import SEED_MAX
 from .faults import FaultBook
 from .inputs import Resolver
 from .oss import OssBucket
+from .errors import ServiceError
 from .records import Recorded
 from .regions import BEIJING, key_region
 from .render import InputStore
 from .results import ServedImages
-from .tasks import TaskStore
+from .tasks import Task, TaskStore
 
 MAX_RECORDED = 20_000  # oldest records are dropped beyond this (long-running demo servers)
+MSG_RATE = "Requests rate limit exceeded, please try again later."  # the service's 429 message (protocol 6)
 
 Latency = float | tuple[float, float]
 
@@ -34,8 +39,13 @@ class EmulatorState:
     """The stores, settings, recorded requests and counters of one emulator.
 
     Settings (``latency``, ``task_delay``, ``url_ttl``, ``policy_ttl``, ``api_keys``,
-    ``region``, ``region_keys``) may be changed while serving; ``origin`` and ``base_url`` are
-    set once the server is bound.
+    ``region``, ``region_keys``, ``task_limit``, ``limit_retry_after``, ``image_latency``) may be changed while
+    serving; ``origin`` and ``base_url`` are set once the server is bound.
+
+    ``task_limit``: the account's limit on tasks in flight per key (sync generations inside
+    their latency plus async tasks not yet finished); beyond it a request gets 429
+    ``Throttling.RateQuota`` (with ``Retry-After: limit_retry_after`` when set) and is not
+    carried out. None: no limit. ``throttled`` counts those 429s.
     ``lock`` guards ``requests``, the in-flight counters and ``rng``; the stores lock
     themselves.
     """
@@ -50,6 +60,7 @@ class EmulatorState:
     region: str = BEIJING  # the region whose service this emulator plays (see .regions)
     region_keys: dict[str, str] = field(default_factory=dict)  # key -> the region it belongs to
     latency: Latency = 0.0
+    image_latency: float = 0.0  # added per image of a synchronous reply (n images: latency + n x this)
     task_delay: float = 0.6
     url_ttl: float = 86400.0
     policy_ttl: float = 300.0
@@ -58,6 +69,11 @@ class EmulatorState:
     requests: list[Recorded] = field(default_factory=list)
     in_flight: int = 0  # requests inside their latency right now
     peak_in_flight: int = 0  # the most at once since the last clear()
+    task_limit: int | None = None
+    limit_retry_after: float | None = None
+    throttled: int = 0  # 429s sent for task_limit since the last clear()
+    _busy_sync: dict[str, int] = field(default_factory=dict)  # key hash -> generations in flight
+    _busy_tasks: dict[str, list[Task]] = field(default_factory=dict)  # key hash -> tasks maybe unfinished
     rng: random.Random = field(default_factory=random.Random)
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -90,6 +106,7 @@ class EmulatorState:
         with self.lock:
             self.requests.clear()
             self.peak_in_flight = self.in_flight
+            self.throttled = 0
         self.faults.clear()
 
     # --- helpers for the endpoints ---------------------------------------------------------------
@@ -107,6 +124,44 @@ class EmulatorState:
             return key in self.api_keys
         return key.startswith("sk-") and len(key) >= 8 and "invalid" not in key.lower()
 
+    # --- the account's limit on tasks in flight --------------------------------------------------
+    @contextlib.contextmanager
+    def task_slot(self, key: str, rec: Recorded | None = None) -> Iterator[str]:
+        """Hold one of the key's ``task_limit`` slots for the block (a generation, or the creation
+        of a task: :meth:`add_task` then keeps it busy until the task ends); beyond the limit raise
+        429 ``Throttling.RateQuota`` (marking ``rec.throttled``). Yields the key's hash."""
+        name = hashlib.sha256(key.encode()).hexdigest()[:16]  # keys are not kept, even here
+        with self.lock:
+            if self.task_limit is not None and self._busy(name) >= self.task_limit:
+                self.throttled += 1
+                if rec is not None:
+                    rec.throttled = True
+                after = self.limit_retry_after
+                raise ServiceError(429, "Throttling.RateQuota", MSG_RATE,
+                                   {"Retry-After": f"{after:g}"} if after is not None else None)
+            self._busy_sync[name] = self._busy_sync.get(name, 0) + 1
+        try:
+            yield name
+        finally:
+            with self.lock:
+                self._busy_sync[name] -= 1
+                if not self._busy_sync[name]:
+                    del self._busy_sync[name]
+
+    def add_task(self, name: str, task: Task) -> None:
+        """Count ``task`` against key hash ``name``'s limit until it ends."""
+        with self.lock:
+            self._busy_tasks.setdefault(name, []).append(task)
+
+    def _busy(self, name: str) -> int:
+        """Tasks in flight for a key hash (call with ``lock`` held); forgets finished tasks."""
+        running = [t for t in self._busy_tasks.get(name, []) if TaskStore.status(t) in ("PENDING", "RUNNING")]
+        if running:
+            self._busy_tasks[name] = running
+        else:
+            self._busy_tasks.pop(name, None)
+        return self._busy_sync.get(name, 0) + len(running)
+
     def random_seed(self) -> int:
         """A seed for a request that gave none (the service picks one at random too)."""
         with self.lock:
@@ -116,13 +171,14 @@ class EmulatorState:
         """Sleep up to ``seconds``; returns True early if the emulator is stopping."""
         return self.stopping.wait(max(0.0, float(seconds))) if seconds > 0 else self.stopping.is_set()
 
-    def sleep_latency(self, rec: Recorded | None = None) -> None:
-        """Apply ``latency`` (a number, or a ``(low, high)`` uniform range), note it on ``rec``
-        and count the requests inside it (``peak_in_flight``)."""
+    def sleep_latency(self, rec: Recorded | None = None, images: int = 0) -> None:
+        """Apply ``latency`` (a number, or a ``(low, high)`` uniform range) plus ``images`` x
+        ``image_latency``, note it on ``rec`` and count the requests inside it (``peak_in_flight``)."""
         lat = self.latency
         if isinstance(lat, (tuple, list)):
             with self.lock:
                 lat = self.rng.uniform(float(lat[0]), float(lat[1]))
+        lat = float(lat or 0.0) + max(0, images) * self.image_latency
         if rec is not None:
             rec.latency = float(lat or 0.0)
         with self.lock:

@@ -29,6 +29,7 @@ class PreparedImage:
     width: int | None = None
     height: int | None = None
     sha256: str | None = None
+    stored: str | None = None  # the kept copy, relative to the data dir (see inputs_store)
     notes: list[tuple[str, str]] = field(default_factory=list)
 
     def data_uri(self) -> str:

@@ -38,6 +38,7 @@ from ..quota import HourlyQuota
 from ..service import ImageService
 from ..gallery import Gallery
 from ..store import ResultStore
+from ..trash import Trash
 
 if TYPE_CHECKING:
     from ..emulator import Emulator
@@ -123,6 +124,7 @@ class AppContext:
         """One round: save pending paid results that can be saved now; enforce the disk budget."""
         with self._housekeeping:
             self.enforce_disk_budget()
+            self.tidy_trash()
             for svc in {id(s): s for s in (self.live_service, self.offline_service) if s is not None}.values():
                 try:
                     got = svc.resume_pending()
@@ -140,8 +142,16 @@ class AppContext:
                 removed = self.store.prune(int(self.opts.disk_budget_mb * (1 << 20)))
             if removed:
                 log.info("disk budget: deleted %d oldest result(s)", removed)
+                Trash(self.store).inputs.collect(self.store)  # and the inputs only they used
         except Exception:
             log.warning("enforcing the disk budget failed", exc_info=True)
+
+    def tidy_trash(self) -> None:
+        """Empty what has been in the trash too long (30 days; a day when hosted)."""
+        try:
+            Trash(self.store).expire(hosted=self.opts.hosted)
+        except Exception:  # housekeeping must never take the app down
+            log.warning("emptying the trash failed", exc_info=True)
 
     def zip_path(self, name: str) -> Path:
         """Where to write a gallery zip. Zips older than ten minutes are deleted first: Gradio has

@@ -8,8 +8,6 @@ hosted mode a visitor can only see and change their own results, whatever ids th
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
@@ -18,25 +16,16 @@ from ..ledger import record_cost_text
 from ..reuse import reuse_values
 from ..gallery import Gallery
 from ..store import Record
+from ..summary import rewrite_table
 from .present import caption, md, request_lang, request_session
 from .context import AppContext
 from .strings import t
+from .reuse_fill import ReuseTargets, fill_panel, reused_text
+from .keep_handlers import KeepHandlers
+
+__all__ = ["GalleryHandlers", "ReuseTargets", "details_md"]
 
 PAGE_SIZE = 24
-
-
-@dataclass
-class ReuseTargets:
-    """The widgets "Reuse parameters" fills: per panel (task), a widget per control name of
-    :data:`aliyun_image.reuse.FIELDS`; and the tabs and the gallery's status line."""
-
-    tabs: Any
-    status: Any
-    panels: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-
-    def outputs(self) -> list[Any]:
-        """Every widget a reuse may write, as the event's output list."""
-        return [self.tabs, self.status, *(w for panel in self.panels.values() for w in panel.values())]
 
 
 def details_md(rec: Record, lang: str) -> str:
@@ -59,14 +48,14 @@ def details_md(rec: Record, lang: str) -> str:
     if rec.negative:
         out += f"\n\n**{t(lang, 'negative')}:** {md(rec.negative)}"
     if rec.actual_prompt:
-        out += "\n\n" + t(lang, "rewritten", text=md(rec.actual_prompt))
+        out += "\n\n" + rewrite_table(rec.prompt, rec.actual_prompt, lang)  # side by side
     if rec.inputs:
         names = ", ".join(f"图{i + 1} {inp.get('name', '')}" for i, inp in enumerate(rec.inputs))
         out += f"\n\n**{'输入' if zh else 'Inputs'}:** {names}"
     return out
 
 
-class GalleryHandlers:
+class GalleryHandlers(KeepHandlers):
     """The gallery tab's events, bound to one :class:`AppContext` and the widgets reuse fills."""
 
     def __init__(self, ctx: AppContext, reuse: ReuseTargets | None = None):
@@ -125,12 +114,14 @@ class GalleryHandlers:
                 gr.DownloadButton(value=str(rec.file), interactive=True), "")
 
     def gallery_delete(self, selected: int | None, request: gr.Request):
-        """Delete the selected result (only the visitor's own)."""
+        """Move the selected result to the trash (only the visitor's own) and offer Undo."""
         lang = request_lang(request)
         if not selected:
-            return gr.update(), t(lang, "no_selection")
+            return gr.update(), t(lang, "no_selection"), None, gr.Button(visible=False)
         ok = self._gallery(request).delete(int(selected))
-        return None, (t(lang, "deleted", id=selected) if ok else t(lang, "no_selection"))
+        if not ok:
+            return None, t(lang, "no_selection"), None, gr.Button(visible=False)
+        return None, t(lang, "trashed", id=selected), int(selected), gr.Button(visible=True)
 
     def gallery_zip(self, checked: list[int], request: gr.Request):
         """Zip the ticked results' originals for download."""
@@ -173,13 +164,9 @@ class GalleryHandlers:
         targets = self.reuse_targets
         if targets is None:
             raise RuntimeError("Handlers built without reuse targets")  # a wiring bug, not a user's
-        rec = self._gallery(request).get(int(selected)) if selected else None
+        gallery = self._gallery(request)
+        rec = gallery.get(int(selected)) if selected else None
         if rec is None:
             return {targets.status: t(lang, "no_selection")}
-        plan = reuse_values(rec)
-        widgets = targets.panels[plan.panel]
-        return {
-            targets.tabs: gr.Tabs(selected=plan.panel),
-            targets.status: t(lang, "reused", id=rec.id, panel=t(lang, f"tab_{plan.panel}")),
-            **{widgets[name]: value for name, value in plan.values.items()},
-        }
+        plan = reuse_values(rec, gallery.input_files(rec))
+        return fill_panel(targets, plan, reused_text(lang, rec.id, plan))

@@ -21,8 +21,9 @@ from ..jobs import MAX_FANOUT
 from .present import error_md, header_key, request_lang
 from .context import AppContext
 from .gallery_handlers import GalleryHandlers, ReuseTargets
+from .rewrite import RewriteHandlers, reuse_with_wording
 from .run_handlers import RunHandlers
-from .strings import PRESET_LABELS, preset_instruction, t
+from .strings import preset_instruction, t
 
 
 def key_report(result: keycheck.KeyCheck, configured: str, lang: str) -> str:
@@ -46,6 +47,7 @@ class Handlers(RunHandlers, GalleryHandlers):
     def __init__(self, ctx: AppContext, reuse: ReuseTargets | None = None):
         RunHandlers.__init__(self, ctx)
         GalleryHandlers.__init__(self, ctx, reuse)
+        self.rewrite = RewriteHandlers(self.rewrites, self.runs)
 
     # --- small form helpers (private events) -----------------------------------------------------
     def follow_t2i(self, quality: str, model: str, request: gr.Request) -> tuple[Any, ...]:
@@ -129,10 +131,10 @@ class Handlers(RunHandlers, GalleryHandlers):
         """Instruction text for an edit preset."""
         return preset_instruction(preset, style if preset == "style" else obj, request_lang(request))
 
+    def reuse_wording(self, selected: int | None, request: gr.Request) -> dict:
+        """Reuse parameters with the rewritten prompt and rewriting off (see rewrite.py)."""
+        return reuse_with_wording(self, selected, request)
+
     def swap(self, a: Any, b: Any) -> tuple[Any, Any]:
         """Swap two fusion slots."""
         return b, a
-
-    def preset_labels(self, request: gr.Request) -> gr.Dropdown:
-        """Preset names in the visitor's language (the dropdown values stay the same)."""
-        return gr.Dropdown(choices=[(label, key) for key, label in PRESET_LABELS[request_lang(request)].items()])

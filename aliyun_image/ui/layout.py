@@ -19,7 +19,10 @@ from .context import AppContext
 from .endpoints import PARAMS, check_handler
 from .gallery_handlers import ReuseTargets
 from .guard import Guard
+from .keep_panels import build_png_info, wire_keep
 from .handlers import Handlers
+from .assist import wire_slot_checks, wire_templates
+from .rewrite import wire_rewrite
 from .panels import (EditPanel, FusePanel, GalleryPanel, T2IPanel, build_edit, build_fuse, build_gallery,
                      build_header, build_t2i)
 from .widgets import COUNT_JS, I18N, PRIVATE, STOP, OptionWidgets, progress_on
@@ -63,15 +66,21 @@ def _wire_runs(demo: gr.Blocks, ctx: AppContext, h: Handlers, t2i: T2IPanel, edi
     demo.load(h.prompt_limit, [t2i.options.quality, t2i.options.model], t2i.limit, **PRIVATE)
     _wire_run(ctx, "generate", h.generate, t2i, [t2i.results, t2i.status], h.stop_t2i)
 
-    edit.fill.click(h.apply_preset, [edit.preset, edit.style, edit.obj], edit.instruction, **PRIVATE)
+    wire_templates(edit.preset, edit.style, edit.obj, edit.fill, edit.instruction, edit.template_note)
     _wire_model(demo, h.follow_edit, h.refresh_edit, edit.options, [edit.sizes.preset])
     _wire_run(ctx, "edit", h.edit, edit, [edit.results, edit.compare, edit.status], h.stop_edit)
 
     a, b, c = fuse.slots
+    wire_slot_checks(fuse.slots, fuse.slot_note)
     fuse.swap12.click(h.swap, [a, b], [a, b], **PRIVATE)
     fuse.swap23.click(h.swap, [b, c], [b, c], **PRIVATE)
     _wire_model(demo, h.follow_edit, h.refresh_edit, fuse.options, [fuse.sizes.preset])
     _wire_run(ctx, "fuse", h.fuse, fuse, [fuse.results, fuse.status], h.stop_fuse)
+    for task, panel, prompt in (("t2i", t2i, t2i.prompt), ("edit", edit, edit.instruction),
+                                ("fuse", fuse, fuse.instruction)):
+        assert panel.rewrite is not None
+        o = panel.options
+        wire_rewrite(h.rewrite, task, panel.rewrite, prompt, o.extend, o.seed, panel.status, panel.run)
 
 
 def _wire_gallery(h: Handlers, g: GalleryPanel, tabs: gr.Tabs, edit: EditPanel, fuse: FusePanel) -> None:
@@ -84,7 +93,7 @@ def _wire_gallery(h: Handlers, g: GalleryPanel, tabs: gr.Tabs, edit: EditPanel, 
     g.next.click(h.gallery_step, [*filters, g.page_no, gr.State(1)], page_out, **PRIVATE)
     g.grid.select(h.gallery_select, g.page_ids, [g.selected, g.details, g.preview, g.download, g.status],
                   **PRIVATE)
-    g.delete.click(h.gallery_delete, g.selected, [g.selected, g.status], **PRIVATE).then(
+    g.delete.click(h.gallery_delete, g.selected, [g.selected, g.status, g.last_deleted, g.undo], **PRIVATE).then(
         h.gallery_page, [*filters, g.page_no], page_out, **PRIVATE).then(
         lambda: (None, "", gr.DownloadButton(value=None, interactive=False)), None,
         [g.preview, g.details, g.download], **PRIVATE)
@@ -93,6 +102,8 @@ def _wire_gallery(h: Handlers, g: GalleryPanel, tabs: gr.Tabs, edit: EditPanel, 
     g.to_fuse.click(h.send_to_fuse, [g.selected, *fuse.slots], [*fuse.slots, tabs, g.status], **PRIVATE)
     assert h.reuse_targets is not None  # built with the panels, just before the wiring
     g.reuse.click(h.reuse, g.selected, h.reuse_targets.outputs(), **PRIVATE)
+    if g.keep_wording is not None:
+        g.keep_wording.click(h.reuse_wording, g.selected, h.reuse_targets.outputs(), **PRIVATE)
 
 
 def build_demo(ctx: AppContext) -> gr.Blocks:
@@ -109,9 +120,12 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         header = build_header(ctx)
         with gr.Tabs(elem_id="tabs") as tabs:
             t2i, edit, fuse, gallery = build_t2i(), build_edit(), build_fuse(), build_gallery()
+        png = build_png_info()
         reuse = ReuseTargets(tabs, gallery.status, {"t2i": t2i.reuse_fields(), "edit": edit.reuse_fields(),
-                                                    "fuse": fuse.reuse_fields()})
+                                                    "fuse": fuse.reuse_fields()},
+                             {"t2i": t2i.status, "edit": edit.status, "fuse": fuse.status, "png": png.status})
         h = Handlers(ctx, reuse=reuse)
+        wire_keep(h, gallery, png)  # Undo after a delete, PNG info
         _wire_runs(demo, ctx, h, t2i, edit, fuse)
         # Queued (not PRIVATE's queue=False): the key header rides on queue calls only. At most two
         # checks at once: each makes one small request per region on the visitor's key.
@@ -119,7 +133,6 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
                            concurrency_id="keycheck")
         _wire_gallery(h, gallery, tabs, edit, fuse)
         wire_cost(demo, ctx, {"t2i": t2i, "edit": edit, "fuse": fuse}, gallery)
-        demo.load(h.preset_labels, None, edit.preset, **PRIVATE)
     return demo
 
 
@@ -133,7 +146,7 @@ def launch_kwargs(ctx: AppContext) -> dict[str, Any]:
         "run_history": False,  # it would keep every input in localStorage
         "allowed_paths": allowed,
         "css_paths": [ASSETS / "style.css"],
-        "head_paths": [ASSETS / "key_header.html", ASSETS / "shortcuts.html"],
+        "head_paths": [ASSETS / "key_header.html", ASSETS / "shortcuts.html", ASSETS / "key_banner.html"],
         "theme": gr.themes.Soft(),
         "footer_links": ["api", "gradio"],
         "show_error": True,

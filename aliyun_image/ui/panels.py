@@ -18,7 +18,9 @@ from .. import catalog
 from ..catalog import EDIT, T2I
 from .context import AppContext
 from .cost_ui import cost_line, spend_line
-from .strings import EN, PRESET_LABELS, STYLES, ZH
+from .banner import build_title_and_banner
+from .rewrite import RewriteRow, build_rewrite_row
+from .strings import PRESET_LABELS, STYLES
 from .widgets import (I18N, OptionWidgets, SizeWidgets, label, options, results, run_buttons, size_widgets,
                       upload)
 
@@ -31,15 +33,6 @@ def _run_options(o: OptionWidgets, s: SizeWidgets) -> dict[str, Any]:
 
 
 # --- header ---------------------------------------------------------------------------------------
-def _banner_key(ctx: AppContext) -> str:
-    """Which banner the mode needs ("" for none: local, with the host's key)."""
-    if ctx.opts.offline:
-        return "banner_hosted_offline" if ctx.opts.hosted else "banner_offline"
-    if ctx.opts.hosted:
-        return "banner_hosted_hostkey" if ctx.host_key else "banner_hosted"
-    return "banner_offline" if not ctx.host_key else ""
-
-
 @dataclass
 class Header:
     """The header's live widgets: the key check button and its report."""
@@ -50,17 +43,7 @@ class Header:
 
 def build_header(ctx: AppContext) -> Header:
     """Title, the mode's banner, and the key box with its check button."""
-    gr.Markdown(f"# {EN['title']}\n{ZH['subtitle']}\n\n{EN['subtitle']}", elem_id="title")
-    key = _banner_key(ctx)
-    if not key:
-        gr.Markdown(visible=False, elem_id="banner")
-    else:
-        text = {"en": EN[key], "zh": ZH[key]}
-        if key == "banner_hosted_hostkey":
-            text = {k: v.format(session=ctx.opts.session_limit) for k, v in text.items()}
-        # Both languages: the banner is the one text a visitor must not miss, and gr.I18n does not
-        # format numbers in; the Chinese line first, as the product's home audience reads it first.
-        gr.Markdown(f"{text['zh']}\n\n{text['en']}", elem_id="banner", elem_classes=["banner"])
+    build_title_and_banner(ctx)
     # With --offline every call goes to the emulator, so a key box would only mislead.
     with gr.Accordion(I18N("key_box"), open=ctx.opts.hosted and not ctx.host_key, elem_id="key-box",
                       visible=not ctx.opts.offline):
@@ -87,6 +70,7 @@ class T2IPanel:
     stop: gr.Button
     results: gr.Gallery
     status: gr.Markdown
+    rewrite: RewriteRow | None = None  # "keep this wording" (rewrite.py)
     cost: gr.Markdown | None = None  # the run's estimated cost (see cost_ui)
 
     def api_inputs(self) -> dict[str, Any]:
@@ -117,7 +101,8 @@ def build_t2i() -> T2IPanel:
         with gr.Column(scale=6):
             out = results("t2i")
             status = gr.Markdown(elem_id="t2i-status")
-    return T2IPanel(prompt, count, limit, opts, size, run, stop, out, status, cost=cost)
+            rewrite = build_rewrite_row("t2i")
+    return T2IPanel(prompt, count, limit, opts, size, run, stop, out, status, rewrite=rewrite, cost=cost)
 
 
 # --- edit -----------------------------------------------------------------------------------------
@@ -139,6 +124,8 @@ class EditPanel:
     results: gr.Gallery
     compare: gr.ImageSlider
     status: gr.Markdown
+    rewrite: RewriteRow | None = None  # "keep this wording" (rewrite.py)
+    template_note: gr.Markdown | None = None  # "your instruction was kept" (assist.py)
     cost: gr.Markdown | None = None
 
     def api_inputs(self) -> dict[str, Any]:
@@ -149,21 +136,23 @@ class EditPanel:
     def reuse_fields(self) -> dict[str, Any]:
         """Widgets by reuse control name."""
         s = self.sizes
-        return {"prompt": self.instruction, "url": self.url, "size_mode": s.mode, "width": s.width,
-                "height": s.height, **self.options.by_name()}
+        return {"prompt": self.instruction, "image": self.image, "url": self.url, "size_mode": s.mode,
+                "width": s.width, "height": s.height, **self.options.by_name()}
 
 
 def _edit_presets() -> tuple[gr.Dropdown, gr.Dropdown, gr.Textbox, gr.Button]:
     """Preset, style and object, and the button that writes the instruction from them."""
     with gr.Accordion(I18N("presets"), open=True):
         with gr.Row():
-            preset = gr.Dropdown(choices=[(v, k) for k, v in PRESET_LABELS["zh"].items()], value="background",
+            preset = gr.Dropdown(choices=[(I18N(f"preset:{k}"), k) for k in PRESET_LABELS["en"]], value="background",
                                  label=I18N("preset"), elem_id="edit-preset", min_width=200)
-            style = gr.Dropdown(choices=STYLES, value=STYLES[0], label=I18N("style"), min_width=200)
+            style = gr.Dropdown(choices=[(I18N(f"style:{i}"), v) for i, v in enumerate(STYLES)], value=STYLES[0],
+                                label=I18N("style"), min_width=200)
         with gr.Row(equal_height=True):
             obj = gr.Textbox(label=I18N("object"), max_lines=1, scale=3)
             fill = gr.Button(I18N("apply_preset"), elem_id="edit-fill", scale=1)
     return preset, style, obj, fill
+
 
 
 def build_edit() -> EditPanel:
@@ -176,6 +165,7 @@ def build_edit() -> EditPanel:
             instruction = gr.Textbox(label=I18N("instruction"), placeholder=I18N("instruction_ph"), lines=3,
                                      elem_id="edit-instruction")
             preset, style, obj, fill = _edit_presets()
+            template_note = gr.Markdown(elem_id="edit-template-note")
             opts = options(EDIT, "edit")
             sizes = size_widgets("edit")
             run, stop = run_buttons("run_edit", "edit")
@@ -184,7 +174,9 @@ def build_edit() -> EditPanel:
             out = results("edit")
             compare = gr.ImageSlider(label=label("compare"), type="filepath", elem_id="edit-compare", format="png")
             status = gr.Markdown(elem_id="edit-status")
+            rewrite = build_rewrite_row("edit")
     return EditPanel(image, url, instruction, preset, style, obj, fill, opts, sizes, run, stop, out, compare, status,
+                     rewrite=rewrite, template_note=template_note,
                      cost=cost)
 
 
@@ -203,6 +195,8 @@ class FusePanel:
     stop: gr.Button
     results: gr.Gallery
     status: gr.Markdown
+    rewrite: RewriteRow | None = None  # "keep this wording" (rewrite.py)
+    slot_note: gr.Markdown | None = None  # each slot's check (assist.py)
     cost: gr.Markdown | None = None
 
     def api_inputs(self) -> dict[str, Any]:
@@ -215,21 +209,22 @@ class FusePanel:
         """Widgets by reuse control name."""
         s = self.sizes
         return {"prompt": self.instruction, "size_mode": s.mode, "width": s.width, "height": s.height,
-                **self.options.by_name()}
+                **{f"image{k + 1}": slot for k, slot in enumerate(self.slots)}, **self.options.by_name()}
 
 
 def build_fuse() -> FusePanel:
     """The multi-image fusion tab."""
     with gr.Tab(I18N("tab_fuse"), id="fuse", elem_id="tab-fuse"):
-        gr.Markdown(f"{ZH['fuse_help']}\n\n{EN['fuse_help']}", elem_id="fuse-help")
+        gr.Markdown(I18N("fuse_help"), elem_id="fuse-help")
         with gr.Row():
             slots = [upload(f"img{i}", f"fuse-img{i}", 220) for i in (1, 2, 3)]
+        slot_note = gr.Markdown(elem_id="fuse-slot-note")
         with gr.Row():
             swap12 = gr.Button(I18N("swap12"), size="sm", elem_id="fuse-swap12")
             swap23 = gr.Button(I18N("swap23"), size="sm", elem_id="fuse-swap23")
         with gr.Row():
             with gr.Column(scale=5):
-                instruction = gr.Textbox(label=I18N("instruction"), lines=3, elem_id="fuse-instruction",
+                instruction = gr.Textbox(label=I18N("fuse_instruction"), lines=3, elem_id="fuse-instruction",
                                          placeholder=I18N("fuse_ph"))
                 opts = options(EDIT, "fuse")
                 sizes = size_widgets("fuse")
@@ -238,7 +233,9 @@ def build_fuse() -> FusePanel:
             with gr.Column(scale=6):
                 out = results("fuse")
                 status = gr.Markdown(elem_id="fuse-status")
-    return FusePanel(slots, swap12, swap23, instruction, opts, sizes, run, stop, out, status, cost=cost)
+                rewrite = build_rewrite_row("fuse")
+    return FusePanel(slots, swap12, swap23, instruction, opts, sizes, run, stop, out, status, rewrite=rewrite,
+                     slot_note=slot_note, cost=cost)
 
 
 # --- gallery --------------------------------------------------------------------------------------
@@ -268,7 +265,10 @@ class GalleryPanel:
     to_edit: gr.Button
     to_fuse: gr.Button
     delete: gr.Button
+    undo: gr.Button  # shown right after a delete
+    last_deleted: gr.State  # the id Undo brings back
     status: gr.Markdown
+    keep_wording: gr.Button | None = None  # reuse with the rewritten prompt, rewriting off (rewrite.py)
     spend: gr.Markdown | None = None  # today's and this month's spend (see cost_ui)
 
     def filters(self) -> list[Any]:
@@ -286,7 +286,7 @@ def _gallery_filters() -> dict[str, Any]:
         task = gr.Dropdown(choices=[(I18N("all"), ""), (I18N("task_t2i"), "t2i"), (I18N("task_edit"), "edit"),
                                     (I18N("task_fuse"), "fuse")],
                            value="", label=I18N("filter_task"), scale=1, elem_id="gallery-task")
-        model = gr.Dropdown(choices=[("all", "")], value="", label=I18N("filter_model"), scale=2,
+        model = gr.Dropdown(choices=[(I18N("all"), "")], value="", label=I18N("filter_model"), scale=2,
                             elem_id="gallery-model", allow_custom_value=True)
         refresh = gr.Button(I18N("refresh"), scale=1, elem_id="gallery-refresh")
     return {"query": query, "task": task, "model": model, "refresh": refresh}
@@ -321,8 +321,9 @@ def _gallery_details() -> dict[str, Any]:
         to_fuse = gr.Button(I18N("to_fuse"), size="sm", elem_id="gallery-to-fuse")
         delete = gr.Button(I18N("delete"), size="sm", variant="stop", elem_id="gallery-delete")
     status = gr.Markdown(elem_id="gallery-status")
+    undo = gr.Button(I18N("undo"), size="sm", visible=False, elem_id="gallery-undo")
     return {"preview": preview, "details": details, "download": download, "reuse": reuse, "to_edit": to_edit,
-            "to_fuse": to_fuse, "delete": delete, "status": status}
+            "to_fuse": to_fuse, "delete": delete, "status": status, "undo": undo, "last_deleted": gr.State(None)}
 
 
 def build_gallery() -> GalleryPanel:
@@ -336,5 +337,6 @@ def build_gallery() -> GalleryPanel:
                 grid = _gallery_grid()
             with gr.Column(scale=5):
                 details = _gallery_details()
+                keep = gr.Button(I18N("rw_keep_gallery"), size="sm", elem_id="gallery-keep-wording")
     return GalleryPanel(tab=tab, page_ids=page_ids, page_no=page_no, selected=selected, **filters, **grid,
-                        **details, spend=spend)
+                        **details, keep_wording=keep, spend=spend)

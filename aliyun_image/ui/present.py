@@ -21,19 +21,24 @@ def request_lang(request: gr.Request | None) -> str:
     return lang_of(headers.get("accept-language"))
 
 
+# Routes whose session hash comes from the caller's request body (see request_session).
+_SESSION_PATH = re.compile(r"/(?:queue/join|run/[^/]+)$")
+
+
 def request_session(request: gr.Request | None) -> str | None:
     """The caller's session, or None for a session-less API call.
 
-    Gradio gives a call through ``/gradio_api/call/...`` or ``/run/...`` its public event id as
-    "session hash": anyone who saw that id could act as that session, so it is not a session.
-    Only a queue join carries a hash the client chose and keeps to itself.
+    Gradio gives a call through ``/gradio_api/call/...`` its public event id as "session hash":
+    anyone who saw that id could act as that session, so it is not a session. A queue join and a
+    direct ``/run/...`` call (how the page sends the un-queued gallery events) carry in their body
+    the hash the page chose and keeps to itself: that is the session.
     """
     found = getattr(request, "session_hash", None)
     try:
         path = str(request.url.path) if request is not None and getattr(request, "request", None) else ""
     except AttributeError:
         path = ""
-    if found and path and not path.rstrip("/").endswith("/queue/join"):
+    if found and path and not _SESSION_PATH.search(path.rstrip("/")):
         return None
     return found
 

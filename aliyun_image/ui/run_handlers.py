@@ -34,6 +34,7 @@ from ..quota import Reservation, payer_id
 from ..summary import Outcome, page_summary
 from .present import caption, client_host, count, error_md, gr_error, header_key, md, request_lang, request_session
 from .context import AppContext, Route
+from .rewrite import RewriteMemo
 from .runs import Consumer, Run, RunRegistry
 from .strings import t
 
@@ -90,6 +91,7 @@ class RunHandlers:
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
         self.runs = RunRegistry()  # (session, task) -> the run Stop would stop
+        self.rewrites = RewriteMemo()  # (session, task) -> how the last run's prompt was rewritten
 
     # --- the shared run loop ----------------------------------------------------------------------
     def _plan(self, route: Route, payer: str, task: str, prompt: str, images: list,
@@ -111,6 +113,7 @@ class RunHandlers:
 
         def finished(run: Run) -> None:
             self.runs.discard(session, task, run)
+            self.rewrites.remember(session, task, run.results)
             reservation.settle(len(run.results), run.failures)
             if self.ctx.opts.hosted:
                 run.loop.run_in_executor(None, self.ctx.enforce_disk_budget)

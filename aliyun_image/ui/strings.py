@@ -7,20 +7,13 @@ the request's ``Accept-Language`` header (:func:`lang_of`), so both follow the s
 
 from __future__ import annotations
 
+from .keep_strings import KEEP_TEXTS
 from .. import catalog
 from ..model_info import picker_label
 from ..summary import TEXTS as SUMMARY_TEXTS
+from .page_text import EN_PAGE, ZH_PAGE
 
 EN: dict[str, str] = {
-    "title": "aliyun-image · Qwen-Image studio",
-    "subtitle": "Text-to-image, image editing and multi-image fusion with Alibaba Cloud Bailian Qwen-Image. "
-                "Every result is downloaded at once and kept in the gallery.",
-    "banner_offline": "**Offline demo mode.** Results are stand-in images rendered locally by the built-in emulator, "
-                      "**not** Qwen-Image output. To use the real models, set `DASHSCOPE_API_KEY` and restart "
-                      "(`DASHSCOPE_API_KEY=sk-... python app.py`), or enter a key in *API key* below.",
-    "banner_hosted": "**Shared demo.** Enter your own DashScope API key below: it stays in this page and goes out "
-                     "with each call only; the server never stores it. Your results are visible only to you, "
-                     "in this session (reloading the page starts a new one).",
     "banner_hosted_hostkey": "**Shared demo.** Without a key of your own, the host's key is used within "
                              "{session} images per visitor per hour. Your own key (below) stays in this page and "
                              "goes out with each call only, never stored; your results are visible only to you, "
@@ -98,8 +91,8 @@ EN: dict[str, str] = {
     "zip": "Download selection as zip",
     "zip_file": "Zip",
     "task_t2i": "Text to image",
-    "task_edit": "Edit",
-    "task_fuse": "Fusion",
+    "task_edit": "Image edit",
+    "task_fuse": "Multi-image fusion",
     # run-time messages
     "working": "Working… {done}/{total}",
     "uploading": "Uploading input images…",
@@ -126,14 +119,6 @@ EN: dict[str, str] = {
 }
 
 ZH: dict[str, str] = {
-    "title": "aliyun-image · 通义千问图像工作台",
-    "subtitle": "基于阿里云百炼 Qwen-Image 的文生图、图像编辑与多图融合。每张结果到达即下载，并保存在图库中。",
-    "banner_offline": "**离线演示模式。** 结果由内置模拟器在本地生成，**并非** Qwen-Image 的真实输出。"
-                      "要使用真实模型，请设置 `DASHSCOPE_API_KEY` 后重启（`DASHSCOPE_API_KEY=sk-... python app.py`），"
-                      "或在下方“API Key”中填写。",
-    "banner_hosted": "**共享演示。** 请在下方填写你自己的 DashScope API Key：它只留在本页面，"
-                     "仅随每次调用发送，服务器不会保存。"
-                     "你的结果只有你自己在本会话中可见（刷新页面即开始新会话）。",
     "banner_hosted_hostkey": "**共享演示。** 未填写自己的 Key 时使用主办方的 Key，每位访客每小时最多 {session} 张。"
                              "你自己的 Key（下方）只留在本页面，仅随每次调用发送，从不保存；"
                              "你的结果只在本会话中对你可见（刷新页面即开始新会话）。",
@@ -208,8 +193,8 @@ ZH: dict[str, str] = {
     "zip": "打包下载所选",
     "zip_file": "压缩包",
     "task_t2i": "文生图",
-    "task_edit": "编辑",
-    "task_fuse": "融合",
+    "task_edit": "图像编辑",
+    "task_fuse": "多图融合",
     "working": "处理中… {done}/{total}",
     "uploading": "正在上传输入图片…",
     "stopping": "正在停止…等待已发出的请求完成（{done}/{total}）；它们已计费，图片会被保留。",
@@ -243,6 +228,8 @@ def _add_model_labels() -> None:
 
 
 _add_model_labels()
+for _lang, _texts in KEEP_TEXTS.items():  # undoable delete, reuse with inputs, PNG info (keep_strings.py)
+    (EN if _lang == "en" else ZH).update(_texts)
 EN["model_auto"], ZH["model_auto"] = "auto (quality switch above)", "自动（按上方质量选项）"
 EN["size_auto_model"], ZH["size_auto_model"] = "auto (the model picks)", "自动（由模型决定）"
 EN["key_check"], ZH["key_check"] = "Check which region this key belongs to", "检查这个 Key 属于哪个地域"
@@ -257,6 +244,10 @@ ZH["key_other_region"] = "本应用调用的是另一个地域：请用 `--regio
 EN["key_nowhere"] = "No region accepts this key. Copy it again from the Bailian console."
 ZH["key_nowhere"] = "没有地域接受这个 Key。请从百炼控制台重新复制。"
 EN["extend_price"], ZH["extend_price"] = "turning it on doubles this model's price", "开启后本模型价格翻倍"
+
+# One language per page (page_text.py): header, banners, help, style names, rewriting, slot checks.
+EN.update(EN_PAGE)
+ZH.update(ZH_PAGE)
 
 # Run-time messages: the batch summary's texts live with its builder (the CLI shares them), and the
 # page uses some of them outside the summary too (the offline note, a record's rewritten prompt).
@@ -279,6 +270,8 @@ PRESET_LABELS = {
 }
 STYLES = ["水彩 watercolor", "油画 oil painting", "吉卜力动画 Ghibli anime", "赛博朋克 cyberpunk",
           "水墨 Chinese ink", "像素 pixel art", "素描 pencil sketch", "3D 黏土 clay"]
+for _key in PRESET_LABELS["en"]:  # the template names for gr.I18n (the dropdown's values stay the keys)
+    EN[f"preset:{_key}"], ZH[f"preset:{_key}"] = PRESET_LABELS["en"][_key], PRESET_LABELS["zh"][_key]
 PRESET_DEFAULT_X = {"background": ("星空", "a starry sky"), "add": ("一只猫", "a cat"),
                     "remove": ("路人", "the passers-by"), "text": ("新文字", "New text")}
 

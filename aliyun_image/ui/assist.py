@@ -1,0 +1,83 @@
+"""Small helps in the forms: edit templates that fill the instruction at once without overwriting
+what the user wrote, and fusion slots that say at once whether a dropped file is an image (and
+which image sets the output's aspect ratio).
+
+Both are private events on values the page already has; nothing here calls the API.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ..downloads import verify_image
+from ..errors import AliyunImageError
+from .present import md, request_lang
+from .strings import preset_instruction, t
+from .widgets import PRIVATE
+
+
+def _template_text(preset: str, style: str, obj: str, lang: str) -> str:
+    return preset_instruction(preset, style if preset == "style" else obj, lang)
+
+
+def template_changed(preset: str, style: str, obj: str, instruction: str, last: str,
+                     request: gr.Request) -> tuple[Any, str, str]:
+    """A template, style or object was chosen: fill the instruction when it is empty or still the
+    last template's text; otherwise keep the user's words and say how to replace them.
+
+    Returns (instruction, the template text now in the box, note).
+    """
+    lang = request_lang(request)
+    text = _template_text(preset, style, obj, lang)
+    mine = (instruction or "").strip()
+    if not mine or mine == (last or "").strip():
+        return text, text, ""
+    note = t(lang, "tpl_kept", text=md(text), button=t(lang, "apply_preset"))
+    return gr.skip(), last, note
+
+
+def template_fill(preset: str, style: str, obj: str, request: gr.Request) -> tuple[str, str, str]:
+    """The fill button: the user asked, so the template's text replaces the instruction."""
+    text = _template_text(preset, style, obj, request_lang(request))
+    return text, text, ""
+
+
+def wire_templates(preset: Any, style: Any, obj: Any, fill: Any, instruction: Any, note: Any) -> None:
+    """Choosing a template (or its style or object) fills at once; the button replaces."""
+    last = gr.State("")
+    for w in (preset, style, obj):
+        w.input(template_changed, [preset, style, obj, instruction, last], [instruction, last, note], **PRIVATE)
+    fill.click(template_fill, [preset, style, obj], [instruction, last, note], **PRIVATE)
+
+
+def _image_size(path: str) -> tuple[int, int] | None:
+    try:
+        return verify_image(Path(path), show_path=False)
+    except AliyunImageError:
+        return None
+
+
+def check_slots(a: str | None, b: str | None, c: str | None, request: gr.Request) -> str:
+    """One line per filled fusion slot: its size, or that the file is not an image; the last
+    image is marked as the one whose aspect ratio the output follows."""
+    lang = request_lang(request)
+    sizes = {i: (p, _image_size(str(p))) for i, p in enumerate((a, b, c), 1) if p}
+    last = max((i for i, (_, size) in sizes.items() if size), default=None)
+    lines = []
+    for i, (path, size) in sizes.items():
+        slot = f"图{i}"
+        if size is None:
+            lines.append(t(lang, "slot_not_image", slot=slot, name=md(Path(str(path)).name)))
+            continue
+        line = t(lang, "slot_ok", slot=slot, w=size[0], h=size[1])
+        lines.append(line + (" · " + t(lang, "slot_sets_ratio") if i == last else ""))
+    return "\n\n".join(lines)
+
+
+def wire_slot_checks(slots: list[Any], note: Any) -> None:
+    """Every change of a slot (drop, paste, swap, clear) re-checks all three."""
+    for slot in slots:
+        slot.change(check_slots, slots, note, **PRIVATE)

@@ -1,0 +1,70 @@
+"""Handlers of the "nothing is lost" features: Undo after a delete, and PNG info (a dropped PNG's
+recipe into the panel of its task). Private events; mixed into :class:`~aliyun_image.ui.handlers.Handlers`.
+
+Hosted mode: Undo goes through the caller's :class:`~aliyun_image.gallery.Gallery`, so another
+visitor's id restores nothing; a dropped file is read only from Gradio's upload folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from ..errors import AliyunImageError, validation
+from ..gallery import Gallery
+from ..recipe_read import read_png_recipe
+from ..reuse import reuse_values
+from .context import AppContext, gradio_upload_dir
+from .present import request_lang, request_session
+from .reuse_fill import ReuseTargets, fill_panel
+from .strings import t
+
+
+class KeepHandlers:
+    """Undo and PNG info, bound to the app's context and the widgets a recipe fills."""
+
+    ctx: AppContext
+    reuse_targets: ReuseTargets | None
+
+    def _owner_gallery(self, request: gr.Request | None) -> Gallery:
+        return self.ctx.gallery(request_session(request))
+
+    def gallery_undo(self, last: int | None, request: gr.Request):
+        """Bring the last deleted result back from the trash (only the caller's own)."""
+        lang = request_lang(request)
+        rec = self._owner_gallery(request).restore(int(last)) if last else None
+        if rec is None:
+            return t(lang, "undo_nothing"), None, gr.Button(visible=False)
+        return t(lang, "undone", id=rec.id), None, gr.Button(visible=False)
+
+    def png_info(self, file: str | None, request: gr.Request) -> dict:
+        """Read the recipe of a dropped PNG and fill the panel of its task (t2i, edit or fusion)."""
+        lang = request_lang(request)
+        targets = self.reuse_targets
+        if targets is None:
+            raise RuntimeError("Handlers built without reuse targets")  # a wiring bug, not a user's
+        here = targets.statuses.get("png")  # the line under the drop area
+        if not file:
+            return {here: ""} if here is not None else {}
+        path = Path(str(file))
+        try:
+            if self.ctx.opts.hosted and not path.resolve().is_relative_to(gradio_upload_dir()):
+                raise validation("只能读取拖入本页面的文件。", "Only a file dropped onto this page can be read.",
+                                 code="Validation.Recipe")  # a crafted path: read nothing
+            recipe = read_png_recipe(path)
+        except AliyunImageError as exc:
+            if here is None:
+                raise gr.Error(exc.text(lang, details=False)) from None
+            return {here: "✗ " + exc.text(lang, details=False)}
+        # Inputs come back from the visitor's own kept copies (by digest), never from the file's paths.
+        files = self._owner_gallery(request).kept_inputs([i.get("sha256") for i in recipe.inputs])
+        plan = reuse_values(recipe, files)
+        source = t(lang, "png_source_ours" if recipe.source == "aliyun-image" else "png_source_a1111")
+        text = t(lang, "png_loaded", name=path.name[:80], source=source)
+        if plan.inputs:
+            text += " " + t(lang, "png_inputs", restored=plan.restored, inputs=plan.inputs)
+        out = fill_panel(targets, plan, text)
+        if here is not None:
+            out[here] = "✓ " + text
+        return out

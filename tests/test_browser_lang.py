@@ -1,0 +1,210 @@
+"""One language per page, prompt rewriting in the open, and the small form helps (issue 10 §4-6),
+in headless Chromium in zh-CN and en-US. Screenshots land in test-artifacts/."""
+
+from __future__ import annotations
+
+import pytest
+
+from .appserver import running
+from .conftest import ARTIFACTS, TEST_KEY
+from .test_browser import app, browser, hosted, open_page, png, run_t2i, shot  # noqa: F401 - fixtures
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+TITLES = {"zh-CN": "通义千问图像工作台", "en-US": "Qwen-Image studio"}
+OTHER = {"zh-CN": "en-US", "en-US": "zh-CN"}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """Local, no key anywhere: the offline demo on the in-process emulator."""
+    yield from running(tmp_path_factory, "browser-demo", [])
+
+
+def _tab(page, name: str) -> None:
+    page.click(f"button[role=tab]:has-text('{name}')")
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
+def test_the_page_is_in_one_language(browser, demo, locale):  # noqa: F811
+    zh = locale == "zh-CN"
+    page = open_page(browser, demo.url, locale)
+    head = page.inner_text("#title") + page.inner_text("#banner")
+    assert TITLES[locale] in head and TITLES[OTHER[locale]] not in page.inner_text("body")
+    assert ("离线演示" if zh else "Offline demo") in head
+    assert ("Offline demo" if zh else "离线演示") not in page.inner_text("body")
+    shot(page, f"page-{'zh' if zh else 'en'}")
+    _tab(page, "多图融合" if zh else "Multi-image fusion")
+    help_text = page.inner_text("#fuse-help")
+    assert ("最后一张" if zh else "last") in help_text and ("Add 2 or 3" in help_text) is not zh
+    label = page.inner_text("#fuse-instruction label, #fuse-instruction [data-testid=block-info]")
+    assert label.strip() == ("融合指令" if zh else "Instruction")
+    _tab(page, "图像编辑" if zh else "Image edit")
+    page.click("#tab-edit .gr-accordion button, #tab-edit button:has-text('快捷模板'), "
+               "#tab-edit button:has-text('Quick templates')") if not page.is_visible("#edit-preset") else None
+    page.click("#edit-preset input")
+    options = page.locator("[role=option]").all_inner_texts()
+    assert ("更换背景" if zh else "Replace background") in " ".join(options)
+    page.keyboard.press("Escape")
+    tabs = [t.strip() for t in page.locator("#tabs button[role=tab]").all_inner_texts()]
+    _tab(page, "图库" if zh else "Gallery")
+    page.click("#gallery-task input")
+    names = [o.strip() for o in page.locator("[role=option]").all_inner_texts()]
+    assert names[1:] == tabs[:3], (names, tabs)  # the filter names are the tab names
+    page.close()
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
+def test_on_a_phone_the_header_leaves_room_for_the_form(browser, demo, locale):  # noqa: F811
+    page = browser.new_page(locale=locale, viewport={"width": 390, "height": 844}, is_mobile=True)
+    page.goto(demo.url, wait_until="load")
+    page.wait_for_selector("#t2i-prompt textarea")
+    page.wait_for_timeout(500)
+    banner = page.locator("#banner").bounding_box()
+    prompt = page.locator("#t2i-prompt textarea").bounding_box()
+    assert banner is not None and prompt is not None
+    assert banner["y"] + banner["height"] < 844 * 0.5, banner  # header and banner: under half the first screen
+    assert prompt["y"] < 844, prompt  # the prompt box is on the first screen
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"phone-{'zh' if locale == 'zh-CN' else 'en'}.png"))  # the first screen
+    page.close()
+
+
+def test_a_typed_key_switches_the_banner_to_live(browser, demo):  # noqa: F811
+    page = open_page(browser, demo.url, "en-US")
+    assert page.is_visible("#banner") and not page.is_visible("#banner-own")
+    page.click("#key-box")
+    page.fill("#api-key input", "sk-typed-here-0000")
+    page.wait_for_selector("#banner-own", state="visible")
+    assert not page.is_visible("#banner")
+    own = page.inner_text("#banner-own")
+    assert "Live: your key" in own and "sk-typed" not in own
+    shot(page, "key-banner-en")
+    page.fill("#api-key input", "")
+    page.wait_for_selector("#banner", state="visible")
+    assert not page.is_visible("#banner-own")
+    storage = page.evaluate("JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage})")
+    assert "sk-typed" not in storage
+    page.close()
+
+
+def test_hosted_without_a_host_key_says_stand_ins_before_the_first_run(browser, hosted):  # noqa: F811
+    page = open_page(browser, hosted.url, "zh-CN")
+    banner = page.inner_text("#banner")
+    assert "替代图片" in banner and "Shared demo" not in page.inner_text("body")
+    page.close()
+
+
+def test_rewriting_side_by_side_and_keep_this_wording(browser, app, emulator_server):  # noqa: F811
+    page = open_page(browser, app.url, "en-US")
+    emulator_server.clear()
+    run_t2i(page, "a lighthouse at dusk", 1)
+    page.wait_for_selector("#t2i-status table", timeout=30000)
+    cells = page.locator("#t2i-status td").all_inner_texts()
+    assert cells[0] == "a lighthouse at dusk" and cells[1].startswith("a lighthouse at dusk. Rich detail")
+    assert "Rewritten by the service" in page.inner_text("#t2i-status")
+    page.wait_for_selector("#t2i-keep-wording", state="visible")
+    shot(page, "rewrite-en")
+    seed = emulator_server.calls("generation")[0].json["parameters"]["seed"]
+    page.click("#t2i-keep-run")
+    page.wait_for_function("document.querySelector('#t2i-prompt textarea').value.includes('Rich detail')")
+    page.wait_for_function("() => { const s = document.querySelector('#t2i-status').innerText;"
+                           " return s.includes('Done') && !s.includes('Rewritten'); }", timeout=30000)
+    again = emulator_server.calls("generation")[-1].json
+    assert len(emulator_server.calls("generation")) == 2
+    assert again["parameters"]["prompt_extend"] is False and again["parameters"]["seed"] == seed
+    assert again["input"]["messages"][0]["content"][0]["text"] == cells[1]
+    page.wait_for_selector("#t2i-keep-wording", state="hidden")  # nothing rewritten this time
+    page.close()
+
+
+def test_gallery_details_show_both_wordings(browser, app):  # noqa: F811
+    page = open_page(browser, app.url, "zh-CN")
+    run_t2i(page, "一只橘猫", 1)
+    page.wait_for_selector("#t2i-status table", timeout=30000)
+    _tab(page, "图库")
+    page.wait_for_selector("#gallery-grid img", timeout=15000)
+    page.click("#gallery-grid button.thumbnail-item >> nth=0")
+    page.wait_for_selector("#gallery-details table >> nth=1", timeout=10000)
+    details = page.inner_text("#gallery-details")
+    assert "你的提示词" in details and "画面细节丰富" in details
+    shot(page, "rewrite-gallery-zh")
+    page.click("#gallery-keep-wording")
+    page.wait_for_function("document.querySelector('#t2i-prompt textarea').value.includes('画面细节丰富')")
+    page.locator("#tab-t2i").get_by_text("高级选项").click()
+    assert not page.locator("#tab-t2i input[type=checkbox]").first.is_checked()  # rewriting off
+    page.close()
+
+
+def test_fusion_flags_a_file_that_is_not_an_image_when_dropped(browser, app, tmp_path):  # noqa: F811
+    page = open_page(browser, app.url, "zh-CN")
+    _tab(page, "多图融合")
+    page.set_input_files("#fuse-img1 input[type=file]", png(tmp_path / "a.png", (640, 480), (200, 0, 0)))
+    page.wait_for_selector("#fuse-slot-note:has-text('640×480')", timeout=10000)
+    assert "输出比例跟随这张图片" in page.inner_text("#fuse-slot-note")
+    fake = tmp_path / "notes.png"
+    fake.write_text("this is not an image")
+    page.set_input_files("#fuse-img2 input[type=file]", str(fake))
+    page.wait_for_selector("#fuse-slot-note:has-text('notes.png')", timeout=10000)
+    note = page.inner_text("#fuse-slot-note")
+    assert "✗ 图2" in note and "不是本应用能读取的图片" in note
+    assert "图1：640×480 像素 · 输出比例跟随这张图片" in note  # the last image that is one
+    shot(page, "fuse-not-image-zh")
+    page.close()
+
+
+def test_a_template_fills_at_once_but_never_overwrites_typed_text(browser, app):  # noqa: F811
+    page = open_page(browser, app.url, "en-US")
+    _tab(page, "Image edit")
+    box = "#edit-instruction textarea"
+
+    def choose(name: str) -> None:
+        page.click("#edit-preset input")
+        page.get_by_role("option", name=name, exact=True).click()
+
+    choose("Remove an object")
+    page.wait_for_function(f"document.querySelector('{box}').value === 'Remove the passers-by from the picture'")
+    choose("Enhance details")  # still the template's own text: replaced without asking
+    page.wait_for_function(f"document.querySelector('{box}').value.startsWith('Enhance details')")
+    page.fill(box, "make the sky purple")
+    choose("Add an object")
+    page.wait_for_selector("#edit-template-note:has-text('Your instruction was kept')")
+    assert page.input_value(box) == "make the sky purple"
+    page.wait_for_timeout(500)  # let the option list close before the screenshot
+    shot(page, "template-kept-en")
+    page.click("#edit-fill")
+    page.wait_for_function(f"document.querySelector('{box}').value === 'Add a cat to the picture'")
+    assert page.inner_text("#edit-template-note").strip() == ""
+    page.close()
+
+
+def test_the_key_check_still_works_with_the_banner_script(browser, app):  # noqa: F811
+    """The key banner script listens to the key box only: the region check is unaffected."""
+    page = open_page(browser, app.url, "en-US")
+    page.click("#key-box")
+    page.fill("#api-key input", TEST_KEY)
+    page.wait_for_selector("#banner-own", state="visible")
+    page.click("#key-check")
+    page.wait_for_function("document.querySelector('#key-report').innerText.includes('region')")
+    page.close()
+
+
+def test_an_edit_shows_its_rewritten_instruction_and_keeps_it(browser, app, tmp_path):  # noqa: F811
+    page = open_page(browser, app.url, "zh-CN")
+    _tab(page, "图像编辑")
+    page.set_input_files("#edit-image input[type=file]", png(tmp_path / "p.png", (800, 600), (10, 120, 60)))
+    page.wait_for_selector("#edit-image img")
+    page.fill("#edit-instruction textarea", "把背景换成星空")
+    page.fill("#edit-n input[type=number]", "2")
+    page.press("#edit-n input[type=number]", "Tab")
+    page.click("#edit-run")
+    page.wait_for_selector("#edit-status table", timeout=30000)
+    status = page.inner_text("#edit-status")
+    seed = status.split("种子 ", 1)[1].split("。", 1)[0]
+    assert seed.isdigit(), status  # one request, two images, one seed: said once
+    page.click("#edit-keep-wording")
+    page.wait_for_function("document.querySelector('#edit-instruction textarea').value.includes('画面细节丰富')")
+    page.locator("#tab-edit").get_by_text("高级选项").click()
+    assert page.input_value("#edit-seed input") == seed
+    shot(page, "rewrite-edit-zh")
+    page.close()

@@ -1,0 +1,98 @@
+"""The handlers behind one language per page, rewriting in the open and the small form helps,
+called as Gradio calls them (no browser): templates, fusion slot checks, the rewrite memo and its
+"keep this wording", the banner choice and the app's start-up lines."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from aliyun_image.reuse import FIELDS
+from aliyun_image.ui.assist import check_slots, template_changed, template_fill
+from aliyun_image.ui.banner import banner_key
+from aliyun_image.ui.gallery_handlers import ReuseTargets
+from aliyun_image.ui.handlers import Handlers
+from aliyun_image.ui.page_text import EN_PAGE, ZH_PAGE
+from aliyun_image.ui.strings import EN, ZH
+from aliyun_image.webapp import startup_lines
+
+from .test_ui_handlers import generate, make_ctx, req  # noqa: F401 - make_ctx is a fixture
+
+
+def test_every_page_text_exists_in_both_languages():
+    assert set(EN_PAGE) == set(ZH_PAGE)
+    for key in [*EN_PAGE, *(k for k in EN if k.startswith(("preset:", "style:")))]:
+        assert EN[key] and ZH[key] and EN[key] != ZH[key], key
+
+
+def test_a_template_fills_empty_or_its_own_text_and_keeps_typed_words():
+    r = req()
+    text, last, note = template_changed("remove", "", "", "", "", r)
+    assert text == last == "Remove the passers-by from the picture" and note == ""
+    text, last, note = template_changed("add", "", "", last, last, r)  # still the template's words
+    assert text == last == "Add a cat to the picture" and note == ""
+    kept, last2, note = template_changed("enhance", "", "", "make the sky purple", last, r)
+    assert last2 == last and "Your instruction was kept" in note and "Fill instruction" in note
+    assert not isinstance(kept, str)  # gr.skip(): the box keeps the user's words
+    assert template_fill("enhance", "", "", r)[0].startswith("Enhance details")
+    zh = template_changed("style", "油画 oil painting", "", "", "", req(lang="zh-CN"))
+    assert zh[0] == "把这张图片转换成油画风格"
+
+
+def test_fusion_slots_say_what_each_file_is(tmp_path):
+    a, b = tmp_path / "a.png", tmp_path / "b.jpg"
+    Image.new("RGB", (640, 480), "red").save(a)
+    Image.new("RGB", (300, 500), "blue").save(b)
+    bad = tmp_path / "notes.txt"
+    bad.write_text("hello")
+    note = check_slots(str(a), str(bad), str(b), req())
+    lines = note.split("\n\n")
+    assert lines[0] == "✓ 图1: 640×480 px"
+    assert lines[1].startswith("✗ 图2: “notes.txt” is not an image")
+    assert lines[2] == "✓ 图3: 300×500 px · the output follows this image's aspect ratio"
+    assert "输出比例跟随这张图片" in check_slots(str(a), None, None, req(lang="zh-CN"))
+    assert check_slots(None, None, None, req()) == ""
+
+
+def test_keep_this_wording_after_a_rewritten_run(make_ctx):  # noqa: F811
+    h = Handlers(make_ctx())
+    out = generate(h, "a lighthouse at dusk", req(), seed=42)
+    assert "| Your prompt | Rewritten by the service (prompt_extend) |" in out[-1][1]
+    keep, keep_run = h.rewrite.offer("t2i", req())
+    assert keep.visible and keep_run.visible
+    assert not h.rewrite.offer("t2i", req("other-session"))[0].visible  # per session
+    assert not h.rewrite.offer("edit", req())[0].visible  # per panel
+    prompt, extend, seed, status = h.rewrite.keep("t2i", "Done.", req())
+    assert prompt.startswith("a lighthouse at dusk. Rich detail") and extend is False and seed == 42
+    assert status.startswith("Done.") and "rewriting is off" in status
+    generate(h, prompt, req(), seed=42, prompt_extend=False)
+    assert not h.rewrite.offer("t2i", req())[0].visible
+    assert "No rewritten prompt" in h.rewrite.keep("t2i", "", req())[3]
+
+
+def test_gallery_reuse_with_the_rewritten_wording(make_ctx):  # noqa: F811
+    targets = ReuseTargets("tabs", "status", {"t2i": {k: f"t2i.{k}" for k in FIELDS["t2i"]}})
+    h = Handlers(make_ctx(), reuse=targets)
+    generate(h, "一只橘猫", req(), seed=7)
+    rec = h.ctx.store.page()[0][0]
+    out = h.reuse_wording(rec.id, req())
+    assert out["t2i.prompt"] == rec.actual_prompt and "画面细节丰富" in rec.actual_prompt
+    assert out["t2i.extend"] is False and out["t2i.seed"] == 7
+    generate(h, "no rewriting", req(), prompt_extend=False)
+    plain = h.ctx.store.page()[0][0]
+    assert h.reuse_wording(plain.id, req()) == {"status": "No rewritten prompt to keep: run with prompt rewriting "
+                                                          "on first."}
+
+
+def test_banner_and_start_up_lines_follow_the_mode(make_ctx, monkeypatch):  # noqa: F811
+    demo = make_ctx()
+    assert banner_key(demo) == "banner_offline"
+    lines = startup_lines(demo, "http://127.0.0.1:7860/", None, "en")
+    assert lines[0].startswith("Mode: offline demo") and lines[-1] == "For a public link, restart with --share."
+    assert startup_lines(demo, "http://x/", "https://abc.gradio.live", "zh")[-1] == "公开链接：https://abc.gradio.live"
+    assert banner_key(make_ctx(hosted=True)) == "banner_hosted"
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-host-0123456789")
+    live = make_ctx()
+    assert banner_key(live) == ""
+    assert startup_lines(live, "http://x/", None, "en")[0].startswith("Mode: live, region ")
+    hosted = startup_lines(make_ctx(hosted=True), "http://x/", None, "zh")
+    assert hosted[0].startswith("模式：共享演示（hosted）：真实调用") and "--share" not in hosted[-1]
