@@ -38,6 +38,10 @@ def test_offline_demo_line_says_free(make_ctx):
     ctx = make_ctx(offline=True)
     assert cost_text(ctx, "t2i", "plus", "", 1, True, "en").startswith("Offline demo, not billed (real price: about")
     assert "不计费" in spend_text(ctx, "zh", None)
+    from aliyun_image.ui.handlers import Handlers
+
+    out = handler_generate(Handlers(ctx), "一只猫", req(lang="zh-CN"), api_key="")
+    assert "本次花费：¥0（离线演示，不计费）" in out[-1][1]
 
 
 def test_budget_blocks_in_the_line_and_in_the_run(make_ctx, monkeypatch, emu):
@@ -48,7 +52,8 @@ def test_budget_blocks_in_the_line_and_in_the_run(make_ctx, monkeypatch, emu):
     from aliyun_image.ui.handlers import Handlers
 
     h = Handlers(ctx)
-    assert len(handler_generate(h, "a cat", req(), n=2)[-1][0]) == 2  # ¥0.40 spent
+    first = handler_generate(h, "a cat", req(), n=2)
+    assert len(first[-1][0]) == 2 and "This run cost: ¥0.40 (2 × ¥0.20)" in first[-1][1]  # ¥0.40 spent
     line = cost_text(ctx, "t2i", "plus", "", 1, True, "en")
     assert line.startswith("✗ Cannot run: This run would cross the daily budget") and "¥0.40 (2 images)" in line
     assert "不能运行" in cost_text(ctx, "t2i", "plus", "", 1, True, "zh")

@@ -82,6 +82,17 @@ def spend_text(ctx: AppContext, lang: str, owner: str | None) -> str:
     return _t(lang, "spend", line=line)
 
 
+def run_cost_md(job: Any, results: list, failures: list, lang: str, region: str | None, free: bool) -> str:
+    """What a finished run cost, for its status block ("" without a region, or when nothing was
+    or may have been billed: failures are free)."""
+    if region is None:
+        return ""
+    est = estimate_for(job.spec, job.n, job.prompt_extend, region, requests=job.requests, model=job.model)
+    if sum(billing.run_cost(est, len(results), failures)) == 0:
+        return ""
+    return md(billing.run_cost_text(est, len(results), failures, lang, free=free))
+
+
 def wire(demo: gr.Blocks, ctx: AppContext, panels: dict[str, Any], gallery: Any) -> None:
     """Keep the cost lines of ``panels`` (``{"t2i": T2IPanel, "edit": ..., "fuse": ...}``) and the
     gallery's spend line up to date."""
