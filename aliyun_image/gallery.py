@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from . import result_sets
 from .store import Record, ResultStore
 from .inputs_store import InputStore
 from .kinds import Status
@@ -69,3 +70,16 @@ class Gallery:
     def thumbnail(self, rec: Record) -> Path | None:
         """The preview of one of the owner's results (None for anyone else's)."""
         return self.store.thumbnail(rec) if rec.owner == self.owner or self.owner is None else None
+
+    def run_of(self, rid: int) -> list[Record]:
+        """Every stored result of the run that made ``rid`` (none when ``rid`` is not the owner's)."""
+        return result_sets.run_records(self.store, rid, self.owner)
+
+    def recent_prompts(self, task: str, limit: int = result_sets.RECENT_PROMPTS) -> list[str]:
+        """The owner's recent distinct prompts for ``task``, newest first."""
+        return result_sets.recent_prompts(self.store, self.owner, task, limit)
+
+    def matching(self, *, query: str | None = None, task: str | None = None, model: str | None = None,
+                 cap: int = result_sets.MATCH_ZIP_CAP) -> tuple[list[Record], int]:
+        """The newest ``cap`` of the owner's results that match, and how many match."""
+        return result_sets.matching(self.store, self.owner, query=query, task=task, model=model, cap=cap)

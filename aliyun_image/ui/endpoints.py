@@ -22,6 +22,10 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "generate": ("prompt", "negative", "quality", "model", "size", "n", "seed", "prompt_extend", "watermark"),
     "edit": ("image", "image_url", "instruction", *_OPTIONS),
     "fuse": ("image1", "image2", "image3", "instruction", *_OPTIONS),
+    # actions on stored results (ui/result_actions.py, ui/gallery_search.py): by record id / filter
+    "variations": ("record_id",),
+    "download_run": ("record_id",),
+    "download_matching": ("query", "task", "model"),
 }
 KEY_HEADER = "X-DashScope-API-Key"  # a gr.Header parameter: Gradio maps x_dashscope_api_key to it
 # Handler parameters Gradio fills itself (never part of the API's data).

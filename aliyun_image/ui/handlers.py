@@ -21,6 +21,8 @@ from ..jobs import MAX_FANOUT
 from .present import error_md, header_key, request_lang
 from .context import AppContext
 from .gallery_handlers import GalleryHandlers, ReuseTargets
+from .gallery_search import GallerySearch
+from .result_actions import ResultActions
 from .rewrite import RewriteHandlers, reuse_with_wording
 from .run_handlers import RunHandlers
 from .strings import preset_instruction, t
@@ -41,7 +43,7 @@ def key_report(result: keycheck.KeyCheck, configured: str, lang: str) -> str:
     return "\n".join(lines) + "\n\n" + verdict
 
 
-class Handlers(RunHandlers, GalleryHandlers):
+class Handlers(ResultActions, GalleryHandlers, GallerySearch):
     """All event functions of the app (see the module docstring)."""
 
     def __init__(self, ctx: AppContext, reuse: ReuseTargets | None = None):

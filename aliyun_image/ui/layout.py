@@ -18,10 +18,12 @@ from .cost_ui import wire as wire_cost
 from .context import AppContext
 from .endpoints import PARAMS, check_handler
 from .gallery_handlers import ReuseTargets
+from .gallery_search import wire_gallery_search
 from .guard import Guard
 from .keep_panels import build_png_info, wire_keep
 from .handlers import Handlers
 from .assist import wire_slot_checks, wire_templates
+from .result_actions import wire_result_actions
 from .rewrite import wire_rewrite
 from .panels import (EditPanel, FusePanel, GalleryPanel, T2IPanel, build_edit, build_fuse, build_gallery,
                      build_header, build_t2i)
@@ -132,6 +134,8 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         header.check.click(h.check_key, None, header.report, api_visibility="private", concurrency_limit=2,
                            concurrency_id="keycheck")
         _wire_gallery(h, gallery, tabs, edit, fuse)
+        wire_result_actions(ctx, h, demo, tabs, t2i, edit, fuse)
+        wire_gallery_search(h, gallery, h.gallery_first_page)
         wire_cost(demo, ctx, {"t2i": t2i, "edit": edit, "fuse": fuse}, gallery)
     return demo
 

@@ -19,6 +19,8 @@ from ..catalog import EDIT, T2I
 from .context import AppContext
 from .cost_ui import cost_line, spend_line
 from .banner import build_title_and_banner
+from .gallery_search import SelectWidgets, select_row
+from .result_actions import ActionWidgets, action_row, recent_box
 from .rewrite import RewriteRow, build_rewrite_row
 from .strings import PRESET_LABELS, STYLES
 from .widgets import (I18N, OptionWidgets, SizeWidgets, label, options, results, run_buttons, size_widgets,
@@ -70,6 +72,8 @@ class T2IPanel:
     stop: gr.Button
     results: gr.Gallery
     status: gr.Markdown
+    actions: ActionWidgets  # edit this, use as 图n, variations, zip (result_actions.py)
+    recent: gr.Dataset  # recent prompts under the prompt box (result_actions.py)
     rewrite: RewriteRow | None = None  # "keep this wording" (rewrite.py)
     cost: gr.Markdown | None = None  # the run's estimated cost (see cost_ui)
 
@@ -91,6 +95,7 @@ def build_t2i() -> T2IPanel:
             prompt = gr.Textbox(label=I18N("prompt"), placeholder=I18N("prompt_ph"), lines=4, max_lines=12,
                                 elem_id="t2i-prompt")
             count = gr.HTML(f'<span class="char-count">0 / {catalog.PROMPT_MAX}</span>', elem_id="t2i-count")
+            recent = recent_box("t2i", prompt)
             limit = gr.Number(value=catalog.PROMPT_MAX, visible=False)
             opts = options(T2I, "t2i")
             sizes = catalog.size_options(catalog.default_model(T2I), T2I)
@@ -100,9 +105,11 @@ def build_t2i() -> T2IPanel:
             cost = cost_line("t2i")
         with gr.Column(scale=6):
             out = results("t2i")
+            actions = action_row("t2i")
             status = gr.Markdown(elem_id="t2i-status")
             rewrite = build_rewrite_row("t2i")
-    return T2IPanel(prompt, count, limit, opts, size, run, stop, out, status, rewrite=rewrite, cost=cost)
+    return T2IPanel(prompt, count, limit, opts, size, run, stop, out, status, actions, recent, rewrite=rewrite,
+                    cost=cost)
 
 
 # --- edit -----------------------------------------------------------------------------------------
@@ -124,6 +131,8 @@ class EditPanel:
     results: gr.Gallery
     compare: gr.ImageSlider
     status: gr.Markdown
+    actions: ActionWidgets  # (result_actions.py)
+    recent: gr.Dataset
     rewrite: RewriteRow | None = None  # "keep this wording" (rewrite.py)
     template_note: gr.Markdown | None = None  # "your instruction was kept" (assist.py)
     cost: gr.Markdown | None = None
@@ -164,6 +173,7 @@ def build_edit() -> EditPanel:
                              elem_id="edit-url")
             instruction = gr.Textbox(label=I18N("instruction"), placeholder=I18N("instruction_ph"), lines=3,
                                      elem_id="edit-instruction")
+            recent = recent_box("edit", instruction)
             preset, style, obj, fill = _edit_presets()
             template_note = gr.Markdown(elem_id="edit-template-note")
             opts = options(EDIT, "edit")
@@ -172,12 +182,12 @@ def build_edit() -> EditPanel:
             cost = cost_line("edit")
         with gr.Column(scale=6):
             out = results("edit")
+            actions = action_row("edit")
             compare = gr.ImageSlider(label=label("compare"), type="filepath", elem_id="edit-compare", format="png")
             status = gr.Markdown(elem_id="edit-status")
             rewrite = build_rewrite_row("edit")
     return EditPanel(image, url, instruction, preset, style, obj, fill, opts, sizes, run, stop, out, compare, status,
-                     rewrite=rewrite, template_note=template_note,
-                     cost=cost)
+                     actions, recent, rewrite=rewrite, template_note=template_note, cost=cost)
 
 
 # --- fusion ---------------------------------------------------------------------------------------
@@ -195,6 +205,8 @@ class FusePanel:
     stop: gr.Button
     results: gr.Gallery
     status: gr.Markdown
+    actions: ActionWidgets  # (result_actions.py)
+    recent: gr.Dataset
     rewrite: RewriteRow | None = None  # "keep this wording" (rewrite.py)
     slot_note: gr.Markdown | None = None  # each slot's check (assist.py)
     cost: gr.Markdown | None = None
@@ -226,16 +238,18 @@ def build_fuse() -> FusePanel:
             with gr.Column(scale=5):
                 instruction = gr.Textbox(label=I18N("fuse_instruction"), lines=3, elem_id="fuse-instruction",
                                          placeholder=I18N("fuse_ph"))
+                recent = recent_box("fuse", instruction)
                 opts = options(EDIT, "fuse")
                 sizes = size_widgets("fuse")
                 run, stop = run_buttons("run_fuse", "fuse")
                 cost = cost_line("fuse")
             with gr.Column(scale=6):
                 out = results("fuse")
+                actions = action_row("fuse")
                 status = gr.Markdown(elem_id="fuse-status")
                 rewrite = build_rewrite_row("fuse")
-    return FusePanel(slots, swap12, swap23, instruction, opts, sizes, run, stop, out, status, rewrite=rewrite,
-                     slot_note=slot_note, cost=cost)
+    return FusePanel(slots, swap12, swap23, instruction, opts, sizes, run, stop, out, status, actions, recent,
+                     rewrite=rewrite, slot_note=slot_note, cost=cost)
 
 
 # --- gallery --------------------------------------------------------------------------------------
@@ -268,6 +282,7 @@ class GalleryPanel:
     undo: gr.Button  # shown right after a delete
     last_deleted: gr.State  # the id Undo brings back
     status: gr.Markdown
+    select: SelectWidgets  # select on thumbnails, all / none, zip of all matches (gallery_search.py)
     keep_wording: gr.Button | None = None  # reuse with the rewritten prompt, rewriting off (rewrite.py)
     spend: gr.Markdown | None = None  # today's and this month's spend (see cost_ui)
 
@@ -300,12 +315,13 @@ def _gallery_grid() -> dict[str, Any]:
         prev = gr.Button(I18N("prev"), size="sm", elem_id="gallery-prev")
         page_info = gr.Markdown(elem_id="gallery-page")
         nxt = gr.Button(I18N("next"), size="sm", elem_id="gallery-next")
+    select = select_row()  # select mode on the thumbnails, all / none, zip of all matches
     with gr.Accordion(I18N("select_zip"), open=False):
         picks = gr.CheckboxGroup(choices=[], label=I18N("select_zip"), elem_id="gallery-picks")
-        zip_button = gr.Button(I18N("zip"), size="sm", elem_id="gallery-zip")
-        zip_file = gr.File(label=I18N("zip_file"), interactive=False, elem_id="gallery-zip-file")
+    zip_button = gr.Button(I18N("zip"), size="sm", elem_id="gallery-zip")
+    zip_file = gr.File(label=I18N("zip_file"), interactive=False, elem_id="gallery-zip-file", visible=False)
     return {"grid": grid, "prev": prev, "page_info": page_info, "next": nxt, "picks": picks,
-            "zip_button": zip_button, "zip_file": zip_file}
+            "zip_button": zip_button, "zip_file": zip_file, "select": select}
 
 
 def _gallery_details() -> dict[str, Any]:

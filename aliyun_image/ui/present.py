@@ -67,9 +67,16 @@ def count(value: Any) -> int:
 
 
 def caption(rec: Record) -> str:
-    """Gallery caption: start of the prompt, model and size."""
+    """Gallery caption: the record's ``#id`` (what every action refers to), start of the prompt,
+    model and size."""
     prompt = rec.prompt if len(rec.prompt) <= 48 else rec.prompt[:47] + "…"
-    return f"{prompt} · {rec.model} · {rec.size}"
+    return f"#{rec.id} · {prompt} · {rec.model} · {rec.size}"
+
+
+def caption_id(text: Any) -> int | None:
+    """The record id at the start of a gallery caption (``#12 · …``), or None."""
+    found = re.match(r"\s*(?:✓\s*)?#(\d{1,12})\b", text) if isinstance(text, str) else None
+    return int(found.group(1)) if found else None
 
 
 md = escape_md  # Markdown escaping of service text (one rule for the page and the summaries)

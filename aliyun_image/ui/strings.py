@@ -11,6 +11,7 @@ from .keep_strings import KEEP_TEXTS
 from .. import catalog
 from ..model_info import picker_label
 from ..summary import TEXTS as SUMMARY_TEXTS
+from .action_strings import ACTION_TEXTS
 from .page_text import EN_PAGE, ZH_PAGE
 
 EN: dict[str, str] = {
@@ -245,6 +246,8 @@ EN["key_nowhere"] = "No region accepts this key. Copy it again from the Bailian 
 ZH["key_nowhere"] = "没有地域接受这个 Key。请从百炼控制台重新复制。"
 EN["extend_price"], ZH["extend_price"] = "turning it on doubles this model's price", "开启后本模型价格翻倍"
 
+EN.update(ACTION_TEXTS["en"])  # result actions and gallery selection (action_strings.py)
+ZH.update(ACTION_TEXTS["zh"])
 # One language per page (page_text.py): header, banners, help, style names, rewriting, slot checks.
 EN.update(EN_PAGE)
 ZH.update(ZH_PAGE)
