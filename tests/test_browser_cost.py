@@ -1,5 +1,5 @@
 """The cost line and the gallery's spend in a real headless Chromium, in zh-CN and en-US.
-Screenshots: test-artifacts/cost-line-{zh,en}.png, cost-blocked-zh.png, gallery-spend-{zh,en}.png."""
+Screenshots: test-artifacts/cost-line-{zh,en}.png, cost-blocked-{zh,en}.png, gallery-spend-{zh,en}.png."""
 
 from __future__ import annotations
 
@@ -52,14 +52,18 @@ def test_cost_line_follows_the_options_zh(browser, budget_app):
 def test_cost_line_en_then_gallery_spend(browser, budget_app):
     page = open_page(browser, budget_app.url, "en-US")
     wait_text(page, "#t2i-cost", "Estimated cost: about ¥0.20 · 1 × qwen-image-plus · Beijing")
-    run_t2i(page, "a lighthouse at dusk", 2)
-    wait_text(page, "#t2i-status", "Done", 30000)
-    page.wait_for_timeout(1000)  # let the line settle after its refresh (the screenshot shows it faded meanwhile)
-    assert "about ¥0.40 · 2 × qwen-image-plus · Beijing" in page.inner_text("#t2i-cost")
+    set_n(page, 3)
+    wait_text(page, "#t2i-cost", "Estimated cost: about ¥0.60 · 3 × qwen-image-plus · Beijing")
     shot(page, "cost-line-en")
+    run_t2i(page, "a lighthouse at dusk", 3)
+    wait_text(page, "#t2i-status", "This run cost: ¥0.60 (3 × ¥0.20)", 30000)
+    # the options did not change, but ¥0.60 spent + ¥0.60 more would cross ¥1.00: the line says so
+    wait_text(page, "#t2i-cost", "✗ Cannot run: This run would cross the daily budget of ¥1.00")
+    assert "spent today ¥0.60 (3 images)" in page.inner_text("#t2i-cost")
+    shot(page, "cost-blocked-en")
     page.click("button[role=tab]:has-text('Gallery')")
-    wait_text(page, "#gallery-spend", "Spend · Today ¥0.40 (2 images)")
-    assert "¥0.60 left of the daily budget" in page.inner_text("#gallery-spend")
+    wait_text(page, "#gallery-spend", "Spend · Today ¥0.60 (3 images)")
+    assert "¥0.40 left of the daily budget" in page.inner_text("#gallery-spend")
     page.wait_for_selector("#gallery-grid img", timeout=15000)
     page.click("#gallery-grid button.thumbnail-item >> nth=0", timeout=5000) if page.query_selector(
         "#gallery-grid button.thumbnail-item") else page.click("#gallery-grid img >> nth=0")
@@ -68,11 +72,11 @@ def test_cost_line_en_then_gallery_spend(browser, budget_app):
     page.close()
     zh = open_page(browser, budget_app.url, "zh-CN")
     zh.click("button[role=tab]:has-text('图库')")
-    wait_text(zh, "#gallery-spend", "花费 · 今天 ¥0.40（2 张）")
+    wait_text(zh, "#gallery-spend", "花费 · 今天 ¥0.60（3 张）")
     zh.wait_for_selector("#gallery-grid img", timeout=15000)
     zh.click("#gallery-grid button.thumbnail-item >> nth=0", timeout=5000) if zh.query_selector(
         "#gallery-grid button.thumbnail-item") else zh.click("#gallery-grid img >> nth=0")
     wait_text(zh, "#gallery-details", "¥0.20 · qwen-image-plus · 北京")
-    assert "每日预算剩余 ¥0.60" in zh.inner_text("#gallery-spend")
+    assert "每日预算剩余 ¥0.40" in zh.inner_text("#gallery-spend")
     shot(zh, "gallery-spend-zh")
     zh.close()

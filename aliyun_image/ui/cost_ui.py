@@ -32,6 +32,10 @@ _TEXT = {
 }
 
 
+# A line that follows the options: no spinner or fading while it refreshes.
+QUIET: dict[str, Any] = {**PRIVATE, "show_progress": "hidden"}
+
+
 def _t(lang: str, key: str, **fmt: Any) -> str:
     return _TEXT["zh" if lang == ZH else "en"][key].format(**fmt)
 
@@ -106,12 +110,12 @@ def wire(demo: gr.Blocks, ctx: AppContext, panels: dict[str, Any], gallery: Any)
 
         inputs = [o.quality, o.model, o.n, o.extend]
         for w in inputs:
-            w.change(update, inputs, panel.cost, **PRIVATE)
-        demo.load(update, inputs, panel.cost, **PRIVATE)
-        panel.results.change(update, inputs, panel.cost, **PRIVATE)  # a run spent: the budget left changed
+            w.change(update, inputs, panel.cost, **QUIET)
+        demo.load(update, inputs, panel.cost, **QUIET)
+        panel.status.change(update, inputs, panel.cost, **QUIET)  # a run ended: the budget left changed
 
     def spend(request: gr.Request) -> str:
         return spend_text(ctx, request_lang(request), ctx.owner(request_session(request)))
 
     for trigger in (gallery.tab.select, gallery.refresh.click, demo.load):
-        trigger(spend, None, gallery.spend, **PRIVATE)
+        trigger(spend, None, gallery.spend, **QUIET)
