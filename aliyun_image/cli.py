@@ -1,4 +1,4 @@
-"""``python -m aliyun_image``: generate, edit, fuse, download, history, resume, models, check, emulator.
+"""``python -m aliyun_image``: generate, edit, fuse, download, history, spend, resume, models, check, emulator.
 
 Prints saved file paths on stdout (one per line), messages on stderr. Exit codes: 0 success,
 2 usage or validation error (nothing was sent), 1 API, network or storage error (including
@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from . import __version__, cli_reports
+from . import __version__, cli_reports, cli_spend
 from .backends import backend_settings
 from .config import Settings
 from .errors import EN, ZH, AliyunImageError, unexpected
@@ -58,6 +58,7 @@ def _common_image_args(p: argparse.ArgumentParser, *, edit: bool) -> None:
     else:
         p.add_argument("--async", action="store_true", dest="use_async",
                        help="use the async task API (qwen-image, qwen-image-plus)")
+    cli_spend.add_cost_args(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--model")
     h.add_argument("--json", action="store_true", help="one JSON object per line")
 
+    cli_spend.register(sub, common)
     sub.add_parser("resume", help="finish downloads cut short by a crash (while URLs are valid)", parents=[common])
     m = sub.add_parser("models", help="list models: status, regions, limits, prices", parents=[common])
     m.add_argument("--json", action="store_true", help="everything the catalogue says, as JSON")
@@ -167,7 +169,7 @@ def _backend(args: argparse.Namespace) -> contextlib.AbstractContextManager[Sett
     """Settings for this run; with --offline, an in-process emulator serves as DashScope."""
     return backend_settings(args.offline, region=args.region, base_url=args.base_url, data_dir=args.data_dir,
                             read_timeout=args.timeout, max_retries=args.retries, task_limit=args.task_limit,
-                            upload=getattr(args, "upload", None))
+                            upload=getattr(args, "upload", None), **cli_spend.overrides(args))
 
 
 _REF_START = re.compile(r"^\s*(?:https?://|oss://|data:|file://|[/~.]|[A-Za-z]:[\\/])", re.IGNORECASE)
@@ -214,6 +216,8 @@ def _run_images(args: argparse.Namespace, lang: str) -> int:
             job = svc.plan("t2i", args.prompt, use_async=args.use_async, **opts)
         else:
             job = svc.plan(args.command, args.instruction, split_images(args.images), **opts)
+        if args.dry_run:
+            return cli_spend.dry_run(svc, job, lang)
         _resume_earlier(svc, lang)
         for zh, en in job.notes:
             _say(lang, "提示：" + zh, "Note: " + en)
@@ -228,10 +232,14 @@ def _run_images(args: argparse.Namespace, lang: str) -> int:
         outcome = Outcome(job.n, job.model, batch.results, batch.failures)
         for line in terminal_summary(outcome, lang, quiet=args.quiet):
             print(line, file=sys.stderr)
+        cost = cli_spend.cost_line(svc, job, batch, lang)
+        if cost:
+            print(cost, file=sys.stderr)
         return 0 if not batch.failures else 1
 
 
 def _history(args: argparse.Namespace, lang: str) -> int:
+    from .ledger import record_cost
     from .store import ResultStore
 
     settings = Settings.from_env(data_dir=args.data_dir)
@@ -243,7 +251,8 @@ def _history(args: argparse.Namespace, lang: str) -> int:
             print(json.dumps({"id": r.id, "task": r.task, "model": r.model, "prompt": r.prompt, "seed": r.seed,
                               "size": r.size, "file": str(r.file), "created": iso_time(r.created),
                               "created_unix": r.created, "request_id": r.request_id,
-                              "inputs": cli_keep.inputs_json(r, store.root)}, ensure_ascii=False))
+                              "inputs": cli_keep.inputs_json(r, store.root), "cost": record_cost(r)},
+                             ensure_ascii=False))
         else:
             print(f"{r.id}\t{r.task}\t{r.model}\t{r.size}\t{r.seed}\t{r.file}\t{r.prompt[:60]}")
     if not args.json:
@@ -326,6 +335,8 @@ def _dispatch(args: argparse.Namespace, lang: str) -> int:
         return _history(args, lang)
     if args.command == "resume":
         return _resume(args, lang)
+    if args.command == "spend":
+        return cli_spend.spend(args, lang)
     if args.command == "models":
         return cli_reports.models(args, lang)
     if args.command == "check":

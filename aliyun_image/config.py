@@ -19,6 +19,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -50,6 +51,11 @@ ENV_DOWNLOAD_HOSTS = "ALIYUN_IMAGE_DOWNLOAD_HOSTS"
 ENV_UPLOAD = "ALIYUN_IMAGE_UPLOAD"
 ENV_TIMEOUT = "ALIYUN_IMAGE_TIMEOUT"
 ENV_RETRIES = "ALIYUN_IMAGE_RETRIES"
+ENV_DAILY_BUDGET = "ALIYUN_IMAGE_DAILY_BUDGET"
+ENV_MONTHLY_BUDGET = "ALIYUN_IMAGE_MONTHLY_BUDGET"
+ENV_ALLOW_UNPRICED = "ALIYUN_IMAGE_ALLOW_UNPRICED"
+ENV_HOST_HOURLY_BUDGET = "ALIYUN_IMAGE_HOST_HOURLY_BUDGET"
+ENV_SESSION_HOURLY_BUDGET = "ALIYUN_IMAGE_SESSION_HOURLY_BUDGET"
 ENV_TASK_LIMIT = "ALIYUN_IMAGE_TASK_LIMIT"
 
 
@@ -123,6 +129,21 @@ def _number(text: str, name: str, kind: type) -> float | int:
                          code="Config.Number") from None
 
 
+def parse_budget(value: str | float | Decimal | None, name: str) -> Decimal | None:
+    """A budget amount (the price list's currency) as an exact Decimal; "" or None: no budget."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        amount = Decimal("NaN")
+    if not amount.is_finite() or amount < 0:
+        raise validation(f"预算 {name} 的值“{value}”无效：应为不小于 0 的金额，如 5 或 2.50",
+                         f"Budget {name}='{value}' is not valid: give an amount of 0 or more, like 5 or 2.50",
+                         code="Config.Budget")
+    return amount
+
+
 def check_key(key: str | None, settings: Settings) -> str:
     """The key to send, or a ValidationError: missing, or not something a header can carry.
 
@@ -178,6 +199,11 @@ class Settings:
     fsync: bool = True  # results survive a power cut, not just a crash
     hosted: bool = False  # shared demo: no local paths or private URLs as inputs
     input_dirs: tuple[Path, ...] = ()  # hosted: local inputs allowed only from here (uploads dir)
+    daily_budget: Decimal | None = None  # in the price list's currency; None: no cap (see ledger.py)
+    monthly_budget: Decimal | None = None
+    allow_unpriced: bool = False  # under a budget, run models whose price is unknown anyway
+    host_hourly_budget: Decimal | None = None  # hosted: the host key's spend per rolling hour (all visitors)
+    session_hourly_budget: Decimal | None = None  # hosted: the same per visitor
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -209,6 +235,11 @@ class Settings:
             upload=(o.pop("upload", None) or env.get(ENV_UPLOAD) or "auto").lower(),
             download_hosts=tuple(hosts),
         )
+        for name, var in (("daily_budget", ENV_DAILY_BUDGET), ("monthly_budget", ENV_MONTHLY_BUDGET),
+                          ("host_hourly_budget", ENV_HOST_HOURLY_BUDGET),
+                          ("session_hourly_budget", ENV_SESSION_HOURLY_BUDGET)):
+            kw[name] = parse_budget(o.pop(name) if name in o else env.get(var), var)  # 0 is a budget too
+        kw["allow_unpriced"] = bool(o.pop("allow_unpriced", None)) or env.get(ENV_ALLOW_UNPRICED, "") in ("1", "true")
         if env.get(ENV_TIMEOUT):
             kw["read_timeout"] = _number(env[ENV_TIMEOUT], ENV_TIMEOUT, float)
         if env.get(ENV_RETRIES):

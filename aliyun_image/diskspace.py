@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from .errors import StorageError
+from .errors import AliyunImageError, StorageError
 
 RESERVE_BYTES = 4 << 20  # kept free on disk so paid-for result URLs can always be recorded
 RESERVE_MIN = 64 << 10  # on a tiny volume: 2% of it, but at least this (a few hundred rows)
@@ -128,3 +128,11 @@ def storage_error(root: Path, exc: BaseException, show_path: bool = True) -> Sto
         else:
             zh, en = "服务器暂时无法保存图片。请稍后再试。", "The server cannot save images right now. Try again later."
     return StorageError(zh, en, code=code, message=str(exc) if show_path else "")
+
+
+def saved_later(err: AliyunImageError) -> StorageError:
+    """A full disk while saving a paid result: the URL is recorded, so say it will still be saved."""
+    return StorageError(
+        err.zh + "图片已生成并已记录，磁盘有空间后会自动保存（结果链接 24 小时内有效）。",
+        err.en + " The image was generated and recorded; it will be saved automatically once there is room "
+                 "(its link stays valid for 24 h).", code=err.code)

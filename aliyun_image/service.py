@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from collections.abc import Callable, Iterator, Sequence
 
 
-from . import protocol
+from . import billing, budget, charges, protocol
 from .client import DashScopeClient
 from .protocol import Generation, url_expiry
 from .downloads import download_to, verify_image
@@ -39,14 +39,14 @@ from .errors import (
     NetworkError,
     StorageError,
     unexpected,
-    validation,
 )
 from .jobs import Job, build_job
+from .uploads import image_refs
 from .model_info import check_offered
 from .inputs_store import InputStore, keep_job_inputs
 from .kinds import Endpoint, EventKind, Status, Task
 from .pngtext import PngTextWriter
-from .diskspace import storage_error
+from .diskspace import saved_later, storage_error
 from .store import NewResult, Record, ResultStore
 from .scheduler import Scheduler, queued_text
 
@@ -190,6 +190,18 @@ class ImageService:
     def run(self, job: Job, *, api_key: str | None = None, owner: str | None = None,
             on_event: Callable[[Event], None] | None = None,
             cancel: threading.Event | None = None) -> Batch:
+        """Execute a validated job (see :meth:`_run`) within the budget: a run whose estimate would
+        cross the daily or monthly budget is refused before any request (ValidationError)."""
+        key = check_key(api_key or self.settings.api_key, self.settings)
+        token = billing.hold_budget(self.store, self.settings, job, key, owner)
+        try:
+            return self._run(job, api_key=key, owner=owner, on_event=on_event, cancel=cancel)
+        finally:
+            budget.release(self.store, token)
+
+    def _run(self, job: Job, *, api_key: str | None = None, owner: str | None = None,
+             on_event: Callable[[Event], None] | None = None,
+             cancel: threading.Event | None = None) -> Batch:
         """Execute a validated job: requests (concurrently when fanning out), downloads, storing.
 
         Partial success is normal: the batch keeps every stored result and every failure.
@@ -203,7 +215,8 @@ class ImageService:
         batch_id = uuid.uuid4().hex[:12]
         lock = threading.Lock()
         keep_job_inputs(self.inputs, job.images, owner)  # before sending: what was sent can come back
-        refs = self._image_refs(job, key, emit)
+        refs = image_refs(self.settings, self.client, job, key,
+                          lambda: emit(Event(EventKind.STATUS, text=("正在上传输入图片…", "Uploading input images…"))))
 
         def record(ev: Event) -> None:
             with lock:
@@ -244,32 +257,6 @@ class ImageService:
         return batch
 
     # --- steps ---------------------------------------------------------------------------------
-    def _image_refs(self, job: Job, key: str, emit: Callable[[Event], None]) -> list[str]:
-        """Wire references for the job's images: URLs as given; local images inline or uploaded."""
-        locals_ = [im for im in job.images if im.kind == "local"]
-        inline_bytes = sum(len(im.data or b"") * 4 // 3 for im in locals_)
-        mode = self.settings.upload
-        too_big_inline = inline_bytes > self.settings.inline_max_bytes
-        upload = bool(locals_) and (mode == "always" or (mode == "auto" and too_big_inline))
-        if upload and not self.settings.supports_temp_upload:
-            if mode == "always":
-                raise validation("临时上传仅在北京地域可用。请改用 --upload never 或切换到北京地域。",
-                                 "Temporary upload exists in the Beijing region only. Use --upload never or the "
-                                 "Beijing region.", code="Validation.Upload")
-            upload = False
-        policy = None
-        refs = []
-        for i, im in enumerate(job.images):
-            if im.kind != "local":
-                refs.append(im.ref or "")
-            elif upload:
-                if policy is None:
-                    emit(Event(EventKind.STATUS, text=("正在上传输入图片…", "Uploading input images…")))
-                    policy = self.client.upload_policy(key, job.model)  # one policy for all files
-                refs.append(self.client.upload(policy, f"{i + 1}-{im.filename}", im.data or b"", im.mime or ""))
-            else:
-                refs.append(im.data_uri())
-        return refs
 
     def _new_result(self, ctx: _RunContext, idx: int, seed: int, url: str, gen: Generation | None,
                     request_id: str = "", extra_params: dict | None = None) -> NewResult:
@@ -278,7 +265,8 @@ class ImageService:
                          negative=job.negative, params={**job.params(), **(extra_params or {})}, seed=seed,
                          inputs=job.input_refs(), request_id=gen.request_id if gen else request_id,
                          usage=gen.usage if gen else {}, actual_prompt=gen.actual_prompt if gen else None,
-                         url=url, url_expires=url_expiry(url) if url else None, owner=ctx.owner)
+                         url=url, url_expires=url_expiry(url) if url else None, owner=ctx.owner,
+                         **billing.price_fields(self.settings, job, ctx.key))
 
     def _one_request(self, ctx: _RunContext, i: int, seed: int) -> None:
         """One API request, in its turn (:mod:`.scheduler`); its results are recorded, then downloaded."""
@@ -295,6 +283,8 @@ class ImageService:
                 ctx.key, body, oss_resolve=ctx.uses_oss, cancel=ctx.cancel, retry_throttled=retry))
             gen = protocol.parse_generation(reply)
         except AliyunImageError as exc:
+            if job.endpoint != Endpoint.ASYNC:  # _one_task records its own
+                billing.record_maybe(self.store, self.settings, ctx, exc, want)
             for _ in range(want):
                 ctx.record(Event(EventKind.FAILURE, error=exc))
             return
@@ -315,16 +305,21 @@ class ImageService:
         """Async endpoint: the task is recorded as soon as it exists, so a crash, a timeout or a
         Stop while it runs cannot lose it (``resume`` polls it again). Returns the row to download."""
         job = ctx.job
-        created = self.client.create_task(ctx.key, protocol.async_body(job, seed), retry_throttled=retry_throttled)
+        try:
+            created = self.client.create_task(ctx.key, protocol.async_body(job, seed), retry_throttled=retry_throttled)
+        except AliyunImageError as exc:
+            billing.record_maybe(self.store, self.settings, ctx, exc, 1)
+            raise
         task_id = protocol.parse_task_id(created)
         (rid,) = self.store.add_pending([self._new_result(ctx, i, seed, "", None, created.request_id,
                                                           {"task_id": task_id})])
         try:
             gen = self.client.wait_task(ctx.key, task_id, model=job.model, cancel=ctx.cancel)
-        except (CancelledError, NetworkError) as exc:
-            raise exc  # the row stays pending with its task id: `resume` picks it up later
         except AliyunImageError as exc:
-            if exc.code != "Task.Timeout":
+            if isinstance(exc, (CancelledError, NetworkError)) or exc.code == "Task.Timeout":
+                # The row stays pending with its task id (maybe billed): `resume` picks it up later.
+                billing.record_maybe(self.store, self.settings, ctx, exc, 1, rid)
+            else:
                 self.store.mark(rid, Status.FAILED, exc.code)
             raise
         self._set_url(rid, gen)
@@ -382,7 +377,7 @@ class ImageService:
         if not self.store.ensure_reserve():
             # The disk is full: writing now would eat the space kept for recording paid results.
             self.store.mark(rid, Status.PENDING, "Storage.DiskFull")
-            raise _saved_later(self.store.disk_full_error())
+            raise saved_later(self.store.disk_full_error())
         try:
             with self.store.partial(rid) as fh:
                 self.client.download(rec.url, PngTextWriter(fh, png_texts(rec)))
@@ -400,7 +395,7 @@ class ImageService:
             err = exc if isinstance(exc, StorageError) else storage_error(self.store.root, exc, self.store.show_paths)
             with contextlib.suppress(AliyunImageError):
                 self.store.mark(rid, Status.PENDING, err.code)
-            raise (_saved_later(err) if err.code == "Storage.DiskFull" else err) from None
+            raise (saved_later(err) if err.code == "Storage.DiskFull" else err) from None
 
     def resume_pending(self, *, on_event: Callable[[Event], None] | None = None) -> list[Record]:
         """Finish what a crash, a restart or a full disk cut short: downloads while their URLs
@@ -457,6 +452,7 @@ class ImageService:
             return True
         if state.status.finished:
             self.store.mark(rec.id, Status.FAILED, state.code)
+            self.store.charges(charges.drop_maybe, rec.id)  # a failed task is not billed
         return False
 
     def download_url(self, url: str, dest: Path | str | None = None) -> Path:
@@ -488,10 +484,3 @@ class _RunContext:
     record: Callable[[Event], None]
     cancel: threading.Event | None
 
-
-def _saved_later(err: AliyunImageError) -> StorageError:
-    """A full disk while saving a paid result: the URL is recorded, so say it will still be saved."""
-    return StorageError(
-        err.zh + "图片已生成并已记录，磁盘有空间后会自动保存（结果链接 24 小时内有效）。",
-        err.en + " The image was generated and recorded; it will be saved automatically once there is room "
-                 "(its link stays valid for 24 h).", code=err.code)

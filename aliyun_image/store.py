@@ -35,11 +35,12 @@ from collections.abc import Iterator
 
 from PIL import Image
 
+from . import charges
 from .diskspace import DiskReserve, fsync_dir, storage_error
 from .errors import StorageError
 from .kinds import Status
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: prices on results, the charges table (see charges.py)
 DB_NAME = "gallery.sqlite3"  # the index inside the data directory (the one place that names it)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -65,6 +66,10 @@ CREATE TABLE IF NOT EXISTS results (
     width         INTEGER,
     height        INTEGER,
     owner         TEXT,                      -- hosted demo: the visitor session; NULL locally
+    region        TEXT,                      -- v2: where it was made, its unit price (decimal text;
+    price         TEXT,                      --     NULL: unknown) and currency; NULL on v1 rows
+    currency      TEXT,
+    paid_by       TEXT,                      -- v2: '' the configured key, 'own' a key given with the call
     created       REAL NOT NULL,
     updated       REAL NOT NULL
 );
@@ -101,6 +106,10 @@ class Record:
     owner: str | None
     created: float
     updated: float
+    region: str | None = None  # v2 columns (None on results stored before prices were recorded)
+    price: str | None = None
+    currency: str | None = None
+    paid_by: str | None = None
     file: Path | None = field(default=None, repr=False)  # absolute path when done
 
     @property
@@ -128,6 +137,10 @@ class NewResult:
     url: str
     url_expires: float | None
     owner: str | None = None
+    region: str = ""
+    price: str | None = None  # unit price as exact decimal text; None: unknown
+    currency: str = "CNY"
+    paid_by: str = ""
 
 
 def _slug(text: str, limit: int = 32) -> str:
@@ -156,7 +169,9 @@ class ResultStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: atomic, durable at checkpoint
             self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            with self._tx():  # one process migrates; the others find it done
+                charges.migrate(self._db, int(self._db.execute("PRAGMA user_version").fetchone()[0]))
+                self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except (OSError, sqlite3.Error) as exc:
             raise storage_error(self.root, exc, self.show_paths) from None
         self._recover()
@@ -216,15 +231,17 @@ class ResultStore:
             for it in items:
                 cur = self._db.execute(
                     "INSERT INTO results (batch_id, idx, task, model, prompt, negative, params, seed, inputs,"
-                    " request_id, usage, actual_prompt, url, url_expires, status, owner, created, updated)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,'pending',?,?,?)",
+                    " request_id, usage, actual_prompt, url, url_expires, status, owner, created, updated,"
+                    " region, price, currency, paid_by) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,'pending',?,?,?,?,?,?,?)",
                     (it.batch_id, it.idx, it.task, it.model, it.prompt, it.negative,
                      json.dumps(it.params, ensure_ascii=False), it.seed,
                      json.dumps(it.inputs, ensure_ascii=False), it.request_id,
                      json.dumps(it.usage, ensure_ascii=False), it.actual_prompt, it.url, it.url_expires,
-                     it.owner, now, now))
+                     it.owner, now, now, it.region, it.price, it.currency, it.paid_by))
                 rid = cur.lastrowid
                 assert rid is not None  # an INSERT always sets it
+                if it.url:  # the service made this image: it is billed, in the same transaction
+                    charges.bill_result(self._db, rid)
                 day = time.strftime("%Y-%m-%d", time.localtime(now))
                 path = f"images/{day}/{rid:06d}-{_slug(it.prompt)}.png"
                 self._db.execute("UPDATE results SET path=? WHERE id=?", (path, rid))
@@ -313,8 +330,10 @@ class ResultStore:
     def set_url(self, rid: int, *, url: str, url_expires: float, request_id: str, usage: dict,
                 actual_prompt: str | None) -> None:
         """Fill in the result URL of a row recorded when its async task was created."""
-        self._update(rid, url=url, url_expires=url_expires, request_id=request_id,
-                     usage=json.dumps(usage, ensure_ascii=False), actual_prompt=actual_prompt, updated=time.time())
+        with self._lock, self._tx():
+            self._update(rid, url=url, url_expires=url_expires, request_id=request_id,
+                         usage=json.dumps(usage, ensure_ascii=False), actual_prompt=actual_prompt, updated=time.time())
+            charges.bill_result(self._db, rid)
 
     def mark(self, rid: int, status: Status, error: str = "") -> None:
         """Set a row's status (failed, expired, pending) with an error code/text."""
@@ -366,18 +385,10 @@ class ResultStore:
                status: str | None) -> tuple[str, list[str]]:
         clauses: list[str] = []
         args: list[str] = []
-        if status:
-            clauses.append("status=?")
-            args.append(status)
-        if owner is not None:
-            clauses.append("owner=?")
-            args.append(owner)
-        if task:
-            clauses.append("task=?")
-            args.append(task)
-        if model:
-            clauses.append("model=?")
-            args.append(model)
+        for col, value in (("status", status), ("owner", owner), ("task", task), ("model", model)):
+            if value or (col == "owner" and value is not None):
+                clauses.append(f"{col}=?")
+                args.append(str(value))
         if query and query.strip():
             like = "%" + query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             clauses.append("(prompt LIKE ? ESCAPE '\\' OR IFNULL(actual_prompt,'') LIKE ? ESCAPE '\\')")
@@ -426,11 +437,8 @@ class ResultStore:
         return self.root / "thumbs" / f"{rid}.jpg"
 
     def thumbnail(self, rec: Record, size: int = 384) -> Path | None:
-        """A small JPEG preview of a done result, made on first request and kept.
-
-        The gallery shows these instead of the multi-megabyte originals. Returns None when the
-        original is missing or unreadable (the caller shows nothing rather than failing).
-        """
+        """A small JPEG preview of a done result, made on first request and kept (the gallery shows these,
+        not the multi-megabyte originals). None when the original is missing or unreadable."""
         if rec.file is None:
             return None
         thumb = self.thumb_path(rec.id)
@@ -460,6 +468,12 @@ class ResultStore:
                 zf.write(f, arcname=f.name)
         os.replace(tmp, dest)
         return dest
+
+    def charges(self, fn: Any, *args: Any, **kw: Any) -> Any:
+        """Call ``fn(db, ...)`` of :mod:`.charges` in one transaction (the ledger's one door: a
+        budget check and its hold are atomic across threads and processes)."""
+        with self._lock, self._tx():
+            return fn(self._db, *args, **kw)
 
     def count(self, status: str = Status.DONE) -> int:
         """How many records have ``status``."""

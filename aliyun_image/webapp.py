@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import catalog
+from . import catalog, cli_spend
 from .cli import detect_lang
 from .errors import AliyunImageError, scrub
 
@@ -97,6 +97,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--retry-interval", type=float, default=_env_float("ALIYUN_IMAGE_RETRY_INTERVAL", 120),
                    help="seconds between retries of paid results not yet saved (full disk, network)")
     p.add_argument("--mcp", action="store_true", help="also serve generate/edit/fuse as MCP tools (needs gradio[mcp])")
+    cli_spend.budget_args(p)  # hosted: the budgets cap the host key's bill, not visitors' own keys
+    cli_spend.hosted_budget_args(p)
     return p.parse_args(argv)
 
 
@@ -119,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
                       session_limit=args.session_limit, total_limit=args.total_limit,
                       demo_session_limit=args.demo_session_limit, demo_total_limit=args.demo_total_limit,
                       max_upload_mb=upload_mb, disk_budget_mb=args.disk_budget_mb,
-                      max_sessions=args.max_sessions, retry_interval=args.retry_interval)
+                      max_sessions=args.max_sessions, retry_interval=args.retry_interval,
+                      settings_overrides={k: v for k, v in cli_spend.overrides(args).items() if v is not None})
     if opts.hosted:
         data = Path(args.data_dir or os.environ.get("ALIYUN_IMAGE_DATA_DIR") or "outputs").resolve()
         if not data.is_relative_to(Path.cwd().resolve()):

@@ -12,6 +12,7 @@ from typing import Any
 
 import gradio as gr
 
+from ..ledger import record_cost_text
 from ..reuse import reuse_values
 from ..gallery import Gallery
 from ..store import Record
@@ -37,6 +38,7 @@ def details_md(rec: Record, lang: str) -> str:
         ("提示词改写" if zh else "Prompt rewriting", t(lang, "yes" if rec.params.get("prompt_extend") else "no")),
         ("水印" if zh else "Watermark", t(lang, "yes" if rec.params.get("watermark") else "no")),
         ("请求 ID" if zh else "Request id", rec.request_id or "-"),
+        ("花费" if zh else "Cost", md(record_cost_text(rec, lang))),
         ("时间" if zh else "Time", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec.created))),
         ("文件" if zh else "File", f"{rec.file.name if rec.file else '-'} ({rec.bytes // 1024} KB)"),
     ]

@@ -14,6 +14,7 @@ from typing import Any
 import gradio as gr
 from starlette.middleware import Middleware
 
+from .cost_ui import wire as wire_cost
 from .context import AppContext
 from .endpoints import PARAMS, check_handler
 from .gallery_handlers import ReuseTargets
@@ -135,6 +136,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         _wire_gallery(h, gallery, tabs, edit, fuse)
         wire_result_actions(ctx, h, demo, tabs, t2i, edit, fuse)
         wire_gallery_search(h, gallery, h.gallery_first_page)
+        wire_cost(demo, ctx, {"t2i": t2i, "edit": edit, "fuse": fuse}, gallery)
     return demo
 
 

@@ -17,6 +17,7 @@ import gradio as gr
 from .. import catalog
 from ..catalog import EDIT, T2I
 from .context import AppContext
+from .cost_ui import cost_line, spend_line
 from .banner import build_title_and_banner
 from .gallery_search import SelectWidgets, select_row
 from .result_actions import ActionWidgets, action_row, recent_box
@@ -74,6 +75,7 @@ class T2IPanel:
     actions: ActionWidgets  # edit this, use as 图n, variations, zip (result_actions.py)
     recent: gr.Dataset  # recent prompts under the prompt box (result_actions.py)
     rewrite: RewriteRow | None = None  # "keep this wording" (rewrite.py)
+    cost: gr.Markdown | None = None  # the run's estimated cost (see cost_ui)
 
     def api_inputs(self) -> dict[str, Any]:
         """Widgets by ``/generate`` parameter name."""
@@ -100,12 +102,14 @@ def build_t2i() -> T2IPanel:
             size = gr.Dropdown(choices=[(s.label, s.value) for s in sizes], value=sizes[0].value,
                                label=I18N("size"), elem_id="t2i-size")
             run, stop = run_buttons("generate", "t2i")
+            cost = cost_line("t2i")
         with gr.Column(scale=6):
             out = results("t2i")
             actions = action_row("t2i")
             status = gr.Markdown(elem_id="t2i-status")
             rewrite = build_rewrite_row("t2i")
-    return T2IPanel(prompt, count, limit, opts, size, run, stop, out, status, actions, recent, rewrite=rewrite)
+    return T2IPanel(prompt, count, limit, opts, size, run, stop, out, status, actions, recent, rewrite=rewrite,
+                    cost=cost)
 
 
 # --- edit -----------------------------------------------------------------------------------------
@@ -131,6 +135,7 @@ class EditPanel:
     recent: gr.Dataset
     rewrite: RewriteRow | None = None  # "keep this wording" (rewrite.py)
     template_note: gr.Markdown | None = None  # "your instruction was kept" (assist.py)
+    cost: gr.Markdown | None = None
 
     def api_inputs(self) -> dict[str, Any]:
         """Widgets by ``/edit`` parameter name."""
@@ -174,6 +179,7 @@ def build_edit() -> EditPanel:
             opts = options(EDIT, "edit")
             sizes = size_widgets("edit")
             run, stop = run_buttons("run_edit", "edit")
+            cost = cost_line("edit")
         with gr.Column(scale=6):
             out = results("edit")
             actions = action_row("edit")
@@ -181,7 +187,7 @@ def build_edit() -> EditPanel:
             status = gr.Markdown(elem_id="edit-status")
             rewrite = build_rewrite_row("edit")
     return EditPanel(image, url, instruction, preset, style, obj, fill, opts, sizes, run, stop, out, compare, status,
-                     actions, recent, rewrite=rewrite, template_note=template_note)
+                     actions, recent, rewrite=rewrite, template_note=template_note, cost=cost)
 
 
 # --- fusion ---------------------------------------------------------------------------------------
@@ -203,6 +209,7 @@ class FusePanel:
     recent: gr.Dataset
     rewrite: RewriteRow | None = None  # "keep this wording" (rewrite.py)
     slot_note: gr.Markdown | None = None  # each slot's check (assist.py)
+    cost: gr.Markdown | None = None
 
     def api_inputs(self) -> dict[str, Any]:
         """Widgets by ``/fuse`` parameter name."""
@@ -235,13 +242,14 @@ def build_fuse() -> FusePanel:
                 opts = options(EDIT, "fuse")
                 sizes = size_widgets("fuse")
                 run, stop = run_buttons("run_fuse", "fuse")
+                cost = cost_line("fuse")
             with gr.Column(scale=6):
                 out = results("fuse")
                 actions = action_row("fuse")
                 status = gr.Markdown(elem_id="fuse-status")
                 rewrite = build_rewrite_row("fuse")
     return FusePanel(slots, swap12, swap23, instruction, opts, sizes, run, stop, out, status, actions, recent,
-                     rewrite=rewrite, slot_note=slot_note)
+                     rewrite=rewrite, slot_note=slot_note, cost=cost)
 
 
 # --- gallery --------------------------------------------------------------------------------------
@@ -276,6 +284,7 @@ class GalleryPanel:
     status: gr.Markdown
     select: SelectWidgets  # select on thumbnails, all / none, zip of all matches (gallery_search.py)
     keep_wording: gr.Button | None = None  # reuse with the rewritten prompt, rewriting off (rewrite.py)
+    spend: gr.Markdown | None = None  # today's and this month's spend (see cost_ui)
 
     def filters(self) -> list[Any]:
         """Search text, task and model filters (the first inputs of every paging event)."""
@@ -338,6 +347,7 @@ def build_gallery() -> GalleryPanel:
     with gr.Tab(I18N("tab_gallery"), id="gallery", elem_id="tab-gallery") as tab:
         page_ids, page_no, selected = gr.State([]), gr.State(1), gr.State(None)
         filters = _gallery_filters()
+        spend = spend_line()
         with gr.Row():
             with gr.Column(scale=7):
                 grid = _gallery_grid()
@@ -345,4 +355,4 @@ def build_gallery() -> GalleryPanel:
                 details = _gallery_details()
                 keep = gr.Button(I18N("rw_keep_gallery"), size="sm", elem_id="gallery-keep-wording")
     return GalleryPanel(tab=tab, page_ids=page_ids, page_no=page_no, selected=selected, **filters, **grid,
-                        **details, keep_wording=keep)
+                        **details, keep_wording=keep, spend=spend)

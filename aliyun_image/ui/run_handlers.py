@@ -33,6 +33,7 @@ from ..kinds import Task
 from ..quota import Reservation, payer_id
 from ..summary import Outcome, page_summary
 from .present import caption, client_host, count, error_md, gr_error, header_key, md, request_lang, request_session
+from .cost_ui import run_cost_md
 from .context import AppContext, Route
 from .rewrite import RewriteMemo
 from .runs import Consumer, Run, RunRegistry
@@ -78,11 +79,13 @@ def run_gallery(run: Run) -> list[tuple[str, str]]:
     return [(str(r.file), caption(r)) for r in run.results]
 
 
-def run_summary(run: Run) -> str:
-    """The status block when ``run`` ends (the summary shared with the CLI)."""
+def run_summary(run: Run, region: str | None = None) -> str:
+    """The status block when ``run`` ends (the summary shared with the CLI), and with ``region``
+    what the run cost."""
     outcome = Outcome(run.job.n, run.job.model, run.results, run.failures, stopped=run.stopping,
                       offline=run.route_kind == "offline", notes=run.job.notes)
-    return page_summary(outcome, run.lang)
+    cost = run_cost_md(run.job, run.results, run.failures, run.lang, region, run.route_kind == "offline")
+    return page_summary(outcome, run.lang) + (f"\n\n{cost}" if cost else "")
 
 
 class RunHandlers:
@@ -163,7 +166,7 @@ class RunHandlers:
             shown = len(run.results)
             yield gallery, run_status(run)
         if run.finished and run.is_current(consumer):
-            yield run_gallery(run), run_summary(run)
+            yield run_gallery(run), run_summary(run, self.ctx.settings.region)
 
     async def _stop(self, task: str, request: gr.Request | None) -> AsyncIterator[Update]:
         """Stop: no further requests; requests already sent finish (they were paid for) and their

@@ -1,0 +1,161 @@
+"""What was spent: sums over the charge table (:mod:`aliyun_image.charges`), and the budget cap.
+
+Sums are exact (Decimal), per currency, and keep apart what was billed and what *may* have been
+(sent, no answer). Images of unknown price are counted, never priced. Days and months are the
+machine's local calendar (the store's image folders use it too). Results of the offline demo
+(``paid_by == "offline"``) cost nothing and are left out.
+
+The budget cap that uses these sums is in :mod:`aliyun_image.budget`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from . import charges
+from .cost import money, money_text
+from .errors import ZH
+from .store import ResultStore
+
+FREE = "offline"  # paid_by of the offline demo's stand-in images
+
+
+@dataclass
+class Tally:
+    """Images and their cost: amounts per currency, and how many had no known price."""
+
+    images: int = 0
+    unknown: int = 0
+    amounts: dict[str, Decimal] = field(default_factory=dict)
+
+    def add(self, price: str | None, currency: str) -> None:
+        """Count one image at ``price`` (decimal text; None: unknown)."""
+        self.images += 1
+        if price is None:
+            self.unknown += 1
+        else:
+            self.amounts[currency] = self.amounts.get(currency, Decimal(0)) + Decimal(price)
+
+    def amount(self, currency: str = "CNY") -> Decimal:
+        """The known part of the sum in ``currency``."""
+        return self.amounts.get(currency, Decimal(0))
+
+    def text(self, lang: str) -> str:
+        """``¥1.50 (3 张)`` / ``¥1.50 (3 images)``, with the count of unknown prices when any."""
+        zh = lang == ZH
+        money_part = " + ".join(money_text(v, c) for c, v in sorted(self.amounts.items())) or money_text(
+            Decimal(0), "CNY")
+        count = f"{self.images} 张" if zh else f"{self.images} image{'s' if self.images != 1 else ''}"
+        if self.unknown:
+            count += f"，其中 {self.unknown} 张价格未知" if zh else f", {self.unknown} of unknown price"
+        return f"{money_part}（{count}）" if zh else f"{money_part} ({count})"
+
+    def as_dict(self) -> dict:
+        """JSON-ready: exact decimal strings per currency."""
+        return {"images": self.images, "unknown_price": self.unknown,
+                "amounts": {c: str(v) for c, v in sorted(self.amounts.items())}}
+
+
+@dataclass
+class Spend:
+    """Billed and maybe-billed images over some period."""
+
+    billed: Tally = field(default_factory=Tally)
+    maybe: Tally = field(default_factory=Tally)
+
+    def total(self, currency: str = "CNY") -> Decimal:
+        """Billed plus maybe billed, in ``currency`` (what a budget counts)."""
+        return self.billed.amount(currency) + self.maybe.amount(currency)
+
+    def text(self, lang: str) -> str:
+        """``¥1.50 (3 images) + maybe billed ¥0.50 (1 image)``."""
+        out = self.billed.text(lang)
+        if self.maybe.images:
+            out += (" + 可能计费 " if lang == ZH else " + maybe billed ") + self.maybe.text(lang)
+        return out
+
+    def as_dict(self) -> dict:
+        """JSON-ready."""
+        return {"billed": self.billed.as_dict(), "maybe_billed": self.maybe.as_dict()}
+
+
+def day_start(now: float | None = None) -> float:
+    """Local midnight of today (epoch seconds)."""
+    t = time.localtime(time.time() if now is None else now)
+    return time.mktime((t.tm_year, t.tm_mon, t.tm_mday, 0, 0, 0, 0, 0, -1))
+
+
+def month_start(now: float | None = None) -> float:
+    """Local midnight of the first day of this month (epoch seconds)."""
+    t = time.localtime(time.time() if now is None else now)
+    return time.mktime((t.tm_year, t.tm_mon, 1, 0, 0, 0, 0, 0, -1))
+
+
+def spent_rows(rows: Iterable[Any]) -> list[Any]:
+    """Charges that count as spent: not holds, not the offline demo's."""
+    return [r for r in rows if r["paid_by"] != FREE and r["state"] != charges.HOLD]
+
+
+def _rows(store: ResultStore, since: float, owner: str | None, paid_by: str | None) -> list[Any]:
+    return spent_rows(store.charges(charges.rows, since, owner=owner, paid_by=paid_by))
+
+
+def tally(rows: Iterable[Any]) -> Spend:
+    """Billed and maybe-billed sums of charge rows."""
+    out = Spend()
+    for r in rows:
+        (out.billed if r["state"] == charges.BILLED else out.maybe).add(r["price"], r["currency"])
+    return out
+
+
+def spend(store: ResultStore, since: float = 0.0, *, owner: str | None = None, paid_by: str | None = None) -> Spend:
+    """What was spent since ``since``: for ``owner`` (hosted: a visitor) or everyone (None)."""
+    return tally(_rows(store, since, owner, paid_by))
+
+
+def spend_by(store: ResultStore, by: str, since: float = 0.0, *, owner: str | None = None) -> dict[str, Spend]:
+    """Spend per local day (``"2026-11-25"``) or per model, oldest day first / by model name."""
+    out: dict[str, Spend] = defaultdict(Spend)
+    for r in _rows(store, since, owner, None):
+        key = time.strftime("%Y-%m-%d", time.localtime(r["created"])) if by == "day" else r["model"]
+        (out[key].billed if r["state"] == charges.BILLED else out[key].maybe).add(r["price"], r["currency"])
+    return dict(sorted(out.items()))
+
+
+def summary(store: ResultStore, owner: str | None = None, now: float | None = None) -> dict[str, Spend]:
+    """Today's and this month's spend (the gallery's line and ``spend``)."""
+    return {"today": spend(store, day_start(now), owner=owner), "month": spend(store, month_start(now), owner=owner)}
+
+
+def summary_text(store: ResultStore, lang: str, owner: str | None = None) -> str:
+    """``今天 ¥1.00（2 张）· 本月 ¥3.00（6 张）`` for the gallery."""
+    s = summary(store, owner)
+    zh = lang == ZH
+    return (f"{'今天' if zh else 'Today'} {s['today'].text(lang)} · "
+            f"{'本月' if zh else 'This month'} {s['month'].text(lang)}")
+
+
+def record_cost(rec: Any) -> dict:
+    """A stored result's cost for ``history --json`` and the gallery (price None: unknown)."""
+    billed = bool(rec.url) and rec.paid_by != FREE
+    return {"model": rec.model, "region": rec.region or None, "unit_price": rec.price if billed else "0",
+            "currency": rec.currency or "CNY", "billed": billed}
+
+
+def record_cost_text(rec: Any, lang: str) -> str:
+    """``¥0.50 · qwen-image-max · 北京`` / ``price unknown`` / ``free`` for one result."""
+    from .config import region_names
+
+    zh = lang == ZH
+    c = record_cost(rec)
+    if not c["billed"]:
+        return "未计费" if zh else "not billed"
+    price = money(c["unit_price"])
+    head = money_text(price, c["currency"]) if price is not None else ("价格未知" if zh else "price unknown")
+    where = region_names(c["region"])[0 if zh else 1] if c["region"] else ""
+    return " · ".join(x for x in (head, rec.model, where) if x)

@@ -1,0 +1,121 @@
+"""Money in the page: the cost line beside each Run button and the gallery's spend line.
+
+The cost line follows quality, model, ``n`` and the rewriting switch as they change (no prompt,
+no key needed): the run's estimate in the visitor's language, and when a budget would refuse the
+run, why (the Run button stays clickable; the service refuses the run with the same message).
+The gallery's line shows today's and this month's spend (billed, and maybe billed apart) for the
+visitor (everyone's locally), with the budgets left when some are set. All events are private.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import gradio as gr
+
+from .. import billing, catalog, ledger
+from ..catalog import EDIT, T2I
+from ..cost import estimate_for, money_text
+from ..errors import ZH
+from .context import AppContext
+from .present import md, request_lang, request_session
+from .widgets import PRIVATE
+
+_TEXT = {
+    "zh": {"cost": "预计花费：{est}", "free": "离线演示，不计费（真实价格：{est}）", "blocked": "✗ 不能运行：{why}",
+           "spend": "花费 · {line}", "free_note": "（离线演示的图片不计费）", "left": "{name}剩余 {left}",
+           "daily": "每日预算", "monthly": "每月预算"},
+    "en": {"cost": "Estimated cost: {est}", "free": "Offline demo, not billed (real price: {est})",
+           "blocked": "✗ Cannot run: {why}", "spend": "Spend · {line}", "free_note": " (offline demo images are free)",
+           "left": "{left} left of the {name}", "daily": "daily budget", "monthly": "monthly budget"},
+}
+
+
+# A line that follows the options: no spinner or fading while it refreshes.
+QUIET: dict[str, Any] = {**PRIVATE, "show_progress": "hidden"}
+
+
+def _t(lang: str, key: str, **fmt: Any) -> str:
+    return _TEXT["zh" if lang == ZH else "en"][key].format(**fmt)
+
+
+def cost_line(prefix: str) -> gr.Markdown:
+    """The cost line under a panel's Run button (filled on page load)."""
+    return gr.Markdown(elem_id=f"{prefix}-cost", elem_classes=["cost-line"])
+
+
+def spend_line() -> gr.Markdown:
+    """The gallery's spend line (filled when the tab opens)."""
+    return gr.Markdown(elem_id="gallery-spend", elem_classes=["cost-line"])
+
+
+def cost_text(ctx: AppContext, task: str, quality: str, model: str, n: Any, extend: Any, lang: str,
+              owner: str | None = None) -> str:
+    """The cost line: the estimate, free in the offline demo, or why a budget would refuse the run
+    (``owner``: the visitor, for the per-visitor hourly cap of a hosted demo)."""
+    name = (model or "").strip() or catalog.default_model(task, quality == "max")
+    spec = catalog.get_model(name) or catalog.generic_spec(name)
+    try:
+        count = max(1, int(float(n or 1)))
+    except (TypeError, ValueError):
+        count = 1
+    est = estimate_for(spec, count, bool(extend), ctx.settings.region, model=name)
+    route = ctx.route(None)
+    if route.kind == "offline":
+        return _t(lang, "free", est=est.text(lang))
+    refusal = billing.budget_refusal(route.service.store, route.service.settings, est, route.key, owner)
+    if refusal is not None:
+        return _t(lang, "blocked", why=md(refusal.text(lang, details=False)))
+    return _t(lang, "cost", est=est.text(lang))
+
+
+def spend_text(ctx: AppContext, lang: str, owner: str | None) -> str:
+    """Today and this month for ``owner`` (None: everyone), and what the budgets leave."""
+    line = ledger.summary_text(ctx.store, lang, owner)
+    s = ctx.settings
+    if ctx.offline_only:
+        line += _t(lang, "free_note")
+    elif not ctx.opts.hosted:
+        totals = ledger.summary(ctx.store)
+        for kind, limit, spent in (("daily", s.daily_budget, totals["today"]),
+                                   ("monthly", s.monthly_budget, totals["month"])):
+            if limit is not None:
+                left = money_text(max(limit - spent.total(), Decimal(0)), "CNY")
+                line += " · " + _t(lang, "left", name=_t(lang, kind), left=left)
+    return _t(lang, "spend", line=line)
+
+
+def run_cost_md(job: Any, results: list, failures: list, lang: str, region: str | None, free: bool) -> str:
+    """What a finished run cost, for its status block ("" without a region, or when nothing was
+    or may have been billed: failures are free)."""
+    if region is None:
+        return ""
+    est = estimate_for(job.spec, job.n, job.prompt_extend, region, requests=job.requests, model=job.model)
+    if sum(billing.run_cost(est, len(results), failures)) == 0:
+        return ""
+    return md(billing.run_cost_text(est, len(results), failures, lang, free=free))
+
+
+def wire(demo: gr.Blocks, ctx: AppContext, panels: dict[str, Any], gallery: Any) -> None:
+    """Keep the cost lines of ``panels`` (``{"t2i": T2IPanel, "edit": ..., "fuse": ...}``) and the
+    gallery's spend line up to date."""
+    for prefix, panel in panels.items():
+        task = T2I if prefix == "t2i" else EDIT
+        o = panel.options
+
+        def update(quality: str, model: str, n: float, extend: bool, request: gr.Request, task: str = task) -> str:
+            owner = ctx.owner(request_session(request))
+            return cost_text(ctx, task, quality, model, n, extend, request_lang(request), owner)
+
+        inputs = [o.quality, o.model, o.n, o.extend]
+        for w in inputs:
+            w.change(update, inputs, panel.cost, **QUIET)
+        demo.load(update, inputs, panel.cost, **QUIET)
+        panel.status.change(update, inputs, panel.cost, **QUIET)  # a run ended: the budget left changed
+
+    def spend(request: gr.Request) -> str:
+        return spend_text(ctx, request_lang(request), ctx.owner(request_session(request)))
+
+    for trigger in (gallery.tab.select, gallery.refresh.click, demo.load):
+        trigger(spend, None, gallery.spend, **QUIET)
