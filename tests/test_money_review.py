@@ -13,6 +13,10 @@ from aliyun_image.errors import ValidationError
 from aliyun_image.kinds import Status
 from aliyun_image.service import ImageService
 
+from . import test_ui_handlers
+
+make_ctx = test_ui_handlers.make_ctx  # the fixture, shared
+
 
 def test_async_task_whose_polls_fail_is_maybe_billed_and_resumable(settings, emu):
     """A task the service accepted runs (and is billed) whatever became of our polls: when polling
@@ -173,3 +177,37 @@ def test_a_bad_budget_flag_is_named_as_the_flag(emu, clean_env):
             clean_env)
     assert r.returncode == 2 and "Config.Budget" in r.stderr, r.stderr
     assert "--daily-budget" in r.stderr, r.stderr
+
+
+def test_resume_finding_an_expired_task_keeps_it_maybe_billed(settings, emu):
+    """A task left running (maybe billed) that `resume` polls too late answers UNKNOWN: task ids
+    live 24 h, so it says nothing about the outcome and the task most likely ran and was billed.
+    `_collect_task` treated UNKNOWN like FAILED and dropped the maybe-billed charge: spent fell."""
+    svc = ImageService(settings.with_(task_timeout=0.05))
+    emu.task_outcome("UNKNOWN")  # the emulator's stand-in for "no such task any more"
+    batch = svc.generate("a cat", model="qwen-image-plus", use_async=True)
+    assert not batch.results and batch.failures[0].code == "Task.Timeout"
+    assert ledger.spend(svc.store).maybe.images == 1
+    time.sleep(0.3)  # the emulator's task ends (task_delay 0.2 s); not a timing assertion
+    ImageService(settings, store=svc.store).resume_pending()
+    spent = ledger.spend(svc.store)
+    assert spent.maybe.images + spent.billed.images == 1, spent.as_dict()
+    svc.store.close()
+
+
+def test_cost_line_follows_the_key_box(make_ctx):
+    """Locally without DASHSCOPE_API_KEY the app runs the offline demo until a key is typed in the
+    key box; then runs are billed to that key (and held to the budget). The cost line is computed
+    from ``ctx.route(None)`` and never reads the key box, so after typing a key it still says
+    "Offline demo, not billed" (and never shows a budget refusal) while every run is billed."""
+    from aliyun_image.ui.layout import build_demo
+
+    ctx = make_ctx()  # clean_env: no key in the environment
+    assert ctx.route(None).kind == "offline" and ctx.route("sk-typed-key-0123456789").kind == "own"
+    demo = build_demo(ctx)
+    by_id = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+    key_box, line = by_id["api-key"], by_id["t2i-cost"]
+    feeding = [fn for fn in demo.fns.values() if line in fn.outputs]
+    assert feeding and any(key_box in fn.inputs for fn in feeding), "the cost line ignores the key box"
+    assert any(t[0] == key_box._id for fn in feeding for t in fn.targets), "typing a key does not refresh it"
+
