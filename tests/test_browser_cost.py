@@ -80,3 +80,23 @@ def test_cost_line_en_then_gallery_spend(browser, budget_app):
     assert "每日预算剩余 ¥0.40" in zh.inner_text("#gallery-spend")
     shot(zh, "gallery-spend-zh")
     zh.close()
+
+
+@pytest.fixture(scope="module")
+def keyless_app(tmp_path_factory, emulator_server):
+    """Local mode without a key in the environment: the offline demo until a key is typed."""
+    yield from running(tmp_path_factory, "browser-cost-keyless", ["--base-url", emulator_server.base_url])
+
+
+def test_cost_line_follows_the_key_box(browser, keyless_app):
+    page = open_page(browser, keyless_app.url, "en-US")
+    wait_text(page, "#t2i-cost", "Offline demo, not billed")
+    if not page.is_visible("#api-key input"):
+        page.click("#key-box button, #key-box .label-wrap")
+    page.fill("#api-key input", "sk-typed-in-the-page-0123456789")
+    wait_text(page, "#t2i-cost", "Estimated cost: about ¥0.20 · 1 × qwen-image-plus · Beijing")
+    assert not page.is_visible("#key-typed")
+    shot(page, "cost-line-key-typed-en")
+    page.fill("#api-key input", "")
+    wait_text(page, "#t2i-cost", "Offline demo, not billed")
+    page.close()

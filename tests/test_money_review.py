@@ -197,17 +197,21 @@ def test_resume_finding_an_expired_task_keeps_it_maybe_billed(settings, emu):
 
 def test_cost_line_follows_the_key_box(make_ctx):
     """Locally without DASHSCOPE_API_KEY the app runs the offline demo until a key is typed in the
-    key box; then runs are billed to that key (and held to the budget). The cost line is computed
-    from ``ctx.route(None)`` and never reads the key box, so after typing a key it still says
-    "Offline demo, not billed" (and never shows a budget refusal) while every run is billed."""
+    key box; then runs are billed to that key (and held to the budget), so the cost line must follow
+    the key box. It does through a yes/no flag the page sets (key_banner.html), never through the
+    key itself: the key box is the input of no server-side event (it travels as a header only)."""
+    from aliyun_image.ui.cost_ui import cost_text
     from aliyun_image.ui.layout import build_demo
 
     ctx = make_ctx()  # clean_env: no key in the environment
     assert ctx.route(None).kind == "offline" and ctx.route("sk-typed-key-0123456789").kind == "own"
     demo = build_demo(ctx)
     by_id = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
-    key_box, line = by_id["api-key"], by_id["t2i-cost"]
+    key_box, flag, line = by_id["api-key"], by_id["key-typed"], by_id["t2i-cost"]
     feeding = [fn for fn in demo.fns.values() if line in fn.outputs]
-    assert feeding and any(key_box in fn.inputs for fn in feeding), "the cost line ignores the key box"
-    assert any(t[0] == key_box._id for fn in feeding for t in fn.targets), "typing a key does not refresh it"
-
+    assert feeding and all(flag in fn.inputs for fn in feeding), "the cost line ignores whether a key is typed"
+    assert any(t[0] == flag._id for fn in feeding for t in fn.targets), "typing a key does not refresh it"
+    assert not any(key_box in fn.inputs for fn in demo.fns.values() if fn.fn is not None), "the key went to the server"
+    offline = cost_text(ctx, "t2i", "standard", "", 2, True, "en")
+    typed = cost_text(ctx, "t2i", "standard", "", 2, True, "en", key_typed=True)
+    assert offline.startswith("Offline demo, not billed") and typed.startswith("Estimated cost: about ¥0.40"), typed

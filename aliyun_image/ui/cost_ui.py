@@ -32,6 +32,10 @@ _TEXT = {
 }
 
 
+# Stands for "a key the visitor typed" when routing the estimate: the route's kind and payer depend
+# only on whether there is one (the key itself never reaches the server outside a run's header).
+_TYPED = "typed-key"
+
 # A line that follows the options: no spinner or fading while it refreshes.
 QUIET: dict[str, Any] = {**PRIVATE, "show_progress": "hidden"}
 
@@ -50,10 +54,17 @@ def spend_line() -> gr.Markdown:
     return gr.Markdown(elem_id="gallery-spend", elem_classes=["cost-line"])
 
 
+def key_typed_flag() -> gr.Checkbox:
+    """Whether the visitor typed a key (set by the page's key_banner.html, hidden by CSS): a yes/no,
+    never the key, which travels only as a request header."""
+    return gr.Checkbox(value=False, label="key typed", container=False, elem_id="key-typed")
+
+
 def cost_text(ctx: AppContext, task: str, quality: str, model: str, n: Any, extend: Any, lang: str,
-              owner: str | None = None) -> str:
+              owner: str | None = None, key_typed: bool = False) -> str:
     """The cost line: the estimate, free in the offline demo, or why a budget would refuse the run
-    (``owner``: the visitor, for the per-visitor hourly cap of a hosted demo)."""
+    (``owner``: the visitor, for the per-visitor hourly cap of a hosted demo; ``key_typed``: a key
+    is in the key box, so runs go to the real API on it, see :meth:`AppContext.route`)."""
     name = (model or "").strip() or catalog.default_model(task, quality == "max")
     spec = catalog.get_model(name) or catalog.generic_spec(name)
     try:
@@ -61,7 +72,7 @@ def cost_text(ctx: AppContext, task: str, quality: str, model: str, n: Any, exte
     except (TypeError, ValueError):
         count = 1
     est = estimate_for(spec, count, bool(extend), ctx.settings.region, model=name)
-    route = ctx.route(None)
+    route = ctx.route(_TYPED if key_typed else None)
     if route.kind == "offline":
         return _t(lang, "free", est=est.text(lang))
     refusal = billing.budget_refusal(route.service.store, route.service.settings, est, route.key, owner)
@@ -99,16 +110,18 @@ def run_cost_md(job: Any, results: list, failures: list, lang: str, region: str 
 
 def wire(demo: gr.Blocks, ctx: AppContext, panels: dict[str, Any], gallery: Any) -> None:
     """Keep the cost lines of ``panels`` (``{"t2i": T2IPanel, "edit": ..., "fuse": ...}``) and the
-    gallery's spend line up to date."""
+    gallery's spend line up to date; they follow whether a key is typed, too."""
+    typed = key_typed_flag()
     for prefix, panel in panels.items():
         task = T2I if prefix == "t2i" else EDIT
         o = panel.options
 
-        def update(quality: str, model: str, n: float, extend: bool, request: gr.Request, task: str = task) -> str:
+        def update(quality: str, model: str, n: float, extend: bool, key_typed: bool, request: gr.Request,
+                   task: str = task) -> str:
             owner = ctx.owner(request_session(request))
-            return cost_text(ctx, task, quality, model, n, extend, request_lang(request), owner)
+            return cost_text(ctx, task, quality, model, n, extend, request_lang(request), owner, bool(key_typed))
 
-        inputs = [o.quality, o.model, o.n, o.extend]
+        inputs = [o.quality, o.model, o.n, o.extend, typed]
         for w in inputs:
             w.change(update, inputs, panel.cost, **QUIET)
         demo.load(update, inputs, panel.cost, **QUIET)
