@@ -4,12 +4,20 @@ send). Each test here failed on the code it was written against; see the docstri
 
 from __future__ import annotations
 
+import io
+import sqlite3
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
+import requests
+from PIL import Image
+
+from aliyun_image.ui.endpoints import call_args
 
 from .appserver import launch
+from .test_app_api import EDIT_DEFAULTS
 from .test_hosted_safety import _fn_index, _gen_data, _join, _listen
 
 pytestmark = pytest.mark.slow  # launches the app in a subprocess
@@ -51,3 +59,45 @@ def test_repeated_zip_of_the_same_results_does_not_fill_the_disk(demo):
     grown = sum(_du(p) for p in temp) - start
     # One zip made twice (the app's copy and Gradio's cached copy) is what the same request needs.
     assert grown <= 2 * max(sizes) + 4096, f"8 identical zips of {max(sizes)} bytes left {grown} bytes"
+
+
+@pytest.fixture(scope="module")
+def keyless(tmp_path_factory, emulator_server):
+    """Hosted, no host key, a visitor's key goes to the service (here the emulator); 1 MB disk budget."""
+    root = tmp_path_factory.mktemp("attack-keys")
+    app = launch(["--hosted", "--base-url", emulator_server.base_url, "--disk-budget-mb", "1"], root / "outputs",
+                 cwd=root)
+    try:
+        yield app
+    finally:
+        app.stop()
+
+
+def _noise_upload(app) -> dict:
+    """A fresh 600x600 noise PNG (about 1 MB, new content each time) uploaded like the page does."""
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng().integers(0, 255, (600, 600, 3), dtype=np.uint8)).save(buf, "PNG")
+    r = requests.post(f"{app.url}gradio_api/upload", files={"files": ("n.png", buf.getvalue(), "image/png")},
+                      timeout=30)
+    r.raise_for_status()
+    return {"path": r.json()[0], "meta": {"_type": "gradio.FileData"}}
+
+
+def test_runs_refused_for_a_bad_key_keep_no_input_images(keyless):
+    """Kept inputs are written before the request is sent (service.py ``keep_job_inputs``), per owner,
+    outside the disk budget (``store.prune`` counts only done results) and collected only when a prune
+    or the trash removes a row, after an hour. A visitor with any made-up key (no quota: "own" key)
+    sends fusions of three fresh uploads: each is refused (401, nothing made, no row), yet its three
+    images stay in ``outputs/inputs/<owner>/``. Three calls here leave ~9 MB against a 1 MB budget; at
+    the hosted 20 MB upload limit that is 60 MB per call."""
+    fuse, visitor = _fn_index(keyless, "fuse"), f"mallory-{uuid.uuid4().hex[:8]}"
+    for _ in range(3):
+        data = call_args("fuse", **{**EDIT_DEFAULTS, "image1": _noise_upload(keyless), "image2": _noise_upload(keyless),
+                                    "image3": _noise_upload(keyless), "instruction": "merge 图1 图2 图3"})
+        event = _join(keyless, visitor, fuse, data, headers={"X-DashScope-API-Key": "not-a-key"})
+        done = _listen(keyless, visitor, {event})[event]
+        assert not done["success"] and "InvalidApiKey" in str(done["output"]), done
+    db = sqlite3.connect(keyless.data_dir / "gallery.sqlite3")
+    assert db.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 0  # nothing was made
+    kept = _du(keyless.data_dir / "inputs")
+    assert kept == 0, f"{kept} bytes of inputs kept for runs that made nothing (disk budget 1 MB)"
