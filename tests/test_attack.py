@@ -101,3 +101,45 @@ def test_runs_refused_for_a_bad_key_keep_no_input_images(keyless):
     assert db.execute("SELECT COUNT(*) FROM results").fetchone()[0] == 0  # nothing was made
     kept = _du(keyless.data_dir / "inputs")
     assert kept == 0, f"{kept} bytes of inputs kept for runs that made nothing (disk budget 1 MB)"
+
+
+def _direct(app, session: str, api_name: str, data: list, index: int | None = None) -> dict:
+    """An un-queued event as the page sends it (``/gradio_api/run/predict``), in ``session``."""
+    body = {"data": data, "fn_index": _fn_index(app, api_name), "session_hash": session, "trigger_id": None,
+            "event_data": None if index is None else {"index": index, "value": None, "selected": True}}
+    r = requests.post(f"{app.url}gradio_api/run/predict", json=body, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+@pytest.fixture(scope="module")
+def tight(tmp_path_factory):
+    """Hosted offline demo with a 0.5 MB disk budget."""
+    root = tmp_path_factory.mktemp("attack-trash")
+    app = launch(["--hosted", "--disk-budget-mb", "0.5"], root / "outputs", cwd=root)
+    try:
+        yield app
+    finally:
+        app.stop()
+
+
+def test_trash_counts_against_the_disk_budget(tight):
+    """``store.bytes_used``/``prune`` count and delete only ``done`` results: a deleted result's file
+    moves to ``trash/`` and stays there a day (hosted), outside the disk budget. Make, delete, make
+    again: the results folder holds more than its budget (the oldest *other* visitors' results are
+    pruned to make room for the new ones, while the trash keeps growing)."""
+    visitor = f"trasher-{uuid.uuid4().hex[:8]}"
+    gen = _fn_index(tight, "generate")
+    for round_ in range(3):
+        event = _join(tight, visitor, gen, _gen_data(f"trash round {round_}", n=4))
+        assert _listen(tight, visitor, {event})[event]["success"]
+        if round_ == 2:
+            break
+        for _ in range(4):  # select the first thumbnail of the page and delete it, as the page does
+            _direct(tight, visitor, "gallery_page", ["", "", "", 1])
+            _direct(tight, visitor, "gallery_select", [None], index=0)
+            _direct(tight, visitor, "gallery_delete", [None])
+    trash = _du(tight.data_dir / "trash")
+    assert trash > 0, "nothing was deleted: the test's clicks did not work"
+    used = _du(tight.data_dir / "images") + trash
+    assert used <= (1 << 19) + 200_000, f"{used} bytes of images and trash against a 0.5 MB budget ({trash} trash)"
