@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import io
 import sqlite3
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ from PIL import Image
 from aliyun_image.ui.endpoints import call_args
 
 from .appserver import launch
+from .conftest import TEST_KEY
 from .test_app_api import EDIT_DEFAULTS
 from .test_hosted_safety import _fn_index, _gen_data, _join, _listen
 
@@ -143,3 +146,43 @@ def test_trash_counts_against_the_disk_budget(tight):
     assert trash > 0, "nothing was deleted: the test's clicks did not work"
     used = _du(tight.data_dir / "images") + trash
     assert used <= (1 << 19) + 200_000, f"{used} bytes of images and trash against a 0.5 MB budget ({trash} trash)"
+
+
+@pytest.fixture(scope="module")
+def two_slots(tmp_path_factory, emulator_server):
+    """Hosted with the host's key, two runs at once (Gradio's ``runs`` concurrency); the account-limit
+    scheduler off, so only Gradio's limit is in play."""
+    root = tmp_path_factory.mktemp("attack-direct")
+    app = launch(["--hosted", "--base-url", emulator_server.base_url, "--concurrency", "2"], root / "outputs",
+                 cwd=root, env_extra={"DASHSCOPE_API_KEY": TEST_KEY, "ALIYUN_IMAGE_TASK_LIMIT": "0"})
+    try:
+        yield app
+    finally:
+        app.stop()
+
+
+def test_direct_run_route_keeps_the_runs_concurrency_limit(two_slots, emulator_server):
+    """Queued events (generate, variations, download_run, download_matching) also answer on the
+    un-queued ``/gradio_api/run/<api_name>`` route (Gradio's ``api_open``), where no
+    ``concurrency_limit`` applies: the ``runs`` limit (here 2) and the ``zips`` limit (2) are not
+    enforced for a script, and since today's fix that route also acts as the session it names.
+    Six direct calls here put six requests in flight at once."""
+    emulator_server.clear()
+    emulator_server.latency = 1.0
+    try:
+        def direct(i: int) -> int:
+            r = requests.post(f"{two_slots.url}gradio_api/run/generate", timeout=60,
+                              json={"data": _gen_data(f"direct {i}"), "session_hash": f"d{i}-{uuid.uuid4().hex[:8]}"})
+            return r.status_code
+
+        with ThreadPoolExecutor(6) as pool:
+            codes = list(pool.map(direct, range(6)))
+        db = sqlite3.connect(two_slots.data_dir / "gallery.sqlite3")
+        for _ in range(100):  # the abandoned generators go on in the background: wait for their results
+            if db.execute("SELECT COUNT(*) FROM results WHERE status='done'").fetchone()[0] >= 6:
+                break
+            time.sleep(0.1)
+        peak = emulator_server.peak_in_flight
+    finally:
+        emulator_server.latency = 0.0
+    assert all(c == 404 for c in codes) or peak <= 2, f"direct calls {codes}: {peak} requests in flight, limit 2"
