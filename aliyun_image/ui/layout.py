@@ -137,6 +137,9 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         wire_result_actions(ctx, h, demo, tabs, t2i, edit, fuse)
         wire_gallery_search(h, gallery, h.gallery_first_page)
         wire_cost(demo, ctx, {"t2i": t2i, "edit": edit, "fuse": fuse}, gallery)
+    # Queued events answer only through the queue: Gradio's direct /run/<name> route (open unless
+    # on a Space) would skip every concurrency limit (runs, zips, key checks).
+    demo.api_open = False
     return demo
 
 
