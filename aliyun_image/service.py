@@ -214,7 +214,6 @@ class ImageService:
         batch = Batch(job, notes=list(job.notes))
         batch_id = uuid.uuid4().hex[:12]
         lock = threading.Lock()
-        keep_job_inputs(self.inputs, job.images, owner)  # before sending: what was sent can come back
         refs = image_refs(self.settings, self.client, job, key,
                           lambda: emit(Event(EventKind.STATUS, text=("正在上传输入图片…", "Uploading input images…"))))
 
@@ -261,6 +260,10 @@ class ImageService:
     def _new_result(self, ctx: _RunContext, idx: int, seed: int, url: str, gen: Generation | None,
                     request_id: str = "", extra_params: dict | None = None) -> NewResult:
         job = ctx.job
+        with ctx.keep_lock:  # once the service made something: a refused run (bad key) keeps nothing
+            if not ctx.kept:
+                keep_job_inputs(self.inputs, job.images, ctx.owner)
+                ctx.kept = True
         return NewResult(batch_id=ctx.batch_id, idx=idx, task=job.task, model=job.model, prompt=job.prompt,
                          negative=job.negative, params={**job.params(), **(extra_params or {})}, seed=seed,
                          inputs=job.input_refs(), request_id=gen.request_id if gen else request_id,
@@ -483,4 +486,6 @@ class _RunContext:
     dl_pool: ThreadPoolExecutor | _Inline
     record: Callable[[Event], None]
     cancel: threading.Event | None
+    kept: bool = False  # the job's input images are kept (see _new_result)
+    keep_lock: threading.Lock = field(default_factory=threading.Lock)
 
