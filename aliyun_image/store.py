@@ -267,9 +267,10 @@ class ResultStore:
         return storage_error(self.root, OSError(errno.ENOSPC, "No space left on device"), self.show_paths)
 
     def bytes_used(self) -> int:
-        """Bytes of stored result files (as recorded)."""
+        """Bytes of stored result files (as recorded), the trash's included: it takes disk too."""
         with self._lock:
-            return int(self._db.execute("SELECT IFNULL(SUM(bytes), 0) FROM results WHERE status='done'").fetchone()[0])
+            return int(self._db.execute("SELECT IFNULL(SUM(bytes), 0) FROM results "
+                                        "WHERE status IN ('done', 'trashed')").fetchone()[0])
 
     def prune(self, max_bytes: int) -> int:
         """Delete the oldest stored results until their files fit in ``max_bytes``; return how

@@ -92,6 +92,19 @@ class Trash:
             self.inputs.collect(self.store)
         return removed
 
+    def make_room(self, max_bytes: int) -> int:
+        """Hosted disk budget: delete trashed results for good, the longest trashed first, until the
+        stored and trashed files fit in ``max_bytes`` (the trash goes before anyone's results)."""
+        removed = 0
+        for rec in reversed(self.items()):  # items(): most recently deleted first
+            if self.store.bytes_used() <= max_bytes:
+                break
+            if self.store.delete(rec.id):
+                removed += 1
+            with contextlib.suppress(OSError):
+                self.trashed_file(rec).unlink()
+        return removed
+
     def expire(self, hosted: bool = False) -> int:
         """Empty what has been in the trash longer than it is kept (30 days; a day when hosted)."""
         return self.empty(older_than=HOSTED_KEEP_S if hosted else KEEP_DAYS * 86400.0)

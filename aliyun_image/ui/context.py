@@ -138,8 +138,9 @@ class AppContext:
         if not self.opts.hosted or self.opts.disk_budget_mb <= 0:
             return
         try:
+            budget = int(self.opts.disk_budget_mb * (1 << 20))
             with self._pruning:  # runs that end together must not each delete the same excess
-                removed = self.store.prune(int(self.opts.disk_budget_mb * (1 << 20)))
+                removed = Trash(self.store).make_room(budget) + self.store.prune(budget)
             if removed:
                 log.info("disk budget: deleted %d oldest result(s)", removed)
                 Trash(self.store).inputs.collect(self.store)  # and the inputs only they used
