@@ -463,7 +463,7 @@ class ResultStore:
         if not files:
             return None
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_suffix(".part")
+        tmp = dest.with_name(f"{dest.name}.{uuid.uuid4().hex[:8]}.part")  # two requests for one zip race
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:  # PNGs are already compressed
             for f in files:
                 zf.write(f, arcname=f.name)

@@ -154,15 +154,18 @@ class AppContext:
         except Exception:  # housekeeping must never take the app down
             log.warning("emptying the trash failed", exc_info=True)
 
-    def zip_path(self, name: str) -> Path:
-        """Where to write a gallery zip. Zips older than ten minutes are deleted first: Gradio has
-        copied each into its own cache by then, so ours would only pile up."""
+    def zip_path(self, name: str, ids: list[int]) -> Path:
+        """Where to write the zip of results ``ids``. The same results always get the same path
+        (and so the same bytes and name), so asking again rewrites one file and Gradio's
+        content-addressed cache keeps one copy: a repeated request cannot pile zips up on the disk.
+        Zips older than ten minutes are deleted first: Gradio has copied each into its cache by then."""
         cutoff = time.time() - 600
         for old in self._zips.glob("*"):
             with contextlib.suppress(OSError):
                 if old.stat().st_mtime < cutoff:
                     shutil.rmtree(old, ignore_errors=True)
-        return Path(tempfile.mkdtemp(dir=self._zips)) / name
+        key = hashlib.sha256(",".join(map(str, sorted(set(ids)))).encode()).hexdigest()[:20]
+        return self._zips / key / name
 
     def quota_for(self, route: Route) -> HourlyQuota | None:
         """The hourly budget a call on ``route`` draws from, if any (hosted mode only)."""

@@ -131,7 +131,7 @@ class GalleryHandlers(KeepHandlers):
         ids = list(dict.fromkeys(int(i) for i in (checked or [])))[:PAGE_SIZE]
         if not ids:
             return None, t(lang, "zip_empty")
-        dest = self.ctx.zip_path(f"aliyun-image-{time.strftime('%Y%m%d-%H%M%S')}.zip")
+        dest = self.ctx.zip_path(f"aliyun-image-{len(ids)}-images.zip", ids)
         out = self._gallery(request).export_zip(ids, dest)
         if out is None:
             return None, t(lang, "zip_empty")

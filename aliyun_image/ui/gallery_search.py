@@ -11,7 +11,6 @@ Public endpoint: ``/download_matching`` (parameters in :data:`.endpoints.PARAMS`
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -134,7 +133,7 @@ class GallerySearch:
         recs, total = gallery.matching(query=str(query or "")[:200], task=str(task or ""), model=str(model or ""),
                                        cap=result_sets.MATCH_ZIP_CAP)
         ids = [r.id for r in recs]
-        dest = self.ctx.zip_path(f"aliyun-image-matching-{time.strftime('%Y%m%d-%H%M%S')}.zip")
+        dest = self.ctx.zip_path(f"aliyun-image-matching-{len(ids)}-images.zip", ids)
         out = gallery.export_zip(ids, dest) if ids else None
         if out is None:
             raise gr.Error(t(lang, "zip_matching_none"), print_exception=False)

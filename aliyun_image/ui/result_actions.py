@@ -15,7 +15,6 @@ Public endpoints (parameters in :data:`.endpoints.PARAMS`): ``/variations`` and
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -170,7 +169,7 @@ class ResultActions(RunHandlers):
         if not recs:
             raise gr.Error(self._refusal(record_id, lang), print_exception=False)
         ids = [r.id for r in recs]
-        dest = self.ctx.zip_path(f"aliyun-image-run-{ids[0]}-{time.strftime('%Y%m%d-%H%M%S')}.zip")
+        dest = self.ctx.zip_path(f"aliyun-image-run-{ids[0]}.zip", ids)
         out = gallery.export_zip(ids, dest)
         if out is None:
             raise gr.Error(self._refusal(record_id, lang), print_exception=False)
