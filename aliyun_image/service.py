@@ -36,8 +36,10 @@ from .errors import (
     ApiError,
     CancelledError,
     DownloadError,
-    NetworkError,
     StorageError,
+    TaskFailedError,
+    TaskGoneError,
+    task_unfollowed,
     unexpected,
 )
 from .jobs import Job, build_job
@@ -315,13 +317,19 @@ class ImageService:
                                                           {"task_id": task_id})])
         try:
             gen = self.client.wait_task(ctx.key, task_id, model=job.model, cancel=ctx.cancel)
-        except AliyunImageError as exc:
-            if isinstance(exc, (CancelledError, NetworkError)) or exc.code == "Task.Timeout":
-                # The row stays pending with its task id (maybe billed): `resume` picks it up later.
-                billing.record_maybe(self.store, self.settings, ctx, exc, 1, rid)
-            else:
-                self.store.mark(rid, Status.FAILED, exc.code)
+        except TaskFailedError as exc:  # the task's own answer (FAILED, CANCELED): not billed
+            self.store.mark(rid, Status.FAILED, exc.code)
             raise
+        except TaskGoneError as exc:  # UNKNOWN: it may have run (maybe billed); nothing to collect
+            billing.record_maybe(self.store, self.settings, ctx, exc, 1, rid)
+            self.store.mark(rid, Status.EXPIRED, exc.code)
+            raise
+        except AliyunImageError as exc:
+            # Whatever became of our polls (timeout, 5xx, an unreadable reply, Stop), the accepted
+            # task runs and is billed: the row stays pending with its task id (maybe billed) and
+            # `resume` collects it later.
+            billing.record_maybe(self.store, self.settings, ctx, exc, 1, rid)
+            raise exc if isinstance(exc, CancelledError) else task_unfollowed(task_id, exc) from None
         self._set_url(rid, gen)
         return rid
 
@@ -450,7 +458,11 @@ class ImageService:
         if state.generation is not None:
             self._set_url(rec.id, state.generation)
             return True
-        if state.status.finished:
+        if state.status is protocol.TaskStatus.UNKNOWN:
+            # The id is gone (ids live 24 h): that says nothing of the outcome, and the task most
+            # likely ran and was billed, so it stays maybe billed; the result cannot be fetched.
+            self.store.mark(rec.id, Status.EXPIRED, state.code)
+        elif state.status.finished:
             self.store.mark(rec.id, Status.FAILED, state.code)
             self.store.charges(charges.drop_maybe, rec.id)  # a failed task is not billed
         return False
