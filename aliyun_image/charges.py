@@ -8,8 +8,9 @@ from the gallery (or a hosted store's pruning) does not make its money unspent. 
 - ``maybe``: a request was sent and no usable answer came back (timeout, unreadable 200, an async
   task left running by Stop or a lost connection): it may have been billed.
 
-- ``hold``: a run in flight holds its whole estimate (``price``) until it ends, so runs in other
-  threads and processes see it before their own budget check (``code`` names the holding process:
+- ``hold``: a run in flight holds what its unsettled images may still cost (``price``: its
+  estimate, less one unit price per image settled), so runs in other threads and processes see it
+  before their own budget check (``code`` names the holding process:
   a crashed one's holds are ignored and removed).
 
 A failed or refused request gets no row: Bailian does not bill it. Prices are decimal text (None:
@@ -22,6 +23,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from decimal import Decimal
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS charges (
@@ -117,6 +119,15 @@ def holds(db: sqlite3.Connection) -> list[sqlite3.Row]:
 def hold_code() -> str:
     """What a hold records of its process (to tell a crashed holder's leftovers)."""
     return f"pid:{os.getpid()}"
+
+
+def shrink_hold(db: sqlite3.Connection, hold_id: int, amount: str) -> None:
+    """One image of the run holding ``hold_id`` is settled (its charge, if any, is recorded): the
+    hold keeps only what the rest of the run may still cost, so nothing is counted twice."""
+    row = db.execute("SELECT price FROM charges WHERE id=? AND state='hold'", (hold_id,)).fetchone()
+    if row is not None and row["price"] is not None:
+        left = max(Decimal(row["price"]) - Decimal(amount), Decimal(0))
+        db.execute("UPDATE charges SET price=? WHERE id=?", (str(left), hold_id))
 
 
 def release(db: sqlite3.Connection, hold_id: int) -> None:

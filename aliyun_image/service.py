@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 from collections.abc import Callable, Iterator, Sequence
 
-
 from . import billing, budget, charges, protocol
 from .client import DashScopeClient
 from .protocol import Generation, url_expiry
@@ -197,13 +196,14 @@ class ImageService:
         key = check_key(api_key or self.settings.api_key, self.settings)
         token = billing.hold_budget(self.store, self.settings, job, key, owner)
         try:
-            return self._run(job, api_key=key, owner=owner, on_event=on_event, cancel=cancel)
+            return self._run(job, api_key=key, owner=owner, on_event=on_event, cancel=cancel,
+                             settle=lambda: billing.settle_one(self.store, self.settings, job, token))
         finally:
             budget.release(self.store, token)
 
     def _run(self, job: Job, *, api_key: str | None = None, owner: str | None = None,
              on_event: Callable[[Event], None] | None = None,
-             cancel: threading.Event | None = None) -> Batch:
+             cancel: threading.Event | None = None, settle: Callable[[], None] | None = None) -> Batch:
         """Execute a validated job: requests (concurrently when fanning out), downloads, storing.
 
         Partial success is normal: the batch keeps every stored result and every failure.
@@ -227,6 +227,8 @@ class ImageService:
                 if ev.error is not None:
                     batch.failures.append(ev.error)
                 ev.done, ev.total = len(batch.results) + len(batch.failures), job.n
+            if settle is not None and (ev.record is not None or ev.error is not None):
+                settle()  # this image's charge is recorded: its share of the run's budget hold goes
             try:
                 emit(ev)
             except Exception:  # a broken progress callback must not undo a stored result
