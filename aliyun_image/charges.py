@@ -60,8 +60,13 @@ def migrate(db: sqlite3.Connection, version: int) -> None:
         if statement.strip():
             db.execute(statement)
     if version == 1:
+        # The offline demo shares the data folder: its stand-ins (emulator URLs on this machine)
+        # were never billed, so they are marked as its own and get no charge.
+        db.execute("UPDATE results SET paid_by='offline' WHERE url LIKE 'http://127.%' OR url LIKE 'http://localhost%'"
+                   " OR url LIKE 'http://[::1]%'")
         db.execute("INSERT OR IGNORE INTO charges (result_id, owner, model, region, price, currency, state, created)"
-                   " SELECT id, owner, model, '', NULL, 'CNY', 'billed', created FROM results WHERE url != ''")
+                   " SELECT id, owner, model, '', NULL, 'CNY', 'billed', created FROM results WHERE url != ''"
+                   " AND IFNULL(paid_by,'') != 'offline'")
 
 
 def add(db: sqlite3.Connection, *, model: str, region: str, price: str | None, currency: str, state: str,
@@ -89,6 +94,13 @@ def bill_result(db: sqlite3.Connection, rid: int) -> None:
 def drop_maybe(db: sqlite3.Connection, rid: int) -> None:
     """The async task behind result ``rid`` failed after all: not billed, forget its ``maybe``."""
     db.execute("DELETE FROM charges WHERE result_id=? AND state='maybe'", (rid,))
+
+
+def forget_result(db: sqlite3.Connection, rid: int) -> None:
+    """Result ``rid`` is deleted: its charges stay (the money is spent) but no longer name it, so
+    a store made before ids were AUTOINCREMENT, which hands ``rid`` out again, cannot merge the
+    next image's charge into this one."""
+    db.execute("UPDATE charges SET result_id=NULL WHERE result_id=?", (rid,))
 
 
 def rows(db: sqlite3.Connection, since: float = 0.0, owner: str | None = None,
