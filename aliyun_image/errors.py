@@ -393,14 +393,16 @@ def task_end_error(status: str, code: str, message: str, request_id: str, *,
 
 def task_unfollowed(task_id: str, err: AliyunImageError) -> TaskPendingError:
     """Polling the accepted task ``task_id`` failed with ``err``: the task still runs (and is
-    billed) on the service, so it is kept for ``resume``; ``err`` keeps its code and status."""
+    billed) on the service, so it is kept for ``resume``; ``err`` keeps its code and status. The
+    text does not say "try again": a second run would be billed again."""
     if isinstance(err, TaskPendingError):
         return err
     return TaskPendingError(
-        f"{err.zh} 任务 {task_id} 已被服务接受并已记录（可能已计费），"
-        "稍后运行 python -m aliyun_image resume 即可取回结果。",
-        f"{err.en} Task {task_id} was accepted and is recorded (it may be billed): run "
-        "`python -m aliyun_image resume` later to collect it.",
+        f"任务 {task_id} 已被服务接受，但查询其进度失败（{(err.message or err.code)[:160]}），它可能仍在运行并计费。"
+        "任务已记录，请勿重复生成；稍后运行 python -m aliyun_image resume 即可取回结果。",
+        f"Task {task_id} was accepted, but checking on it failed ({(err.message or err.code)[:160]}); it may still be "
+        "running and billed. It is recorded, so do not run it again: run `python -m aliyun_image resume` later "
+        "to collect it.",
         code=err.code, status=err.status, message=err.message, request_id=err.request_id, retries=err.retries)
 
 
