@@ -60,6 +60,15 @@ def hold_budget(store: ResultStore, settings: Settings, job: Job, key: str | Non
     return _hold(store, settings, estimate(job, settings.region), key, owner)
 
 
+def settle_one(store: ResultStore, settings: Settings, job: Job, hold: int | None) -> None:
+    """One image of the run holding ``hold`` is settled (stored, failed or maybe billed, its charge
+    recorded): its share of the hold goes, so the run is not counted twice against the budget."""
+    unit = unit_price(job.spec, settings.region, job.prompt_extend)
+    if hold is not None and unit is not None:
+        with contextlib.suppress(AliyunImageError):  # the hold only errs on the safe side
+            store.charges(charges.shrink_hold, hold, str(unit))
+
+
 def _hold(store: ResultStore, settings: Settings, est: Estimate, key: str | None, owner: str | None) -> int | None:
     payer = paid_by(settings, key or settings.api_key)
     if payer == ledger.FREE or (settings.hosted and payer):

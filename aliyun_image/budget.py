@@ -104,9 +104,9 @@ def release(store: ResultStore, hold: int | None) -> None:
 
 def _over(kind: str, limit: Decimal, spent: Spend, flying: Decimal, est: Estimate, hosted: bool) -> ValidationError:
     code, name_zh, name_en, when_zh, when_en, flag, env, wait_zh, wait_en = _KINDS[kind]
-    cur = est.currency
-    fly_zh = f"，进行中的运行已预留 {money_text(flying, cur)}" if flying else ""
-    fly_en = f"; runs in progress hold {money_text(flying, cur)}" if flying else ""
+    cur = est.currency  # exact amounts: rounded ones could show a cost that does not cross the budget
+    fly_zh = f"，进行中的运行已预留 {money_text(flying, cur, True)}" if flying else ""
+    fly_en = f"; runs in progress hold {money_text(flying, cur, True)}" if flying else ""
     if hosted:
         todo_zh = "请减少张数、换用更便宜的模型，稍后再试，或填写你自己的 API Key。"
         todo_en = "Ask for fewer images or a cheaper model, try again later, or enter your own API key."
@@ -115,10 +115,11 @@ def _over(kind: str, limit: Decimal, spent: Spend, flying: Decimal, est: Estimat
         todo_en = (f"Ask for fewer images or a cheaper model, wait until {wait_en}, or raise the budget "
                    f"({flag} / {env}).")
     return ValidationError(
-        f"本次运行会超出{name_zh} {money_text(limit, cur)}：{when_zh}已花费 {spent.text(ZH)}{fly_zh}；"
-        f"本次{est.text(ZH)}。未发送任何请求。{todo_zh}",
-        f"This run would cross {'the ' if kind in ('daily', 'monthly') else ''}{name_en} of {money_text(limit, cur)}:"
-        f" spent {when_en} {spent.text('en')}{fly_en}; this run costs {est.text('en')}. Nothing was sent. {todo_en}",
+        f"本次运行会超出{name_zh} {money_text(limit, cur, True)}：{when_zh}已花费 {spent.text(ZH)}{fly_zh}；"
+        f"本次{est.text(ZH, True)}。未发送任何请求。{todo_zh}",
+        f"This run would cross {'the ' if kind in ('daily', 'monthly') else ''}{name_en} of "
+        f"{money_text(limit, cur, True)}: spent {when_en} {spent.text('en')}{fly_en}; this run costs "
+        f"{est.text('en', True)}. Nothing was sent. {todo_en}",
         code=code)
 
 

@@ -8,8 +8,9 @@ from the gallery (or a hosted store's pruning) does not make its money unspent. 
 - ``maybe``: a request was sent and no usable answer came back (timeout, unreadable 200, an async
   task left running by Stop or a lost connection): it may have been billed.
 
-- ``hold``: a run in flight holds its whole estimate (``price``) until it ends, so runs in other
-  threads and processes see it before their own budget check (``code`` names the holding process:
+- ``hold``: a run in flight holds what its unsettled images may still cost (``price``: its
+  estimate, less one unit price per image settled), so runs in other threads and processes see it
+  before their own budget check (``code`` names the holding process:
   a crashed one's holds are ignored and removed).
 
 A failed or refused request gets no row: Bailian does not bill it. Prices are decimal text (None:
@@ -22,6 +23,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from decimal import Decimal
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS charges (
@@ -58,8 +60,13 @@ def migrate(db: sqlite3.Connection, version: int) -> None:
         if statement.strip():
             db.execute(statement)
     if version == 1:
+        # The offline demo shares the data folder: its stand-ins (emulator URLs on this machine)
+        # were never billed, so they are marked as its own and get no charge.
+        db.execute("UPDATE results SET paid_by='offline' WHERE url LIKE 'http://127.%' OR url LIKE 'http://localhost%'"
+                   " OR url LIKE 'http://[::1]%'")
         db.execute("INSERT OR IGNORE INTO charges (result_id, owner, model, region, price, currency, state, created)"
-                   " SELECT id, owner, model, '', NULL, 'CNY', 'billed', created FROM results WHERE url != ''")
+                   " SELECT id, owner, model, '', NULL, 'CNY', 'billed', created FROM results WHERE url != ''"
+                   " AND IFNULL(paid_by,'') != 'offline'")
 
 
 def add(db: sqlite3.Connection, *, model: str, region: str, price: str | None, currency: str, state: str,
@@ -87,6 +94,13 @@ def bill_result(db: sqlite3.Connection, rid: int) -> None:
 def drop_maybe(db: sqlite3.Connection, rid: int) -> None:
     """The async task behind result ``rid`` failed after all: not billed, forget its ``maybe``."""
     db.execute("DELETE FROM charges WHERE result_id=? AND state='maybe'", (rid,))
+
+
+def forget_result(db: sqlite3.Connection, rid: int) -> None:
+    """Result ``rid`` is deleted: its charges stay (the money is spent) but no longer name it, so
+    a store made before ids were AUTOINCREMENT, which hands ``rid`` out again, cannot merge the
+    next image's charge into this one."""
+    db.execute("UPDATE charges SET result_id=NULL WHERE result_id=?", (rid,))
 
 
 def rows(db: sqlite3.Connection, since: float = 0.0, owner: str | None = None,
@@ -117,6 +131,15 @@ def holds(db: sqlite3.Connection) -> list[sqlite3.Row]:
 def hold_code() -> str:
     """What a hold records of its process (to tell a crashed holder's leftovers)."""
     return f"pid:{os.getpid()}"
+
+
+def shrink_hold(db: sqlite3.Connection, hold_id: int, amount: str) -> None:
+    """One image of the run holding ``hold_id`` is settled (its charge, if any, is recorded): the
+    hold keeps only what the rest of the run may still cost, so nothing is counted twice."""
+    row = db.execute("SELECT price FROM charges WHERE id=? AND state='hold'", (hold_id,)).fetchone()
+    if row is not None and row["price"] is not None:
+        left = max(Decimal(row["price"]) - Decimal(amount), Decimal(0))
+        db.execute("UPDATE charges SET price=? WHERE id=?", (str(left), hold_id))
 
 
 def release(db: sqlite3.Connection, hold_id: int) -> None:

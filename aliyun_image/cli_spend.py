@@ -74,6 +74,9 @@ def dry_run(svc: Any, job: Any, lang: str) -> int:
             ("尺寸" if zh else "size", job.size or ("自动" if zh else "auto")),
             ("请求数" if zh else "requests", str(job.requests)), ("图片数" if zh else "images", str(job.n)),
             ("预计花费" if zh else "estimated cost", est.text(lang))]
+    if billing.paid_by(s, s.api_key) == ledger.FREE:  # the offline demo's emulator: nothing is billed
+        rows[-1] = (rows[-1][0], f"¥0（离线演示，不计费；用 API Key 时{est.text(lang)}）" if zh
+                    else f"¥0 (offline demo, not billed; with an API key: {est.text(lang)})")
     for name, value in rows:
         print(f"{name}: {value}")
     for note_zh, note_en in job.notes:

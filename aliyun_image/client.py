@@ -46,6 +46,7 @@ from .errors import (
     download_truncated,
     network_error,
     outcome_unknown,
+    task_end_error,
     task_timeout,
 )
 
@@ -275,8 +276,8 @@ class DashScopeClient:
             if state.generation is not None:
                 return state.generation
             if state.status.finished:
-                raise api_error(200, state.code, state.message, reply.request_id,
-                                region=self.settings.regions(), model=model)
+                raise task_end_error(state.status.value, state.code, state.message, reply.request_id,
+                                     region=self.settings.regions(), model=model)
             wait = schedule[min(i, len(schedule) - 1)]
             i += 1
             if time.monotonic() + wait > deadline:

@@ -238,7 +238,9 @@ class Settings:
         for name, var in (("daily_budget", ENV_DAILY_BUDGET), ("monthly_budget", ENV_MONTHLY_BUDGET),
                           ("host_hourly_budget", ENV_HOST_HOURLY_BUDGET),
                           ("session_hourly_budget", ENV_SESSION_HOURLY_BUDGET)):
-            kw[name] = parse_budget(o.pop(name) if name in o else env.get(var), var)  # 0 is a budget too
+            given = name in o  # a flag (or an app setting): name it as the user typed it, not the env var
+            kw[name] = parse_budget(o.pop(name) if given else env.get(var),  # 0 is a budget too
+                                    f"--{name.replace('_', '-')}" if given else var)
         kw["allow_unpriced"] = bool(o.pop("allow_unpriced", None)) or env.get(ENV_ALLOW_UNPRICED, "") in ("1", "true")
         if env.get(ENV_TIMEOUT):
             kw["read_timeout"] = _number(env[ENV_TIMEOUT], ENV_TIMEOUT, float)

@@ -30,10 +30,12 @@ def money(value: float | str | Decimal | None) -> Decimal | None:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
-def money_text(amount: Decimal, currency: str) -> str:
-    """``¥1.10`` (two decimals, half up); amounts below a cent keep their digits (``¥0.004``)."""
+def money_text(amount: Decimal, currency: str, exact: bool = False) -> str:
+    """``¥1.10`` (two decimals, half up); amounts below a cent keep their digits (``¥0.004``).
+    ``exact``: every digit (``¥1.100886``, still at least two decimals), where rounding would
+    mislead (a budget refusal must show a cost that crosses the budget it shows)."""
     shown = amount.quantize(CENT, rounding=ROUND_HALF_UP)
-    if shown == 0 and amount != 0:
+    if (exact or shown == 0) and amount != shown:
         shown = amount.normalize()
     symbol = SYMBOLS.get(currency)
     return f"{symbol}{shown}" if symbol else f"{shown} {currency}"
@@ -62,15 +64,16 @@ class Estimate:
         """``n`` x the unit price, or None when the price is unknown."""
         return None if self.unit is None else self.unit * self.n
 
-    def text(self, lang: str) -> str:
-        """``约 ¥1.00 · 2 × qwen-image-max · 北京`` / ``about ¥1.00 · 2 × qwen-image-max · Beijing``."""
+    def text(self, lang: str, exact: bool = False) -> str:
+        """``约 ¥1.00 · 2 × qwen-image-max · 北京`` / ``about ¥1.00 · 2 × qwen-image-max · Beijing``
+        (``exact``: every digit of the amount, see :func:`money_text`)."""
         zh = lang == ZH
         where = region_names(self.region)[0 if zh else 1]
         total = self.total
         if total is None:
             head = "价格未知" if zh else "price unknown"
         else:
-            head = ("约 " if zh else "about ") + money_text(total, self.currency)
+            head = ("约 " if zh else "about ") + money_text(total, self.currency, exact)
         return f"{head} · {self.n} × {self.model} · {where}"
 
     def as_dict(self) -> dict:

@@ -127,6 +127,21 @@ class ThrottledError(ApiError):
         return out
 
 
+class TaskFailedError(ApiError):
+    """An async task that itself reported FAILED or CANCELED: the service's own answer, not billed."""
+
+
+class TaskPendingError(ApiError):
+    """An accepted async task whose end we did not see (polling timed out, or the polls failed):
+    it most likely runs and is billed, so it counts as maybe billed and its row stays pending
+    until ``resume`` collects it."""
+
+
+class TaskGoneError(TaskPendingError):
+    """The service no longer knows an async task (UNKNOWN: task ids live 24 h). That says nothing
+    of the outcome: it stays maybe billed, but there is no result left to collect."""
+
+
 class NetworkError(AliyunImageError):
     """No complete answer arrived: DNS, refused, reset, timeout, TLS."""
 
@@ -353,14 +368,42 @@ def outcome_unknown(target: str, request_sent: str = "timeout") -> OutcomeUnknow
     )
 
 
-def task_timeout(task_id: str, limit: float, request_id: str = "") -> ApiError:
+def task_timeout(task_id: str, limit: float, request_id: str = "") -> TaskPendingError:
     """An async task still running after ``limit`` seconds of polling: recorded, ``resume`` collects it."""
-    return ApiError(
+    return TaskPendingError(
         f"任务 {task_id} 在 {limit:.0f} 秒内未完成，可能仍在运行。任务已记录，"
         "稍后运行 python -m aliyun_image resume 即可取回结果。",
         f"Task {task_id} did not finish within {limit:.0f} s; it may still be "
         "running. It is recorded: run `python -m aliyun_image resume` later to collect it.",
         code="Task.Timeout", request_id=request_id)
+
+
+def task_end_error(status: str, code: str, message: str, request_id: str, *,
+                   region: str | tuple[str, str] = "", model: str = "") -> ApiError:
+    """What an async task that ended without images (``status``) raises: FAILED or CANCELED is the
+    task's own answer (:class:`TaskFailedError`, not billed); UNKNOWN (no such task any more) says
+    nothing about whether it ran."""
+    err = api_error(200, code, message, request_id, region=region, model=model)
+    cls = TaskFailedError if status in ("FAILED", "CANCELED") else TaskGoneError if status == "UNKNOWN" else None
+    if cls is None:
+        return err
+    return cls(err.zh, err.en, code=err.code, status=err.status, message=err.message,
+                           request_id=err.request_id)
+
+
+def task_unfollowed(task_id: str, err: AliyunImageError) -> TaskPendingError:
+    """Polling the accepted task ``task_id`` failed with ``err``: the task still runs (and is
+    billed) on the service, so it is kept for ``resume``; ``err`` keeps its code and status. The
+    text does not say "try again": a second run would be billed again."""
+    if isinstance(err, TaskPendingError):
+        return err
+    return TaskPendingError(
+        f"任务 {task_id} 已被服务接受，但查询其进度失败（{(err.message or err.code)[:160]}），它可能仍在运行并计费。"
+        "任务已记录，请勿重复生成；稍后运行 python -m aliyun_image resume 即可取回结果。",
+        f"Task {task_id} was accepted, but checking on it failed ({(err.message or err.code)[:160]}); it may still be "
+        "running and billed. It is recorded, so do not run it again: run `python -m aliyun_image resume` later "
+        "to collect it.",
+        code=err.code, status=err.status, message=err.message, request_id=err.request_id, retries=err.retries)
 
 
 def bad_reply(status: int, what: str, request_id: str = "", body: str = "") -> ApiError:
@@ -394,8 +437,10 @@ def may_be_billed(err: AliyunImageError) -> bool:
     """
     if isinstance(err, (OutcomeUnknownError, DownloadError, StorageError)):
         return True
-    if isinstance(err, (ValidationError, CancelledError)):
+    if isinstance(err, (ValidationError, CancelledError, TaskFailedError)):
         return False
+    if isinstance(err, TaskPendingError):
+        return True  # an accepted task we lost sight of: it runs
     if isinstance(err, ApiError):
         return err.status == 200  # a 200 we could not read; PartialResult images were never made
     if isinstance(err, NetworkError):

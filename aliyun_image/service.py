@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 from collections.abc import Callable, Iterator, Sequence
 
-
 from . import billing, budget, charges, protocol
 from .client import DashScopeClient
 from .protocol import Generation, url_expiry
@@ -36,8 +35,10 @@ from .errors import (
     ApiError,
     CancelledError,
     DownloadError,
-    NetworkError,
     StorageError,
+    TaskFailedError,
+    TaskGoneError,
+    task_unfollowed,
     unexpected,
 )
 from .jobs import Job, build_job
@@ -195,13 +196,14 @@ class ImageService:
         key = check_key(api_key or self.settings.api_key, self.settings)
         token = billing.hold_budget(self.store, self.settings, job, key, owner)
         try:
-            return self._run(job, api_key=key, owner=owner, on_event=on_event, cancel=cancel)
+            return self._run(job, api_key=key, owner=owner, on_event=on_event, cancel=cancel,
+                             settle=lambda: billing.settle_one(self.store, self.settings, job, token))
         finally:
             budget.release(self.store, token)
 
     def _run(self, job: Job, *, api_key: str | None = None, owner: str | None = None,
              on_event: Callable[[Event], None] | None = None,
-             cancel: threading.Event | None = None) -> Batch:
+             cancel: threading.Event | None = None, settle: Callable[[], None] | None = None) -> Batch:
         """Execute a validated job: requests (concurrently when fanning out), downloads, storing.
 
         Partial success is normal: the batch keeps every stored result and every failure.
@@ -224,6 +226,8 @@ class ImageService:
                 if ev.error is not None:
                     batch.failures.append(ev.error)
                 ev.done, ev.total = len(batch.results) + len(batch.failures), job.n
+            if settle is not None and (ev.record is not None or ev.error is not None):
+                settle()  # this image's charge is recorded: its share of the run's budget hold goes
             try:
                 emit(ev)
             except Exception:  # a broken progress callback must not undo a stored result
@@ -318,13 +322,19 @@ class ImageService:
                                                           {"task_id": task_id})])
         try:
             gen = self.client.wait_task(ctx.key, task_id, model=job.model, cancel=ctx.cancel)
-        except AliyunImageError as exc:
-            if isinstance(exc, (CancelledError, NetworkError)) or exc.code == "Task.Timeout":
-                # The row stays pending with its task id (maybe billed): `resume` picks it up later.
-                billing.record_maybe(self.store, self.settings, ctx, exc, 1, rid)
-            else:
-                self.store.mark(rid, Status.FAILED, exc.code)
+        except TaskFailedError as exc:  # the task's own answer (FAILED, CANCELED): not billed
+            self.store.mark(rid, Status.FAILED, exc.code)
             raise
+        except TaskGoneError as exc:  # UNKNOWN: it may have run (maybe billed); nothing to collect
+            billing.record_maybe(self.store, self.settings, ctx, exc, 1, rid)
+            self.store.mark(rid, Status.EXPIRED, exc.code)
+            raise
+        except AliyunImageError as exc:
+            # Whatever became of our polls (timeout, 5xx, an unreadable reply, Stop), the accepted
+            # task runs and is billed: the row stays pending with its task id (maybe billed) and
+            # `resume` collects it later.
+            billing.record_maybe(self.store, self.settings, ctx, exc, 1, rid)
+            raise exc if isinstance(exc, CancelledError) else task_unfollowed(task_id, exc) from None
         self._set_url(rid, gen)
         return rid
 
@@ -453,7 +463,11 @@ class ImageService:
         if state.generation is not None:
             self._set_url(rec.id, state.generation)
             return True
-        if state.status.finished:
+        if state.status is protocol.TaskStatus.UNKNOWN:
+            # The id is gone (ids live 24 h): that says nothing of the outcome, and the task most
+            # likely ran and was billed, so it stays maybe billed; the result cannot be fetched.
+            self.store.mark(rec.id, Status.EXPIRED, state.code)
+        elif state.status.finished:
             self.store.mark(rec.id, Status.FAILED, state.code)
             self.store.charges(charges.drop_maybe, rec.id)  # a failed task is not billed
         return False

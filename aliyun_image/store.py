@@ -425,8 +425,9 @@ class ResultStore:
         rec = self.get(rid, owner)
         if rec is None:
             return False
-        with self._lock:
+        with self._lock, self._tx():
             self._db.execute("DELETE FROM results WHERE id=?", (rid,))
+            charges.forget_result(self._db, rid)
         for p in (self.root / rec.path if rec.path else None, self.thumb_path(rid)):
             if p is not None:
                 with contextlib.suppress(OSError):
