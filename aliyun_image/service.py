@@ -44,7 +44,8 @@ from .errors import (
 from .jobs import Job, build_job
 from .uploads import image_refs
 from .model_info import check_offered
-from .inputs_store import InputStore, keep_job_inputs
+from .inputs_store import InputStore
+from .run_context import Inline, RunContext
 from .kinds import Endpoint, EventKind, Status, Task
 from .pngtext import PngTextWriter
 from .diskspace import saved_later, storage_error
@@ -237,13 +238,13 @@ class ImageService:
         if job.requests == 1 and job.per_request == 1:
             # One request, one image (the common case): nothing to overlap, so no thread pools;
             # creating and joining two pools per call was most of our overhead over a bare client.
-            ctx = _RunContext(job, refs, uses_oss, key, owner, batch_id, _Inline(), record, cancel)
+            ctx = RunContext(job, refs, uses_oss, key, owner, batch_id, Inline(), record, cancel)
             self._one_request(ctx, 0, job.seeds[0])
             return batch
         req_pool = ThreadPoolExecutor(max(1, min(self.settings.max_parallel, job.requests)),
                                       thread_name_prefix="aliyun-image-req")
         dl_pool = ThreadPoolExecutor(max(2, self.settings.max_parallel * 2), thread_name_prefix="aliyun-image-dl")
-        ctx = _RunContext(job, refs, uses_oss, key, owner, batch_id, dl_pool, record, cancel)
+        ctx = RunContext(job, refs, uses_oss, key, owner, batch_id, dl_pool, record, cancel)
         try:
             futures = [req_pool.submit(self._one_request, ctx, i, seed) for i, seed in enumerate(job.seeds)]
             for i, f in enumerate(futures):
@@ -261,13 +262,10 @@ class ImageService:
 
     # --- steps ---------------------------------------------------------------------------------
 
-    def _new_result(self, ctx: _RunContext, idx: int, seed: int, url: str, gen: Generation | None,
+    def _new_result(self, ctx: RunContext, idx: int, seed: int, url: str, gen: Generation | None,
                     request_id: str = "", extra_params: dict | None = None) -> NewResult:
         job = ctx.job
-        with ctx.keep_lock:  # once the service made something: a refused run (bad key) keeps nothing
-            if not ctx.kept:
-                keep_job_inputs(self.inputs, job.images, ctx.owner)
-                ctx.kept = True
+        ctx.keep_inputs(self.inputs)  # now that the service made something (see RunContext)
         return NewResult(batch_id=ctx.batch_id, idx=idx, task=job.task, model=job.model, prompt=job.prompt,
                          negative=job.negative, params={**job.params(), **(extra_params or {})}, seed=seed,
                          inputs=job.input_refs(), request_id=gen.request_id if gen else request_id,
@@ -275,7 +273,7 @@ class ImageService:
                          url=url, url_expires=url_expiry(url) if url else None, owner=ctx.owner,
                          **billing.price_fields(self.settings, job, ctx.key))
 
-    def _one_request(self, ctx: _RunContext, i: int, seed: int) -> None:
+    def _one_request(self, ctx: RunContext, i: int, seed: int) -> None:
         """One API request, in its turn (:mod:`.scheduler`); its results are recorded, then downloaded."""
         job, want = ctx.job, ctx.job.per_request
         try:
@@ -302,13 +300,13 @@ class ImageService:
                 "服务返回的图片少于请求的张数。", "The service returned fewer images than requested.",
                 code="PartialResult", request_id=gen.request_id)))
 
-    def _scheduled(self, ctx: _RunContext, send: Callable[[bool], Any]) -> Any:
+    def _scheduled(self, ctx: RunContext, send: Callable[[bool], Any]) -> Any:
         """``send(retry_throttled)`` in a slot of the account's limit; the status says when it waits."""
         def on_wait(limit: int) -> None:  # once per run and limit: "排队中：账号并发上限 2"
             ctx.record(Event(EventKind.STATUS, text=queued_text(limit)))
         return self.scheduler.call(ctx.key, ctx.job.model, ctx.batch_id, send, cancel=ctx.cancel, on_wait=on_wait)
 
-    def _one_task(self, ctx: _RunContext, i: int, seed: int, retry_throttled: bool = True) -> int:
+    def _one_task(self, ctx: RunContext, i: int, seed: int, retry_throttled: bool = True) -> int:
         """Async endpoint: the task is recorded as soon as it exists, so a crash, a timeout or a
         Stop while it runs cannot lose it (``resume`` polls it again). Returns the row to download."""
         job = ctx.job
@@ -344,7 +342,7 @@ class ImageService:
         self.store.set_url(rid, url=url, url_expires=url_expiry(url), request_id=gen.request_id,
                            usage=gen.usage, actual_prompt=gen.actual_prompt)
 
-    def _store_and_download(self, ctx: _RunContext, news: list[NewResult]) -> None:
+    def _store_and_download(self, ctx: RunContext, news: list[NewResult]) -> None:
         """Record result URLs first, then download them concurrently."""
         try:
             ids = self.store.add_pending(news)
@@ -478,28 +476,3 @@ class ImageService:
         The file appears only when complete and verified to be an image.
         """
         return download_to(self.client, url, dest, self.settings.data_dir / "downloads")
-
-
-class _Inline:
-    """Stands in for a thread pool when there is one download: runs it right away."""
-
-    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
-        fn(*args)
-
-
-@dataclass
-class _RunContext:
-    """What every request of one run shares."""
-
-    job: Job
-    refs: list[str]
-    uses_oss: bool
-    key: str
-    owner: str | None
-    batch_id: str
-    dl_pool: ThreadPoolExecutor | _Inline
-    record: Callable[[Event], None]
-    cancel: threading.Event | None
-    kept: bool = False  # the job's input images are kept (see _new_result)
-    keep_lock: threading.Lock = field(default_factory=threading.Lock)
-
