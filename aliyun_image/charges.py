@@ -25,6 +25,8 @@ import sqlite3
 import time
 from decimal import Decimal
 
+from .procs import process_alive
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS charges (
     id         INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -148,16 +150,8 @@ def release(db: sqlite3.Connection, hold_id: int) -> None:
 
 
 def _alive(code: str) -> bool:
+    """True when the process named by a hold's ``pid:N`` code still runs."""
     try:
-        pid = int(code.removeprefix("pid:"))
+        return process_alive(int(code.removeprefix("pid:")))
     except ValueError:
         return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True

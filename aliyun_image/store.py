@@ -37,6 +37,7 @@ from PIL import Image
 
 from . import charges
 from .diskspace import DiskReserve, fsync_dir, storage_error
+from .procs import process_alive
 from .errors import StorageError
 from .kinds import Status
 
@@ -486,13 +487,6 @@ class ResultStore:
 def _writer_alive(name: str) -> bool:
     """True when the ``.part`` file's writer process (pid in its name) is still running."""
     try:
-        pid = int(name.split(".")[1])
+        return process_alive(int(name.split(".")[1]))
     except (IndexError, ValueError):
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # exists, owned by someone else
-    return True

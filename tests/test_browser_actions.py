@@ -18,18 +18,14 @@ from aliyun_image.ui.present import caption_id
 from .appserver import running
 from .conftest import TEST_KEY
 from .test_app_api import generate
-from .test_browser import ARGS, CHROMIUM, open_page, run_t2i, shot, sync_api
+from . import test_browser
+from .test_browser import open_page, run_t2i, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 THUMB = "#gallery-grid .thumbnail-item"
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+browser = test_browser.browser  # the module-scoped Chromium fixture, shared
 
 
 @pytest.fixture(scope="module")
