@@ -2,32 +2,19 @@
 :meth:`ResultStore.page <aliyun_image.store.ResultStore.page>`: the results of one run, the
 owner's recent prompts, and everything that matches a filter (for one zip).
 
-They read through a short-lived read-only SQLite connection to the store's index (WAL lets it
-read beside the store's own writer), so the store's module stays as it is. Owner rules are the
-store's: ``owner=None`` is the local single-user view, which sees every result; any other owner
-sees only their own.
+They read through :meth:`ResultStore.rows <aliyun_image.store.ResultStore.rows>`, the store's own
+connection. Owner rules are the store's: ``owner=None`` is the local single-user view, which
+sees every result; any other owner sees only their own.
 """
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
-from collections.abc import Iterator
 
 from .kinds import Status
 from .store import Record, ResultStore
 
 RECENT_PROMPTS = 8  # how many recent prompts a prompt box offers
 MATCH_ZIP_CAP = 200  # the most results one "everything that matches" zip holds (newest first)
-
-
-@contextlib.contextmanager
-def _reader(store: ResultStore) -> Iterator[sqlite3.Connection]:
-    db = sqlite3.connect(f"file:{store.db_path}?mode=ro", uri=True, timeout=10)
-    try:
-        yield db
-    finally:
-        db.close()
 
 
 def _owner_clause(owner: str | None) -> tuple[str, list[str]]:
@@ -41,9 +28,8 @@ def run_records(store: ResultStore, rid: int, owner: str | None) -> list[Record]
     if rec is None:
         return []
     extra, args = _owner_clause(owner)
-    with _reader(store) as db:
-        ids = [r[0] for r in db.execute(f"SELECT id FROM results WHERE batch_id=? AND status=?{extra} "
-                                        "ORDER BY idx, id", [rec.batch_id, Status.DONE, *args])]
+    ids = [r[0] for r in store.rows(f"SELECT id FROM results WHERE batch_id=? AND status=?{extra} "
+                                    "ORDER BY idx, id", [rec.batch_id, Status.DONE, *args])]
     found = (store.get(i, owner) for i in ids)
     return [r for r in found if r is not None and r.file is not None]
 
@@ -51,10 +37,9 @@ def run_records(store: ResultStore, rid: int, owner: str | None) -> list[Record]
 def recent_prompts(store: ResultStore, owner: str | None, task: str, limit: int = RECENT_PROMPTS) -> list[str]:
     """The owner's distinct prompts (instructions) for ``task``, most recently used first."""
     extra, args = _owner_clause(owner)
-    with _reader(store) as db:
-        rows = db.execute(f"SELECT prompt FROM results WHERE task=? AND status=?{extra} AND prompt<>'' "
-                          "GROUP BY prompt ORDER BY MAX(created) DESC, MAX(id) DESC LIMIT ?",
-                          [task, Status.DONE, *args, max(1, int(limit))]).fetchall()
+    rows = store.rows(f"SELECT prompt FROM results WHERE task=? AND status=?{extra} AND prompt<>'' "
+                      "GROUP BY prompt ORDER BY MAX(created) DESC, MAX(id) DESC LIMIT ?",
+                      [task, Status.DONE, *args, max(1, int(limit))])
     return [r[0] for r in rows]
 
 

@@ -478,6 +478,12 @@ class ResultStore:
         with self._lock, self._tx():
             return fn(self._db, *args, **kw)
 
+    def rows(self, sql: str, args: list[Any]) -> list[sqlite3.Row]:
+        """Rows of a read-only query on the index, on the store's own connection (for queries
+        beyond :meth:`page`, see :mod:`.result_sets`)."""
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
     def count(self, status: str = Status.DONE) -> int:
         """How many records have ``status``."""
         with self._lock:
