@@ -427,7 +427,7 @@ class DashScopeClient:
                 raise _Retry(download_truncated(None, None, attempt)) from None
             kind, _ = _transport_kind(exc)
             net = network_error(kind, urlsplit(target).netloc, retries=attempt, detail=type(exc).__name__)
-            err = DownloadError(net.zh, net.en, code=net.code, retries=attempt)
+            err = DownloadError(net.msg, code=net.code, retries=attempt)
             raise _Retry(err, final=kind in ("dns", "tls")) from None
 
     def _follow(self, url: str) -> tuple[requests.Response, str]:

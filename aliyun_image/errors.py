@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from .i18n import Message, t
+
 ZH = "zh"
 EN = "en"
 
@@ -27,36 +29,62 @@ def plural(n: int, word: str) -> str:
     return word if n == 1 else word + "s"
 
 
+class _Pair(Message):
+    """TRANSITIONAL: a (zh, en) sentence pair from code not yet moved to the catalogue.
+
+    Rendered as zh for Chinese and en for every other language. It goes away once every caller
+    passes a catalogue :class:`Message`; a test counts the callers left.
+    """
+
+    def __init__(self, zh: str, en: str):
+        super().__init__("", {"zh": zh, "en": en})
+
+    def render(self, lang: str) -> str:
+        return str(self.params["zh"] if lang == ZH else self.params["en"])
+
+
 class AliyunImageError(Exception):
     """Base of every error this package raises.
 
-    ``zh``/``en`` are complete sentences for the user (what happened + what to do).
-    ``code`` is DashScope's error code or one of ours (``Network.Timeout``...), ``status`` the
-    HTTP status if there was a reply, ``request_id`` the service's id for support tickets.
+    ``msg`` is what happened and what to do, as a catalogue :class:`~aliyun_image.i18n.Message`
+    (key and parameters): the edge that shows the error renders it in its reader's language
+    (:meth:`text`). ``code`` is DashScope's error code or one of ours (``Network.Timeout``...),
+    ``status`` the HTTP status if there was a reply, ``request_id`` the service's id for support.
     """
 
     exit_code = 1
     # What an error says is fixed once it exists: the same error object may be shown to several
     # places (one failure event per wanted image), so a change would show up everywhere at once.
     # :meth:`with_text` and :meth:`replace` return a new error instead.
-    _FIELDS = ("zh", "en", "code", "status", "message", "request_id", "retries")
+    _FIELDS = ("msg", "code", "status", "message", "request_id", "retries")
 
-    def __init__(self, zh: str, en: str, *, code: str = "", status: int | None = None,
+    def __init__(self, msg: Message | str, en: str | None = None, *, code: str = "", status: int | None = None,
                  message: str = "", request_id: str = "", retries: int = 0):
-        values = {"zh": zh, "en": en, "code": code, "status": status, "message": scrub(message),
+        if not isinstance(msg, Message):
+            msg = _Pair(msg, msg if en is None else en)
+        values = {"msg": msg, "code": code, "status": status, "message": scrub(message),
                   "request_id": request_id or "", "retries": retries}
         for name, value in values.items():
             object.__setattr__(self, name, value)
-        super().__init__(en)
+        super().__init__(msg.render(EN))
 
     # Declared for type checkers; set once in __init__.
-    zh: str
-    en: str
+    msg: Message
     code: str
     status: int | None
     message: str
     request_id: str
     retries: int
+
+    @property
+    def zh(self) -> str:
+        """The message in Chinese, without code and request id."""
+        return self.text(ZH, details=False)
+
+    @property
+    def en(self) -> str:
+        """The message in English, without code and request id."""
+        return self.text(EN, details=False)
 
     def __setattr__(self, name: str, value: object) -> None:
         # Python itself sets __traceback__, __cause__... on raise: only our fields are frozen.
@@ -68,23 +96,22 @@ class AliyunImageError(Exception):
         """A copy of this error (same class) with some fields changed."""
         fields: dict = {name: getattr(self, name) for name in self._FIELDS}
         fields.update(changes)
-        zh, en = fields.pop("zh"), fields.pop("en")
-        return type(self)(zh, en, **fields)
+        return type(self)(fields.pop("msg"), **fields)
 
-    def with_text(self, zh: str, en: str) -> AliyunImageError:
-        """The same error (code, status, request id...) with new sentences for the user."""
-        return self.replace(zh=zh, en=en)
+    def with_text(self, msg: Message | str, en: str | None = None) -> AliyunImageError:
+        """The same error (code, status, request id...) with a new message for the user."""
+        return self.replace(msg=msg if isinstance(msg, Message) else _Pair(msg, msg if en is None else en))
 
     def text(self, lang: str = EN, details: bool = True) -> str:
-        """The user's message in ``lang`` (``"zh"`` or ``"en"``), with code and request id."""
-        body = self.zh if lang == ZH else self.en
+        """The user's message in ``lang``, with code and request id unless ``details`` is off."""
+        body = self.msg.render(lang)
         if not details:
             return body
         bits = []
         if self.code:
             bits.append(self.code if self.status is None else f"{self.code}, HTTP {self.status}")
         if self.request_id:
-            bits.append(("请求 ID " if lang == ZH else "request id ") + self.request_id)
+            bits.append(t(lang, "error.request_id", id=self.request_id))
         return f"{body} ({'; '.join(bits)})" if bits else body
 
     def both(self) -> str:
@@ -122,7 +149,7 @@ class ThrottledError(ApiError):
     @classmethod
     def of(cls, err: AliyunImageError, retry_after: float | None) -> ThrottledError:
         """``err`` (a 429's :class:`ApiError`) as a ThrottledError waiting ``retry_after`` seconds."""
-        out = cls(err.zh, err.en, code=err.code, status=err.status, message=err.message, request_id=err.request_id)
+        out = cls(err.msg, code=err.code, status=err.status, message=err.message, request_id=err.request_id)
         out.retry_after = retry_after
         return out
 
@@ -387,7 +414,7 @@ def task_end_error(status: str, code: str, message: str, request_id: str, *,
     cls = TaskFailedError if status in ("FAILED", "CANCELED") else TaskGoneError if status == "UNKNOWN" else None
     if cls is None:
         return err
-    return cls(err.zh, err.en, code=err.code, status=err.status, message=err.message,
+    return cls(err.msg, code=err.code, status=err.status, message=err.message,
                            request_id=err.request_id)
 
 
