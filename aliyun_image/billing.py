@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 from . import budget, charges, ledger
 from .config import OFFLINE_KEY, Settings
 from .cost import Estimate, estimate, money_text, unit_price
-from .errors import ZH, AliyunImageError, DownloadError, StorageError, ValidationError, may_be_billed
+from .errors import AliyunImageError, DownloadError, StorageError, ValidationError, may_be_billed
+from .i18n import t
 from .store import ResultStore
 
 if TYPE_CHECKING:  # annotations only
@@ -100,20 +101,16 @@ def run_cost(est: Estimate, stored: int, failures: Sequence[AliyunImageError]) -
 
 def run_cost_text(est: Estimate, stored: int, failures: Sequence[AliyunImageError], lang: str,
                   free: bool = False) -> str:
-    """``本次花费 ¥0.40（2 张 × ¥0.20）`` (plus maybe billed), for the end of a run."""
-    zh = lang == ZH
+    """``This run cost: ¥0.40 (2 × ¥0.20)`` (plus maybe billed) in ``lang``, for the end of a run."""
     if free:
-        return "本次花费：¥0（离线演示，不计费）" if zh else "This run cost: ¥0 (offline demo, not billed)"
+        return t(lang, "money.run_cost_offline")
     billed, maybe = run_cost(est, stored, failures)
     if est.unit is None:
-        head = (f"本次花费：价格未知（{billed} 张 {est.model}）" if zh
-                else f"This run cost: price unknown ({billed} × {est.model})")
+        head = t(lang, "money.run_cost_unknown", n=billed, model=est.model)
     else:
-        each = money_text(est.unit, est.currency)
-        head = (f"本次花费：{money_text(est.unit * billed, est.currency)}（{billed} 张 × {each}）" if zh
-                else f"This run cost: {money_text(est.unit * billed, est.currency)} ({billed} × {each})")
+        head = t(lang, "money.run_cost", total=money_text(est.unit * billed, est.currency), n=billed,
+                 each=money_text(est.unit, est.currency))
     if maybe:
         amount = "" if est.unit is None else " " + money_text(est.unit * maybe, est.currency)
-        head += (f"；另有 {maybe} 张可能计费{amount}（已发送但没有收到答复）" if zh
-                 else f"; {maybe} more may be billed{amount} (sent, no answer came)")
+        head += t(lang, "money.run_cost_maybe", n=maybe, amount=amount)
     return head

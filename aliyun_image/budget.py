@@ -20,23 +20,20 @@ from typing import Any
 
 from . import charges
 from .cost import Estimate, money_text
-from .errors import ZH, ValidationError
+from .errors import ValidationError
+from .i18n import msg
 from .ledger import Spend, day_start, month_start, spent_rows, tally
 from .store import ResultStore
 
 HOUR = 3600.0
 
-# kind: (code, zh name, en name, zh period, en period, flag, env, zh "when", en "when")
+# kind: (error code, CLI flag, environment variable); its words are the catalogue's
+# money.budget_name.<kind>, money.budget_when.<kind> and money.budget_wait.<kind>.
 _KINDS = {
-    "daily": ("Budget.Daily", "每日预算", "daily budget", "今天", "today", "--daily-budget",
-              "ALIYUN_IMAGE_DAILY_BUDGET", "明天", "tomorrow"),
-    "monthly": ("Budget.Monthly", "每月预算", "monthly budget", "本月", "this month", "--monthly-budget",
-                "ALIYUN_IMAGE_MONTHLY_BUDGET", "下月", "next month"),
-    "hourly": ("Budget.Hourly", "本演示每小时的花费上限", "the demo's hourly spending cap", "最近一小时",
-               "in the last hour", "--host-hourly-budget", "ALIYUN_IMAGE_HOST_HOURLY_BUDGET", "稍后", "later"),
-    "session": ("Budget.SessionHourly", "每位访客每小时的花费上限", "the hourly spending cap per visitor",
-                "你最近一小时", "by you in the last hour", "--session-hourly-budget",
-                "ALIYUN_IMAGE_SESSION_HOURLY_BUDGET", "稍后", "later"),
+    "daily": ("Budget.Daily", "--daily-budget", "ALIYUN_IMAGE_DAILY_BUDGET"),
+    "monthly": ("Budget.Monthly", "--monthly-budget", "ALIYUN_IMAGE_MONTHLY_BUDGET"),
+    "hourly": ("Budget.Hourly", "--host-hourly-budget", "ALIYUN_IMAGE_HOST_HOURLY_BUDGET"),
+    "session": ("Budget.SessionHourly", "--session-hourly-budget", "ALIYUN_IMAGE_SESSION_HOURLY_BUDGET"),
 }
 
 
@@ -103,35 +100,17 @@ def release(store: ResultStore, hold: int | None) -> None:
 
 
 def _over(kind: str, limit: Decimal, spent: Spend, flying: Decimal, est: Estimate, hosted: bool) -> ValidationError:
-    code, name_zh, name_en, when_zh, when_en, flag, env, wait_zh, wait_en = _KINDS[kind]
+    code, flag, env = _KINDS[kind]
     cur = est.currency  # exact amounts: rounded ones could show a cost that does not cross the budget
-    fly_zh = f"，进行中的运行已预留 {money_text(flying, cur, True)}" if flying else ""
-    fly_en = f"; runs in progress hold {money_text(flying, cur, True)}" if flying else ""
-    if hosted:
-        todo_zh = "请减少张数、换用更便宜的模型，稍后再试，或填写你自己的 API Key。"
-        todo_en = "Ask for fewer images or a cheaper model, try again later, or enter your own API key."
-    else:
-        todo_zh = f"请减少张数或换用更便宜的模型，{wait_zh}再试，或提高预算（{flag} / {env}）。"
-        todo_en = (f"Ask for fewer images or a cheaper model, wait until {wait_en}, or raise the budget "
-                   f"({flag} / {env}).")
-    return ValidationError(
-        f"本次运行会超出{name_zh} {money_text(limit, cur, True)}：{when_zh}已花费 {spent.text(ZH)}{fly_zh}；"
-        f"本次{est.text(ZH, True)}。未发送任何请求。{todo_zh}",
-        f"This run would cross {'the ' if kind in ('daily', 'monthly') else ''}{name_en} of "
-        f"{money_text(limit, cur, True)}: spent {when_en} {spent.text('en')}{fly_en}; this run costs "
-        f"{est.text('en', True)}. Nothing was sent. {todo_en}",
-        code=code)
+    held = msg("money.budget_held", amount=money_text(flying, cur, True)) if flying else ""
+    todo = (msg("money.budget_todo_hosted") if hosted
+            else msg("money.budget_todo_local", wait=msg(f"money.budget_wait.{kind}"), flag=flag, env=env))
+    return ValidationError(msg(
+        "money.budget_over", budget=msg(f"money.budget_name.{kind}"), limit=money_text(limit, cur, True),
+        when=msg(f"money.budget_when.{kind}"), spent=spent.message(), held=held,
+        estimate=est.message(exact=True), todo=todo), code=code)
 
 
 def _unpriced(est: Estimate, hosted: bool) -> ValidationError:
-    if hosted:
-        zh_do = "请换用有价格的模型，或填写你自己的 API Key。"
-        en_do = "Pick a model with a price, or enter your own API key."
-    else:
-        zh_do = "请换用有价格的模型，或用 --allow-unpriced（ALIYUN_IMAGE_ALLOW_UNPRICED=1）明确允许。"
-        en_do = ("Pick a model with a price, or allow it explicitly with --allow-unpriced "
-                 "(ALIYUN_IMAGE_ALLOW_UNPRICED=1).")
-    return ValidationError(
-        f"已设置预算，但价格表中没有 {est.model} 的价格，无法检查本次是否超出预算。未发送任何请求。{zh_do}",
-        f"A budget is set but the price list has no price for {est.model}, so this run cannot be checked against "
-        f"it. Nothing was sent. {en_do}", code="Budget.UnknownPrice")
+    todo = msg("money.unpriced_todo_hosted" if hosted else "money.unpriced_todo_local")
+    return ValidationError(msg("money.unpriced", model=est.model, todo=todo), code="Budget.UnknownPrice")

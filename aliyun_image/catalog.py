@@ -9,14 +9,17 @@ what an unknown model id is allowed to do. Everything that validates a request (
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .catalog_file import CatalogData, load_data
 from .catalog_file import CatalogError as CatalogError  # re-exported: what a bad user file raises
+from .i18n import LANGUAGES, Message, catalogue, msg, render, t
 from .kinds import Endpoint, Task
 
 T2I = Task.T2I  #: text-to-image
@@ -101,8 +104,7 @@ class ModelSpec:
     negative_max: int = NEGATIVE_MAX
     best: str | None = None  # the "best quality" sibling (Plus -> Max)
     title: str = ""
-    note_zh: str = ""
-    note_en: str = ""
+    note: Message | str = ""  # a catalogue text (built-in models) or a user file's own words
     edit_size: SizeRule | None = None  # size rule when editing, if it differs from t2i
     family: str = ""
     status: str = "current"  # current | legacy
@@ -192,7 +194,7 @@ def _spec(raw: dict, sizes: dict[str, SizeRule]) -> ModelSpec:
         n_min=n[0], n_max=n[1], images_min=images[0], images_max=images[1],
         prompt_max=raw.get("prompt_max", PROMPT_MAX), negative_max=raw.get("negative_max", NEGATIVE_MAX),
         best=raw.get("best") or None, title=raw.get("display") or raw["id"],
-        note_zh=raw.get("note_zh", ""), note_en=raw.get("note_en", ""), family=raw.get("family", ""),
+        note=_note(raw), family=raw.get("family", ""),
         status=raw.get("status", "current"),
         params=frozenset(raw.get("params", ModelSpec.params)),
         prompt_extend_default=raw.get("prompt_extend_default", DEFAULT_PROMPT_EXTEND),
@@ -201,6 +203,13 @@ def _spec(raw: dict, sizes: dict[str, SizeRule]) -> ModelSpec:
         base=raw.get("base", ""), alias_of=raw.get("alias_of", ""),
         unverified=frozenset(raw.get("unverified", ())), source=raw.get("source", ""),
         checked=raw.get("checked", ""), task_limit=raw.get("task_limit"))
+
+
+def _note(raw: dict) -> Message | str:
+    """The model's note: ``note`` names a catalogue text (``catalog.note.qwen_image_plus``), or is a
+    user file's own words, shown as written."""
+    note = raw.get("note") or ""
+    return msg(note) if note in catalogue("en") else note
 
 
 @dataclass(frozen=True)
@@ -313,14 +322,36 @@ def parse_size(text: str) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(3))) if m else None
 
 
+class _Listing(Message):
+    """Texts joined the reader's way: "a, b" in English, "a、b" in Chinese and Japanese."""
+
+    def __init__(self, items: Iterable[Message | str]):
+        super().__init__("catalog.list_sep", {"items": tuple(items)})
+
+    def render(self, lang: str) -> str:
+        return t(lang, self.key).join(render(lang, item) for item in self.params["items"])
+
+
+def listing(items: Iterable[Message | str]) -> Message:
+    """``items`` (texts or model names) as one list, joined in the reader's language when rendered."""
+    return _Listing(items)
+
+
+@functools.cache
+def _auto_words() -> frozenset[str]:
+    """What a size box may say for "the model's default", in every language of the page."""
+    return frozenset({"", "auto", "default"} | {t(lang, key).lower() for lang in LANGUAGES
+                                               for key in ("catalog.size_auto", "catalog.size_default")})
+
+
 @dataclass
 class SizeCheck:
     """Outcome of :func:`check_size`: the size to send (or None = service default) and why."""
 
     value: str | None
     ok: bool = True
-    notes: list[tuple[str, str]] = field(default_factory=list)  # (zh, en) pairs told to the user
-    problem: tuple[str, str] | None = None  # (zh, en) when not ok
+    notes: list[Message] = field(default_factory=list)  # told to the user
+    problem: Message | None = None  # why not, when not ok
 
 
 def check_size(spec: ModelSpec, task: str, size: str | None) -> SizeCheck:
@@ -332,24 +363,18 @@ def check_size(spec: ModelSpec, task: str, size: str | None) -> SizeCheck:
     """
     rule = spec.size_rule(task)
     text = (size or "").strip()
-    if text.lower() in ("", "auto", "default", "自动", "默认"):
+    if text.lower() in _auto_words():
         return SizeCheck(rule.default)
     if rule.kind == "none":
-        return SizeCheck(None, False, problem=(
-            f"{spec.name} 不能指定尺寸（输出跟随输入图片）。请把尺寸设为自动。",
-            f"{spec.name} takes no size (the output follows the input image). Set the size to auto."))
+        return SizeCheck(None, False, problem=msg("catalog.size_takes_none", model=spec.name))
     if _RATIO_RE.match(text):
         return _preset_for_ratio(spec, rule, text)
     wh = parse_size(text)
     if wh is None:
-        return SizeCheck(None, False, problem=(
-            f"尺寸“{text}”无法识别，请写成 宽*高，例如 1328*1328",
-            f"Size '{text}' is not understood; write it as width*height, e.g. 1328*1328",
-        ))
-    notes: list[tuple[str, str]] = []
+        return SizeCheck(None, False, problem=msg("catalog.size_unreadable", size=text))
+    notes: list[Message] = []
     if "*" not in text:
-        notes.append((f"尺寸已按 {wh[0]}*{wh[1]} 理解（API 使用 * 分隔）",
-                      f"Read size '{text}' as {wh[0]}*{wh[1]} (the API separates with *)"))
+        notes.append(msg("catalog.size_read_as", size=text, width=wh[0], height=wh[1]))
     if rule.kind == "free":
         return SizeCheck(f"{wh[0]}*{wh[1]}", notes=notes)
     if rule.kind == "fixed":
@@ -357,8 +382,8 @@ def check_size(spec: ModelSpec, task: str, size: str | None) -> SizeCheck:
     return _free_size(spec, rule, wh, notes)
 
 
-def _allowed(rule: SizeRule) -> tuple[str, str]:
-    return "、".join(p.value for p in rule.presets), ", ".join(p.value for p in rule.presets)
+def _allowed(rule: SizeRule) -> Message:
+    return listing(p.value for p in rule.presets)
 
 
 def _preset_for_ratio(spec: ModelSpec, rule: SizeRule, text: str) -> SizeCheck:
@@ -368,20 +393,16 @@ def _preset_for_ratio(spec: ModelSpec, rule: SizeRule, text: str) -> SizeCheck:
     for p in rule.presets:
         if p.ratio == ratio:
             return SizeCheck(p.value)
-    zh, en = _allowed(rule)
-    return SizeCheck(None, False, problem=(f"{spec.name} 没有 {ratio} 的预设尺寸，可选：{zh}",
-                                           f"{spec.name} has no {ratio} preset; choose one of: {en}"))
+    return SizeCheck(None, False, problem=msg("catalog.size_no_ratio", model=spec.name, ratio=ratio,
+                                              sizes=_allowed(rule)))
 
 
 def _fixed_size(spec: ModelSpec, rule: SizeRule, wh: tuple[int, int], notes: list) -> SizeCheck:
     w, h = wh
     if f"{w}*{h}" in {p.value for p in rule.presets}:
         return SizeCheck(f"{w}*{h}", notes=notes)
-    zh, en = _allowed(rule)
-    return SizeCheck(None, False, problem=(
-        f"{spec.name} 只支持这些尺寸：{zh}（{w}*{h} 不在其中）",
-        f"{spec.name} only accepts these sizes: {en} ({w}*{h} is not one of them)",
-    ))
+    return SizeCheck(None, False, problem=msg("catalog.size_not_preset", model=spec.name, sizes=_allowed(rule),
+                                              size=f"{w}*{h}"))
 
 
 def _free_size(spec: ModelSpec, rule: SizeRule, wh: tuple[int, int], notes: list) -> SizeCheck:
@@ -389,20 +410,14 @@ def _free_size(spec: ModelSpec, rule: SizeRule, wh: tuple[int, int], notes: list
     sw = max(rule.step, round(w / rule.step) * rule.step)
     sh = max(rule.step, round(h / rule.step) * rule.step)
     if rule.kind == "sides" and not (rule.min_side <= sw <= rule.max_side and rule.min_side <= sh <= rule.max_side):
-        lo, hi = rule.min_side, rule.max_side
-        return SizeCheck(None, False, problem=(
-            f"{spec.name} 的宽和高都须在 {lo}–{hi} 像素之间（收到 {w}*{h}）",
-            f"{spec.name} needs width and height each within {lo}-{hi} px (got {w}*{h})",
-        ))
+        return SizeCheck(None, False, problem=msg("catalog.size_sides_range", model=spec.name, low=rule.min_side,
+                                                  high=rule.max_side, size=f"{w}*{h}"))
     if rule.kind == "pixels" and not (rule.min_pixels <= sw * sh <= rule.max_pixels):
-        low, high = pixels_label(rule.min_pixels), pixels_label(rule.max_pixels)
-        return SizeCheck(None, False, problem=(
-            f"{spec.name} 的总像素须在 {low} 到 {high} 之间（收到 {w}*{h}）",
-            f"{spec.name} needs total pixels between {low} and {high} (got {w}*{h})",
-        ))
+        return SizeCheck(None, False, problem=msg(
+            "catalog.size_pixels_range", model=spec.name, low=pixels_label(rule.min_pixels),
+            high=pixels_label(rule.max_pixels), size=f"{w}*{h}"))
     if (sw, sh) != (w, h):
-        notes.append((f"尺寸已对齐到 16 的倍数：{w}*{h} → {sw}*{sh}",
-                      f"Size snapped to multiples of 16: {w}*{h} -> {sw}*{sh}"))
+        notes.append(msg("catalog.size_snapped", size=f"{w}*{h}", snapped=f"{sw}*{sh}"))
     return SizeCheck(f"{sw}*{sh}", notes=notes)
 
 

@@ -3,7 +3,7 @@
 The built-in ``models.toml`` comes first; a user file (same schema) changes the fields it gives
 for a known id and adds new ids. Every value is checked here, so the rules in
 :mod:`.catalog` can trust the data, and a malformed file gets one message that names the file,
-the model and the field, in both languages.
+the model and the field (rendered in the reader's language).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ValidationError
+from .i18n import Message, msg
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,7 +27,8 @@ PARAMS = {"negative_prompt", "prompt_extend", "watermark", "seed"}
 REGIONS = {"beijing", "singapore", "us"}
 STATUSES = {"current", "legacy"}
 SIZE_KINDS = {"fixed", "sides", "pixels", "none"}
-_TEXT = ("family", "display", "note_zh", "note_en", "source", "checked", "alias_of", "base", "best")
+# note_zh and note_en: a user file's notes from before the message catalogue (read as ``note``)
+_TEXT = ("family", "display", "note", "note_zh", "note_en", "source", "checked", "alias_of", "base", "best")
 MODEL_FIELDS = {"id", "tasks", "endpoints", "size", "edit_size", "n", "prompt_max", "negative_max", "images",
                 "params", "prompt_extend_default", "regions", "price", "price_extend", "status", "unverified",
                 "task_limit", *_TEXT}
@@ -47,9 +49,16 @@ class CatalogData:
     files: tuple[Path, ...]
 
 
-def _fail(path: Path, where: str, zh: str, en: str) -> CatalogError:
-    return CatalogError(f"模型目录文件 {path}：{where}：{zh}", f"Model catalogue file {path}: {where}: {en}",
+def _fail(path: Path, where: Message | str | None, problem: Message) -> CatalogError:
+    """The error for ``problem`` found at ``where`` (a model's field, a table; None: the file itself)."""
+    if where is None:
+        return CatalogError(msg("catalog.file_error", path=str(path), problem=problem), code="Config.Models")
+    return CatalogError(msg("catalog.file_error_at", path=str(path), where=where, problem=problem),
                         code="Config.Models")
+
+
+def _where(model: str, field: str) -> Message:
+    return msg("catalog.where_field", model=model, field=field)
 
 
 def _read(path: Path) -> dict:
@@ -57,12 +66,11 @@ def _read(path: Path) -> dict:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
-        raise _fail(path, "-", "文件不存在（请检查 ALIYUN_IMAGE_MODELS）",
-                    "the file does not exist (check ALIYUN_IMAGE_MODELS)") from None
+        raise _fail(path, None, msg("catalog.file_missing")) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise _fail(path, "-", f"无法读取（{type(exc).__name__}）", f"cannot be read ({type(exc).__name__})") from None
+        raise _fail(path, None, msg("catalog.file_unreadable", error=type(exc).__name__)) from None
     except tomllib.TOMLDecodeError as exc:
-        raise _fail(path, "-", f"不是有效的 TOML：{exc}", f"not valid TOML: {exc}") from None
+        raise _fail(path, None, msg("catalog.file_not_toml", error=str(exc))) from None
 
 
 def load_data(builtin: Path, user: Path | None) -> CatalogData:
@@ -75,7 +83,7 @@ def load_data(builtin: Path, user: Path | None) -> CatalogData:
         doc = _read(path)
         unknown = set(doc) - {"sizes", "model"}
         if unknown:
-            raise _fail(path, "-", f"未知的表 {sorted(unknown)}", f"unknown tables {sorted(unknown)}")
+            raise _fail(path, None, msg("catalog.unknown_tables", names=str(sorted(unknown))))
         for name, raw in _table(path, doc.get("sizes", {}), "sizes").items():
             sizes[name] = {**sizes.get(name, {}), **_check_size(path, name, raw)}
         for raw in _models_list(path, doc.get("model", [])):
@@ -90,23 +98,27 @@ def load_data(builtin: Path, user: Path | None) -> CatalogData:
 
 def _table(path: Path, value: Any, where: str) -> dict:
     if not isinstance(value, dict):
-        raise _fail(path, where, "应为表", "must be a table")
+        raise _fail(path, where, msg("catalog.must_be_table"))
     return value
 
 
 def _models_list(path: Path, value: Any) -> list[dict]:
     if not isinstance(value, list):
-        raise _fail(path, "model", "应写成 [[model]] 条目", "must be [[model]] entries")
+        raise _fail(path, "model", msg("catalog.must_be_entries"))
     out = []
     for i, raw in enumerate(value, start=1):
         if not isinstance(raw, dict) or not isinstance(raw.get("id"), str) or not raw["id"].strip():
-            raise _fail(path, f"第 {i} 个 [[model]]", "缺少 id", f"[[model]] number {i} has no id")
+            raise _fail(path, msg("catalog.where_entry", n=i), msg("catalog.no_id"))
         unknown = set(raw) - MODEL_FIELDS
         if unknown:
             field = sorted(unknown)[0]
-            raise _fail(path, f"模型 {raw['id']}，字段 {field}", "未知字段（拼写错误？）",
-                        f"model {raw['id']}, field {field}: unknown field (a typo?)")
-        out.append({**raw, "id": raw["id"].strip()})
+            raise _fail(path, _where(raw["id"], field), msg("catalog.unknown_field"))
+        entry = {**raw, "id": raw["id"].strip()}
+        if "note" not in entry and (raw.get("note_en") or raw.get("note_zh")):
+            # A file written before the message catalogue: its own note, in one language (English
+            # first), and set on the entry itself so that it wins over its base's note.
+            entry["note"] = raw.get("note_en") or raw.get("note_zh")
+        out.append(entry)
     return out
 
 
@@ -117,12 +129,10 @@ def _resolve(mid: str, entries: dict[str, dict], origin: dict[str, Path], seen: 
     if not base:
         return dict(raw)
     if base not in entries:
-        raise _fail(origin[mid], f"模型 {mid}，字段 base", f"“{base}”不在目录中",
-                    f"model {mid}, field base: '{base}' is not in the catalogue")
+        raise _fail(origin[mid], _where(mid, "base"), msg("catalog.not_in_catalogue", name=base))
     if base in seen or base == mid:
         chain = " -> ".join([*seen, mid, base])
-        raise _fail(origin[mid], f"模型 {mid}，字段 base", f"循环引用：{chain}",
-                    f"model {mid}, field base: circular ({chain})")
+        raise _fail(origin[mid], _where(mid, "base"), msg("catalog.circular", chain=chain))
     parent = _resolve(base, entries, origin, [*seen, mid])
     # Everything the entry does not set is its parent's (unverified and alias_of included: a
     # snapshot of an unverified model is no better known, so entries reset them explicitly).
@@ -132,25 +142,25 @@ def _resolve(mid: str, entries: dict[str, dict], origin: dict[str, Path], seen: 
 def _check_size(path: Path, name: str, raw: Any) -> dict:
     where = f"sizes.{name}"
     if not isinstance(raw, dict):
-        raise _fail(path, where, "应为表", "must be a table")
+        raise _fail(path, where, msg("catalog.must_be_table"))
     unknown = set(raw) - SIZE_FIELDS
     if unknown:
-        raise _fail(path, where, f"未知字段 {sorted(unknown)}", f"unknown fields {sorted(unknown)}")
+        raise _fail(path, where, msg("catalog.unknown_fields", names=str(sorted(unknown))))
     if raw.get("kind") not in SIZE_KINDS:
-        raise _fail(path, f"{where}.kind", f"应为 {sorted(SIZE_KINDS)} 之一", f"must be one of {sorted(SIZE_KINDS)}")
+        raise _fail(path, f"{where}.kind", msg("catalog.one_of", choices=str(sorted(SIZE_KINDS))))
     for key in ("min_side", "max_side", "min_pixels", "max_pixels", "preset_pixels"):
         if key in raw and (not isinstance(raw[key], int) or isinstance(raw[key], bool) or raw[key] <= 0):
-            raise _fail(path, f"{where}.{key}", "应为正整数", "must be a positive integer")
+            raise _fail(path, f"{where}.{key}", msg("catalog.positive_integer"))
     presets = raw.get("presets", [])
     if not isinstance(presets, list) or not all(
             isinstance(p, list) and len(p) == 3 and isinstance(p[0], str) and all(
                 isinstance(v, int) and v > 0 for v in p[1:]) for p in presets):
-        raise _fail(path, f"{where}.presets", "应为 [比例, 宽, 高] 的列表", 'must be a list of ["w:h", width, height]')
+        raise _fail(path, f"{where}.presets", msg("catalog.presets_list"))
     ratios = raw.get("ratios", [])
     if not isinstance(ratios, list) or not all(isinstance(r, str) and _is_ratio(r) for r in ratios):
-        raise _fail(path, f"{where}.ratios", '应为 "宽:高" 的列表', 'must be a list of "w:h"')
+        raise _fail(path, f"{where}.ratios", msg("catalog.ratios_list"))
     if not isinstance(raw.get("default", ""), str):
-        raise _fail(path, f"{where}.default", '应为 "宽*高" 或 ""', 'must be "W*H" or ""')
+        raise _fail(path, f"{where}.default", msg("catalog.size_default_text"))
     return raw
 
 
@@ -162,56 +172,56 @@ def _is_ratio(text: str) -> bool:
 def _check_model(path: Path, mid: str, raw: dict, sizes: dict[str, dict], models: dict[str, dict]) -> None:
     """Every field of one resolved model entry, or a message naming it."""
 
-    def bad(field: str, zh: str, en: str) -> CatalogError:
-        return _fail(path, f"模型 {mid}，字段 {field}", zh, f"model {mid}, field {field}: {en}")
+    def bad(field: str, problem: Message) -> CatalogError:
+        return _fail(path, _where(mid, field), problem)
 
     for key in _TEXT:
         if key in raw and not isinstance(raw[key], str):
-            raise bad(key, "应为字符串", "must be a string")
+            raise bad(key, msg("catalog.must_be_string"))
     _check_choices(raw, "tasks", TASKS, bad, required=True)
     _check_choices(raw, "endpoints", ENDPOINTS, bad)
     _check_choices(raw, "params", PARAMS, bad, empty_ok=True)
     _check_choices(raw, "regions", REGIONS, bad, empty_ok=True)
     if raw.get("status", "current") not in STATUSES:
-        raise bad("status", f"应为 {sorted(STATUSES)} 之一", f"must be one of {sorted(STATUSES)}")
+        raise bad("status", msg("catalog.one_of", choices=str(sorted(STATUSES))))
     for key in ("size", "edit_size"):
         if key in raw and raw[key] not in sizes:
-            raise bad(key, f"未定义的尺寸规则“{raw[key]}”", f"no size rule named '{raw[key]}'")
+            raise bad(key, msg("catalog.no_size_rule", name=raw[key]))
     _check_numbers(raw, bad)
     for key in ("price", "price_extend"):
         _check_price(raw.get(key, {}), key, bad)
     if raw.get("best") and raw["best"] not in models:
-        raise bad("best", f"“{raw['best']}”不在目录中", f"'{raw['best']}' is not in the catalogue")
+        raise bad("best", msg("catalog.not_in_catalogue", name=raw["best"]))
     unverified = raw.get("unverified", [])
     if not isinstance(unverified, list) or not all(isinstance(u, str) for u in unverified):
-        raise bad("unverified", "应为字段名列表", "must be a list of field names")
+        raise bad("unverified", msg("catalog.field_names"))
 
 
 def _check_numbers(raw: dict, bad: Any) -> None:
     _check_range(raw, "n", 1, bad)
     _check_range(raw, "images", 0, bad)
     if "edit" in raw["tasks"] and raw.get("images", [0, 0])[1] < 1:
-        raise bad("images", "编辑模型至少要接受 1 张输入图片", "an edit model must take at least 1 input image")
+        raise bad("images", msg("catalog.edit_needs_image"))
     for key, low in (("prompt_max", 1), ("negative_max", 0)):
         value = raw.get(key, low)
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise bad(key, f"应为不小于 {low} 的整数", f"must be an integer >= {low}")
+            raise bad(key, msg("catalog.integer_at_least", low=low))
     task_limit = raw.get("task_limit", 1)
     if not isinstance(task_limit, int) or isinstance(task_limit, bool) or not 1 <= task_limit <= 64:
-        raise bad("task_limit", "应为 1–64 的整数", "must be an integer from 1 to 64")
+        raise bad("task_limit", msg("catalog.task_limit_range"))
     if not isinstance(raw.get("prompt_extend_default", True), bool):
-        raise bad("prompt_extend_default", "应为 true 或 false", "must be true or false")
+        raise bad("prompt_extend_default", msg("catalog.true_or_false"))
 
 
 def _check_choices(raw: dict, key: str, allowed: set[str], bad: Any, *, required: bool = False,
                    empty_ok: bool = False) -> None:
     if key not in raw:
         if required:
-            raise bad(key, "缺少此字段", "is missing")
+            raise bad(key, msg("catalog.missing_field"))
         return
     value = raw[key]
     if not isinstance(value, list) or (not value and not empty_ok) or not all(v in allowed for v in value):
-        raise bad(key, f"应为 {sorted(allowed)} 中的值组成的列表", f"must be a list of {sorted(allowed)}")
+        raise bad(key, msg("catalog.list_of", choices=str(sorted(allowed))))
 
 
 def _check_range(raw: dict, key: str, low: int, bad: Any) -> None:
@@ -220,11 +230,11 @@ def _check_range(raw: dict, key: str, low: int, bad: Any) -> None:
     value = raw[key]
     if not (isinstance(value, list) and len(value) == 2 and all(
             isinstance(v, int) and not isinstance(v, bool) for v in value) and low <= value[0] <= value[1]):
-        raise bad(key, f"应为 [最小, 最大]，且 {low} ≤ 最小 ≤ 最大", f"must be [min, max] with {low} <= min <= max")
+        raise bad(key, msg("catalog.min_max", low=low))
 
 
 def _check_price(value: Any, key: str, bad: Any) -> None:
     if not isinstance(value, dict) or not all(
             r in REGIONS and isinstance(p, (int, float)) and not isinstance(p, bool) and p >= 0
             for r, p in value.items()):
-        raise bad(key, "应为 { 地域 = 单价 } 表，单价不小于 0", "must be a table { region = price } with prices >= 0")
+        raise bad(key, msg("catalog.price_table"))

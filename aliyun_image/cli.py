@@ -219,8 +219,8 @@ def _run_images(args: argparse.Namespace, lang: str) -> int:
         if args.dry_run:
             return cli_spend.dry_run(svc, job, lang)
         _resume_earlier(svc, lang)
-        for zh, en in job.notes:
-            _say(lang, "提示：" + zh, "Note: " + en)
+        for note in job.notes:
+            _say(lang, "提示：" + note.render(ZH), "Note: " + note.render(lang))
         progress = Progress(lang, not args.quiet)
         progress.start(job.n)
         try:

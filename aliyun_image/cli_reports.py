@@ -14,6 +14,7 @@ from collections.abc import Callable
 from . import catalog, keycheck
 from .config import REGIONS, Settings, check_key, region_names
 from .errors import ZH, ApiError, validation
+from .i18n import render
 from .keycheck import KeyCheck
 
 
@@ -45,7 +46,7 @@ def model_info(spec: catalog.ModelSpec) -> dict:
         # Prices only where the catalogue has them: an absent region stays absent, never guessed.
         "currency": spec.currency, "price": dict(spec.price), "price_extend": dict(spec.price_extend),
         "best": spec.best, "alias_of": spec.alias_of, "snapshot_of": spec.snapshot_of,
-        "snapshots": list(spec.snapshots), "note_zh": spec.note_zh, "note_en": spec.note_en,
+        "snapshots": list(spec.snapshots), "note_zh": render("zh", spec.note), "note_en": render("en", spec.note),
         "source": spec.source, "checked": spec.checked,
     }
 
@@ -123,7 +124,7 @@ def _model_lines(spec: catalog.ModelSpec, lang: str) -> list[str]:
         lines.append(f"    {'未核实' if zh else 'unverified'}: {', '.join(partly)}")
     if spec.snapshots:
         lines.append(f"    {'快照' if zh else 'snapshots'}: {', '.join(spec.snapshots)}")
-    note = spec.note_zh if zh else spec.note_en
+    note = render(lang, spec.note)
     if note:
         lines.append(f"    {note}")
     return lines
@@ -202,7 +203,7 @@ def check(args: argparse.Namespace, lang: str,
     _say(lang, f"这个 Key 属于{zh}地域。", f"The key belongs to the {en} region.")
     if settings.region_known and settings.region != result.region and not args.offline:
         # --region does not override a base URL that was given, so name the base URL too.
-        base = REGIONS[result.region][0] if result.region in REGIONS else ""
+        base = REGIONS.get(result.region, "")
         how_zh = f"--region {result.region}" + (f"（或 Base URL {base}）" if base else "")
         how_en = f"--region {result.region}" + (f" (or the base URL {base})" if base else "")
         _say(lang, f"注意：当前设置指向{region_names(settings.region)[0]}地域；请使用 {how_zh}。",

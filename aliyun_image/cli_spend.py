@@ -79,8 +79,8 @@ def dry_run(svc: Any, job: Any, lang: str) -> int:
                     else f"¥0 (offline demo, not billed; with an API key: {est.text(lang)})")
     for name, value in rows:
         print(f"{name}: {value}")
-    for note_zh, note_en in job.notes:
-        print(("提示：" + note_zh) if zh else ("Note: " + note_en))
+    for note in job.notes:
+        print(("提示：" if zh else "Note: ") + note.render(lang))
     try:
         budget.release(svc.store, billing.hold_budget(svc.store, s, job, None))
     except ValidationError as exc:

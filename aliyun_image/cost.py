@@ -13,8 +13,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
 from .catalog import ModelSpec
-from .config import region_names
-from .errors import ZH
+from .config import region_name
+from .i18n import Message, msg
 
 if TYPE_CHECKING:  # annotations only
     from .jobs import Job
@@ -65,16 +65,16 @@ class Estimate:
         return None if self.unit is None else self.unit * self.n
 
     def text(self, lang: str, exact: bool = False) -> str:
-        """``约 ¥1.00 · 2 × qwen-image-max · 北京`` / ``about ¥1.00 · 2 × qwen-image-max · Beijing``
+        """``about ¥1.00 · 2 × qwen-image-max · Beijing`` in ``lang``
         (``exact``: every digit of the amount, see :func:`money_text`)."""
-        zh = lang == ZH
-        where = region_names(self.region)[0 if zh else 1]
+        return self.message(exact).render(lang)
+
+    def message(self, exact: bool = False) -> Message:
+        """:meth:`text` as a catalogue message, for errors and events rendered later."""
         total = self.total
-        if total is None:
-            head = "价格未知" if zh else "price unknown"
-        else:
-            head = ("约 " if zh else "about ") + money_text(total, self.currency, exact)
-        return f"{head} · {self.n} × {self.model} · {where}"
+        head = (msg("money.price_unknown") if total is None
+                else msg("money.about", amount=money_text(total, self.currency, exact)))
+        return msg("money.estimate", head=head, n=self.n, model=self.model, region=region_name(self.region))
 
     def as_dict(self) -> dict:
         """JSON-ready: amounts as exact decimal strings, None when unknown."""

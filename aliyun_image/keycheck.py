@@ -80,7 +80,7 @@ class KeyCheck:
 
 def default_bases() -> dict[str, str]:
     """Every region's public base URL: ``{"beijing": "https://dashscope.aliyuncs.com/api/v1", ...}``."""
-    return {name: url for name, (url, _, _) in REGIONS.items()}
+    return dict(REGIONS)
 
 
 def region_models(region: str) -> tuple[str, ...]:

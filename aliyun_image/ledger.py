@@ -18,8 +18,9 @@ from decimal import Decimal
 from typing import Any
 
 from . import charges
+from .config import region_name
 from .cost import money, money_text
-from .errors import ZH
+from .i18n import Message, msg, t
 from .store import ResultStore
 
 FREE = "offline"  # paid_by of the offline demo's stand-in images
@@ -46,14 +47,17 @@ class Tally:
         return self.amounts.get(currency, Decimal(0))
 
     def text(self, lang: str) -> str:
-        """``¥1.50 (3 张)`` / ``¥1.50 (3 images)``, with the count of unknown prices when any."""
-        zh = lang == ZH
+        """``¥1.50 (3 images)`` in ``lang``, with the count of unknown prices when any."""
+        return self.message().render(lang)
+
+    def message(self) -> Message:
+        """:meth:`text` as a catalogue message."""
         money_part = " + ".join(money_text(v, c) for c, v in sorted(self.amounts.items())) or money_text(
             Decimal(0), "CNY")
-        count = f"{self.images} 张" if zh else f"{self.images} image{'s' if self.images != 1 else ''}"
+        count = msg("money.images_one" if self.images == 1 else "money.images", n=self.images)
         if self.unknown:
-            count += f"，其中 {self.unknown} 张价格未知" if zh else f", {self.unknown} of unknown price"
-        return f"{money_part}（{count}）" if zh else f"{money_part} ({count})"
+            return msg("money.tally_unknown", amount=money_part, count=count, unknown=self.unknown)
+        return msg("money.tally", amount=money_part, count=count)
 
     def as_dict(self) -> dict:
         """JSON-ready: exact decimal strings per currency."""
@@ -74,10 +78,13 @@ class Spend:
 
     def text(self, lang: str) -> str:
         """``¥1.50 (3 images) + maybe billed ¥0.50 (1 image)``."""
-        out = self.billed.text(lang)
+        return self.message().render(lang)
+
+    def message(self) -> Message:
+        """:meth:`text` as a catalogue message."""
         if self.maybe.images:
-            out += (" + 可能计费 " if lang == ZH else " + maybe billed ") + self.maybe.text(lang)
-        return out
+            return msg("money.maybe_billed", billed=self.billed.message(), maybe=self.maybe.message())
+        return self.billed.message()
 
     def as_dict(self) -> dict:
         """JSON-ready."""
@@ -133,11 +140,9 @@ def summary(store: ResultStore, owner: str | None = None, now: float | None = No
 
 
 def summary_text(store: ResultStore, lang: str, owner: str | None = None) -> str:
-    """``今天 ¥1.00（2 张）· 本月 ¥3.00（6 张）`` for the gallery."""
+    """``Today ¥1.00 (2 images) · This month ¥3.00 (6 images)`` in ``lang``, for the gallery."""
     s = summary(store, owner)
-    zh = lang == ZH
-    return (f"{'今天' if zh else 'Today'} {s['today'].text(lang)} · "
-            f"{'本月' if zh else 'This month'} {s['month'].text(lang)}")
+    return t(lang, "money.today_month", today=s["today"].text(lang), month=s["month"].text(lang))
 
 
 def record_cost(rec: Any) -> dict:
@@ -148,14 +153,11 @@ def record_cost(rec: Any) -> dict:
 
 
 def record_cost_text(rec: Any, lang: str) -> str:
-    """``¥0.50 · qwen-image-max · 北京`` / ``price unknown`` / ``free`` for one result."""
-    from .config import region_names
-
-    zh = lang == ZH
+    """``¥0.50 · qwen-image-max · Beijing`` / ``price unknown`` / ``not billed`` for one result, in ``lang``."""
     c = record_cost(rec)
     if not c["billed"]:
-        return "未计费" if zh else "not billed"
+        return t(lang, "money.not_billed")
     price = money(c["unit_price"])
-    head = money_text(price, c["currency"]) if price is not None else ("价格未知" if zh else "price unknown")
-    where = region_names(c["region"])[0 if zh else 1] if c["region"] else ""
+    head = money_text(price, c["currency"]) if price is not None else t(lang, "money.price_unknown")
+    where = region_name(c["region"]).render(lang) if c["region"] else ""
     return " · ".join(x for x in (head, rec.model, where) if x)

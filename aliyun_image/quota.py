@@ -21,30 +21,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import AliyunImageError, ValidationError, may_be_billed
+from .i18n import msg
 
 WINDOW = 3600.0
-
-# (zh, en) per budget kind and who hit it; {limit}, {left}, {wait} are filled in.
-_MESSAGES = {
-    ("host", "session"): (
-        "本演示使用主办方的 API Key，每位访客每小时最多 {limit} 张（本小时还剩 {left} 张）。"
-        "请约 {wait} 分钟后再试，或在上方填写你自己的 API Key。",
-        "This demo uses the host's API key: at most {limit} images per visitor per hour ({left} left this "
-        "hour). Try again in about {wait} min, or enter your own API key above."),
-    ("host", "demo"): (
-        "本演示本小时的共享额度（{limit} 张）已用完。请约 {wait} 分钟后再试，或填写你自己的 API Key。",
-        "The demo's shared budget ({limit} images this hour) is used up. Try again in about {wait} min, "
-        "or enter your own API key."),
-    ("offline", "session"): (
-        "离线演示每位访客每小时最多生成 {limit} 张示意图（本小时还剩 {left} 张）。"
-        "请约 {wait} 分钟后再试，或在上方填写你自己的 API Key 生成真实图片。",
-        "The offline demo makes at most {limit} stand-in images per visitor per hour ({left} left this "
-        "hour). Try again in about {wait} min, or enter your own API key above for real images."),
-    ("offline", "demo"): (
-        "离线演示本小时的总额度（{limit} 张）已用完。请约 {wait} 分钟后再试，或填写你自己的 API Key。",
-        "The offline demo's budget for everyone ({limit} images this hour) is used up. Try again in about "
-        "{wait} min, or enter your own API key."),
-}
+# The refusal's words are the catalogue's money.quota.<kind>_<who> (kind: host or offline; who:
+# session or demo), with {limit}, {left} and {wait} filled in.
 
 
 class HourlyQuota:
@@ -84,8 +65,8 @@ class HourlyQuota:
                 if limit and len(q) + n > limit:
                     left = max(0, limit - len(q))
                     wait = int((q[0] + WINDOW - now) // 60) + 1 if q else 60
-                    zh, en = (m.format(limit=limit, left=left, wait=wait) for m in _MESSAGES[(self.kind, who)])
-                    raise ValidationError(zh, en, code="Quota.Exceeded")
+                    raise ValidationError(msg(f"money.quota.{self.kind}_{who}", limit=limit, left=left, wait=wait),
+                                          code="Quota.Exceeded")
             mine.extend([now] * n)
             self._all.extend([now] * n)
 

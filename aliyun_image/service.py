@@ -41,6 +41,7 @@ from .errors import (
     task_unfollowed,
     unexpected,
 )
+from .i18n import Message
 from .jobs import Job, build_job
 from .uploads import image_refs
 from .model_info import check_offered
@@ -77,7 +78,7 @@ class Batch:
     job: Job
     results: list[Record] = field(default_factory=list)
     failures: list[AliyunImageError] = field(default_factory=list)
-    notes: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[Message] = field(default_factory=list)
 
     def raise_if_empty(self) -> Batch:
         """Raise the first failure when nothing succeeded (so callers can just show the error)."""

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import AliyunImageError
+from .i18n import Message
 from .store import Record
 
 TEXTS: dict[str, dict[str, str]] = {
@@ -71,7 +72,7 @@ class Outcome:
     failures: Sequence[AliyunImageError]
     stopped: bool = False  # the user pressed Stop: what is shown was kept, not all that was asked
     offline: bool = False  # stand-in images from the emulator: every line says so
-    notes: Sequence[tuple[str, str]] = ()  # (zh, en) notes of the plan, e.g. a size that was adjusted
+    notes: Sequence[Message] = ()  # notes of the plan, e.g. a size that was adjusted
 
     def seeds(self, distinct: bool) -> str:
         """The seeds of the saved images, in result order; each once when ``distinct`` (the
@@ -121,7 +122,7 @@ def _headline(o: Outcome, lang: str) -> str:
 
 def page_summary(o: Outcome, lang: str) -> str:
     """The Markdown status block shown under a panel's results when a run ends."""
-    notes = "".join(f"\n- ℹ️ {escape_md(zh if lang == 'zh' else en)}" for zh, en in o.notes)
+    notes = "".join(f"\n- ℹ️ {escape_md(note.render(lang))}" for note in o.notes)
     if not o.results and not o.stopped:
         return (text(lang, "failed") + "\n" + failures_md(o.failures, lang) if o.failures else "") + notes
     note = f" {text(lang, 'offline_note')}" if o.offline else ""

@@ -74,14 +74,16 @@ def test_unknown_price_is_said_never_guessed():
     assert est.unit is None and est.total is None
     assert est.text("zh") == "价格未知 · 2 × qwen-image-3.0 · 北京"
     assert est.text("en") == "price unknown · 2 × qwen-image-3.0 · Beijing"
+    assert est.text("ja") == "価格不明 · 2 × qwen-image-3.0 · 北京"
     assert estimate_for(spec("qwen-image-max"), 1, True, "us").total is None  # not priced in the US
 
 
-def test_estimate_text_in_both_languages(service):
+def test_estimate_text_in_every_language(service):
     job = service.plan("t2i", "a cat", model="qwen-image-max", n=2)
     est = estimate(job, "beijing")
     assert est.text("zh") == "约 ¥1.00 · 2 × qwen-image-max · 北京"
     assert est.text("en") == "about ¥1.00 · 2 × qwen-image-max · Beijing"
+    assert est.message().render("ja") == "約 ¥1.00 · 2 × qwen-image-max · 北京"
     assert est.requests == 2  # Max makes one image per request: two requests
     sg = estimate(job, "singapore")
     assert sg.text("en") == "about ¥1.10 · 2 × qwen-image-max · Singapore"
@@ -207,6 +209,9 @@ def test_budget_refuses_before_any_request(settings, emu):
     assert e.value.code == "Budget.Daily" and not list(emu.state.requests)
     assert "¥0.20 (1 image)" in e.value.en and "about ¥0.40" in e.value.en and "--daily-budget" in e.value.en
     assert "已花费 ¥0.20（1 张）" in e.value.zh and "未发送任何请求" in e.value.zh
+    ja = e.value.text("ja")  # one language per reader: no Chinese or English sentence in the Japanese one
+    assert "1 日の予算（¥0.50）" in ja and "今日の支出 ¥0.20（1 枚）" in ja and "明日から再試行" in ja
+    assert "已花费" not in ja and "Nothing was sent" not in ja and "--daily-budget" in ja
     assert len(svc.generate("one more", model="qwen-image-plus").results) == 1  # 0.40 fits
     monthly = ImageService(settings.with_(monthly_budget=Decimal("0.5")), store=svc.store)
     with pytest.raises(ValidationError) as e:

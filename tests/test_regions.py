@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from aliyun_image.client import DashScopeClient
-from aliyun_image.config import Settings, region_from_url
+from aliyun_image.config import Settings, region_from_url, region_name
 from aliyun_image.errors import ValidationError
 from aliyun_image.service import ImageService
 
@@ -39,7 +39,10 @@ def test_region_from_url(url, region):
 def test_base_url_decides_the_region_and_its_messages():
     s = Settings.from_env({"DASHSCOPE_HTTP_BASE_URL": SINGAPORE})
     assert s.region == "singapore" and s.region_known and not s.is_custom_base
-    assert s.regions() == ("新加坡 (dashscope-intl.aliyuncs.com)", "Singapore (dashscope-intl.aliyuncs.com)")
+    assert [s.region_label(lang) for lang in ("zh", "en", "ja")] == [
+        "新加坡 (dashscope-intl.aliyuncs.com)", "Singapore (dashscope-intl.aliyuncs.com)",
+        "シンガポール (dashscope-intl.aliyuncs.com)"]
+    assert region_name("us").render("ja") == "米国（バージニア）" and region_name("xx-1").render("zh") == "xx-1"
     # The host wins over a region asked for: it is where the calls go.
     assert Settings.from_env({}, region="beijing", base_url=US).region == "us"
     eu = Settings.from_env({}, base_url="https://ws1.eu-central-1.maas.aliyuncs.com/api/v1")
@@ -89,7 +92,7 @@ def test_region_check_lets_unknowns_through(settings, emu):
     # A region the catalogue has no column for: a note, not a refusal.
     eu = ImageService(settings.with_(base_url="https://w.eu-central-1.maas.aliyuncs.com/api/v1"))
     job = eu.plan("t2i", "a cat", model="qwen-image-plus")
-    assert any("eu-central-1" in en for _, en in job.notes)
+    assert any("eu-central-1" in note.render("ja") for note in job.notes)
     eu.store.close()
 
 
