@@ -1,5 +1,7 @@
 """The service's side of money: what each result and each unanswered call records, and the
-budget check before a run. The sums and the cap are in :mod:`aliyun_image.ledger`.
+budget check before a run (which settings apply, whose bill it is). The sums are in
+:mod:`aliyun_image.ledger`, the cap itself in :mod:`aliyun_image.budget`, the table in
+:mod:`aliyun_image.charges`.
 
 Who pays (``paid_by``): "" the configured key (the user's, or in hosted mode the host's), "own"
 a key a visitor gave with the call, "offline" the offline demo's emulator (free). Keys

@@ -358,3 +358,24 @@ def test_hosted_hourly_caps_as_amounts(settings, emu):
     local = ImageService(settings.with_(host_hourly_budget=Decimal("0.1")), store=svc.store)
     assert len(local.generate("local mode has no hourly cap", model="qwen-image-plus").results) == 1
     svc.store.close()
+
+
+def test_cost_lines_and_quota_refusals_read_in_the_readers_language():
+    from aliyun_image import billing
+    from aliyun_image.quota import HourlyQuota
+
+    est = estimate_for(spec("qwen-image-plus"), 2, True, "singapore")
+    assert billing.run_cost_text(est, 2, [], "ja") == "今回の費用：¥0.44（2 枚 × ¥0.22）"
+    assert billing.run_cost_text(est, 2, [], "en") == "This run cost: ¥0.44 (2 × ¥0.22)"
+    tally = ledger.Tally()
+    tally.add("0.2", "CNY")
+    tally.add(None, "CNY")
+    assert tally.text("ja") == "¥0.20（2 枚、うち 1 枚は価格不明）"
+    assert tally.text("en") == "¥0.20 (2 images, 1 of unknown price)"
+    quota = HourlyQuota(2, 10, clock=lambda: 0.0, kind="offline")
+    quota.take("a", 2)
+    with pytest.raises(ValidationError) as e:
+        quota.take("a", 1)
+    assert e.value.code == "Quota.Exceeded" and "per visitor per hour" in e.value.en
+    assert "最大 2 枚" in e.value.text("ja") and "per visitor" not in e.value.text("ja")
+    assert "离线演示" in e.value.zh and "オフライン" not in e.value.zh
