@@ -64,3 +64,25 @@ def test_exit_codes():
     assert errors.validation(msg("error.cancelled")).exit_code == 2
     assert errors.validation("a", "b").exit_code == 2  # the (zh, en) form, until every caller has moved
     assert api_error(500, "InternalError").exit_code == 1
+
+
+def test_every_error_key_the_code_names_is_in_the_catalogue():
+    # A key missing from the catalogue would show as the key itself: check the tables that name keys.
+    from aliyun_image import i18n
+    from aliyun_image.images import messages as image_messages
+
+    en = i18n.catalogue("en")
+    keys = [f"error.api.{k}" for k in (*errors._API_KEYS.values(), *errors._BY_STATUS.values(), "server_error",
+                                       "unknown")]
+    keys += [f"error.network.{k}" for k in errors._NETWORK_KINDS]
+    keys += [f"image.error.{k}" for k in image_messages.CODES]
+    missing = [k for k in keys if k not in en]
+    assert not missing, missing
+
+
+def test_region_names_and_labels_render_per_language():
+    assert errors.region_name("singapore").render("ja") == "シンガポール"
+    assert errors.region_name("eu-central-1") == "eu-central-1"  # an id the catalogue does not name
+    label = errors.region_label("us", "dashscope-us.aliyuncs.com")
+    assert label.render("zh") == "美国（弗吉尼亚） (dashscope-us.aliyuncs.com)"
+    assert label.render("en") == "US (Virginia) (dashscope-us.aliyuncs.com)"
