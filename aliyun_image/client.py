@@ -46,10 +46,10 @@ from .errors import (
     download_truncated,
     network_error,
     outcome_unknown,
+    region_label,
     task_end_error,
     task_timeout,
 )
-from .errors import region_label as _region_label
 from .i18n import Message, msg
 
 log = logging.getLogger(__name__)
@@ -132,10 +132,9 @@ class DashScopeClient:
     # --- plumbing -------------------------------------------------------------------------------
     @property
     def region(self) -> Message | str:
-        """Where requests go, as error messages name it: ``Beijing (dashscope.aliyuncs.com)``, or
-        the base URL itself when it is none of DashScope's hosts (emulator, proxy)."""
+        """Where requests go, for messages: ``Beijing (dashscope.aliyuncs.com)``, or a custom base URL."""
         s = self.settings
-        return s.base_url if s.is_custom_base else _region_label(s.region, s.host)
+        return s.base_url if s.is_custom_base else region_label(s.region, s.host)
 
     def url(self, path: str) -> str:
         """Absolute URL of an API path under the configured base URL."""
