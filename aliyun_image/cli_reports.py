@@ -172,7 +172,7 @@ def _check_lines(result: KeyCheck, lang: str) -> list[str]:
             models = ", ".join(r.models) or ("（目录中无）" if zh else "(none in the catalogue)")
             lines.append(f"    {'可用模型' if zh else 'models'}: {models}")
         else:
-            lines.append(f"    {r.detail_zh if zh else r.detail_en}")
+            lines.append(f"    {r.detail(lang)}")
     return lines
 
 

@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import ValidationError
+from .errors import ValidationError, region_label
+from .errors import region_name as region_name  # re-exported: money and catalog name regions
 from .i18n import Message, msg, render
 
-# Each region's base URL; its name for people is the catalogue's ``job.region.<name>``.
+# Each region's base URL; its name for people is the catalogue's ``error.region.<name>``
+# (:func:`region_name`, kept in errors.py, which names regions in its own messages).
 REGIONS: dict[str, str] = {
     "beijing": "https://dashscope.aliyuncs.com/api/v1",
     "singapore": "https://dashscope-intl.aliyuncs.com/api/v1",
@@ -85,19 +87,11 @@ def region_from_url(url: str) -> str | None:
     return None
 
 
-def region_name(region: str) -> Message:
-    """A region's name for people (``job.region.singapore``: "Singapore" in English); ids the
-    catalogue has no name for (``eu-central-1``) are shown as they are."""
-    if region in REGIONS:
-        return msg(f"job.region.{region}")
-    return msg("job.region.other", region=region)
-
-
 def region_names(region: str) -> tuple[str, str]:
     """TRANSITIONAL: (Chinese, English) name of a region, for callers not yet moved to
     :func:`region_name` (which renders in any language of the catalogue)."""
     name = region_name(region)
-    return name.render("zh"), name.render("en")
+    return render("zh", name), render("en", name)
 
 
 def _key_file(env: Mapping[str, str]) -> Path | None:
@@ -300,16 +294,11 @@ class Settings:
         :class:`~aliyun_image.i18n.Message`, or the custom base URL as it is (emulator, proxy)."""
         if self.is_custom_base:
             return self.base_url
-        return msg("job.region_at_host", region=region_name(self.region), host=self.host)
+        return region_label(self.region, self.host)
 
     def region_label(self, lang: str = "en") -> str:
         """:meth:`region_text` in ``lang``."""
         return render(lang, self.region_text())
-
-    def regions(self) -> tuple[str, str]:
-        """TRANSITIONAL: (Chinese, English) region labels, for :func:`~aliyun_image.errors.api_error`
-        until it takes :meth:`region_text`."""
-        return self.region_label("zh"), self.region_label("en")
 
     @property
     def supports_temp_upload(self) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 
 from . import catalog
 from .catalog import ASYNC, EDIT, SYNC, T2I, ModelSpec
-from .errors import ValidationError, _Pair
+from .errors import ValidationError
 from .i18n import Message, msg
 from .images import PreparedImage, prepare_images
 from .kinds import Task
@@ -93,11 +93,6 @@ def _as_int(value: Any, what: Message) -> int:
     return int(f)
 
 
-def _note(note: Message | tuple[str, str]) -> Message:
-    """TRANSITIONAL: an input image's note as a Message, while images/ still gives (zh, en) pairs."""
-    return note if isinstance(note, Message) else _Pair(*note)
-
-
 def resolve_model(task: str, model: str | None, best: bool) -> tuple[str, ModelSpec, list[Message]]:
     """Pick the model: explicit name, else Plus, or Max when ``best`` is asked for.
 
@@ -160,7 +155,7 @@ def build_job(task: str, prompt: str | None, *, images: Sequence[Any] = (), mode
     seeds = [(first_seed + i) % (catalog.SEED_MAX + 1) for i in range(requests_n)]
     endpoint = _endpoint(name, spec, use_async)
     prepared = _prepare_inputs(kind, spec, images, image_options)
-    notes += list(checked.notes) + [_note(note) for im in prepared for note in im.notes]
+    notes += list(checked.notes) + [note for im in prepared for note in im.notes]
     return Job(task=kind, model=name, spec=spec, prompt=text, negative=neg, size=checked.value, n=n,
                per_request=1 if spec.fixed_n else n, seeds=seeds, seed_given=seed_given,
                prompt_extend=spec.prompt_extend_default if prompt_extend is None else bool(prompt_extend),

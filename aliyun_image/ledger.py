@@ -20,7 +20,7 @@ from typing import Any
 from . import charges
 from .config import region_name
 from .cost import money, money_text
-from .i18n import Message, msg, t
+from .i18n import Message, msg, render, t
 from .store import ResultStore
 
 FREE = "offline"  # paid_by of the offline demo's stand-in images
@@ -159,5 +159,5 @@ def record_cost_text(rec: Any, lang: str) -> str:
         return t(lang, "money.not_billed")
     price = money(c["unit_price"])
     head = money_text(price, c["currency"]) if price is not None else t(lang, "money.price_unknown")
-    where = region_name(c["region"]).render(lang) if c["region"] else ""
+    where = render(lang, region_name(c["region"])) if c["region"] else ""
     return " · ".join(x for x in (head, rec.model, where) if x)

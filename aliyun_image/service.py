@@ -304,7 +304,8 @@ class ImageService:
     def _scheduled(self, ctx: RunContext, send: Callable[[bool], Any]) -> Any:
         """``send(retry_throttled)`` in a slot of the account's limit; the status says when it waits."""
         def on_wait(limit: int) -> None:  # once per run and limit: "排队中：账号并发上限 2"
-            ctx.record(Event(EventKind.STATUS, text=queued_text(limit)))
+            queued = queued_text(limit)  # a catalogue Message; Event.text is still (zh, en) here
+            ctx.record(Event(EventKind.STATUS, text=(queued.render("zh"), queued.render("en"))))
         return self.scheduler.call(ctx.key, ctx.job.model, ctx.batch_id, send, cancel=ctx.cancel, on_wait=on_wait)
 
     def _one_task(self, ctx: RunContext, i: int, seed: int, retry_throttled: bool = True) -> int:
