@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from aliyun_image import cli
 from aliyun_image.errors import plural
 from aliyun_image.summary import Outcome, page_summary, terminal_summary
 
@@ -39,6 +40,31 @@ def test_resume_says_when_there_is_nothing_to_resume(clean_env):
     assert "Nothing to resume" in r.stderr
     zh = run(["--offline", "--lang", "zh", "resume"], data_dir=clean_env)
     assert "没有需要补全的下载" in zh.stderr
+
+
+@pytest.mark.parametrize("locale, said", [("ja_JP.UTF-8", "合計 0 件"), ("zh_CN.UTF-8", "共 0 条"),
+                                           ("en_US.UTF-8", "0 in total"), ("C.UTF-8", "0 in total")])
+def test_the_locale_picks_the_cli_language(monkeypatch, capsys, locale, said):
+    for var in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", locale)
+    assert cli.main(["history"]) == 0
+    assert capsys.readouterr().err == said + "\n"
+
+
+def test_lang_flag_wins_over_the_locale_and_help_follows_it(monkeypatch, capsys):
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    assert cli.main(["--lang", "ja", "history"]) == 0
+    assert capsys.readouterr().err == "合計 0 件\n"
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--lang=ja", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "画像生成" in out and "メッセージの言語" in out and "text-to-image" not in out
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])  # the locale: Chinese
+    assert "文生图" in capsys.readouterr().out
 
 
 def test_history_json_has_iso_timestamps_and_the_number(clean_env):
