@@ -12,9 +12,9 @@ import sys
 from collections.abc import Callable
 
 from . import catalog, keycheck
-from .config import REGIONS, Settings, check_key, region_names
-from .errors import ApiError, ValidationError
-from .i18n import msg, t
+from .config import REGIONS, Settings, check_key
+from .errors import ApiError, ValidationError, region_name
+from .i18n import msg, render, t
 from .keycheck import KeyCheck
 
 
@@ -52,12 +52,6 @@ def model_info(spec: catalog.ModelSpec) -> dict:
     }
 
 
-def region_name(lang: str, region: str) -> str:
-    """A region's name for people in ``lang`` (``Singapore``); other ids as they are."""
-    zh, en = region_names(region)  # the config's (zh, en) names: other languages read the English one
-    return zh if lang == "zh" else en
-
-
 def _size_text(rule: catalog.SizeRule, task: str, lang: str) -> str:
     """One size rule in words: what may be asked for, and the default."""
     def say(key: str, **params: object) -> str:
@@ -89,7 +83,7 @@ def _price_text(spec: catalog.ModelSpec, lang: str) -> str:
     """Price per image in each region the catalogue prices; "price unknown" where it has none."""
     parts = []
     for region in spec.regions or sorted(spec.price):
-        name = region_name(lang, region)
+        name = render(lang, region_name(region))
         off = spec.price.get(region)
         if off is None:
             parts.append(t(lang, "cli.models.price_unknown_in", region=name))
@@ -172,7 +166,7 @@ def _check_lines(result: KeyCheck, lang: str) -> list[str]:
             models = ", ".join(r.models) or t(lang, "cli.check.none_in_catalogue")
             lines.append("    " + t(lang, "cli.check.models", models=models))
         else:
-            lines.append(f"    {r.detail_zh if lang == 'zh' else r.detail_en}")  # keycheck's (zh, en) detail
+            lines.append(f"    {r.detail(lang)}")
     return lines
 
 
@@ -197,12 +191,12 @@ def check(args: argparse.Namespace, lang: str,
         else:
             _say(lang, "cli.check.no_region_answered")
         return ApiError.exit_code
-    _say(lang, "cli.check.key_region", region=region_name(lang, result.region))
+    _say(lang, "cli.check.key_region", region=region_name(result.region))
     if settings.region_known and settings.region != result.region and not args.offline:
         # --region does not override a base URL that was given, so name the base URL too.
         base = REGIONS[result.region][0] if result.region in REGIONS else ""
         how = (t(lang, "cli.check.how_base", region=result.region, base=base) if base
                else f"--region {result.region}")
-        _say(lang, "cli.check.settings_elsewhere", region=region_name(lang, settings.region), how=how)
+        _say(lang, "cli.check.settings_elsewhere", region=region_name(settings.region), how=how)
     return 0
 

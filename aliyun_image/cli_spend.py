@@ -15,8 +15,8 @@ from typing import Any
 from . import billing, budget, ledger
 from .config import Settings
 from .cost import estimate, money_text
-from .errors import ValidationError
-from .i18n import t
+from .errors import ValidationError, region_name
+from .i18n import render, t
 from .summary import note_text
 
 
@@ -64,8 +64,6 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
 def dry_run(svc: Any, job: Any, lang: str) -> int:
     """Print the plan of a validated job and its estimated cost; send nothing. Exit code 2 when
     the budget would refuse it (the message says why)."""
-    from .cli_reports import region_name
-
     s: Settings = svc.settings
     est = estimate(job, s.region)
 
@@ -75,7 +73,7 @@ def dry_run(svc: Any, job: Any, lang: str) -> int:
     cost = est.text(lang)
     if billing.paid_by(s, s.api_key) == ledger.FREE:  # the offline demo's emulator: nothing is billed
         cost = t(lang, "cli.plan.offline_free", cost=cost)
-    rows = [(row("model"), job.model), (row("region"), f"{region_name(lang, s.region)} ({s.region})"),
+    rows = [(row("model"), job.model), (row("region"), f"{render(lang, region_name(s.region))} ({s.region})"),
             (row("size"), job.size or row("auto")), (row("requests"), str(job.requests)),
             (row("images"), str(job.n)), (row("estimated_cost"), cost)]
     for name, value in rows:

@@ -36,19 +36,21 @@ from . import __version__, protocol
 from .config import Settings
 from .errors import (
     AliyunImageError,
-    CancelledError,
     DownloadError,
     ThrottledError,
     api_error,
     bad_reply,
+    cancelled,
     download_http_error,
     download_too_big,
     download_truncated,
     network_error,
     outcome_unknown,
+    region_label,
     task_end_error,
     task_timeout,
 )
+from .i18n import Message, msg
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +130,12 @@ class DashScopeClient:
         self._rng = random.Random()
 
     # --- plumbing -------------------------------------------------------------------------------
+    @property
+    def region(self) -> Message | str:
+        """Where requests go, for messages: ``Beijing (dashscope.aliyuncs.com)``, or a custom base URL."""
+        s = self.settings
+        return s.base_url if s.is_custom_base else region_label(s.region, s.host)
+
     def url(self, path: str) -> str:
         """Absolute URL of an API path under the configured base URL."""
         return self.settings.base_url.rstrip("/") + path
@@ -174,7 +182,7 @@ class DashScopeClient:
         retries = 0
         while True:
             if cancel is not None and cancel.is_set():
-                raise CancelledError("已停止。", "Stopped.", code="Cancelled")
+                raise cancelled()
             try:
                 resp = self.session.request(method, url, data=data, headers=hdrs, params=params,
                                             timeout=(s.connect_timeout, s.read_timeout),
@@ -224,12 +232,12 @@ class DashScopeClient:
             if resp.status_code >= 400:
                 # Gateways answer 502/503 with HTML; show the status and a snippet, not "Unknown".
                 return api_error(resp.status_code, f"HTTP{resp.status_code}", plain_excerpt(resp.text),
-                                 region=self.settings.regions(), model=model, retries=retries)
+                                 region=self.region, model=model, retries=retries)
             return bad_reply(resp.status_code, parse_error, body=resp.text)
         code, message, rid = protocol.error_fields(payload)
         if not code and resp.status_code < 400:
             return bad_reply(resp.status_code, f"unexpected HTTP {resp.status_code}", rid, resp.text)
-        return api_error(resp.status_code, code, message, rid, region=self.settings.regions(),
+        return api_error(resp.status_code, code, message, rid, region=self.region,
                          model=model, retries=retries)
 
     # --- endpoints ------------------------------------------------------------------------------
@@ -277,14 +285,14 @@ class DashScopeClient:
                 return state.generation
             if state.status.finished:
                 raise task_end_error(state.status.value, state.code, state.message, reply.request_id,
-                                     region=self.settings.regions(), model=model)
+                                     region=self.region, model=model)
             wait = schedule[min(i, len(schedule) - 1)]
             i += 1
             if time.monotonic() + wait > deadline:
                 raise task_timeout(task_id, self.settings.task_timeout, reply.request_id)
             if cancel is not None and cancel.wait(wait):
                 if self._try_cancel(api_key, task_id):
-                    raise CancelledError("已停止。", "Stopped.", code="Cancelled")
+                    raise cancelled()
                 # Already running: it will finish and be billed, so keep collecting it (Stop keeps
                 # what is paid for) and stop asking the cancel flag.
                 cancel = None
@@ -345,11 +353,8 @@ class DashScopeClient:
         """OSS refused the upload: its code, in a sentence about uploading."""
         code, message = protocol.oss_error(resp.text)
         err = api_error(resp.status_code, f"Upload.{code or resp.status_code}", message or resp.text[:160],
-                        region=self.settings.regions(), retries=attempt)
-        return err.with_text(
-            f"临时上传图片失败：{err.message}。请重试；若反复失败，可改用图片 URL 或关闭临时上传。",
-            f"Uploading the image failed: {err.message}. Try again; if it keeps failing, "
-            "use an image URL or turn temporary upload off.")
+                        region=self.region, retries=attempt)
+        return err.with_text(msg("error.upload_failed", message=err.message))
 
     # --- result downloads --------------------------------------------------------------------
     def check_host(self, url: str, purpose: str = "download") -> None:
@@ -369,13 +374,9 @@ class DashScopeClient:
             any(fnmatch.fnmatchcase(host, p.lower()) for p in self.settings.download_hosts)
             or (host == self.settings.host.lower() and port == base_port))
         if not ok:
-            raise DownloadError(
-                f"拒绝从 {host or url[:60]} {'下载' if purpose == 'download' else '上传'}：该地址不在允许列表中"
-                f"（{', '.join(a for a in allowed if a)}）。如确需使用，请设置 ALIYUN_IMAGE_DOWNLOAD_HOSTS。",
-                f"Refused to {purpose} {'from' if purpose == 'download' else 'to'} {host or url[:60]}: not in the "
-                f"allowed hosts ({', '.join(a for a in allowed if a)}). "
-                "Set ALIYUN_IMAGE_DOWNLOAD_HOSTS if you trust it.",
-                code="Download.HostNotAllowed")
+            key = "error.host_refused_download" if purpose == "download" else "error.host_refused_upload"
+            raise DownloadError(msg(key, host=host or url[:60], allowed=", ".join(a for a in allowed if a)),
+                                code="Download.HostNotAllowed")
 
     def allows(self, url: str) -> bool:
         """True when :meth:`download` may fetch ``url`` (see :meth:`check_host`)."""
@@ -466,7 +467,7 @@ class DashScopeClient:
         got = 0
         for chunk in resp.iter_content(64 * 1024):
             if cancel is not None and cancel.is_set():
-                raise CancelledError("已停止。", "Stopped.", code="Cancelled")
+                raise cancelled()
             got += len(chunk)
             if got > limit:
                 raise download_too_big(limit)

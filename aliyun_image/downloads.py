@@ -15,6 +15,7 @@ from PIL import Image
 from .client import DashScopeClient
 from .diskspace import storage_error
 from .errors import DownloadError, validation
+from .i18n import msg
 
 
 def download_to(client: DashScopeClient, url: str, dest: Path | str | None, default_dir: Path) -> Path:
@@ -24,9 +25,7 @@ def download_to(client: DashScopeClient, url: str, dest: Path | str | None, defa
     verified to be an image."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise validation(f"“{url[:80]}”不是有效的图片链接（应以 http:// 或 https:// 开头）。",
-                         f"'{url[:80]}' is not a valid image URL (it must start with http:// or https://).",
-                         code="Validation.URL")
+        raise validation(msg("error.bad_image_url", url=url[:80]), code="Validation.URL")
     target = Path(dest) if dest else default_dir
     name = Path(parts.path).name or "image.png"
     if target.is_dir() or dest is None or str(dest).endswith(("/", os.sep)):
@@ -60,7 +59,5 @@ def verify_image(path: Path, request_id: str = "", show_path: bool = True) -> tu
     except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
         raise storage_error(path.parent, exc, show_path) from None
     except Exception:  # noqa: BLE001 - Pillow raises many types for bad data
-        raise DownloadError(
-            "下载到的内容不是有效图片（可能是错误页面）。请重试或重新生成。",
-            "The downloaded content is not a valid image (perhaps an error page). Retry or generate again.",
-            code="Download.NotImage", request_id=request_id) from None
+        raise DownloadError(msg("error.download.not_image"), code="Download.NotImage",
+                            request_id=request_id) from None

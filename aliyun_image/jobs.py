@@ -158,7 +158,8 @@ def build_job(task: str, prompt: str | None, *, images: Sequence[Any] = (), mode
     seeds = [(first_seed + i) % (catalog.SEED_MAX + 1) for i in range(requests_n)]
     endpoint = _endpoint(name, spec, use_async)
     prepared = _prepare_inputs(kind, spec, images, image_options)
-    notes += list(checked.notes) + [note for im in prepared for note in im.notes]
+    # Image notes are catalogue Messages; Job.notes still holds (zh, en) pairs here.
+    notes += list(checked.notes) + [(n.render("zh"), n.render("en")) for im in prepared for n in im.notes]
     return Job(task=kind, model=name, spec=spec, prompt=text, negative=neg, size=checked.value, n=n,
                per_request=1 if spec.fixed_n else n, seeds=seeds, seed_given=seed_given,
                prompt_extend=spec.prompt_extend_default if prompt_extend is None else bool(prompt_extend),

@@ -17,12 +17,13 @@ import time
 import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
 from . import catalog
 from .client import DashScopeClient
-from .config import REGIONS, Settings, region_names
-from .errors import AliyunImageError, ApiError, NetworkError, scrub
+from .config import REGIONS, Settings
+from .errors import AliyunImageError, ApiError, NetworkError, region_name, scrub
+from .i18n import render, t
 
 VALID = "valid"  #: the key is accepted in this region
 INVALID = "invalid"  #: the region refused the key (401 / InvalidApiKey)
@@ -43,8 +44,7 @@ class RegionResult:
     latency_ms: int | None  # None when no answer came
     models: tuple[str, ...]  # catalogue models this region offers (snapshots left out)
     code: str = ""  # the error code when not valid (InvalidApiKey, Network.dns...)
-    detail_zh: str = ""  # the house's message for that error
-    detail_en: str = ""
+    error: AliyunImageError | None = field(default=None, compare=False, repr=False)  # why not valid
 
     @property
     def valid(self) -> bool:
@@ -52,9 +52,22 @@ class RegionResult:
         return self.status == VALID
 
     def label(self, lang: str = "en") -> str:
-        """The region's name for people: ``"新加坡"`` / ``"Singapore"``."""
-        zh, en = region_names(self.region)
-        return zh if lang == "zh" else en
+        """The region's name for people in ``lang``: ``Singapore``."""
+        return render(lang, region_name(self.region))
+
+    def detail(self, lang: str = "en") -> str:
+        """Why the key is not valid here, in ``lang`` (empty when it is)."""
+        if self.status == INVALID:
+            # The house message for a refused key tells to check the key; here a refusal is the
+            # expected answer of every region but one, so say just that.
+            return t(lang, "error.key_refused_here", region=region_name(self.region), code=self.code)
+        return scrub(self.error.text(lang)) if self.error is not None else ""
+
+    def to_dict(self) -> dict:
+        """Plain data for JSON output; ``detail_zh`` and ``detail_en`` are the JSON fields of old."""
+        return {"region": self.region, "base_url": self.base_url, "status": self.status,
+                "latency_ms": self.latency_ms, "models": self.models, "code": self.code,
+                "detail_zh": self.detail("zh"), "detail_en": self.detail("en")}
 
 
 @dataclass(frozen=True)
@@ -75,7 +88,7 @@ class KeyCheck:
 
     def to_dict(self) -> dict:
         """Plain data for JSON output (holds no key)."""
-        return {"region": self.region, "valid": self.valid, "results": [asdict(r) for r in self.results]}
+        return {"region": self.region, "valid": self.valid, "results": [r.to_dict() for r in self.results]}
 
 
 def default_bases() -> dict[str, str]:
@@ -104,15 +117,11 @@ def _probe(key: str, region: str, base: str, settings: Settings) -> RegionResult
     except AliyunImageError as exc:
         elapsed = round((time.monotonic() - started) * 1000)
         if isinstance(exc, ApiError) and (exc.status == 401 or exc.code.startswith("InvalidApiKey")):
-            # The house message for a refused key tells to check the key; here a refusal is the
-            # expected answer of every region but one, so say just that.
-            zh, en = region_names(region)
-            return RegionResult(region, base, INVALID, elapsed, models, exc.code,
-                                f"{zh}地域不接受这个 Key（{exc.code}）。",
-                                f"{en} does not accept the key ({exc.code}).")
+            return RegionResult(region, base, INVALID, elapsed, models, exc.code)
         status = UNREACHABLE if isinstance(exc, NetworkError) else ERROR
+        # A copy without the traceback: the result outlives this thread's frames.
         return RegionResult(region, base, status, None if status == UNREACHABLE else elapsed, models, exc.code,
-                            scrub(exc.text("zh")), scrub(exc.text("en")))
+                            exc.replace())
     finally:
         client.close()
     elapsed = round((time.monotonic() - started) * 1000)

@@ -42,7 +42,8 @@ from typing import TypeVar
 
 from .catalog import get_model
 from .config import Settings
-from .errors import CancelledError, ThrottledError
+from .errors import ThrottledError, cancelled
+from .i18n import Message, msg
 
 T = TypeVar("T")
 
@@ -56,9 +57,9 @@ MAX_IDLE_LANES = 256  # idle lanes beyond this are forgotten (many visitors with
 OK, THROTTLED, OTHER = "ok", "throttled", "other"
 
 
-def queued_text(limit: int) -> tuple[str, str]:
-    """The status line while requests wait on the account's limit, (zh, en)."""
-    return f"排队中：账号并发上限 {limit}", f"Queued: account limit {limit} at a time"
+def queued_text(limit: int) -> Message:
+    """The status line while requests wait on the account's limit."""
+    return msg("error.queued", limit=limit)
 
 
 def lane_id(base_url: str, key: str, model: str) -> tuple[str, str]:
@@ -283,20 +284,17 @@ class Scheduler:
             on_wait(limit)
         while not ticket.granted.wait(POLL):
             if cancel is not None and cancel.is_set() and lane.withdraw(ticket):
-                raise CancelledError("已停止。", "Stopped.", code="Cancelled")
+                raise cancelled()
             lane.pump()  # a hold may have ended
         if cancel is not None and cancel.is_set():  # stopped just as the slot came: do not send
             lane.finish(ticket, OTHER)
-            raise CancelledError("已停止。", "Stopped.", code="Cancelled")
+            raise cancelled()
         return ticket
 
 
 def _gave_up(exc: ThrottledError, times: int) -> ThrottledError:
     """The error when the account kept refusing one request."""
-    out = ThrottledError(
-        f"账号的并发上限已满：该请求被限流 {times} 次后放弃（未计费）。请稍等一分钟再试，或减少同时生成的张数。",
-        f"The account's limit stayed full: the request was refused {times} times and given up (not billed). "
-        "Wait a minute and try again, or ask for fewer images at once.",
-        code=exc.code, status=exc.status, message=exc.message, request_id=exc.request_id, retries=times)
+    out = ThrottledError(msg("error.throttled_gave_up", times=times), code=exc.code, status=exc.status,
+                         message=exc.message, request_id=exc.request_id, retries=times)
     out.retry_after = exc.retry_after
     return out

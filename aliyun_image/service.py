@@ -38,6 +38,7 @@ from .errors import (
     StorageError,
     TaskFailedError,
     TaskGoneError,
+    cancelled,
     task_unfollowed,
     unexpected,
 )
@@ -51,7 +52,7 @@ from .kinds import Endpoint, EventKind, Status, Task
 from .pngtext import PngTextWriter
 from .diskspace import saved_later, storage_error
 from .store import NewResult, Record, ResultStore
-from .scheduler import Scheduler
+from .scheduler import Scheduler, queued_text
 from .summary import Note
 
 if TYPE_CHECKING:
@@ -280,7 +281,7 @@ class ImageService:
         job, want = ctx.job, ctx.job.per_request
         try:
             if ctx.cancel is not None and ctx.cancel.is_set():
-                raise CancelledError(msg("run.cancelled"), code="Cancelled")
+                raise cancelled()
             if job.endpoint == Endpoint.ASYNC:
                 rid = self._scheduled(ctx, lambda retry: self._one_task(ctx, i, seed, retry))
                 ctx.dl_pool.submit(self._download_and_record, rid, ctx.record)
@@ -304,7 +305,7 @@ class ImageService:
     def _scheduled(self, ctx: RunContext, send: Callable[[bool], Any]) -> Any:
         """``send(retry_throttled)`` in a slot of the account's limit; the status says when it waits."""
         def on_wait(limit: int) -> None:  # once per run and limit: "Queued: account limit 2 at a time"
-            ctx.record(Event(EventKind.STATUS, text=msg("run.queued", limit=limit)))
+            ctx.record(Event(EventKind.STATUS, text=queued_text(limit)))
         return self.scheduler.call(ctx.key, ctx.job.model, ctx.batch_id, send, cancel=ctx.cancel, on_wait=on_wait)
 
     def _one_task(self, ctx: RunContext, i: int, seed: int, retry_throttled: bool = True) -> int:

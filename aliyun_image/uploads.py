@@ -8,6 +8,7 @@ from collections.abc import Callable
 from .client import DashScopeClient
 from .config import Settings
 from .errors import validation
+from .i18n import msg
 from .jobs import Job
 
 
@@ -21,9 +22,7 @@ def image_refs(settings: Settings, client: DashScopeClient, job: Job, key: str,
     upload = bool(locals_) and (mode == "always" or (mode == "auto" and too_big_inline))
     if upload and not settings.supports_temp_upload:
         if mode == "always":
-            raise validation("临时上传仅在北京地域可用。请改用 --upload never 或切换到北京地域。",
-                             "Temporary upload exists in the Beijing region only. Use --upload never or the "
-                             "Beijing region.", code="Validation.Upload")
+            raise validation(msg("error.upload_beijing_only"), code="Validation.Upload")
         upload = False
     policy = None
     refs = []

@@ -197,6 +197,12 @@ def test_check_key_finds_the_region(two_regions):
         (call,) = emu.calls("task_get")
         assert call.method == "GET" and call.body == b"" and len(call.path.rsplit("/", 1)[1]) == 36
     assert SG_KEY not in repr(result) and SG_KEY not in str(result.to_dict())
+    # The JSON of `check --json` keeps its fields; the page and the CLI render in the reader's language.
+    row = result.to_dict()["results"][0]
+    assert set(row) == {"region", "base_url", "status", "latency_ms", "models", "code", "detail_zh", "detail_en"}
+    assert row["detail_en"] == "Beijing does not accept the key (InvalidApiKey)." and "北京" in row["detail_zh"]
+    assert by["beijing"].detail("ja").startswith("北京リージョン") and by["singapore"].label("ja") == "シンガポール"
+    assert by["singapore"].detail("en") == ""
 
 
 def test_check_key_unreachable_and_us_offers_nothing(two_regions):
@@ -207,7 +213,8 @@ def test_check_key_unreachable_and_us_offers_nothing(two_regions):
                                 timeout=2, retries=0)
     us = result.results[1]
     assert result.region == "beijing" and us.status == keycheck.UNREACHABLE and us.latency_ms is None
-    assert us.models == () and us.code == "Network.refused" and us.detail_zh and us.detail_en
+    assert us.models == () and us.code == "Network.refused"
+    assert "127.0.0.1:9" in us.detail("en") and us.detail("zh") != us.detail("en") != us.detail("ja")
     nowhere = keycheck.check_key("sk-nobody-0123456789", {"beijing": bj.base_url}, timeout=2)
     assert nowhere.region is None and not nowhere.valid
 

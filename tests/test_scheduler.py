@@ -13,8 +13,7 @@ from aliyun_image.config import Settings
 from aliyun_image.emulator import Emulator
 from aliyun_image.errors import ThrottledError, may_be_billed
 from aliyun_image.kinds import EventKind
-from aliyun_image.i18n import msg
-from aliyun_image.scheduler import MAX_REQUEUES, OK, OTHER, THROTTLED, Lane, Scheduler, lane_id
+from aliyun_image.scheduler import MAX_REQUEUES, OK, OTHER, THROTTLED, Lane, Scheduler, lane_id, queued_text
 from aliyun_image.service import ImageService
 from tests.conftest import TEST_KEY
 from tests.test_catalog import use_user_file
@@ -228,7 +227,7 @@ def test_six_images_under_a_limit_of_two(lemu, tmp_path):
     assert sorted(seeds) == sorted(batch.job.seeds)  # each request carried out exactly once
     assert lemu.peak_in_flight <= 2
     statuses = [e.text for e in events if e.kind == EventKind.STATUS]
-    assert statuses == [msg("run.queued", limit=2)]  # said once, while the other four waited
+    assert statuses == [queued_text(2)]  # said once, while the other four waited
 
 
 def test_starting_too_high_costs_few_429s_and_loses_nothing(lemu, tmp_path):
