@@ -17,120 +17,108 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from . import __version__, cli_reports, cli_spend
+from . import __version__, cli_keep, cli_reports, cli_spend, i18n
 from .backends import backend_settings
 from .config import Settings
-from .errors import EN, ZH, AliyunImageError, unexpected
+from .errors import AliyunImageError, unexpected
+from .i18n import t
 from .kinds import EventKind
-from . import cli_keep
-from .summary import Outcome, terminal_summary
+from .summary import Outcome, note_text, terminal_summary
 
 
 GLOBAL_DEFAULTS = {"region": None, "base_url": None, "data_dir": None, "timeout": None, "retries": None,
                    "task_limit": None, "lang": None, "offline": False, "quiet": False}
 
 
-def detect_lang(explicit: str | None = None) -> str:
-    """``zh`` when asked for or when the locale is Chinese, else ``en``."""
-    if explicit:
-        return ZH if explicit.lower().startswith("zh") else EN
-    for var in ("ALIYUN_IMAGE_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
-        val = os.environ.get(var, "")
-        if val:
-            return ZH if val.lower().startswith("zh") else EN
-    return EN
+def _h(lang: str, key: str, **params: object) -> str:
+    """An argparse help text from the catalogue."""
+    return t(lang, "cli.help." + key, **params)
 
 
-def _common_image_args(p: argparse.ArgumentParser, *, edit: bool) -> None:
-    p.add_argument("-n", type=int, default=1, help="number of images (1-6; fanned out for n=1 models)")
-    p.add_argument("--size", help="W*H (e.g. 1328*1328), an aspect like 16:9, or auto")
-    p.add_argument("--max", action="store_true", dest="best", help="best quality: use the Max model")
-    p.add_argument("--model", help="explicit model or dated snapshot (see `models`)")
-    p.add_argument("--seed", help="0-2147483647; default random (the seed used is printed)")
+def _common_image_args(p: argparse.ArgumentParser, *, edit: bool, lang: str) -> None:
+    p.add_argument("-n", type=int, default=1, help=_h(lang, "n"))
+    p.add_argument("--size", help=_h(lang, "size"))
+    p.add_argument("--max", action="store_true", dest="best", help=_h(lang, "max"))
+    p.add_argument("--model", help=_h(lang, "model"))
+    p.add_argument("--seed", help=_h(lang, "seed"))
     neg = p.add_mutually_exclusive_group()
-    neg.add_argument("--negative", help="negative prompt (default: the product's standard one)")
-    neg.add_argument("--no-negative", action="store_true", help="send no negative prompt")
-    p.add_argument("--no-extend", action="store_true", help="turn prompt rewriting off")
-    p.add_argument("--watermark", action="store_true", help="add the Qwen-Image watermark")
+    neg.add_argument("--negative", help=_h(lang, "negative"))
+    neg.add_argument("--no-negative", action="store_true", help=_h(lang, "no_negative"))
+    p.add_argument("--no-extend", action="store_true", help=_h(lang, "no_extend"))
+    p.add_argument("--watermark", action="store_true", help=_h(lang, "watermark"))
     if edit:
-        p.add_argument("--upload", choices=["auto", "always", "never"],
-                       help="temporary OSS upload of local images (auto: only when large)")
+        p.add_argument("--upload", choices=["auto", "always", "never"], help=_h(lang, "upload"))
     else:
-        p.add_argument("--async", action="store_true", dest="use_async",
-                       help="use the async task API (qwen-image, qwen-image-plus)")
-    cli_spend.add_cost_args(p)
+        p.add_argument("--async", action="store_true", dest="use_async", help=_h(lang, "async"))
+    cli_spend.add_cost_args(p, lang)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for tests and docs)."""
+def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser, its help in ``lang`` (default: the locale's language; exposed for tests and docs)."""
+    lang = lang or i18n.from_locale()
     # Global flags are accepted before or after the command (`generate cat -q` and `-q generate cat`):
     # a parent parser with SUPPRESS defaults, so a flag given in either place wins; see GLOBAL_DEFAULTS.
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
-    common.add_argument("--region", help="beijing (default), singapore or us")
-    common.add_argument("--base-url", help="explicit API base URL (overrides DASHSCOPE_HTTP_BASE_URL and --region)")
-    common.add_argument("--data-dir", help="where results go (default ./outputs or ALIYUN_IMAGE_DATA_DIR)")
-    common.add_argument("--timeout", type=float, help="read timeout for one API call, seconds")
-    common.add_argument("--retries", type=int, help="retries on 429/5xx and connection failures")
-    common.add_argument("--task-limit", type=int,
-                        help="tasks at once per key and model to start with (default 2; 0 = no queueing)")
-    common.add_argument("--lang", choices=["zh", "en"], help="message language (default from the locale)")
-    common.add_argument("--offline", action="store_true",
-                        help="use a local emulator instead of DashScope (stand-in images, no key needed)")
-    common.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
-    p = argparse.ArgumentParser(prog="python -m aliyun_image", parents=[common],
-                                description="Qwen-Image on Alibaba Cloud Bailian (DashScope): generate, edit, fuse.")
+    common.add_argument("--region", help=_h(lang, "region"))
+    common.add_argument("--base-url", help=_h(lang, "base_url"))
+    common.add_argument("--data-dir", help=_h(lang, "data_dir"))
+    common.add_argument("--timeout", type=float, help=_h(lang, "timeout"))
+    common.add_argument("--retries", type=int, help=_h(lang, "retries"))
+    common.add_argument("--task-limit", type=int, help=_h(lang, "task_limit"))
+    common.add_argument("--lang", choices=list(i18n.LANGUAGES), help=_h(lang, "lang"))
+    common.add_argument("--offline", action="store_true", help=_h(lang, "offline"))
+    common.add_argument("-q", "--quiet", action="store_true", help=_h(lang, "quiet"))
+    p = argparse.ArgumentParser(prog="python -m aliyun_image", parents=[common], description=_h(lang, "description"))
     p.add_argument("--version", action="version", version=f"aliyun-image {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    g = sub.add_parser("generate", help="text-to-image", parents=[common])
+    g = sub.add_parser("generate", help=_h(lang, "generate"), parents=[common])
     g.add_argument("prompt")
-    _common_image_args(g, edit=False)
+    _common_image_args(g, edit=False, lang=lang)
 
-    for name, helptext in (("edit", "edit 1-3 images"), ("fuse", "fuse 2-3 images in order")):
-        e = sub.add_parser(name, help=helptext, parents=[common])
-        e.add_argument("images", help="comma-separated URLs or local paths (1-3; order = 图1, 图2, 图3)")
+    for name in ("edit", "fuse"):
+        e = sub.add_parser(name, help=_h(lang, name), parents=[common])
+        e.add_argument("images", help=_h(lang, "images"))
         e.add_argument("instruction")
-        _common_image_args(e, edit=True)
+        _common_image_args(e, edit=True, lang=lang)
 
-    d = sub.add_parser("download", help="download a result URL", parents=[common])
+    d = sub.add_parser("download", help=_h(lang, "download"), parents=[common])
     d.add_argument("url")
-    d.add_argument("path", nargs="?", help="file or folder (default: <data dir>/downloads/)")
+    d.add_argument("path", nargs="?", help=_h(lang, "download_path"))
 
-    h = sub.add_parser("history", help="list stored results, newest first", parents=[common])
+    h = sub.add_parser("history", help=_h(lang, "history"), parents=[common])
     h.add_argument("--limit", type=int, default=20)
     h.add_argument("--offset", type=int, default=0)
-    h.add_argument("--search", help="text in the prompt")
+    h.add_argument("--search", help=_h(lang, "search"))
     h.add_argument("--task", choices=["t2i", "edit", "fuse"])
     h.add_argument("--model")
-    h.add_argument("--json", action="store_true", help="one JSON object per line")
+    h.add_argument("--json", action="store_true", help=_h(lang, "json_lines"))
 
-    cli_spend.register(sub, common)
-    sub.add_parser("resume", help="finish downloads cut short by a crash (while URLs are valid)", parents=[common])
-    m = sub.add_parser("models", help="list models: status, regions, limits, prices", parents=[common])
-    m.add_argument("--json", action="store_true", help="everything the catalogue says, as JSON")
-    cli_keep.add_parsers(sub, common)  # trash, recipe
+    cli_spend.register(sub, common, lang)
+    sub.add_parser("resume", help=_h(lang, "resume"), parents=[common])
+    m = sub.add_parser("models", help=_h(lang, "models"), parents=[common])
+    m.add_argument("--json", action="store_true", help=_h(lang, "models_json"))
+    cli_keep.add_parsers(sub, common, lang)  # trash, recipe
 
-    c = sub.add_parser("check", help="which region is this key for? (one free request per region)",
-                       parents=[common])
-    c.add_argument("--json", action="store_true", help="the per-region results as JSON")
+    c = sub.add_parser("check", help=_h(lang, "check"), parents=[common])
+    c.add_argument("--json", action="store_true", help=_h(lang, "check_json"))
     # Advanced: point a region at another base URL (a proxy, or an emulator in tests).
     c.add_argument("--region-base", action="append", metavar="REGION=URL", help=argparse.SUPPRESS)
 
-    _emulator_parser(sub.add_parser("emulator", help="run the local DashScope emulator on 127.0.0.1",
-                                    parents=[common]))
+    _emulator_parser(sub.add_parser("emulator", help=_h(lang, "emulator"), parents=[common]), lang)
     return p
 
 
-def _emulator_parser(em: argparse.ArgumentParser) -> None:
+def _emulator_parser(em: argparse.ArgumentParser, lang: str) -> None:
     """The ``emulator`` command's own flags."""
     em.add_argument("--host", default="127.0.0.1")
     em.add_argument("--port", type=int, default=8765)
-    em.add_argument("--latency", type=float, default=0.0, help="seconds added to each generation")
-    em.add_argument("--image-latency", type=float, default=0.0, help="seconds added per image of a generation")
-    em.add_argument("--key", action="append", help="accepted API key (repeatable; default: any sk-...)")
-    em.add_argument("--account-limit", type=int, help="tasks in flight per key before 429 Throttling.RateQuota")
-    em.add_argument("--limit-retry-after", type=float, help="Retry-After seconds sent with those 429s")
+    em.add_argument("--latency", type=float, default=0.0, help=_h(lang, "latency"))
+    em.add_argument("--image-latency", type=float, default=0.0, help=_h(lang, "image_latency"))
+    em.add_argument("--key", action="append", help=_h(lang, "key"))
+    em.add_argument("--account-limit", type=int, help=_h(lang, "account_limit"))
+    em.add_argument("--limit-retry-after", type=float, help=_h(lang, "limit_retry_after"))
 
 
 class Progress:
@@ -144,18 +132,18 @@ class Progress:
         if not self.enabled:
             return
         if ev.kind == EventKind.STATUS and ev.text:
-            msg = ev.text[0] if self.lang == ZH else ev.text[1]
+            line = ev.text.render(self.lang)
         elif ev.kind in (EventKind.RESULT, EventKind.FAILURE) and ev.total:
-            msg = (f"已完成 {ev.done}/{ev.total}" if self.lang == ZH else f"{ev.done}/{ev.total} done")
+            line = t(self.lang, "cli.progress", done=ev.done, total=ev.total)
         else:
             return
-        sys.stderr.write("\r\033[K" + msg)
+        sys.stderr.write("\r\033[K" + line)
         sys.stderr.flush()
 
     def start(self, total: int) -> None:
         """Show the first line before the (possibly long) request."""
         if self.enabled:
-            sys.stderr.write(f"{'生成中' if self.lang == ZH else 'Working'} 0/{total}…")
+            sys.stderr.write(t(self.lang, "cli.working", done=0, total=total))
             sys.stderr.flush()
 
     def end(self) -> None:
@@ -197,11 +185,12 @@ def _resume_earlier(svc, lang: str) -> None:  # ImageService
     if not svc.store.pending():
         return
     for rec in svc.resume_pending():
-        _say(lang, f"已补全之前中断的下载：{rec.file}", f"Completed an earlier interrupted download: {rec.file}")
+        _say(lang, "cli.resumed_earlier", file=rec.file)
 
 
-def _say(lang: str, zh: str, en: str) -> None:
-    print(zh if lang == ZH else en, file=sys.stderr)
+def _say(lang: str, key: str, **params: object) -> None:
+    """Print the catalogue's ``key`` in ``lang`` on stderr (messages go to stderr, data to stdout)."""
+    print(t(lang, key, **params), file=sys.stderr)
 
 
 def _run_images(args: argparse.Namespace, lang: str) -> int:
@@ -220,7 +209,7 @@ def _run_images(args: argparse.Namespace, lang: str) -> int:
             return cli_spend.dry_run(svc, job, lang)
         _resume_earlier(svc, lang)
         for note in job.notes:
-            _say(lang, "提示：" + note.render(ZH), "Note: " + note.render(lang))
+            _say(lang, "cli.note", text=note_text(lang, note))
         progress = Progress(lang, not args.quiet)
         progress.start(job.n)
         try:
@@ -256,7 +245,7 @@ def _history(args: argparse.Namespace, lang: str) -> int:
         else:
             print(f"{r.id}\t{r.task}\t{r.model}\t{r.size}\t{r.seed}\t{r.file}\t{r.prompt[:60]}")
     if not args.json:
-        _say(lang, f"共 {total} 条", f"{total} in total")
+        _say(lang, "cli.history_total", total=total)
     return 0
 
 
@@ -269,15 +258,9 @@ def _emulator(args: argparse.Namespace, lang: str) -> int:
     try:
         emu.start()
     except (OSError, OverflowError) as exc:
-        _say(lang, f"无法在 {args.host}:{args.port} 启动模拟器（{type(exc).__name__}）。"
-                   "端口可能已被占用或无效，请换一个 --port。",
-             f"Cannot start the emulator on {args.host}:{args.port} ({type(exc).__name__}). The port may be in use "
-             "or invalid; pick another --port.")
+        _say(lang, "cli.emulator_failed", host=args.host, port=args.port, error=type(exc).__name__)
         return 1
-    _say(lang, f"DashScope 模拟器运行于 {emu.base_url}（Ctrl+C 停止）\n"
-               f"  export DASHSCOPE_HTTP_BASE_URL={emu.base_url}",
-         f"DashScope emulator at {emu.base_url} (Ctrl+C to stop)\n"
-         f"  export DASHSCOPE_HTTP_BASE_URL={emu.base_url}")
+    _say(lang, "cli.emulator_running", url=emu.base_url)
     try:
         emu.serve_forever()
     except KeyboardInterrupt:
@@ -318,8 +301,7 @@ def _resume(args: argparse.Namespace, lang: str) -> int:
         svc = ImageService(settings)
         recs = svc.resume_pending(on_event=show)
         if not recs and not svc.store.pending():
-            _say(lang, "没有需要补全的下载：没有中断未完成的结果。",
-                 "Nothing to resume: no download was left unfinished.")
+            _say(lang, "cli.resume_nothing")
     for r in recs:
         print(r.file)
     return 0
@@ -346,26 +328,37 @@ def _dispatch(args: argparse.Namespace, lang: str) -> int:
     return _emulator(args, lang)
 
 
+def _lang_flag(argv: Sequence[str]) -> str | None:
+    """The value of ``--lang`` in ``argv`` (before parsing: the parser's help needs it), if given."""
+    for i, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == "--lang" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--lang="):
+            return arg.split("=", 1)[1]
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # The language is known before parsing, so --help and argparse's refusals read like the rest.
+    args = build_parser(i18n.from_locale(_lang_flag(argv))).parse_args(argv)
     for name, default in GLOBAL_DEFAULTS.items():
         if not hasattr(args, name):
             setattr(args, name, default)
-    lang = detect_lang(args.lang)
+    lang = i18n.from_locale(args.lang)
     try:
         return _dispatch(args, lang)
     except AliyunImageError as exc:
         print(exc.text(lang), file=sys.stderr)
         # Missing or refused key (not a malformed one, which has its own code): offline mode helps.
         if exc.code == "InvalidApiKey" and not args.offline:
-            _say(lang, "提示：没有 Key 也可以先用 --offline 试用（本地模拟器生成替代图片）。",
-                 "Tip: try it without a key with --offline (stand-in images from the local emulator).")
+            _say(lang, "cli.tip_offline")
         return exc.exit_code
     except KeyboardInterrupt:
-        _say(lang, "已中断。已保存的结果不受影响；已付费但未下载完的结果会在下次运行时自动补全（或运行 resume）。",
-             "Interrupted. Saved results are safe; paid results not yet downloaded are completed on the next "
-             "run (or run `resume`).")
+        _say(lang, "cli.interrupted")
         return 130
     except Exception as exc:  # the CLI's last resort: one clear line, never a traceback
         logging.getLogger(__name__).debug("unexpected", exc_info=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import Settings
-from .errors import ZH
+from .i18n import t
 
 if TYPE_CHECKING:
     from .store import Record
@@ -24,18 +24,21 @@ if TYPE_CHECKING:
 COMMANDS = ("trash", "recipe")
 
 
-def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
-    """Add ``trash`` and ``recipe`` to the CLI's sub-commands."""
-    tr = sub.add_parser("trash", help="deleted results: list, restore, empty (emptied after 30 days)",
-                        parents=[common])
+def add_parsers(sub: argparse._SubParsersAction, common: argparse.ArgumentParser, lang: str = "en") -> None:
+    """Add ``trash`` and ``recipe`` to the CLI's sub-commands (help texts in ``lang``)."""
+    from .trash import KEEP_DAYS
+
+    def h(key: str, **params: object) -> str:
+        return t(lang, "cli.help." + key, **params)
+
+    tr = sub.add_parser("trash", help=h("trash", days=KEEP_DAYS), parents=[common])
     what = tr.add_mutually_exclusive_group()
-    what.add_argument("--restore", type=int, metavar="ID", help="bring result ID back into the gallery")
-    what.add_argument("--empty", action="store_true", help="delete everything in the trash for good")
-    tr.add_argument("--json", action="store_true", help="list as one JSON object per line")
-    rc = sub.add_parser("recipe", help="print the recipe a PNG carries (this app's or A1111 parameters)",
-                        parents=[common])
-    rc.add_argument("file", help="a PNG file")
-    rc.add_argument("--json", action="store_true", help="the recipe as JSON")
+    what.add_argument("--restore", type=int, metavar="ID", help=h("restore"))
+    what.add_argument("--empty", action="store_true", help=h("empty"))
+    tr.add_argument("--json", action="store_true", help=h("trash_json"))
+    rc = sub.add_parser("recipe", help=h("recipe"), parents=[common])
+    rc.add_argument("file", help=h("recipe_file"))
+    rc.add_argument("--json", action="store_true", help=h("recipe_json"))
 
 
 def run(args: argparse.Namespace, lang: str) -> int:
@@ -43,8 +46,9 @@ def run(args: argparse.Namespace, lang: str) -> int:
     return _recipe(args, lang) if args.command == "recipe" else _trash(args, lang)
 
 
-def _say(lang: str, zh: str, en: str) -> None:
-    print(zh if lang == ZH else en, file=sys.stderr)
+def _say(lang: str, key: str, **params: object) -> None:
+    """Print the catalogue's ``key`` in ``lang`` on stderr."""
+    print(t(lang, key, **params), file=sys.stderr)
 
 
 def _recipe(args: argparse.Namespace, lang: str) -> int:
@@ -69,20 +73,18 @@ def _trash(args: argparse.Namespace, lang: str) -> int:
         if args.restore is not None:
             rec = trash.restore(args.restore)
             if rec is None:
-                _say(lang, f"回收站中没有 #{args.restore}。运行 trash 查看回收站内容。",
-                     f"#{args.restore} is not in the trash. Run `trash` to see what is.")
+                _say(lang, "cli.trash_not_found", id=args.restore)
                 return 2
             print(rec.file or "")
-            _say(lang, f"已恢复 #{rec.id}。", f"Restored #{rec.id}.")
+            _say(lang, "cli.trash_restored", id=rec.id)
             return 0
         if args.empty:
             n = trash.empty()
-            _say(lang, f"已永久删除回收站中的 {n} 个结果。", f"Deleted {n} result(s) from the trash for good.")
+            _say(lang, "cli.trash_emptied", n=n)
             return 0
         expired = trash.expire()
         if expired:
-            _say(lang, f"已清除回收站中超过 {KEEP_DAYS} 天的 {expired} 个结果。",
-                 f"Emptied {expired} result(s) older than {KEEP_DAYS} days from the trash.")
+            _say(lang, "cli.trash_expired", n=expired, days=KEEP_DAYS)
         return _list(trash, args, lang)
     finally:
         store.close()
@@ -102,8 +104,7 @@ def _list(trash: Trash, args: argparse.Namespace, lang: str) -> int:
         else:
             print(f"{r.id}\t{when}\t{r.task}\t{r.model}\t{r.prompt[:60]}")
     if not args.json:
-        _say(lang, f"回收站中共 {len(items)} 个结果（删除 30 天后自动清除；trash --restore ID 恢复）",
-             f"{len(items)} in the trash (emptied 30 days after deletion; trash --restore ID brings one back)")
+        _say(lang, "cli.trash_total", n=len(items), days=KEEP_DAYS)
     return 0
 
 

@@ -13,45 +13,43 @@ from decimal import Decimal
 from typing import Any
 
 from . import billing, budget, ledger
-from .config import Settings, region_names
+from .config import Settings
 from .cost import estimate, money_text
-from .errors import ZH, ValidationError
+from .errors import ValidationError, region_name
+from .i18n import render, t
+from .summary import note_text
 
 
-def budget_args(p: argparse.ArgumentParser) -> None:
+def _help(lang: str, key: str) -> str:
+    return t(lang, "cli.help." + key)
+
+
+def budget_args(p: argparse.ArgumentParser, lang: str = "en") -> None:
     """``--daily-budget``, ``--monthly-budget``, ``--allow-unpriced`` (env vars are the defaults)."""
-    p.add_argument("--daily-budget", metavar="AMOUNT",
-                   help="refuse a run that would take today's spend past AMOUNT (price list currency, e.g. 5 "
-                        "for ¥5; default ALIYUN_IMAGE_DAILY_BUDGET)")
-    p.add_argument("--monthly-budget", metavar="AMOUNT",
-                   help="the same for this month (default ALIYUN_IMAGE_MONTHLY_BUDGET)")
-    p.add_argument("--allow-unpriced", action="store_true",
-                   help="under a budget, still run models the price list has no price for")
+    p.add_argument("--daily-budget", metavar="AMOUNT", help=_help(lang, "daily_budget"))
+    p.add_argument("--monthly-budget", metavar="AMOUNT", help=_help(lang, "monthly_budget"))
+    p.add_argument("--allow-unpriced", action="store_true", help=_help(lang, "allow_unpriced"))
 
 
-def hosted_budget_args(p: argparse.ArgumentParser) -> None:
+def hosted_budget_args(p: argparse.ArgumentParser, lang: str = "en") -> None:
     """The app's hosted-mode caps on the host key's spend per rolling hour (the money form of
     ``--total-limit`` and ``--session-limit``)."""
-    p.add_argument("--host-hourly-budget", metavar="AMOUNT",
-                   help="hosted: refuse host-key runs that would take the last hour's spend of all visitors past "
-                        "AMOUNT (default ALIYUN_IMAGE_HOST_HOURLY_BUDGET)")
-    p.add_argument("--session-hourly-budget", metavar="AMOUNT",
-                   help="hosted: the same per visitor (default ALIYUN_IMAGE_SESSION_HOURLY_BUDGET)")
+    p.add_argument("--host-hourly-budget", metavar="AMOUNT", help=_help(lang, "host_hourly_budget"))
+    p.add_argument("--session-hourly-budget", metavar="AMOUNT", help=_help(lang, "session_hourly_budget"))
 
 
-def add_cost_args(p: argparse.ArgumentParser) -> None:
+def add_cost_args(p: argparse.ArgumentParser, lang: str = "en") -> None:
     """The money flags of generate, edit and fuse."""
-    p.add_argument("--dry-run", action="store_true",
-                   help="validate and print the plan and estimated cost; send nothing")
-    budget_args(p)
+    p.add_argument("--dry-run", action="store_true", help=_help(lang, "dry_run"))
+    budget_args(p, lang)
 
 
-def register(sub: Any, common: argparse.ArgumentParser) -> None:
+def register(sub: Any, common: argparse.ArgumentParser, lang: str = "en") -> None:
     """Add the ``spend`` command to the subparsers ``sub``."""
-    s = sub.add_parser("spend", help="what was spent: today, this month, by day or by model", parents=[common])
-    s.add_argument("--by", choices=["day", "model"], help="one line per day or per model")
-    s.add_argument("--json", action="store_true", help="the sums as JSON (exact decimal strings)")
-    budget_args(s)
+    s = sub.add_parser("spend", help=_help(lang, "spend"), parents=[common])
+    s.add_argument("--by", choices=["day", "model"], help=_help(lang, "by"))
+    s.add_argument("--json", action="store_true", help=_help(lang, "spend_json"))
+    budget_args(s, lang)
 
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -66,27 +64,28 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
 def dry_run(svc: Any, job: Any, lang: str) -> int:
     """Print the plan of a validated job and its estimated cost; send nothing. Exit code 2 when
     the budget would refuse it (the message says why)."""
-    zh = lang == ZH
     s: Settings = svc.settings
     est = estimate(job, s.region)
-    where = region_names(s.region)[0 if zh else 1]
-    rows = [("模型" if zh else "model", job.model), ("地域" if zh else "region", f"{where} ({s.region})"),
-            ("尺寸" if zh else "size", job.size or ("自动" if zh else "auto")),
-            ("请求数" if zh else "requests", str(job.requests)), ("图片数" if zh else "images", str(job.n)),
-            ("预计花费" if zh else "estimated cost", est.text(lang))]
+
+    def row(key: str) -> str:
+        return t(lang, "cli.plan." + key)
+
+    cost = est.text(lang)
     if billing.paid_by(s, s.api_key) == ledger.FREE:  # the offline demo's emulator: nothing is billed
-        rows[-1] = (rows[-1][0], f"¥0（离线演示，不计费；用 API Key 时{est.text(lang)}）" if zh
-                    else f"¥0 (offline demo, not billed; with an API key: {est.text(lang)})")
+        cost = t(lang, "cli.plan.offline_free", cost=cost)
+    rows = [(row("model"), job.model), (row("region"), f"{render(lang, region_name(s.region))} ({s.region})"),
+            (row("size"), job.size or row("auto")), (row("requests"), str(job.requests)),
+            (row("images"), str(job.n)), (row("estimated_cost"), cost)]
     for name, value in rows:
         print(f"{name}: {value}")
     for note in job.notes:
-        print(("提示：" if zh else "Note: ") + note.render(lang))
+        print(t(lang, "cli.note", text=note_text(lang, note)))
     try:
         budget.release(svc.store, billing.hold_budget(svc.store, s, job, None))
     except ValidationError as exc:
         print(exc.text(lang), file=sys.stderr)
         return 2
-    print("（试运行：未发送任何请求）" if zh else "(dry run: nothing was sent)", file=sys.stderr)
+    print(row("sent_nothing"), file=sys.stderr)
     return 0
 
 
@@ -101,15 +100,12 @@ def cost_line(svc: Any, job: Any, batch: Any, lang: str) -> str | None:
 
 
 def _budget_rows(s: Settings, today: ledger.Spend, month: ledger.Spend, lang: str) -> list[str]:
-    zh = lang == ZH
     out = []
     for kind, limit, spent in (("daily", s.daily_budget, today), ("monthly", s.monthly_budget, month)):
         if limit is None:
             continue
         left = max(limit - spent.total(), Decimal(0))
-        name = ("每日预算" if kind == "daily" else "每月预算") if zh else f"{kind} budget"
-        out.append(f"{name} {money_text(limit, 'CNY')}" + (f"，剩余 {money_text(left, 'CNY')}" if zh
-                                                            else f", {money_text(left, 'CNY')} left"))
+        out.append(t(lang, f"cli.spend.{kind}_budget", limit=money_text(limit, "CNY"), left=money_text(left, "CNY")))
     return out
 
 
@@ -117,7 +113,6 @@ def spend(args: argparse.Namespace, lang: str) -> int:
     """``spend``: today and this month (and per day or model), billed and maybe billed apart."""
     from .store import ResultStore
 
-    zh = lang == ZH
     s = Settings.from_env(data_dir=args.data_dir, **overrides(args))
     store = ResultStore.open(s.data_dir, fsync=s.fsync)
     try:
@@ -135,8 +130,8 @@ def spend(args: argparse.Namespace, lang: str) -> int:
         return 0
     for key, spent in by.items():
         print(f"{key}\t{spent.text(lang)}")
-    print(f"{'今天' if zh else 'today'}: {totals['today'].text(lang)}")
-    print(f"{'本月' if zh else 'this month'}: {totals['month'].text(lang)}")
+    print(t(lang, "cli.spend.today", spend=totals["today"].text(lang)))
+    print(t(lang, "cli.spend.month", spend=totals["month"].text(lang)))
     for line in _budget_rows(s, totals["today"], totals["month"], lang):
         print(line)
     return 0

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import AliyunImageError, StorageError
+from .i18n import msg
 
 RESERVE_BYTES = 4 << 20  # kept free on disk so paid-for result URLs can always be recorded
 RESERVE_MIN = 64 << 10  # on a tiny volume: 2% of it, but at least this (a few hundred rows)
@@ -102,37 +103,15 @@ def storage_error(root: Path, exc: BaseException, show_path: bool = True) -> Sto
     """
     no = getattr(exc, "errno", None)
     if no == errno.ENOSPC or "disk is full" in str(exc) or "database or disk is full" in str(exc):
-        code = "Storage.DiskFull"
-        if show_path:
-            zh = (f"磁盘空间不足，无法保存到 {root}。请清理磁盘或用 ALIYUN_IMAGE_DATA_DIR 换一个目录；"
-                  "已保存的结果不受影响。")
-            en = (f"The disk is full; cannot save to {root}. Free some space or choose another folder with "
-                  "ALIYUN_IMAGE_DATA_DIR; results already saved are safe.")
-        else:
-            zh = "服务器磁盘已满，暂时无法保存图片。"
-            en = "The server's disk is full, so images cannot be saved right now."
+        code, key = "Storage.DiskFull", "storage.disk_full"
     elif no in (errno.EACCES, errno.EPERM, errno.EROFS) or "readonly" in str(exc) or "read-only" in str(exc):
-        code = "Storage.ReadOnly"
-        if show_path:
-            zh = f"没有写入权限：{root}。请修改目录权限，或用 ALIYUN_IMAGE_DATA_DIR 指定可写目录。"
-            en = (f"No permission to write to {root}. Fix the folder's permissions or point ALIYUN_IMAGE_DATA_DIR "
-                  "at a writable folder.")
-        else:
-            zh = "服务器暂时无法保存图片（存储只读）。请稍后再试。"
-            en = "The server cannot save images right now (read-only storage). Try again later."
+        code, key = "Storage.ReadOnly", "storage.read_only"
     else:
-        code = "Storage.Error"
-        if show_path:
-            zh = f"无法写入结果目录 {root}：{type(exc).__name__}。请检查该目录。"
-            en = f"Cannot write to the results folder {root}: {type(exc).__name__}. Check that folder."
-        else:
-            zh, en = "服务器暂时无法保存图片。请稍后再试。", "The server cannot save images right now. Try again later."
-    return StorageError(zh, en, code=code, message=str(exc) if show_path else "")
+        code, key = "Storage.Error", "storage.write_failed"
+    text = msg(key, root=str(root), error=type(exc).__name__) if show_path else msg(key + "_hosted")
+    return StorageError(text, code=code, message=str(exc) if show_path else "")
 
 
 def saved_later(err: AliyunImageError) -> StorageError:
     """A full disk while saving a paid result: the URL is recorded, so say it will still be saved."""
-    return StorageError(
-        err.zh + "图片已生成并已记录，磁盘有空间后会自动保存（结果链接 24 小时内有效）。",
-        err.en + " The image was generated and recorded; it will be saved automatically once there is room "
-                 "(its link stays valid for 24 h).", code=err.code)
+    return StorageError(msg("storage.saved_later", error=err.msg), code=err.code)

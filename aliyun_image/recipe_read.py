@@ -3,7 +3,7 @@
 The reverse of :mod:`.recipe`. A dropped file is untrusted: it is read only up to
 :data:`MAX_BYTES`, only its text chunks are looked at (the pixels are never decoded; Pillow caps
 each text chunk), every value is checked for type and range, and anything odd is dropped rather
-than passed on. A file that is not a readable PNG, or carries no recipe, gets a bilingual
+than passed on. A file that is not a readable PNG, or carries no recipe, gets a
 :class:`~aliyun_image.errors.ValidationError` saying what to do.
 """
 
@@ -19,7 +19,8 @@ from typing import Any
 from PIL import Image
 
 from . import catalog
-from .errors import ValidationError, validation
+from .errors import ValidationError
+from .i18n import msg, t
 from .kinds import Task
 
 MAX_BYTES = 64 << 20  # a result PNG is a few MB; anything much bigger is not one of ours
@@ -49,29 +50,30 @@ class PngRecipe:
         return asdict(self)
 
     def lines(self, lang: str) -> list[str]:
-        """The recipe as ``Key: value`` lines for a terminal, in ``lang`` (zh or en)."""
-        zh = lang == "zh"
+        """The recipe as ``Key: value`` lines for a terminal, in ``lang``."""
         p = self.params
-        rows = [("来源" if zh else "Source", self.source), ("任务" if zh else "Task", self.task),
-                ("模型" if zh else "Model", self.model or ("自动" if zh else "auto")),
-                ("提示词" if zh else "Prompt", self.prompt), ("反向提示词" if zh else "Negative prompt", self.negative),
-                ("种子" if zh else "Seed", "" if self.seed is None else str(self.seed)),
-                ("尺寸" if zh else "Size", p.get("size") or ""), ("张数" if zh else "n", str(p.get("n") or "")),
-                ("提示词改写" if zh else "Prompt extend", str(p.get("prompt_extend", ""))),
-                ("水印" if zh else "Watermark", str(p.get("watermark", "")))]
-        rows += [("输入" if zh else "Input", str(i.get("url") or i.get("name") or "")) for i in self.inputs]
+
+        def label(key: str) -> str:
+            return t(lang, "run.recipe." + key)
+
+        rows = [(label("source"), self.source), (label("task"), self.task),
+                (label("model"), self.model or label("auto")),
+                (label("prompt"), self.prompt), (label("negative"), self.negative),
+                (label("seed"), "" if self.seed is None else str(self.seed)),
+                (label("size"), p.get("size") or ""), (label("n"), str(p.get("n") or "")),
+                (label("prompt_extend"), str(p.get("prompt_extend", ""))),
+                (label("watermark"), str(p.get("watermark", "")))]
+        rows += [(label("input"), str(i.get("url") or i.get("name") or "")) for i in self.inputs]
         rows += [(k, str(v)) for k, v in self.extra.items()]
         return [f"{k}: {v}" for k, v in rows if v != ""]
 
 
-def _bad(zh: str, en: str) -> ValidationError:
-    return validation(zh, en, code="Validation.Recipe")
+def _bad(key: str, **params: object) -> ValidationError:
+    return ValidationError(msg("run." + key, **params), code="Validation.Recipe")
 
 
 def _not_png() -> ValidationError:
-    return _bad("无法读取这个文件：它不是完整的 PNG 图片。请换一张本应用生成的 PNG（或带 A1111 参数的 PNG）。",
-                "Cannot read this file: it is not a complete PNG image. Use a PNG made by this app (or one with "
-                "A1111 parameters).")
+    return _bad("recipe_not_png")
 
 
 def _texts(data: bytes) -> dict[str, str]:
@@ -95,14 +97,12 @@ def read_png_recipe(source: str | Path | bytes) -> PngRecipe:
         path = Path(source)
         try:
             if path.stat().st_size > MAX_BYTES:
-                raise _bad(f"文件太大（超过 {MAX_BYTES >> 20} MB），不是本应用生成的 PNG。",
-                           f"The file is too big (over {MAX_BYTES >> 20} MB) to be a PNG made by this app.")
+                raise _bad("recipe_too_big_file", mb=MAX_BYTES >> 20)
             data = path.read_bytes()
         except OSError:
-            raise _bad("无法打开这个文件，请确认路径正确且文件可读。",
-                       "Cannot open this file: check the path and that it is readable.") from None
+            raise _bad("recipe_unreadable") from None
     if len(data) > MAX_BYTES:
-        raise _bad(f"文件太大（超过 {MAX_BYTES >> 20} MB）。", f"The file is too big (over {MAX_BYTES >> 20} MB).")
+        raise _bad("recipe_too_big", mb=MAX_BYTES >> 20)
     texts = _texts(data)
     if "aliyun-image" in texts:
         with_json = _from_json(texts["aliyun-image"])
@@ -110,8 +110,7 @@ def read_png_recipe(source: str | Path | bytes) -> PngRecipe:
             return with_json
     if "parameters" in texts:
         return _from_a1111(texts["parameters"])
-    raise _bad("这张 PNG 里没有生成参数（没有 aliyun-image 或 parameters 文本）。请换一张本应用生成的图片。",
-               "This PNG carries no recipe (no aliyun-image or parameters text). Use an image made by this app.")
+    raise _bad("recipe_none")
 
 
 # --- checking untrusted values ----------------------------------------------------------------------

@@ -38,10 +38,11 @@ from .errors import (
     StorageError,
     TaskFailedError,
     TaskGoneError,
+    cancelled,
     task_unfollowed,
     unexpected,
 )
-from .i18n import Message
+from .i18n import Message, msg
 from .jobs import Job, build_job
 from .uploads import image_refs
 from .model_info import check_offered
@@ -52,6 +53,7 @@ from .pngtext import PngTextWriter
 from .diskspace import saved_later, storage_error
 from .store import NewResult, Record, ResultStore
 from .scheduler import Scheduler, queued_text
+from .summary import Note
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack from 3.11; annotations only
@@ -66,7 +68,7 @@ class Event:
     kind: EventKind
     record: Record | None = None
     error: AliyunImageError | None = None
-    text: tuple[str, str] | None = None  # (zh, en) for status events
+    text: Message | None = None  # the status line of a status event, rendered by whoever shows it
     done: int = 0
     total: int = 0
 
@@ -78,7 +80,7 @@ class Batch:
     job: Job
     results: list[Record] = field(default_factory=list)
     failures: list[AliyunImageError] = field(default_factory=list)
-    notes: list[Message] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
 
     def raise_if_empty(self) -> Batch:
         """Raise the first failure when nothing succeeded (so callers can just show the error)."""
@@ -219,7 +221,7 @@ class ImageService:
         batch_id = uuid.uuid4().hex[:12]
         lock = threading.Lock()
         refs = image_refs(self.settings, self.client, job, key,
-                          lambda: emit(Event(EventKind.STATUS, text=("正在上传输入图片…", "Uploading input images…"))))
+                          lambda: emit(Event(EventKind.STATUS, text=msg("run.uploading"))))
 
         def record(ev: Event) -> None:
             with lock:
@@ -279,7 +281,7 @@ class ImageService:
         job, want = ctx.job, ctx.job.per_request
         try:
             if ctx.cancel is not None and ctx.cancel.is_set():
-                raise CancelledError("已停止。", "Stopped.", code="Cancelled")
+                raise cancelled()
             if job.endpoint == Endpoint.ASYNC:
                 rid = self._scheduled(ctx, lambda retry: self._one_task(ctx, i, seed, retry))
                 ctx.dl_pool.submit(self._download_and_record, rid, ctx.record)
@@ -298,14 +300,12 @@ class ImageService:
                                        for k, url in enumerate(gen.urls)])
         for _ in range(want - len(gen.urls)):  # the service returned fewer images than asked
             ctx.record(Event(EventKind.FAILURE, error=ApiError(
-                "服务返回的图片少于请求的张数。", "The service returned fewer images than requested.",
-                code="PartialResult", request_id=gen.request_id)))
+                msg("run.fewer_images"), code="PartialResult", request_id=gen.request_id)))
 
     def _scheduled(self, ctx: RunContext, send: Callable[[bool], Any]) -> Any:
         """``send(retry_throttled)`` in a slot of the account's limit; the status says when it waits."""
-        def on_wait(limit: int) -> None:  # once per run and limit: "排队中：账号并发上限 2"
-            queued = queued_text(limit)  # a catalogue Message; Event.text is still (zh, en) here
-            ctx.record(Event(EventKind.STATUS, text=(queued.render("zh"), queued.render("en"))))
+        def on_wait(limit: int) -> None:  # once per run and limit: "Queued: account limit 2 at a time"
+            ctx.record(Event(EventKind.STATUS, text=queued_text(limit)))
         return self.scheduler.call(ctx.key, ctx.job.model, ctx.batch_id, send, cancel=ctx.cancel, on_wait=on_wait)
 
     def _one_task(self, ctx: RunContext, i: int, seed: int, retry_throttled: bool = True) -> int:
@@ -354,10 +354,9 @@ class ImageService:
             with self._lock:
                 self._unrecorded.extend(news)
             urls = "\n".join(n.url for n in news)
-            hint_zh = "" if self.settings.hosted else "，可用 download 命令下载"
-            hint_en = "" if self.settings.hosted else "; fetch them with the download command"
-            err = exc.with_text(f"{exc.zh}\n结果链接（24 小时内有效{hint_zh}）：\n{urls}",
-                                f"{exc.en}\nResult URLs (valid 24 h{hint_en}):\n{urls}")
+            # The download command is the CLI's; a hosted visitor has none.
+            key = "run.result_urls" if self.settings.hosted else "run.result_urls_download"
+            err = exc.with_text(msg(key, error=exc.msg, urls=urls))
             for _ in news:
                 ctx.record(Event(EventKind.FAILURE, error=err))
             return

@@ -1,4 +1,4 @@
-"""What a finished batch says, for the web page and for the terminal, in Chinese and English.
+"""What a finished batch says, for the web page and for the terminal, in the reader's language.
 
 One builder for both front ends: they count the same things (saved, requested, failed, kept
 after Stop), pick the same rewritten prompt and group identical failures the same way. Only the
@@ -13,48 +13,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import AliyunImageError
-from .i18n import Message
+from .i18n import Message, render, t
 from .store import Record
 
-TEXTS: dict[str, dict[str, str]] = {
-    "en": {
-        "done": "Done: {ok} of {total} image(s) saved. Seed {seeds}. Model {model}.",
-        "done_extra": "Done: {ok} image(s) saved, {total} requested: the service sent more than asked (all kept; "
-                      "they may be billed). Seed {seeds}. Model {model}.",
-        "seeds_model": "Seed {seeds}. Model {model}.",
-        "partial": "{ok} of {total} saved; {failed} failed:",
-        "failed": "Nothing was generated:",
-        "stopped": "Stopped: {ok} of {total} image(s) kept. No further requests were sent; requests already "
-                   "sent were finished and saved, since they are paid for.",
-        "rewritten": "Rewritten prompt: {text}",
-        "rw_original": "Your prompt",
-        "rw_rewritten": "Rewritten by the service (prompt_extend)",
-        "offline_note": "(offline demo: stand-in images from the local emulator)",
-        # The terminal's lines: short, and the seed line keeps the shape scripts already read.
-        "term_model_seeds": "model {model}, seed {seeds}",
-        "term_tally": "{ok} saved, {failed} failed",
-    },
-    "zh": {
-        "done": "完成：已保存 {ok}/{total} 张。种子 {seeds}。模型 {model}。",
-        "done_extra": "完成：已保存 {ok} 张，请求 {total} 张：服务返回的图片多于请求（已全部保留，可能计费）。"
-                      "种子 {seeds}。模型 {model}。",
-        "seeds_model": "种子 {seeds}。模型 {model}。",
-        "partial": "已保存 {ok}/{total} 张；{failed} 张失败：",
-        "failed": "没有生成图片：",
-        "stopped": "已停止：保留 {ok}/{total} 张。不再发送新请求；已发出的请求已完成并保存（它们已计费）。",
-        "rewritten": "改写后的提示词：{text}",
-        "rw_original": "你的提示词",
-        "rw_rewritten": "服务改写后的提示词（prompt_extend）",
-        "offline_note": "（离线演示：本地模拟器生成的替代图片）",
-        "term_model_seeds": "模型 {model}，种子 {seeds}",
-        "term_tally": "{ok} 张成功，{failed} 张失败",
-    },
-}
+#: A note of the plan for the user (a size that was adjusted...). TRANSITIONAL: the ``(zh, en)`` form
+#: is still accepted from callers (jobs, images, model_info) not yet moved to the catalogue.
+Note = Message | tuple[str, str]
 
 
 def text(lang: str, key: str, **fmt: object) -> str:
-    """Summary text ``key`` in ``lang`` (``zh`` or ``en``; anything else reads English)."""
-    return TEXTS["zh" if lang == "zh" else "en"][key].format(**fmt)
+    """Summary text ``run.<key>`` of the catalogue in ``lang``."""
+    return t(lang, "run." + key, **fmt)
+
+
+def note_text(lang: str, note: Note) -> str:
+    """A plan note in ``lang``."""
+    if isinstance(note, tuple):  # TRANSITIONAL: a (zh, en) pair from a caller not yet moved
+        return note[0] if lang == "zh" else note[1]
+    return render(lang, note)
 
 
 def escape_md(value: str) -> str:
@@ -72,7 +48,7 @@ class Outcome:
     failures: Sequence[AliyunImageError]
     stopped: bool = False  # the user pressed Stop: what is shown was kept, not all that was asked
     offline: bool = False  # stand-in images from the emulator: every line says so
-    notes: Sequence[Message] = ()  # notes of the plan, e.g. a size that was adjusted
+    notes: Sequence[Note] = ()  # notes of the plan, e.g. a size that was adjusted
 
     def seeds(self, distinct: bool) -> str:
         """The seeds of the saved images, in result order; each once when ``distinct`` (the
@@ -122,7 +98,7 @@ def _headline(o: Outcome, lang: str) -> str:
 
 def page_summary(o: Outcome, lang: str) -> str:
     """The Markdown status block shown under a panel's results when a run ends."""
-    notes = "".join(f"\n- ℹ️ {escape_md(note.render(lang))}" for note in o.notes)
+    notes = "".join(f"\n- ℹ️ {escape_md(note_text(lang, note))}" for note in o.notes)
     if not o.results and not o.stopped:
         return (text(lang, "failed") + "\n" + failures_md(o.failures, lang) if o.failures else "") + notes
     note = f" {text(lang, 'offline_note')}" if o.offline else ""

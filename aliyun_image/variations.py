@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ValidationError, validation
+from .errors import ValidationError
+from .i18n import msg
 from .store import Record
 
 
@@ -42,9 +43,7 @@ def _input_image(inp: Any, kept: Path | None) -> Any:
 
 
 def _inputs_missing(rec: Record) -> ValidationError:
-    return validation(f"#{rec.id} 的输入图片没有保存，无法按原配方重新生成。请重新上传输入图片后再运行。",
-                      f"The input images of #{rec.id} were not kept, so its recipe cannot be run again. "
-                      "Upload the input images again and run the panel.", code="Validation.InputsGone")
+    return ValidationError(msg("run.inputs_gone", id=rec.id), code="Validation.InputsGone")
 
 
 def variation_request(rec: Record, kept: Sequence[Path | None] = (), n: int | None = None) -> VariationRequest:

@@ -13,9 +13,9 @@ import os
 import sys
 from pathlib import Path
 
-from . import catalog, cli_spend
-from .cli import detect_lang
+from . import catalog, cli_spend, i18n
 from .errors import AliyunImageError, scrub
+from .i18n import t
 
 # Zero outbound traffic except to DashScope: set before Gradio (and huggingface_hub) are imported,
 # which is why this module lives outside ``ui`` and imports it only inside :func:`main`.
@@ -64,54 +64,58 @@ def redact_output() -> None:
             setattr(sys, name, _Redacting(stream))
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line flags; each has an environment variable for hosting platforms."""
-    p = argparse.ArgumentParser(description="aliyun-image: Qwen-Image studio (Gradio)")
-    p.add_argument("--host", help="interface to listen on (default: GRADIO_SERVER_NAME or 127.0.0.1)")
-    p.add_argument("--port", type=int, help="port (default: GRADIO_SERVER_PORT or 7860)")
-    p.add_argument("--share", action="store_true", help="create a public Gradio share link")
-    p.add_argument("--offline", action="store_true", help="always use the built-in emulator (no real API calls)")
-    p.add_argument("--region", help="beijing (default), singapore or us")
-    p.add_argument("--base-url", help="explicit DashScope base URL (overrides --region)")
-    p.add_argument("--data-dir", help="results folder (default ./outputs or ALIYUN_IMAGE_DATA_DIR)")
-    p.add_argument("--hosted", action="store_true", default=bool(os.environ.get("SPACE_ID")),
-                   help="shared-demo mode (on automatically when SPACE_ID is set)")
+def parse_args(argv: list[str] | None = None, lang: str | None = None) -> argparse.Namespace:
+    """Command-line flags (help in ``lang``, default the locale's); each has an environment variable
+    for hosting platforms."""
+    lang = lang or i18n.from_locale()
+
+    def h(key: str) -> str:
+        return t(lang, "cli.help." + key)
+
+    p = argparse.ArgumentParser(description=h("app_description"))
+    p.add_argument("--host", help=h("app_host"))
+    p.add_argument("--port", type=int, help=h("app_port"))
+    p.add_argument("--share", action="store_true", help=h("app_share"))
+    p.add_argument("--offline", action="store_true", help=h("app_offline"))
+    p.add_argument("--region", help=h("region"))
+    p.add_argument("--base-url", help=h("app_base_url"))
+    p.add_argument("--data-dir", help=h("app_data_dir"))
+    p.add_argument("--hosted", action="store_true", default=bool(os.environ.get("SPACE_ID")), help=h("app_hosted"))
     p.add_argument("--concurrency", type=int, default=_env_int("ALIYUN_IMAGE_CONCURRENCY", 64),
-                   help="calls served at once (they wait on the network, not the CPU: a real generation "
-                        "takes 10-60 s, so a shared demo needs many slots)")
+                   help=h("app_concurrency"))
     p.add_argument("--session-limit", type=int, default=_env_int("ALIYUN_IMAGE_SESSION_LIMIT", 10),
-                   help="hosted: host-key images per visitor per hour (0 = unlimited)")
+                   help=h("app_session_limit"))
     p.add_argument("--total-limit", type=int, default=_env_int("ALIYUN_IMAGE_TOTAL_LIMIT", 100),
-                   help="hosted: host-key images per hour for everyone (0 = unlimited)")
+                   help=h("app_total_limit"))
     p.add_argument("--demo-session-limit", type=int, default=_env_int("ALIYUN_IMAGE_DEMO_SESSION_LIMIT", 20),
-                   help="hosted: offline-demo images per visitor per hour (0 = unlimited)")
+                   help=h("app_demo_session_limit"))
     p.add_argument("--demo-total-limit", type=int, default=_env_int("ALIYUN_IMAGE_DEMO_TOTAL_LIMIT", 200),
-                   help="hosted: offline-demo images per hour for everyone (0 = unlimited)")
+                   help=h("app_demo_total_limit"))
     p.add_argument("--max-upload-mb", type=float, default=_env_float("ALIYUN_IMAGE_MAX_UPLOAD_MB", -1),
-                   help="largest upload accepted, in MB (default 20 when hosted, none locally; 0 = none)")
+                   help=h("app_max_upload_mb"))
     p.add_argument("--disk-budget-mb", type=float, default=_env_float("ALIYUN_IMAGE_DISK_BUDGET_MB", 2048),
-                   help="hosted: results kept on disk, in MB; the oldest are deleted beyond it (0 = no limit)")
+                   help=h("app_disk_budget_mb"))
     p.add_argument("--max-sessions", type=int, default=_env_int("ALIYUN_IMAGE_MAX_SESSIONS", 1000),
-                   help="hosted: browser sessions whose state is kept (about 240 KB each); the least "
-                        "recently used are dropped beyond it")
+                   help=h("app_max_sessions"))
     p.add_argument("--retry-interval", type=float, default=_env_float("ALIYUN_IMAGE_RETRY_INTERVAL", 120),
-                   help="seconds between retries of paid results not yet saved (full disk, network)")
-    p.add_argument("--mcp", action="store_true", help="also serve generate/edit/fuse as MCP tools (needs gradio[mcp])")
-    cli_spend.budget_args(p)  # hosted: the budgets cap the host key's bill, not visitors' own keys
-    cli_spend.hosted_budget_args(p)
+                   help=h("app_retry_interval"))
+    p.add_argument("--mcp", action="store_true", help=h("app_mcp"))
+    cli_spend.budget_args(p, lang)  # hosted: the budgets cap the host key's bill, not visitors' own keys
+    cli_spend.hosted_budget_args(p, lang)
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Build and launch the app; returns an exit code."""
-    args = parse_args(argv)
+    lang = i18n.from_locale()  # the person at the terminal: the locale (the page follows each browser)
+    args = parse_args(argv, lang)
     redact_output()
     try:
         # Before the UI is imported: its model picker reads the catalogue, and a broken user file
         # (ALIYUN_IMAGE_MODELS) must get its message, not a traceback.
         catalog.models()
     except AliyunImageError as exc:
-        print(exc.both(), file=sys.stderr)
+        print(exc.text(lang), file=sys.stderr)
         return exc.exit_code
     from .ui import AppContext, AppOptions, build_demo, launch_kwargs
 
@@ -128,17 +132,16 @@ def main(argv: list[str] | None = None) -> int:
         if not data.is_relative_to(Path.cwd().resolve()):
             # Outside the working dir Gradio could only return results via allowed_paths, which would
             # serve every visitor's files to anyone who guesses a path.
-            print(f"Hosted mode needs the results folder inside the working directory (got {data}).",
-                  file=sys.stderr)
+            print(t(lang, "cli.app.hosted_data_dir", path=data), file=sys.stderr)
             return 2
     try:
         ctx = AppContext.start(opts)
     except AliyunImageError as exc:
-        print(exc.both(), file=sys.stderr)
+        print(exc.text(lang), file=sys.stderr)
         return exc.exit_code
     mcp = args.mcp
     if mcp and importlib.util.find_spec("mcp") is None:
-        print('--mcp needs the MCP extra: pip install "gradio[mcp]"; starting without it.', file=sys.stderr)
+        print(t(lang, "cli.app.mcp_missing"), file=sys.stderr)
         mcp = False
     # The run events carry concurrency_limit themselves (shared id "runs"): no demo.queue() call,
     # which would make Gradio rebuild its app once more at start-up.
@@ -152,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         # quiet: Gradio's own lines ("set `share=True` in `launch()`") do not apply to this app;
         # it says itself what runs where, and names its own --share flag.
         demo.launch(share=args.share, mcp_server=mcp, quiet=True, prevent_thread_lock=True, **kwargs)
-        lines = startup_lines(ctx, str(demo.local_url), demo.share_url, detect_lang(None))
+        lines = startup_lines(ctx, str(demo.local_url), demo.share_url, lang)
         print("\n".join(lines), flush=True)
         demo.block_thread()
     finally:
@@ -162,26 +165,23 @@ def main(argv: list[str] | None = None) -> int:
 
 def startup_lines(ctx, url: str, share_url: str | None, lang: str) -> list[str]:  # ctx: ui.AppContext
     """What ``python app.py`` prints once it listens: the mode, the results folder, the URL."""
-    zh = lang == "zh"
     s = ctx.settings
     region = s.region_label(lang)
     if ctx.opts.offline or not ctx.host_key:
-        mode = ("离线演示（内置模拟器生成替代图片；设置 DASHSCOPE_API_KEY 后使用真实模型）" if zh
-                else "offline demo (stand-in images from the built-in emulator; set DASHSCOPE_API_KEY for the "
-                     "real models)")
+        mode = t(lang, "cli.app.mode_offline")
         if not ctx.opts.offline:
-            mode += "；页面中填写的 Key 调用 " + region if zh else f"; a key typed in the page calls {region}"
+            mode = t(lang, "cli.app.mode_page_key", mode=mode, region=region)
     else:
-        mode = f"真实调用，地域 {region}" if zh else f"live, region {region}"
+        mode = t(lang, "cli.app.mode_live", region=region)
     if ctx.opts.hosted:
-        mode = ("共享演示（hosted）：" if zh else "hosted (shared demo): ") + mode
-    lines = [("模式：" if zh else "Mode: ") + mode,
-             ("结果保存在：" if zh else "Results folder: ") + str(Path(s.data_dir).resolve()),
-             ("在浏览器中打开：" if zh else "Open in a browser: ") + url]
+        mode = t(lang, "cli.app.mode_hosted", mode=mode)
+    lines = [t(lang, "cli.app.mode", mode=mode),
+             t(lang, "cli.app.results_folder", path=Path(s.data_dir).resolve()),
+             t(lang, "cli.app.open_browser", url=url)]
     if share_url:
-        lines.append(("公开链接：" if zh else "Public link: ") + share_url)
+        lines.append(t(lang, "cli.app.public_link", url=share_url))
     elif not ctx.opts.hosted:
-        lines.append("如需公开链接，请加 --share 重新启动。" if zh else "For a public link, restart with --share.")
+        lines.append(t(lang, "cli.app.share_hint"))
     return lines
 
 

@@ -221,9 +221,12 @@ def test_app_with_a_broken_user_file_says_so_and_stops(monkeypatch, tmp_path, ca
     from aliyun_image import webapp
 
     use_user_file(monkeypatch, tmp_path, "[[model]\nid = 1")
+    for var in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")  # the launcher speaks the locale's language, and only it
     assert webapp.main(["--offline", "--port", "0"]) == 2
     err = capsys.readouterr().err
-    assert "not valid TOML" in err and "不是有效的 TOML" in err and "Traceback" not in err
+    assert "不是有效的 TOML" in err and "not valid TOML" not in err and "Traceback" not in err
 
 
 def test_every_key_the_catalogue_jobs_config_and_money_name_exists_in_every_language():

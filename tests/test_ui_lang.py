@@ -89,6 +89,7 @@ def test_banner_and_start_up_lines_follow_the_mode(make_ctx, monkeypatch):  # no
     lines = startup_lines(demo, "http://127.0.0.1:7860/", None, "en")
     assert lines[0].startswith("Mode: offline demo") and lines[-1] == "For a public link, restart with --share."
     assert startup_lines(demo, "http://x/", "https://abc.gradio.live", "zh")[-1] == "公开链接：https://abc.gradio.live"
+    assert startup_lines(demo, "http://x/", None, "ja")[0].startswith("モード：オフラインデモ")
     assert banner_key(make_ctx(hosted=True)) == "banner_hosted"
     monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-host-0123456789")
     live = make_ctx()

@@ -32,6 +32,7 @@ from ..jobs import Job
 from ..kinds import Task
 from ..quota import Reservation, payer_id
 from ..summary import Outcome, page_summary
+from ..summary import text as run_text
 from .present import caption, client_host, count, error_md, gr_error, header_key, md, request_lang, request_session
 from .cost_ui import run_cost_md
 from .context import AppContext, Route
@@ -66,10 +67,10 @@ def run_options(quality: str, model: str, n: Any, seed: Any, negative: str, prom
 def run_status(run: Run) -> str:
     """The status line while ``run`` is under way."""
     lang = run.lang
-    note = f" {t(lang, 'offline_note')}" if run.route_kind == "offline" else ""
+    note = f" {run_text(lang, 'offline_note')}" if run.route_kind == "offline" else ""
     done = len(run.results) + len(run.failures)
     if run.status_text and not done and not run.stopping:
-        return run.status_text[0 if lang == "zh" else 1] + note
+        return run.status_text.render(lang) + note
     key = "stopping" if run.stopping else "working"
     return t(lang, key, done=done, total=run.job.n) + note
 

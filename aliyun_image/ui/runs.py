@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from ..errors import AliyunImageError
+from ..i18n import Message
 from ..jobs import Job
 from ..kinds import EventKind
 from ..service import Event
@@ -57,7 +58,7 @@ class Run:
     cancel: threading.Event = field(default_factory=threading.Event)
     results: list[Record] = field(default_factory=list)
     failures: list[AliyunImageError] = field(default_factory=list)
-    status_text: tuple[str, str] | None = None  # the service's latest (zh, en) status line
+    status_text: Message | None = None  # the service's latest status line
     stopping: bool = False
     finished: bool = False
     _consumer: Consumer | None = None

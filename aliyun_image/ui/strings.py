@@ -10,7 +10,6 @@ from __future__ import annotations
 from .keep_strings import KEEP_TEXTS
 from .. import catalog
 from ..model_info import picker_label
-from ..summary import TEXTS as SUMMARY_TEXTS
 from .action_strings import ACTION_TEXTS
 from .page_text import EN_PAGE, ZH_PAGE
 
@@ -252,9 +251,8 @@ ZH.update(ACTION_TEXTS["zh"])
 EN.update(EN_PAGE)
 ZH.update(ZH_PAGE)
 
-# Run-time messages: the batch summary's texts live with its builder (the CLI shares them), and the
-# page uses some of them outside the summary too (the offline note, a record's rewritten prompt).
-STRINGS = {"en": {**EN, **SUMMARY_TEXTS["en"]}, "zh": {**ZH, **SUMMARY_TEXTS["zh"]}}
+# The batch summary's texts are in the catalogue's [run] table (i18n.t(lang, "run.offline_note")).
+STRINGS = {"en": EN, "zh": ZH}
 
 # Instruction templates for the edit presets: (key, zh template, en template). {x} = style/object.
 PRESETS: list[tuple[str, str, str]] = [
