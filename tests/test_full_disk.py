@@ -67,9 +67,9 @@ def _free(path: Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
-def _fill(mnt: Path, level: int) -> Path:
+def _fill(mnt: Path, level: int, name: str = "filler") -> Path:
     """Take every free byte of the volume but ``level`` (page granular, like tmpfs)."""
-    filler = mnt / "filler"
+    filler = mnt / name
     fd = os.open(filler, os.O_CREAT | os.O_WRONLY, 0o600)
     try:
         want = _free(mnt) - level
@@ -176,3 +176,35 @@ def test_journal_lines_are_indexed_once_and_a_torn_line_is_skipped(tmp_path):
     assert sorted((r.idx, r.seed, r.error) for r in recs) == [(0, 7, "Storage.DiskFull"), (1, 8, "Storage.DiskFull")]
     assert len(store.charges(charges.rows)) == 2
     store.close()
+
+
+def test_room_freed_by_the_reserve_is_taken_by_another_writer(small_images, tmp_path, monkeypatch):
+    """The race itself, made certain: the room the reserve frees is taken at once (in the field: a
+    download already streaming, the row's own WAL frames, a status update), so the retried rows
+    do not fit either. They must still reach the disk before the run reports."""
+    emu = small_images
+    with _tmpfs(tmp_path / "disk", VOLUME) as mnt:
+        data = mnt / "data"
+        settings = Settings.from_env(base_url=emu.base_url, api_key=TEST_KEY, data_dir=data, fsync=True)
+        svc = ImageService(settings)
+        filler = _fill(mnt, 0)
+        release = svc.store.reserve.release
+
+        def release_then_lose_it() -> bool:
+            freed = release()
+            _fill(mnt, 0, "thief")  # another writer takes the room at once
+            return freed
+
+        monkeypatch.setattr(svc.store.reserve, "release", release_then_lose_it)
+        before = len(emu.results)
+        batch = svc.generate("the reserve is gone at once", n=3)
+        made = len(emu.results) - before
+        assert made == 3 and len(batch.failures) == 3
+        assert all(f.code == "Storage.DiskFull" and "saved automatically" in f.text("en") for f in batch.failures)
+        svc.store.close()
+        filler.unlink()
+        (mnt / "thief").unlink()
+        again = ImageService(settings)
+        assert len(again.resume_pending()) == 3
+        again.store.close()
+        assert _stored(data) == (3, 3, 3, 3)
