@@ -84,13 +84,15 @@ def add(db: sqlite3.Connection, *, model: str, region: str, price: str | None, c
     return int(cur.lastrowid or 0)
 
 
-def bill_result(db: sqlite3.Connection, rid: int) -> None:
+def bill_result(db: sqlite3.Connection, rid: int, created: float | None = None) -> None:
     """The result ``rid`` got its image: it is billed, at its recorded price (the offline demo's
-    stand-ins are free and get no row: a hosted demo's disk is not filled with zero charges)."""
+    stand-ins are free and get no row: a hosted demo's disk is not filled with zero charges).
+    ``created``: when it was made, if not now (a row the journal kept while the disk was full)."""
+    when = time.time() if created is None else created
     db.execute("INSERT INTO charges (result_id, owner, model, region, price, currency, state, paid_by, created)"
                " SELECT id, owner, model, IFNULL(region,''), price, IFNULL(currency,'CNY'), 'billed',"
                " IFNULL(paid_by,''), ? FROM results WHERE id=? AND IFNULL(paid_by,'') != 'offline'"
-               " ON CONFLICT(result_id) DO UPDATE SET state='billed'", (time.time(), rid))
+               " ON CONFLICT(result_id) DO UPDATE SET state='billed'", (when, rid))
 
 
 def drop_maybe(db: sqlite3.Connection, rid: int) -> None:

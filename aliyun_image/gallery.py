@@ -7,6 +7,9 @@ pass the owner: isolation holds by construction.
 
 from __future__ import annotations
 
+import os
+import uuid
+import zipfile
 from pathlib import Path
 
 from . import result_sets
@@ -60,8 +63,18 @@ class Gallery:
         return [inputs.find(d, self.owner) for d in digests]
 
     def export_zip(self, ids: list[int], dest: Path) -> Path | None:
-        """Zip the owner's results among ``ids``; None when none of them is theirs."""
-        return self.store.export_zip(ids, dest, self.owner)
+        """Zip the originals of the owner's results among ``ids`` into ``dest``; None when none of them is theirs."""
+        files = [r.file for r in (self.store.get(i, self.owner) for i in ids) if r is not None and r.file is not None]
+        files = [f for f in files if f is not None and f.is_file()]
+        if not files:
+            return None
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f"{dest.name}.{uuid.uuid4().hex[:8]}.part")  # two requests for one zip race
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:  # PNGs are already compressed
+            for f in files:
+                zf.write(f, arcname=f.name)
+        os.replace(tmp, dest)
+        return dest
 
     def models(self) -> list[str]:
         """Models the owner has results of."""

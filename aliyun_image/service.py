@@ -44,6 +44,7 @@ from .errors import (
 )
 from .i18n import Message, msg
 from .jobs import Job, build_job
+from .journal import Journaled
 from .uploads import image_refs
 from .model_info import check_offered
 from .inputs_store import InputStore
@@ -198,6 +199,8 @@ class ImageService:
         """Execute a validated job (see :meth:`_run`) within the budget: a run whose estimate would
         cross the daily or monthly budget is refused before any request (ValidationError)."""
         key = check_key(api_key or self.settings.api_key, self.settings)
+        if not self.store.journal.ensure():  # no room to keep what the run would pay for: send nothing
+            raise self.store.disk_full_error()
         token = billing.hold_budget(self.store, self.settings, job, key, owner)
         try:
             return self._run(job, api_key=key, owner=owner, on_event=on_event, cancel=cancel,
@@ -348,9 +351,13 @@ class ImageService:
         """Record result URLs first, then download them concurrently."""
         try:
             ids = self.store.add_pending(news)
+        except Journaled as exc:  # on disk, in the journal: indexed and downloaded once there is room
+            for _ in news:
+                ctx.record(Event(EventKind.FAILURE, error=exc))
+            return
         except AliyunImageError as exc:
-            # Not even the rows fit (the store frees its disk reserve first, so this is rare): keep
-            # them in memory for the periodic retry, and hand the user the URLs (valid 24 h).
+            # Not even the journal had room (it is preallocated, so this is rare): keep the rows
+            # in memory for the periodic retry, and hand the user the URLs (valid 24 h).
             with self._lock:
                 self._unrecorded.extend(news)
             urls = "\n".join(n.url for n in news)
@@ -413,6 +420,7 @@ class ImageService:
         """Finish what a crash, a restart or a full disk cut short: downloads while their URLs
         are valid, and async tasks that were created but not yet collected (needs the settings'
         key). Rows whose URL this service may not fetch (another service's) are left alone."""
+        self.store.index_journal()  # rows kept while the disk was full (another process's too)
         self._record_unrecorded()
         done = []
         now = time.time()
@@ -449,6 +457,8 @@ class ImageService:
             return
         try:
             self.store.add_pending(keep)
+        except Journaled:
+            pass  # on disk now: the next round indexes them
         except AliyunImageError:
             with self._lock:
                 self._unrecorded.extend(keep)

@@ -8,8 +8,9 @@ Layout of ``data_dir``::
     .partial/<id>.part         downloads in flight (removed at start-up: never shown)
 
 Nothing the user paid for is lost: a result row is written with its URL and expiry
-(status ``pending``) *before* the download starts. A download goes to ``.partial/`` and is
-renamed into ``images/`` only when complete and verified, then the row becomes ``done``.
+(status ``pending``) *before* the download starts (on a disk too full for the row: into the
+preallocated journal, :mod:`.journal`, indexed at the next start). A download goes to ``.partial/``
+and is renamed into ``images/`` only when complete and verified, then the row becomes ``done``.
 After a crash, :meth:`ResultStore.open` removes partial files and reconciles rows with files;
 :meth:`~aliyun_image.service.ImageService.resume_pending` re-downloads what is still valid.
 
@@ -19,6 +20,7 @@ The store never sees an API key: nothing it is given contains one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import json
 import os
@@ -27,7 +29,6 @@ import sqlite3
 import threading
 import time
 import uuid
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from PIL import Image
 
 from . import charges
 from .diskspace import DiskReserve, fsync_dir, storage_error
+from .journal import PaidJournal
 from .procs import process_alive
 from .errors import StorageError
 from .kinds import Status
@@ -160,6 +162,7 @@ class ResultStore:
         self.show_paths = show_paths
         self._lock = threading.RLock()
         self.reserve = DiskReserve(self.root, self._lock)
+        self.journal = PaidJournal(self.root, self._lock, fsync)
         self.db_path = self.root / DB_NAME
         try:
             for sub in ("images", "thumbs", ".partial"):
@@ -176,7 +179,9 @@ class ResultStore:
         except (OSError, sqlite3.Error) as exc:
             raise storage_error(self.root, exc, self.show_paths) from None
         self._recover()
+        self.journal.ensure()  # first: with little room, keeping paid rows matters more than the reserve
         self.ensure_reserve()
+        self.index_journal()
 
     @classmethod
     def open(cls, data_dir: Path | str, **kw: Any) -> ResultStore:
@@ -216,33 +221,49 @@ class ResultStore:
     def add_pending(self, items: list[NewResult]) -> list[int]:
         """Record results (URL and expiry first) before downloading; return their ids.
 
-        On a full disk the reserve file is given up so the rows (paid-for URLs) still fit.
+        On a full disk the reserve file is given up so the rows (paid-for URLs) still fit; when they
+        still do not (the freed room is anyone's), they go to the journal: raises ``Journaled``.
         """
         try:
             return self._insert_pending(items)
         except StorageError as exc:
-            if exc.code != "Storage.DiskFull" or not self.release_reserve():
-                raise
-        return self._insert_pending(items)
+            err = exc
+        if err.code == "Storage.DiskFull" and self.reserve.release():
+            try:
+                return self._insert_pending(items)
+            except StorageError as exc:
+                err = exc
+        raise self.journal.keep([dataclasses.asdict(it) for it in items], err)
 
-    def _insert_pending(self, items: list[NewResult]) -> list[int]:
-        now = time.time()
+    def index_journal(self) -> int:
+        """Index the rows the journal kept while the disk was full (at start, on ``resume``); 0 while it still is."""
+        def index(entries: list[tuple[float, dict]]) -> None:
+            for when, fields in entries:  # one indexed before a crash left the journal uncleared is skipped
+                known = [fields["batch_id"], fields["idx"]]
+                if not self.rows("SELECT 1 FROM results WHERE batch_id=? AND idx=?", known):
+                    self._insert_pending([NewResult(**fields)], now=when, error="Storage.DiskFull")
+        with contextlib.suppress(StorageError):
+            return self.journal.drain(index)
+        return 0
+
+    def _insert_pending(self, items: list[NewResult], now: float | None = None, error: str = "") -> list[int]:
+        now = time.time() if now is None else now
         ids = []
         with self._lock, self._tx():
             for it in items:
                 cur = self._db.execute(
                     "INSERT INTO results (batch_id, idx, task, model, prompt, negative, params, seed, inputs,"
-                    " request_id, usage, actual_prompt, url, url_expires, status, owner, created, updated,"
-                    " region, price, currency, paid_by) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,'pending',?,?,?,?,?,?,?)",
+                    " request_id, usage, actual_prompt, url, url_expires, status, error, owner, created, updated,"
+                    " region, price, currency, paid_by) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,'pending',?,?,?,?,?,?,?,?)",
                     (it.batch_id, it.idx, it.task, it.model, it.prompt, it.negative,
                      json.dumps(it.params, ensure_ascii=False), it.seed,
                      json.dumps(it.inputs, ensure_ascii=False), it.request_id,
                      json.dumps(it.usage, ensure_ascii=False), it.actual_prompt, it.url, it.url_expires,
-                     it.owner, now, now, it.region, it.price, it.currency, it.paid_by))
+                     error, it.owner, now, now, it.region, it.price, it.currency, it.paid_by))
                 rid = cur.lastrowid
                 assert rid is not None  # an INSERT always sets it
                 if it.url:  # the service made this image: it is billed, in the same transaction
-                    charges.bill_result(self._db, rid)
+                    charges.bill_result(self._db, rid, now)
                 day = time.strftime("%Y-%m-%d", time.localtime(now))
                 path = f"images/{day}/{rid:06d}-{_slug(it.prompt)}.png"
                 self._db.execute("UPDATE results SET path=? WHERE id=?", (path, rid))
@@ -250,18 +271,9 @@ class ResultStore:
         return ids
 
     # --- disk space -----------------------------------------------------------------------------
-    @property
-    def reserve_path(self) -> Path:
-        """The reserve file (see :class:`~aliyun_image.diskspace.DiskReserve`)."""
-        return self.reserve.path
-
     def ensure_reserve(self) -> bool:
         """See :meth:`DiskReserve.ensure <aliyun_image.diskspace.DiskReserve.ensure>`."""
         return self.reserve.ensure()
-
-    def release_reserve(self) -> bool:
-        """Free the reserve (to record rows on a full disk); False if there was none."""
-        return self.reserve.release()
 
     def disk_full_error(self) -> StorageError:
         """The error for "no room to write results" (same text as a failed write on a full disk)."""
@@ -457,20 +469,6 @@ class ResultStore:
         except (OSError, ValueError, Image.DecompressionBombError):
             return None
         return thumb
-
-    def export_zip(self, ids: list[int], dest: Path, owner: str | None = None) -> Path | None:
-        """Zip the originals of ``ids`` (only those visible to ``owner``) into ``dest``; None if empty."""
-        files = [r.file for r in (self.get(i, owner) for i in ids) if r is not None and r.file is not None]
-        files = [f for f in files if f is not None and f.is_file()]
-        if not files:
-            return None
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f"{dest.name}.{uuid.uuid4().hex[:8]}.part")  # two requests for one zip race
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:  # PNGs are already compressed
-            for f in files:
-                zf.write(f, arcname=f.name)
-        os.replace(tmp, dest)
-        return dest
 
     def charges(self, fn: Any, *args: Any, **kw: Any) -> Any:
         """Call ``fn(db, ...)`` of :mod:`.charges` in one transaction (the ledger's one door: a
