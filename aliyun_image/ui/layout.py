@@ -27,7 +27,10 @@ from .result_actions import wire_result_actions
 from .rewrite import wire_rewrite
 from .panels import (EditPanel, FusePanel, GalleryPanel, T2IPanel, build_edit, build_fuse, build_gallery,
                      build_header, build_t2i)
-from .widgets import COUNT_JS, I18N, PRIVATE, STOP, OptionWidgets, progress_on
+from .banner import banner_texts
+from .strings import UI
+from .widgets import COUNT_JS, PRIVATE, STOP, OptionWidgets, model_labels, progress_on
+from .. import i18n
 
 ASSETS = Path(__file__).resolve().parent / "static"  # shipped in the package: css and head scripts
 
@@ -143,13 +146,33 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
     return demo
 
 
+def page_i18n(ctx: AppContext) -> gr.I18n:
+    """The page's translations for ``gr.I18n``: the catalogue's ``[ui]`` table in every language
+    of :data:`aliyun_image.i18n.LANGUAGES`, plus the texts rendered when the page is built
+    (banners with values, model labels).
+
+    Gradio's frontend (6.31, ``setupi18n``) picks the browser's locale among the languages it
+    ships itself: the exact ``navigator.language`` when it has it (``zh-CN``, ``zh-TW``), else its
+    base language (``ja-JP`` -> ``ja``, ``en-US`` -> ``en``), else ``en``; it then looks a key up
+    in that locale, its base, and ``en`` (svelte-i18n's fallback chain). Translations keyed by our
+    base codes (``en``, ``zh``, ``ja``) are therefore found for every locale Gradio can pick, and
+    aliases such as ``zh-CN`` or ``ja-JP`` would only send the same texts twice. (A browser set
+    to ``zh-HK``, ``zh-SG`` or a bare ``zh`` gets Gradio's ``en``: it ships no such locale.)
+    """
+    tables = {}
+    for lang in i18n.LANGUAGES:
+        texts = {k: v for k, v in i18n.catalogue(lang).items() if k.startswith(UI)}
+        tables[lang] = {**texts, **model_labels(lang), **banner_texts(ctx, lang)}
+    return gr.I18n(**tables)
+
+
 def launch_kwargs(ctx: AppContext) -> dict[str, Any]:
     """Arguments for ``demo.launch`` that every way of launching must use (safety settings)."""
     opts = ctx.opts
     allowed = [] if opts.hosted else [str(Path(ctx.settings.data_dir).resolve())]
     upload_max = int(opts.max_upload_mb * (1 << 20)) if opts.max_upload_mb > 0 else None
     kwargs: dict[str, Any] = {
-        "i18n": I18N,
+        "i18n": page_i18n(ctx),
         "run_history": False,  # it would keep every input in localStorage
         "allowed_paths": allowed,
         "css_paths": [ASSETS / "style.css"],

@@ -22,6 +22,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import AliyunImageError
 from ..jobs import Job
@@ -57,7 +58,7 @@ class Run:
     cancel: threading.Event = field(default_factory=threading.Event)
     results: list[Record] = field(default_factory=list)
     failures: list[AliyunImageError] = field(default_factory=list)
-    status_text: tuple[str, str] | None = None  # the service's latest (zh, en) status line
+    status_text: Any = None  # the service's latest status line (see present.event_text)
     stopping: bool = False
     finished: bool = False
     _consumer: Consumer | None = None
