@@ -7,6 +7,7 @@ in the order of :data:`.endpoints.PARAMS`. Everything else is UI plumbing and pr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from .rewrite import wire_rewrite
 from .panels import (EditPanel, FusePanel, GalleryPanel, T2IPanel, build_edit, build_fuse, build_gallery,
                      build_header, build_t2i)
 from .banner import banner_texts
-from .strings import UI
+from .strings import UI, t
 from .widgets import COUNT_JS, PRIVATE, STOP, OptionWidgets, model_labels, progress_on
 from .. import i18n
 
@@ -166,6 +167,24 @@ def page_i18n(ctx: AppContext) -> gr.I18n:
     return gr.I18n(**tables)
 
 
+def toast_css() -> str:
+    """CSS that titles error toasts in the page's language.
+
+    Gradio 6.31 groups toasts by type and heads each group with the type's English name
+    ("Error"), whatever ``gr.Error(title=...)`` says (the title only reaches API clients). The
+    page's ``<html lang>`` is the locale Gradio chose, so ``:lang()`` picks the catalogue's title.
+    """
+    def title(lang: str) -> str:
+        return json.dumps(t(lang, "toast.error"), ensure_ascii=False)
+
+    rules = [".toast-title.error { font-size: 0; }",
+             ".toast-title.error .toast-count { font-size: var(--text-lg); }",
+             f".toast-title.error::before {{ content: {title(i18n.DEFAULT)}; font-size: var(--text-lg); }}"]
+    rules += [f".toast-title.error:lang({lang})::before {{ content: {title(lang)}; }}"
+              for lang in i18n.LANGUAGES if lang != i18n.DEFAULT]
+    return "\n".join(rules)
+
+
 def launch_kwargs(ctx: AppContext) -> dict[str, Any]:
     """Arguments for ``demo.launch`` that every way of launching must use (safety settings)."""
     opts = ctx.opts
@@ -176,6 +195,7 @@ def launch_kwargs(ctx: AppContext) -> dict[str, Any]:
         "run_history": False,  # it would keep every input in localStorage
         "allowed_paths": allowed,
         "css_paths": [ASSETS / "style.css"],
+        "css": toast_css(),
         "head_paths": [ASSETS / "key_header.html", ASSETS / "shortcuts.html", ASSETS / "key_banner.html"],
         "theme": gr.themes.Soft(),
         "footer_links": ["api", "gradio"],
