@@ -17,7 +17,7 @@ from ..gallery import Gallery
 from ..recipe_read import read_png_recipe
 from ..reuse import reuse_values
 from .context import AppContext, gradio_upload_dir
-from .present import request_lang, request_session, ui_error
+from .present import md, request_lang, request_session, ui_error
 from .reuse_fill import ReuseTargets, fill_panel
 from .strings import t
 
@@ -57,12 +57,12 @@ class KeepHandlers:
         except AliyunImageError as exc:
             if here is None:
                 raise ui_error(lang, exc.text(lang, details=False)) from None
-            return {here: "✗ " + exc.text(lang, details=False)}
+            return {here: "✗ " + md(exc.text(lang, details=False))}
         # Inputs come back from the visitor's own kept copies (by digest), never from the file's paths.
         files = self._owner_gallery(request).kept_inputs([i.get("sha256") for i in recipe.inputs])
         plan = reuse_values(recipe, files)
         source = t(lang, "keep.png_source_ours" if recipe.source == "aliyun-image" else "keep.png_source_a1111")
-        text = t(lang, "keep.png_loaded", name=path.name[:80], source=source)
+        text = t(lang, "keep.png_loaded", name=md(path.name[:80]), source=source)  # for Markdown lines
         if plan.inputs:
             text += " " + t(lang, "keep.png_inputs", restored=plan.restored, inputs=plan.inputs)
         out = fill_panel(targets, plan, text)
