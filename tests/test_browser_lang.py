@@ -294,3 +294,13 @@ def test_a_japanese_browser_gets_the_page_its_run_and_its_toast_in_japanese(brow
     page.wait_for_timeout(800)  # the toast's fade-in
     page.screenshot(path=str(ARTIFACTS / f"{'phone-' if phone else ''}ja-toast.png"))  # toasts float: the screen
     page.close()
+
+
+@pytest.mark.parametrize("locale", ["zh-HK", "zh-SG"])
+def test_chinese_locales_gradio_does_not_ship_still_read_chinese(browser, demo, locale):  # noqa: F811
+    """Gradio would show these browsers English labels next to Chinese messages (static/locale.html)."""
+    page = open_page(browser, demo.url, locale)
+    tabs = [t.strip() for t in page.locator("#tabs button[role=tab]").all_inner_texts()]
+    assert tabs[:2] == ["文生图", "图像编辑"], tabs
+    assert "离线演示" in page.inner_text("#banner") and "Offline demo" not in page.inner_text("body")
+    page.close()

@@ -53,6 +53,8 @@ def test_every_text_the_page_names_is_translated_in_every_language(make_ctx, mon
             missing = sorted(k for k in names if not table.get(k))
             assert not missing, (lang, missing)
         assert tables["ja"]["ui.tab_fuse"] == "複数画像の融合" and tables["zh"]["ui.tab_fuse"] == "多图融合"
+        # the model picker's labels are rendered per language when the page is built
+        assert tables["en"]["ui.built.model:qwen-image-3.0"] == "Qwen-Image 3.0 › qwen-image-3.0 · newest"
         for name in ("ui.built.banner.own", "ui.built.banner.hosted_hostkey"):  # filled in when built
             assert "{" not in tables["ja"][name] and tables["ja"][name] != tables["en"][name]
     assert "1 時間に 5 枚" in tables["ja"]["ui.built.banner.hosted_hostkey"]

@@ -21,6 +21,7 @@ from .endpoints import PARAMS, check_handler
 from .gallery_handlers import ReuseTargets
 from .gallery_search import wire_gallery_search
 from .guard import Guard
+from .locale_shim import LocaleShim
 from .keep_panels import build_png_info, wire_keep
 from .handlers import Handlers
 from .assist import wire_slot_checks, wire_templates
@@ -157,8 +158,9 @@ def page_i18n(ctx: AppContext) -> gr.I18n:
     base language (``ja-JP`` -> ``ja``, ``en-US`` -> ``en``), else ``en``; it then looks a key up
     in that locale, its base, and ``en`` (svelte-i18n's fallback chain). Translations keyed by our
     base codes (``en``, ``zh``, ``ja``) are therefore found for every locale Gradio can pick, and
-    aliases such as ``zh-CN`` or ``ja-JP`` would only send the same texts twice. (A browser set
-    to ``zh-HK``, ``zh-SG`` or a bare ``zh`` gets Gradio's ``en``: it ships no such locale.)
+    aliases such as ``zh-CN`` or ``ja-JP`` would only send the same texts twice. Gradio ships no
+    ``zh-HK``, ``zh-SG`` or bare ``zh`` and would show those browsers English: :mod:`.locale_shim`
+    maps them to ``zh-TW`` / ``zh-CN`` first, so the page reads Chinese like its messages.
     """
     tables = {}
     for lang in i18n.LANGUAGES:
@@ -202,7 +204,7 @@ def launch_kwargs(ctx: AppContext) -> dict[str, Any]:
         "show_error": True,
         "max_file_size": upload_max,
         # Deep links closed, request bodies capped (see guard.py).
-        "app_kwargs": {"middleware": [Middleware(Guard, upload_max=upload_max)]},
+        "app_kwargs": {"middleware": [Middleware(Guard, upload_max=upload_max), Middleware(LocaleShim)]},
     }
     if opts.hosted:
         # Each session's state is about 240 KB; Gradio's default keeps 10,000 (2.4 GB).
