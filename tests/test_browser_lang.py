@@ -304,3 +304,16 @@ def test_chinese_locales_gradio_does_not_ship_still_read_chinese(browser, demo, 
     assert tabs[:2] == ["文生图", "图像编辑"], tabs
     assert "离线演示" in page.inner_text("#banner") and "Offline demo" not in page.inner_text("body")
     page.close()
+
+
+def test_a_japanese_browser_reads_the_banners_in_japanese(browser, demo):  # noqa: F811
+    page = open_page(browser, demo.url, "ja-JP")
+    assert page.inner_text("#banner").startswith("オフラインデモ。")
+    page.click("#key-box")
+    page.fill("#api-key input", "sk-typed-here-0000")
+    page.wait_for_selector("#banner-own", state="visible")
+    own = page.inner_text("#banner-own")
+    assert own.startswith("本番呼び出し：あなたのキー。") and "{region}" not in own  # filled in when built
+    _assert_japanese_only(page.inner_text("body"), "page with a key typed")
+    shot(page, "key-banner-ja")
+    page.close()
