@@ -16,7 +16,6 @@ import asyncio
 
 from .. import catalog, keycheck, model_info
 from ..errors import AliyunImageError
-from ..config import region_names
 from ..jobs import MAX_FANOUT
 from .present import error_md, header_key, request_lang
 from .context import AppContext
@@ -33,13 +32,13 @@ def key_report(result: keycheck.KeyCheck, configured: str, lang: str) -> str:
     lines = []
     for r in result.results:
         ms = f"{r.latency_ms} ms" if r.latency_ms is not None else "-"
-        lines.append(f"- {'✓' if r.valid else '✗'} {r.label(lang)} · {t(lang, 'key_' + r.status)} · {ms}")
-    if result.region is None:
-        return "\n".join(lines) + "\n\n" + t(lang, "key_nowhere")
-    zh, en = region_names(result.region)
-    verdict = t(lang, "key_found", region=zh if lang == "zh" else en)
+        lines.append(f"- {'✓' if r.valid else '✗'} {r.label(lang)} · {t(lang, 'key.' + r.status)} · {ms}")
+    found = next((r for r in result.results if r.region == result.region), None)
+    if result.region is None or found is None:
+        return "\n".join(lines) + "\n\n" + t(lang, "key.nowhere")
+    verdict = t(lang, "key.found", region=found.label(lang))
     if result.region != configured:
-        verdict += " " + t(lang, "key_other_region")
+        verdict += " " + t(lang, "key.other_region")
     return "\n".join(lines) + "\n\n" + verdict
 
 
@@ -119,7 +118,7 @@ class Handlers(ResultActions, GalleryHandlers, GallerySearch):
         lang = request_lang(request)
         key = (header_key(x_dashscope_api_key) or "").strip() or self.ctx.host_key
         if not key:
-            return t(lang, "key_check_none")
+            return t(lang, "key.check_none")
         s = self.ctx.settings
         # An emulator or proxy base answers for its own region only; otherwise every public region.
         bases = {s.region: s.base_url} if not s.region_known or s.is_custom_base else None

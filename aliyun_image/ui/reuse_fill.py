@@ -36,10 +36,10 @@ class ReuseTargets:
 def reused_text(lang: str, rid: int, plan: ReusePlan) -> str:
     """The confirmation of a reuse: what came back, and what the visitor still has to add."""
     if not plan.inputs:
-        return t(lang, "reused_plain", id=rid)
+        return t(lang, "keep.reused_plain", id=rid)
     if plan.restored >= plan.inputs:
-        return t(lang, "reused_all", id=rid, inputs=plan.inputs)
-    return t(lang, "reused_some", id=rid, restored=plan.restored, inputs=plan.inputs)
+        return t(lang, "keep.reused_all", id=rid, inputs=plan.inputs)
+    return t(lang, "keep.reused_some", id=rid, restored=plan.restored, inputs=plan.inputs)
 
 
 def fill_panel(targets: ReuseTargets, plan: ReusePlan, message: str) -> dict:
