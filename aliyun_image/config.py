@@ -87,13 +87,6 @@ def region_from_url(url: str) -> str | None:
     return None
 
 
-def region_names(region: str) -> tuple[str, str]:
-    """TRANSITIONAL: (Chinese, English) name of a region, for callers not yet moved to
-    :func:`region_name` (which renders in any language of the catalogue)."""
-    name = region_name(region)
-    return render("zh", name), render("en", name)
-
-
 def _key_file(env: Mapping[str, str]) -> Path | None:
     """Where the SDK looks for a key file: ``DASHSCOPE_API_KEY_FILE_PATH``, else
     ``~/.dashscope/api_key`` (the first that exists)."""

@@ -31,20 +31,6 @@ def plural(n: int, word: str) -> str:
     return word if n == 1 else word + "s"
 
 
-class _Pair(Message):
-    """TRANSITIONAL: a (zh, en) sentence pair from code not yet moved to the catalogue.
-
-    Rendered as zh for Chinese and en for every other language. It goes away once every caller
-    passes a catalogue :class:`Message`; a test counts the callers left.
-    """
-
-    def __init__(self, zh: str, en: str):
-        super().__init__("", {"zh": zh, "en": en})
-
-    def render(self, lang: str) -> str:
-        return str(self.params["zh"] if lang == ZH else self.params["en"])
-
-
 class AliyunImageError(Exception):
     """Base of every error this package raises.
 
@@ -60,10 +46,8 @@ class AliyunImageError(Exception):
     # :meth:`with_text` and :meth:`replace` return a new error instead.
     _FIELDS = ("msg", "code", "status", "message", "request_id", "retries")
 
-    def __init__(self, msg: Message | str, en: str | None = None, *, code: str = "", status: int | None = None,
+    def __init__(self, msg: Message, *, code: str = "", status: int | None = None,
                  message: str = "", request_id: str = "", retries: int = 0):
-        if not isinstance(msg, Message):
-            msg = _Pair(msg, msg if en is None else en)
         values = {"msg": msg, "code": code, "status": status, "message": scrub(message),
                   "request_id": request_id or "", "retries": retries}
         for name, value in values.items():
@@ -100,9 +84,9 @@ class AliyunImageError(Exception):
         fields.update(changes)
         return type(self)(fields.pop("msg"), **fields)
 
-    def with_text(self, msg: Message | str, en: str | None = None) -> AliyunImageError:
+    def with_text(self, msg: Message) -> AliyunImageError:
         """The same error (code, status, request id...) with a new message for the user."""
-        return self.replace(msg=msg if isinstance(msg, Message) else _Pair(msg, msg if en is None else en))
+        return self.replace(msg=msg)
 
     def text(self, lang: str = EN, details: bool = True) -> str:
         """The user's message in ``lang``, with code and request id unless ``details`` is off."""
@@ -115,10 +99,6 @@ class AliyunImageError(Exception):
         if self.request_id:
             bits.append(t(lang, "error.request_id", id=self.request_id))
         return f"{body} ({'; '.join(bits)})" if bits else body
-
-    def both(self) -> str:
-        """Chinese and English together, for places that cannot know the reader's language."""
-        return f"{self.text(ZH)}\n{self.text(EN)}"
 
     def __str__(self) -> str:
         return self.text(EN)
@@ -290,14 +270,9 @@ def api_error(status: int | None, code: str, message: str = "", request_id: str 
                     request_id=request_id, retries=retries)
 
 
-def validation(text: Message | str, en: str | None = None, code: str = "Validation") -> ValidationError:
-    """Shortcut for a :class:`ValidationError`: ``validation(msg("job.prompt_empty"), code=...)``.
-
-    TRANSITIONAL: ``validation(zh, en, code)`` still works for callers not yet moved.
-    """
-    if isinstance(text, Message):
-        return ValidationError(text, code=code)
-    return ValidationError(text, en, code=code)
+def validation(text: Message, code: str = "Validation") -> ValidationError:
+    """Shortcut for a :class:`ValidationError`: ``validation(msg("job.prompt_empty"), code=...)``."""
+    return ValidationError(text, code=code)
 
 
 def cancelled() -> CancelledError:

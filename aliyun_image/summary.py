@@ -16,9 +16,8 @@ from .errors import AliyunImageError
 from .i18n import Message, render, t
 from .store import Record
 
-#: A note of the plan for the user (a size that was adjusted...). TRANSITIONAL: the ``(zh, en)`` form
-#: is still accepted from callers (jobs, images, model_info) not yet moved to the catalogue.
-Note = Message | tuple[str, str]
+#: A note of the plan for the user (a size that was adjusted...).
+Note = Message
 
 
 def text(lang: str, key: str, **fmt: object) -> str:
@@ -28,8 +27,6 @@ def text(lang: str, key: str, **fmt: object) -> str:
 
 def note_text(lang: str, note: Note) -> str:
     """A plan note in ``lang``."""
-    if isinstance(note, tuple):  # TRANSITIONAL: a (zh, en) pair from a caller not yet moved
-        return note[0] if lang == "zh" else note[1]
     return render(lang, note)
 
 

@@ -62,7 +62,7 @@ def test_network_messages(kind):
 
 def test_exit_codes():
     assert errors.validation(msg("error.cancelled")).exit_code == 2
-    assert errors.validation("a", "b").exit_code == 2  # the (zh, en) form, until every caller has moved
+    assert errors.validation(msg("error.cancelled")).exit_code == 2
     assert api_error(500, "InternalError").exit_code == 1
 
 

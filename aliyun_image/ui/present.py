@@ -105,11 +105,8 @@ def gr_error(err: AliyunImageError, lang: str) -> gr.Error:
 
 
 # --- adapters for texts other packages hand over (one place to change when they move) ----------
-def event_text(lang: str, text: Message | tuple[str, str] | str) -> str:
-    """A run event's status text in ``lang``: a catalogue :class:`Message`, or (until the service
-    sends Messages) a ``(zh, en)`` pair read as Chinese for ``zh`` and English otherwise."""
-    if isinstance(text, tuple):
-        return text[0] if lang == "zh" else text[1]
+def event_text(lang: str, text: Message | str) -> str:
+    """A run event's status text in ``lang``."""
     return i18n.render(lang, text)
 
 
