@@ -122,7 +122,7 @@ class ThrottledError(ApiError):
     """HTTP 429 ``Throttling*``: the service refused the request (not accepted, so not billed).
 
     Raised at once (without the client's own retries) for requests sent through the
-    :mod:`~aliyun_image.scheduler`, which lowers its limit and queues the request again.
+    :mod:`~aliyun_image.dashscope.scheduler`, which lowers its limit and queues the request again.
     ``retry_after`` is the reply's ``Retry-After`` in seconds, if it gave one.
     """
 

@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import catalog
-from .catalog import ASYNC, EDIT, SYNC, T2I, ModelSpec
+from .catalog import REGIONS as CATALOG_REGIONS
+from .catalog import ASYNC, EDIT, SYNC, T2I, ModelSpec, listing
+from .config import Settings, region_name
 from .errors import ValidationError
 from .i18n import Message, msg
 from .images import PreparedImage, prepare_images
-from .kinds import Task
+from .enums import Task
 
 TASKS = tuple(Task)
 MAX_FANOUT = 6  # models fixed at n=1: at most this many parallel requests per action
@@ -230,3 +232,21 @@ def _prepare_inputs(task: Task, spec: ModelSpec, images: Sequence[Any],
             raise _refuse("job.fuse_images", "Validation.Images", low=lo, high=hi, count=len(given))
         raise _refuse("job.edit_images", "Validation.Images", low=lo, high=hi, count=len(given))
     return prepare_images(given, **(image_options or {}))
+
+
+def check_offered(job: Job, settings: Settings) -> None:
+    """Refuse a model the chosen region does not offer, before anything is sent or billed.
+
+    Unknown models (sent with generic rules) and custom bases with no region asked for are
+    let through: nothing is known about them. Regions the catalogue has no column for
+    (workspace domains such as eu-central-1) get a note instead: their offer is not known.
+    """
+    s, spec = settings, job.spec
+    if spec.generic or not s.region_known or s.region in spec.regions:
+        return
+    if s.region not in CATALOG_REGIONS:
+        job.notes.append(msg("catalog.offer_unknown", region=s.region, model=job.model))
+        return
+    where = listing(region_name(r) for r in spec.regions) if spec.regions else msg("catalog.no_regions")
+    raise ValidationError(msg("catalog.not_offered", model=job.model, region=region_name(s.region), regions=where),
+                          code="Validation.Region")

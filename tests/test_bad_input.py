@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from aliyun_image import catalog
+from aliyun_image.catalog import spec as catalog
 from aliyun_image.errors import AliyunImageError, ValidationError
-from aliyun_image.service import ImageService
+from aliyun_image.generation.service import ImageService
 
 
 def _bilingual_refusal(exc: AliyunImageError, *names: str) -> None:

@@ -4,8 +4,8 @@ import re
 
 import pytest
 
-from aliyun_image import catalog
-from aliyun_image.catalog import EDIT, T2I, check_size, get_model
+from aliyun_image.catalog import spec as catalog
+from aliyun_image.catalog.spec import EDIT, T2I, check_size, get_model
 from aliyun_image.i18n import Message
 
 
@@ -203,7 +203,7 @@ def test_missing_user_file_is_named(monkeypatch, tmp_path):
 
 
 def test_every_model_sends_only_what_it_accepts():
-    from aliyun_image import protocol
+    from aliyun_image.dashscope import protocol
     from aliyun_image.jobs import build_job
 
     for spec in catalog.models().values():
@@ -218,7 +218,7 @@ def test_every_model_sends_only_what_it_accepts():
 
 
 def test_app_with_a_broken_user_file_says_so_and_stops(monkeypatch, tmp_path, capsys):
-    from aliyun_image import webapp
+    from aliyun_image.cli import webapp
 
     use_user_file(monkeypatch, tmp_path, "[[model]\nid = 1")
     for var in ("LC_ALL", "LC_MESSAGES"):
@@ -233,7 +233,8 @@ def test_every_key_the_catalogue_jobs_config_and_money_name_exists_in_every_lang
     """A key typed wrong renders as the key itself: find it here, not in front of a reader."""
     from pathlib import Path
 
-    from aliyun_image import budget, i18n
+    from aliyun_image.money import budget
+    from aliyun_image import i18n
 
     pkg = Path(catalog.__file__).parent
     files = ["catalog", "catalog_file", "model_info", "jobs", "config", "cost", "ledger", "budget", "billing",

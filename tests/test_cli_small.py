@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from aliyun_image import cli
+from aliyun_image.cli import commands as cli
 from aliyun_image.errors import plural
-from aliyun_image.summary import Outcome, page_summary, terminal_summary
+from aliyun_image.generation.outcome import Outcome, page_summary, terminal_summary
 
 from .conftest import TEST_KEY
 from .test_cli import run
@@ -159,7 +159,7 @@ def test_every_key_the_cli_names_is_in_the_catalogue():
 
 @pytest.mark.parametrize("lang", ["en", "zh", "ja"])
 def test_every_help_text_is_in_the_catalogue(capsys, lang):
-    from aliyun_image import webapp
+    from aliyun_image.cli import webapp
 
     commands = [[], ["generate"], ["edit"], ["fuse"], ["download"], ["history"], ["spend"], ["resume"], ["models"],
                 ["trash"], ["recipe"], ["check"], ["emulator"]]

@@ -14,11 +14,13 @@ from decimal import Decimal
 import pytest
 from PIL import Image
 
-from aliyun_image import catalog, charges, ledger
-from aliyun_image.cost import estimate, estimate_for
+from aliyun_image.catalog import spec as catalog
+from aliyun_image.storage import charges
+from aliyun_image.money import ledger
+from aliyun_image.money.estimate import estimate, estimate_for
 from aliyun_image.errors import ValidationError
-from aliyun_image.service import ImageService
-from aliyun_image.store import SCHEMA_VERSION, ResultStore
+from aliyun_image.generation.service import ImageService
+from aliyun_image.storage.store import SCHEMA_VERSION, ResultStore
 
 from .conftest import TEST_KEY
 from .test_cli import ROOT, run
@@ -361,8 +363,8 @@ def test_hosted_hourly_caps_as_amounts(settings, emu):
 
 
 def test_cost_lines_and_quota_refusals_read_in_the_readers_language():
-    from aliyun_image import billing
-    from aliyun_image.quota import HourlyQuota
+    from aliyun_image.money import billing
+    from aliyun_image.money.quota import HourlyQuota
 
     est = estimate_for(spec("qwen-image-plus"), 2, True, "singapore")
     assert billing.run_cost_text(est, 2, [], "ja") == "今回の費用：¥0.44（2 枚 × ¥0.22）"

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from gradio_client import Client
 
-from aliyun_image import ledger
+from aliyun_image.money import ledger
 from aliyun_image.ui.cost_ui import cost_text, spend_text
 from aliyun_image.ui.gallery_handlers import details_md
 

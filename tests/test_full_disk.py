@@ -25,12 +25,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from aliyun_image import charges
+from aliyun_image.storage import charges
 from aliyun_image.config import Settings
 from aliyun_image.errors import StorageError
-from aliyun_image.journal import Journaled
-from aliyun_image.service import ImageService
-from aliyun_image.store import NewResult, ResultStore
+from aliyun_image.storage.journal import Journaled
+from aliyun_image.generation.service import ImageService
+from aliyun_image.storage.store import NewResult, ResultStore
 
 from .conftest import TEST_KEY
 

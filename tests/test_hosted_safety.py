@@ -286,8 +286,8 @@ def test_summary_counts_what_came_back_honestly(emu, clean_env):
     import asyncio
 
     from aliyun_image.jobs import build_job
-    from aliyun_image.service import Event
-    from aliyun_image.store import Record
+    from aliyun_image.generation.service import Event
+    from aliyun_image.storage.store import Record
     from aliyun_image.ui.run_handlers import run_summary
     from aliyun_image.ui.runs import Run
 
@@ -314,7 +314,7 @@ def test_stop_keeps_an_async_task_that_already_runs(settings, emu):
     """A task that already runs cannot be cancelled and will be billed: Stop still collects it."""
     import threading
 
-    from aliyun_image.service import ImageService
+    from aliyun_image.generation.service import ImageService
 
     svc = ImageService(settings.with_(poll_schedule=(0.05,)))
     emu_delay = emu.task_delay

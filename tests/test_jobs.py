@@ -4,7 +4,8 @@ import random
 
 import pytest
 
-from aliyun_image import catalog, protocol
+from aliyun_image.catalog import spec as catalog
+from aliyun_image.dashscope import protocol
 from aliyun_image.errors import InputImageError, ValidationError
 from aliyun_image.jobs import build_job, clean_text
 

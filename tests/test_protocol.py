@@ -2,9 +2,9 @@
 
 import pytest
 
-from aliyun_image import protocol
+from aliyun_image.dashscope import protocol
 from aliyun_image.errors import ApiError, api_error
-from aliyun_image.protocol import Reply, TaskStatus
+from aliyun_image.dashscope.protocol import Reply, TaskStatus
 from aliyun_image.i18n import msg, t
 
 

@@ -8,11 +8,11 @@ import os
 import pytest
 from PIL import Image
 
-from aliyun_image.client import DashScopeClient
+from aliyun_image.dashscope.client import DashScopeClient
 from aliyun_image.config import Settings, region_from_url, region_name
 from aliyun_image.errors import ValidationError
 from aliyun_image.i18n import render
-from aliyun_image.service import ImageService
+from aliyun_image.generation.service import ImageService
 
 from .conftest import TEST_KEY
 
@@ -184,7 +184,7 @@ def two_regions():
 
 
 def test_check_key_finds_the_region(two_regions):
-    from aliyun_image import keycheck
+    from aliyun_image.dashscope import keycheck
 
     bj, sg = two_regions
     bj.clear()
@@ -210,7 +210,7 @@ def test_check_key_finds_the_region(two_regions):
 
 
 def test_check_key_unreachable_and_us_offers_nothing(two_regions):
-    from aliyun_image import keycheck
+    from aliyun_image.dashscope import keycheck
 
     bj, _ = two_regions
     result = keycheck.check_key(BJ_KEY, {"beijing": bj.base_url, "us": "http://127.0.0.1:9/api/v1"},
@@ -224,7 +224,7 @@ def test_check_key_unreachable_and_us_offers_nothing(two_regions):
 
 
 def test_check_key_defaults_to_every_region():
-    from aliyun_image import keycheck
+    from aliyun_image.dashscope import keycheck
 
     assert keycheck.default_bases() == {"beijing": "https://dashscope.aliyuncs.com/api/v1",
                                         "singapore": SINGAPORE, "us": US}

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import gradio as gr
 import pytest
 
-from aliyun_image.reuse import FIELDS
+from aliyun_image.recipes.reuse import FIELDS
 from aliyun_image.ui import AppContext, AppOptions
 from aliyun_image.ui.endpoints import PARAMS, call_args, check_handler
 from aliyun_image.ui.gallery_handlers import ReuseTargets

@@ -10,14 +10,14 @@ import json
 
 from gradio.i18n import I18nData
 from aliyun_image import i18n
-from aliyun_image.reuse import FIELDS
+from aliyun_image.recipes.reuse import FIELDS
 from aliyun_image.ui import build_demo
 from aliyun_image.ui.assist import check_slots, template_changed, template_fill
 from aliyun_image.ui.banner import banner_key
 from aliyun_image.ui.gallery_handlers import ReuseTargets
 from aliyun_image.ui.handlers import Handlers
 from aliyun_image.ui.layout import page_i18n
-from aliyun_image.webapp import startup_lines
+from aliyun_image.cli.webapp import startup_lines
 
 from .test_ui_handlers import generate, make_ctx, req  # noqa: F401 - make_ctx is a fixture
 

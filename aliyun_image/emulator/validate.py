@@ -1,4 +1,4 @@
-"""Request validation, as the real service does it, against :mod:`aliyun_image.catalog`.
+"""Request validation, as the real service does it, against :mod:`aliyun_image.catalog.spec`.
 
 Turns a request body into an :class:`ImageOrder` or raises :class:`.errors.ServiceError`
 (HTTP status, DashScope code, message). Nothing here touches the network or images;

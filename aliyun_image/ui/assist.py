@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..downloads import verify_image
+from ..generation import verify_image
 from ..errors import AliyunImageError
 from .present import md, request_lang
 from .strings import preset_instruction, slot_name, t

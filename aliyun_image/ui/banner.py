@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .context import AppContext
+from ..runtime import AppContext
 from .strings import key, t
 from .widgets import BUILT, I18N
 

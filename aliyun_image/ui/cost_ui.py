@@ -14,10 +14,11 @@ from typing import Any
 
 import gradio as gr
 
-from .. import billing, catalog, ledger
+from ..money import billing, ledger
+from .. import catalog
 from ..catalog import EDIT, T2I
-from ..cost import estimate_for, money_text
-from .context import AppContext
+from ..money import estimate_for, money_text
+from ..runtime import AppContext
 from .present import md, request_lang, request_session
 from .strings import t
 from .widgets import PRIVATE

@@ -1,7 +1,7 @@
 """The gallery tab's handlers (all private events): paging, details, download, zip, delete, and
 sending a result to another panel or its parameters back into the panel it came from.
 
-Every call goes through the :class:`~aliyun_image.gallery.Gallery` of the caller's session, so in
+Every call goes through the :class:`~aliyun_image.storage.gallery.Gallery` of the caller's session, so in
 hosted mode a visitor can only see and change their own results, whatever ids they send.
 """
 
@@ -12,13 +12,13 @@ from typing import Any
 
 import gradio as gr
 
-from ..ledger import record_cost_text
-from ..reuse import reuse_values
-from ..gallery import Gallery
-from ..store import Record
-from ..summary import rewrite_table
+from ..money import record_cost_text
+from ..recipes import reuse_values
+from ..storage import Gallery
+from ..storage import Record
+from ..generation import rewrite_table
 from .present import caption, md, request_lang, request_session
-from .context import AppContext
+from ..runtime import AppContext
 from .strings import slot_name, t
 from .reuse_fill import ReuseTargets, fill_panel, reused_text
 from .keep_handlers import KeepHandlers

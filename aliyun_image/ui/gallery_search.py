@@ -4,7 +4,7 @@ matches the search and filters.
 
 Ticked thumbnails are marked ``✓`` in their caption; the ticks live in the page's checkbox list
 (``picks``), which the existing "download selection" zip reads. Every handler works through the
-caller's :class:`~aliyun_image.gallery.Gallery`: ids that are not the caller's are dropped.
+caller's :class:`~aliyun_image.storage.gallery.Gallery`: ids that are not the caller's are dropped.
 
 Public endpoint: ``/download_matching`` (parameters in :data:`.endpoints.PARAMS`).
 """
@@ -17,9 +17,9 @@ from typing import Any
 
 import gradio as gr
 
-from .. import result_sets
-from ..gallery import Gallery
-from .context import AppContext
+from ..storage import result_sets
+from ..storage import Gallery
+from ..runtime import AppContext
 from .endpoints import check_handler
 from .present import caption, request_lang, request_session, ui_error
 from .strings import t

@@ -1,7 +1,7 @@
 """Event handlers: turn widget values into service calls and service results into widget values.
 
 :class:`Handlers` is every event function of the app, bound to one
-:class:`~aliyun_image.ui.context.AppContext`: the runs and Stop (:mod:`.run_handlers`), the
+:class:`~aliyun_image.runtime.context.AppContext`: the runs and Stop (:mod:`.run_handlers`), the
 gallery (:mod:`.gallery_handlers`) and the small form helpers below. The layout builds it once
 the widgets exist, handing it the widgets "Reuse parameters" fills.
 """
@@ -14,11 +14,12 @@ import gradio as gr
 
 import asyncio
 
-from .. import catalog, keycheck, model_info
+from ..catalog import spec as catalog, describe as model_info
+from ..dashscope import keycheck
 from ..errors import AliyunImageError
 from ..jobs import MAX_FANOUT
 from .present import error_md, header_key, request_lang
-from .context import AppContext
+from ..runtime import AppContext
 from .gallery_handlers import GalleryHandlers, ReuseTargets
 from .gallery_search import GallerySearch
 from .result_actions import ResultActions

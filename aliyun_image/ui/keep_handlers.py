@@ -1,7 +1,7 @@
 """Handlers of the "nothing is lost" features: Undo after a delete, and PNG info (a dropped PNG's
 recipe into the panel of its task). Private events; mixed into :class:`~aliyun_image.ui.handlers.Handlers`.
 
-Hosted mode: Undo goes through the caller's :class:`~aliyun_image.gallery.Gallery`, so another
+Hosted mode: Undo goes through the caller's :class:`~aliyun_image.storage.gallery.Gallery`, so another
 visitor's id restores nothing; a dropped file is read only from Gradio's upload folder.
 """
 
@@ -13,10 +13,10 @@ import gradio as gr
 
 from ..errors import AliyunImageError, ValidationError
 from ..i18n import msg
-from ..gallery import Gallery
-from ..recipe_read import read_png_recipe
-from ..reuse import reuse_values
-from .context import AppContext, gradio_upload_dir
+from ..storage import Gallery
+from ..recipes import read_png_recipe
+from ..recipes import reuse_values
+from ..runtime import AppContext, gradio_upload_dir
 from .present import md, request_lang, request_session, ui_error
 from .reuse_fill import ReuseTargets, fill_panel
 from .strings import t

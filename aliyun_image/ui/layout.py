@@ -16,7 +16,7 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from .cost_ui import wire as wire_cost
-from .context import AppContext
+from ..runtime import AppContext
 from .endpoints import PARAMS, check_handler
 from .gallery_handlers import ReuseTargets
 from .gallery_search import wire_gallery_search

@@ -4,7 +4,7 @@ events are wired in :mod:`.layout`, once the handlers exist.
 
 A run panel names its widgets twice over: :meth:`api_inputs` by the public API's parameter
 names (:mod:`.endpoints`), :meth:`reuse_fields` by the control names "Reuse parameters" fills
-(:data:`aliyun_image.reuse.FIELDS`).
+(:data:`aliyun_image.recipes.reuse.FIELDS`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import gradio as gr
 
 from .. import catalog
 from ..catalog import EDIT, T2I
-from .context import AppContext
+from ..runtime import AppContext
 from .cost_ui import cost_line, spend_line
 from .banner import build_title_and_banner
 from .gallery_search import SelectWidgets, select_row

@@ -9,11 +9,12 @@ from urllib.parse import unquote
 
 import gradio as gr
 
-from .. import i18n, summary
+from .. import i18n
+from ..generation import outcome as summary
 from ..errors import AliyunImageError
 from ..i18n import Message
-from ..store import Record
-from ..summary import escape_md
+from ..storage import Record
+from ..generation import escape_md
 from .strings import t
 
 

@@ -5,7 +5,7 @@ and the recent prompts under each prompt box.
 An action names a result by its stored record id only: the panel's hidden ``current`` number
 holds the id of the thumbnail the visitor clicked, else of the run's first image (read from the
 ``#id`` each caption starts with). Every handler looks the id up in the caller's
-:class:`~aliyun_image.gallery.Gallery`, so in hosted mode a crafted call with someone else's id
+:class:`~aliyun_image.storage.gallery.Gallery`, so in hosted mode a crafted call with someone else's id
 (or garbage) is refused and changes nothing. Variations go through the run handlers' own path
 (:meth:`RunHandlers._run`): the same quota, Stop and hosted rules as the Generate button.
 
@@ -21,9 +21,9 @@ from typing import Any
 import gradio as gr
 
 from ..errors import AliyunImageError
-from ..store import Record
-from ..variations import variation_request
-from .context import AppContext
+from ..storage import Record
+from ..recipes import variation_request
+from ..runtime import AppContext
 from .endpoints import check_handler
 from .gallery_search import ZIPS, shown
 from .present import caption_id, error_md, gr_error, md, request_lang, request_session, ui_error

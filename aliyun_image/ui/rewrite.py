@@ -1,5 +1,5 @@
 """Prompt rewriting in the open: after a run whose prompt the service rewrote (``prompt_extend``),
-the status shows both wordings side by side (:func:`aliyun_image.summary.rewrite_table`) and
+the status shows both wordings side by side (:func:`aliyun_image.generation.outcome.rewrite_table`) and
 "Keep this wording" puts the rewritten prompt in the box, turns rewriting off and keeps the seed,
 so the result can be reproduced (optionally running again at once).
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..reuse import reuse_values
+from ..recipes import reuse_values
 from .present import request_lang, request_session
 from .strings import t
 from .widgets import I18N, PRIVATE

@@ -1,7 +1,7 @@
 """The run handlers: ``/generate``, ``/edit``, ``/fuse`` and their Stop buttons.
 
 No business logic lives here: validation, limits, HTTP, storing are the service's, the hourly
-quota is :mod:`aliyun_image.quota`'s and the closing summary :mod:`aliyun_image.summary`'s. What
+quota is :mod:`aliyun_image.money.quota`'s and the closing summary :mod:`aliyun_image.generation.outcome`'s. What
 is here is presentation: turning widget values into a service call, and streaming each image to
 the page the moment it is stored.
 
@@ -29,13 +29,13 @@ import gradio as gr
 
 from ..errors import AliyunImageError, unexpected
 from ..jobs import Job
-from ..kinds import Task
-from ..quota import Reservation, payer_id
-from ..summary import Outcome, page_summary
+from ..enums import Task
+from ..money import Reservation, payer_id
+from ..generation import Outcome, page_summary
 from .present import (caption, client_host, count, error_md, event_text, gr_error, header_key, md, request_lang,
                       request_session, run_text, ui_error)
 from .cost_ui import run_cost_md
-from .context import AppContext, Route
+from ..runtime import AppContext, Route
 from .rewrite import RewriteMemo
 from .runs import Consumer, Run, RunRegistry
 from .strings import slot_name, t

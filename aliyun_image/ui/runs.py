@@ -26,9 +26,9 @@ from dataclasses import dataclass, field
 from ..errors import AliyunImageError
 from ..i18n import Message
 from ..jobs import Job
-from ..kinds import EventKind
-from ..service import Event
-from ..store import Record
+from ..enums import EventKind
+from ..generation import Event
+from ..storage import Record
 
 log = logging.getLogger(__name__)
 # Sent to a consumer that another one replaced.

@@ -11,7 +11,7 @@ from gradio.i18n import I18nData
 
 from .. import catalog
 from ..catalog import EDIT
-from ..model_info import picker_label
+from ..catalog import picker_label
 from .strings import key
 
 PRIVATE: dict[str, Any] = {"api_visibility": "private", "queue": False}
@@ -74,7 +74,7 @@ class OptionWidgets:
     info: gr.Markdown  # what the effective model is and accepts (follows quality and model)
 
     def by_name(self) -> dict[str, Any]:
-        """The widgets by control name (the names of :data:`aliyun_image.reuse.FIELDS`)."""
+        """The widgets by control name (the names of :data:`aliyun_image.recipes.reuse.FIELDS`)."""
         return {k: v for k, v in vars(self).items() if k != "info"}
 
 
