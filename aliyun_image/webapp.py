@@ -92,7 +92,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--disk-budget-mb", type=float, default=_env_float("ALIYUN_IMAGE_DISK_BUDGET_MB", 2048),
                    help="hosted: results kept on disk, in MB; the oldest are deleted beyond it (0 = no limit)")
     p.add_argument("--max-sessions", type=int, default=_env_int("ALIYUN_IMAGE_MAX_SESSIONS", 1000),
-                   help="hosted: browser sessions whose state is kept (about 240 KB each); the least "
+                   help="hosted: browser sessions whose state is kept (15-75 KiB each); the least "
                         "recently used are dropped beyond it")
     p.add_argument("--retry-interval", type=float, default=_env_float("ALIYUN_IMAGE_RETRY_INTERVAL", 120),
                    help="seconds between retries of paid results not yet saved (full disk, network)")
