@@ -288,7 +288,7 @@ class Server:
                 self.proc.stdin.write("quit\n")
                 self.proc.stdin.flush()
                 self.proc.wait(timeout=20)
-        except Exception:
+        except (OSError, ValueError, subprocess.TimeoutExpired):
             self.proc.kill()
             self.proc.wait(timeout=10)
 
@@ -340,7 +340,8 @@ def print_table(results: dict[str, dict[str, dict[str, Any]]], infos: dict[str, 
     print("scenario  variant      KiB/session (tracemalloc)  KiB/session (RSS)  sessions held  blocks  events")
     for scenario, per in results.items():
         for variant, r in per.items():
-            print(f"{scenario:9} {variant:12} {r['tracemalloc_kib']:>25.1f}  {r['rss_kib']:>17.1f}  "
+            traced = "-" if r["tracemalloc_kib"] != r["tracemalloc_kib"] else f"{r['tracemalloc_kib']:.1f}"  # nan: off
+            print(f"{scenario:9} {variant:12} {traced:>25}  {r['rss_kib']:>17.1f}  "
                   f"{r['sessions_held']:>13}  {infos[variant]['blocks']:>6}  {infos[variant]['fns']:>6}")
     for scenario, per in results.items():
         for variant, r in per.items():

@@ -38,7 +38,7 @@ class LeanSessionState(SessionState):
     def __init__(self, blocks: Any):
         # Gradio's __init__ fills config_values from the blocks present in ``blocks.blocks``:
         # give it none, so everything else it sets up (state, TTLs, the shallow config) stays its own.
-        super().__init__(SimpleNamespace(default_config=blocks.default_config, blocks={}))
+        super().__init__(SimpleNamespace(default_config=blocks.default_config, blocks={}))  # type: ignore[arg-type]
 
     def __setitem__(self, key: int, value: Any) -> None:
         super().__setitem__(key, value)
@@ -63,7 +63,7 @@ class LeanStateHolder(StateHolder):
 def install(app: Any) -> bool:
     """Give a launched Gradio ``App`` lean session state; False (Gradio's own kept) if its
     internals are not the ones this was written for."""
-    old = getattr(app, "state_holder", None)
+    old: Any = getattr(app, "state_holder", None)
     if isinstance(old, LeanStateHolder):
         return True
     try:
