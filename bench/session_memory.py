@@ -332,7 +332,8 @@ def measure(servers: list[Server], scenario: str, sessions: int, warmup: int) ->
     out = {}
     for s in servers:
         s.ask("mark")
-        out[s.variant] = {**s.ask(f"report {sessions}"), "sessions": sessions}
+        # Comparing snapshots by traceback takes minutes on a busy machine: wait up to 20.
+        out[s.variant] = {**s.ask(f"report {sessions}", timeout=1200), "sessions": sessions}
     return out
 
 
