@@ -140,23 +140,6 @@ _KEY_CALLS = {  # how the CLI's and the run's modules name catalogue keys: patte
 }
 
 
-def test_every_key_the_cli_names_is_in_the_catalogue():
-    import re
-
-    from aliyun_image import i18n
-
-    pkg = Path(cli.__file__).parent
-    files = ["cli.py", "cli_keep.py", "cli_reports.py", "cli_spend.py", "webapp.py", "summary.py", "service.py",
-             "diskspace.py", "recipe_read.py", "variations.py"]
-    named = {prefix + key for name in files for pattern, prefix in _KEY_CALLS.items()
-             for key in re.findall(pattern, (pkg / name).read_text(encoding="utf-8"))
-             if not key.endswith(".")}  # a prefix completed at run time (the help test covers cli.help.)
-    assert len(named) > 80, "the patterns no longer find the calls"
-    for lang in i18n.LANGUAGES:
-        missing = sorted(k for k in named if k not in i18n.catalogue(lang))
-        assert not missing, f"{lang} lacks {missing}"
-
-
 @pytest.mark.parametrize("lang", ["en", "zh", "ja"])
 def test_every_help_text_is_in_the_catalogue(capsys, lang):
     from aliyun_image.cli import webapp
