@@ -58,7 +58,7 @@ def test_a_run_in_flight_is_not_counted_twice_against_the_budget(settings, emu):
     from aliyun_image.cost import estimate_for
     from aliyun_image.kinds import EventKind
 
-    emu.latency = 0.3  # A's other requests are still out when its first image lands
+    emu.latency = 1.0  # A's other requests are still out when its first image lands, even on a busy machine
     svc = ImageService(settings.with_(daily_budget=Decimal("1.0"), max_parallel=1, task_limit=1))
     seen: list[object] = []
 
