@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -66,3 +70,46 @@ def service(settings):
     yield svc
     svc.store.close()
     svc.client.close()
+
+
+@dataclass
+class CliResult:
+    """What ``subprocess.run(..., capture_output=True, text=True)`` gives, from an in-process run."""
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(args: list[str], env_extra: dict[str, str] | None = None, data_dir: Path | None = None,
+            timeout: float | None = None) -> CliResult:
+    """``python -m aliyun_image ARGS`` in this process: ``cli.main(argv)`` with the environment, working
+    directory and captured streams a subprocess would have (no DASHSCOPE_/ALIYUN_IMAGE_ variables but
+    those given, LANG=C.UTF-8, stdout and stderr not terminals). For tests where the subprocess is not
+    the point; tests/test_cli.py keeps the real one. ``timeout`` is accepted for the subprocess's signature."""
+    from aliyun_image.cli import main
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "ALIYUN_IMAGE_"))}
+    env["LANG"] = "C.UTF-8"
+    if data_dir:
+        env["ALIYUN_IMAGE_DATA_DIR"] = str(data_dir)
+    env.update(env_extra or {})
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        if data_dir:
+            os.chdir(data_dir.parent)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse's usage errors and --help
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+                if isinstance(exc.code, str):
+                    print(exc.code, file=sys.stderr)
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return CliResult(list(args), code, out.getvalue(), err.getvalue())
