@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import io
 import os
+import shutil
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +17,13 @@ import pytest
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# Each pytest-xdist worker ("gw0", "gw1", ...; "main" without xdist) gets its own Gradio upload folder.
+# Set before any test module imports Gradio, which reads it at import time.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+_GRADIO_TMP = tempfile.mkdtemp(prefix=f"aliyun-image-tests-gradio-{WORKER}-")
+os.environ["GRADIO_TEMP_DIR"] = _GRADIO_TMP
+atexit.register(shutil.rmtree, _GRADIO_TMP, ignore_errors=True)
 
 TEST_KEY = "sk-test-0123456789abcdef"  # accepted by the emulator; not a real key
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -113,3 +123,21 @@ def run_cli(args: list[str], env_extra: dict[str, str] | None = None, data_dir: 
         os.environ.clear()
         os.environ.update(saved_env)
     return CliResult(list(args), code, out.getvalue(), err.getvalue())
+
+
+# --- the order of the modules (pytest.ini: --dist loadfile --no-loadscope-reorder) ------------------
+# pytest-xdist deals each test module out whole, in collection order: the longest go first, so that no
+# long one starts last and runs alone at the end. Rough order from --durations; it decides the order
+# only, never what runs. Modules not named follow in their usual order.
+LONGEST_FIRST = (
+    "test_browser_lang.py", "test_browser_keep.py", "test_browser_actions.py", "test_browser.py",
+    "test_hosted_safety.py", "test_app_api.py", "test_bench_smoke.py", "test_cli.py", "test_browser_cost.py",
+    "test_packaging.py", "test_load_smoke.py", "test_attack.py", "test_app_actions.py", "test_security.py",
+    "test_keep_app.py", "test_bad_input.py", "test_cost.py", "test_cli_small.py", "test_keep.py",
+    "test_scheduler.py", "test_result_actions.py", "test_faults.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a module's own order kept
