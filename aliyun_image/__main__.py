@@ -1,7 +1,7 @@
-"""``python -m aliyun_image``: see :mod:`aliyun_image.cli`."""
+"""``python -m aliyun_image``: see :mod:`aliyun_image.cli.commands`."""
 
 import sys
 
-from .cli import main
+from .cli.commands import main
 
 sys.exit(main())

@@ -24,19 +24,22 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .errors import validation
+from .errors import ValidationError, region_label
+from .errors import region_name as region_name  # re-exported: money and catalog name regions
+from .i18n import Message, msg, render
 
-REGIONS: dict[str, tuple[str, str, str]] = {
-    # name: (base URL, 中文名, English name)
-    "beijing": ("https://dashscope.aliyuncs.com/api/v1", "北京", "Beijing"),
-    "singapore": ("https://dashscope-intl.aliyuncs.com/api/v1", "新加坡", "Singapore"),
-    "us": ("https://dashscope-us.aliyuncs.com/api/v1", "美国（弗吉尼亚）", "US (Virginia)"),
+# Each region's base URL; its name for people is the catalogue's ``error.region.<name>``
+# (:func:`region_name`, kept in errors.py, which names regions in its own messages).
+REGIONS: dict[str, str] = {
+    "beijing": "https://dashscope.aliyuncs.com/api/v1",
+    "singapore": "https://dashscope-intl.aliyuncs.com/api/v1",
+    "us": "https://dashscope-us.aliyuncs.com/api/v1",
 }
 REGION_ALIASES = {"cn": "beijing", "cn-beijing": "beijing", "bj": "beijing", "intl": "singapore",
                   "sg": "singapore", "ap-southeast-1": "singapore", "us-east-1": "us"}
 # Region hosts, and the cloud region ids of workspace domains ({ws}.{id}.maas.aliyuncs.com) that
 # are one of REGIONS. Other ids (eu-central-1...) are kept as they are: a region of their own.
-REGION_HOSTS = {urlsplit(url).hostname: name for name, (url, _, _) in REGIONS.items()}
+REGION_HOSTS = {urlsplit(url).hostname: name for name, url in REGIONS.items()}
 MAAS_REGIONS = {"cn-beijing": "beijing", "ap-southeast-1": "singapore", "us-east-1": "us"}
 _MAAS_HOST = re.compile(r"^[a-z0-9-]+\.([a-z]{2}-[a-z0-9-]+)\.maas\.aliyuncs\.com$")
 
@@ -64,9 +67,7 @@ def normalize_region(name: str) -> str:
     key = (name or "").strip().lower()
     key = REGION_ALIASES.get(key, key)
     if key not in REGIONS:
-        raise validation(
-            f"未知地域“{name}”，可选：beijing（北京）、singapore（新加坡）、us（美国）",
-            f"Unknown region '{name}'; choose beijing, singapore or us", code="Config.Region")
+        raise ValidationError(msg("job.region_unknown", region=name), code="Config.Region")
     return key
 
 
@@ -84,13 +85,6 @@ def region_from_url(url: str) -> str | None:
     if m:
         return MAAS_REGIONS.get(m.group(1), m.group(1))
     return None
-
-
-def region_names(region: str) -> tuple[str, str]:
-    """(Chinese, English) name of a region: ``("新加坡", "Singapore")``; other ids as they are."""
-    if region in REGIONS:
-        return REGIONS[region][1], REGIONS[region][2]
-    return region, region
 
 
 def _key_file(env: Mapping[str, str]) -> Path | None:
@@ -125,8 +119,7 @@ def _number(text: str, name: str, kind: type) -> float | int:
     try:
         return kind(text)
     except ValueError:
-        raise validation(f"环境变量 {name} 的值“{text}”不是数字", f"{name}='{text}' is not a number",
-                         code="Config.Number") from None
+        raise ValidationError(msg("job.not_a_number", name=name, value=text), code="Config.Number") from None
 
 
 def parse_budget(value: str | float | Decimal | None, name: str) -> Decimal | None:
@@ -138,9 +131,7 @@ def parse_budget(value: str | float | Decimal | None, name: str) -> Decimal | No
     except InvalidOperation:
         amount = Decimal("NaN")
     if not amount.is_finite() or amount < 0:
-        raise validation(f"预算 {name} 的值“{value}”无效：应为不小于 0 的金额，如 5 或 2.50",
-                         f"Budget {name}='{value}' is not valid: give an amount of 0 or more, like 5 or 2.50",
-                         code="Config.Budget")
+        raise ValidationError(msg("job.budget_invalid", name=name, value=str(value)), code="Config.Budget")
     return amount
 
 
@@ -152,19 +143,11 @@ def check_key(key: str | None, settings: Settings) -> str:
     """
     key = (key or "").strip()
     if not key:
-        raise validation(
-            # Only the CLI and library callers get here: the web app routes a call without any key
-            # to the offline demo, and its key box has its own wording.
-            "没有 API Key。请设置环境变量 DASHSCOPE_API_KEY（例如 export DASHSCOPE_API_KEY=sk-...），"
-            f"或把 Key 存入 ~/.dashscope/api_key（当前地域：{settings.region_label('zh')}）。",
-            "No API key. Set the DASHSCOPE_API_KEY environment variable (export DASHSCOPE_API_KEY=sk-...) "
-            f"or store the key in ~/.dashscope/api_key (region: {settings.region_label('en')}).",
-            code="InvalidApiKey")
+        # Only the CLI and library callers get here: the web app routes a call without any key
+        # to the offline demo, and its key box has its own wording.
+        raise ValidationError(msg("job.no_key", region=settings.region_text()), code="InvalidApiKey")
     if not key.isascii() or not key.isprintable() or any(ch.isspace() for ch in key):
-        raise validation(
-            "API Key 含有空格、换行或全角等非法字符。请从百炼控制台重新复制完整的 Key。",
-            "The API key contains spaces, line breaks or non-ASCII characters. Copy it again from the "
-            "Bailian console.", code="InvalidApiKey.Format")
+        raise ValidationError(msg("job.key_format"), code="InvalidApiKey.Format")
     return key
 
 
@@ -174,7 +157,7 @@ class Settings:
 
     api_key: str | None = field(default=None, repr=False)
     region: str = "beijing"  # replaced by the base URL's region when its host tells one
-    base_url: str = REGIONS["beijing"][0]
+    base_url: str = REGIONS["beijing"]
     region_explicit: bool = False  # region asked for (flag, env), not just the default
     workspace: str | None = None  # DASHSCOPE_WORKSPACE_ID, sent as X-DashScope-WorkSpace
     data_dir: Path = Path("outputs")
@@ -218,7 +201,7 @@ class Settings:
         o = {k: v for k, v in overrides.items() if v is not None}
         asked = o.pop("region", None) or env.get(ENV_REGION)
         region = normalize_region(asked or "beijing")
-        base = o.pop("base_url", None) or env.get(ENV_BASE_URL) or REGIONS[region][0]
+        base = o.pop("base_url", None) or env.get(ENV_BASE_URL) or REGIONS[region]
         hosts = o.pop("download_hosts", None)
         if hosts is None:
             extra = [h.strip() for h in env.get(ENV_DOWNLOAD_HOSTS, "").split(",") if h.strip()]
@@ -262,30 +245,22 @@ class Settings:
     def check(self) -> None:
         """Refuse settings that cannot work, with a message saying which one and why."""
         if self.upload not in ("auto", "always", "never"):
-            raise validation("上传方式须为 auto、always 或 never", "upload must be auto, always or never",
-                             code="Config.Upload")
+            raise ValidationError(msg("job.upload_invalid"), code="Config.Upload")
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise validation(f"Base URL 无效：{self.base_url}（应形如 https://dashscope.aliyuncs.com/api/v1）",
-                             f"Invalid base URL: {self.base_url} (expected like https://dashscope.aliyuncs.com/api/v1)",
-                             code="Config.BaseUrl")
+            raise ValidationError(msg("job.base_url_invalid", url=self.base_url), code="Config.BaseUrl")
+        # The names are the settings' own (as a developer reads them), the same in every language.
         for name, value in (("timeout", self.read_timeout), ("connect timeout", self.connect_timeout),
                             ("download timeout", self.download_timeout)):
             if not value > 0:
-                raise validation(f"超时须大于 0 秒（{name} = {value}）", f"The {name} must be above 0 s (got {value})",
-                                 code="Config.Timeout")
+                raise ValidationError(msg("job.timeout_invalid", name=name, value=value), code="Config.Timeout")
         ws = self.workspace or ""
         if ws and not (ws.isascii() and ws.isprintable() and not any(ch.isspace() for ch in ws)):
-            raise validation("DASHSCOPE_WORKSPACE_ID 含有空格、换行或非 ASCII 字符。",
-                             "DASHSCOPE_WORKSPACE_ID contains spaces, line breaks or non-ASCII characters.",
-                             code="Config.Workspace")
+            raise ValidationError(msg("job.workspace_invalid"), code="Config.Workspace")
         if self.max_retries < 0 or self.max_retries > 20:
-            raise validation(f"重试次数须在 0–20 之间（收到 {self.max_retries}）",
-                             f"Retries must be 0-20 (got {self.max_retries})", code="Config.Retries")
+            raise ValidationError(msg("job.retries_range", n=self.max_retries), code="Config.Retries")
         if self.task_limit is not None and not 0 <= self.task_limit <= 64:
-            raise validation(f"同时任务数上限须在 0–64 之间（收到 {self.task_limit}；0 表示不排队）",
-                             f"The task limit must be 0-64 (got {self.task_limit}; 0 turns queueing off)",
-                             code="Config.TaskLimit")
+            raise ValidationError(msg("job.task_limit_range", n=self.task_limit), code="Config.TaskLimit")
 
     def with_(self, **changes) -> Settings:
         """A copy with ``changes`` applied (None values ignored)."""
@@ -307,16 +282,16 @@ class Settings:
         """True when the region is known: told by the host, or asked for on a custom base."""
         return not self.is_custom_base or self.region_explicit
 
-    def region_label(self, lang: str = "en") -> str:
-        """``"北京 (dashscope.aliyuncs.com)"`` or the custom host, for messages."""
+    def region_text(self) -> Message | str:
+        """Where calls go, for messages: ``Beijing (dashscope.aliyuncs.com)`` as a catalogue
+        :class:`~aliyun_image.i18n.Message`, or the custom base URL as it is (emulator, proxy)."""
         if self.is_custom_base:
             return self.base_url
-        zh, en = region_names(self.region)
-        return f"{zh if lang == 'zh' else en} ({self.host})"
+        return region_label(self.region, self.host)
 
-    def regions(self) -> tuple[str, str]:
-        """(Chinese, English) region labels, for bilingual messages."""
-        return self.region_label("zh"), self.region_label("en")
+    def region_label(self, lang: str = "en") -> str:
+        """:meth:`region_text` in ``lang``."""
+        return render(lang, self.region_text())
 
     @property
     def supports_temp_upload(self) -> bool:

@@ -3,7 +3,7 @@
 :func:`build_job` turns loose user input (from the CLI, the UI or Python) into a
 :class:`Job`: model resolved by the Plus/Max rule, prompt and negative checked, size
 normalised, ``n`` split into requests, seeds chosen, input images prepared. Anything the API
-would reject is refused here with a message in both languages. Building a job does no
+would reject is refused here with a catalogue message (``job.*``). Building a job does no
 network I/O (input URLs are passed through, local images are read and prepared).
 """
 
@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import catalog
-from .catalog import ASYNC, EDIT, SYNC, T2I, ModelSpec
-from .errors import plural, validation
+from .catalog import REGIONS as CATALOG_REGIONS
+from .catalog import ASYNC, EDIT, SYNC, T2I, ModelSpec, listing
+from .config import Settings, region_name
+from .errors import ValidationError
+from .i18n import Message, msg
 from .images import PreparedImage, prepare_images
-from .kinds import Task
+from .enums import Task
 
 TASKS = tuple(Task)
 MAX_FANOUT = 6  # models fixed at n=1: at most this many parallel requests per action
@@ -46,7 +49,7 @@ class Job:
     watermark: bool
     endpoint: str  # sync | async
     images: list[PreparedImage] = field(default_factory=list)
-    notes: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[Message] = field(default_factory=list)  # told to the user: a size read, a model unknown...
 
     @property
     def requests(self) -> int:
@@ -75,21 +78,24 @@ def clean_text(text: str | None) -> str:
     return _INVISIBLE.sub("", unicodedata.normalize("NFC", text or ""))
 
 
-def _as_int(value: Any, what_zh: str, what_en: str) -> int:
+def _refuse(key: str, code: str, **params: Any) -> ValidationError:
+    return ValidationError(msg(key, **params), code=code)
+
+
+def _as_int(value: Any, what: Message) -> int:
+    """``value`` as a whole number, or a refusal naming ``what`` it is (``job.what_seed``...)."""
     if isinstance(value, bool):
-        raise validation(f"{what_zh}必须是整数", f"{what_en} must be a whole number", code="Validation.Type")
+        raise _refuse("job.not_whole", "Validation.Type", what=what)
     try:
         f = float(str(value).strip())
     except ValueError:
-        raise validation(f"{what_zh}必须是整数（收到“{value}”）", f"{what_en} must be a whole number (got '{value}')",
-                         code="Validation.Type") from None
+        raise _refuse("job.not_whole_got", "Validation.Type", what=what, value=str(value)) from None
     if f != int(f):
-        raise validation(f"{what_zh}必须是整数（收到 {value}）", f"{what_en} must be a whole number (got {value})",
-                         code="Validation.Type")
+        raise _refuse("job.not_whole_got", "Validation.Type", what=what, value=str(value))
     return int(f)
 
 
-def resolve_model(task: str, model: str | None, best: bool) -> tuple[str, ModelSpec, list[tuple[str, str]]]:
+def resolve_model(task: str, model: str | None, best: bool) -> tuple[str, ModelSpec, list[Message]]:
     """Pick the model: explicit name, else Plus, or Max when ``best`` is asked for.
 
     An id the catalogue does not know is still sent, with generic rules and a note saying that
@@ -102,14 +108,12 @@ def resolve_model(task: str, model: str | None, best: bool) -> tuple[str, ModelS
     if spec is None:
         return name, catalog.generic_spec(name), [_unknown_model_note(name, need)]
     if not spec.does(need):
-        what = ("文生图", "text-to-image") if need == T2I else ("图像编辑", "image editing")
-        others = ", ".join(m.name for m in catalog.models_for(need)[:4])
-        raise validation(f"模型 {name} 不支持{what[0]}。可用：{others}…",
-                         f"Model {name} does not do {what[1]}. Try: {others}…", code="Validation.Model")
-    notes: list[tuple[str, str]] = []
+        what = msg("job.task_t2i" if need == T2I else "job.task_edit")
+        others = catalog.listing(m.name for m in catalog.models_for(need)[:4])
+        raise _refuse("job.model_not_for_task", "Validation.Model", model=name, task=what, others=others)
+    notes: list[Message] = []
     if not spec.verified:
-        notes.append((f"{name} 的规则尚未核实：本地检查可能过严或过松，以服务返回为准。",
-                      f"{name}'s rules are not verified: local checks may be off; the service has the last word."))
+        notes.append(msg("job.model_unverified", model=name))
     if best and model and spec.best:
         # The user named a Plus model *and* asked for the best: honour the rule, say so.
         spec = catalog.best_of(spec)
@@ -117,14 +121,9 @@ def resolve_model(task: str, model: str | None, best: bool) -> tuple[str, ModelS
     return name, spec, notes
 
 
-def _unknown_model_note(name: str, task: str) -> tuple[str, str]:
+def _unknown_model_note(name: str, task: str) -> Message:
     close = difflib.get_close_matches(name, [m.name for m in catalog.models_for(task, snapshots=True)], n=1)
-    hint_zh = f"（是否想用 {close[0]}？）" if close else ""
-    hint_en = f" (did you mean {close[0]}?)" if close else ""
-    return (f"模型 {name} 不在目录中：已按通用规则发送（同步接口、尺寸原样传递、每次请求 1 张），"
-            f"本地检查已关闭{hint_zh}。",
-            f"Model {name} is not in the catalogue: sent with generic rules (sync endpoint, size passed "
-            f"through, one image per request); local checks were off{hint_en}.")
+    return msg("job.model_unknown", model=name, hint=msg("job.did_you_mean", model=close[0]) if close else "")
 
 
 def build_job(task: str, prompt: str | None, *, images: Sequence[Any] = (), model: str | None = None,
@@ -141,7 +140,7 @@ def build_job(task: str, prompt: str | None, *, images: Sequence[Any] = (), mode
     Checks run cheapest first, so a typo in the prompt is reported before an image is decoded.
     """
     if task not in TASKS:
-        raise validation(f"未知任务 {task}", f"Unknown task {task}", code="Validation.Task")
+        raise _refuse("job.task_unknown", "Validation.Task", task=task)
     kind = Task(task)
     name, spec, notes = resolve_model(kind, model, best)
     text, neg, text_notes = _check_texts(kind, spec, prompt, negative)
@@ -149,7 +148,7 @@ def build_job(task: str, prompt: str | None, *, images: Sequence[Any] = (), mode
     checked = catalog.check_size(spec, T2I if kind == Task.T2I else EDIT, size)
     if not checked.ok:
         assert checked.problem
-        raise validation(*checked.problem, code="Validation.Size")
+        raise ValidationError(checked.problem, code="Validation.Size")
     n = _check_n(spec, n)
     first_seed, seed_given = _first_seed(seed, rng)
     # Models fixed at n=1 fan out: one request per image, consecutive seeds, so "seed 42, 4 images"
@@ -167,44 +166,37 @@ def build_job(task: str, prompt: str | None, *, images: Sequence[Any] = (), mode
 
 
 def _check_texts(task: Task, spec: ModelSpec, prompt: str | None,
-                 negative: str | None) -> tuple[str, str, list[tuple[str, str]]]:
+                 negative: str | None) -> tuple[str, str, list[Message]]:
     """The cleaned prompt and negative prompt, within the model's limits, and notes."""
-    notes: list[tuple[str, str]] = []
+    notes: list[Message] = []
     text = clean_text(prompt)
     if not text:
-        what = ("提示词", "prompt") if task == Task.T2I else ("编辑指令", "instruction")
-        raise validation(f"{what[0]}为空。请描述你想要的画面。", f"The {what[1]} is empty. Describe what you want.",
-                         code="Validation.EmptyPrompt")
+        what = msg("job.what_prompt" if task == Task.T2I else "job.what_instruction")
+        raise _refuse("job.prompt_empty", "Validation.EmptyPrompt", what=what)
     over = len(text) - spec.prompt_max
     if over > 0:
-        raise validation(
-            f"提示词有 {len(text)} 个字符，超过 {spec.prompt_max} 的上限（超出部分会被服务截断）。"
-            f"请删减 {over} 个字符。",
-            f"The prompt has {len(text)} characters, over the {spec.prompt_max} limit (the service would cut "
-            f"the rest). Remove {over} {plural(over, 'character')}.", code="Validation.PromptTooLong")
+        chars = msg("job.characters_one" if over == 1 else "job.characters", n=over)
+        raise _refuse("job.prompt_too_long", "Validation.PromptTooLong", length=len(text), limit=spec.prompt_max,
+                      over=chars)
     neg = catalog.DEFAULT_NEGATIVE if negative is None else clean_text(negative)
     if not spec.accepts("negative_prompt"):
         # The model has no negative prompt (z-image-turbo): the product default is simply not
         # sent; one the user typed is dropped with a word, not refused.
         if neg and negative:
-            notes.append((f"{spec.name} 不接受反向提示词，已忽略。",
-                          f"{spec.name} takes no negative prompt; it was left out."))
+            notes.append(msg("job.negative_dropped", model=spec.name))
         return text, "", notes
     if len(neg) > spec.negative_max:
-        raise validation(
-            f"反向提示词有 {len(neg)} 个字符，超过 {spec.negative_max} 的上限。",
-            f"The negative prompt has {len(neg)} characters, over the {spec.negative_max} limit.",
-            code="Validation.NegativeTooLong")
+        raise _refuse("job.negative_too_long", "Validation.NegativeTooLong", length=len(neg),
+                      limit=spec.negative_max)
     return text, neg, notes
 
 
 def _check_n(spec: ModelSpec, n: Any) -> int:
     """How many images, within what the model (or the fan-out cap) allows."""
-    n = _as_int(n if n not in (None, "") else 1, "张数", "Number of images")
+    n = _as_int(n if n not in (None, "") else 1, msg("job.what_n"))
     top = MAX_FANOUT if spec.fixed_n else spec.n_max
     if not 1 <= n <= top:
-        raise validation(f"张数须在 1–{top} 之间（收到 {n}）", f"Number of images must be 1-{top} (got {n})",
-                         code="Validation.N")
+        raise _refuse("job.n_range", "Validation.N", top=top, n=n)
     return n
 
 
@@ -212,11 +204,9 @@ def _first_seed(seed: Any, rng: random.Random | None) -> tuple[int, bool]:
     """The seed of the first request, and whether the user gave it (else it is drawn here)."""
     if seed in (None, "", -1, "-1", "random"):
         return (rng or random.SystemRandom()).randint(0, catalog.SEED_MAX), False
-    s = _as_int(seed, "种子", "Seed")
+    s = _as_int(seed, msg("job.what_seed"))
     if not 0 <= s <= catalog.SEED_MAX:
-        raise validation(f"种子须在 0–{catalog.SEED_MAX} 之间（收到 {s}）；留空表示随机。",
-                         f"Seed must be 0-{catalog.SEED_MAX} (got {s}); leave it empty for a random one.",
-                         code="Validation.Seed")
+        raise _refuse("job.seed_range", "Validation.Seed", top=catalog.SEED_MAX, seed=s)
     return s, True
 
 
@@ -224,8 +214,7 @@ def _endpoint(name: str, spec: ModelSpec, use_async: bool) -> str:
     """Sync unless the user asked for the async task API (or the model has nothing else)."""
     endpoint = ASYNC if (use_async or SYNC not in spec.endpoints) else SYNC
     if endpoint == ASYNC and ASYNC not in spec.endpoints:
-        raise validation(f"模型 {name} 不支持异步任务接口", f"Model {name} has no async task API",
-                         code="Validation.Async")
+        raise _refuse("job.no_async", "Validation.Async", model=name)
     return endpoint
 
 
@@ -235,14 +224,29 @@ def _prepare_inputs(task: Task, spec: ModelSpec, images: Sequence[Any],
     given = [i for i in images if i is not None and i != ""]
     if task == Task.T2I:
         if images:
-            raise validation("文生图不接受输入图片；要改图请用图像编辑。",
-                             "Text-to-image takes no input image; use edit for that.", code="Validation.Images")
+            raise _refuse("job.t2i_no_images", "Validation.Images")
         return []
     lo, hi = (2, spec.images_max) if task == Task.FUSE else (spec.images_min, spec.images_max)
     if not lo <= len(given) <= hi:
         if task == Task.FUSE:
-            raise validation(f"多图融合需要 {lo}–{hi} 张图片（收到 {len(given)} 张）",
-                             f"Fusion needs {lo}-{hi} images (got {len(given)})", code="Validation.Images")
-        raise validation(f"图像编辑需要 {lo}–{hi} 张输入图片（收到 {len(given)} 张）",
-                         f"Editing needs {lo}-{hi} input images (got {len(given)})", code="Validation.Images")
+            raise _refuse("job.fuse_images", "Validation.Images", low=lo, high=hi, count=len(given))
+        raise _refuse("job.edit_images", "Validation.Images", low=lo, high=hi, count=len(given))
     return prepare_images(given, **(image_options or {}))
+
+
+def check_offered(job: Job, settings: Settings) -> None:
+    """Refuse a model the chosen region does not offer, before anything is sent or billed.
+
+    Unknown models (sent with generic rules) and custom bases with no region asked for are
+    let through: nothing is known about them. Regions the catalogue has no column for
+    (workspace domains such as eu-central-1) get a note instead: their offer is not known.
+    """
+    s, spec = settings, job.spec
+    if spec.generic or not s.region_known or s.region in spec.regions:
+        return
+    if s.region not in CATALOG_REGIONS:
+        job.notes.append(msg("catalog.offer_unknown", region=s.region, model=job.model))
+        return
+    where = listing(region_name(r) for r in spec.regions) if spec.regions else msg("catalog.no_regions")
+    raise ValidationError(msg("catalog.not_offered", model=job.model, region=region_name(s.region), regions=where),
+                          code="Validation.Region")

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aliyun_image.emulator import Emulator
-from aliyun_image.kinds import EventKind
-from aliyun_image.scheduler import Scheduler
-from aliyun_image.service import ImageService
+from aliyun_image.enums import EventKind
+from aliyun_image.dashscope.scheduler import Scheduler
+from aliyun_image.generation.service import ImageService
 
 from .common import PROMPT, Row, interleaved, median, result_png, tmp_root
 from .single import make_service

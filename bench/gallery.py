@@ -19,7 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from aliyun_image.store import NewResult, ResultStore
+from aliyun_image.storage.store import NewResult, ResultStore
 
 from .common import Row, interleaved, median, tmp_root
 

@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if not (1 <= a.users <= 500 and 1 <= a.duration <= 600):
         p.error("keep it bounded: 1-500 users, 1-600 s")
-    from aliyun_image.webapp import parse_args as app_args  # the app's own default concurrency
+    from aliyun_image.cli.webapp import parse_args as app_args
 
     concurrency = a.concurrency or app_args([]).concurrency
     r = run(a.users, a.duration, tuple(a.latency), a.fault_rate, concurrency, max(1, min(a.workers, a.users)))

@@ -14,7 +14,7 @@ import requests
 
 from aliyun_image.config import Settings
 from aliyun_image.emulator import Emulator
-from aliyun_image.service import ImageService
+from aliyun_image.generation.service import ImageService
 
 from .common import KEY, PROMPT, Counter, Row, bare_generate, interleaved, median, result_png, tmp_root
 

@@ -74,7 +74,7 @@ def settings(emu, clean_env):
 @pytest.fixture
 def service(settings):
     """An ImageService on the emulator with its own store in the test's temp dir."""
-    from aliyun_image.service import ImageService
+    from aliyun_image.generation.service import ImageService
 
     svc = ImageService(settings)
     yield svc

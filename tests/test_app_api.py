@@ -116,9 +116,17 @@ def test_generate_offline(offline_app):
     assert db.execute("SELECT COUNT(*) FROM results WHERE status='done'").fetchone()[0] >= 2
 
 
-def test_validation_error_raises_with_both_languages(offline_app):
-    message = refused(generate, client(offline_app), "   ")
-    assert "The prompt is empty" in message and "提示词为空" in message
+def test_validation_error_raises_in_the_callers_language(offline_app):
+    message = refused(generate, client(offline_app), "   ")  # no Accept-Language: English
+    assert "The prompt is empty" in message and "提示词为空" not in message
+    zh = client(offline_app)
+    zh.headers["Accept-Language"] = "zh-CN,zh;q=0.9"
+    message = refused(generate, zh, "   ")
+    assert "提示词为空" in message and "The prompt is empty" not in message
+    ja = client(offline_app)
+    ja.headers["Accept-Language"] = "ja-JP,ja;q=0.9"
+    message = refused(edit, ja, None, "背景を星空に")
+    assert message.startswith("入力画像を追加してください") and "input image" not in message
     assert "801" in refused(generate, client(offline_app), "x" * 801)
 
 
@@ -157,7 +165,7 @@ def test_fuse_needs_two(offline_app, tmp_path):
 
 def test_invalid_key_message(hosted_app):
     message = refused(generate, client(hosted_app), "a cat", api_key="sk-invalid-0000000000")
-    assert "API key is invalid" in message and "API Key 无效" in message and "sk-invalid" not in message
+    assert "API key is invalid" in message and "API Key 无效" not in message and "sk-invalid" not in message
 
 
 def test_visitor_key_goes_to_the_wire_and_nowhere_else(hosted_app, emulator_server):
@@ -224,7 +232,7 @@ def test_undecodable_upload_gets_our_message_not_a_gradio_traceback(offline_app,
     assert "UnidentifiedImageError" not in message and "/tmp/" not in message
 
 
-def test_out_of_range_numbers_get_bilingual_service_messages(offline_app):
+def test_out_of_range_numbers_get_the_service_messages(offline_app):
     c = client(offline_app)
     assert "Seed must be 0-2147483647" in refused(generate, c, "a cat", seed=3_000_000_000)
     custom = call_args("edit", **{**EDIT_DEFAULTS, "image": None, "image_url": "https://example.com/a.png",

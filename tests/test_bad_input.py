@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from aliyun_image import catalog
+from aliyun_image.catalog import spec as catalog
 from aliyun_image.errors import AliyunImageError, ValidationError
-from aliyun_image.service import ImageService
+from aliyun_image.generation.service import ImageService
 
 
 def _bilingual_refusal(exc: AliyunImageError, *names: str) -> None:
@@ -126,7 +126,7 @@ def test_seed_minus_one_means_random_and_a_valid_seed_is_sent(service, emu):
 def test_x_size_on_a_free_size_model_is_read_and_told(service, emu, corpus):
     batch = service.edit([str(corpus["ok.jpg"])], "make it blue", size="1024x1024")
     assert emu.calls("generation")[0].json["parameters"]["size"] == "1024*1024"
-    assert any("1024*1024" in en for _, en in batch.notes)
+    assert any("1024*1024" in note.render("en") for note in batch.notes)
 
 
 # --- images -------------------------------------------------------------------------------------

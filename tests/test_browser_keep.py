@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from aliyun_image.recipe_read import read_png_recipe
+from aliyun_image.recipes.read import read_png_recipe
 
 from .appserver import running
 from .test_browser import browser, open_page, png, shot  # noqa: F401 - browser is a fixture

@@ -1,9 +1,13 @@
 """One language per page, prompt rewriting in the open, and the small form helps (issue 10 §4-6),
-in headless Chromium in zh-CN and en-US. Screenshots land in test-artifacts/."""
+in headless Chromium in zh-CN, en-US and ja-JP. Screenshots land in test-artifacts/."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
+
+from aliyun_image import i18n
 
 from .appserver import running
 from .conftest import ARTIFACTS, TEST_KEY
@@ -207,4 +211,109 @@ def test_an_edit_shows_its_rewritten_instruction_and_keeps_it(browser, app, tmp_
     page.locator("#tab-edit").get_by_text("高级选项").click()
     assert page.input_value("#edit-seed input") == seed
     shot(page, "rewrite-edit-zh")
+    page.close()
+
+
+# --- Japanese (ja-JP): the whole page, a run's status and a toast ----------------------------------
+JA_TABS = ["画像生成", "画像編集", "複数画像の融合", "ギャラリー"]
+DESKTOP = {"width": 1400, "height": 1000}
+PHONE = {"width": 390, "height": 844}
+
+
+def _foreign_phrases() -> list[str]:
+    """Pieces of the catalogue's English and Chinese texts (placeholders and Markdown marks cut
+    out) that no Japanese text contains: none may show on a ja-JP page. Every table counts: the
+    page shows the run summary's, the errors' and the money texts too."""
+    ja = list(i18n.catalogue("ja").values())
+    found = set()
+    for lang in ("en", "zh"):
+        for text in i18n.catalogue(lang).values():
+            for piece in re.split(r"\{[a-z_]+\}|[*`#\n]+", text):
+                piece = piece.strip(" .:：（(")
+                han = re.search(r"[\u4e00-\u9fff]", piece)
+                if (len(piece) >= 3 if han else " " in piece and len(piece) >= 6) and not any(piece in j for j in ja):
+                    found.add(piece)
+    return sorted(found)
+
+
+def _assert_japanese_only(text: str, where: str) -> None:
+    shown = [p for p in _foreign_phrases() if p in text]
+    assert not shown, (where, shown)
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_a_japanese_browser_gets_the_page_its_run_and_its_toast_in_japanese(browser, app, emulator_server, size):  # noqa: F811
+    phone = size == "phone"
+    page = browser.new_page(locale="ja-JP", viewport=PHONE if phone else DESKTOP, is_mobile=phone)
+    page.goto(app.url, wait_until="load")
+    page.wait_for_selector("#t2i-prompt textarea")
+    assert "Qwen-Image スタジオ" in page.inner_text("#title")
+    assert "プロンプト" in page.inner_text("#t2i-prompt")
+    assert page.inner_text("#t2i-run").strip() == "生成（Ctrl+Enter）"
+    tabs = [t.strip() for t in page.locator("#tabs button[role=tab]").all_inner_texts() if t.strip()]
+    # On a phone Gradio may fold the last tabs into an overflow menu: the ones shown come first.
+    assert tabs and tabs == JA_TABS[:len(tabs)], tabs
+    if phone:
+        page.screenshot(path=str(ARTIFACTS / "phone-ja.png"))  # the first screen
+    else:
+        shot(page, "page-ja")
+    _assert_japanese_only(page.inner_text("body"), "page")
+
+    emulator_server.latency = 1.5  # long enough to see the run under way
+    try:
+        run_t2i(page, "夕暮れの灯台、水彩画風", 1)
+        page.wait_for_selector("#t2i-status:has-text('処理中')", timeout=15000)
+    finally:
+        emulator_server.latency = 0.0
+    page.wait_for_selector("#t2i-results img", timeout=30000)
+    page.wait_for_function("!document.querySelector('#t2i-status').innerText.includes('処理中')", timeout=30000)
+    status = page.inner_text("#t2i-status")
+    _assert_japanese_only(status, "status")
+    if "run.done" in i18n.catalogue("ja"):  # the run summary's own texts ([run], aliyun_image/summary.py)
+        assert i18n.t("ja", "run.done").split("{", 1)[0].strip() in status, status
+    page.locator("#t2i-status").scroll_into_view_if_needed()
+    if phone:
+        page.screenshot(path=str(ARTIFACTS / "phone-ja-run.png"))
+    else:
+        shot(page, "run-ja")
+    _assert_japanese_only(page.inner_text("body"), "page after the run")
+
+    # A refused call: one toast, in Japanese only, with a Japanese title and no Markdown escapes.
+    _tab(page, "画像編集")
+    page.fill("#edit-url input", "not_a*url")
+    page.fill("#edit-instruction textarea", "背景を星空に")
+    page.click("#edit-run")
+    toast = page.locator(".toast-body").first
+    toast.wait_for(timeout=15000)
+    # Gradio heads the toast with its type's English name; the page's CSS shows ours instead.
+    title = toast.locator(".toast-title").evaluate("e => getComputedStyle(e, '::before').content")
+    assert title == '"エラー"' and toast.locator(".toast-title").evaluate("e => getComputedStyle(e).fontSize") == "0px"
+    message = toast.locator(".toast-message-text").first.inner_text()
+    assert "「not_a*url」は画像の URL ではありません" in message and "\\" not in message, message
+    _assert_japanese_only(message, "toast")
+    page.wait_for_timeout(800)  # the toast's fade-in
+    page.screenshot(path=str(ARTIFACTS / f"{'phone-' if phone else ''}ja-toast.png"))  # toasts float: the screen
+    page.close()
+
+
+@pytest.mark.parametrize("locale", ["zh-HK", "zh-SG"])
+def test_chinese_locales_gradio_does_not_ship_still_read_chinese(browser, demo, locale):  # noqa: F811
+    """Gradio would show these browsers English labels next to Chinese messages (static/locale.html)."""
+    page = open_page(browser, demo.url, locale)
+    tabs = [t.strip() for t in page.locator("#tabs button[role=tab]").all_inner_texts()]
+    assert tabs[:2] == ["文生图", "图像编辑"], tabs
+    assert "离线演示" in page.inner_text("#banner") and "Offline demo" not in page.inner_text("body")
+    page.close()
+
+
+def test_a_japanese_browser_reads_the_banners_in_japanese(browser, demo):  # noqa: F811
+    page = open_page(browser, demo.url, "ja-JP")
+    assert page.inner_text("#banner").startswith("オフラインデモ。")
+    page.click("#key-box")
+    page.fill("#api-key input", "sk-typed-here-0000")
+    page.wait_for_selector("#banner-own", state="visible")
+    own = page.inner_text("#banner-own")
+    assert own.startswith("本番呼び出し：あなたのキー。") and "{region}" not in own  # filled in when built
+    _assert_japanese_only(page.inner_text("body"), "page with a key typed")
+    shot(page, "key-banner-ja")
     page.close()

@@ -1,9 +1,12 @@
 """The model table and the size rules."""
 
+import re
+
 import pytest
 
-from aliyun_image import catalog
-from aliyun_image.catalog import EDIT, T2I, check_size, get_model
+from aliyun_image.catalog import spec as catalog
+from aliyun_image.catalog.spec import EDIT, T2I, check_size, get_model
+from aliyun_image.i18n import Message
 
 
 def test_plus_max_rule():
@@ -63,19 +66,21 @@ def test_fixed_sizes_accepted(text, expected):
 
 def test_x_separator_is_told():
     r = check_size(get_model("qwen-image-plus"), T2I, "1328x1328")
-    assert r.notes and "*" in r.notes[0][1]
+    assert r.notes and "*" in r.notes[0].render("en")
+    assert all("1328*1328" in r.notes[0].render(lang) for lang in ("en", "zh", "ja"))
 
 
 @pytest.mark.parametrize("text", ["1024*1024", "1472*1140", "big", "21:9"])
 def test_fixed_sizes_refused(text):
     r = check_size(get_model("qwen-image-plus"), T2I, text)
-    assert not r.ok and r.problem[0] and r.problem[1]
+    assert not r.ok and r.problem and all(r.problem.render(lang) for lang in ("en", "zh", "ja"))
+    assert r.problem.render("zh") != r.problem.render("en") != r.problem.render("ja")
 
 
 def test_edit_free_size_snapped_and_told():
     r = check_size(get_model("qwen-image-edit-plus"), EDIT, "1033*1032")
     assert r.ok and r.value == "1040*1024"
-    assert any("1040*1024" in en for _, en in r.notes)
+    assert any("1040*1024" in note.render("en") for note in r.notes)
     assert check_size(get_model("qwen-image-edit-plus"), EDIT, None).value is None  # follows last input
 
 
@@ -161,9 +166,34 @@ def test_broken_user_file_names_file_model_and_field(monkeypatch, tmp_path, text
     path = use_user_file(monkeypatch, tmp_path, text)
     with pytest.raises(catalog.CatalogError) as ei:
         catalog.models()
-    assert str(path) in ei.value.en and str(path) in ei.value.zh
+    assert str(path) in ei.value.en and str(path) in ei.value.zh and str(path) in ei.value.text("ja")
     for needle in needles:
         assert needle in ei.value.en, ei.value.en
+    # one language per reader: the English message names the model and field in English only
+    assert not re.search(r"[\u4e00-\u9fff]", ei.value.en.replace(str(path), "")), ei.value.en
+    assert ei.value.text("ja").startswith("モデルカタログファイル")
+
+
+def test_model_notes_are_catalogue_texts_and_a_user_file_may_write_its_own(monkeypatch, tmp_path):
+    for spec in catalog.models().values():
+        assert isinstance(spec.note, Message), spec.name  # every built-in model has a note, snapshots their base's
+        texts = {lang: spec.note.render(lang) for lang in ("en", "zh", "ja")}
+        assert all(texts.values()) and len(set(texts.values())) == 3 and "catalog.note" not in texts["en"], texts
+    assert get_model("qwen-image-max-2025-12-30").note == get_model("qwen-image-max").note
+    use_user_file(monkeypatch, tmp_path, '''
+[[model]]
+id = "mine"
+base = "qwen-image-plus"
+note = "My own words"
+
+[[model]]
+id = "older"
+base = "qwen-image-plus"
+note_zh = "旧文件的说明"
+note_en = "A note from an older file"
+''')
+    assert get_model("mine").note == "My own words"
+    assert get_model("older").note == "A note from an older file"
 
 
 def test_missing_user_file_is_named(monkeypatch, tmp_path):
@@ -173,7 +203,7 @@ def test_missing_user_file_is_named(monkeypatch, tmp_path):
 
 
 def test_every_model_sends_only_what_it_accepts():
-    from aliyun_image import protocol
+    from aliyun_image.dashscope import protocol
     from aliyun_image.jobs import build_job
 
     for spec in catalog.models().values():
@@ -188,9 +218,38 @@ def test_every_model_sends_only_what_it_accepts():
 
 
 def test_app_with_a_broken_user_file_says_so_and_stops(monkeypatch, tmp_path, capsys):
-    from aliyun_image import webapp
+    from aliyun_image.cli import webapp
 
     use_user_file(monkeypatch, tmp_path, "[[model]\nid = 1")
+    for var in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")  # the launcher speaks the locale's language, and only it
     assert webapp.main(["--offline", "--port", "0"]) == 2
     err = capsys.readouterr().err
-    assert "not valid TOML" in err and "不是有效的 TOML" in err and "Traceback" not in err
+    assert "不是有效的 TOML" in err and "not valid TOML" not in err and "Traceback" not in err
+
+
+def test_every_key_the_catalogue_jobs_config_and_money_name_exists_in_every_language():
+    """A key typed wrong renders as the key itself: find it here, not in front of a reader."""
+    from pathlib import Path
+
+    from aliyun_image.money import budget
+    from aliyun_image import i18n
+
+    pkg = Path(catalog.__file__).parent
+    files = ["catalog", "catalog_file", "model_info", "jobs", "config", "cost", "ledger", "budget", "billing",
+             "quota"]
+    named = set()
+    for name in files:
+        text = (pkg / f"{name}.py").read_text(encoding="utf-8")
+        named |= set(re.findall(r"""(?:msg|_refuse|t)\((?:lang, )?"((?:catalog|job|money)\.[a-z0-9_.]+)\"""", text))
+        named |= set(re.findall(r"""msg\("((?:catalog|job|money)\.[a-z0-9_.]+)" if""", text))
+        named |= set(re.findall(r"""else "((?:catalog|job|money)\.[a-z0-9_.]+)\"""", text))
+    # keys put together from a kind
+    named |= {f"money.budget_{part}.{kind}" for kind in budget._KINDS for part in ("name", "when", "wait")}
+    named |= {f"money.quota.{kind}_{who}" for kind in ("host", "offline") for who in ("session", "demo")}
+    named |= {str(spec.note.key) for spec in catalog.models().values() if isinstance(spec.note, Message)}
+    assert len(named) > 100
+    for lang in i18n.LANGUAGES:
+        missing = sorted(k for k in named if k not in i18n.catalogue(lang))
+        assert not missing, f"{lang} lacks {missing}"

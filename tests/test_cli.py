@@ -100,7 +100,7 @@ def test_network_down_exit_1(clean_env):
 
 def test_download_and_models(cli_env, clean_env, tmp_path):
     gen = run(["generate", "cat", "-q"], cli_env, clean_env)
-    from aliyun_image.store import ResultStore
+    from aliyun_image.storage.store import ResultStore
     url = ResultStore.open(clean_env).page()[0][0].url
     r = run(["download", url, str(tmp_path / "dl.png")], cli_env, clean_env)
     assert gen.returncode == 0 and r.returncode == 0 and (tmp_path / "dl.png").is_file()
@@ -140,7 +140,7 @@ def test_emulator_command_serves(tmp_path):
 
 
 def test_split_images_keeps_data_uris_and_commas_in_urls(tmp_path):
-    from aliyun_image.cli import split_images
+    from aliyun_image.cli.commands import split_images
     uri = "data:image/png;base64,iVBORw0KGgo="
     assert split_images(uri) == [uri]
     assert split_images("a.png,b.jpg") == ["a.png", "b.jpg"]
@@ -157,8 +157,8 @@ def test_bad_settings_exit_2_with_a_message(clean_env, args):
 
 def test_next_run_completes_an_interrupted_download(cli_env, clean_env, emu):
     from aliyun_image.config import Settings
-    from aliyun_image.service import ImageService
-    from aliyun_image.store import NewResult
+    from aliyun_image.generation.service import ImageService
+    from aliyun_image.storage.store import NewResult
     svc = ImageService(Settings.from_env(base_url=emu.base_url, api_key=TEST_KEY, data_dir=clean_env))
     reply = svc.client.generate(TEST_KEY, {"model": "qwen-image-plus", "input": {"messages": [
         {"role": "user", "content": [{"text": "left behind"}]}]}, "parameters": {}})
@@ -209,7 +209,7 @@ def test_download_of_a_non_url_is_a_usage_error(cli_env, clean_env):
 
 def test_tampered_result_url_message(cli_env, clean_env, emu):
     assert run(["generate", "cat", "-q"], cli_env, clean_env).returncode == 0
-    from aliyun_image.store import ResultStore
+    from aliyun_image.storage.store import ResultStore
     url = ResultStore.open(clean_env).page()[0][0].url
     bad = url.rsplit("Signature=", 1)[0] + "Signature=" + "0" * 64
     r = run(["download", bad], cli_env, clean_env)
@@ -251,7 +251,7 @@ def test_models_json_has_everything():
     r = run(["models", "--json"])
     assert r.returncode == 0, r.stderr
     models = {m["id"]: m for m in json.loads(r.stdout)}
-    from aliyun_image import catalog
+    from aliyun_image.catalog import spec as catalog
     assert set(models) == set(catalog.all_model_names())
     z = models["z-image-turbo"]
     assert z["price"] == {"beijing": 0.10, "singapore": 0.110089}

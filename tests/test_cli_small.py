@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from aliyun_image.cli import commands as cli
 from aliyun_image.errors import plural
-from aliyun_image.summary import Outcome, page_summary, terminal_summary
+from aliyun_image.generation.outcome import Outcome, page_summary, terminal_summary
 
 from .conftest import TEST_KEY
 from .conftest import run_cli as run  # in-process: the subprocess is not the point here
@@ -39,6 +40,31 @@ def test_resume_says_when_there_is_nothing_to_resume(clean_env):
     assert "Nothing to resume" in r.stderr
     zh = run(["--offline", "--lang", "zh", "resume"], data_dir=clean_env)
     assert "没有需要补全的下载" in zh.stderr
+
+
+@pytest.mark.parametrize("locale, said", [("ja_JP.UTF-8", "合計 0 件"), ("zh_CN.UTF-8", "共 0 条"),
+                                           ("en_US.UTF-8", "0 in total"), ("C.UTF-8", "0 in total")])
+def test_the_locale_picks_the_cli_language(monkeypatch, capsys, locale, said):
+    for var in ("LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LANG", locale)
+    assert cli.main(["history"]) == 0
+    assert capsys.readouterr().err == said + "\n"
+
+
+def test_lang_flag_wins_over_the_locale_and_help_follows_it(monkeypatch, capsys):
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    assert cli.main(["--lang", "ja", "history"]) == 0
+    assert capsys.readouterr().err == "合計 0 件\n"
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--lang=ja", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "画像生成" in out and "メッセージの言語" in out and "text-to-image" not in out
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])  # the locale: Chinese
+    assert "文生图" in capsys.readouterr().out
 
 
 def test_history_json_has_iso_timestamps_and_the_number(clean_env):
@@ -104,3 +130,44 @@ def test_app_start_prints_mode_results_folder_url_and_our_share_flag(tmp_path):
     assert "Mode: offline demo" in text and f"Results folder: {(tmp_path / 'data').resolve()}" in text
     assert f"Open in a browser: {app.url}" in text
     assert "restart with --share" in text and "share=True" not in text and "launch()" not in text
+
+
+_KEY_CALLS = {  # how the CLI's and the run's modules name catalogue keys: pattern -> key prefix
+    r'\bmsg\("([\w.]+)"': "", r'\bt\([\w.]+, "([\w.]+)"': "", r'_say\(lang, "([\w.]+)"': "",
+    r'_h\(lang, "(\w+)"': "cli.help.", r'\bh\("(\w+)"': "cli.help.", r'_help\(lang, "(\w+)"': "cli.help.",
+    r'\brow\("(\w+)"': "cli.plan.", r'\bsay\("(\w+)"': "cli.models.", r'\blabel\("(\w+)"': "run.recipe.",
+    r'\btext\(lang, [\'"](\w+)': "run.", r'_bad\("(\w+)"': "run.",
+}
+
+
+def test_every_key_the_cli_names_is_in_the_catalogue():
+    import re
+
+    from aliyun_image import i18n
+
+    pkg = Path(cli.__file__).parent
+    files = ["cli.py", "cli_keep.py", "cli_reports.py", "cli_spend.py", "webapp.py", "summary.py", "service.py",
+             "diskspace.py", "recipe_read.py", "variations.py"]
+    named = {prefix + key for name in files for pattern, prefix in _KEY_CALLS.items()
+             for key in re.findall(pattern, (pkg / name).read_text(encoding="utf-8"))
+             if not key.endswith(".")}  # a prefix completed at run time (the help test covers cli.help.)
+    assert len(named) > 80, "the patterns no longer find the calls"
+    for lang in i18n.LANGUAGES:
+        missing = sorted(k for k in named if k not in i18n.catalogue(lang))
+        assert not missing, f"{lang} lacks {missing}"
+
+
+@pytest.mark.parametrize("lang", ["en", "zh", "ja"])
+def test_every_help_text_is_in_the_catalogue(capsys, lang):
+    from aliyun_image.cli import webapp
+
+    commands = [[], ["generate"], ["edit"], ["fuse"], ["download"], ["history"], ["spend"], ["resume"], ["models"],
+                ["trash"], ["recipe"], ["check"], ["emulator"]]
+    for command in commands:
+        with pytest.raises(SystemExit):
+            cli.main(["--lang", lang, *command, "--help"])
+        out = capsys.readouterr().out
+        assert "cli.help." not in out and "usage:" in out, (command, out)
+    with pytest.raises(SystemExit):
+        webapp.parse_args(["--help"], lang)
+    assert "cli.help." not in capsys.readouterr().out

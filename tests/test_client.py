@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from aliyun_image.client import DashScopeClient
+from aliyun_image.dashscope.client import DashScopeClient
 from aliyun_image.config import Settings
 from aliyun_image.errors import ApiError, DownloadError, NetworkError, OutcomeUnknownError
 
@@ -90,7 +90,7 @@ def test_input_image_the_service_cannot_fetch_says_so(client, emu):
 
 
 def test_upload_time_allowed_grows_with_the_file(settings):
-    from aliyun_image.client import DashScopeClient
+    from aliyun_image.dashscope.client import DashScopeClient
 
     c = DashScopeClient(settings.with_(read_timeout=300.0))
     assert c._upload_timeout(1000) == 300.0  # --timeout applies to uploads too
@@ -143,7 +143,7 @@ def test_reset_after_send_is_never_resent(client, emu):
 def test_retry_after_parsing_never_raises(value, expected):
     import requests as rq
 
-    from aliyun_image.client import _retry_after
+    from aliyun_image.dashscope.client import _retry_after
     r = rq.Response()
     r.headers["Retry-After"] = value
     assert _retry_after(r) == expected
@@ -245,7 +245,7 @@ def test_download_retry_after_and_malformed_content_length(client, emu, tmp_path
     with open(tmp_path / "y.png", "wb+") as fh:
         client.download(url, fh)
     assert sleeps == [1.0]
-    from aliyun_image.client import _content_length
+    from aliyun_image.dashscope.client import _content_length
     assert _content_length("12, 12") == 12 and _content_length("abc") == 0 and _content_length(None) == 0
 
 

@@ -10,7 +10,7 @@ import io
 import pytest
 from PIL import Image
 
-from aliyun_image import protocol
+from aliyun_image.dashscope import protocol
 
 from .conftest import TEST_KEY
 

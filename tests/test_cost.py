@@ -14,11 +14,13 @@ from decimal import Decimal
 import pytest
 from PIL import Image
 
-from aliyun_image import catalog, charges, ledger
-from aliyun_image.cost import estimate, estimate_for
+from aliyun_image.catalog import spec as catalog
+from aliyun_image.storage import charges
+from aliyun_image.money import ledger
+from aliyun_image.money.estimate import estimate, estimate_for
 from aliyun_image.errors import ValidationError
-from aliyun_image.service import ImageService
-from aliyun_image.store import SCHEMA_VERSION, ResultStore
+from aliyun_image.generation.service import ImageService
+from aliyun_image.storage.store import SCHEMA_VERSION, ResultStore
 
 from .conftest import TEST_KEY
 from .conftest import run_cli as run  # in-process: the subprocess is not the point here
@@ -75,14 +77,16 @@ def test_unknown_price_is_said_never_guessed():
     assert est.unit is None and est.total is None
     assert est.text("zh") == "价格未知 · 2 × qwen-image-3.0 · 北京"
     assert est.text("en") == "price unknown · 2 × qwen-image-3.0 · Beijing"
+    assert est.text("ja") == "価格不明 · 2 × qwen-image-3.0 · 北京"
     assert estimate_for(spec("qwen-image-max"), 1, True, "us").total is None  # not priced in the US
 
 
-def test_estimate_text_in_both_languages(service):
+def test_estimate_text_in_every_language(service):
     job = service.plan("t2i", "a cat", model="qwen-image-max", n=2)
     est = estimate(job, "beijing")
     assert est.text("zh") == "约 ¥1.00 · 2 × qwen-image-max · 北京"
     assert est.text("en") == "about ¥1.00 · 2 × qwen-image-max · Beijing"
+    assert est.message().render("ja") == "約 ¥1.00 · 2 × qwen-image-max · 北京"
     assert est.requests == 2  # Max makes one image per request: two requests
     sg = estimate(job, "singapore")
     assert sg.text("en") == "about ¥1.10 · 2 × qwen-image-max · Singapore"
@@ -208,6 +212,9 @@ def test_budget_refuses_before_any_request(settings, emu):
     assert e.value.code == "Budget.Daily" and not list(emu.state.requests)
     assert "¥0.20 (1 image)" in e.value.en and "about ¥0.40" in e.value.en and "--daily-budget" in e.value.en
     assert "已花费 ¥0.20（1 张）" in e.value.zh and "未发送任何请求" in e.value.zh
+    ja = e.value.text("ja")  # one language per reader: no Chinese or English sentence in the Japanese one
+    assert "1 日の予算（¥0.50）" in ja and "今日の支出 ¥0.20（1 枚）" in ja and "明日から再試行" in ja
+    assert "已花费" not in ja and "Nothing was sent" not in ja and "--daily-budget" in ja
     assert len(svc.generate("one more", model="qwen-image-plus").results) == 1  # 0.40 fits
     monthly = ImageService(settings.with_(monthly_budget=Decimal("0.5")), store=svc.store)
     with pytest.raises(ValidationError) as e:
@@ -354,3 +361,24 @@ def test_hosted_hourly_caps_as_amounts(settings, emu):
     local = ImageService(settings.with_(host_hourly_budget=Decimal("0.1")), store=svc.store)
     assert len(local.generate("local mode has no hourly cap", model="qwen-image-plus").results) == 1
     svc.store.close()
+
+
+def test_cost_lines_and_quota_refusals_read_in_the_readers_language():
+    from aliyun_image.money import billing
+    from aliyun_image.money.quota import HourlyQuota
+
+    est = estimate_for(spec("qwen-image-plus"), 2, True, "singapore")
+    assert billing.run_cost_text(est, 2, [], "ja") == "今回の費用：¥0.44（2 枚 × ¥0.22）"
+    assert billing.run_cost_text(est, 2, [], "en") == "This run cost: ¥0.44 (2 × ¥0.22)"
+    tally = ledger.Tally()
+    tally.add("0.2", "CNY")
+    tally.add(None, "CNY")
+    assert tally.text("ja") == "¥0.20（2 枚、うち 1 枚は価格不明）"
+    assert tally.text("en") == "¥0.20 (2 images, 1 of unknown price)"
+    quota = HourlyQuota(2, 10, clock=lambda: 0.0, kind="offline")
+    quota.take("a", 2)
+    with pytest.raises(ValidationError) as e:
+        quota.take("a", 1)
+    assert e.value.code == "Quota.Exceeded" and "per visitor per hour" in e.value.en
+    assert "最大 2 枚" in e.value.text("ja") and "per visitor" not in e.value.text("ja")
+    assert "离线演示" in e.value.zh and "オフライン" not in e.value.zh

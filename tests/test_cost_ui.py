@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from gradio_client import Client
 
-from aliyun_image import ledger
+from aliyun_image.money import ledger
 from aliyun_image.ui.cost_ui import cost_text, spend_text
 from aliyun_image.ui.gallery_handlers import details_md
 
@@ -32,6 +32,8 @@ def test_cost_line_follows_model_n_and_rewriting(make_ctx, monkeypatch):
     assert "¥0.20 · 1 × z-image-turbo" in cost_text(ctx, "t2i", "plus", "z-image-turbo", 1, True, "en")
     assert "price unknown · 1 × qwen-image-3.0" in cost_text(ctx, "t2i", "plus", "qwen-image-3.0", 1, True, "en")
     assert "¥0.30 · 1 × qwen-image-edit" in cost_text(ctx, "edit", "plus", "qwen-image-edit", 1.0, True, "en")
+    assert cost_text(ctx, "t2i", "plus", "", 1, True, "ja").startswith("見積もり費用：")
+    assert spend_text(ctx, "ja", None).startswith("支出 · ")
 
 
 def test_offline_demo_line_says_free(make_ctx):

@@ -11,8 +11,8 @@ import uuid
 import pytest
 import requests
 
-from aliyun_image.catalog import ASYNC as ASYNC_ENDPOINT
-from aliyun_image.catalog import EDIT, SYNC, T2I, ModelSpec, all_model_names, get_model
+from aliyun_image.catalog.spec import ASYNC as ASYNC_ENDPOINT
+from aliyun_image.catalog.spec import EDIT, SYNC, T2I, ModelSpec, all_model_names, get_model
 from aliyun_image.emulator import Emulator
 
 from .test_emulator import (

@@ -16,8 +16,8 @@ from PIL import Image
 
 from aliyun_image.config import Settings
 from aliyun_image.errors import StorageError
-from aliyun_image.service import ImageService
-from aliyun_image.store import ResultStore
+from aliyun_image.generation.service import ImageService
+from aliyun_image.storage.store import ResultStore
 
 from .conftest import TEST_KEY
 

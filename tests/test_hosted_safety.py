@@ -151,11 +151,15 @@ def test_callers_without_a_session_never_share_a_gallery(limits_app):
 
 # --- 3. Limits ----------------------------------------------------------------------------------------
 @pytest.mark.slow
-def test_upload_cap_refuses_big_files_in_both_languages(limits_app, tmp_path):
+def test_upload_cap_refuses_big_files_in_the_callers_language(limits_app, tmp_path):
     url = f"{limits_app.url}gradio_api/upload"
     big = os.urandom(2 << 20)
     r = requests.post(url, files={"files": ("big.png", big, "image/png")}, timeout=30)
-    assert r.status_code == 413 and "1 MB" in r.json()["en"] and "上传内容过大" in r.json()["zh"]
+    assert r.status_code == 413 and r.json() == {"detail": "The upload is too large (limit 1 MB). Compress or "
+                                                           "shrink the image and try again."}
+    r = requests.post(url, files={"files": ("big.png", big, "image/png")}, headers={"Accept-Language": "ja-JP"},
+                      timeout=30)
+    assert r.status_code == 413 and r.json()["detail"].startswith("アップロードが大きすぎます（上限 1 MB）")
 
     def chunks():  # no Content-Length: the cap must hold while the body streams in
         boundary = b"--xyz\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.png\"\r\n\r\n"
@@ -184,7 +188,7 @@ def test_offline_demo_images_are_limited_per_visitor_and_per_hour(limits_app):
     a = client(limits_app)
     assert len(generate(a, "demo one", n=2)[0]) == 2
     message = refused(generate, a, "demo three")
-    assert "offline demo makes at most 2" in message and "离线演示" in message
+    assert "offline demo makes at most 2" in message and "离线演示" not in message  # English: no Accept-Language
     b = client(limits_app)
     assert len(generate(b, "demo four", n=2)[0]) == 2  # 6 for everyone this hour, 2 went to session-less calls
     message = refused(generate, client(limits_app), "demo five")  # a new visitor, but the hour is used up
@@ -282,8 +286,8 @@ def test_summary_counts_what_came_back_honestly(emu, clean_env):
     import asyncio
 
     from aliyun_image.jobs import build_job
-    from aliyun_image.service import Event
-    from aliyun_image.store import Record
+    from aliyun_image.generation.service import Event
+    from aliyun_image.storage.store import Record
     from aliyun_image.ui.run_handlers import run_summary
     from aliyun_image.ui.runs import Run
 
@@ -310,7 +314,7 @@ def test_stop_keeps_an_async_task_that_already_runs(settings, emu):
     """A task that already runs cannot be cancelled and will be billed: Stop still collects it."""
     import threading
 
-    from aliyun_image.service import ImageService
+    from aliyun_image.generation.service import ImageService
 
     svc = ImageService(settings.with_(poll_schedule=(0.05,)))
     emu_delay = emu.task_delay

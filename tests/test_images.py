@@ -23,6 +23,7 @@ from aliyun_image.errors import InputImageError, ValidationError
 from aliyun_image.images import PreparedImage, prepare_image, prepare_images
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
+KANA = re.compile(r"[\u3040-\u30ff]")
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -61,14 +62,21 @@ def near(pixel, expected, tol=40) -> bool:
 
 
 def check_error(exc: BaseException, *needles: str) -> None:
-    """The error is a user-facing InputImageError with both languages naming the file."""
+    """The error is a user-facing InputImageError naming the file in every language."""
     assert isinstance(exc, InputImageError) and isinstance(exc, ValidationError)
+    assert exc.msg.key.startswith("image.error.")
     assert CJK.search(exc.zh), exc.zh
     assert not CJK.search(exc.en), exc.en
-    for text in (exc.zh, exc.en):
+    assert KANA.search(exc.text("ja")), exc.text("ja")
+    for text in (exc.zh, exc.en, exc.text("ja")):
         assert "Traceback" not in text and "PIL" not in text
         for needle in needles:
             assert needle in text, (needle, text)
+
+
+def notes(prep: PreparedImage, lang: str = "en") -> list[str]:
+    """The image's notes as the reader of ``lang`` sees them."""
+    return [n.render(lang) for n in prep.notes]
 
 
 def png_with_header_size(width: int, height: int) -> bytes:
@@ -93,7 +101,7 @@ def test_exif_orientation_is_applied(tmp_path):
     assert out.size == (400, 600)
     assert near(out.getpixel((200, 50)), (255, 0, 0)) and near(out.getpixel((200, 550)), (0, 0, 255))
     assert "exif" not in out.info
-    assert any("EXIF" in en for _, en in prep.notes) and any("EXIF" in zh for zh, _ in prep.notes)
+    assert any("EXIF" in en for en in notes(prep)) and any("EXIF" in zh for zh in notes(prep, "zh"))
 
 
 def test_big_rotated_jpeg_is_drafted_then_turned():
@@ -104,7 +112,7 @@ def test_big_rotated_jpeg_is_drafted_then_turned():
     assert (prep.width, prep.height) == (1536, 2048)
     out = decoded(prep)
     assert near(out.getpixel((768, 100)), (255, 0, 0)) and near(out.getpixel((768, 1900)), (0, 0, 255))
-    assert any("3000x4000" in en and "1536x2048" in en for _, en in prep.notes)
+    assert any("3000x4000" in en and "1536x2048" in en for en in notes(prep))
 
 
 def test_png_exif_orientation_is_applied():
@@ -122,7 +130,7 @@ def test_cmyk_jpeg_becomes_rgb(tmp_path):
     out = decoded(prep)
     assert prep.mime == "image/jpeg" and out.mode == "RGB"
     assert near(out.getpixel((250, 250)), (255, 0, 0), tol=60)
-    assert any("CMYK" in en for _, en in prep.notes)
+    assert any("CMYK" in en for en in notes(prep))
 
 
 def test_animated_gif_uses_first_frame(tmp_path):
@@ -131,8 +139,8 @@ def test_animated_gif_uses_first_frame(tmp_path):
     prep = prepare_image(write(tmp_path / "anim.gif", data))
     out = decoded(prep)
     assert out.size == (400, 400) and near(out.convert("RGB").getpixel((10, 10)), (255, 0, 0))
-    assert any("first" in en and '"anim.gif"' in en for _, en in prep.notes)
-    assert any("第一帧" in zh and "anim.gif" in zh for zh, _ in prep.notes)
+    assert any("first" in en and '"anim.gif"' in en for en in notes(prep))
+    assert any("第一帧" in zh and "anim.gif" in zh for zh in notes(prep, "zh"))
 
 
 def test_animated_webp_uses_first_frame(tmp_path):
@@ -140,7 +148,7 @@ def test_animated_webp_uses_first_frame(tmp_path):
     data = encode(frames[0], "WEBP", save_all=True, append_images=frames[1:], duration=100)
     prep = prepare_image(data, name="clip.webp")
     assert near(decoded(prep).convert("RGB").getpixel((5, 5)), (0, 0, 255))
-    assert any("first" in en for _, en in prep.notes)
+    assert any("first" in en for en in notes(prep))
 
 
 def test_16_bit_png_is_scaled_not_clipped(tmp_path):
@@ -156,7 +164,7 @@ def test_16_bit_png_is_scaled_not_clipped(tmp_path):
     low, high = out.getextrema()
     assert low < 10 and high > 245  # the gradient survives...
     assert 100 < ImageStat.Stat(out).mean[0] < 155  # ...and is not clipped to white
-    assert any("8" in en for _, en in prep.notes)
+    assert any("8" in en for en in notes(prep))
 
 
 def test_float_image_is_scaled():
@@ -219,15 +227,15 @@ def test_mode_1_becomes_l():
     img = Image.new("1", (400, 400), 1)
     prep = prepare_image(encode(img, "BMP"), name="fax.bmp")
     assert decoded(prep).mode == "L" and prep.mime == "image/jpeg"
-    assert any("BMP" in en for _, en in prep.notes)
+    assert any("BMP" in en for en in notes(prep))
 
 
 # --- sizes -----------------------------------------------------------------------------------------
 def test_one_pixel_is_upscaled():
     prep = prepare_image(encode(Image.new("RGB", (1, 1), (9, 9, 9)), "PNG"), name="dot.png")
     assert (prep.width, prep.height) == (384, 384)
-    assert any("1x1" in en and "384x384" in en for _, en in prep.notes)
-    assert any("1×1" in zh and "384×384" in zh for zh, _ in prep.notes)
+    assert any("1x1" in en and "384x384" in en for en in notes(prep))
+    assert any("1×1" in zh and "384×384" in zh for zh in notes(prep, "zh"))
 
 
 def test_small_wide_image_upscaled_to_short_side_384():
@@ -239,7 +247,7 @@ def test_5000_square_is_downscaled(tmp_path):
     img = Image.linear_gradient("L").resize((5000, 5000)).convert("RGB")
     prep = prepare_image(write(tmp_path / "big.png", encode(img, "PNG", compress_level=1)))
     assert (prep.width, prep.height) == (2048, 2048) and decoded(prep).size == (2048, 2048)
-    assert any("5000x5000" in en and "2048x2048" in en and "3072" in en for _, en in prep.notes)
+    assert any("5000x5000" in en and "2048x2048" in en and "3072" in en for en in notes(prep))
 
 
 def test_extreme_aspect_ratio_is_refused(tmp_path):
@@ -270,7 +278,7 @@ def test_large_camera_jpeg_is_fast_and_small(tmp_path, capsys):
               f"output / base64(raw) = {ratio:.1%}")
     assert (prep.width, prep.height) == (2048, 1365)
     assert ratio <= 0.40
-    assert any("6000x4000" in en and "2048x1365" in en for _, en in prep.notes)
+    assert any("6000x4000" in en and "2048x1365" in en for en in notes(prep))
 
 
 def test_oversized_file_is_recompressed_to_fit():
@@ -280,15 +288,15 @@ def test_oversized_file_is_recompressed_to_fit():
     assert len(raw) > limit
     prep = prepare_image(raw, name="noisy.jpg", max_bytes=limit)
     assert len(prep.data) <= limit and prep.mime == "image/jpeg"
-    assert prep.notes and all("noisy.jpg" in en for _, en in prep.notes)
-    assert any("400" in en or "0.38 MB" in en for _, en in prep.notes)
+    assert prep.notes and all("noisy.jpg" in en for en in notes(prep))
+    assert any("400" in en or "0.38 MB" in en for en in notes(prep))
 
 
 def test_big_png_under_the_side_limit_is_reencoded_with_note():
     raw = encode(noise((1000, 800), seed=11), "PNG", compress_level=0)
     prep = prepare_image(raw, name="raw.png", max_bytes=len(raw) - 1)
     assert prep.mime == "image/jpeg" and (prep.width, prep.height) == (1000, 800)
-    assert any("re-encoded as JPEG" in en for _, en in prep.notes)
+    assert any("re-encoded as JPEG" in en for en in notes(prep))
 
 
 def test_impossible_fit_is_refused():
@@ -395,8 +403,8 @@ def test_formats_outside_the_api_list_are_converted(tmp_path, fmt, fname):
     prep = prepare_image(write(tmp_path / fname, encode(img, fmt, **kw)))
     assert prep.mime in ("image/jpeg", "image/png")
     assert prep.width >= 384 and prep.height >= 384
-    assert any(fmt in en and "does not accept" in en and fname in en for _, en in prep.notes)
-    assert any(fmt in zh for zh, _ in prep.notes)
+    assert any(fmt in en and "does not accept" in en and fname in en for en in notes(prep))
+    assert any(fmt in zh for zh in notes(prep, "zh"))
 
 
 def test_mpo_becomes_plain_jpeg():
@@ -405,7 +413,7 @@ def test_mpo_becomes_plain_jpeg():
     assert Image.open(io.BytesIO(data)).format == "MPO"
     prep = prepare_image(data, name="stereo.jpg")
     assert prep.mime == "image/jpeg" and prep.data != data and (prep.width, prep.height) == (500, 400)
-    assert not any("frames" in en for _, en in prep.notes)
+    assert not any("frames" in en for en in notes(prep))
 
 
 # --- pass-through ----------------------------------------------------------------------------------
@@ -428,7 +436,7 @@ def test_webp_and_grey_png_pass_through():
 def test_bmp_is_reencoded_with_note():
     prep = prepare_image(encode(halves((500, 400)), "BMP"), name="paint.bmp")
     assert prep.mime == "image/jpeg" and prep.filename == "paint.jpg"
-    assert any("BMP" in en and "JPEG" in en for _, en in prep.notes)
+    assert any("BMP" in en and "JPEG" in en for en in notes(prep))
 
 
 # --- input shapes ----------------------------------------------------------------------------------
@@ -587,8 +595,8 @@ def test_prepare_images_labels_each_image(tmp_path):
     out = prepare_images([good, "https://example.com/b.png", Image.new("RGB", (10, 10))])
     assert [p.kind for p in out] == ["local", "url", "local"]
     assert out[0].name == "image 1" and out[2].name == "image 3"
-    assert any(en.startswith("Image 3") for _, en in out[2].notes)
-    assert any(zh.startswith("图3") for zh, _ in out[2].notes)
+    assert any(en.startswith("Image 3") for en in notes(out[2]))
+    assert any(zh.startswith("图3") for zh in notes(out[2], "zh"))
 
     with pytest.raises(InputImageError) as err:
         prepare_images([good, write(tmp_path / "broken.png", b"nope")])

@@ -4,7 +4,8 @@ import random
 
 import pytest
 
-from aliyun_image import catalog, protocol
+from aliyun_image.catalog import spec as catalog
+from aliyun_image.dashscope import protocol
 from aliyun_image.errors import InputImageError, ValidationError
 from aliyun_image.jobs import build_job, clean_text
 
@@ -97,7 +98,8 @@ def test_model_checks():
     unknown = job(model="qwen-image-4.0", size="3000*2000", n=2)
     assert unknown.spec.generic and unknown.endpoint == "sync" and unknown.size == "3000*2000"
     assert unknown.requests == 2 and unknown.per_request == 1
-    assert any("local checks were off" in en and "qwen-image-" in en for _, en in unknown.notes)
+    assert any("local checks were off" in note.render("en") and "qwen-image-" in note.render("en")
+               for note in unknown.notes)
     assert job(model="qwen-image-plus-2026-01-09").model == "qwen-image-plus-2026-01-09"
     # qwen-image works on both endpoints (sync first); the async task API is asked for
     assert job(model="qwen-image").endpoint == "sync"

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from PIL import Image, PngImagePlugin
 
-from aliyun_image.inputs_store import InputStore
-from aliyun_image.recipe_read import read_png_recipe
-from aliyun_image.reuse import FIELDS
-from aliyun_image.trash import Trash
+from aliyun_image.storage.inputs import InputStore
+from aliyun_image.recipes.read import read_png_recipe
+from aliyun_image.recipes.reuse import FIELDS
+from aliyun_image.storage.trash import Trash
 from aliyun_image.errors import ValidationError
 from aliyun_image.ui.gallery_handlers import ReuseTargets
 from aliyun_image.ui.handlers import Handlers

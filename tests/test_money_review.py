@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from aliyun_image import ledger
+from aliyun_image.money import ledger
 from aliyun_image.errors import ValidationError
-from aliyun_image.kinds import Status
-from aliyun_image.service import ImageService
+from aliyun_image.enums import Status
+from aliyun_image.generation.service import ImageService
 
 from . import test_ui_handlers
 
@@ -53,10 +53,10 @@ def test_a_run_in_flight_is_not_counted_twice_against_the_budget(settings, emu):
     billed rows too: counted twice. Run A (4 x ¥0.20, hold ¥0.80) has made one image; the most
     the day can reach with A is ¥0.80, so one more ¥0.20 image fits a ¥1.00 budget. It was refused
     ("spent ¥0.20; runs in progress hold ¥0.80; this run ¥0.20" > ¥1.00)."""
-    from aliyun_image import billing
-    from aliyun_image.catalog import get_model
-    from aliyun_image.cost import estimate_for
-    from aliyun_image.kinds import EventKind
+    from aliyun_image.money import billing
+    from aliyun_image.catalog.spec import get_model
+    from aliyun_image.money.estimate import estimate_for
+    from aliyun_image.enums import EventKind
 
     emu.latency = 1.0  # A's other requests are still out when its first image lands, even on a busy machine
     svc = ImageService(settings.with_(daily_budget=Decimal("1.0"), max_parallel=1, task_limit=1))
@@ -92,7 +92,7 @@ def test_deleted_result_of_a_store_made_before_ids_were_autoincrement_stays_spen
     two paid images were counted as one."""
     import sqlite3
 
-    from aliyun_image.store import ResultStore
+    from aliyun_image.storage.store import ResultStore
 
     from .test_cost import V1_SCHEMA
 
@@ -122,7 +122,7 @@ def test_migration_does_not_bill_the_offline_demos_old_images(tmp_path, emu):
     showed "spent ... (N images of unknown price)" for stand-ins nobody paid for."""
     import sqlite3
 
-    from aliyun_image.store import ResultStore
+    from aliyun_image.storage.store import ResultStore
 
     from .test_cost import V1_SCHEMA
 
@@ -155,8 +155,8 @@ def test_the_runs_cost_line_counts_what_the_ledger_counts_as_maybe_billed(settin
     """An async task still running when polling gives up (Task.Timeout) is maybe billed in the
     ledger (and against the budget), but the run's own cost line (CLI and status block) said
     nothing: run_cost found 0 billed and 0 maybe billed, so the CLI printed no cost at all."""
-    from aliyun_image import billing
-    from aliyun_image.cost import estimate
+    from aliyun_image.money import billing
+    from aliyun_image.money.estimate import estimate
 
     svc = ImageService(settings.with_(task_timeout=0.05))
     batch = svc.generate("a cat", model="qwen-image-plus", use_async=True)

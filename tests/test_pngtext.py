@@ -4,7 +4,7 @@ import io
 
 from PIL import Image
 
-from aliyun_image.pngtext import PngTextWriter
+from aliyun_image.images.pngtext import PngTextWriter
 
 
 def _png(w=40, h=30):

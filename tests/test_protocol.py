@@ -2,9 +2,10 @@
 
 import pytest
 
-from aliyun_image import protocol
+from aliyun_image.dashscope import protocol
 from aliyun_image.errors import ApiError, api_error
-from aliyun_image.protocol import Reply, TaskStatus
+from aliyun_image.dashscope.protocol import Reply, TaskStatus
+from aliyun_image.i18n import msg, t
 
 
 def task_reply(status, **out):
@@ -60,8 +61,8 @@ def test_oss_error_body():
 def test_errors_are_immutable_and_copied_with_new_text():
     err = api_error(429, "Throttling.RateQuota", "slow down", "rid", retries=3)
     with pytest.raises(AttributeError):
-        err.zh = "changed"
-    other = err.with_text("新的说法", "new wording")
+        err.msg = msg("error.cancelled")  # type: ignore[misc]
+    other = err.with_text(msg("error.cancelled"))
     assert type(other) is ApiError and other is not err
     assert (other.code, other.status, other.request_id, other.retries) == ("Throttling.RateQuota", 429, "rid", 3)
-    assert other.en == "new wording" and err.en != "new wording"
+    assert other.text("ja", details=False) == t("ja", "error.cancelled") and err.msg.key != "error.cancelled"

@@ -8,10 +8,11 @@ import os
 import pytest
 from PIL import Image
 
-from aliyun_image.client import DashScopeClient
-from aliyun_image.config import Settings, region_from_url
+from aliyun_image.dashscope.client import DashScopeClient
+from aliyun_image.config import Settings, region_from_url, region_name
 from aliyun_image.errors import ValidationError
-from aliyun_image.service import ImageService
+from aliyun_image.i18n import render
+from aliyun_image.generation.service import ImageService
 
 from .conftest import TEST_KEY
 
@@ -39,7 +40,10 @@ def test_region_from_url(url, region):
 def test_base_url_decides_the_region_and_its_messages():
     s = Settings.from_env({"DASHSCOPE_HTTP_BASE_URL": SINGAPORE})
     assert s.region == "singapore" and s.region_known and not s.is_custom_base
-    assert s.regions() == ("新加坡 (dashscope-intl.aliyuncs.com)", "Singapore (dashscope-intl.aliyuncs.com)")
+    assert [s.region_label(lang) for lang in ("zh", "en", "ja")] == [
+        "新加坡 (dashscope-intl.aliyuncs.com)", "Singapore (dashscope-intl.aliyuncs.com)",
+        "シンガポール (dashscope-intl.aliyuncs.com)"]
+    assert render("ja", region_name("us")) == "米国（バージニア）" and render("zh", region_name("xx-1")) == "xx-1"
     # The host wins over a region asked for: it is where the calls go.
     assert Settings.from_env({}, region="beijing", base_url=US).region == "us"
     eu = Settings.from_env({}, base_url="https://ws1.eu-central-1.maas.aliyuncs.com/api/v1")
@@ -89,7 +93,7 @@ def test_region_check_lets_unknowns_through(settings, emu):
     # A region the catalogue has no column for: a note, not a refusal.
     eu = ImageService(settings.with_(base_url="https://w.eu-central-1.maas.aliyuncs.com/api/v1"))
     job = eu.plan("t2i", "a cat", model="qwen-image-plus")
-    assert any("eu-central-1" in en for _, en in job.notes)
+    assert any("eu-central-1" in note.render("ja") for note in job.notes)
     eu.store.close()
 
 
@@ -180,7 +184,7 @@ def two_regions():
 
 
 def test_check_key_finds_the_region(two_regions):
-    from aliyun_image import keycheck
+    from aliyun_image.dashscope import keycheck
 
     bj, sg = two_regions
     bj.clear()
@@ -197,23 +201,30 @@ def test_check_key_finds_the_region(two_regions):
         (call,) = emu.calls("task_get")
         assert call.method == "GET" and call.body == b"" and len(call.path.rsplit("/", 1)[1]) == 36
     assert SG_KEY not in repr(result) and SG_KEY not in str(result.to_dict())
+    # The JSON of `check --json` keeps its fields; the page and the CLI render in the reader's language.
+    row = result.to_dict()["results"][0]
+    assert set(row) == {"region", "base_url", "status", "latency_ms", "models", "code", "detail_zh", "detail_en"}
+    assert row["detail_en"] == "Beijing does not accept the key (InvalidApiKey)." and "北京" in row["detail_zh"]
+    assert by["beijing"].detail("ja").startswith("北京リージョン") and by["singapore"].label("ja") == "シンガポール"
+    assert by["singapore"].detail("en") == ""
 
 
 def test_check_key_unreachable_and_us_offers_nothing(two_regions):
-    from aliyun_image import keycheck
+    from aliyun_image.dashscope import keycheck
 
     bj, _ = two_regions
     result = keycheck.check_key(BJ_KEY, {"beijing": bj.base_url, "us": "http://127.0.0.1:9/api/v1"},
                                 timeout=2, retries=0)
     us = result.results[1]
     assert result.region == "beijing" and us.status == keycheck.UNREACHABLE and us.latency_ms is None
-    assert us.models == () and us.code == "Network.refused" and us.detail_zh and us.detail_en
+    assert us.models == () and us.code == "Network.refused"
+    assert "127.0.0.1:9" in us.detail("en") and us.detail("zh") != us.detail("en") != us.detail("ja")
     nowhere = keycheck.check_key("sk-nobody-0123456789", {"beijing": bj.base_url}, timeout=2)
     assert nowhere.region is None and not nowhere.valid
 
 
 def test_check_key_defaults_to_every_region():
-    from aliyun_image import keycheck
+    from aliyun_image.dashscope import keycheck
 
     assert keycheck.default_bases() == {"beijing": "https://dashscope.aliyuncs.com/api/v1",
                                         "singapore": SINGAPORE, "us": US}

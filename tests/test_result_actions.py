@@ -10,12 +10,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from aliyun_image import result_sets
+from aliyun_image.storage import result_sets
 from aliyun_image.errors import ValidationError
-from aliyun_image.store import NewResult
+from aliyun_image.storage.store import NewResult
 from aliyun_image.ui.handlers import Handlers
 from aliyun_image.ui.present import caption_id
-from aliyun_image.variations import variation_request
+from aliyun_image.recipes.variations import variation_request
 
 from aliyun_image.ui import AppContext, AppOptions
 
@@ -231,7 +231,7 @@ def test_stop_stops_a_variations_run(clean_env):
 
 def test_order_is_newest_first_then_highest_id_for_equal_times(service):
     """Results recorded together share a creation time: the id breaks the tie, newest first."""
-    from aliyun_image.kinds import Status
+    from aliyun_image.enums import Status
     store = service.store
     item = dict(batch_id="b", task="t2i", model="m", prompt="same moment", negative="", params={}, seed=1,
                 inputs=[], request_id="", usage={}, actual_prompt=None, url="https://x", url_expires=None)

@@ -8,13 +8,13 @@ import time
 
 import pytest
 
-from aliyun_image.client import DashScopeClient
+from aliyun_image.dashscope.client import DashScopeClient
 from aliyun_image.config import Settings
 from aliyun_image.emulator import Emulator
 from aliyun_image.errors import ThrottledError, may_be_billed
-from aliyun_image.kinds import EventKind
-from aliyun_image.scheduler import MAX_REQUEUES, OK, OTHER, THROTTLED, Lane, Scheduler, lane_id, queued_text
-from aliyun_image.service import ImageService
+from aliyun_image.enums import EventKind
+from aliyun_image.dashscope.scheduler import MAX_REQUEUES, OK, OTHER, THROTTLED, Lane, Scheduler, lane_id, queued_text
+from aliyun_image.generation.service import ImageService
 from tests.conftest import TEST_KEY
 from tests.test_catalog import use_user_file
 
@@ -148,7 +148,7 @@ def test_lanes_are_named_by_a_hash_never_the_key(settings):
 
 
 def test_idle_lanes_are_forgotten_busy_ones_kept(settings):
-    from aliyun_image.scheduler import MAX_IDLE_LANES
+    from aliyun_image.dashscope.scheduler import MAX_IDLE_LANES
 
     sched = Scheduler(settings)
     busy = sched.lane("sk-busy-visitor-0", MODEL)

@@ -8,10 +8,10 @@ import threading
 import pytest
 from PIL import Image
 
-from aliyun_image import catalog
+from aliyun_image.catalog import spec as catalog
 from aliyun_image.errors import ValidationError
-from aliyun_image.service import ImageService
-from aliyun_image.store import NewResult
+from aliyun_image.generation.service import ImageService
+from aliyun_image.storage.store import NewResult
 
 from .conftest import TEST_KEY
 
@@ -233,7 +233,7 @@ def test_broken_progress_callback_does_not_undo_results(service, emu):
 
 
 def test_storage_failure_hands_over_the_paid_urls(service, emu, monkeypatch):
-    from aliyun_image.diskspace import storage_error
+    from aliyun_image.storage.diskspace import storage_error
 
     def fail(items):
         raise storage_error(service.store.root, OSError(28, "No space left on device"))
@@ -270,7 +270,7 @@ def test_partial_files_of_live_writers_survive_a_second_open(service, emu):
                                                   "http://x/y.png", None)])
     with service.store.partial(rid) as fh:
         fh.write(b"half")
-        from aliyun_image.store import ResultStore
+        from aliyun_image.storage.store import ResultStore
         ResultStore.open(service.store.root).close()  # e.g. `history` in another terminal
         assert os.path.exists(fh.name)
     dead = service.store.root / ".partial" / f"{rid}.999999999.deadbeef.part"

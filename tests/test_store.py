@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from aliyun_image.errors import StorageError
-from aliyun_image.store import NewResult, ResultStore
+from aliyun_image.storage.store import NewResult, ResultStore
 
 
 def _new(prompt="一只橘猫", task="t2i", model="qwen-image-plus", owner=None, idx=0):

@@ -10,12 +10,13 @@ from types import SimpleNamespace
 import gradio as gr
 import pytest
 
-from aliyun_image.reuse import FIELDS
+from aliyun_image.recipes.reuse import FIELDS
 from aliyun_image.ui import AppContext, AppOptions
 from aliyun_image.ui.endpoints import PARAMS, call_args, check_handler
 from aliyun_image.ui.gallery_handlers import ReuseTargets
 from aliyun_image.ui.handlers import Handlers
-from aliyun_image.ui.strings import lang_of, preset_instruction, t
+from aliyun_image.ui.present import request_lang
+from aliyun_image.ui.strings import preset_instruction, t
 
 from .conftest import TEST_KEY
 
@@ -86,7 +87,26 @@ def test_status_follows_browser_language(make_ctx):
     h = Handlers(make_ctx())
     assert "完成" in generate(h, "一只猫", req(lang="zh-CN,zh;q=0.9"))[-1][1]
     assert "提示词为空" in generate(h, "  ", req(lang="zh-CN"))[-1][1]
-    assert lang_of("en-GB,zh;q=0.5") == "en" and lang_of(None) == "en"
+    assert request_lang(req(lang="en-GB,zh;q=0.5")) == "en" and request_lang(None) == "en"
+    assert request_lang(req(lang="ja-JP,ja;q=0.9,en;q=0.8")) == "ja"
+
+
+def test_a_toast_is_in_one_language_with_its_title_and_no_markdown_escapes(make_ctx):
+    h = Handlers(make_ctx())
+    for lang, title, words in (("ja-JP", "エラー", "画像の URL ではありません"), ("zh-CN", "错误", "不是图片链接"),
+                               ("en-US", "Error", "is not an image URL")):
+        out = edit(h, req(lang=lang), image_url="not_a*url")
+        assert out.error is not None and out.error.title == title, lang
+        toast = out.error.message
+        assert words in toast and "not_a*url" in toast and "\\" not in toast, toast  # plain text: no escapes
+        assert "not\\_a\\*url" in out[-1][2]  # the status line is Markdown: escaped there
+        others = {"ja-JP": ("is not", "不是"), "zh-CN": ("is not", "ありません"), "en-US": ("不是", "ありません")}[lang]
+        assert not any(o in toast for o in others), toast
+    out = generate(h, "a cat", req(lang="en-US"), size="100*100")  # refused by the service, nothing sent
+    assert out.error is not None and out.error.title == "Error"
+    assert "100*100" in out.error.message and "\\" not in out.error.message, out.error.message
+    assert "100\\*100" in out[-1][1]
+    assert not any("\u4e00" <= ch <= "\u9fff" for ch in out.error.message), out.error.message  # no Chinese
 
 
 def test_gallery_paging_and_hosted_isolation(make_ctx):
@@ -157,7 +177,9 @@ def test_select_details_actions_zip_delete(make_ctx, tmp_path):
 
 def test_presets_and_swap(make_ctx):
     h = Handlers(make_ctx())
-    assert h.apply_preset("style", "油画 oil painting", "", req(lang="zh-CN")) == "把这张图片转换成油画风格"
+    assert h.apply_preset("style", "oil_painting", "", req(lang="zh-CN")) == "把这张图片转换成油画风格"
+    assert h.apply_preset("style", "oil_painting", "", req(lang="ja-JP")) == "この画像を油絵風に変換してください"
+    assert h.apply_preset("add", "", "", req(lang="ja-JP")) == "画面に猫を追加してください"
     assert h.apply_preset("background", "", "", req()) == "Replace the background with a starry sky"
     assert h.apply_preset("remove", "", "the bin", req()) == "Remove the bin from the picture"
     assert preset_instruction("enhance", "", "zh").startswith("增强细节")

@@ -6,22 +6,58 @@ from __future__ import annotations
 
 from PIL import Image
 
-from aliyun_image.reuse import FIELDS
+import json
+
+from gradio.i18n import I18nData
+from aliyun_image import i18n
+from aliyun_image.recipes.reuse import FIELDS
+from aliyun_image.ui import build_demo
 from aliyun_image.ui.assist import check_slots, template_changed, template_fill
 from aliyun_image.ui.banner import banner_key
 from aliyun_image.ui.gallery_handlers import ReuseTargets
 from aliyun_image.ui.handlers import Handlers
-from aliyun_image.ui.page_text import EN_PAGE, ZH_PAGE
-from aliyun_image.ui.strings import EN, ZH
-from aliyun_image.webapp import startup_lines
+from aliyun_image.ui.layout import page_i18n
+from aliyun_image.cli.webapp import startup_lines
 
 from .test_ui_handlers import generate, make_ctx, req  # noqa: F401 - make_ctx is a fixture
 
 
-def test_every_page_text_exists_in_both_languages():
-    assert set(EN_PAGE) == set(ZH_PAGE)
-    for key in [*EN_PAGE, *(k for k in EN if k.startswith(("preset:", "style:")))]:
-        assert EN[key] and ZH[key] and EN[key] != ZH[key], key
+def _i18n_keys(value) -> set[str]:
+    """Every gr.I18n key a page config names."""
+    found: set[str] = set()
+    if isinstance(value, I18nData):
+        found.add(value.key)
+    elif isinstance(value, dict):
+        if value.get("__type__") == "translation_metadata":
+            found.add(value["key"])
+        for v in value.values():
+            found |= _i18n_keys(v)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            found |= _i18n_keys(v)
+    elif isinstance(value, str) and value.startswith("__i18n__"):
+        found.add(json.loads(value[len("__i18n__"):])["key"])
+    return found
+
+
+def test_every_text_the_page_names_is_translated_in_every_language(make_ctx, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-host-0123456789")
+    # local with a host key (the live banner), hosted with one (the hourly limit's banner)
+    for ctx in (make_ctx(), make_ctx(hosted=True, session_limit=5)):
+        demo = build_demo(ctx)
+        names = _i18n_keys(demo.get_config_file())
+        tables = page_i18n(ctx).translations_dict
+        assert set(tables) == set(i18n.LANGUAGES)  # Gradio matches zh-CN, zh-TW, ja-JP... to these
+        assert {"ui.tab_t2i", "ui.built.banner.own", "ui.templates.background", "ui.styles.ink"} <= names
+        for lang, table in tables.items():
+            missing = sorted(k for k in names if not table.get(k))
+            assert not missing, (lang, missing)
+        assert tables["ja"]["ui.tab_fuse"] == "複数画像の融合" and tables["zh"]["ui.tab_fuse"] == "多图融合"
+        # the model picker's labels are rendered per language when the page is built
+        assert tables["en"]["ui.built.model:qwen-image-3.0"] == "Qwen-Image 3.0 › qwen-image-3.0 · newest"
+        for name in ("ui.built.banner.own", "ui.built.banner.hosted_hostkey"):  # filled in when built
+            assert "{" not in tables["ja"][name] and tables["ja"][name] != tables["en"][name]
+    assert "1 時間に 5 枚" in tables["ja"]["ui.built.banner.hosted_hostkey"]
 
 
 def test_a_template_fills_empty_or_its_own_text_and_keeps_typed_words():
@@ -34,8 +70,12 @@ def test_a_template_fills_empty_or_its_own_text_and_keeps_typed_words():
     assert last2 == last and "Your instruction was kept" in note and "Fill instruction" in note
     assert not isinstance(kept, str)  # gr.skip(): the box keeps the user's words
     assert template_fill("enhance", "", "", r)[0].startswith("Enhance details")
-    zh = template_changed("style", "油画 oil painting", "", "", "", req(lang="zh-CN"))
+    zh = template_changed("style", "oil_painting", "", "", "", req(lang="zh-CN"))
     assert zh[0] == "把这张图片转换成油画风格"
+    ja = template_changed("remove", "", "", "", "", req(lang="ja-JP"))
+    assert ja[0] == "画面から通行人を消してください" and ja[2] == ""
+    note = template_changed("enhance", "", "", "空を紫に", ja[1], req(lang="ja-JP"))[2]
+    assert note.startswith("入力済みの指示はそのままにしました") and "*指示に入力*" in note
 
 
 def test_fusion_slots_say_what_each_file_is(tmp_path):
@@ -50,6 +90,9 @@ def test_fusion_slots_say_what_each_file_is(tmp_path):
     assert lines[1].startswith("✗ 图2: “notes.txt” is not an image")
     assert lines[2] == "✓ 图3: 300×500 px · the output follows this image's aspect ratio"
     assert "输出比例跟随这张图片" in check_slots(str(a), None, None, req(lang="zh-CN"))
+    ja = check_slots(str(a), str(bad), None, req(lang="ja-JP")).split("\n\n")
+    assert ja[0] == "✓ 图1：640×480 px · 出力の縦横比はこの画像に合わせます"  # the slot keeps its name 图1
+    assert ja[1].startswith("✗ 图2：「notes.txt」はこのアプリで読める画像ではありません")
     assert check_slots(None, None, None, req()) == ""
 
 
@@ -85,11 +128,12 @@ def test_gallery_reuse_with_the_rewritten_wording(make_ctx):  # noqa: F811
 
 def test_banner_and_start_up_lines_follow_the_mode(make_ctx, monkeypatch):  # noqa: F811
     demo = make_ctx()
-    assert banner_key(demo) == "banner_offline"
+    assert banner_key(demo) == "offline"
     lines = startup_lines(demo, "http://127.0.0.1:7860/", None, "en")
     assert lines[0].startswith("Mode: offline demo") and lines[-1] == "For a public link, restart with --share."
     assert startup_lines(demo, "http://x/", "https://abc.gradio.live", "zh")[-1] == "公开链接：https://abc.gradio.live"
-    assert banner_key(make_ctx(hosted=True)) == "banner_hosted"
+    assert startup_lines(demo, "http://x/", None, "ja")[0].startswith("モード：オフラインデモ")
+    assert banner_key(make_ctx(hosted=True)) == "hosted"
     monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-host-0123456789")
     live = make_ctx()
     assert banner_key(live) == ""

@@ -22,7 +22,7 @@ ACCESS_KEY_ID = "LTAI-emulator"
 
 class ServedImages:
     """The result images the emulator serves: tokens -> recipes, URL signing, and the
-    rendered-bytes LRU (thread-safe). Not :class:`aliyun_image.store.ResultStore`, the app's gallery."""
+    rendered-bytes LRU (thread-safe). Not :class:`aliyun_image.storage.store.ResultStore`, the app's gallery."""
 
     def __init__(self, inputs: InputStore, secret: bytes, *, fixed_image: bytes | None = None,
                  max_entries: int = 512, max_bytes: int = 512 * 1024 * 1024,

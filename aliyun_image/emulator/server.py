@@ -1,7 +1,7 @@
 """The :class:`Emulator`: a local DashScope (Qwen-Image) server over real HTTP.
 
 It is both the offline demo backend (``python -m aliyun_image emulator``) and the test double
-of the client: it validates requests like the service (against :mod:`aliyun_image.catalog`),
+of the client: it validates requests like the service (against :mod:`aliyun_image.catalog.spec`),
 answers with the documented shapes, serves deterministic PNG results from signed, expiring
 URLs, emulates the temporary-upload flow, records every request, and plays back scripted
 faults. See ``shared/dashscope-protocol.md`` sections 3-6 for the wire protocol.

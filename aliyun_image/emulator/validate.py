@@ -1,4 +1,4 @@
-"""Request validation, as the real service does it, against :mod:`aliyun_image.catalog`.
+"""Request validation, as the real service does it, against :mod:`aliyun_image.catalog.spec`.
 
 Turns a request body into an :class:`ImageOrder` or raises :class:`.errors.ServiceError`
 (HTTP status, DashScope code, message). Nothing here touches the network or images;
@@ -112,7 +112,7 @@ def _size(spec: ModelSpec, task: str, value) -> tuple[int, int] | None:
         raise invalid(f"Parameter 'size' '{value[:40]}' is invalid; use width*height, e.g. 1328*1328.")
     result = check_size(spec, task, value)
     if not result.ok or result.value is None:
-        raise invalid(result.problem[1] if result.problem else f"Parameter 'size' '{value}' is invalid.")
+        raise invalid(result.problem.render("en") if result.problem else f"Parameter 'size' '{value}' is invalid.")
     w, h = result.value.split("*")
     return int(w), int(h)
 

@@ -9,7 +9,7 @@ JPG, JPEG, PNG, BMP, TIFF, WEBP and GIF (first frame only), 384-3072 px per side
 a PIL image or an open binary file) into a :class:`PreparedImage`: URLs are checked and passed
 through, everything local is decoded once, normalised (EXIF orientation, first frame, colour
 mode, size) and encoded as JPEG, PNG or WEBP. A file that needs no change is sent byte for byte.
-Every change is reported to the user as a (Chinese, English) note; every refusal is an
+Every change is reported to the user as a note (a catalogue message); every refusal is an
 :class:`~aliyun_image.errors.InputImageError` that names the file and says what to do.
 
 Nothing here touches process-wide Pillow settings (``Image.MAX_IMAGE_PIXELS``,
@@ -22,7 +22,7 @@ Layout (each module has one job; imports only go down this list, never up):
 * :mod:`.sources` - reading sources: URLs, data URIs, paths, streams, the hosted-mode policy;
 * :mod:`.pipeline` - the Pillow pipeline: identify, check, plan, decode, pass through or
   re-encode; :mod:`.encode` - colour modes and the encoder that keeps an image under the limit;
-* :mod:`.messages` - every error and note text, as one (zh, en) table;
+* :mod:`.messages` - every error and note, as keys of the message catalogue (``image.*``);
 * :mod:`.prepared` - :class:`PreparedImage`; :mod:`.options` - limits, options and labels.
 """
 
@@ -83,8 +83,9 @@ def prepare_images(sources: Sequence[Any], *, names: Sequence[str | None] | None
                    **options: Any) -> list[PreparedImage]:
     """Prepare several input images with the same options (see :func:`prepare_image`).
 
-    With more than one image, messages and notes say which one they mean (``图2`` /
-    ``image 2``), in the order given - the order the service calls "image 1/2/3".
+    With more than one image, messages and notes say which one they mean by its number
+    (``image 2``, the fusion slot names in Chinese and Japanese), in the order given - the
+    order the service calls "image 1/2/3".
     ``names`` optionally gives a display name per image.
     """
     if "name" in options:
@@ -108,7 +109,7 @@ _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
 def _prepare(source: Any, name: str | None, index: int | None, opts: Options) -> PreparedImage:
     name = name.strip() if isinstance(name, str) and name.strip() else None
     if source is None or (isinstance(source, str) and not source.strip()):
-        raise error("Missing") if index is None else error("Missing.indexed", index=index)
+        raise error("missing") if index is None else error("missing_indexed", index=index)
     if isinstance(source, str):
         return _prepare_string(source.strip(), name, index, opts)
     if isinstance(source, os.PathLike):
@@ -132,7 +133,7 @@ def _prepare(source: Any, name: str | None, index: int | None, opts: Options) ->
 def _prepare_string(text: str, name: str | None, index: int | None, opts: Options) -> PreparedImage:
     head = text[:16].lower()
     if head.startswith("data:"):
-        label = make_label(name, index, ("data URI image", "data URI 图片", "the data URI image"))
+        label = make_label(name, index, ("data URI image", "data_uri"))
         return prepare_bytes(decode_data_uri(text, label), label, opts)
     if head.startswith("file:"):
         path = file_url_to_path(text, make_label(name or text, index))
@@ -149,9 +150,9 @@ def _prepare_string(text: str, name: str | None, index: int | None, opts: Option
         return PreparedImage(kind="url", name=label.name, ref=text)
     if scheme == "oss":
         if not text[len("oss://"):].strip("/"):
-            raise error("BadURL", label)
+            raise error("bad_url", label)
         return PreparedImage(kind="oss", name=label.name, ref=text)
-    raise error("UnsupportedScheme", label, scheme=scheme)
+    raise error("unsupported_scheme", label, scheme=scheme)
 
 
 def _basename(path: str) -> str:

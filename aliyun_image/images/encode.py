@@ -7,7 +7,8 @@ from typing import Any
 
 from PIL import Image
 
-from .messages import Pair, error, note
+from ..i18n import Message
+from .messages import error, note
 from .options import MIN_SIDE, Label, Options, mb
 
 JPEG_QUALITY = 90  #: first re-encode quality; stepped down only if the result is too big
@@ -23,7 +24,7 @@ def alpha_is_opaque(img: Image.Image) -> bool:
     return img.getchannel("A").getextrema() == (255, 255)
 
 
-def normalise_mode(img: Image.Image, label: Label) -> tuple[Image.Image, Pair | None]:
+def normalise_mode(img: Image.Image, label: Label) -> tuple[Image.Image, Message | None]:
     """Reduce every mode to L, RGB or RGBA (the only modes we encode)."""
     mode = img.mode
     if mode in ("L", "RGB") and "transparency" in img.info:  # PNG tRNS colour key
@@ -124,7 +125,7 @@ def encode_to_fit(img: Image.Image, label: Label, opts: Options, icc: bytes | No
                 return data, fmt, quality, current
         width, height = (round(v * _SHRINK_STEP) for v in current.size)
         if min(width, height) < MIN_SIDE:
-            raise error("TooLarge.compress", label, max_mb=mb(opts.max_bytes))
+            raise error("too_large_compress", label, max_mb=mb(opts.max_bytes))
         # Always resample from the full image so quality does not degrade step by step.
         current = img.resize((width, height), Image.Resampling.LANCZOS, reducing_gap=3.0)
         if fmt == "JPEG":

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..i18n import Message, msg
+
 # --- Limits from the protocol notes (section 3.2) -------------------------------------------------
 MIN_SIDE = 384  #: smallest side the service recommends
 MAX_SIDE = 3072  #: largest side the service recommends
@@ -54,38 +56,41 @@ class Options:
 
 @dataclass(frozen=True)
 class Label:
-    """How messages refer to one image: ``“photo.jpg”`` / ``"photo.jpg"``, or ``图2`` / ``image 2``."""
+    """How messages refer to one image: ``"photo.jpg"``, ``image 2 ("photo.jpg")``, ``image 2``.
+
+    ``text`` names it inside a sentence, ``start`` at the start of one (``Image 2`` in English);
+    both are catalogue messages (``image.label.*``), rendered with the message they are part of.
+    """
 
     name: str  # becomes PreparedImage.name
-    zh: str
-    en: str
+    text: Message
+    start: Message
     ext: str = ""  # extension of the user's file name, for "named .png but is not a PNG"
 
-    @property
-    def En(self) -> str:  # the label at the start of an English sentence
-        return self.en[:1].upper() + self.en[1:]
+
+def _label(label_name: str, form: str, ext: str = "", **params: object) -> Label:
+    return Label(label_name, msg(f"image.label.{form}", **params), msg(f"image.label.{form}_start", **params), ext)
 
 
 def _shorten(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 20] + "…" + text[-19:]
 
 
-def make_label(display: str | None, index: int | None,
-               generic: tuple[str, str, str] = ("image", "图片", "the image")) -> Label:
+def make_label(display: str | None, index: int | None, generic: tuple[str, str] = ("image", "generic")) -> Label:
     """The :class:`Label` for an image shown as ``display`` (a file name or URL), or by number.
 
     ``index`` is the image's position when several are prepared together, else ``None``;
-    ``generic`` is (name, zh, en) for an image that has no display name at all.
+    ``generic`` is (name, form under ``image.label``) for an image that has no display name at all.
     """
     ext = os.path.splitext(display or "")[1].lower()
     if display:
         short = _shorten(display)
         if index is None:
-            return Label(display, f"“{short}”", f'"{short}"', ext)
-        return Label(display, f"图{index}（“{short}”）", f'image {index} ("{short}")', ext)
+            return _label(display, "named", ext, name=short)
+        return _label(display, "indexed_named", ext, name=short, index=index)
     if index is None:
-        return Label(generic[0], generic[1], generic[2])
-    return Label(f"image {index}", f"图{index}", f"image {index}")
+        return _label(generic[0], generic[1])
+    return _label(f"image {index}", "indexed", index=index)
 
 
 def mb(n: int) -> str:

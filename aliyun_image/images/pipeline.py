@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from PIL import Image, ImageOps
 
 from ..errors import InputImageError
+from ..i18n import Message
 from .encode import JPEG_QUALITY, alpha_is_opaque, encode_to_fit, matching_icc, normalise_mode
-from .messages import Pair, error, note, phrase
+from .messages import error, note, phrase
 from .options import API_FORMATS, MAX_SIDE, MIN_SIDE, Label, Options, mb
 from .prepared import PreparedImage
 
@@ -124,7 +125,7 @@ def _plan_size(width: int, height: int, rotated: bool, nbytes: int, label: Label
         short = min(new_w, new_h)
         new_w, new_h = (max(MIN_SIDE, v) if v == short else v for v in (new_w, new_h))
     if max(new_w, new_h) > MAX_SIDE:
-        raise error("AspectRatio", label, width=width, height=height)
+        raise error("aspect_ratio", label, width=width, height=height)
     return Plan((width, height), (new_w, new_h), reason)
 
 
@@ -132,7 +133,7 @@ def _plan_size(width: int, height: int, rotated: bool, nbytes: int, label: Label
 def prepare_bytes(data: bytes, label: Label, opts: Options) -> PreparedImage:
     """Identify, check and normalise an encoded image (a file's or a data URI's bytes)."""
     if not data:
-        raise error("Empty", label)
+        raise error("empty", label)
     with _open_header(data, label, opts) as img:
         return _process(img, label, opts, data)
 
@@ -201,7 +202,7 @@ def _draft_jpeg(img: Image.Image, plan: Plan, passthrough: bool) -> None:
 
 def _reencode(img: Image.Image, label: Label, opts: Options, fmt: str, animated: bool,
               orientation: int, plan: Plan, nbytes: int) -> PreparedImage:
-    notes: list[tuple[str, str]] = []
+    notes: list[Message] = []
     if animated and fmt != "MPO":  # MPO "frames" are depth maps/previews, not an animation
         notes.append(note("first_frame", label))
     icc = img.info.get("icc_profile")
@@ -232,7 +233,7 @@ def _reencode(img: Image.Image, label: Label, opts: Options, fmt: str, animated:
 
 
 def _local(label: Label, data: bytes, mime: str, size: tuple[int, int],
-           notes: list[tuple[str, str]]) -> PreparedImage:
+           notes: list[Message]) -> PreparedImage:
     return PreparedImage(kind="local", name=label.name, ref=None, data=data, mime=mime,
                          width=size[0], height=size[1], sha256=hashlib.sha256(data).hexdigest(),
                          notes=notes)
@@ -240,7 +241,7 @@ def _local(label: Label, data: bytes, mime: str, size: tuple[int, int],
 
 
 
-def _resize_note(label: Label, plan: Plan, size: tuple[int, int], opts: Options) -> Pair:
+def _resize_note(label: Label, plan: Plan, size: tuple[int, int], opts: Options) -> Message:
     (w0, h0), (w1, h1) = plan.size, size
     if w1 > w0:
         return note("upscaled", label, w0=w0, h0=h0, w1=w1, h1=h1)
@@ -278,15 +279,15 @@ def _sniff_kind(data: bytes) -> str | None:
 def _unrecognised(label: Label, data: bytes) -> InputImageError:
     kind = _sniff_kind(data)
     if kind is not None:
-        return error("UnsupportedFormat.kind", label, kind=phrase(f"kind.{kind}"))
+        return error("unsupported_format_kind", label, kind=phrase(f"kind.{kind}"))
     if label.ext in _IMAGE_EXTS:
-        return error("UnsupportedFormat.ext", label)
-    return error("UnsupportedFormat", label)
+        return error("unsupported_format_ext", label)
+    return error("unsupported_format", label)
 
 
 def _corrupt(label: Label, exc: BaseException) -> InputImageError:
     truncated = "truncated" in str(exc).lower() or isinstance(exc, EOFError)
-    return error("Corrupt", label, why=phrase("why.truncated" if truncated else "why.undecodable"))
+    return error("corrupt", label, why=phrase("why.truncated" if truncated else "why.undecodable"))
 
 
 def _too_many_pixels(label: Label, size: tuple[int, int] | None, pixels: int | None,
@@ -297,4 +298,4 @@ def _too_many_pixels(label: Label, size: tuple[int, int] | None, pixels: int | N
         dims = phrase("dims.pixels", pixels=pixels)
     else:
         dims = phrase("dims.unknown")
-    return error("TooManyPixels", label, dims=dims, limit=limit or opts.max_pixels)
+    return error("too_many_pixels", label, dims=dims, limit=limit or opts.max_pixels)

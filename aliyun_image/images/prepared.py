@@ -8,6 +8,8 @@ import re
 import urllib.parse
 from dataclasses import dataclass, field
 
+from ..i18n import Message
+
 _EXT = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
 
 
@@ -17,7 +19,7 @@ class PreparedImage:
 
     ``kind`` is ``"url"`` (http/https, sent as is), ``"oss"`` (``oss://``, sent as is) or
     ``"local"`` (we hold the encoded bytes in ``data``; the caller chooses between a data URI
-    and the temporary upload). ``notes`` are (zh, en) sentences telling the user what was
+    and the temporary upload). ``notes`` are catalogue messages telling the user what was
     changed (rotated, converted, resized...); empty when the image is sent unchanged.
     """
 
@@ -30,7 +32,7 @@ class PreparedImage:
     height: int | None = None
     sha256: str | None = None
     stored: str | None = None  # the kept copy, relative to the data dir (see inputs_store)
-    notes: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[Message] = field(default_factory=list)
 
     def data_uri(self) -> str:
         """The image as ``data:{mime};base64,...`` (local images only)."""

@@ -35,11 +35,11 @@ def check_http_url(url: str, label: Label, opts: Options) -> None:
         host = parts.hostname
         _ = parts.port  # raises ValueError on a bad port
     except ValueError:
-        raise error("BadURL", label) from None
+        raise error("bad_url", label) from None
     if not host:
-        raise error("BadURL", label)
+        raise error("bad_url", label)
     if not opts.allow_private_urls and _is_private_host(host):
-        raise error("PrivateURL", label, host=host)
+        raise error("private_url", label, host=host)
 
 
 def _is_private_host(host: str) -> bool:
@@ -79,13 +79,13 @@ def file_url_to_path(url: str, label: Label) -> str:
     """The local path a ``file://`` URL names (only ``file:///...`` and ``file://localhost/...``)."""
     parts = urllib.parse.urlsplit(url)
     if parts.netloc not in ("", "localhost") or not parts.path:
-        raise error("BadURL.file", label)
+        raise error("bad_url_file", label)
     return urllib.request.url2pathname(parts.path)
 
 
 # --- data: URIs -------------------------------------------------------------------------------------
 def _bad_data_uri(label: Label, problem: str, mime: str = "") -> InputImageError:
-    return error("BadDataURI", label, problem=phrase(f"datauri.{problem}", mime=mime))
+    return error("bad_data_uri", label, problem=phrase(f"data_uri.{problem}", mime=mime))
 
 
 def decode_data_uri(uri: str, label: Label) -> bytes:
@@ -120,7 +120,7 @@ def read_path(path: str, label: Label, opts: Options, shown: str | None = None) 
     """
     shown = shown or path
     if not opts.allow_local_paths:
-        raise error("LocalPathNotAllowed", label, shown=shown)
+        raise error("local_path_not_allowed", label, shown=shown)
     try:
         expanded = os.path.expanduser(path)
         real = os.path.realpath(expanded)
@@ -128,17 +128,17 @@ def read_path(path: str, label: Label, opts: Options, shown: str | None = None) 
         raise _unreadable(label, shown) from None
     # Check the allow-list before existence, so a refused path reveals nothing about the disk.
     if opts.allowed_dirs is not None and not _inside_any(real, opts.allowed_dirs):
-        raise error("PathNotAllowed", label, shown=shown)
+        raise error("path_not_allowed", label, shown=shown)
     try:
         st = os.stat(real)
     except FileNotFoundError:
-        raise error("NotFound", label, shown=shown) from None
+        raise error("not_found", label, shown=shown) from None
     except (OSError, ValueError):
         raise _unreadable(label, shown) from None
     if stat.S_ISDIR(st.st_mode):
-        raise error("IsDirectory", label, shown=shown)
+        raise error("is_directory", label, shown=shown)
     if not stat.S_ISREG(st.st_mode):  # FIFOs and devices could block or never end
-        raise error("NotAFile", label, shown=shown)
+        raise error("not_a_file", label, shown=shown)
     if st.st_size > MAX_READ_BYTES:
         raise _too_big_to_read(label, st.st_size)
     try:
@@ -152,11 +152,11 @@ def read_path(path: str, label: Label, opts: Options, shown: str | None = None) 
 
 
 def _unreadable(label: Label, shown: str, denied: bool = False) -> InputImageError:
-    return error("Unreadable", label, shown=shown, why=phrase("why.denied" if denied else "why.read_error"))
+    return error("unreadable", label, shown=shown, why=phrase("why.denied" if denied else "why.read_error"))
 
 
 def _too_big_to_read(label: Label, size: int) -> InputImageError:
-    return error("TooLarge.read", label, size_mb=mb(size))
+    return error("too_large_read", label, size_mb=mb(size))
 
 
 def _inside_any(real: str, roots: tuple[str, ...]) -> bool:

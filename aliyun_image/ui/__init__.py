@@ -4,7 +4,7 @@
 starting it must use (run history off, allowed paths, i18n). ``app.py`` ties them together.
 """
 
-from .context import AppContext, AppOptions
+from ..runtime import AppContext, AppOptions
 from .layout import build_demo, launch_kwargs
 
 __all__ = ["AppContext", "AppOptions", "build_demo", "launch_kwargs"]

@@ -12,10 +12,10 @@ from typing import Any
 
 import gradio as gr
 
-from ..downloads import verify_image
+from ..generation import verify_image
 from ..errors import AliyunImageError
 from .present import md, request_lang
-from .strings import preset_instruction, t
+from .strings import preset_instruction, slot_name, t
 from .widgets import PRIVATE
 
 
@@ -68,7 +68,7 @@ def check_slots(a: str | None, b: str | None, c: str | None, request: gr.Request
     last = max((i for i, (_, size) in sizes.items() if size), default=None)
     lines = []
     for i, (path, size) in sizes.items():
-        slot = f"图{i}"
+        slot = slot_name(i)
         if size is None:
             lines.append(t(lang, "slot_not_image", slot=slot, name=md(Path(str(path)).name)))
             continue

@@ -5,46 +5,45 @@ demo with or without a host key, or none (local, with the host's key). A second 
 your key", is in the page from the start but hidden; the page's script (static/key_banner.html)
 swaps the two while the key box holds text. The key itself never leaves the browser for that:
 the swap is done in the page, and the key box is never an input of any event.
+
+Two banners carry values (the hourly limit, the region): gr.I18n formats nothing, so
+:func:`banner_texts` renders them for every language when the page is built, under keys of
+their own in the page's translations (no table is changed).
 """
 
 from __future__ import annotations
 
 import gradio as gr
 
-from .context import AppContext
-from .strings import EN, ZH
-from .widgets import I18N
+from ..runtime import AppContext
+from .strings import key, t
+from .widgets import BUILT, I18N
 
 
 def banner_key(ctx: AppContext) -> str:
-    """Which banner the mode needs ("" for none: local, with the host's key)."""
+    """Which banner the mode needs, as its ``ui.banner.*`` name ("" for none: local, with the
+    host's key)."""
     if ctx.opts.offline:
-        return "banner_hosted_offline" if ctx.opts.hosted else "banner_offline"
+        return "hosted_offline" if ctx.opts.hosted else "offline"
     if ctx.opts.hosted:
-        return "banner_hosted_hostkey" if ctx.host_key else "banner_hosted"
-    return "banner_offline" if not ctx.host_key else ""
+        return "hosted_hostkey" if ctx.host_key else "hosted"
+    return "offline" if not ctx.host_key else ""
 
 
-def _register(key: str, **fmt: object) -> str:
-    """A translation key for ``key``'s text with ``fmt`` filled in (gr.I18n formats nothing, and
-    these values are fixed for the life of the app)."""
-    filled = f"{key}:filled"
-    EN[filled], ZH[filled] = EN[key].format(**fmt), ZH[key].format(**fmt)
-    return filled
+def banner_texts(ctx: AppContext, lang: str) -> dict[str, str]:
+    """The banners that need values, rendered in ``lang``, by their page keys."""
+    return {key(f"{BUILT}banner.hosted_hostkey"): t(lang, "banner.hosted_hostkey", session=ctx.opts.session_limit),
+            key(f"{BUILT}banner.own"): t(lang, "banner.own", region=ctx.settings.region_label(lang))}
 
 
 def build_title_and_banner(ctx: AppContext) -> None:
     """Title with subtitle, the mode's banner and the hidden "live: your key" banner."""
     gr.Markdown(I18N("title_block"), elem_id="title")
-    key = banner_key(ctx)
-    if key == "banner_hosted_hostkey":
-        key = _register(key, session=ctx.opts.session_limit)
-    if key:
-        gr.Markdown(I18N(key), elem_id="banner", elem_classes=["banner"])
+    name = banner_key(ctx)
+    if name:
+        filled = name == "hosted_hostkey"  # the one mode banner with a value
+        gr.Markdown(I18N(f"{BUILT if filled else ''}banner.{name}"), elem_id="banner", elem_classes=["banner"])
     else:
         gr.Markdown(visible=False, elem_id="banner")
     if not ctx.opts.offline:  # with --offline there is no key box, so no key can change the route
-        s = ctx.settings
-        own = _register("banner_own", region=s.region_label("en"))
-        ZH[own] = ZH["banner_own"].format(region=s.region_label("zh"))
-        gr.Markdown(I18N(own), elem_id="banner-own", elem_classes=["banner", "banner-own"])
+        gr.Markdown(I18N(f"{BUILT}banner.own"), elem_id="banner-own", elem_classes=["banner", "banner-own"])

@@ -14,23 +14,14 @@ from typing import Any
 
 import gradio as gr
 
-from .. import billing, catalog, ledger
+from ..money import billing, ledger
+from .. import catalog
 from ..catalog import EDIT, T2I
-from ..cost import estimate_for, money_text
-from ..errors import ZH
-from .context import AppContext
+from ..money import estimate_for, money_text
+from ..runtime import AppContext
 from .present import md, request_lang, request_session
+from .strings import t
 from .widgets import PRIVATE
-
-_TEXT = {
-    "zh": {"cost": "预计花费：{est}", "free": "离线演示，不计费（真实价格：{est}）", "blocked": "✗ 不能运行：{why}",
-           "spend": "花费 · {line}", "free_note": "（离线演示的图片不计费）", "left": "{name}剩余 {left}",
-           "daily": "每日预算", "monthly": "每月预算"},
-    "en": {"cost": "Estimated cost: {est}", "free": "Offline demo, not billed (real price: {est})",
-           "blocked": "✗ Cannot run: {why}", "spend": "Spend · {line}", "free_note": " (offline demo images are free)",
-           "left": "{left} left of the {name}", "daily": "daily budget", "monthly": "monthly budget"},
-}
-
 
 # Stands for "a key the visitor typed" when routing the estimate: the route's kind and payer depend
 # only on whether there is one (the key itself never reaches the server outside a run's header).
@@ -40,8 +31,8 @@ _TYPED = "typed-key"
 QUIET: dict[str, Any] = {**PRIVATE, "show_progress": "hidden"}
 
 
-def _t(lang: str, key: str, **fmt: Any) -> str:
-    return _TEXT["zh" if lang == ZH else "en"][key].format(**fmt)
+def _t(lang: str, name: str, /, **params: Any) -> str:
+    return t(lang, f"cost.{name}", **params)
 
 
 def cost_line(prefix: str) -> gr.Markdown:

@@ -1,7 +1,7 @@
 """The gallery tab's handlers (all private events): paging, details, download, zip, delete, and
 sending a result to another panel or its parameters back into the panel it came from.
 
-Every call goes through the :class:`~aliyun_image.gallery.Gallery` of the caller's session, so in
+Every call goes through the :class:`~aliyun_image.storage.gallery.Gallery` of the caller's session, so in
 hosted mode a visitor can only see and change their own results, whatever ids they send.
 """
 
@@ -12,14 +12,14 @@ from typing import Any
 
 import gradio as gr
 
-from ..ledger import record_cost_text
-from ..reuse import reuse_values
-from ..gallery import Gallery
-from ..store import Record
-from ..summary import rewrite_table
+from ..money import record_cost_text
+from ..recipes import reuse_values
+from ..storage import Gallery
+from ..storage import Record
+from ..generation import rewrite_table
 from .present import caption, md, request_lang, request_session
-from .context import AppContext
-from .strings import t
+from ..runtime import AppContext
+from .strings import slot_name, t
 from .reuse_fill import ReuseTargets, fill_panel, reused_text
 from .keep_handlers import KeepHandlers
 
@@ -30,28 +30,27 @@ PAGE_SIZE = 24
 
 def details_md(rec: Record, lang: str) -> str:
     """The selected result's full record as Markdown: a table, then prompt, negative, inputs."""
-    zh = lang == "zh"
+    def yes_no(on: object) -> str:
+        return t(lang, "yes" if on else "no")
+
     rows = [
-        ("任务" if zh else "Task", t(lang, f"task_{rec.task}")),
-        ("模型" if zh else "Model", rec.model), ("尺寸" if zh else "Size", rec.size),
-        ("种子" if zh else "Seed", str(rec.seed)),
-        ("提示词改写" if zh else "Prompt rewriting", t(lang, "yes" if rec.params.get("prompt_extend") else "no")),
-        ("水印" if zh else "Watermark", t(lang, "yes" if rec.params.get("watermark") else "no")),
-        ("请求 ID" if zh else "Request id", rec.request_id or "-"),
-        ("花费" if zh else "Cost", md(record_cost_text(rec, lang))),
-        ("时间" if zh else "Time", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec.created))),
-        ("文件" if zh else "File", f"{rec.file.name if rec.file else '-'} ({rec.bytes // 1024} KB)"),
+        ("task", t(lang, f"task.{rec.task}")), ("model", md(rec.model)), ("size", md(rec.size)),
+        ("seed", str(rec.seed)), ("prompt_extend", yes_no(rec.params.get("prompt_extend"))),
+        ("watermark", yes_no(rec.params.get("watermark"))), ("request_id", md(rec.request_id or "-")),
+        ("cost", md(record_cost_text(rec, lang))),
+        ("time", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec.created))),
+        ("file", f"{md(rec.file.name) if rec.file else '-'} ({rec.bytes // 1024} KB)"),
     ]
     # The id is the table's header row: a Markdown table needs one, and an empty one looks broken.
-    out = f"| ID | #{rec.id} |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in rows)
+    out = f"| ID | #{rec.id} |\n|---|---|\n" + "\n".join(f"| {t(lang, 'record.' + k)} | {v} |" for k, v in rows)
     out += f"\n\n**{t(lang, 'prompt')}:** {md(rec.prompt)}"
     if rec.negative:
         out += f"\n\n**{t(lang, 'negative')}:** {md(rec.negative)}"
     if rec.actual_prompt:
         out += "\n\n" + rewrite_table(rec.prompt, rec.actual_prompt, lang)  # side by side
     if rec.inputs:
-        names = ", ".join(f"图{i + 1} {inp.get('name', '')}" for i, inp in enumerate(rec.inputs))
-        out += f"\n\n**{'输入' if zh else 'Inputs'}:** {names}"
+        names = ", ".join(f"{slot_name(i + 1)} {md(inp.get('name', ''))}" for i, inp in enumerate(rec.inputs))
+        out += f"\n\n**{t(lang, 'record.inputs')}:** {names}"
     return out
 
 
@@ -121,7 +120,7 @@ class GalleryHandlers(KeepHandlers):
         ok = self._gallery(request).delete(int(selected))
         if not ok:
             return None, t(lang, "no_selection"), None, gr.Button(visible=False)
-        return None, t(lang, "trashed", id=selected), int(selected), gr.Button(visible=True)
+        return None, t(lang, "keep.trashed", id=selected), int(selected), gr.Button(visible=True)
 
     def gallery_zip(self, checked: list[int], request: gr.Request):
         """Zip the ticked results' originals for download."""

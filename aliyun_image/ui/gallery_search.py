@@ -4,7 +4,7 @@ matches the search and filters.
 
 Ticked thumbnails are marked ``✓`` in their caption; the ticks live in the page's checkbox list
 (``picks``), which the existing "download selection" zip reads. Every handler works through the
-caller's :class:`~aliyun_image.gallery.Gallery`: ids that are not the caller's are dropped.
+caller's :class:`~aliyun_image.storage.gallery.Gallery`: ids that are not the caller's are dropped.
 
 Public endpoint: ``/download_matching`` (parameters in :data:`.endpoints.PARAMS`).
 """
@@ -17,11 +17,11 @@ from typing import Any
 
 import gradio as gr
 
-from .. import result_sets
-from ..gallery import Gallery
-from .context import AppContext
+from ..storage import result_sets
+from ..storage import Gallery
+from ..runtime import AppContext
 from .endpoints import check_handler
-from .present import caption, request_lang, request_session
+from .present import caption, request_lang, request_session, ui_error
 from .strings import t
 from .widgets import I18N, PRIVATE
 
@@ -52,10 +52,10 @@ class SelectWidgets:
 def select_row() -> SelectWidgets:
     """Select mode (clicking a thumbnail ticks it), select all / none, and the zip of all matches."""
     with gr.Row(equal_height=True, elem_id="gallery-select-row"):
-        mode = gr.Checkbox(label=I18N("sel_mode"), value=False, elem_id="gallery-select-mode", scale=3)
-        pick_all = gr.Button(I18N("sel_all"), size="sm", elem_id="gallery-pick-all", scale=1)
-        pick_none = gr.Button(I18N("sel_none"), size="sm", elem_id="gallery-pick-none", scale=1)
-        match_zip = gr.Button(I18N("zip_matching"), size="sm", elem_id="gallery-zip-matching", scale=2)
+        mode = gr.Checkbox(label=I18N("action.select_mode"), value=False, elem_id="gallery-select-mode", scale=3)
+        pick_all = gr.Button(I18N("action.select_all"), size="sm", elem_id="gallery-pick-all", scale=1)
+        pick_none = gr.Button(I18N("action.select_none"), size="sm", elem_id="gallery-pick-none", scale=1)
+        match_zip = gr.Button(I18N("action.zip_matching"), size="sm", elem_id="gallery-zip-matching", scale=2)
     info = gr.Markdown(elem_id="gallery-select-info")
     return SelectWidgets(mode, pick_all, pick_none, match_zip, info)
 
@@ -88,8 +88,8 @@ class GallerySearch:
         recs = [r for r in (gallery.get(i) for i in ids) if r is not None and r.file is not None]
         picks = [i for i in picks if i in {r.id for r in recs}]
         items = [(str(gallery.thumbnail(r) or r.file), ("✓ " if r.id in picks else "") + caption(r)) for r in recs]
-        line = (t(lang, "sel_count", n=len(picks), ids=", ".join(f"#{i}" for i in picks)) if picks
-                else t(lang, "sel_zero"))
+        line = (t(lang, "action.selected_count", n=len(picks), ids=", ".join(f"#{i}" for i in picks)) if picks
+                else t(lang, "action.selected_none"))
         return items, gr.CheckboxGroup(value=picks), line
 
     def gallery_toggle(self, ids: list[int], mode: bool, picks: list[int], evt: gr.SelectData, request: gr.Request):
@@ -136,9 +136,9 @@ class GallerySearch:
         dest = self.ctx.zip_path(f"aliyun-image-matching-{len(ids)}-images.zip", ids)
         out = gallery.export_zip(ids, dest) if ids else None
         if out is None:
-            raise gr.Error(t(lang, "zip_matching_none"), print_exception=False)
-        message = (t(lang, "zip_matching_capped", total=total, n=len(ids)) if total > len(ids)
-                   else t(lang, "zip_matching_done", n=len(ids)))
+            raise ui_error(lang, t(lang, "action.zip_matching_none"))
+        message = (t(lang, "action.zip_matching_capped", total=total, n=len(ids)) if total > len(ids)
+                   else t(lang, "action.zip_matching_done", n=len(ids)))
         return str(out), message
 
 

@@ -16,18 +16,15 @@ from typing import Any
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl, urlencode
 
+from .. import i18n
+from .strings import t
+
 JSON_BODY_MAX = 1 << 20  # 1 MiB: a prompt is at most a few kB
 UPLOAD_OVERHEAD = 1 << 20  # multipart headers and boundaries around the file bytes
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict]]
 Send = Callable[[dict], Awaitable[None]]
-
-_TOO_LARGE = {
-    "zh": "上传内容过大（上限 {mb} MB）。请压缩或缩小图片后再试。",
-    "en": "The upload is too large (limit {mb} MB). Compress or shrink the image and try again.",
-}
-
 
 class _TooLarge(Exception):
     pass
@@ -66,7 +63,7 @@ class Guard:
             return
         length = _content_length(scope)
         if length is not None and length > limit:
-            await _too_large(send, limit)
+            await _too_large(scope, send, limit)
             return
         await self._capped(scope, receive, send, limit)
 
@@ -93,23 +90,28 @@ class Guard:
             await self.app(scope, counting_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await _too_large(send, limit)
+                await _too_large(scope, send, limit)
 
 
-def _content_length(scope: Scope) -> int | None:
+def _header(scope: Scope, wanted: bytes) -> bytes | None:
     for name, value in scope.get("headers", []):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return None
+        if name == wanted:
+            return value
     return None
 
 
-async def _too_large(send: Send, limit: int) -> None:
+def _content_length(scope: Scope) -> int | None:
+    value = _header(scope, b"content-length")
+    try:
+        return None if value is None else int(value)
+    except ValueError:
+        return None
+
+
+async def _too_large(scope: Scope, send: Send, limit: int) -> None:
     mb = max(1, round((limit - UPLOAD_OVERHEAD) / (1 << 20))) if limit > JSON_BODY_MAX else 1
-    text = {k: v.format(mb=mb) for k, v in _TOO_LARGE.items()}
-    await _reply(send, 413, {"detail": f"{text['zh']}\n{text['en']}", **text})
+    lang = i18n.from_accept_language((_header(scope, b"accept-language") or b"").decode("latin-1"))
+    await _reply(send, 413, {"detail": t(lang, "guard.too_large", mb=mb)})
 
 
 async def _reply(send: Send, status: int, body: dict) -> None:

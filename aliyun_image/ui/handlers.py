@@ -1,7 +1,7 @@
 """Event handlers: turn widget values into service calls and service results into widget values.
 
 :class:`Handlers` is every event function of the app, bound to one
-:class:`~aliyun_image.ui.context.AppContext`: the runs and Stop (:mod:`.run_handlers`), the
+:class:`~aliyun_image.runtime.context.AppContext`: the runs and Stop (:mod:`.run_handlers`), the
 gallery (:mod:`.gallery_handlers`) and the small form helpers below. The layout builds it once
 the widgets exist, handing it the widgets "Reuse parameters" fills.
 """
@@ -14,12 +14,12 @@ import gradio as gr
 
 import asyncio
 
-from .. import catalog, keycheck, model_info
+from ..catalog import spec as catalog, describe as model_info
+from ..dashscope import keycheck
 from ..errors import AliyunImageError
-from ..config import region_names
 from ..jobs import MAX_FANOUT
 from .present import error_md, header_key, request_lang
-from .context import AppContext
+from ..runtime import AppContext
 from .gallery_handlers import GalleryHandlers, ReuseTargets
 from .gallery_search import GallerySearch
 from .result_actions import ResultActions
@@ -33,13 +33,13 @@ def key_report(result: keycheck.KeyCheck, configured: str, lang: str) -> str:
     lines = []
     for r in result.results:
         ms = f"{r.latency_ms} ms" if r.latency_ms is not None else "-"
-        lines.append(f"- {'✓' if r.valid else '✗'} {r.label(lang)} · {t(lang, 'key_' + r.status)} · {ms}")
-    if result.region is None:
-        return "\n".join(lines) + "\n\n" + t(lang, "key_nowhere")
-    zh, en = region_names(result.region)
-    verdict = t(lang, "key_found", region=zh if lang == "zh" else en)
+        lines.append(f"- {'✓' if r.valid else '✗'} {r.label(lang)} · {t(lang, 'key.' + r.status)} · {ms}")
+    found = next((r for r in result.results if r.region == result.region), None)
+    if result.region is None or found is None:
+        return "\n".join(lines) + "\n\n" + t(lang, "key.nowhere")
+    verdict = t(lang, "key.found", region=found.label(lang))
     if result.region != configured:
-        verdict += " " + t(lang, "key_other_region")
+        verdict += " " + t(lang, "key.other_region")
     return "\n".join(lines) + "\n\n" + verdict
 
 
@@ -119,7 +119,7 @@ class Handlers(ResultActions, GalleryHandlers, GallerySearch):
         lang = request_lang(request)
         key = (header_key(x_dashscope_api_key) or "").strip() or self.ctx.host_key
         if not key:
-            return t(lang, "key_check_none")
+            return t(lang, "key.check_none")
         s = self.ctx.settings
         # An emulator or proxy base answers for its own region only; otherwise every public region.
         bases = {s.region: s.base_url} if not s.region_known or s.is_custom_base else None

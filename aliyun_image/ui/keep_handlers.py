@@ -1,7 +1,7 @@
 """Handlers of the "nothing is lost" features: Undo after a delete, and PNG info (a dropped PNG's
 recipe into the panel of its task). Private events; mixed into :class:`~aliyun_image.ui.handlers.Handlers`.
 
-Hosted mode: Undo goes through the caller's :class:`~aliyun_image.gallery.Gallery`, so another
+Hosted mode: Undo goes through the caller's :class:`~aliyun_image.storage.gallery.Gallery`, so another
 visitor's id restores nothing; a dropped file is read only from Gradio's upload folder.
 """
 
@@ -11,12 +11,13 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..errors import AliyunImageError, validation
-from ..gallery import Gallery
-from ..recipe_read import read_png_recipe
-from ..reuse import reuse_values
-from .context import AppContext, gradio_upload_dir
-from .present import request_lang, request_session
+from ..errors import AliyunImageError, ValidationError
+from ..i18n import msg
+from ..storage import Gallery
+from ..recipes import read_png_recipe
+from ..recipes import reuse_values
+from ..runtime import AppContext, gradio_upload_dir
+from .present import md, request_lang, request_session, ui_error
 from .reuse_fill import ReuseTargets, fill_panel
 from .strings import t
 
@@ -35,8 +36,8 @@ class KeepHandlers:
         lang = request_lang(request)
         rec = self._owner_gallery(request).restore(int(last)) if last else None
         if rec is None:
-            return t(lang, "undo_nothing"), None, gr.Button(visible=False)
-        return t(lang, "undone", id=rec.id), None, gr.Button(visible=False)
+            return t(lang, "keep.undo_nothing"), None, gr.Button(visible=False)
+        return t(lang, "keep.undone", id=rec.id), None, gr.Button(visible=False)
 
     def png_info(self, file: str | None, request: gr.Request) -> dict:
         """Read the recipe of a dropped PNG and fill the panel of its task (t2i, edit or fusion)."""
@@ -50,20 +51,20 @@ class KeepHandlers:
         path = Path(str(file))
         try:
             if self.ctx.opts.hosted and not path.resolve().is_relative_to(gradio_upload_dir()):
-                raise validation("只能读取拖入本页面的文件。", "Only a file dropped onto this page can be read.",
-                                 code="Validation.Recipe")  # a crafted path: read nothing
+                # a crafted path: read nothing
+                raise ValidationError(msg("ui.keep.png_not_dropped"), code="Validation.Recipe")
             recipe = read_png_recipe(path)
         except AliyunImageError as exc:
             if here is None:
-                raise gr.Error(exc.text(lang, details=False)) from None
-            return {here: "✗ " + exc.text(lang, details=False)}
+                raise ui_error(lang, exc.text(lang, details=False)) from None
+            return {here: "✗ " + md(exc.text(lang, details=False))}
         # Inputs come back from the visitor's own kept copies (by digest), never from the file's paths.
         files = self._owner_gallery(request).kept_inputs([i.get("sha256") for i in recipe.inputs])
         plan = reuse_values(recipe, files)
-        source = t(lang, "png_source_ours" if recipe.source == "aliyun-image" else "png_source_a1111")
-        text = t(lang, "png_loaded", name=path.name[:80], source=source)
+        source = t(lang, "keep.png_source_ours" if recipe.source == "aliyun-image" else "keep.png_source_a1111")
+        text = t(lang, "keep.png_loaded", name=md(path.name[:80]), source=source)  # for Markdown lines
         if plan.inputs:
-            text += " " + t(lang, "png_inputs", restored=plan.restored, inputs=plan.inputs)
+            text += " " + t(lang, "keep.png_inputs", restored=plan.restored, inputs=plan.inputs)
         out = fill_panel(targets, plan, text)
         if here is not None:
             out[here] = "✓ " + text

@@ -25,8 +25,8 @@ class PngInfo:
 
 def build_png_info() -> PngInfo:
     """A file drop for PNGs (this app's, or A1111's) and its status line."""
-    with gr.Accordion(I18N("png_info"), open=False, elem_id="png-info"):
-        file = gr.File(label=I18N("png_drop"), file_types=[".png"], type="filepath", file_count="single",
+    with gr.Accordion(I18N("keep.png_info"), open=False, elem_id="png-info"):
+        file = gr.File(label=I18N("keep.png_drop"), file_types=[".png"], type="filepath", file_count="single",
                        height=120, elem_id="png-info-file")
         status = gr.Markdown(elem_id="png-info-status")
     return PngInfo(file, status)

@@ -7,6 +7,7 @@ in the order of :data:`.endpoints.PARAMS`. Everything else is UI plumbing and pr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,19 +16,24 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from .cost_ui import wire as wire_cost
-from .context import AppContext
+from ..runtime import AppContext
 from .endpoints import PARAMS, check_handler
 from .gallery_handlers import ReuseTargets
 from .gallery_search import wire_gallery_search
 from .guard import Guard
+from .locale_shim import LocaleShim
 from .keep_panels import build_png_info, wire_keep
 from .handlers import Handlers
 from .assist import wire_slot_checks, wire_templates
 from .result_actions import wire_result_actions
 from .rewrite import wire_rewrite
+from .sessions import lean_sessions_lifespan
 from .panels import (EditPanel, FusePanel, GalleryPanel, T2IPanel, build_edit, build_fuse, build_gallery,
                      build_header, build_t2i)
-from .widgets import COUNT_JS, I18N, PRIVATE, STOP, OptionWidgets, progress_on
+from .banner import banner_texts
+from .strings import UI, t
+from .widgets import COUNT_JS, PRIVATE, STOP, OptionWidgets, model_labels, progress_on
+from .. import i18n
 
 ASSETS = Path(__file__).resolve().parent / "static"  # shipped in the package: css and head scripts
 
@@ -143,25 +149,69 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
     return demo
 
 
+def page_i18n(ctx: AppContext) -> gr.I18n:
+    """The page's translations for ``gr.I18n``: the catalogue's ``[ui]`` table in every language
+    of :data:`aliyun_image.i18n.LANGUAGES`, plus the texts rendered when the page is built
+    (banners with values, model labels).
+
+    Gradio's frontend (6.31, ``setupi18n``) picks the browser's locale among the languages it
+    ships itself: the exact ``navigator.language`` when it has it (``zh-CN``, ``zh-TW``), else its
+    base language (``ja-JP`` -> ``ja``, ``en-US`` -> ``en``), else ``en``; it then looks a key up
+    in that locale, its base, and ``en`` (svelte-i18n's fallback chain). Translations keyed by our
+    base codes (``en``, ``zh``, ``ja``) are therefore found for every locale Gradio can pick, and
+    aliases such as ``zh-CN`` or ``ja-JP`` would only send the same texts twice. Gradio ships no
+    ``zh-HK``, ``zh-SG`` or bare ``zh`` and would show those browsers English: :mod:`.locale_shim`
+    maps them to ``zh-TW`` / ``zh-CN`` first, so the page reads Chinese like its messages.
+    """
+    tables = {}
+    for lang in i18n.LANGUAGES:
+        texts = {k: v for k, v in i18n.catalogue(lang).items() if k.startswith(UI)}
+        tables[lang] = {**texts, **model_labels(lang), **banner_texts(ctx, lang)}
+    return gr.I18n(**tables)
+
+
+def toast_css() -> str:
+    """CSS that titles error toasts in the page's language.
+
+    Gradio 6.31 groups toasts by type and heads each group with the type's English name
+    ("Error"), whatever ``gr.Error(title=...)`` says (the title only reaches API clients). The
+    page's ``<html lang>`` is the locale Gradio chose, so ``:lang()`` picks the catalogue's title.
+    """
+    def title(lang: str) -> str:
+        return json.dumps(t(lang, "toast.error"), ensure_ascii=False)
+
+    rules = [".toast-title.error { font-size: 0; }",
+             ".toast-title.error .toast-count { font-size: var(--text-lg); }",
+             f".toast-title.error::before {{ content: {title(i18n.DEFAULT)}; font-size: var(--text-lg); }}"]
+    rules += [f".toast-title.error:lang({lang})::before {{ content: {title(lang)}; }}"
+              for lang in i18n.LANGUAGES if lang != i18n.DEFAULT]
+    return "\n".join(rules)
+
+
 def launch_kwargs(ctx: AppContext) -> dict[str, Any]:
     """Arguments for ``demo.launch`` that every way of launching must use (safety settings)."""
     opts = ctx.opts
     allowed = [] if opts.hosted else [str(Path(ctx.settings.data_dir).resolve())]
     upload_max = int(opts.max_upload_mb * (1 << 20)) if opts.max_upload_mb > 0 else None
     kwargs: dict[str, Any] = {
-        "i18n": I18N,
+        "i18n": page_i18n(ctx),
         "run_history": False,  # it would keep every input in localStorage
         "allowed_paths": allowed,
         "css_paths": [ASSETS / "style.css"],
+        "css": toast_css(),
         "head_paths": [ASSETS / "key_header.html", ASSETS / "shortcuts.html", ASSETS / "key_banner.html"],
         "theme": gr.themes.Soft(),
         "footer_links": ["api", "gradio"],
         "show_error": True,
         "max_file_size": upload_max,
-        # Deep links closed, request bodies capped (see guard.py).
-        "app_kwargs": {"middleware": [Middleware(Guard, upload_max=upload_max)]},
+        # Deep links closed, request bodies capped (see guard.py); sessions without Gradio's copy of
+        # the page, which only deep links read (see sessions.py).
+        "app_kwargs": {"middleware": [Middleware(Guard, upload_max=upload_max), Middleware(LocaleShim)],
+                       "lifespan": lean_sessions_lifespan},
     }
     if opts.hosted:
-        # Each session's state is about 240 KB; Gradio's default keeps 10,000 (2.4 GB).
+        # Gradio's default keeps 10,000 sessions. A session costs ~15 KiB (~75 KiB once its page has
+        # loaded) with the lean state of sessions.py, ~360-430 KiB with Gradio's own
+        # (python -m bench.session_memory).
         kwargs["state_session_capacity"] = max(10, opts.max_sessions)
     return kwargs

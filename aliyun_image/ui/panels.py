@@ -4,7 +4,7 @@ events are wired in :mod:`.layout`, once the handlers exist.
 
 A run panel names its widgets twice over: :meth:`api_inputs` by the public API's parameter
 names (:mod:`.endpoints`), :meth:`reuse_fields` by the control names "Reuse parameters" fills
-(:data:`aliyun_image.reuse.FIELDS`).
+(:data:`aliyun_image.recipes.reuse.FIELDS`).
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ import gradio as gr
 
 from .. import catalog
 from ..catalog import EDIT, T2I
-from .context import AppContext
+from ..runtime import AppContext
 from .cost_ui import cost_line, spend_line
 from .banner import build_title_and_banner
 from .gallery_search import SelectWidgets, select_row
 from .result_actions import ActionWidgets, action_row, recent_box
 from .rewrite import RewriteRow, build_rewrite_row
-from .strings import PRESET_LABELS, STYLES
+from .strings import STYLES, TEMPLATES
 from .widgets import (I18N, OptionWidgets, SizeWidgets, label, options, results, run_buttons, size_widgets,
                       upload)
 
@@ -47,13 +47,13 @@ def build_header(ctx: AppContext) -> Header:
     """Title, the mode's banner, and the key box with its check button."""
     build_title_and_banner(ctx)
     # With --offline every call goes to the emulator, so a key box would only mislead.
-    with gr.Accordion(I18N("key_box"), open=ctx.opts.hosted and not ctx.host_key, elem_id="key-box",
+    with gr.Accordion(I18N("key.box"), open=ctx.opts.hosted and not ctx.host_key, elem_id="key-box",
                       visible=not ctx.opts.offline):
         # Never an input of any event: the page sends its value as a request header
         # (static/key_header.html), so Gradio never holds it in session state.
-        gr.Textbox(label=I18N("key_label"), placeholder=I18N("key_placeholder"), type="password",
+        gr.Textbox(label=I18N("key.label"), placeholder=I18N("key.placeholder"), type="password",
                    value="", elem_id="api-key", max_lines=1)
-        check = gr.Button(I18N("key_check"), size="sm", elem_id="key-check")
+        check = gr.Button(I18N("key.check"), size="sm", elem_id="key-check")
         report = gr.Markdown(elem_id="key-report")
     return Header(check, report)
 
@@ -153,9 +153,9 @@ def _edit_presets() -> tuple[gr.Dropdown, gr.Dropdown, gr.Textbox, gr.Button]:
     """Preset, style and object, and the button that writes the instruction from them."""
     with gr.Accordion(I18N("presets"), open=True):
         with gr.Row():
-            preset = gr.Dropdown(choices=[(I18N(f"preset:{k}"), k) for k in PRESET_LABELS["en"]], value="background",
+            preset = gr.Dropdown(choices=[(I18N(f"templates.{k}"), k) for k in TEMPLATES], value="background",
                                  label=I18N("preset"), elem_id="edit-preset", min_width=200)
-            style = gr.Dropdown(choices=[(I18N(f"style:{i}"), v) for i, v in enumerate(STYLES)], value=STYLES[0],
+            style = gr.Dropdown(choices=[(I18N(f"styles.{v}"), v) for v in STYLES], value=STYLES[0],
                                 label=I18N("style"), min_width=200)
         with gr.Row(equal_height=True):
             obj = gr.Textbox(label=I18N("object"), max_lines=1, scale=3)
@@ -298,8 +298,8 @@ class GalleryPanel:
 def _gallery_filters() -> dict[str, Any]:
     with gr.Row():
         query = gr.Textbox(label=I18N("search"), max_lines=1, scale=3, elem_id="gallery-search")
-        task = gr.Dropdown(choices=[(I18N("all"), ""), (I18N("task_t2i"), "t2i"), (I18N("task_edit"), "edit"),
-                                    (I18N("task_fuse"), "fuse")],
+        task = gr.Dropdown(choices=[(I18N("all"), ""), (I18N("task.t2i"), "t2i"), (I18N("task.edit"), "edit"),
+                                    (I18N("task.fuse"), "fuse")],
                            value="", label=I18N("filter_task"), scale=1, elem_id="gallery-task")
         model = gr.Dropdown(choices=[(I18N("all"), "")], value="", label=I18N("filter_model"), scale=2,
                             elem_id="gallery-model", allow_custom_value=True)
@@ -337,7 +337,7 @@ def _gallery_details() -> dict[str, Any]:
         to_fuse = gr.Button(I18N("to_fuse"), size="sm", elem_id="gallery-to-fuse")
         delete = gr.Button(I18N("delete"), size="sm", variant="stop", elem_id="gallery-delete")
     status = gr.Markdown(elem_id="gallery-status")
-    undo = gr.Button(I18N("undo"), size="sm", visible=False, elem_id="gallery-undo")
+    undo = gr.Button(I18N("keep.undo"), size="sm", visible=False, elem_id="gallery-undo")
     return {"preview": preview, "details": details, "download": download, "reuse": reuse, "to_edit": to_edit,
             "to_fuse": to_fuse, "delete": delete, "status": status, "undo": undo, "last_deleted": gr.State(None)}
 
@@ -353,6 +353,6 @@ def build_gallery() -> GalleryPanel:
                 grid = _gallery_grid()
             with gr.Column(scale=5):
                 details = _gallery_details()
-                keep = gr.Button(I18N("rw_keep_gallery"), size="sm", elem_id="gallery-keep-wording")
+                keep = gr.Button(I18N("rewrite.keep_gallery"), size="sm", elem_id="gallery-keep-wording")
     return GalleryPanel(tab=tab, page_ids=page_ids, page_no=page_no, selected=selected, **filters, **grid,
                         **details, keep_wording=keep, spend=spend)

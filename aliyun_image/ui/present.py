@@ -9,16 +9,20 @@ from urllib.parse import unquote
 
 import gradio as gr
 
+from .. import i18n
+from ..generation import outcome as summary
 from ..errors import AliyunImageError
-from ..store import Record
-from ..summary import escape_md
-from .strings import lang_of
+from ..i18n import Message
+from ..storage import Record
+from ..generation import escape_md
+from .strings import t
 
 
 def request_lang(request: gr.Request | None) -> str:
-    """The caller's language (``zh`` or ``en``) from the request's Accept-Language header."""
+    """The caller's language (one of :data:`aliyun_image.i18n.LANGUAGES`) from the request's
+    Accept-Language header: the browser's for the page, English for a client that sends none."""
     headers = getattr(request, "headers", None) or {}
-    return lang_of(headers.get("accept-language"))
+    return i18n.from_accept_language(headers.get("accept-language"))
 
 
 # Routes whose session hash comes from the caller's request body (see request_session).
@@ -79,7 +83,9 @@ def caption_id(text: Any) -> int | None:
     return int(found.group(1)) if found else None
 
 
-md = escape_md  # Markdown escaping of service text (one rule for the page and the summaries)
+# Markdown escaping of text shown in a Markdown component (one rule for the page and the
+# summaries). Done once, where text goes into Markdown: never on a toast, which shows text as is.
+md = escape_md
 
 
 def error_md(err: AliyunImageError, lang: str) -> str:
@@ -87,7 +93,24 @@ def error_md(err: AliyunImageError, lang: str) -> str:
     return "⚠️ " + md(err.text(lang))
 
 
-def gr_error(err: AliyunImageError) -> gr.Error:
+def ui_error(lang: str, message: str) -> gr.Error:
+    """A toast (and an error for API and MCP clients) in ``lang`` only, title included.
+    ``message`` is plain text: a toast does not render Markdown."""
+    return gr.Error(message, title=t(lang, "toast.error"), print_exception=False)
+
+
+def gr_error(err: AliyunImageError, lang: str) -> gr.Error:
     """A failure with nothing produced, raised so API and MCP clients see it as an error (the page
-    shows the same message in the status line too). Both languages: a client has no locale."""
-    return gr.Error(md(err.both()), print_exception=False)
+    shows the same message in the status line too), in the caller's language."""
+    return ui_error(lang, err.text(lang))
+
+
+# --- adapters for texts other packages hand over (one place to change when they move) ----------
+def event_text(lang: str, text: Message | str) -> str:
+    """A run event's status text in ``lang``."""
+    return i18n.render(lang, text)
+
+
+def run_text(lang: str, name: str) -> str:
+    """A text of the run summary's (e.g. ``offline_note``), which the summary builder owns."""
+    return summary.text(lang, name)

@@ -5,7 +5,7 @@ and the recent prompts under each prompt box.
 An action names a result by its stored record id only: the panel's hidden ``current`` number
 holds the id of the thumbnail the visitor clicked, else of the run's first image (read from the
 ``#id`` each caption starts with). Every handler looks the id up in the caller's
-:class:`~aliyun_image.gallery.Gallery`, so in hosted mode a crafted call with someone else's id
+:class:`~aliyun_image.storage.gallery.Gallery`, so in hosted mode a crafted call with someone else's id
 (or garbage) is refused and changes nothing. Variations go through the run handlers' own path
 (:meth:`RunHandlers._run`): the same quota, Stop and hosted rules as the Generate button.
 
@@ -21,12 +21,12 @@ from typing import Any
 import gradio as gr
 
 from ..errors import AliyunImageError
-from ..store import Record
-from ..variations import variation_request
-from .context import AppContext
+from ..storage import Record
+from ..recipes import variation_request
+from ..runtime import AppContext
 from .endpoints import check_handler
 from .gallery_search import ZIPS, shown
-from .present import caption_id, error_md, gr_error, request_lang, request_session
+from .present import caption_id, error_md, gr_error, md, request_lang, request_session, ui_error
 from .run_handlers import RunHandlers
 from .strings import t
 from .widgets import I18N, PRIVATE, progress_on
@@ -49,20 +49,21 @@ def action_row(prefix: str) -> ActionWidgets:
     """Buttons for the selected (else first) result of the panel's last run."""
     current = gr.Number(value=None, precision=0, visible=False, elem_id=f"{prefix}-current")
     with gr.Row(elem_classes=["result-actions"], elem_id=f"{prefix}-actions"):
-        edit = gr.Button(I18N("act_edit"), size="sm", elem_id=f"{prefix}-act-edit")
-        slots = [gr.Button(I18N(f"act_slot{i}"), size="sm", elem_id=f"{prefix}-act-slot{i}") for i in (1, 2, 3)]
+        edit = gr.Button(I18N("action.edit"), size="sm", elem_id=f"{prefix}-act-edit")
+        slots = [gr.Button(I18N(f"action.slot{i}"), size="sm", elem_id=f"{prefix}-act-slot{i}") for i in (1, 2, 3)]
     with gr.Row(elem_classes=["result-actions"]):
-        variations = gr.Button(I18N("act_variations"), size="sm", elem_id=f"{prefix}-act-variations")
-        zip_run = gr.Button(I18N("act_zip_run"), size="sm", elem_id=f"{prefix}-act-zip")
+        variations = gr.Button(I18N("action.variations"), size="sm", elem_id=f"{prefix}-act-variations")
+        zip_run = gr.Button(I18N("action.zip_run"), size="sm", elem_id=f"{prefix}-act-zip")
     note = gr.Markdown(elem_id=f"{prefix}-act-note")
-    zip_file = gr.File(label=I18N("act_zip_file"), interactive=False, visible=False, elem_id=f"{prefix}-act-zip-file")
+    zip_file = gr.File(label=I18N("action.zip_file"), interactive=False, visible=False,
+                       elem_id=f"{prefix}-act-zip-file")
     return ActionWidgets(current, edit, slots, variations, zip_run, zip_file, note)
 
 
 def recent_box(prefix: str, box: gr.Textbox) -> gr.Dataset:
     """The owner's recent prompts under a prompt box: one click fills the box (hidden until there
     are some)."""
-    return gr.Dataset(components=[box], samples=[], label=I18N("recent"), type="values", samples_per_page=8,
+    return gr.Dataset(components=[box], samples=[], label=I18N("action.recent"), type="values", samples_per_page=8,
                       visible=False, elem_id=f"{prefix}-recent", elem_classes=["recent-prompts"])
 
 
@@ -89,8 +90,8 @@ class ResultActions(RunHandlers):
     @staticmethod
     def _refusal(record_id: Any, lang: str) -> str:
         if record_id in (None, "") or (isinstance(record_id, (int, float)) and not record_id):
-            return t(lang, "act_none")
-        return t(lang, "act_not_yours", id=str(record_id)[:20])
+            return t(lang, "action.none")
+        return t(lang, "action.not_yours", id=str(record_id)[:20])
 
     # --- which result the actions act on (private) -----------------------------------------------
     def result_picked(self, evt: gr.SelectData, request: gr.Request) -> tuple[Any, Any]:
@@ -100,7 +101,7 @@ class ResultActions(RunHandlers):
         rid = caption_id(value.get("caption"))
         if rid is None:
             return gr.skip(), gr.skip()
-        return rid, t(request_lang(request), "act_target", id=rid)
+        return rid, t(request_lang(request), "action.target", id=rid)
 
     def result_first(self, items: list | None) -> tuple[int | None, str]:
         """The first result of what the panel shows (new results reset the choice, and clear the
@@ -114,16 +115,16 @@ class ResultActions(RunHandlers):
         lang = request_lang(request)
         rec = self._owned(record_id, request)
         if rec is None:
-            return gr.skip(), gr.skip(), "⚠️ " + self._refusal(record_id, lang), gr.skip()
-        return str(rec.file), gr.Tabs(selected="edit"), "", "✓ " + t(lang, "act_edit_done", id=rec.id)
+            return gr.skip(), gr.skip(), "⚠️ " + md(self._refusal(record_id, lang)), gr.skip()
+        return str(rec.file), gr.Tabs(selected="edit"), "", "✓ " + t(lang, "action.edit_done", id=rec.id)
 
     def use_as(self, record_id: Any, slot: int, request: gr.Request):
         """Put the result into fusion slot ``slot`` (图1-图3), staying on this tab."""
         lang = request_lang(request)
         rec = self._owned(record_id, request)
         if rec is None or slot not in (1, 2, 3):
-            return gr.skip(), "⚠️ " + self._refusal(record_id, lang)
-        return str(rec.file), "✓ " + t(lang, "act_slot_done", id=rec.id, slot=slot)
+            return gr.skip(), "⚠️ " + md(self._refusal(record_id, lang))
+        return str(rec.file), "✓ " + t(lang, "action.slot_done", id=rec.id, slot=slot)
 
     async def variations(self, record_id: float, request: gr.Request,
                          x_dashscope_api_key: gr.Header = None):  # type: ignore[assignment]
@@ -142,14 +143,14 @@ class ResultActions(RunHandlers):
         rec = self._owned(record_id, request)
         if rec is None:
             message = self._refusal(record_id, lang)
-            yield gr.skip(), "⚠️ " + message
-            raise gr.Error(message, print_exception=False)
+            yield gr.skip(), "⚠️ " + md(message)
+            raise ui_error(lang, message)
         try:
             var = variation_request(rec, self.ctx.gallery(request_session(request)).input_files(rec))
         except AliyunImageError as err:
             yield gr.skip(), error_md(err, lang)
-            raise gr_error(err) from None
-        intro = t(lang, "act_var_start", id=rec.id)
+            raise gr_error(err, lang) from None
+        intro = t(lang, "action.variations_start", id=rec.id)
         async for gallery, status in self._run(request, x_dashscope_api_key, var.task, var.prompt, var.images,
                                                var.options):
             yield gallery, f"{intro}\n\n{status}"
@@ -167,13 +168,13 @@ class ResultActions(RunHandlers):
         gallery = self.ctx.gallery(request_session(request))
         recs = gallery.run_of(rec.id) if rec is not None else []
         if not recs:
-            raise gr.Error(self._refusal(record_id, lang), print_exception=False)
+            raise ui_error(lang, self._refusal(record_id, lang))
         ids = [r.id for r in recs]
         dest = self.ctx.zip_path(f"aliyun-image-run-{ids[0]}.zip", ids)
         out = gallery.export_zip(ids, dest)
         if out is None:
-            raise gr.Error(self._refusal(record_id, lang), print_exception=False)
-        return str(out), t(lang, "act_zip_done", n=len(ids), first=ids[0], last=ids[-1])
+            raise ui_error(lang, self._refusal(record_id, lang))
+        return str(out), t(lang, "action.zip_done", n=len(ids), first=ids[0], last=ids[-1])
 
     # --- recent prompts (private) ----------------------------------------------------------------
     def recent_prompts(self, task: str, request: gr.Request) -> gr.Dataset:

@@ -1,7 +1,7 @@
 """Filling a panel from a recipe: "Reuse parameters" on a gallery result, or a dropped PNG.
 
 Both end the same way: switch to the panel of the recipe's task, write every control it names
-(:data:`aliyun_image.reuse.FIELDS`, input images included), and confirm *on that panel's* status
+(:data:`aliyun_image.recipes.reuse.FIELDS`, input images included), and confirm *on that panel's* status
 line (the visitor is looking there now), echoed in the gallery's.
 """
 
@@ -13,14 +13,14 @@ from typing import Any
 
 import gradio as gr
 
-from ..reuse import ReusePlan
+from ..recipes import ReusePlan
 from .strings import t
 
 
 @dataclass
 class ReuseTargets:
     """The widgets "Reuse parameters" fills: per panel (task), a widget per control name of
-    :data:`aliyun_image.reuse.FIELDS`; the tabs, the gallery's status line, and each panel's."""
+    :data:`aliyun_image.recipes.reuse.FIELDS`; the tabs, the gallery's status line, and each panel's."""
 
     tabs: Any
     status: Any
@@ -36,10 +36,10 @@ class ReuseTargets:
 def reused_text(lang: str, rid: int, plan: ReusePlan) -> str:
     """The confirmation of a reuse: what came back, and what the visitor still has to add."""
     if not plan.inputs:
-        return t(lang, "reused_plain", id=rid)
+        return t(lang, "keep.reused_plain", id=rid)
     if plan.restored >= plan.inputs:
-        return t(lang, "reused_all", id=rid, inputs=plan.inputs)
-    return t(lang, "reused_some", id=rid, restored=plan.restored, inputs=plan.inputs)
+        return t(lang, "keep.reused_all", id=rid, inputs=plan.inputs)
+    return t(lang, "keep.reused_some", id=rid, restored=plan.restored, inputs=plan.inputs)
 
 
 def fill_panel(targets: ReuseTargets, plan: ReusePlan, message: str) -> dict:

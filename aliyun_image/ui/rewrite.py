@@ -1,5 +1,5 @@
 """Prompt rewriting in the open: after a run whose prompt the service rewrote (``prompt_extend``),
-the status shows both wordings side by side (:func:`aliyun_image.summary.rewrite_table`) and
+the status shows both wordings side by side (:func:`aliyun_image.generation.outcome.rewrite_table`) and
 "Keep this wording" puts the rewritten prompt in the box, turns rewriting off and keeps the seed,
 so the result can be reproduced (optionally running again at once).
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..reuse import reuse_values
+from ..recipes import reuse_values
 from .present import request_lang, request_session
 from .strings import t
 from .widgets import I18N, PRIVATE
@@ -73,8 +73,8 @@ class RewriteRow:
 def build_rewrite_row(prefix: str) -> RewriteRow:
     """The "keep this wording" buttons (hidden until a run was rewritten)."""
     with gr.Row():
-        keep = gr.Button(I18N("rw_keep"), size="sm", visible=False, elem_id=f"{prefix}-keep-wording")
-        keep_run = gr.Button(I18N("rw_keep_run"), size="sm", visible=False, elem_id=f"{prefix}-keep-run")
+        keep = gr.Button(I18N("rewrite.keep"), size="sm", visible=False, elem_id=f"{prefix}-keep-wording")
+        keep_run = gr.Button(I18N("rewrite.keep_run"), size="sm", visible=False, elem_id=f"{prefix}-keep-run")
     return RewriteRow(keep, keep_run)
 
 
@@ -96,9 +96,9 @@ class RewriteHandlers:
         lang = request_lang(request)
         found = self.memo.get(request_session(request), task)
         if found is None:
-            return gr.skip(), gr.skip(), gr.skip(), (status or "") + "\n\nℹ️ " + t(lang, "rw_none")
+            return gr.skip(), gr.skip(), gr.skip(), (status or "") + "\n\nℹ️ " + t(lang, "rewrite.none")
         seed = found.seed if found.seed is not None else gr.skip()
-        return found.actual, False, seed, (status or "") + "\n\nℹ️ " + t(lang, "rw_kept")
+        return found.actual, False, seed, (status or "") + "\n\nℹ️ " + t(lang, "rewrite.kept")
 
 
 def wire_rewrite(h: RewriteHandlers, task: str, row: RewriteRow, prompt: Any, extend: Any, seed: Any,
@@ -123,6 +123,6 @@ def reuse_with_wording(h: Any, selected: int | None, request: gr.Request) -> dic
     if rec is None or targets is None:
         return filled
     if not rec.actual_prompt:
-        return {targets.status: t(request_lang(request), "rw_none")}
+        return {targets.status: t(request_lang(request), "rewrite.none")}
     widgets = targets.panels[reuse_values(rec).panel]
     return {**filled, widgets["prompt"]: rec.actual_prompt, widgets["extend"]: False}

@@ -1,7 +1,7 @@
 """The run handlers: ``/generate``, ``/edit``, ``/fuse`` and their Stop buttons.
 
 No business logic lives here: validation, limits, HTTP, storing are the service's, the hourly
-quota is :mod:`aliyun_image.quota`'s and the closing summary :mod:`aliyun_image.summary`'s. What
+quota is :mod:`aliyun_image.money.quota`'s and the closing summary :mod:`aliyun_image.generation.outcome`'s. What
 is here is presentation: turning widget values into a service call, and streaming each image to
 the page the moment it is stored.
 
@@ -29,15 +29,16 @@ import gradio as gr
 
 from ..errors import AliyunImageError, unexpected
 from ..jobs import Job
-from ..kinds import Task
-from ..quota import Reservation, payer_id
-from ..summary import Outcome, page_summary
-from .present import caption, client_host, count, error_md, gr_error, header_key, md, request_lang, request_session
+from ..enums import Task
+from ..money import Reservation, payer_id
+from ..generation import Outcome, page_summary
+from .present import (caption, client_host, count, error_md, event_text, gr_error, header_key, md, request_lang,
+                      request_session, run_text, ui_error)
 from .cost_ui import run_cost_md
-from .context import AppContext, Route
+from ..runtime import AppContext, Route
 from .rewrite import RewriteMemo
 from .runs import Consumer, Run, RunRegistry
-from .strings import t
+from .strings import slot_name, t
 
 log = logging.getLogger(__name__)
 Update = tuple[Any, str]  # (gallery, status) as a run handler yields them
@@ -66,10 +67,10 @@ def run_options(quality: str, model: str, n: Any, seed: Any, negative: str, prom
 def run_status(run: Run) -> str:
     """The status line while ``run`` is under way."""
     lang = run.lang
-    note = f" {t(lang, 'offline_note')}" if run.route_kind == "offline" else ""
+    note = f" {run_text(lang, 'offline_note')}" if run.route_kind == "offline" else ""
     done = len(run.results) + len(run.failures)
     if run.status_text and not done and not run.stopping:
-        return run.status_text[0 if lang == "zh" else 1] + note
+        return md(event_text(lang, run.status_text)) + note
     key = "stopping" if run.stopping else "working"
     return t(lang, key, done=done, total=run.job.n) + note
 
@@ -142,7 +143,7 @@ class RunHandlers:
                                           prompt, images, options)
         except AliyunImageError as err:
             yield [], error_md(err, lang)
-            raise gr_error(err) from None
+            raise gr_error(err, lang) from None
         run, consumer = self._start(route, job, reservation, task, session, owner, lang)
         try:
             yield [], run_status(run)
@@ -154,7 +155,7 @@ class RunHandlers:
             run.cancel.set()
             raise
         if run.finished and not run.stopping and not run.results and run.failures:
-            raise gr_error(run.failures[0])
+            raise gr_error(run.failures[0], lang)
 
     async def _follow(self, run: Run, consumer: Consumer) -> AsyncIterator[Update]:
         """(gallery, status) after each change of ``run`` while ``consumer`` watches it; the
@@ -256,10 +257,10 @@ class RunHandlers:
         """
         lang = request_lang(request)
         url = (image_url or "").strip()
-        source = _edit_source(image, url, lang)
-        if isinstance(source, gr.Error):
-            yield [], None, "⚠️ " + str(source.message)
-            raise source
+        source, refusal = _edit_source(image, url, lang)
+        if refusal:
+            yield [], None, "⚠️ " + md(refusal)
+            raise ui_error(lang, refusal)
         both = "\n\nℹ️ " + t(lang, "both_inputs") if image and url else ""
         opts = run_options(quality, model, n, seed, negative, prompt_extend, watermark,
                            size_value(size_mode, size_preset, width, height))
@@ -280,7 +281,8 @@ class RunHandlers:
             image1: 图1, the first image.
             image2: 图2, the second image.
             image3: 图3, optional third image. Without a size, the output follows the last image's aspect.
-            instruction: e.g. "图1的人物穿上图2的衣服，站在图3的场景里".
+            instruction: Refers to the images as 图1, 图2, 图3, e.g. "the person in 图1 wears the clothes
+                from 图2, standing in the scene of 图3".
             quality: "plus" (default) or "max".
             model: Explicit edit model, or empty to choose by quality.
             n: Number of images, 1-6.
@@ -301,17 +303,17 @@ class RunHandlers:
                            size_value(size_mode, size_preset, width, height))
         gap = ""
         if slots and [s for s, _ in slots] != list(range(1, len(slots) + 1)):
-            gap = "\n\nℹ️ " + t(lang, "fuse_gap", order=" → ".join(f"图{s}" for s, _ in slots))
+            gap = "\n\nℹ️ " + t(lang, "fuse_gap", order=" → ".join(slot_name(s) for s, _ in slots))
         async for gallery, status in self._run(request, x_dashscope_api_key, Task.FUSE, instruction,
                                                [img for _, img in slots], opts):
             yield gallery, status + gap
 
 
-def _edit_source(image: str | None, url: str, lang: str) -> str | gr.Error:
-    """The edit's input (the upload wins over the URL box), or the error to raise: no input, or
-    URL box text that is not a URL."""
+def _edit_source(image: str | None, url: str, lang: str) -> tuple[str, str]:
+    """The edit's input (the upload wins over the URL box) and "", or "" and why there is none
+    (plain text): no input, or URL box text that is not a URL."""
     if url and not image and not re.match(r"(?i)^(https?|oss)://", url):
-        return gr.Error(md(t(lang, "not_url", text=url[:80])), print_exception=False)
+        return "", t(lang, "not_url", text=url[:80])
     if not (image or url):
-        return gr.Error(t(lang, "no_input"), print_exception=False)
-    return image or url
+        return "", t(lang, "no_input")
+    return image or url, ""

@@ -24,10 +24,11 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from ..errors import AliyunImageError
+from ..i18n import Message
 from ..jobs import Job
-from ..kinds import EventKind
-from ..service import Event
-from ..store import Record
+from ..enums import EventKind
+from ..generation import Event
+from ..storage import Record
 
 log = logging.getLogger(__name__)
 # Sent to a consumer that another one replaced.
@@ -57,7 +58,7 @@ class Run:
     cancel: threading.Event = field(default_factory=threading.Event)
     results: list[Record] = field(default_factory=list)
     failures: list[AliyunImageError] = field(default_factory=list)
-    status_text: tuple[str, str] | None = None  # the service's latest (zh, en) status line
+    status_text: Message | None = None  # the service's latest status line
     stopping: bool = False
     finished: bool = False
     _consumer: Consumer | None = None

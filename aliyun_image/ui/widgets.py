@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import gradio as gr
+from gradio.i18n import I18nData
 
 from .. import catalog
 from ..catalog import EDIT
-from .strings import EN, ZH
+from ..catalog import picker_label
+from .strings import key
 
-I18N = gr.I18n(en=EN, zh=ZH, **{"zh-CN": ZH, "zh-TW": ZH, "zh-HK": ZH})
 PRIVATE: dict[str, Any] = {"api_visibility": "private", "queue": False}
 # Stop handlers stream the images that were already paid for: queued, and never waiting behind runs.
 STOP: dict[str, Any] = {"api_visibility": "private", "concurrency_limit": None}
@@ -30,14 +31,33 @@ def progress_on(status: gr.Markdown) -> dict[str, Any]:
     return {"show_progress": "minimal", "show_progress_on": [status]}
 
 
-def label(key: str) -> str:
+def I18N(name: str) -> I18nData:  # named like the gr.I18n instance it stands for
+    """A text the browser shows in the page's language: the catalogue text ``ui.<name>``.
+
+    Only the key goes into the page's config; the texts themselves are handed to Gradio once, as
+    the ``gr.I18n`` of :func:`.layout.page_i18n`, and the browser picks its locale's.
+    """
+    return I18nData(key(name))
+
+
+# Texts rendered when the page is built (values Gradio cannot fill in): their keys, under "ui.built."
+BUILT = "built."
+
+
+def model_labels(lang: str) -> dict[str, str]:
+    """One picker label per catalogue model (family, id, badge) in ``lang``, by its I18N key:
+    gr.I18n translates whole strings only, so each model gets its own key."""
+    return {key(f"{BUILT}model:{spec.name}"): picker_label(spec, lang) for spec in catalog.models().values()}
+
+
+def label(name: str) -> str:
     """A translated label for components whose ``label`` is annotated ``str`` only.
 
     Gradio translates an ``I18nData`` in any component's label when it renders the page (most
     components annotate ``str | I18nData``; ImageSlider and DownloadButton do not), so the cast
     only corrects their annotation.
     """
-    return cast(str, I18N(key))
+    return cast(str, I18N(name))
 
 
 @dataclass
@@ -54,7 +74,7 @@ class OptionWidgets:
     info: gr.Markdown  # what the effective model is and accepts (follows quality and model)
 
     def by_name(self) -> dict[str, Any]:
-        """The widgets by control name (the names of :data:`aliyun_image.reuse.FIELDS`)."""
+        """The widgets by control name (the names of :data:`aliyun_image.recipes.reuse.FIELDS`)."""
         return {k: v for k, v in vars(self).items() if k != "info"}
 
 
@@ -72,7 +92,7 @@ def model_choices(task: str) -> list[tuple[Any, str]]:
     """The picker's choices: auto (the quality switch decides), then the catalogue's models grouped
     by family, newest family first, legacy last; each label carries its badge."""
     specs = sorted(catalog.models_for(task), key=lambda m: (m.status != "current", m.status == "legacy"))
-    return [(I18N("model_auto"), "")] + [(I18N(f"model:{m.name}"), m.name) for m in specs]
+    return [(I18N("model_auto"), "")] + [(I18N(f"{BUILT}model:{m.name}"), m.name) for m in specs]
 
 
 def options(task: str, prefix: str, n_max: int = 6) -> OptionWidgets:

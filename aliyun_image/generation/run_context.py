@@ -1,0 +1,47 @@
+"""What the requests of one run share while :meth:`aliyun_image.generation.service.ImageService.run` sends
+them: the job, the wire references of its images, the key for this call, the owner, the download
+pool and the progress callback. The key lives here for the run only, never beyond it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..storage import InputStore, keep_job_inputs
+from ..jobs import Job
+
+
+class Inline:
+    """Stands in for a thread pool when there is one download: runs it right away."""
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run ``fn(*args)`` now."""
+        fn(*args)
+
+
+@dataclass
+class RunContext:
+    """What every request of one run shares."""
+
+    job: Job
+    refs: list[str]
+    uses_oss: bool
+    key: str
+    owner: str | None
+    batch_id: str
+    dl_pool: ThreadPoolExecutor | Inline
+    record: Callable[[Any], None]  # takes a service Event
+    cancel: threading.Event | None
+    kept: bool = False  # the job's input images are kept (see keep_inputs)
+    keep_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def keep_inputs(self, inputs: InputStore) -> None:
+        """Keep the job's input images, once per run, when the service has made something: a run
+        refused before any result (a made-up key, say) leaves nothing on the disk."""
+        with self.keep_lock:
+            if not self.kept:
+                keep_job_inputs(inputs, self.job.images, self.owner)
+                self.kept = True

@@ -1,0 +1,18 @@
+"""What a result carries: the recipe written into its PNG, reading it back (ours or A1111's), reuse of a
+result's parameters and variations with fresh seeds.
+"""
+
+from __future__ import annotations
+
+from .read import read_png_recipe
+from .recipe import png_texts
+from .reuse import ReusePlan, reuse_values
+from .variations import variation_request
+
+__all__ = [
+    "ReusePlan",
+    "png_texts",
+    "read_png_recipe",
+    "reuse_values",
+    "variation_request",
+]

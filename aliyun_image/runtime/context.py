@@ -1,0 +1,225 @@
+"""What the running app knows: settings, services, the store, the mode, and how to route a call.
+
+Routing a call (:meth:`AppContext.route`), in order:
+
+1. ``--offline``: everything goes to the in-process emulator.
+2. The visitor typed a key: the real API with *their* key (not limited here).
+3. The host configured ``DASHSCOPE_API_KEY``: the real API with the host's key; in hosted mode
+   within the hourly limits of :class:`~aliyun_image.money.quota.HourlyQuota`.
+4. No key anywhere: the offline demo on the in-process emulator (in hosted mode within its own
+   hourly limits: stand-in images cost the host disk and CPU).
+
+Keys are never stored here: a visitor's key arrives with each call (in a request header, never
+as a component value) and leaves with it.
+
+In hosted mode each visitor is an *owner*: their results are reachable only through the
+:class:`~aliyun_image.storage.gallery.Gallery` of that owner. A call without a session gets an owner of
+its own that nobody else can name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .backends import OfflineBackend
+from ..config import OFFLINE_KEY, Settings
+from ..money import HourlyQuota
+from ..generation import ImageService
+from ..storage import Gallery
+from ..storage import ResultStore
+from ..storage import Trash
+
+if TYPE_CHECKING:
+    from ..emulator import Emulator
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AppOptions:
+    """Start-up choices (flags and environment)."""
+
+    hosted: bool = False
+    offline: bool = False
+    region: str | None = None
+    base_url: str | None = None
+    data_dir: str | None = None
+    concurrency: int = 64
+    session_limit: int = 10  # host-key images per visitor per hour (hosted mode)
+    total_limit: int = 100  # host-key images per hour for the whole demo (hosted mode)
+    demo_session_limit: int = 20  # offline-demo images per visitor per hour (hosted mode)
+    demo_total_limit: int = 200  # offline-demo images per hour for the whole demo (hosted mode)
+    max_upload_mb: float = 20.0  # hosted: biggest upload accepted (the API takes 10 MB per image)
+    disk_budget_mb: float = 2048.0  # hosted: results beyond this are deleted, oldest first
+    max_sessions: int = 1000  # hosted: browser sessions whose state Gradio keeps (15-75 KiB each, ui/sessions.py)
+    retry_interval: float = 120.0  # seconds between retries of paid results not yet saved
+    settings_overrides: dict = field(default_factory=dict)
+
+
+@dataclass
+class Route:
+    """Where one call goes: which service, with which key, and why."""
+
+    service: ImageService
+    key: str
+    kind: str  # own | host | offline
+
+
+def gradio_upload_dir() -> Path:
+    """Where Gradio keeps uploads (hosted mode accepts local inputs only from there)."""
+    return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio").resolve()
+
+
+class AppContext:
+    """Services and policy for one running app. Create with :meth:`start`, stop with :meth:`close`."""
+
+    def __init__(self, opts: AppOptions):
+        self.opts = opts
+        extra = dict(opts.settings_overrides)
+        if opts.hosted:
+            extra.update(hosted=True, input_dirs=(gradio_upload_dir(),))
+        self.settings = Settings.from_env(region=opts.region, base_url=opts.base_url, data_dir=opts.data_dir, **extra)
+        self.host_key = self.settings.api_key
+        self.store = ResultStore.open(self.settings.data_dir, fsync=self.settings.fsync, show_paths=not opts.hosted)
+        self.offline: OfflineBackend | None = None
+        self.offline_service: ImageService | None = None
+        if opts.offline or not self.host_key:
+            self.offline = OfflineBackend()
+            self.offline_service = ImageService(self.offline.settings(self.settings), store=self.store)
+        self.live_service = ImageService(self.settings, store=self.store)
+        self.quota = HourlyQuota(opts.session_limit, opts.total_limit, kind="host")
+        self.demo_quota = HourlyQuota(opts.demo_session_limit, opts.demo_total_limit, kind="offline")
+        self._stopping = threading.Event()
+        self._housekeeping = threading.Lock()
+        self._pruning = threading.Lock()
+        self._zips = Path(tempfile.mkdtemp(prefix="aliyun-image-zips-"))
+
+    @classmethod
+    def start(cls, opts: AppOptions) -> AppContext:
+        """Build the context and start the background housekeeping: finish downloads that a
+        crash or a full disk cut short, now and every ``retry_interval`` seconds (result URLs
+        live 24 h), and keep hosted results within the disk budget."""
+        ctx = cls(opts)
+        threading.Thread(target=ctx._housekeeping_loop, daemon=True, name="aliyun-image-housekeeping").start()
+        return ctx
+
+    def _housekeeping_loop(self) -> None:
+        while True:
+            self.housekeeping()
+            if self._stopping.wait(max(1.0, self.opts.retry_interval)):
+                return
+
+    def housekeeping(self) -> None:
+        """One round: save pending paid results that can be saved now; enforce the disk budget."""
+        with self._housekeeping:
+            self.enforce_disk_budget()
+            self.tidy_trash()
+            for svc in {id(s): s for s in (self.live_service, self.offline_service) if s is not None}.values():
+                try:
+                    got = svc.resume_pending()
+                    if got:
+                        log.info("saved %d pending result(s)", len(got))
+                except Exception:  # housekeeping must never take the app down
+                    log.warning("saving pending results failed", exc_info=True)
+
+    def enforce_disk_budget(self) -> None:
+        """Hosted mode: delete the oldest results beyond the disk budget (they are ephemeral)."""
+        if not self.opts.hosted or self.opts.disk_budget_mb <= 0:
+            return
+        try:
+            budget = int(self.opts.disk_budget_mb * (1 << 20))
+            with self._pruning:  # runs that end together must not each delete the same excess
+                removed = Trash(self.store).make_room(budget) + self.store.prune(budget)
+            if removed:
+                log.info("disk budget: deleted %d oldest result(s)", removed)
+                Trash(self.store).inputs.collect(self.store)  # and the inputs only they used
+        except Exception:
+            log.warning("enforcing the disk budget failed", exc_info=True)
+
+    def tidy_trash(self) -> None:
+        """Empty what has been in the trash too long (30 days; a day when hosted)."""
+        try:
+            Trash(self.store).expire(hosted=self.opts.hosted)
+        except Exception:  # housekeeping must never take the app down
+            log.warning("emptying the trash failed", exc_info=True)
+
+    def zip_path(self, name: str, ids: list[int]) -> Path:
+        """Where to write the zip of results ``ids``. The same results always get the same path
+        (and so the same bytes and name), so asking again rewrites one file and Gradio's
+        content-addressed cache keeps one copy: a repeated request cannot pile zips up on the disk.
+        Zips older than ten minutes are deleted first: Gradio has copied each into its cache by then."""
+        cutoff = time.time() - 600
+        for old in self._zips.glob("*"):
+            with contextlib.suppress(OSError):
+                if old.stat().st_mtime < cutoff:
+                    shutil.rmtree(old, ignore_errors=True)
+        key = hashlib.sha256(",".join(map(str, sorted(set(ids)))).encode()).hexdigest()[:20]
+        return self._zips / key / name
+
+    def quota_for(self, route: Route) -> HourlyQuota | None:
+        """The hourly budget a call on ``route`` draws from, if any (hosted mode only)."""
+        if not self.opts.hosted:
+            return None
+        return {"host": self.quota, "offline": self.demo_quota}.get(route.kind)
+
+    @property
+    def emulator(self) -> Emulator | None:
+        """The in-process emulator serving offline calls, if this app has one."""
+        return self.offline.emulator if self.offline is not None else None
+
+    @property
+    def offline_only(self) -> bool:
+        """True when every call without a visitor key lands on the emulator."""
+        return self.opts.offline or not self.host_key
+
+    def route(self, visitor_key: str | None) -> Route:
+        """Pick service and key for one call (see the module docstring for the order)."""
+        key = (visitor_key or "").strip()
+        if self.opts.offline:
+            assert self.offline_service is not None
+            return Route(self.offline_service, key or OFFLINE_KEY, "offline")
+        if key:
+            return Route(self.live_service, key, "own")
+        if self.host_key:
+            return Route(self.live_service, self.host_key, "host")
+        assert self.offline_service is not None
+        return Route(self.offline_service, OFFLINE_KEY, "offline")
+
+    def owner(self, session_hash: str | None) -> str | None:
+        """The store owner for a browser session: None locally (one shared gallery), an opaque
+        id derived from the session in hosted mode (each visitor sees only their own).
+
+        A hosted call without a session gets a fresh random owner: its results come back in the
+        reply, and no other caller (nor a later call) can reach them.
+        """
+        if not self.opts.hosted:
+            return None
+        if not session_hash:
+            return "call-" + secrets.token_hex(10)
+        raw = f"aliyun-image-owner:{session_hash}"
+        return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+    def gallery(self, session_hash: str | None) -> Gallery:
+        """The results a session may see and change (all of them locally, its own when hosted)."""
+        return Gallery(self.store, self.owner(session_hash))
+
+    def close(self) -> None:
+        """Stop housekeeping and the emulator, and close the store."""
+        self._stopping.set()
+        with self._housekeeping:
+            pass  # wait for a round in progress
+        shutil.rmtree(self._zips, ignore_errors=True)
+        if self.offline is not None:
+            self.offline.close()
+        self.store.close()
