@@ -14,7 +14,7 @@ from aliyun_image.errors import plural
 from aliyun_image.generation.outcome import Outcome, page_summary, terminal_summary
 
 from .conftest import TEST_KEY
-from .test_cli import run
+from .conftest import run_cli as run  # in-process: the subprocess is not the point here
 
 
 def test_a_size_written_with_x_is_read_as_w_star_h(clean_env, tmp_path):
