@@ -189,14 +189,11 @@ def check(args: argparse.Namespace, lang: str,
         print(json.dumps(data, ensure_ascii=False, indent=1))
     else:
         print("\n".join(_check_lines(result, lang)))
-    if hint is not None:
-        print(render(lang, hint), file=sys.stderr)
     if not result.valid:
-        if any(r.status == keycheck.INVALID for r in result.results):
-            _say(lang, "platform.none_accepts")
-        else:
-            _say(lang, "cli.check.no_region_answered")
-        return ApiError.exit_code
-    for line in keycheck.verdict(result, where.configured, settings.workspace):
+        said = [msg("platform.none_accepts" if any(r.status == keycheck.INVALID for r in result.results)
+                    else "cli.check.no_region_answered")]
+    else:
+        said = keycheck.verdict(result, where.configured, settings.workspace)
+    for line in [*said, *([hint] if hint is not None else [])]:
         print(render(lang, line), file=sys.stderr)
-    return 0
+    return 0 if result.valid else ApiError.exit_code

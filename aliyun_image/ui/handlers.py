@@ -41,7 +41,7 @@ def key_report(result: keycheck.KeyCheck, where: keycheck.Places, lang: str, hin
         said = [render(lang, msg("platform.none_accepts"))]
     if hint is not None:
         said.append(render(lang, hint))
-    return "\n".join(lines) + "\n\n" + " ".join(said)
+    return "\n".join(lines) + "\n\n" + "\n\n".join(said)
 
 
 class Handlers(ResultActions, GalleryHandlers, GallerySearch):
