@@ -319,3 +319,42 @@ def test_a_backslash_cannot_smuggle_a_download_to_another_host(settings, emu, tm
             client.download(url, out)
         assert ei.value.code == "Download.HostNotAllowed" and other.requests == []
         client.close()
+
+
+def test_a_refused_key_points_at_the_check(places, capsys, monkeypatch):
+    """A Bailian key sent to the Qianwen AI platform: refused (401), and the CLI says how to find its place."""
+    _, qw = places
+    monkeypatch.setenv("DASHSCOPE_API_KEY", TEST_KEY)
+    assert cli.main(["generate", "a cat", "--base-url", qw.base_url, "--retries", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "InvalidApiKey" in err or "invalid" in err.lower()
+    assert "which platform and region this key belongs to (free): python -m aliyun_image check" in err
+
+
+def test_the_emulator_command_plays_a_platform(tmp_path):
+    """``python -m aliyun_image emulator --plays qianwen``: a real server that takes the platform's keys only."""
+    import os
+    import subprocess
+    import sys
+
+    from .test_cli import ROOT
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "ALIYUN_IMAGE_"))}
+    env.update(PYTHONPATH=str(ROOT), LANG="C.UTF-8")
+    proc = subprocess.Popen([sys.executable, "-m", "aliyun_image", "emulator", "--plays", "qianwen", "--port", "0"],
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        line = proc.stderr.readline()
+        base = next(word for word in line.split() if word.startswith("http://"))
+        health = requests.get(base.replace("/api/v1", "/_emulator/health"), timeout=5).json()
+        assert health["region"] == "qianwen"
+        probe = base + "/tasks/00000000-0000-0000-0000-000000000000"
+        assert requests.get(probe, headers={"Authorization": "Bearer sk-ws-abcdef123"}, timeout=5).status_code == 200
+        assert requests.get(probe, headers={"Authorization": f"Bearer {TEST_KEY}"}, timeout=5).status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        proc.stderr.close()
+    bad = subprocess.run([sys.executable, "-m", "aliyun_image", "emulator", "--plays", "mars"], capture_output=True,
+                         text=True, env=env, cwd=tmp_path, timeout=60)
+    assert bad.returncode == 2 and "qwencloud" in bad.stderr
