@@ -321,16 +321,6 @@ def test_a_backslash_cannot_smuggle_a_download_to_another_host(settings, emu, tm
         client.close()
 
 
-def test_a_refused_key_points_at_the_check(places, capsys, monkeypatch):
-    """A Bailian key sent to the Qianwen AI platform: refused (401), and the CLI says how to find its place."""
-    _, qw = places
-    monkeypatch.setenv("DASHSCOPE_API_KEY", TEST_KEY)
-    assert cli.main(["generate", "a cat", "--base-url", qw.base_url, "--retries", "0"]) == 1
-    err = capsys.readouterr().err
-    assert "InvalidApiKey" in err or "invalid" in err.lower()
-    assert "which platform and region this key belongs to (free): python -m aliyun_image check" in err
-
-
 def test_the_emulator_command_plays_a_platform(tmp_path):
     """``python -m aliyun_image emulator --plays qianwen``: a real server that takes the platform's keys only."""
     import os

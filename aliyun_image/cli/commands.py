@@ -224,8 +224,6 @@ def _run_images(args: argparse.Namespace, lang: str) -> int:
         outcome = Outcome(job.n, job.model, batch.results, batch.failures)
         for line in terminal_summary(outcome, lang, quiet=args.quiet):
             print(line, file=sys.stderr)
-        if any(getattr(f, "status", None) == 401 for f in batch.failures):
-            _say(lang, "platform.tip_check")  # a key refused here may belong to another platform or region
         cost = cli_spend.cost_line(svc, job, batch, lang)
         if cost:
             print(cost, file=sys.stderr)
@@ -361,8 +359,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Missing or refused key (not a malformed one, which has its own code): offline mode helps.
         if exc.code == "InvalidApiKey" and not args.offline:
             _say(lang, "cli.tip_offline")
-        if getattr(exc, "status", None) == 401 and args.command != "check":
-            _say(lang, "platform.tip_check")  # a key refused here may belong to another platform or region
         return exc.exit_code
     except KeyboardInterrupt:
         _say(lang, "cli.interrupted")
