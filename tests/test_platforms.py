@@ -225,6 +225,9 @@ def test_check_offline_asks_the_emulator_alone(capsys, monkeypatch):
     code, out, err = _check(["--offline"], capsys)
     assert code == 0 and len([line for line in out.splitlines() if not line.startswith(" ")]) == 1
     assert out.startswith("configured") and "works at the configured base URL http://127.0.0.1:" in err
+    code, out, err = _check(["--offline", "--region-base", f"us={DEAD}"], capsys)  # as before: named places too
+    rows = [line.split()[:2] for line in out.splitlines() if not line.startswith(" ")]
+    assert code == 0 and rows == [["configured", "valid"], ["us", "unreachable"]]
 
 
 def test_a_token_plan_key_gets_its_hint(places, capsys, monkeypatch):

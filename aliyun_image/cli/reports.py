@@ -175,11 +175,11 @@ def check(args: argparse.Namespace, lang: str,
           backend: Callable[[argparse.Namespace], contextlib.AbstractContextManager[Settings]]) -> int:
     """``check``: which platform and region accept the key (``backend`` gives the settings, offline
     or not). The configured base URL is asked first, then the other places (``--region-base``
-    replaces them); offline, only the in-process emulator is asked."""
+    replaces them); offline, only the in-process emulator is asked, unless ``--region-base`` names others."""
     overrides = _region_bases(args.region_base)
     with backend(args) as settings:
         key = check_key(settings.api_key, settings)
-        where = keycheck.places(settings, overrides, others=not args.offline)
+        where = keycheck.places(settings, overrides, others=not args.offline or overrides is not None)
         result = keycheck.check_key(key, where.bases, timeout=args.timeout or keycheck.DEFAULT_TIMEOUT,
                                     retries=keycheck.DEFAULT_RETRIES if args.retries is None else args.retries,
                                     workspace=settings.workspace)
