@@ -214,6 +214,7 @@ def test_check_with_a_custom_base_url_asks_it_first(places, capsys, monkeypatch)
     assert code == 0 and rows == [["configured", "invalid"], ["eu-central-1", "valid"], ["qianwen", "invalid"]]
     assert f"{qw.base_url} does not accept the key (InvalidApiKey)" in out
     assert "The key belongs to Alibaba Cloud Model Studio (Bailian), Germany (Frankfurt)." in err
+    assert f"the configured base URL {qw.base_url} does not accept it; use the base URL {eu.base_url}" in err
     # A key nobody takes: the old exit 1, with the platforms named.
     monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-nobody-invalid-0123")
     code, out, err = _check(["--region-base", f"qianwen={qw.base_url}"], capsys)

@@ -199,9 +199,13 @@ def verdict(result: KeyCheck, configured: str, workspace: str | None = None) -> 
     if found is None:
         return lines
     lines.append(msg("platform.belongs", place=place_name(found.region)))
-    if configured == CONFIGURED or configured == found.region:
+    if configured == found.region:
         return lines
     how = how_to_reach(found, workspace)
+    if configured == CONFIGURED:
+        if cfg is not None and cfg.status == INVALID:
+            lines.append(msg("platform.configured_refuses", base=cfg.base_url, how=how))
+        return lines
     if platform_of(configured) != found.platform:
         lines.append(msg("platform.wrong_platform", platform=platform_name(found.platform),
                          configured=platform_name(platform_of(configured)), how=how))
