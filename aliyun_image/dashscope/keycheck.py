@@ -42,7 +42,7 @@ CONFIGURED = "configured"  #: the name of a configured base URL whose host tells
 
 @dataclass(frozen=True)
 class RegionResult:
-    """The key check's outcome in one region."""
+    """The key check's outcome in one place (a region, a platform, or the configured base URL)."""
 
     region: str  # beijing, singapore, us, eu-central-1, qianwen... or CONFIGURED (the name given in ``bases``)
     base_url: str
@@ -143,9 +143,10 @@ def places(settings: Settings, overrides: Mapping[str, str] | None = None, *, ot
     other place of :func:`default_bases`, or only those of ``overrides`` when given.
 
     ``overrides`` maps place names to base URLs (``--region-base``: a proxy, an emulator in tests);
-    it also replaces the configured place's URL when that URL is a public one, so nothing goes
-    to the real service then. A base URL whose host tells no place (a gateway, the emulator) is
-    asked as it is, named after the region asked for, else :data:`CONFIGURED`.
+    it also replaces the configured place's URL when that host is a known one (a public region, a
+    workspace host, a platform), so nothing goes to the real service then. A base URL whose host
+    tells no place (a gateway, the emulator) is asked as it is, named after the region asked for,
+    else :data:`CONFIGURED`.
     """
     bases: dict[str, str] = {}
     if settings.is_custom_base:
