@@ -245,7 +245,7 @@ def check_offered(job: Job, settings: Settings) -> None:
     if spec.generic or not s.region_known or s.region in spec.regions:
         return
     if s.region not in CATALOG_REGIONS:
-        job.notes.append(msg("catalog.offer_unknown", region=s.region, model=job.model))
+        job.notes.append(msg("catalog.offer_unknown", region=region_name(s.region), model=job.model))
         return
     where = listing(region_name(r) for r in spec.regions) if spec.regions else msg("catalog.no_regions")
     raise ValidationError(msg("catalog.not_offered", model=job.model, region=region_name(s.region), regions=where),

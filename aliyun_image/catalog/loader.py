@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import ValidationError
 from ..i18n import Message, msg
+from ..config import WORKSPACE_REGIONS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -181,7 +182,9 @@ def _check_model(path: Path, mid: str, raw: dict, sizes: dict[str, dict], models
     _check_choices(raw, "tasks", TASKS, bad, required=True)
     _check_choices(raw, "endpoints", ENDPOINTS, bad)
     _check_choices(raw, "params", PARAMS, bad, empty_ok=True)
-    _check_choices(raw, "regions", REGIONS, bad, empty_ok=True)
+    # A model may also be documented in regions only a workspace host reaches (their offer is partial:
+    # a model that does not list one is "not known there", never refused).
+    _check_choices(raw, "regions", REGIONS | set(WORKSPACE_REGIONS), bad, empty_ok=True)
     if raw.get("status", "current") not in STATUSES:
         raise bad("status", msg("catalog.one_of", choices=str(sorted(STATUSES))))
     for key in ("size", "edit_size"):

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from .. import __version__, i18n
 from . import keep as cli_keep, reports as cli_reports, spend as cli_spend
 from ..runtime import backend_settings
-from ..config import Settings
+from ..config import PLACES, Settings
 from ..errors import AliyunImageError, unexpected
 from ..i18n import t
 from ..enums import EventKind
@@ -120,6 +120,8 @@ def _emulator_parser(em: argparse.ArgumentParser, lang: str) -> None:
     em.add_argument("--key", action="append", help=_h(lang, "key"))
     em.add_argument("--account-limit", type=int, help=_h(lang, "account_limit"))
     em.add_argument("--limit-retry-after", type=float, help=_h(lang, "limit_retry_after"))
+    em.add_argument("--plays", default="beijing", choices=PLACES, metavar="PLACE",
+                    help=t(lang, "platform.plays", places=", ".join(PLACES)))
 
 
 class Progress:
@@ -255,7 +257,7 @@ def _emulator(args: argparse.Namespace, lang: str) -> int:
 
     emu = Emulator(host=args.host, port=args.port, api_keys=set(args.key) if args.key else None,
                    latency=args.latency, image_latency=args.image_latency, task_limit=args.account_limit,
-                   limit_retry_after=args.limit_retry_after)
+                   limit_retry_after=args.limit_retry_after, region=args.plays)
     try:
         emu.start()
     except (OSError, OverflowError) as exc:

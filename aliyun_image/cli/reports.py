@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from .. import catalog
 from ..dashscope import keycheck
-from ..config import REGIONS, Settings, check_key
+from ..config import Settings, check_key
 from ..errors import ApiError, ValidationError, region_name
 from ..i18n import msg, render, t
 from ..dashscope import KeyCheck
@@ -157,12 +157,12 @@ def _region_bases(pairs: list[str] | None) -> dict[str, str] | None:
 
 
 def _check_lines(result: KeyCheck, lang: str) -> list[str]:
-    """The per-region table of ``check``: status, latency, models offered (or why not valid)."""
+    """The per-place table of ``check``: status, latency, models offered (or why not valid)."""
     lines = []
     for r in result.results:
         word = t(lang, "cli.check." + r.status) if r.status in _STATUS_WORDS else r.status
         ms = f"{r.latency_ms} ms" if r.latency_ms is not None else "-"
-        lines.append(f"{r.region:<12} {word:<12} {ms:>8}  {r.label(lang)}  {r.base_url}")
+        lines.append(f"{r.region:<14} {word:<12} {ms:>8}  {r.label(lang)}  {r.base_url}")
         if r.valid:
             models = ", ".join(r.models) or t(lang, "cli.check.none_in_catalogue")
             lines.append("    " + t(lang, "cli.check.models", models=models))
@@ -173,31 +173,27 @@ def _check_lines(result: KeyCheck, lang: str) -> list[str]:
 
 def check(args: argparse.Namespace, lang: str,
           backend: Callable[[argparse.Namespace], contextlib.AbstractContextManager[Settings]]) -> int:
-    """``check``: which region accepts the key (``backend`` gives the settings, offline or not)."""
-    bases = _region_bases(args.region_base)
+    """``check``: which platform and region accept the key (``backend`` gives the settings, offline
+    or not). The configured base URL is asked first, then the other places (``--region-base``
+    replaces them); offline, only the in-process emulator is asked, unless ``--region-base`` names others."""
+    overrides = _region_bases(args.region_base)
     with backend(args) as settings:
         key = check_key(settings.api_key, settings)
-        if bases is None and args.offline:
-            bases = {"beijing": settings.base_url}  # the offline emulator plays Beijing
-        result = keycheck.check_key(key, bases, timeout=args.timeout or keycheck.DEFAULT_TIMEOUT,
+        where = keycheck.places(settings, overrides, others=not args.offline or overrides is not None)
+        result = keycheck.check_key(key, where.bases, timeout=args.timeout or keycheck.DEFAULT_TIMEOUT,
                                     retries=keycheck.DEFAULT_RETRIES if args.retries is None else args.retries,
                                     workspace=settings.workspace)
+    hint = keycheck.key_hint(key)
     if args.json:
-        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
+        data = {**result.to_dict(), "configured": where.configured, "hint": render(lang, hint) if hint else None}
+        print(json.dumps(data, ensure_ascii=False, indent=1))
     else:
         print("\n".join(_check_lines(result, lang)))
-    if result.region is None:
-        if any(r.status == keycheck.INVALID for r in result.results):
-            _say(lang, "cli.check.no_region_accepts")
-        else:
-            _say(lang, "cli.check.no_region_answered")
-        return ApiError.exit_code
-    _say(lang, "cli.check.key_region", region=region_name(result.region))
-    if settings.region_known and settings.region != result.region and not args.offline:
-        # --region does not override a base URL that was given, so name the base URL too.
-        base = REGIONS.get(result.region, "")
-        how = (t(lang, "cli.check.how_base", region=result.region, base=base) if base
-               else f"--region {result.region}")
-        _say(lang, "cli.check.settings_elsewhere", region=region_name(settings.region), how=how)
-    return 0
-
+    if not result.valid:
+        said = [msg("platform.none_accepts" if any(r.status == keycheck.INVALID for r in result.results)
+                    else "cli.check.no_region_answered")]
+    else:
+        said = keycheck.verdict(result, where.configured, settings.workspace)
+    for line in [*said, *([hint] if hint is not None else [])]:
+        print(render(lang, line), file=sys.stderr)
+    return 0 if result.valid else ApiError.exit_code

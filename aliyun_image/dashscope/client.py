@@ -362,6 +362,11 @@ class DashScopeClient:
         """Refuse URLs outside the allow-list, so a hostile reply cannot make us fetch internal addresses."""
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
+        # The host checked must be the one requests connects to. A backslash or credentials
+        # (``https://evil.example\\@dashscope-a1.oss-accelerate.aliyuncs.com/``) or an escaped
+        # host make the two parsers disagree (requests would go to evil.example): refused outright.
+        if "\\" in parts.netloc or "@" in parts.netloc or not re.fullmatch(r"[a-z0-9.:-]+", host):
+            host = ""
         try:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:

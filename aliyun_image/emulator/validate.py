@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..catalog import ASYNC, EDIT, SEED_MAX, SYNC, T2I, ModelSpec, check_size, get_model
+from ..config import PLATFORMS
 from .errors import ServiceError
 from .sizes import default_size
 
@@ -73,7 +74,8 @@ def served_model(name: str, region: str | None) -> ModelSpec:
     spec = get_model(name)
     if spec is None or name != name.strip():
         raise ServiceError(404, "ModelNotFound", MSG_MODEL_NOT_FOUND)
-    if region is not None and region not in spec.regions:
+    # The platforms' offer is not in the catalogue: there, every model is served.
+    if region is not None and region not in PLATFORMS and region not in spec.regions:
         raise ServiceError(404, "ModelNotFound",
                            f"{MSG_MODEL_NOT_FOUND} Model {name} is not available in this region ({region}).")
     return spec
