@@ -397,3 +397,13 @@ def test_every_text_of_this_feature_reads_in_every_language():
     for lang in i18n.LANGUAGES:
         table = i18n.catalogue(lang)
         assert not sorted(k for k in named if k not in table), lang
+
+
+def test_a_recipe_read_back_keeps_the_rewriting_options_and_ten_references(service, emu):
+    from aliyun_image.recipes import read_png_recipe
+
+    (rec,) = service.fuse(URLS[:10], "图1到图10拼成一幅长卷", model="qwen-image-2.1-pro", extend_mode="direct",
+                          thinking=False).results
+    back = read_png_recipe(rec.file)
+    assert back.params["prompt_extend_mode"] == "direct" and back.params["enable_thinking"] is False
+    assert [i["url"] for i in back.inputs] == URLS[:10]
