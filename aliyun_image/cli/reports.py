@@ -32,6 +32,8 @@ def _rule_info(rule: catalog.SizeRule) -> dict:
         info.update(min_side=rule.min_side, max_side=rule.max_side)
     if rule.kind == "pixels":
         info.update(min_pixels=rule.min_pixels, max_pixels=rule.max_pixels)
+    if rule.max_aspect:
+        info.update(max_aspect=rule.max_aspect)
     return info
 
 
@@ -44,7 +46,8 @@ def model_info(spec: catalog.ModelSpec) -> dict:
         "sizes": {task: _rule_info(spec.size_rule(task)) for task in sorted(spec.tasks)},
         "n": [spec.n_min, spec.n_max], "prompt_max": spec.prompt_max, "negative_max": spec.negative_max,
         "images": [spec.images_min, spec.images_max] if spec.does(catalog.EDIT) else None,
-        "params": sorted(spec.params), "prompt_extend_default": spec.prompt_extend_default,
+        "params": sorted(spec.params), "refuses": sorted(spec.refuses), "async_api": spec.async_api,
+        "prompt_extend_default": spec.prompt_extend_default,
         # Prices only where the catalogue has them: an absent region stays absent, never guessed.
         "currency": spec.currency, "price": dict(spec.price), "price_extend": dict(spec.price_extend),
         "best": spec.best, "alias_of": spec.alias_of, "snapshot_of": spec.snapshot_of,
@@ -69,6 +72,8 @@ def _size_text(rule: catalog.SizeRule, task: str, lang: str) -> str:
         what = say("size_none")
     else:
         what = say("not_checked")
+    if rule.max_aspect:
+        what = f"{what}, {t(lang, 'catalog.params.aspect', ratio=f'{rule.max_aspect}:1')}"
     if rule.kind != "fixed" and presets:
         what = say("presets", what=what, presets=presets)
     if rule.default:
@@ -117,6 +122,9 @@ def _model_lines(spec: catalog.ModelSpec, lang: str) -> list[str]:
              "    " + say("limits", limits=say("separator").join(limits))]
     for task in sorted(spec.tasks):
         lines.append("    " + say("size", task=task, rule=_size_text(spec.size_rule(task), task, lang)))
+    extras = sorted(spec.params & {"prompt_extend_mode", "enable_thinking"})
+    if extras:  # the rewriting's options (--extend-mode, --thinking) go only to the models that take them
+        lines.append("    " + t(lang, "catalog.params.takes", names=", ".join(extras)))
     partly = sorted(spec.unverified - {"*"})
     if partly:
         lines.append("    " + say("unverified", fields=", ".join(partly)))
