@@ -19,7 +19,9 @@ from ..errors import AliyunImageError, StorageError
 from ..i18n import msg
 
 RESERVE_BYTES = 4 << 20  # kept free on disk so paid-for result URLs can always be recorded
-RESERVE_MIN = 64 << 10  # on a tiny volume: 2% of it, but at least this (a few hundred rows)
+# On a tiny volume: 2% of it, but at least this. A transaction recording rows writes ~40 kB of pages
+# to the WAL (the row, its charge, their indexes and the search index), so this holds a few of them.
+RESERVE_MIN = 128 << 10
 
 
 class DiskReserve:

@@ -36,14 +36,14 @@ from collections.abc import Iterator
 
 from PIL import Image
 
-from . import charges
+from . import charges, search
 from .diskspace import DiskReserve, fsync_dir, storage_error
 from .journal import PaidJournal
 from .procs import process_alive
 from ..errors import StorageError
 from ..enums import Status
 
-SCHEMA_VERSION = 2  # 2: prices on results, the charges table (see charges.py)
+SCHEMA_VERSION = 3  # 2: prices on results, the charges table (see charges.py); 3: the search index (search.py)
 DB_NAME = "gallery.sqlite3"  # the index inside the data directory (the one place that names it)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -175,6 +175,8 @@ class ResultStore:
             self._db.executescript(_SCHEMA)
             with self._tx():  # one process migrates; the others find it done
                 charges.migrate(self._db, int(self._db.execute("PRAGMA user_version").fetchone()[0]))
+                # True: searches use the trigram index (False: this SQLite has no FTS5; they scan)
+                self.text_index = search.install(self._db)
                 self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except (OSError, sqlite3.Error) as exc:
             raise storage_error(self.root, exc, self.show_paths) from None
@@ -399,27 +401,32 @@ class ResultStore:
         return self._record(row) if row else None
 
     def _where(self, *, query: str | None, task: str | None, model: str | None, owner: str | None,
-               status: str | None) -> tuple[str, list[str]]:
+               status: str | None) -> tuple[str, list[str], str]:
+        """``(WHERE ..., args, what FROM reads)`` of a gallery query (call holding the lock)."""
         clauses: list[str] = []
         args: list[str] = []
         for col, value in (("status", status), ("owner", owner), ("task", task), ("model", model)):
             if value or (col == "owner" and value is not None):
                 clauses.append(f"{col}=?")
                 args.append(str(value))
+        indexed = False
         if query and query.strip():
-            like = "%" + query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            clauses.append("(prompt LIKE ? ESCAPE '\\' OR IFNULL(actual_prompt,'') LIKE ? ESCAPE '\\')")
-            args += [like, like]
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args
+            text, more, indexed = search.clause(self._db, query.strip(), self.text_index)
+            clauses.append(text)
+            args += more
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args, search.source(indexed)
 
     def page(self, *, offset: int = 0, limit: int = 24, query: str | None = None, task: str | None = None,
              model: str | None = None, owner: str | None = None,
              status: str | None = Status.DONE) -> tuple[list[Record], int]:
         """A page of records, newest first, and the total that match (search + filters)."""
-        where, args = self._where(query=query, task=task, model=model, owner=owner, status=status)
         with self._lock:
-            total = self._db.execute(f"SELECT COUNT(*) FROM results{where}", args).fetchone()[0]
-            rows = self._db.execute(f"SELECT * FROM results{where} ORDER BY created DESC, id DESC LIMIT ? OFFSET ?",
+            where, args, src = self._where(query=query, task=task, model=model, owner=owner, status=status)
+            total = self._db.execute(f"SELECT COUNT(*) FROM {src}{where}", args).fetchone()[0]
+            # the page's ids first (on an index: skipped rows and non-matches are never read), then its rows
+            newest = "ORDER BY created DESC, id DESC"
+            rows = self._db.execute(f"SELECT * FROM results WHERE id IN (SELECT id FROM {src}{where} {newest}"
+                                    f" LIMIT ? OFFSET ?) {newest}",
                                     (*args, max(1, int(limit)), max(0, int(offset)))).fetchall()
         return [self._record(r) for r in rows], int(total)
 
