@@ -14,6 +14,7 @@ from urllib.parse import unquote
 
 from ..catalog import EDIT, T2I
 from .errors import ServiceError
+from .faults import TaskOutcome
 from .multipart import Part
 from .render import Recipe
 from .sizes import edit_default_size
@@ -132,6 +133,33 @@ def _rewritten(order: ImageOrder) -> list[dict]:
     return [{"text": extended_prompt(order.prompt)}] if order.prompt_extend else []
 
 
+# Content moderation: a prompt with one of these words is refused as the service refuses flagged
+# content (sync: 400 DataInspectionFailed; a task: FAILED with that code), so the product's
+# "not billed" path can be exercised without scripting a fault.
+MODERATION_WORDS = ("违禁内容", "moderation-refuse")
+MSG_MODERATION = "Input or output data may contain inappropriate content."
+QIMA_2K_PIXELS = 2_250_000  # the 3.0 reference: qima_output_2k above this output area
+
+
+def moderated(prompt: str) -> bool:
+    """True when the emulator's content moderation refuses ``prompt`` (see :data:`MODERATION_WORDS`)."""
+    return any(word in prompt for word in MODERATION_WORDS)
+
+
+def usage_of(order: ImageOrder, size: tuple[int, int], inputs: list) -> dict:
+    """The reply's ``usage``: the size and count; for the 3.0 line (the models that bill input
+    images) also the billed classes the 3.0 reference documents: ``output_image_type``
+    ``qima_output_1k``/``_2k`` by output area, input counts (the type present even without input)."""
+    usage: dict = {"width": size[0], "height": size[1], "image_count": order.n}
+    if order.spec.price_input:
+        biggest = max((i.width * i.height for i in inputs), default=0)
+        usage.update(output_image_count=order.n,
+                     output_image_type="qima_output_2k" if size[0] * size[1] > QIMA_2K_PIXELS else "qima_output_1k",
+                     input_image_count=len(inputs),
+                     input_image_type="qima_input_2k" if biggest > QIMA_2K_PIXELS else "qima_input_1k")
+    return usage
+
+
 def generation(state: EmulatorState, rec: Recorded) -> HttpReply:
     """``POST .../multimodal-generation/generation``: text-to-image or edit, answer in the reply."""
     authenticate(state, rec)
@@ -139,6 +167,8 @@ def generation(state: EmulatorState, rec: Recorded) -> HttpReply:
     order = parse_generation(parse_json(rec.body), state.region)
     resolve_oss = rec.headers.get("x-dashscope-ossresourceresolve", "").strip().lower() == "enable"
     inputs = [state.resolver.resolve(ref, model=order.model, oss_resolve=resolve_oss) for ref in order.images]
+    if moderated(order.prompt):  # refused before anything is made: nothing billed
+        raise ServiceError(400, "DataInspectionFailed", MSG_MODERATION)
     size = order.size
     if size is None:  # edit without size: ~1024*1024 at the last image's aspect ratio
         size = edit_default_size(order.spec.size_rule(EDIT), inputs[-1].width, inputs[-1].height)
@@ -154,8 +184,7 @@ def generation(state: EmulatorState, rec: Recorded) -> HttpReply:
         if order.task == T2I and not order.spec.does(EDIT):
             output["task_metric"] = {"TOTAL": order.n, "SUCCEEDED": order.n, "FAILED": 0}
         state.sleep_latency(rec, images=order.n)
-    return json_reply({"output": output, "usage": {"width": size[0], "height": size[1], "image_count": order.n},
-                       "request_id": new_request_id()})
+    return json_reply({"output": output, "usage": usage_of(order, size, inputs), "request_id": new_request_id()})
 
 
 # --- async tasks ---------------------------------------------------------------------------------
@@ -170,7 +199,10 @@ def task_create(state: EmulatorState, rec: Recorded) -> HttpReply:
     with state.task_slot(bearer_key(rec), rec) as account:  # a created task counts until it ends
         _note(rec, order, order.size)
         tokens = [state.results.add(r) for r in _recipes(state, order, order.size, ())]
-        task = state.tasks.create(order, tokens, state.task_delay, state.faults.take_outcome())
+        outcome = state.faults.take_outcome()
+        if moderated(order.prompt):  # the output check fails the task
+            outcome = TaskOutcome("FAILED", "DataInspectionFailed", MSG_MODERATION)
+        task = state.tasks.create(order, tokens, state.task_delay, outcome)
         state.add_task(account, task)
         state.sleep_latency(rec)
     return json_reply({"output": {"task_status": "PENDING", "task_id": task.id}, "request_id": new_request_id()})

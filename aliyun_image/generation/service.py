@@ -278,7 +278,9 @@ class ImageService:
                          inputs=job.input_refs(), request_id=gen.request_id if gen else request_id,
                          usage=gen.usage if gen else {}, actual_prompt=gen.actual_prompt if gen else None,
                          url=url, url_expires=url_expiry(url) if url else None, owner=ctx.owner,
-                         **billing.price_fields(self.settings, job, ctx.key))
+                         # the first image of a request carries the request's input image fee
+                         **billing.billed_fields(self.settings, job, ctx.key, gen.usage if gen else None,
+                                                 first=idx % max(1, job.per_request) == 0))
 
     def _one_request(self, ctx: RunContext, i: int, seed: int) -> None:
         """One API request, in its turn (:mod:`.scheduler`); its results are recorded, then downloaded."""

@@ -1,6 +1,8 @@
 """The budget cap: a run whose estimate would cross a budget is refused before any request.
 
-Budgets (amounts in the price list's currency, CNY): daily and monthly (the local calendar),
+Budgets are amounts counted in the currency of the run they check: CNY and USD are never added,
+so a budget of 5 caps ¥5 of CNY-priced spend and $5 of USD-priced spend (Singapore's 3.0-line
+prices) each on its own, and a refusal names its amounts in that currency. Daily and monthly (the local calendar),
 and for a hosted demo the host key's spend per rolling hour, for the whole demo and per visitor
 (the money form of :class:`~aliyun_image.money.quota.HourlyQuota`'s image counts). A run is refused
 when spent + maybe billed + what runs in flight hold + its own estimate would go past one.
@@ -114,3 +116,10 @@ def _over(kind: str, limit: Decimal, spent: Spend, flying: Decimal, est: Estimat
 def _unpriced(est: Estimate, hosted: bool) -> ValidationError:
     todo = msg("money.unpriced_todo_hosted" if hosted else "money.unpriced_todo_local")
     return ValidationError(msg("money.unpriced", model=est.model, todo=todo), code="Budget.UnknownPrice")
+
+
+def left(limit: Decimal, spent: Spend, currencies: Any = ()) -> dict[str, Decimal]:
+    """What ``limit`` leaves in each currency spent (CNY always, plus ``currencies``): each
+    currency counts on its own."""
+    names = {"CNY", *currencies, *spent.billed.amounts, *spent.maybe.amounts}
+    return {c: max(limit - spent.total(c), Decimal(0)) for c in sorted(names)}

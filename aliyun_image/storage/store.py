@@ -43,7 +43,7 @@ from .procs import process_alive
 from ..errors import StorageError
 from ..enums import Status
 
-SCHEMA_VERSION = 2  # 2: prices on results, the charges table (see charges.py)
+SCHEMA_VERSION = 3  # 2: prices on results, the charges table; 3: usage on charges (see charges.py)
 DB_NAME = "gallery.sqlite3"  # the index inside the data directory (the one place that names it)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -144,6 +144,8 @@ class NewResult:
     price: str | None = None  # unit price as exact decimal text; None: unknown
     currency: str = "CNY"
     paid_by: str = ""
+    billed_as: str = ""  # usage.output_image_type ('' when the reply names none), for the ledger
+    billed_inputs: int = 0  # input images billed with this image (its price includes their fee)
 
 
 def _slug(text: str, limit: int = 32) -> str:
@@ -263,7 +265,7 @@ class ResultStore:
                 rid = cur.lastrowid
                 assert rid is not None  # an INSERT always sets it
                 if it.url:  # the service made this image: it is billed, in the same transaction
-                    charges.bill_result(self._db, rid, now)
+                    charges.bill_result(self._db, rid, now, it.billed_as, it.billed_inputs)
                 day = time.strftime("%Y-%m-%d", time.localtime(now))
                 path = f"images/{day}/{rid:06d}-{_slug(it.prompt)}.png"
                 self._db.execute("UPDATE results SET path=? WHERE id=?", (path, rid))
