@@ -68,7 +68,7 @@ def billed_fields(settings: Settings, job: Job, key: str | None, usage: dict | N
     if first and fee:
         counted = _usage_int(usage, "input_image_count")
         inputs = counted if counted is not None else len(job.images)
-    price = None if unit is None else unit + (fee or Decimal(0)) * inputs
+    price = unit if unit is None or not inputs else unit + (fee or Decimal(0)) * inputs
     return {"region": region, "price": None if price is None else str(price), "currency": spec.currency_in(region),
             "paid_by": paid_by(settings, key), "billed_as": named, "billed_inputs": inputs}
 
@@ -167,7 +167,8 @@ def run_cost_text(est: Estimate, stored: int, failures: Sequence[AliyunImageErro
         head = t(lang, "money.run_cost", total=money_text(total, est.currency), n=billed,
                  each=money_text(est.unit, est.currency))
     else:  # size classes or input images: not one unit price
-        head = t(lang, "money.tier.run_cost", total=money_text(total, est.currency), n=billed)
+        count = t(lang, "money.images_one" if billed == 1 else "money.images", n=billed)
+        head = t(lang, "money.tier.run_cost", total=money_text(total, est.currency), count=count)
     expected = None if est.unit is None else est.unit * billed + (est.input_fee if billed else Decimal(0))
     if total is not None and expected is not None and total != expected:
         head += t(lang, "money.tier.differs", amount=money_text(expected, est.currency))

@@ -87,7 +87,9 @@ def _check_and_hold(db: Any, budgets: Budgets, est: Estimate, total: Decimal, sc
     holds = [h for h in charges.holds(db) if h["currency"] == est.currency and (scope is None or h["paid_by"] == scope)]
     for kind, limit, since in windows:
         mine = kind == "session"
-        spent = tally(r for r in rows if r["created"] >= since and (not mine or r["owner"] == owner))
+        # only the run's currency: the refusal shows what this budget counted, never ¥ and $ summed
+        spent = tally(r for r in rows if r["created"] >= since and (not mine or r["owner"] == owner)
+                      and r["currency"] == est.currency)
         flying = sum((Decimal(h["price"]) for h in holds if not mine or h["owner"] == owner), Decimal(0))
         if spent.total(est.currency) + flying + total > limit:
             raise _over(kind, limit, spent, flying, est, hosted)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # annotations only
 
 SYMBOLS = {"CNY": "¥", "USD": "$"}
 CENT = Decimal("0.01")
+MIL = Decimal("0.001")
 
 
 def money(value: float | str | Decimal | None) -> Decimal | None:
@@ -34,11 +35,14 @@ def money(value: float | str | Decimal | None) -> Decimal | None:
 
 
 def money_text(amount: Decimal, currency: str, exact: bool = False) -> str:
-    """``¥1.10`` (two decimals, half up); amounts below a cent keep their digits (``¥0.004``).
-    ``exact``: every digit (``¥1.100886``, still at least two decimals), where rounding would
-    mislead (a budget refusal must show a cost that crosses the budget it shows)."""
+    """``¥1.10`` (two decimals, half up); amounts below a cent keep their digits (``¥0.004``), and
+    so do amounts of a tenth of a cent (``$0.075``, ``$0.043``: the USD prices of the 3.0 line,
+    which rounding would misstate). ``exact``: every digit (``¥1.100886``, still at least two
+    decimals), where rounding would mislead (a budget refusal must show a cost that crosses the
+    budget it shows)."""
     shown = amount.quantize(CENT, rounding=ROUND_HALF_UP)
-    if (exact or shown == 0) and amount != shown:
+    mils = amount == amount.quantize(MIL)
+    if (exact or shown == 0 or mils) and amount != shown:
         shown = amount.normalize()
     symbol = SYMBOLS.get(currency)
     return f"{symbol}{shown}" if symbol else f"{shown} {currency}"
