@@ -110,7 +110,9 @@ class Estimate:
         model = msg("money.tier.model_tier", model=self.model, tier=self.tier.upper()) if self.tier else self.model
         out = msg("money.estimate", head=head, n=self.n, model=model, region=region_name(self.region))
         if self.input_fee:
-            out = msg("money.tier.with_inputs", estimate=out, n=self.inputs * self.requests,
+            sent = self.inputs * self.requests
+            count = msg("money.tier.input_images_one" if sent == 1 else "money.tier.input_images", n=sent)
+            out = msg("money.tier.with_inputs", estimate=out, count=count,
                       each=money_text(self.input_unit or Decimal(0), self.currency))
         return out
 
