@@ -183,7 +183,7 @@ def test_edits_and_fusion_bill_their_input_images_once_per_request(svc, emu):
     assert sorted((r["inputs"], r["price"]) for r in rows) == [(0, "0.25"), (2, "0.29")]
     assert ledger.spend(svc.store).billed.amount() == Decimal("0.54")
     line = billing.run_cost_text(estimate(batch.job, "beijing"), 2, [], "en", prices=[r.price for r in batch.results])
-    assert line == "This run cost: ¥0.54 (2 images, as the service billed them)"
+    assert line == "This run cost: ¥0.54 (2 images, as billed by the service)"
 
 
 def test_where_the_bill_differs_from_the_estimate_the_cost_line_says_so(sg, emu):
@@ -193,7 +193,7 @@ def test_where_the_bill_differs_from_the_estimate_the_cost_line_says_so(sg, emu)
     assert est.up_to and est.total == Decimal("0.078")
     assert batch.results[0].price == "0.043" and batch.results[0].currency == "USD"
     line = billing.run_cost_text(est, 1, [], "en", prices=[r.price for r in batch.results])
-    assert line == "This run cost: $0.043 (1 image, as the service billed them); estimated $0.078"
+    assert line == "This run cost: $0.043 (1 image, as billed by the service); estimated $0.078"
     assert "预估为 $0.078" in billing.run_cost_text(est, 1, [], "zh", prices=["0.043"])
 
 
@@ -259,7 +259,9 @@ def test_moderation_is_free_sync_and_says_so(svc, emu):
     spent = ledger.spend(svc.store)
     assert (spent.billed.images, spent.maybe.images) == (0, 0)
     line = billing.run_cost_text(estimate(batch.job, "beijing"), 0, batch.failures, "en", prices=[])
-    assert line == "This run cost: ¥0.00 (0 × ¥0.50); 2 refused by content moderation: not billed"
+    assert line == "This run cost: ¥0.00 (2 refused by content moderation: not billed)"
+    assert billing.run_cost_text(estimate(batch.job, "beijing"), 1, batch.failures[:1], "en", prices=["0.5"]) == (
+        "This run cost: ¥0.50 (1 × ¥0.50); 1 refused by content moderation: not billed")
 
 
 @pytest.mark.parametrize("code", ["DataInspectionFailed", "data_inspection_failed", "DataInspection.Failed"])
@@ -284,7 +286,7 @@ def test_the_cli_cost_line_counts_moderation_as_free(emu, clean_env):
     env = {"DASHSCOPE_API_KEY": TEST_KEY, "DASHSCOPE_HTTP_BASE_URL": emu.base_url}
     r = run(["generate", "违禁内容", "--model", PRO], env, clean_env)
     assert r.returncode == 1 and "Nothing was billed" in r.stderr
-    assert r.stderr.splitlines()[-1] == "This run cost: ¥0.00 (0 × ¥0.50); 1 refused by content moderation: not billed"
+    assert r.stderr.splitlines()[-1] == "This run cost: ¥0.00 (1 refused by content moderation: not billed)"
     s = run(["spend", "--json"], env, clean_env).stdout
     assert '"billed": {"images": 0' in s and '"maybe_billed": {"images": 0' in s
 

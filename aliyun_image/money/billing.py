@@ -160,6 +160,9 @@ def run_cost_text(est: Estimate, stored: int, failures: Sequence[AliyunImageErro
     if free:
         return t(lang, "money.run_cost_offline")
     billed, maybe = run_cost(est, stored, failures)
+    refused = moderated(failures)
+    if refused and not billed and not maybe:  # only refusals: say it cost nothing, and why
+        return t(lang, "money.tier.run_cost_moderated", zero=money_text(Decimal(0), est.currency), n=refused)
     total = _billed_total(est, prices, billed)
     if est.unit is None or total is None:
         head = t(lang, "money.run_cost_unknown", n=billed, model=est.model)
@@ -175,7 +178,6 @@ def run_cost_text(est: Estimate, stored: int, failures: Sequence[AliyunImageErro
     if maybe:
         amount = "" if est.unit is None else " " + money_text(est.unit * maybe, est.currency)
         head += t(lang, "money.run_cost_maybe", n=maybe, amount=amount)
-    refused = moderated(failures)
     if refused:
         head += t(lang, "money.tier.moderated", n=refused)
     return head
