@@ -267,7 +267,8 @@ def test_models_json_has_everything():
     assert edit["images"] == [1, 3] and edit["sizes"]["edit"]["min_side"] == 512
     assert models["qwen-image-3.0"]["price"] == {"beijing": 0.18, "singapore": 0.03}
     p21 = models["qwen-image-2.1-pro"]
-    assert p21["price"] == {"singapore": 0.04} and p21["currencies"] == {"singapore": "USD"} and p21["verified"] is False
+    assert p21["price"] == {"singapore": 0.04} and p21["currencies"] == {"singapore": "USD"}
+    assert p21["verified"] is False
 
 
 SG_KEY = "sk-singapore-0123456789"  # not a real key: accepted only by the emulator playing Singapore
