@@ -315,3 +315,17 @@ def test_z_image_turbo_from_the_cli_does_not_rewrite_unless_asked(emu, clean_env
         "prompt_extend"] is False
     both = run(["generate", "a cat", "--extend", "--no-extend", "--dry-run"], env, clean_env)
     assert both.returncode == 2 and "not allowed with" in both.stderr
+
+
+def test_a_3_0_task_is_priced_as_its_finished_poll_billed_it(svc, emu):
+    """The 3.0 async path: the row is priced by the estimate when the task is created ("up to" 2K for
+    an edit left to the model), then as the finished task's usage says (1K here, plus the input)."""
+    batch = svc.edit([data_uri(png(64, 64))], "make it blue", model=PRO, use_async=True)
+    assert len(batch.results) == 1, batch.failures
+    rec = batch.results[0]
+    assert (rec.price, rec.currency) == ("0.27", "CNY")
+    assert [(r["price"], r["billed_as"], r["inputs"]) for r in charge_rows(svc.store)] == [
+        ("0.27", "qima_output_1k", 1)]
+    t2i = svc.generate("a cat", model=PRO, use_async=True)
+    assert t2i.results[0].price == "0.5" and charge_rows(svc.store)[-1]["billed_as"] == "qima_output_2k"
+    assert ledger.spend(svc.store).billed.amount() == Decimal("0.77")

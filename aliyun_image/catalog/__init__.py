@@ -8,6 +8,8 @@ from .describe import picker_label
 from .loader import REGIONS
 from .spec import (
     ASYNC,
+    ASYNC_GENERATION,
+    ASYNC_SYNTHESIS,
     BUILTIN_FILE,
     Catalog,
     DEFAULT_MODEL,
@@ -19,6 +21,7 @@ from .spec import (
     GENERIC_N_MAX,
     ModelSpec,
     NEGATIVE_MAX,
+    PROMPT_EXTEND_MODES,
     PROMPT_MAX,
     SEED_MAX,
     SYNC,
@@ -44,6 +47,7 @@ from .spec import (
     parse_size,
     pixels_label,
     size_options,
+    takers,
     tier_of,
     user_file,
     with_region_prices,
@@ -51,6 +55,8 @@ from .spec import (
 
 __all__ = [
     "ASYNC",
+    "ASYNC_GENERATION",
+    "ASYNC_SYNTHESIS",
     "BUILTIN_FILE",
     "Catalog",
     "DEFAULT_MODEL",
@@ -62,6 +68,7 @@ __all__ = [
     "GENERIC_N_MAX",
     "ModelSpec",
     "NEGATIVE_MAX",
+    "PROMPT_EXTEND_MODES",
     "PROMPT_MAX",
     "REGIONS",
     "SEED_MAX",
@@ -89,6 +96,7 @@ __all__ = [
     "picker_label",
     "pixels_label",
     "size_options",
+    "takers",
     "tier_of",
     "user_file",
     "with_region_prices",

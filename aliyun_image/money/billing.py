@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from . import budget, ledger
 from ..storage import charges
 from ..config import OFFLINE_KEY, Settings
-from ..catalog import TIER_1K, billed_tier, tier_of
+from ..catalog import TIER_1K, ModelSpec, billed_tier, tier_of
 from .estimate import Estimate, estimate, money, money_text, planned_tier, unit_price
 from ..errors import AliyunImageError, DownloadError, StorageError, ValidationError, is_moderation, may_be_billed
 from ..i18n import t
@@ -49,28 +49,36 @@ def _usage_int(usage: dict, name: str) -> int | None:
 
 
 def billed_fields(settings: Settings, job: Job, key: str | None, usage: dict | None, first: bool) -> dict[str, Any]:
-    """What a result records of its price as the reply's ``usage`` says it was billed: the size
-    class ``output_image_type`` names (else the one of ``usage.width/height``, else the one asked
-    for), and for the ``first`` image of a request the input images ``input_image_count`` counts
-    (else the job's), whose fee its price includes. Fields for :class:`~aliyun_image.storage.NewResult`."""
+    """What a result records of its price as the reply's ``usage`` says it was billed (see
+    :func:`billed_price`), with region, currency and payer. Fields for
+    :class:`~aliyun_image.storage.NewResult`."""
+    region = settings.region
+    fields = billed_price(job.spec, region, job.prompt_extend, job.size, len(job.images), usage, first)
+    return {"region": region, "currency": job.spec.currency_in(region), "paid_by": paid_by(settings, key), **fields}
+
+
+def billed_price(spec: ModelSpec, region: str, prompt_extend: bool, size: str | None, images: int,
+                 usage: dict | None, first: bool) -> dict[str, Any]:
+    """The price of one image as the reply's ``usage`` billed it: the size class
+    ``output_image_type`` names (else the one of ``usage.width/height``, else the one ``size`` asked
+    for, 2K when left to the model), and for the ``first`` image of a request the fee of the input
+    images ``input_image_count`` counts (else ``images``). ``{"price", "billed_as", "billed_inputs"}``."""
     usage = usage or {}
-    spec, region = job.spec, settings.region
     named = str(usage.get("output_image_type") or "")
     tier = billed_tier(named)
     width, height = _usage_int(usage, "width"), _usage_int(usage, "height")
     if tier is None and width and height:
         tier = tier_of(width, height)
     if tier is None:
-        tier = planned_tier(spec, region, job.size)[0] or TIER_1K
-    unit = unit_price(spec, region, job.prompt_extend, tier)
+        tier = planned_tier(spec, region, size)[0] or TIER_1K
+    unit = unit_price(spec, region, prompt_extend, tier)
     fee = money(spec.input_price_in(region))
     inputs = 0
     if first and fee:
         counted = _usage_int(usage, "input_image_count")
-        inputs = counted if counted is not None else len(job.images)
+        inputs = counted if counted is not None else images
     price = unit if unit is None or not inputs else unit + (fee or Decimal(0)) * inputs
-    return {"region": region, "price": None if price is None else str(price), "currency": spec.currency_in(region),
-            "paid_by": paid_by(settings, key), "billed_as": named, "billed_inputs": inputs}
+    return {"price": None if price is None else str(price), "billed_as": named, "billed_inputs": inputs}
 
 
 def record_maybe(store: ResultStore, settings: Settings, ctx: Any, exc: AliyunImageError, count: int,

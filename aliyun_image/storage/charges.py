@@ -110,7 +110,9 @@ def bill_result(db: sqlite3.Connection, rid: int, created: float | None = None, 
                " billed_as, inputs)"
                " SELECT id, owner, model, IFNULL(region,''), price, IFNULL(currency,'CNY'), 'billed',"
                " IFNULL(paid_by,''), ?, ?, ? FROM results WHERE id=? AND IFNULL(paid_by,'') != 'offline'"
-               " ON CONFLICT(result_id) DO UPDATE SET state='billed'", (when, billed_as, inputs, rid))
+               # a task's maybe charge becomes the bill: at the price its finished poll's usage says
+               " ON CONFLICT(result_id) DO UPDATE SET state='billed', price=excluded.price,"
+               " billed_as=excluded.billed_as, inputs=excluded.inputs", (when, billed_as, inputs, rid))
 
 
 def drop_maybe(db: sqlite3.Connection, rid: int) -> None:

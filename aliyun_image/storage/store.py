@@ -344,12 +344,19 @@ class ResultStore:
         return out
 
     def set_url(self, rid: int, *, url: str, url_expires: float, request_id: str, usage: dict,
-                actual_prompt: str | None) -> None:
-        """Fill in the result URL of a row recorded when its async task was created."""
+                actual_prompt: str | None, params: dict | None = None, billed: dict | None = None) -> None:
+        """Fill in the result URL of a row recorded when its async task was created (and its
+        ``params``, when given: the reply may add to them, e.g. ``rewrite_status``; ``billed``:
+        ``price``, ``billed_as`` and ``billed_inputs`` as the reply's usage billed it)."""
+        more: dict = {"params": json.dumps(params, ensure_ascii=False)} if params is not None else {}
+        if billed is not None:
+            more["price"] = billed["price"]
         with self._lock, self._tx():
             self._update(rid, url=url, url_expires=url_expires, request_id=request_id,
-                         usage=json.dumps(usage, ensure_ascii=False), actual_prompt=actual_prompt, updated=time.time())
-            charges.bill_result(self._db, rid)
+                         usage=json.dumps(usage, ensure_ascii=False), actual_prompt=actual_prompt, updated=time.time(),
+                         **more)
+            usage_fields = (billed["billed_as"], billed["billed_inputs"]) if billed else ()
+            charges.bill_result(self._db, rid, None, *usage_fields)
 
     def mark(self, rid: int, status: Status, error: str = "") -> None:
         """Set a row's status (failed, expired, pending) with an error code/text."""
