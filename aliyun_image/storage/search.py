@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import sqlite3
 
-SINCE = 3  # the schema version that added the index (a store below it is migrated by install())
+SINCE = 4  # the schema version that added the index (a store below it is migrated by install())
 TABLE = "results_search"
 VIEW = "results_search_text"
 TERMS = "results_search_terms"  # fts5vocab 'row' table: one row per distinct trigram
