@@ -215,7 +215,7 @@ def test_a_version_2_store_gets_the_usage_columns(tmp_path, settings, emu):
     db.commit()
     db.close()
     store = ResultStore.open(data, fsync=False)
-    assert store._db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == 4  # 3: usage on charges; 4: the search index
     old = charge_rows(store)[0]
     assert (old["billed_as"], old["inputs"], old["price"]) == ("", 0, "0.5")
     svc = ImageService(settings.with_(data_dir=data), store=store)

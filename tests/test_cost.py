@@ -173,7 +173,7 @@ def test_a_version_1_store_opens_migrates_and_keeps_working(tmp_path, settings, 
     db.commit()
     db.close()
     store = ResultStore.open(data, fsync=False)
-    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     old = store.get(1)
     assert old is not None and old.prompt == "old cat" and old.price is None and old.region is None
     spent = ledger.spend(store)  # the old image was billed, at a price nobody recorded: counted, not priced
