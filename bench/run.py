@@ -23,7 +23,7 @@ from collections.abc import Callable
 for _k, _v in (("GRADIO_ANALYTICS_ENABLED", "False"), ("HF_HUB_OFFLINE", "1"), ("HF_HUB_DISABLE_TELEMETRY", "1")):
     os.environ.setdefault(_k, _v)
 
-from . import account_limit, app_bench, fanout, gallery, multi_download, prepare, single  # noqa: E402 - after env set-up
+from . import account_limit, app_bench, fanout, gallery, gallery_100k, multi_download, prepare, single  # noqa: E402
 from .common import Row, failed, log  # noqa: E402
 
 BENCHMARKS: dict[str, tuple[Callable[[bool], list[Row]], str]] = {
@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, tuple[Callable[[bool], list[Row]], str]] = {
     "multi_download": (multi_download.run, "edit n=6: six concurrent downloads"),
     "prepare": (prepare.run, "10 MB 6000x4000 JPEG input preparation"),
     "gallery": (gallery.run, "5,000 stored results: page, search, memory"),
+    "gallery_100k": (gallery_100k.run, "100,000 stored results: search and pages on the index vs LIKE, opening"),
     "ui_concurrency": (app_bench.ui_concurrency, "16 simultaneous UI generate calls"),
     "cold_start": (app_bench.cold_start, "app start until first HTTP 200"),
 }

@@ -15,7 +15,8 @@ from aliyun_image.storage import Gallery, Trash, search
 from aliyun_image.storage.store import SCHEMA_VERSION, NewResult, ResultStore
 
 PROMPTS = [
-    "一只橘猫在窗台上晒太阳", "橘猫", "猫", "A Red Fox in the SNOW", "a red fox, oil painting", "古老的石桥，水彩画风格",
+    "一只橘猫在窗台上晒太阳", "橘猫", "猫", "A Red Fox in the SNOW", "a red fox, oil painting",
+    "古老的石桥，水彩画风格",
     "夕焼けの富士山、浮世絵風", "猫カフェの看板、ネオン", "ねこ", "Café Émile at night", "café émile, watercolor",
     "100% cotton T-shirt_mockup", "path C:\\temp\\a_b", 'the "quoted" word AND NEAR(x) prompt:foo *^',
     "ＡＢＣ全角 letters", "Kelvin 5000\u212a light", "ab", "a", "x", "雪山下的湖泊 lake", "海边的灯塔 lighthouse",
@@ -23,7 +24,8 @@ PROMPTS = [
 ]
 REWRITES = [None, "", "画面构图均衡，主体清晰，Lighthouse glow", "猫咪特写，cinematic", "A RED FOX close-up"]
 QUERIES = [
-    "猫", "橘猫", "一只橘猫", "石桥", "的", "，", "ねこ", "猫カ", "富士山", "浮世絵風", "a", "A", "ab", "AB", "fox", "FOX",
+    "猫", "橘猫", "一只橘猫", "石桥", "的", "，", "ねこ", "猫カ", "富士山", "浮世絵風",
+    "a", "A", "ab", "AB", "fox", "FOX",
     "red fox", "Red Fox In", "é", "É", "Émile", "émile", "café", "CAFÉ", "%", "_", "100%", "t_", "\\", "C:\\temp",
     '"', '"quoted"', "AND", "NEAR(x)", "prompt:foo", "*", "*^", "ＡＢＣ", "ａｂｃ", "abc", "\u212a", "k", "5000k",
     "i", "İ", "ß", "SS", "🐱", "cat 😺", "spaced   out", "zzz no such", "x", "xx", "lake", "light", "LIGHTHOUSE glow",
