@@ -116,6 +116,10 @@ def test_search_finds_what_like_finds_for_every_query_owner_and_status(store):
                     got, total = _ids(store, query=query, owner=owner, status=status)
                     assert got == want and total == len(want), (query, owner, status)
                     assert _ids(like, query=query, owner=owner, status=status) == (want, len(want)), query
+                    # small pages: many matches are paged by walking the newest rows, few by sorting them
+                    paged = [r.id for off in range(0, len(want) + 5, 5)
+                             for r in store.page(offset=off, limit=5, query=query, owner=owner, status=status)[0]]
+                    assert paged == want, (query, owner, status)
                     checked += bool(want)
         assert checked > 150, "most queries match something: the comparison is not between empty lists"
     finally:
@@ -129,6 +133,9 @@ def test_queries_use_the_index_where_they_can(store):
             assert search.clause(db, query, True)[2], query
         assert search.clause(db, "zz", True) == ("0", [], False)  # no trigram starts with it: nothing matches
         assert search.clause(db, "猫", False)[2] is False  # no index: the scan
+        rows = db.execute("SELECT MAX(id) FROM results").fetchone()[0]
+        assert search.page_source(db, True, 40, 5) == "results" and 5 * rows < 40 * 40  # walk the newest
+        assert search.page_source(db, True, 10, 5) == search.source(True)  # sort the few matches
     finally:
         db.close()
 

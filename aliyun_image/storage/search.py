@@ -134,6 +134,19 @@ def clause(db: sqlite3.Connection, query: str, indexed: bool) -> tuple[str, list
 
 
 def source(uses_index: bool) -> str:
-    """What a search's ``FROM`` reads: with the index, its hits are filtered (status, owner, task,
-    model) and sorted (created) on the covering index, not on the rows."""
+    """What a search's count reads: with the index, its hits are filtered (status, owner, task, model)
+    on the covering index, not on the rows."""
     return f"results INDEXED BY {KEYS}" if uses_index else "results"
+
+
+def page_source(db: sqlite3.Connection, uses_index: bool, matches: int, end: int) -> str:
+    """What a search's page reads, once the count (``matches``) is known; ``end``: offset + limit.
+
+    Few matches: sort them on the covering index. Many: let SQLite walk the newest rows on its
+    (status|owner, created) index and stop at the ``end``-th match, about ``end * rows / matches``
+    steps, fewer than sorting every match when ``matches**2 > end * rows``.
+    """
+    if not uses_index:
+        return "results"
+    rows = int(db.execute("SELECT IFNULL(MAX(id), 0) FROM results").fetchone()[0])  # ids: at least the rows
+    return "results" if matches * matches > end * rows else source(True)

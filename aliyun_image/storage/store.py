@@ -408,8 +408,9 @@ class ResultStore:
         return self._record(row) if row else None
 
     def _where(self, *, query: str | None, task: str | None, model: str | None, owner: str | None,
-               status: str | None) -> tuple[str, list[str], str]:
-        """``(WHERE ..., args, what FROM reads)`` of a gallery query (call holding the lock)."""
+               status: str | None) -> tuple[str, list[str], bool]:
+        """``(WHERE ..., args, whether the search index answers the query)`` of a gallery query (call holding
+        the lock)."""
         clauses: list[str] = []
         args: list[str] = []
         for col, value in (("status", status), ("owner", owner), ("task", task), ("model", model)):
@@ -421,21 +422,23 @@ class ResultStore:
             text, more, indexed = search.clause(self._db, query.strip(), self.text_index)
             clauses.append(text)
             args += more
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args, search.source(indexed)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args, indexed
 
     def page(self, *, offset: int = 0, limit: int = 24, query: str | None = None, task: str | None = None,
              model: str | None = None, owner: str | None = None,
              status: str | None = Status.DONE) -> tuple[list[Record], int]:
         """A page of records, newest first, and the total that match (search + filters)."""
         with self._lock:
-            where, args, src = self._where(query=query, task=task, model=model, owner=owner, status=status)
-            total = self._db.execute(f"SELECT COUNT(*) FROM {src}{where}", args).fetchone()[0]
+            where, args, indexed = self._where(query=query, task=task, model=model, owner=owner, status=status)
+            total = int(self._db.execute(f"SELECT COUNT(*) FROM {search.source(indexed)}{where}", args).fetchone()[0])
+            limit, offset = max(1, int(limit)), max(0, int(offset))
+            src = search.page_source(self._db, indexed, total, offset + limit)
             # the page's ids first (on an index: skipped rows and non-matches are never read), then its rows
             newest = "ORDER BY created DESC, id DESC"
-            rows = self._db.execute(f"SELECT * FROM results WHERE id IN (SELECT id FROM {src}{where} {newest}"
-                                    f" LIMIT ? OFFSET ?) {newest}",
-                                    (*args, max(1, int(limit)), max(0, int(offset)))).fetchall()
-        return [self._record(r) for r in rows], int(total)
+            rows = [] if offset >= total else self._db.execute(
+                f"SELECT * FROM results WHERE id IN (SELECT id FROM {src}{where} {newest} LIMIT ? OFFSET ?) {newest}",
+                (*args, limit, offset)).fetchall()
+        return [self._record(r) for r in rows], total
 
     def models(self, owner: str | None = None) -> list[str]:
         """Distinct models with stored results (for filters)."""
