@@ -3,9 +3,9 @@ budget check before a run (which settings apply, whose bill it is). The sums are
 :mod:`aliyun_image.money.ledger`, the cap itself in :mod:`aliyun_image.money.budget`, the table in
 :mod:`aliyun_image.storage.charges`.
 
-Who pays (``paid_by``): "" the configured key (the user's, or in hosted mode the host's), "own"
-a key a visitor gave with the call, "offline" the offline demo's emulator (free). Keys
-themselves are never recorded.
+Who pays (``paid_by``, a :class:`~aliyun_image.enums.Payer`): ``CONFIGURED`` the configured key (the
+user's, or in hosted mode the host's), ``OWN`` a key a visitor gave with the call, ``OFFLINE`` the offline
+demo's emulator (free). Keys themselves are never recorded.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import budget, ledger
+from . import budget
 from ..storage import charges
 from ..config import OFFLINE_KEY, Settings
+from ..enums import Payer
 from .estimate import Estimate, estimate, money_text, unit_price
 from ..errors import AliyunImageError, DownloadError, StorageError, ValidationError, may_be_billed
 from ..i18n import t
@@ -26,11 +27,11 @@ if TYPE_CHECKING:  # annotations only
     from ..jobs import Job
 
 
-def paid_by(settings: Settings, key: str | None) -> str:
+def paid_by(settings: Settings, key: str | None) -> Payer:
     """Whose bill a call with ``key`` goes on (see the module docstring)."""
     if OFFLINE_KEY in (key, settings.api_key):  # the offline demo's emulator, whoever's key was typed
-        return ledger.FREE
-    return "" if not key or key == settings.api_key else "own"
+        return Payer.OFFLINE
+    return Payer.CONFIGURED if not key or key == settings.api_key else Payer.OWN
 
 
 def price_fields(settings: Settings, job: Job, key: str | None) -> dict[str, Any]:
@@ -48,7 +49,7 @@ def record_maybe(store: ResultStore, settings: Settings, ctx: Any, exc: AliyunIm
     billed whatever the error, until ``resume`` collects it (billed) or finds it failed (dropped).
     """
     fields = price_fields(settings, ctx.job, ctx.key)  # ctx: the service's run context
-    if fields["paid_by"] == ledger.FREE or (rid is None and not may_be_billed(exc)):
+    if fields["paid_by"] == Payer.OFFLINE or (rid is None and not may_be_billed(exc)):
         return
     with contextlib.suppress(AliyunImageError):  # the ledger must not turn a failure into a crash
         for _ in range(count):
@@ -75,12 +76,13 @@ def settle_one(store: ResultStore, settings: Settings, job: Job, hold: int | Non
 
 def _hold(store: ResultStore, settings: Settings, est: Estimate, key: str | None, owner: str | None) -> int | None:
     payer = paid_by(settings, key or settings.api_key)
-    if payer == ledger.FREE or (settings.hosted and payer):
+    if payer == Payer.OFFLINE or (settings.hosted and payer != Payer.CONFIGURED):
         return None
     s = settings
     hourly = (s.host_hourly_budget, s.session_hourly_budget) if s.hosted else (None, None)
     budgets = budget.Budgets(s.daily_budget, s.monthly_budget, *hourly, allow_unpriced=s.allow_unpriced)
-    return budget.hold_budget(store, budgets, est, scope="" if s.hosted else None, owner=owner, hosted=s.hosted)
+    scope = Payer.CONFIGURED if s.hosted else None  # hosted: only the host key's bill counts
+    return budget.hold_budget(store, budgets, est, scope=scope, owner=owner, hosted=s.hosted)
 
 
 def budget_refusal(store: ResultStore, settings: Settings, est: Estimate, key: str | None,

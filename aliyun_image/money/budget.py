@@ -20,6 +20,7 @@ from typing import Any
 
 from ..storage import charges
 from .estimate import Estimate, money_text
+from ..enums import Payer
 from ..errors import ValidationError
 from ..i18n import msg
 from .ledger import Spend, day_start, month_start, spent_rows, tally
@@ -60,7 +61,7 @@ class Budgets:
         return [(k, limit, since) for k, limit, since in out if limit is not None]
 
 
-def hold_budget(store: ResultStore, budgets: Budgets, est: Estimate, *, scope: str | None, owner: str | None = None,
+def hold_budget(store: ResultStore, budgets: Budgets, est: Estimate, *, scope: Payer | None, owner: str | None = None,
                 hosted: bool = False, now: float | None = None) -> int | None:
     """Refuse ``est`` if it would cross a budget, else hold it until :func:`release`.
 
@@ -77,7 +78,7 @@ def hold_budget(store: ResultStore, budgets: Budgets, est: Estimate, *, scope: s
     return int(store.charges(_check_and_hold, budgets, est, total, scope, owner, hosted, now))
 
 
-def _check_and_hold(db: Any, budgets: Budgets, est: Estimate, total: Decimal, scope: str | None,
+def _check_and_hold(db: Any, budgets: Budgets, est: Estimate, total: Decimal, scope: Payer | None,
                     owner: str | None, hosted: bool, now: float | None) -> int:
     """In one transaction: the sums, the holds of runs in flight, the check, this run's hold."""
     windows = budgets.windows(now)
@@ -90,7 +91,7 @@ def _check_and_hold(db: Any, budgets: Budgets, est: Estimate, total: Decimal, sc
         if spent.total(est.currency) + flying + total > limit:
             raise _over(kind, limit, spent, flying, est, hosted)
     return charges.add(db, model=est.model, region=est.region, price=str(total), currency=est.currency,
-                       state=charges.HOLD, owner=owner, paid_by=scope or "", code=charges.hold_code())
+                       state=charges.HOLD, owner=owner, paid_by=scope or Payer.CONFIGURED, code=charges.hold_code())
 
 
 def release(store: ResultStore, hold: int | None) -> None:

@@ -26,6 +26,7 @@ import time
 from decimal import Decimal
 
 from .procs import process_alive
+from ..enums import Payer
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS charges (
@@ -37,7 +38,7 @@ CREATE TABLE IF NOT EXISTS charges (
     price      TEXT,                     -- unit price, exact decimal text (NULL: unknown)
     currency   TEXT NOT NULL DEFAULT 'CNY',
     state      TEXT NOT NULL,            -- billed | maybe | hold
-    paid_by    TEXT NOT NULL DEFAULT '', -- '' the configured key, 'own' a key given with the call
+    paid_by    TEXT NOT NULL DEFAULT '', -- enums.Payer: '' the configured key, 'own' a key given with the call
     code       TEXT NOT NULL DEFAULT '', -- maybe: the error code that left the outcome unknown
     created    REAL NOT NULL
 );
@@ -64,15 +65,15 @@ def migrate(db: sqlite3.Connection, version: int) -> None:
     if version == 1:
         # The offline demo shares the data folder: its stand-ins (emulator URLs on this machine)
         # were never billed, so they are marked as its own and get no charge.
-        db.execute("UPDATE results SET paid_by='offline' WHERE url LIKE 'http://127.%' OR url LIKE 'http://localhost%'"
-                   " OR url LIKE 'http://[::1]%'")
+        db.execute("UPDATE results SET paid_by=? WHERE url LIKE 'http://127.%' OR url LIKE 'http://localhost%'"
+                   " OR url LIKE 'http://[::1]%'", (Payer.OFFLINE,))
         db.execute("INSERT OR IGNORE INTO charges (result_id, owner, model, region, price, currency, state, created)"
                    " SELECT id, owner, model, '', NULL, 'CNY', 'billed', created FROM results WHERE url != ''"
-                   " AND IFNULL(paid_by,'') != 'offline'")
+                   " AND IFNULL(paid_by,'') != ?", (Payer.OFFLINE,))
 
 
 def add(db: sqlite3.Connection, *, model: str, region: str, price: str | None, currency: str, state: str,
-        owner: str | None = None, result_id: int | None = None, paid_by: str = "", code: str = "",
+        owner: str | None = None, result_id: int | None = None, paid_by: str = Payer.CONFIGURED, code: str = "",
         created: float | None = None) -> int:
     """Record one charge (returns its id); for a result that already has one, the new state wins
     (maybe -> billed)."""
@@ -91,8 +92,8 @@ def bill_result(db: sqlite3.Connection, rid: int, created: float | None = None) 
     when = time.time() if created is None else created
     db.execute("INSERT INTO charges (result_id, owner, model, region, price, currency, state, paid_by, created)"
                " SELECT id, owner, model, IFNULL(region,''), price, IFNULL(currency,'CNY'), 'billed',"
-               " IFNULL(paid_by,''), ? FROM results WHERE id=? AND IFNULL(paid_by,'') != 'offline'"
-               " ON CONFLICT(result_id) DO UPDATE SET state='billed'", (when, rid))
+               " IFNULL(paid_by,''), ? FROM results WHERE id=? AND IFNULL(paid_by,'') != ?"
+               " ON CONFLICT(result_id) DO UPDATE SET state='billed'", (when, rid, Payer.OFFLINE))
 
 
 def drop_maybe(db: sqlite3.Connection, rid: int) -> None:

@@ -41,7 +41,7 @@ from .diskspace import DiskReserve, fsync_dir, storage_error
 from .journal import PaidJournal
 from .procs import process_alive
 from ..errors import StorageError
-from ..enums import Status
+from ..enums import Payer, Status
 
 SCHEMA_VERSION = 2  # 2: prices on results, the charges table (see charges.py)
 DB_NAME = "gallery.sqlite3"  # the index inside the data directory (the one place that names it)
@@ -72,7 +72,7 @@ CREATE TABLE IF NOT EXISTS results (
     region        TEXT,                      -- v2: where it was made, its unit price (decimal text;
     price         TEXT,                      --     NULL: unknown) and currency; NULL on v1 rows
     currency      TEXT,
-    paid_by       TEXT,                      -- v2: '' the configured key, 'own' a key given with the call
+    paid_by       TEXT,                      -- v2: enums.Payer ('' the configured key, 'own', 'offline')
     created       REAL NOT NULL,
     updated       REAL NOT NULL
 );
@@ -143,7 +143,7 @@ class NewResult:
     region: str = ""
     price: str | None = None  # unit price as exact decimal text; None: unknown
     currency: str = "CNY"
-    paid_by: str = ""
+    paid_by: str = Payer.CONFIGURED
 
 
 def _slug(text: str, limit: int = 32) -> str:

@@ -17,6 +17,7 @@ import gradio as gr
 from ..money import billing, ledger
 from .. import catalog
 from ..catalog import EDIT, T2I
+from ..enums import Payer
 from ..money import estimate_for, money_text
 from ..runtime import AppContext
 from .present import md, request_lang, request_session
@@ -64,7 +65,7 @@ def cost_text(ctx: AppContext, task: str, quality: str, model: str, n: Any, exte
         count = 1
     est = estimate_for(spec, count, bool(extend), ctx.settings.region, model=name)
     route = ctx.route(_TYPED if key_typed else None)
-    if route.kind == "offline":
+    if route.kind == Payer.OFFLINE:
         return _t(lang, "free", est=est.text(lang))
     refusal = billing.budget_refusal(route.service.store, route.service.settings, est, route.key, owner)
     if refusal is not None:
