@@ -170,7 +170,7 @@ def test_a_version_1_store_opens_migrates_and_keeps_working(tmp_path, settings, 
     db.commit()
     db.close()
     store = ResultStore.open(data, fsync=False)
-    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert store.records.schema_version() == SCHEMA_VERSION == 2
     old = store.get(1)
     assert old is not None and old.prompt == "old cat" and old.price is None and old.region is None
     spent = ledger.spend(store)  # the old image was billed, at a price nobody recorded: counted, not priced
@@ -314,10 +314,12 @@ def test_async_task_left_running_is_maybe_billed_until_resume_settles_it(setting
 def test_a_crashed_process_hold_is_ignored(settings, emu):
     svc = ImageService(settings.with_(daily_budget=Decimal("0.5")))
     dead = subprocess_pid_that_exited()
-    svc.store.charges(charges.add, model="qwen-image-max", region="beijing", price="0.5", currency="CNY",
-                      state=charges.HOLD, code=f"pid:{dead}")
+    with svc.store.records.charges() as book:
+        book.add(model="qwen-image-max", region="beijing", price="0.5", currency="CNY", state=charges.HOLD,
+                 code=f"pid:{dead}")
     assert len(svc.generate("a cat", model="qwen-image-plus").results) == 1  # the stale ¥0.50 hold is gone
-    assert not svc.store.charges(charges.holds)
+    with svc.store.records.charges() as book:
+        assert not book.holds()
     svc.store.close()
 
 
@@ -340,7 +342,9 @@ def test_concurrent_cli_processes_cannot_overshoot_together(emu, clean_env):
     assert codes == [0, 0, 2, 2], errs
     assert sum("Budget.Daily" in e for e in errs) == 2
     store = ResultStore.open(clean_env, fsync=False)
-    assert ledger.spend(store).total() == Decimal("0.8") and not store.charges(charges.holds)
+    assert ledger.spend(store).total() == Decimal("0.8")
+    with store.records.charges() as book:
+        assert not book.holds()
     store.close()
 
 

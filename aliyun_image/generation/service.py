@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from collections.abc import Callable, Iterator, Sequence
 
 from ..money import billing, budget
-from ..storage import charges
 from ..dashscope import protocol
 from ..dashscope import DashScopeClient
 from ..dashscope import Generation, url_expiry
@@ -200,8 +199,8 @@ class ImageService:
         """Execute a validated job (see :meth:`_run`) within the budget: a run whose estimate would
         cross the daily or monthly budget is refused before any request (ValidationError)."""
         key = check_key(api_key or self.settings.api_key, self.settings)
-        if not self.store.journal.ensure():  # no room to keep what the run would pay for: send nothing
-            raise self.store.disk_full_error()
+        if not self.store.files.journal.ensure():  # no room to keep what the run would pay for: send nothing
+            raise self.store.files.disk_full_error()
         token = billing.hold_budget(self.store, self.settings, job, key, owner)
         try:
             return self._run(job, api_key=key, owner=owner, on_event=on_event, cancel=cancel,
@@ -345,7 +344,7 @@ class ImageService:
     def _set_url(self, rid: int, gen: Generation) -> None:
         """Record a finished task's result on its row (async tasks make one image each)."""
         url = gen.urls[0]
-        self.store.set_url(rid, url=url, url_expires=url_expiry(url), request_id=gen.request_id,
+        self.store.records.set_url(rid, url=url, url_expires=url_expiry(url), request_id=gen.request_id,
                            usage=gen.usage, actual_prompt=gen.actual_prompt)
 
     def _store_and_download(self, ctx: RunContext, news: list[NewResult]) -> None:
@@ -394,12 +393,12 @@ class ImageService:
             raise KeyError(rid)
         if rec.status == Status.DONE:
             return rec
-        if not self.store.ensure_reserve():
+        if not self.store.files.ensure_reserve():
             # The disk is full: writing now would eat the space kept for recording paid results.
             self.store.mark(rid, Status.PENDING, "Storage.DiskFull")
-            raise saved_later(self.store.disk_full_error())
+            raise saved_later(self.store.files.disk_full_error())
         try:
-            with self.store.partial(rid) as fh:
+            with self.store.files.partial(rid) as fh:
                 self.client.download(rec.url, PngTextWriter(fh, png_texts(rec)))
                 width, height = verify_image(Path(fh.name), rec.request_id, self.store.show_paths)
                 return self.store.commit_file(rid, fh, width=width, height=height)
@@ -479,7 +478,8 @@ class ImageService:
             self.store.mark(rec.id, Status.EXPIRED, state.code)
         elif state.status.finished:
             self.store.mark(rec.id, Status.FAILED, state.code)
-            self.store.charges(charges.drop_maybe, rec.id)  # a failed task is not billed
+            with self.store.records.charges() as book:
+                book.drop_maybe(rec.id)  # a failed task is not billed
         return False
 
     def download_url(self, url: str, dest: Path | str | None = None) -> Path:

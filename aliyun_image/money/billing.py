@@ -51,10 +51,11 @@ def record_maybe(store: ResultStore, settings: Settings, ctx: Any, exc: AliyunIm
     fields = price_fields(settings, ctx.job, ctx.key)  # ctx: the service's run context
     if fields["paid_by"] == Payer.OFFLINE or (rid is None and not may_be_billed(exc)):
         return
-    with contextlib.suppress(AliyunImageError):  # the ledger must not turn a failure into a crash
+    # the ledger must not turn a failure into a crash
+    with contextlib.suppress(AliyunImageError), store.records.charges() as book:
         for _ in range(count):
-            store.charges(charges.add, model=ctx.job.model, state=charges.MAYBE, owner=ctx.owner, result_id=rid,
-                          code=exc.code, **fields)
+            book.add(model=ctx.job.model, state=charges.MAYBE, owner=ctx.owner, result_id=rid, code=exc.code,
+                     **fields)
 
 
 def hold_budget(store: ResultStore, settings: Settings, job: Job, key: str | None,
@@ -70,8 +71,9 @@ def settle_one(store: ResultStore, settings: Settings, job: Job, hold: int | Non
     recorded): its share of the hold goes, so the run is not counted twice against the budget."""
     unit = unit_price(job.spec, settings.region, job.prompt_extend)
     if hold is not None and unit is not None:
-        with contextlib.suppress(AliyunImageError):  # the hold only errs on the safe side
-            store.charges(charges.shrink_hold, hold, str(unit))
+        # the hold only errs on the safe side
+        with contextlib.suppress(AliyunImageError), store.records.charges() as book:
+            book.shrink_hold(hold, str(unit))
 
 
 def _hold(store: ResultStore, settings: Settings, est: Estimate, key: str | None, owner: str | None) -> int | None:

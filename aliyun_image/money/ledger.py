@@ -109,7 +109,8 @@ def spent_rows(rows: Iterable[Any]) -> list[Any]:
 
 
 def _rows(store: ResultStore, since: float, owner: str | None, paid_by: str | None) -> list[Any]:
-    return spent_rows(store.charges(charges.rows, since, owner=owner, paid_by=paid_by))
+    with store.records.charges() as book:
+        return spent_rows(book.rows(since, owner=owner, paid_by=paid_by))
 
 
 def tally(rows: Iterable[Any]) -> Spend:

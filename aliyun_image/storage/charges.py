@@ -14,8 +14,8 @@ from the gallery (or a hosted store's pruning) does not make its money unspent. 
   a crashed one's holds are ignored and removed).
 
 A failed or refused request gets no row: Bailian does not bill it. Prices are decimal text (None:
-unknown, never guessed). This module only reads and writes the table (the sums are in
-:mod:`aliyun_image.money.ledger`); it knows nothing of API keys.
+unknown, never guessed). This module only reads and writes the table (:class:`ChargeBook`, inside a
+transaction of the records; the sums are in :mod:`aliyun_image.money.ledger`); it knows nothing of API keys.
 """
 
 from __future__ import annotations
@@ -72,19 +72,6 @@ def migrate(db: sqlite3.Connection, version: int) -> None:
                    " AND IFNULL(paid_by,'') != ?", (Payer.OFFLINE,))
 
 
-def add(db: sqlite3.Connection, *, model: str, region: str, price: str | None, currency: str, state: str,
-        owner: str | None = None, result_id: int | None = None, paid_by: str = Payer.CONFIGURED, code: str = "",
-        created: float | None = None) -> int:
-    """Record one charge (returns its id); for a result that already has one, the new state wins
-    (maybe -> billed)."""
-    cur = db.execute(
-        "INSERT INTO charges (result_id, owner, model, region, price, currency, state, paid_by, code, created)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(result_id) DO UPDATE SET state=excluded.state",
-        (result_id, owner, model, region, price, currency, state, paid_by, code,
-         time.time() if created is None else created))
-    return int(cur.lastrowid or 0)
-
-
 def bill_result(db: sqlite3.Connection, rid: int, created: float | None = None) -> None:
     """The result ``rid`` got its image: it is billed, at its recorded price (the offline demo's
     stand-ins are free and get no row: a hosted demo's disk is not filled with zero charges).
@@ -96,11 +83,6 @@ def bill_result(db: sqlite3.Connection, rid: int, created: float | None = None) 
                " ON CONFLICT(result_id) DO UPDATE SET state='billed'", (when, rid, Payer.OFFLINE))
 
 
-def drop_maybe(db: sqlite3.Connection, rid: int) -> None:
-    """The async task behind result ``rid`` failed after all: not billed, forget its ``maybe``."""
-    db.execute("DELETE FROM charges WHERE result_id=? AND state='maybe'", (rid,))
-
-
 def forget_result(db: sqlite3.Connection, rid: int) -> None:
     """Result ``rid`` is deleted: its charges stay (the money is spent) but no longer name it, so
     a store made before ids were AUTOINCREMENT, which hands ``rid`` out again, cannot merge the
@@ -108,48 +90,67 @@ def forget_result(db: sqlite3.Connection, rid: int) -> None:
     db.execute("UPDATE charges SET result_id=NULL WHERE result_id=?", (rid,))
 
 
-def rows(db: sqlite3.Connection, since: float = 0.0, owner: str | None = None,
-         paid_by: str | None = None) -> list[sqlite3.Row]:
-    """Charges since ``since`` (epoch seconds), oldest first; ``owner``/``paid_by`` filter when given."""
-    sql = "SELECT * FROM charges WHERE created >= ?"
-    args: list[float | str] = [since]
-    if owner is not None:
-        sql += " AND owner=?"
-        args.append(owner)
-    if paid_by is not None:
-        sql += " AND paid_by=?"
-        args.append(paid_by)
-    return db.execute(sql + " ORDER BY created, id", args).fetchall()
-
-
-def holds(db: sqlite3.Connection) -> list[sqlite3.Row]:
-    """The holds of runs in flight, after removing those of processes that no longer run."""
-    live = []
-    for row in db.execute("SELECT * FROM charges WHERE state='hold'").fetchall():
-        if _alive(row["code"]):
-            live.append(row)
-        else:
-            db.execute("DELETE FROM charges WHERE id=?", (row["id"],))
-    return live
-
-
 def hold_code() -> str:
     """What a hold records of its process (to tell a crashed holder's leftovers)."""
     return f"pid:{os.getpid()}"
 
 
-def shrink_hold(db: sqlite3.Connection, hold_id: int, amount: str) -> None:
-    """One image of the run holding ``hold_id`` is settled (its charge, if any, is recorded): the
-    hold keeps only what the rest of the run may still cost, so nothing is counted twice."""
-    row = db.execute("SELECT price FROM charges WHERE id=? AND state='hold'", (hold_id,)).fetchone()
-    if row is not None and row["price"] is not None:
-        left = max(Decimal(row["price"]) - Decimal(amount), Decimal(0))
-        db.execute("UPDATE charges SET price=? WHERE id=?", (str(left), hold_id))
+class ChargeBook:
+    """The charge table on one connection, inside a transaction the caller holds (get one from
+    :meth:`ResultRecords.charges <aliyun_image.storage.records.ResultRecords.charges>`)."""
 
+    def __init__(self, db: sqlite3.Connection):
+        self._db = db
 
-def release(db: sqlite3.Connection, hold_id: int) -> None:
-    """The run ended (its charges are recorded): its hold goes."""
-    db.execute("DELETE FROM charges WHERE id=? AND state='hold'", (hold_id,))
+    def add(self, *, model: str, region: str, price: str | None, currency: str, state: str,
+            owner: str | None = None, result_id: int | None = None, paid_by: str = Payer.CONFIGURED,
+            code: str = "", created: float | None = None) -> int:
+        """Record one charge (returns its id); for a result that already has one, the new state wins
+        (maybe -> billed)."""
+        cur = self._db.execute(
+            "INSERT INTO charges (result_id, owner, model, region, price, currency, state, paid_by, code, created)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(result_id) DO UPDATE SET state=excluded.state",
+            (result_id, owner, model, region, price, currency, state, paid_by, code,
+             time.time() if created is None else created))
+        return int(cur.lastrowid or 0)
+
+    def drop_maybe(self, rid: int) -> None:
+        """The async task behind result ``rid`` failed after all: not billed, forget its ``maybe``."""
+        self._db.execute("DELETE FROM charges WHERE result_id=? AND state='maybe'", (rid,))
+
+    def rows(self, since: float = 0.0, owner: str | None = None, paid_by: str | None = None) -> list[sqlite3.Row]:
+        """Charges since ``since`` (epoch seconds), oldest first; ``owner``/``paid_by`` filter when given."""
+        sql = "SELECT * FROM charges WHERE created >= ?"
+        args: list[float | str] = [since]
+        if owner is not None:
+            sql += " AND owner=?"
+            args.append(owner)
+        if paid_by is not None:
+            sql += " AND paid_by=?"
+            args.append(paid_by)
+        return self._db.execute(sql + " ORDER BY created, id", args).fetchall()
+
+    def holds(self) -> list[sqlite3.Row]:
+        """The holds of runs in flight, after removing those of processes that no longer run."""
+        live = []
+        for row in self._db.execute("SELECT * FROM charges WHERE state='hold'").fetchall():
+            if _alive(row["code"]):
+                live.append(row)
+            else:
+                self._db.execute("DELETE FROM charges WHERE id=?", (row["id"],))
+        return live
+
+    def shrink_hold(self, hold_id: int, amount: str) -> None:
+        """One image of the run holding ``hold_id`` is settled (its charge, if any, is recorded): the
+        hold keeps only what the rest of the run may still cost, so nothing is counted twice."""
+        row = self._db.execute("SELECT price FROM charges WHERE id=? AND state='hold'", (hold_id,)).fetchone()
+        if row is not None and row["price"] is not None:
+            left = max(Decimal(row["price"]) - Decimal(amount), Decimal(0))
+            self._db.execute("UPDATE charges SET price=? WHERE id=?", (str(left), hold_id))
+
+    def release(self, hold_id: int) -> None:
+        """The run ended (its charges are recorded): its hold goes."""
+        self._db.execute("DELETE FROM charges WHERE id=? AND state='hold'", (hold_id,))
 
 
 def _alive(code: str) -> bool:
