@@ -133,7 +133,7 @@ def test_app_start_prints_mode_results_folder_url_and_our_share_flag(tmp_path):
 
 
 _KEY_CALLS = {  # how the CLI's and the run's modules name catalogue keys: pattern -> key prefix
-    r'\bmsg\("([\w.]+)"': "", r'\bt\([\w.]+, "([\w.]+)"': "", r'_say\(lang, "([\w.]+)"': "",
+    r'\bmsg\("([\w.]+)"': "", r'\bt\([\w.]+, "([\w.]+)"': "", r'\btell\(lang, "([\w.]+)"': "",
     r'_h\(lang, "(\w+)"': "cli.help.", r'\bh\("(\w+)"': "cli.help.", r'_help\(lang, "(\w+)"': "cli.help.",
     r'\brow\("(\w+)"': "cli.plan.", r'\bsay\("(\w+)"': "cli.models.", r'\blabel\("(\w+)"': "run.recipe.",
     r'\btext\(lang, [\'"](\w+)': "run.", r'_bad\("(\w+)"': "run.",
@@ -145,9 +145,10 @@ def test_every_key_the_cli_names_is_in_the_catalogue():
 
     from aliyun_image import i18n
 
-    pkg = Path(cli.__file__).parent
-    files = ["cli.py", "cli_keep.py", "cli_reports.py", "cli_spend.py", "webapp.py", "summary.py", "service.py",
-             "diskspace.py", "recipe_read.py", "variations.py"]
+    pkg = Path(cli.__file__).parent.parent  # aliyun_image/
+    files = ["cli/commands.py", "cli/trash_recipe.py", "cli/reports.py", "cli/spend.py", "cli/webapp.py",
+             "generation/outcome.py", "generation/service.py", "storage/diskspace.py", "recipes/read.py",
+             "recipes/variations.py"]
     named = {prefix + key for name in files for pattern, prefix in _KEY_CALLS.items()
              for key in re.findall(pattern, (pkg / name).read_text(encoding="utf-8"))
              if not key.endswith(".")}  # a prefix completed at run time (the help test covers cli.help.)

@@ -189,7 +189,7 @@ def test_check_key_finds_the_region(two_regions):
     bj, sg = two_regions
     bj.clear()
     sg.clear()
-    result = keycheck.check_key(SG_KEY, {"beijing": bj.base_url, "singapore": sg.base_url}, timeout=3)
+    result = keycheck.probe_regions(SG_KEY, {"beijing": bj.base_url, "singapore": sg.base_url}, timeout=3)
     assert result.region == "singapore" and result.valid
     by = {r.region: r for r in result.results}
     assert by["beijing"].status == keycheck.INVALID and by["beijing"].code == "InvalidApiKey"
@@ -213,13 +213,13 @@ def test_check_key_unreachable_and_us_offers_nothing(two_regions):
     from aliyun_image.dashscope import keycheck
 
     bj, _ = two_regions
-    result = keycheck.check_key(BJ_KEY, {"beijing": bj.base_url, "us": "http://127.0.0.1:9/api/v1"},
+    result = keycheck.probe_regions(BJ_KEY, {"beijing": bj.base_url, "us": "http://127.0.0.1:9/api/v1"},
                                 timeout=2, retries=0)
     us = result.results[1]
     assert result.region == "beijing" and us.status == keycheck.UNREACHABLE and us.latency_ms is None
     assert us.models == () and us.code == "Network.refused"
     assert "127.0.0.1:9" in us.detail("en") and us.detail("zh") != us.detail("en") != us.detail("ja")
-    nowhere = keycheck.check_key("sk-nobody-0123456789", {"beijing": bj.base_url}, timeout=2)
+    nowhere = keycheck.probe_regions("sk-nobody-0123456789", {"beijing": bj.base_url}, timeout=2)
     assert nowhere.region is None and not nowhere.valid
 
 

@@ -8,20 +8,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import sys
 from collections.abc import Callable
 
 from .. import catalog
 from ..dashscope import keycheck
-from ..config import REGIONS, Settings, check_key
+from ..config import REGIONS, Settings, require_key
 from ..errors import ApiError, ValidationError, region_name
 from ..i18n import msg, render, t
 from ..dashscope import KeyCheck
+from .terminal import tell
 
-
-def _say(lang: str, key: str, **params: object) -> None:
-    """Print the catalogue's ``key`` in ``lang`` on stderr."""
-    print(t(lang, key, **params), file=sys.stderr)
 
 
 def _rule_info(rule: catalog.SizeRule) -> dict:
@@ -176,10 +172,10 @@ def check(args: argparse.Namespace, lang: str,
     """``check``: which region accepts the key (``backend`` gives the settings, offline or not)."""
     bases = _region_bases(args.region_base)
     with backend(args) as settings:
-        key = check_key(settings.api_key, settings)
+        key = require_key(settings.api_key, settings)
         if bases is None and args.offline:
             bases = {"beijing": settings.base_url}  # the offline emulator plays Beijing
-        result = keycheck.check_key(key, bases, timeout=args.timeout or keycheck.DEFAULT_TIMEOUT,
+        result = keycheck.probe_regions(key, bases, timeout=args.timeout or keycheck.DEFAULT_TIMEOUT,
                                     retries=keycheck.DEFAULT_RETRIES if args.retries is None else args.retries,
                                     workspace=settings.workspace)
     if args.json:
@@ -188,16 +184,16 @@ def check(args: argparse.Namespace, lang: str,
         print("\n".join(_check_lines(result, lang)))
     if result.region is None:
         if any(r.status == keycheck.INVALID for r in result.results):
-            _say(lang, "cli.check.no_region_accepts")
+            tell(lang, "cli.check.no_region_accepts")
         else:
-            _say(lang, "cli.check.no_region_answered")
+            tell(lang, "cli.check.no_region_answered")
         return ApiError.exit_code
-    _say(lang, "cli.check.key_region", region=region_name(result.region))
+    tell(lang, "cli.check.key_region", region=region_name(result.region))
     if settings.region_known and settings.region != result.region and not args.offline:
         # --region does not override a base URL that was given, so name the base URL too.
         base = REGIONS.get(result.region, "")
         how = (t(lang, "cli.check.how_base", region=result.region, base=base) if base
                else f"--region {result.region}")
-        _say(lang, "cli.check.settings_elsewhere", region=region_name(settings.region), how=how)
+        tell(lang, "cli.check.settings_elsewhere", region=region_name(settings.region), how=how)
     return 0
 

@@ -82,7 +82,7 @@ def dry_run(svc: Any, job: Any, lang: str) -> int:
     for note in job.notes:
         print(t(lang, "cli.note", text=note_text(lang, note)))
     try:
-        budget.release(svc.store, billing.hold_budget(svc.store, s, job, None))
+        budget.release(svc.store, billing.hold_run(svc.store, s, job, None))
     except ValidationError as exc:
         print(exc.text(lang), file=sys.stderr)
         return 2

@@ -3,7 +3,7 @@
 A key works only in its own region; a call elsewhere fails authentication. Fetching a task
 that does not exist (``GET {base}/tasks/{random-uuid}``) costs nothing and generates nothing:
 in the key's region it answers 200 with ``task_status: UNKNOWN``, elsewhere 401
-``InvalidApiKey``. :func:`check_key` sends that request to every region concurrently through
+``InvalidApiKey``. :func:`probe_regions` sends that request to every region concurrently through
 the house client (its timeouts, retries and typed errors) and says, for each region, whether
 the key is valid there, how long the answer took and which catalogue models the region offers.
 
@@ -72,7 +72,7 @@ class RegionResult:
 
 @dataclass(frozen=True)
 class KeyCheck:
-    """Per-region results of :func:`check_key`, in the order the regions were given."""
+    """Per-region results of :func:`probe_regions`, in the order the regions were given."""
 
     results: tuple[RegionResult, ...]
 
@@ -138,7 +138,7 @@ def _settings(region: str, base: str, timeout: float, retries: int, workspace: s
                     workspace=workspace)
 
 
-def check_key(key: str, bases: Mapping[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT, *,
+def probe_regions(key: str, bases: Mapping[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT, *,
               retries: int = DEFAULT_RETRIES, workspace: str | None = None) -> KeyCheck:
     """Ask every region, concurrently, whether it accepts ``key``.
 

@@ -30,7 +30,7 @@ from ..dashscope import DashScopeClient
 from ..dashscope import Generation, url_expiry
 from .downloads import download_to, verify_image
 from ..recipes import png_texts
-from ..config import Settings, check_key
+from ..config import Settings, require_key
 from ..errors import (
     AliyunImageError,
     ApiError,
@@ -198,10 +198,10 @@ class ImageService:
             cancel: threading.Event | None = None) -> Batch:
         """Execute a validated job (see :meth:`_run`) within the budget: a run whose estimate would
         cross the daily or monthly budget is refused before any request (ValidationError)."""
-        key = check_key(api_key or self.settings.api_key, self.settings)
+        key = require_key(api_key or self.settings.api_key, self.settings)
         if not self.store.files.journal.ensure():  # no room to keep what the run would pay for: send nothing
             raise self.store.files.disk_full_error()
-        token = billing.hold_budget(self.store, self.settings, job, key, owner)
+        token = billing.hold_run(self.store, self.settings, job, key, owner)
         try:
             return self._run(job, api_key=key, owner=owner, on_event=on_event, cancel=cancel,
                              settle=lambda: billing.settle_one(self.store, self.settings, job, token))
@@ -218,7 +218,7 @@ class ImageService:
         Returns only when every request has finished and every download has been stored, so a
         result the user paid for is never left behind by a crash in a sibling request.
         """
-        key = check_key(api_key or self.settings.api_key, self.settings)
+        key = require_key(api_key or self.settings.api_key, self.settings)
         emit = on_event or (lambda ev: None)
         batch = Batch(job, notes=list(job.notes))
         batch_id = uuid.uuid4().hex[:12]

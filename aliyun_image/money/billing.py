@@ -58,9 +58,9 @@ def record_maybe(store: ResultStore, settings: Settings, ctx: Any, exc: AliyunIm
                      **fields)
 
 
-def hold_budget(store: ResultStore, settings: Settings, job: Job, key: str | None,
-                owner: str | None = None) -> int | None:
-    """Check ``job`` against the budgets and hold its estimate (raises ValidationError before any
+def hold_run(store: ResultStore, settings: Settings, job: Job, key: str | None,
+             owner: str | None = None) -> int | None:
+    """Check a run of ``job`` against the budgets and hold its estimate (raises ValidationError before any
     request); release the hold with :func:`aliyun_image.money.budget.release` when the run ends. Budgets
     cover the configured key's bill: in hosted mode not visitors' own keys; never the offline demo."""
     return _hold(store, settings, estimate(job, settings.region), key, owner)
@@ -84,7 +84,7 @@ def _hold(store: ResultStore, settings: Settings, est: Estimate, key: str | None
     hourly = (s.host_hourly_budget, s.session_hourly_budget) if s.hosted else (None, None)
     budgets = budget.Budgets(s.daily_budget, s.monthly_budget, *hourly, allow_unpriced=s.allow_unpriced)
     scope = Payer.CONFIGURED if s.hosted else None  # hosted: only the host key's bill counts
-    return budget.hold_budget(store, budgets, est, scope=scope, owner=owner, hosted=s.hosted)
+    return budget.hold_within(store, budgets, est, scope=scope, owner=owner, hosted=s.hosted)
 
 
 def budget_refusal(store: ResultStore, settings: Settings, est: Estimate, key: str | None,

@@ -61,8 +61,8 @@ class Budgets:
         return [(k, limit, since) for k, limit, since in out if limit is not None]
 
 
-def hold_budget(store: ResultStore, budgets: Budgets, est: Estimate, *, scope: Payer | None, owner: str | None = None,
-                hosted: bool = False, now: float | None = None) -> int | None:
+def hold_within(store: ResultStore, budgets: Budgets, est: Estimate, *, scope: Payer | None,
+                owner: str | None = None, hosted: bool = False, now: float | None = None) -> int | None:
     """Refuse ``est`` if it would cross a budget, else hold it until :func:`release`.
 
     ``scope`` is the ``paid_by`` whose charges count (None: all, the local case); ``owner`` the

@@ -124,7 +124,7 @@ class Handlers(ResultActions, GalleryHandlers, GallerySearch):
         # An emulator or proxy base answers for its own region only; otherwise every public region.
         bases = {s.region: s.base_url} if not s.region_known or s.is_custom_base else None
         try:
-            result = await asyncio.to_thread(keycheck.check_key, key, bases, workspace=s.workspace)
+            result = await asyncio.to_thread(keycheck.probe_regions, key, bases, workspace=s.workspace)
         except AliyunImageError as exc:
             return error_md(exc, lang)
         return key_report(result, s.region, lang)
