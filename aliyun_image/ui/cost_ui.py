@@ -57,8 +57,7 @@ def cost_text(ctx: AppContext, task: str, quality: str, model: str, n: Any, exte
     """The cost line: the estimate, free in the offline demo, or why a budget would refuse the run
     (``owner``: the visitor, for the per-visitor hourly cap of a hosted demo; ``key_typed``: a key
     is in the key box, so runs go to the real API on it, see :meth:`AppContext.route`)."""
-    name = (model or "").strip() or catalog.default_model(task, quality == "max")
-    spec = catalog.get_model(name) or catalog.generic_spec(name)
+    name, spec = catalog.choose_model(task, model, quality == "max")
     try:
         count = max(1, int(float(n or 1)))
     except (TypeError, ValueError):
