@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from decimal import Decimal
 
 import pytest
@@ -156,19 +157,24 @@ def test_failed_calls_cost_nothing_and_unanswered_ones_are_maybe_billed(settings
     svc.store.close()
 
 
-def test_a_version_1_store_opens_migrates_and_keeps_working(tmp_path, settings, emu):
-    data = tmp_path / "old"
+def v1_data_dir(data: Path, rows: list[tuple[str, str, str, str, str, str]]) -> Path:
+    """A data folder as version 1 of the store left it, with ``(batch_id, task, model, prompt, url, status)``
+    result rows."""
     data.mkdir()
     db = sqlite3.connect(data / "gallery.sqlite3")
     db.executescript(V1_SCHEMA)
     now = time.time()
-    db.execute("INSERT INTO results (batch_id, task, model, prompt, url, status, created, updated) "
-               "VALUES ('b1', 't2i', 'qwen-image-plus', 'old cat', 'https://x.aliyuncs.com/1.png', 'expired', ?, ?)",
-               (now, now))
-    db.execute("INSERT INTO results (batch_id, task, model, prompt, url, status, created, updated) "
-               "VALUES ('b2', 't2i', 'qwen-image', 'failed task', '', 'failed', ?, ?)", (now, now))
+    db.executemany("INSERT INTO results (batch_id, task, model, prompt, url, status, created, updated) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(*row, now, now) for row in rows])
     db.commit()
     db.close()
+    return data
+
+
+def test_a_version_1_store_opens_migrates_and_keeps_working(tmp_path, settings, emu):
+    data = v1_data_dir(tmp_path / "old", [
+        ("b1", "t2i", "qwen-image-plus", "old cat", "https://x.aliyuncs.com/1.png", "expired"),
+        ("b2", "t2i", "qwen-image", "failed task", "", "failed")])
     store = ResultStore.open(data, fsync=False)
     assert store.records.schema_version() == SCHEMA_VERSION == 2
     old = store.get(1)
