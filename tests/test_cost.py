@@ -297,6 +297,11 @@ def test_hosted_budget_covers_the_host_key_only(settings, emu):
     assert ledger.spend(svc.store, owner="v2").billed.amount() == Decimal("0.4")
     assert ledger.spend(svc.store, paid_by="").billed.images == 0
     svc.store.close()
+    # who paid is stored as the plain words it always was (enums.Payer is a StrEnum): old stores still read
+    db = sqlite3.connect(settings.data_dir / "gallery.sqlite3")
+    assert set(db.execute("SELECT paid_by, typeof(paid_by) FROM results")) == {("own", "text")}
+    assert set(db.execute("SELECT paid_by, typeof(paid_by) FROM charges WHERE state='billed'")) == {("own", "text")}
+    db.close()
 
 
 # --- async tasks, holds across processes ------------------------------------------------------------

@@ -44,32 +44,7 @@ CREATE TABLE IF NOT EXISTS charges (
 );
 CREATE INDEX IF NOT EXISTS charges_created ON charges(created);
 """
-PRICE_COLUMNS = (("region", "TEXT"), ("price", "TEXT"), ("currency", "TEXT"), ("paid_by", "TEXT"))
 BILLED, MAYBE, HOLD = "billed", "maybe", "hold"
-
-
-def migrate(db: sqlite3.Connection, version: int) -> None:
-    """Bring a store of schema ``version`` to the current one (call inside a transaction).
-
-    Version 1 had no prices: its results get empty price columns, and every result the service
-    made (it has a URL) becomes a ``billed`` charge of unknown price and region, so "spent" stays
-    honest about old images instead of inventing what they cost.
-    """
-    have = {row[1] for row in db.execute("PRAGMA table_info(results)")}
-    for name, kind in PRICE_COLUMNS:
-        if name not in have:
-            db.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
-    for statement in SCHEMA.split(";\n"):  # not executescript: it would end the caller's transaction
-        if statement.strip():
-            db.execute(statement)
-    if version == 1:
-        # The offline demo shares the data folder: its stand-ins (emulator URLs on this machine)
-        # were never billed, so they are marked as its own and get no charge.
-        db.execute("UPDATE results SET paid_by=? WHERE url LIKE 'http://127.%' OR url LIKE 'http://localhost%'"
-                   " OR url LIKE 'http://[::1]%'", (Payer.OFFLINE,))
-        db.execute("INSERT OR IGNORE INTO charges (result_id, owner, model, region, price, currency, state, created)"
-                   " SELECT id, owner, model, '', NULL, 'CNY', 'billed', created FROM results WHERE url != ''"
-                   " AND IFNULL(paid_by,'') != ?", (Payer.OFFLINE,))
 
 
 def bill_result(db: sqlite3.Connection, rid: int, created: float | None = None) -> None:

@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS results (
 CREATE INDEX IF NOT EXISTS results_status_created ON results(status, created);
 CREATE INDEX IF NOT EXISTS results_owner_created ON results(owner, created);
 """
+_PRICE_COLUMNS = (("region", "TEXT"), ("price", "TEXT"), ("currency", "TEXT"), ("paid_by", "TEXT"))  # v2
 
 
 @dataclass
@@ -145,7 +146,7 @@ class ResultRecords:
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: atomic, durable at checkpoint
             self._db.executescript(_SCHEMA)
             with self._tx():  # one process migrates; the others find it done
-                charges.migrate(self._db, self.schema_version())
+                _migrate(self._db, self.schema_version())
                 self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.Error as exc:
             raise storage_error(root, exc, show_paths) from None
@@ -342,6 +343,30 @@ class ResultRecords:
                                     "GROUP BY prompt ORDER BY MAX(created) DESC, MAX(id) DESC LIMIT ?",
                                     [task, Status.DONE, *args, max(1, int(limit))]).fetchall()
         return [r[0] for r in rows]
+
+
+def _migrate(db: sqlite3.Connection, version: int) -> None:
+    """Bring a store of schema ``version`` to the current one (call inside a transaction).
+
+    Version 1 had no prices: its results get empty price columns, and every result the service
+    made (it has a URL) becomes a ``billed`` charge of unknown price and region, so "spent" stays
+    honest about old images instead of inventing what they cost.
+    """
+    have = {row[1] for row in db.execute("PRAGMA table_info(results)")}
+    for name, kind in _PRICE_COLUMNS:
+        if name not in have:
+            db.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
+    for statement in charges.SCHEMA.split(";\n"):  # not executescript: it would end the caller's transaction
+        if statement.strip():
+            db.execute(statement)
+    if version == 1:
+        # The offline demo shares the data folder: its stand-ins (emulator URLs on this machine)
+        # were never billed, so they are marked as its own and get no charge.
+        db.execute("UPDATE results SET paid_by=? WHERE url LIKE 'http://127.%' OR url LIKE 'http://localhost%'"
+                   " OR url LIKE 'http://[::1]%'", (Payer.OFFLINE,))
+        db.execute("INSERT OR IGNORE INTO charges (result_id, owner, model, region, price, currency, state, created)"
+                   " SELECT id, owner, model, '', NULL, 'CNY', 'billed', created FROM results WHERE url != ''"
+                   " AND IFNULL(paid_by,'') != ?", (Payer.OFFLINE,))
 
 
 def _owner_clause(owner: str | None) -> tuple[str, list[str]]:
