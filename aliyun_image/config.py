@@ -37,11 +37,24 @@ REGIONS: dict[str, str] = {
 }
 REGION_ALIASES = {"cn": "beijing", "cn-beijing": "beijing", "bj": "beijing", "intl": "singapore",
                   "sg": "singapore", "ap-southeast-1": "singapore", "us-east-1": "us"}
-# Region hosts, and the cloud region ids of workspace domains ({ws}.{id}.maas.aliyuncs.com) that
-# are one of REGIONS. Other ids (eu-central-1...) are kept as they are: a region of their own.
+# Region hosts, and the cloud region ids of workspace domains ({ws}.{id}.maas.aliyuncs.com): three
+# are one of REGIONS, the others (WORKSPACE_REGIONS) are regions of their own that only a workspace
+# host reaches (models document 7.4). An id not listed here is kept as it is: a region of its own.
 REGION_HOSTS = {urlsplit(url).hostname: name for name, url in REGIONS.items()}
-MAAS_REGIONS = {"cn-beijing": "beijing", "ap-southeast-1": "singapore", "us-east-1": "us"}
+WORKSPACE_REGIONS = ("eu-central-1", "ap-northeast-1", "cn-hongkong")
+MAAS_REGIONS = {"cn-beijing": "beijing", "ap-southeast-1": "singapore", "us-east-1": "us",
+                **{r: r for r in WORKSPACE_REGIONS}}
 _MAAS_HOST = re.compile(r"^[a-z0-9-]+\.([a-z]{2}-[a-z0-9-]+)\.maas\.aliyuncs\.com$")
+# Alibaba Cloud Model Studio (Bailian) serves every region above. Two newer platforms have keys of
+# their own (a Bailian key does not work there, nor the reverse) and one base URL each; as a place
+# to call they are a region of their own, named by the platform's id. Names: the message catalogue.
+BAILIAN = "bailian"
+PLATFORMS: dict[str, str] = {
+    "qianwen": "https://maas.qianwenaiapi.com/api/v1",  # the Qianwen AI platform (China)
+    "qwencloud": "https://maas.qwencloudapi.com/api/v1",  # QwenCloud (international)
+}
+PLATFORM_HOSTS = {urlsplit(url).hostname: name for name, url in PLATFORMS.items()}
+PLACES = (*REGIONS, *WORKSPACE_REGIONS, *PLATFORMS)  # every place id a key may belong to
 
 OFFLINE_KEY = "sk-offline-demo"  # the in-process emulator's key in offline mode; not a secret, not a real key
 ENV_KEY = "DASHSCOPE_API_KEY"
@@ -76,15 +89,47 @@ def region_from_url(url: str) -> str | None:
 
     ``https://dashscope-intl.aliyuncs.com/api/v1`` -> ``"singapore"``;
     ``https://ws1.ap-southeast-1.maas.aliyuncs.com/api/v1`` -> ``"singapore"``;
-    ``https://ws1.eu-central-1.maas.aliyuncs.com/api/v1`` -> ``"eu-central-1"``.
+    ``https://ws1.eu-central-1.maas.aliyuncs.com/api/v1`` -> ``"eu-central-1"``;
+    ``https://maas.qianwenaiapi.com/api/v1`` -> ``"qianwen"`` (a platform: a region of its own).
     """
     host = (urlsplit(url or "").hostname or "").lower()
     if host in REGION_HOSTS:
         return REGION_HOSTS[host]
+    if host in PLATFORM_HOSTS:
+        return PLATFORM_HOSTS[host]
     m = _MAAS_HOST.match(host)
     if m:
         return MAAS_REGIONS.get(m.group(1), m.group(1))
     return None
+
+
+def platform_of(region: str) -> str:
+    """The platform serving ``region``: ``"qianwen"`` or ``"qwencloud"`` for their own ids,
+    Alibaba Cloud Model Studio (:data:`BAILIAN`) for every other region."""
+    return region if region in PLATFORMS else BAILIAN
+
+
+def platform_name(platform: str) -> Message | str:
+    """A platform's name for people: the catalogue's ``platform.bailian``, or the name of the
+    platform's own region id (``error.region.qianwen``)."""
+    return msg("platform.bailian") if platform == BAILIAN else region_name(platform)
+
+
+def place_name(region: str) -> Message | str:
+    """Platform and region for people: ``Alibaba Cloud Model Studio (Bailian), Singapore``; a
+    platform with one region of its own is just its name (``QwenCloud``)."""
+    if region in PLATFORMS:
+        return region_name(region)
+    return msg("platform.place", platform=platform_name(BAILIAN), region=region_name(region))
+
+
+def workspace_url(workspace: str, region: str) -> str | None:
+    """The workspace host's base URL of ``region`` (``eu-central-1``, ``singapore``...) for
+    ``workspace``, or None where workspace hosts do not exist (the platforms, unknown ids)."""
+    cloud_id = next((k for k, v in MAAS_REGIONS.items() if v == region), None)
+    if cloud_id is None or not workspace:
+        return None
+    return f"https://{workspace}.{cloud_id}.maas.aliyuncs.com/api/v1"
 
 
 def _key_file(env: Mapping[str, str]) -> Path | None:
@@ -281,6 +326,12 @@ class Settings:
     def region_known(self) -> bool:
         """True when the region is known: told by the host, or asked for on a custom base."""
         return not self.is_custom_base or self.region_explicit
+
+    @property
+    def platform(self) -> str:
+        """The platform calls go to (:data:`BAILIAN`, ``"qianwen"``, ``"qwencloud"``), or ``""``
+        when a custom base with no region asked for does not tell."""
+        return platform_of(self.region) if self.region_known else ""
 
     def region_text(self) -> Message | str:
         """Where calls go, for messages: ``Beijing (dashscope.aliyuncs.com)`` as a catalogue

@@ -5,6 +5,9 @@
 normalised, ``n`` split into requests, seeds chosen, input images prepared. Anything the API
 would reject is refused here with a catalogue message (``job.*``). Building a job does no
 network I/O (input URLs are passed through, local images are read and prepared).
+
+Fusion references (:func:`follow`) live here too: an instruction that names an image the request
+does not carry is refused before anything is sent, whichever caller (CLI, page, MCP) built the job.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ class Job:
     endpoint: str  # sync | async
     images: list[PreparedImage] = field(default_factory=list)
     notes: list[Message] = field(default_factory=list)  # told to the user: a size read, a model unknown...
+    extend_mode: str | None = None  # prompt_extend_mode ("direct" / "agent"); None: not sent (the model's default)
+    thinking: bool | None = None  # enable_thinking; None: not sent (the model's default)
 
     @property
     def requests(self) -> int:
@@ -58,8 +63,14 @@ class Job:
 
     def params(self) -> dict[str, Any]:
         """The parameters worth storing with each result (no key, no image bytes)."""
-        return {"size": self.size, "n": self.n, "prompt_extend": self.prompt_extend,
-                "watermark": self.watermark, "endpoint": self.endpoint}
+        out: dict[str, Any] = {"size": self.size, "n": self.n, "prompt_extend": self.prompt_extend,
+                               "watermark": self.watermark, "endpoint": self.endpoint}
+        # Only what was sent: a model without these parameters keeps the recipe it always had.
+        if self.extend_mode is not None:
+            out["prompt_extend_mode"] = self.extend_mode
+        if self.thinking is not None:
+            out["enable_thinking"] = self.thinking
+        return out
 
     def input_refs(self) -> list[dict]:
         """Input images as stored references: URL / oss:// as given, local files by name and digest."""
@@ -124,11 +135,16 @@ def build_job(task: str, prompt: str | None, *, images: Sequence[Any] = (), mode
               best: bool = False, size: str | None = None, n: Any = 1, seed: Any = None,
               negative: str | None = None, prompt_extend: bool | None = None,
               watermark: bool = catalog.DEFAULT_WATERMARK, use_async: bool = False,
+              extend_mode: str | None = None, thinking: bool | None = None,
               image_options: dict | None = None, rng: random.Random | None = None) -> Job:
     """Validate user input for ``task`` (``t2i``, ``edit`` or ``fuse``) and return a :class:`Job`.
 
     ``negative=None`` means the product default negative prompt; ``""`` means none.
     ``prompt_extend=None`` means the model's own default (on, except for z-image-turbo).
+    ``extend_mode`` (``"direct"`` / ``"agent"``) and ``thinking`` go to models that take them
+    (:func:`~aliyun_image.catalog.takers`); None sends nothing (the service's default). Asked of a
+    model that does not take them, they are refused, naming the models that do; with rewriting off
+    they are not sent, with a note (both act only on the rewriting).
     ``seed=None`` (or ``-1``/``"random"``) means a random seed *chosen here*, so the seed actually
     used is always known and stored. Raises :class:`~aliyun_image.errors.ValidationError`.
     Checks run cheapest first, so a typo in the prompt is reported before an image is decoded.
@@ -139,24 +155,28 @@ def build_job(task: str, prompt: str | None, *, images: Sequence[Any] = (), mode
     name, spec, notes = resolve_model(kind, model, best)
     text, neg, text_notes = _check_texts(kind, spec, prompt, negative)
     notes += text_notes
+    extend = spec.prompt_extend_default if prompt_extend is None else bool(prompt_extend)
+    mode, think, rewrite_notes = _check_rewriting(kind, spec, extend, extend_mode, thinking)
+    notes += rewrite_notes
     checked = catalog.check_size(spec, T2I if kind == Task.T2I else EDIT, size)
     if not checked.ok:
         assert checked.problem
         raise ValidationError(checked.problem, code="Validation.Size")
     n = _check_n(spec, n)
     first_seed, seed_given = _first_seed(seed, rng)
-    # Models fixed at n=1 fan out: one request per image, consecutive seeds, so "seed 42, 4 images"
-    # is reproducible image by image.
-    requests_n = n if spec.fixed_n else 1
-    seeds = [(first_seed + i) % (catalog.SEED_MAX + 1) for i in range(requests_n)]
     endpoint = _endpoint(name, spec, use_async)
-    prepared = _prepare_inputs(kind, spec, images, image_options)
+    # Models fixed at n=1 fan out: one request per image, consecutive seeds, so "seed 42, 4 images"
+    # is reproducible image by image. So do async runs: a task is recorded and collected as one
+    # image (its row holds the task id).
+    one_each = spec.fixed_n or endpoint == ASYNC
+    requests_n = n if one_each else 1
+    seeds = [(first_seed + i) % (catalog.SEED_MAX + 1) for i in range(requests_n)]
+    prepared = _prepare_inputs(kind, spec, images, image_options, text)
     notes += list(checked.notes) + [note for im in prepared for note in im.notes]
     return Job(task=kind, model=name, spec=spec, prompt=text, negative=neg, size=checked.value, n=n,
-               per_request=1 if spec.fixed_n else n, seeds=seeds, seed_given=seed_given,
-               prompt_extend=spec.prompt_extend_default if prompt_extend is None else bool(prompt_extend),
-               watermark=bool(watermark),
-               endpoint=endpoint, images=prepared, notes=notes)
+               per_request=1 if one_each else n, seeds=seeds, seed_given=seed_given,
+               prompt_extend=extend, watermark=bool(watermark),
+               endpoint=endpoint, images=prepared, notes=notes, extend_mode=mode, thinking=think)
 
 
 def _check_texts(task: Task, spec: ModelSpec, prompt: str | None,
@@ -183,6 +203,50 @@ def _check_texts(task: Task, spec: ModelSpec, prompt: str | None,
         raise _refuse("job.negative_too_long", "Validation.NegativeTooLong", length=len(neg),
                       limit=spec.negative_max)
     return text, neg, notes
+
+
+# What the refusals and notes call the rewriting options (catalogue keys).
+_PARAM_NAMES = {"prompt_extend_mode": "job.params.what_mode", "enable_thinking": "job.params.what_thinking"}
+
+
+def not_taken(spec: ModelSpec, param: str, task: str) -> ValidationError:
+    """The refusal of an optional parameter ``spec`` does not take, naming the models that do."""
+    takers = catalog.takers(param, task)
+    return _refuse("job.params.not_taken", "Validation.Param", model=spec.name, what=msg(_PARAM_NAMES[param]),
+                   models=listing(takers) if takers else msg("catalog.no_regions"))
+
+
+def _check_rewriting(task: Task, spec: ModelSpec, extend: bool, mode: Any,
+                     thinking: Any) -> tuple[str | None, bool | None, list[Message]]:
+    """The rewriting mode and thinking switch to send (None: not sent), and notes.
+
+    Refused: an unknown mode, a parameter the model does not take, ``agent`` for an edit or a
+    fusion (the service answers 400). With rewriting off neither acts, so neither is sent and the
+    user is told, rather than refused: a page keeps its switches' values when rewriting is turned off.
+    """
+    mode = (str(mode).strip().lower() or None) if mode is not None else None
+    if mode is not None and mode not in catalog.PROMPT_EXTEND_MODES:
+        raise _refuse("job.params.mode_unknown", "Validation.ExtendMode", mode=mode,
+                      modes=listing(catalog.PROMPT_EXTEND_MODES))
+    need = T2I if task == Task.T2I else EDIT
+    for param, value in (("prompt_extend_mode", mode), ("enable_thinking", thinking)):
+        if value is not None and not spec.accepts(param):
+            raise not_taken(spec, param, need)
+    if mode == "agent" and task != Task.T2I and not spec.generic:
+        raise _refuse("job.params.agent_t2i_only", "Validation.ExtendMode", model=spec.name)
+    if not extend:
+        dropped = [msg(_PARAM_NAMES[p]) for p, v in (("prompt_extend_mode", mode), ("enable_thinking", thinking))
+                   if v is not None]
+        return None, None, [msg("job.params.rewriting_off", what=listing(dropped))] if dropped else []
+    return mode, None if thinking is None else bool(thinking), []
+
+
+def _check_references(instruction: str, count: int) -> None:
+    """Refuse a fusion whose instruction names an image slot the request does not fill."""
+    refs = follow(instruction, range(1, count + 1))
+    if not refs.ok:
+        raise _refuse("job.params.ref_missing", "Validation.References", refs=listing(str(n) for n in refs.missing),
+                      count=count)
 
 
 def _check_n(spec: ModelSpec, n: Any) -> int:
@@ -213,8 +277,9 @@ def _endpoint(name: str, spec: ModelSpec, use_async: bool) -> str:
 
 
 def _prepare_inputs(task: Task, spec: ModelSpec, images: Sequence[Any],
-                    image_options: dict | None) -> list[PreparedImage]:
-    """Input images checked for count and prepared (read, decoded, normalised) for the wire."""
+                    image_options: dict | None, instruction: str = "") -> list[PreparedImage]:
+    """Input images checked for count (and a fusion's references to them) and prepared (read,
+    decoded, normalised) for the wire."""
     given = [i for i in images if i is not None and i != ""]
     if task == Task.T2I:
         if images:
@@ -225,6 +290,8 @@ def _prepare_inputs(task: Task, spec: ModelSpec, images: Sequence[Any],
         if task == Task.FUSE:
             raise _refuse("job.fuse_images", "Validation.Images", low=lo, high=hi, count=len(given))
         raise _refuse("job.edit_images", "Validation.Images", low=lo, high=hi, count=len(given))
+    if task == Task.FUSE:
+        _check_references(instruction, len(given))
     return prepare_images(given, **(image_options or {}))
 
 
@@ -239,8 +306,52 @@ def check_offered(job: Job, settings: Settings) -> None:
     if spec.generic or not s.region_known or s.region in spec.regions:
         return
     if s.region not in CATALOG_REGIONS:
-        job.notes.append(msg("catalog.offer_unknown", region=s.region, model=job.model))
+        job.notes.append(msg("catalog.offer_unknown", region=region_name(s.region), model=job.model))
         return
     where = listing(region_name(r) for r in spec.regions) if spec.regions else msg("catalog.no_regions")
     raise ValidationError(msg("catalog.not_offered", model=job.model, region=region_name(s.region), regions=where),
                           code="Validation.Region")
+
+
+# --- fusion references ------------------------------------------------------------------------------
+# The instruction names images by slot: "\u56fe" N (what the model reads), its traditional form "\u5716" N and
+# the Japanese "\u753b\u50cf" N, and the English "image N", "picture N", "img N", "pic N" (an optional "#").
+# Digits are whole numbers: slot 12 is never slot 1 (2.1-pro takes ten images).
+_REF = re.compile(r"(?P<word>\u56fe|\u5716|\u753b\u50cf|\b(?:image|picture|img|pic)\b)"
+                  r"(?P<gap>\s*#?\s*)(?P<n>\d+)(?!\d)", re.I)
+
+
+@dataclass(frozen=True)
+class References:
+    """What an instruction says about the fusion slots, against the slots that hold an image."""
+
+    instruction: str  # the instruction with every reference renumbered to what is sent
+    renumbered: dict[int, int] = field(default_factory=dict)  # slot -> position sent, where they differ
+    missing: tuple[int, ...] = ()  # slots named in the instruction that hold no image
+
+    @property
+    def ok(self) -> bool:
+        """True when every slot the instruction names holds an image."""
+        return not self.missing
+
+
+def follow(instruction: str, filled: Sequence[int]) -> References:
+    """``instruction`` with its references moved to the positions the filled slots are sent in.
+
+    ``filled`` lists the 1-based slots that hold an image (``[1, 3]``: slot 3 is sent second, so
+    its reference becomes 2). A reference to a slot that holds no image is reported in
+    ``missing`` (the caller refuses before sending); the instruction is then returned unchanged.
+    """
+    position = {slot: i for i, slot in enumerate(sorted(filled), 1)}
+    named = [int(m.group("n")) for m in _REF.finditer(instruction or "")]
+    missing = tuple(sorted({n for n in named if n not in position}))
+    if missing:
+        return References(instruction, {}, missing)
+    moved = {n: position[n] for n in named if position[n] != n}
+    if not moved:
+        return References(instruction)
+
+    def swap(m: re.Match[str]) -> str:
+        return f"{m.group('word')}{m.group('gap')}{position[int(m.group('n'))]}"
+
+    return References(_REF.sub(swap, instruction), moved)

@@ -39,9 +39,31 @@ class RunningApp:
             self.proc.kill()
 
 
+PORT_TAKEN = ("address already in use", "Cannot find empty port", "Errno 98")
+
+
+class _PortTaken(RuntimeError):
+    pass
+
+
 def launch(args: list[str], data_dir: Path, env_extra: dict[str, str] | None = None, cwd: Path | None = None,
-           timeout: float = 60) -> RunningApp:
-    """Start the app and wait until it answers HTTP 200 on ``/``."""
+           timeout: float = 120) -> RunningApp:
+    """Start the app and wait until it answers HTTP 200 on ``/``.
+
+    The port is picked free just before the start; should another process (a parallel worker) take it
+    in between, the app exits saying so and is started again on another port.
+    """
+    for attempt in range(3):
+        try:
+            return _launch_once(args, data_dir, env_extra, cwd, timeout)
+        except _PortTaken:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _launch_once(args: list[str], data_dir: Path, env_extra: dict[str, str] | None, cwd: Path | None,
+                 timeout: float) -> RunningApp:
     port = free_port()
     ours = ("DASHSCOPE_", "ALIYUN_IMAGE_", "GRADIO_", "SPACE_")  # the test decides these, not the shell
     env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
@@ -54,18 +76,36 @@ def launch(args: list[str], data_dir: Path, env_extra: dict[str, str] | None = N
     with open(log, "wb") as fh:  # the app writes to its own copy of the descriptor
         proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), *args], env=env,
                                 stdout=fh, stderr=subprocess.STDOUT, cwd=cwd or data_dir.parent)
+    try:
+        wait_until_serving(proc, port, log, timeout)
+    except BaseException:
+        proc.kill()
+        proc.wait(10)
+        raise
+    return RunningApp(f"http://127.0.0.1:{port}/", proc, data_dir, log)
+
+
+def wait_until_serving(proc: subprocess.Popen, port: int, log: Path, timeout: float = 120) -> None:
+    """Wait until the app started as ``proc`` (writing to ``log``) answers HTTP 200 on ``/``.
+
+    Its own start-up line names the port: a 200 from another process that took the port is not it.
+    Raises _PortTaken when the app exits because the port is in use.
+    """
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"app exited early:\n{log.read_text(errors='replace')}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return RunningApp(url, proc, data_dir, log)
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
+            text = log.read_text(errors="replace")
+            if any(s in text for s in PORT_TAKEN):
+                raise _PortTaken(text)
+            raise RuntimeError(f"app exited early:\n{text}")
+        if f":{port}" in log.read_text(errors="replace"):
+            try:
+                if requests.get(url, timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+        time.sleep(0.1)
     raise RuntimeError(f"app did not start in {timeout}s:\n{log.read_text(errors='replace')}")
 
 

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import io
 import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -10,6 +17,13 @@ import pytest
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# Each pytest-xdist worker ("gw0", "gw1", ...; "main" without xdist) gets its own Gradio upload folder.
+# Set before any test module imports Gradio, which reads it at import time.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+_GRADIO_TMP = tempfile.mkdtemp(prefix=f"aliyun-image-tests-gradio-{WORKER}-")
+os.environ["GRADIO_TEMP_DIR"] = _GRADIO_TMP
+atexit.register(shutil.rmtree, _GRADIO_TMP, ignore_errors=True)
 
 TEST_KEY = "sk-test-0123456789abcdef"  # accepted by the emulator; not a real key
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -66,3 +80,64 @@ def service(settings):
     yield svc
     svc.store.close()
     svc.client.close()
+
+
+@dataclass
+class CliResult:
+    """What ``subprocess.run(..., capture_output=True, text=True)`` gives, from an in-process run."""
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(args: list[str], env_extra: dict[str, str] | None = None, data_dir: Path | None = None,
+            timeout: float | None = None) -> CliResult:
+    """``python -m aliyun_image ARGS`` in this process: ``cli.main(argv)`` with the environment, working
+    directory and captured streams a subprocess would have (no DASHSCOPE_/ALIYUN_IMAGE_ variables but
+    those given, LANG=C.UTF-8, stdout and stderr not terminals). For tests where the subprocess is not
+    the point; tests/test_cli.py keeps the real one. ``timeout`` is accepted for the subprocess's signature."""
+    from aliyun_image.cli import main
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "ALIYUN_IMAGE_"))}
+    env["LANG"] = "C.UTF-8"
+    if data_dir:
+        env["ALIYUN_IMAGE_DATA_DIR"] = str(data_dir)
+    env.update(env_extra or {})
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.clear()
+    os.environ.update(env)
+    try:
+        if data_dir:
+            os.chdir(data_dir.parent)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse's usage errors and --help
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+                if isinstance(exc.code, str):
+                    print(exc.code, file=sys.stderr)
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return CliResult(list(args), code, out.getvalue(), err.getvalue())
+
+
+# --- the order of the modules (pytest.ini: --dist loadfile --no-loadscope-reorder) ------------------
+# pytest-xdist deals each test module out whole, in collection order: the longest go first, so that no
+# long one starts last and runs alone at the end. Rough order from --durations; it decides the order
+# only, never what runs. Modules not named follow in their usual order.
+LONGEST_FIRST = (
+    "test_browser_lang.py", "test_browser_keep.py", "test_browser_actions.py", "test_browser.py",
+    "test_hosted_safety.py", "test_app_api.py", "test_bench_smoke.py", "test_cli.py", "test_browser_cost.py",
+    "test_packaging.py", "test_load_smoke.py", "test_attack.py", "test_app_actions.py", "test_security.py",
+    "test_keep_app.py", "test_bad_input.py", "test_cost.py", "test_cli_small.py", "test_keep.py",
+    "test_scheduler.py", "test_result_actions.py", "test_faults.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a module's own order kept

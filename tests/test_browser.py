@@ -152,7 +152,7 @@ def test_stop_really_stops_and_keeps_what_was_paid_for(browser, app, emulator_se
     last 2 are never sent, and the 4 already paid for still land in the gallery."""
     page = open_page(browser, app.url)
     emulator_server.clear()
-    emulator_server.latency = 2.0
+    emulator_server.latency = 4.0  # the first 4 are still out when Stop lands, even on a busy machine
     try:
         run_t2i(page, "stop me", 6)
         page.wait_for_function("1", timeout=1000)
@@ -161,7 +161,7 @@ def test_stop_really_stops_and_keeps_what_was_paid_for(browser, app, emulator_se
             page.wait_for_timeout(100)
             deadline -= 1
         page.click("#t2i-stop")
-        page.wait_for_selector("#t2i-status:has-text('Stopped: 4 of 6')", timeout=15000)
+        page.wait_for_selector("#t2i-status:has-text('Stopped: 4 of 6')", timeout=30000)
         assert page.locator("#t2i-results img").count() >= 4  # the paid images are shown, not lost
         shot(page, "stopped-en")
         assert len(emulator_server.calls("generation")) == 4
@@ -266,7 +266,9 @@ def test_check_key_button_says_which_region(browser, app):
     page.click("#key-check")
     page.wait_for_function("document.querySelector('#key-report').innerText.includes('地域')")
     report = page.inner_text("#key-report")
-    assert "有效" in report and "这个 Key 属于北京地域" in report and TEST_KEY not in report
+    # The app runs on an emulator: the check names its address, never a region it cannot know.
+    assert "有效" in report and "这个 Key 在所配置的地址 http://127.0.0.1:" in report and TEST_KEY not in report
+    assert "北京" not in report and "看不出该地址背后是哪个平台" in report
     shot(page, "key-check-zh")
     page.close()
 

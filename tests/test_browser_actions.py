@@ -162,7 +162,7 @@ def test_stop_stops_variations_en(browser, app, emulator_server):
     run_t2i(page, "stop these variations", 6)
     page.wait_for_selector("#t2i-status:has-text('Done')", timeout=30000)
     emulator_server.clear()
-    emulator_server.latency = 2.0
+    emulator_server.latency = 4.0  # the first requests are still out when Stop lands, even on a busy machine
     try:
         page.click("#t2i-act-variations")
         page.wait_for_function("1", timeout=1000)
@@ -171,7 +171,7 @@ def test_stop_stops_variations_en(browser, app, emulator_server):
                 break
             page.wait_for_timeout(100)
         page.click("#t2i-stop")
-        page.wait_for_selector("#t2i-status:has-text('Stopped')", timeout=20000)
+        page.wait_for_selector("#t2i-status:has-text('Stopped')", timeout=30000)
         sent = len(emulator_server.calls("generation"))
         assert 0 < sent < 6 and f"{sent} of 6" in page.inner_text("#t2i-status")
     finally:

@@ -114,7 +114,7 @@ def test_reuse_of_a_fusion_puts_its_images_back_in_order(browser, app, tmp_path,
     page = open_page(browser, app.url, locale)
     _open_gallery_first(page, locale)
     page.click("#gallery-reuse")
-    page.wait_for_selector("#fuse-img2 img", timeout=10000)
+    page.wait_for_selector("#fuse-img2 img", timeout=30000)
     srcs = [page.get_attribute(f"#fuse-img{i} img", "src") or "" for i in (1, 2)]
     assert all(d in s for d, s in zip(digests, srcs, strict=True)), srcs  # 图1, 图2 in their order
     assert page.query_selector("#fuse-img3 img") is None

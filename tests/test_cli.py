@@ -290,7 +290,7 @@ def test_check_tells_the_region_of_the_key(two_regions, clean_env):
     rows = {line.split()[0]: line for line in r.stdout.splitlines() if not line.startswith(" ")}
     assert rows["beijing"].split()[1] == "invalid" and rows["singapore"].split()[1] == "valid"
     assert rows["us"].split()[1] == "unreachable" and " ms " in rows["singapore"]
-    assert "qwen-image-plus" in r.stdout and "belongs to the Singapore region" in r.stderr
+    assert "qwen-image-plus" in r.stdout and "belongs to Alibaba Cloud Model Studio (Bailian), Singapore" in r.stderr
     assert "--region singapore" in r.stderr  # the settings (default: Beijing) point elsewhere
     assert SG_KEY not in r.stdout + r.stderr and "Traceback" not in r.stderr
 
@@ -312,7 +312,7 @@ def test_check_json_and_key_file(two_regions, clean_env, tmp_path):
 def test_check_with_a_key_valid_nowhere_or_no_key(two_regions, clean_env, tmp_path):
     bj, sg = two_regions
     bad = run(_check_args(bj, sg, "--lang", "zh"), {"DASHSCOPE_API_KEY": "sk-nowhere-0123456789"}, clean_env)
-    assert bad.returncode == 1 and "无效" in bad.stdout and "都无效" in bad.stderr
+    assert bad.returncode == 1 and "无效" in bad.stdout and "都不接受这个 Key" in bad.stderr
     assert "sk-nowhere" not in bad.stdout + bad.stderr
     bj.clear()
     none = run(_check_args(bj, sg), {"HOME": str(tmp_path)}, clean_env)

@@ -24,7 +24,8 @@ from aliyun_image.generation.service import ImageService
 from aliyun_image.storage.store import SCHEMA_VERSION, ResultStore
 
 from .conftest import TEST_KEY
-from .test_cli import ROOT, run
+from .conftest import run_cli as run  # in-process: the subprocess is not the point here
+from .test_cli import ROOT
 
 # The results table as version 1 of the store created it (before prices were recorded).
 V1_SCHEMA = """

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from aliyun_image.catalog.spec import ASYNC as ASYNC_ENDPOINT
+from aliyun_image.catalog.spec import ASYNC_GENERATION
 from aliyun_image.catalog.spec import EDIT, SYNC, T2I, ModelSpec, all_model_names, get_model
 from aliyun_image.emulator import Emulator
 
@@ -32,6 +33,7 @@ def main_task(spec: ModelSpec) -> str:
     return T2I if spec.does(T2I) else EDIT
 
 
+IMAGE_TASKS = "/services/aigc/image-generation/generation"  # the 3.0 line's async task API
 MODELS = all_model_names()
 EDIT_MODELS = [m for m in MODELS if spec_of(m).does(EDIT)]
 SERVED = [(m, e) for m in MODELS for e in spec_of(m).endpoints]  # every endpoint each entry lists
@@ -78,6 +80,14 @@ def test_every_model_serves_a_default_request(emu, model, endpoint):
         assert len(urls_of(r)) == n and r.json()["usage"]["image_count"] == n
         usage = r.json()["usage"]
         size = (usage["width"], usage["height"])
+    elif spec.async_api == ASYNC_GENERATION:  # the 3.0 line: the messages body, a task id, choices
+        created = post(emu, default_body(model, n=n), headers=ASYNC, path=IMAGE_TASKS)
+        assert created.status_code == 200, created.text
+        done, _ = poll(emu, created.json()["output"]["task_id"])
+        assert done["output"]["task_status"] == "SUCCEEDED"
+        assert sum("image" in c for c in done["output"]["choices"][0]["message"]["content"]) == n
+        w, h = emu.calls("image_task_create")[-1].order["size"].split("*")
+        size = (int(w), int(h))
     else:
         assert endpoint == ASYNC_ENDPOINT
         created = post(emu, task_body(model=model, n=n), headers=ASYNC, path=TASKS)

@@ -34,7 +34,8 @@ def test_specific_remedies():
     key = api_error(401, "InvalidApiKey", region=errors.region_label("singapore", "x"))
     assert "Singapore (x)" in key.en and "Beijing" in key.en and "新加坡 (x)" in key.zh
     assert "シンガポール (x)" in key.text("ja")
-    assert "eu-central-1 (y)" in api_error(401, "InvalidApiKey", region=errors.region_label("eu-central-1", "y")).en
+    assert "xx-north-9 (y)" in api_error(401, "InvalidApiKey", region=errors.region_label("xx-north-9", "y")).en
+    assert "Germany (Frankfurt) (y)" in api_error(401, "InvalidApiKey", region=errors.region_label("eu-central-1", "y")).en
     assert "top up" in api_error(400, "Arrearage").en.lower()
     assert "3" in api_error(429, "Throttling.RateQuota", retries=3).en
     assert "enable" in api_error(403, "AccessDenied.Unpurchased", model="qwen-image-max").en.lower()
@@ -82,7 +83,7 @@ def test_every_error_key_the_code_names_is_in_the_catalogue():
 
 def test_region_names_and_labels_render_per_language():
     assert errors.region_name("singapore").render("ja") == "シンガポール"
-    assert errors.region_name("eu-central-1") == "eu-central-1"  # an id the catalogue does not name
+    assert errors.region_name("xx-north-9") == "xx-north-9"  # an id the catalogue does not name
     label = errors.region_label("us", "dashscope-us.aliyuncs.com")
     assert label.render("zh") == "美国（弗吉尼亚） (dashscope-us.aliyuncs.com)"
     assert label.render("en") == "US (Virginia) (dashscope-us.aliyuncs.com)"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from aliyun_image import i18n
@@ -56,3 +58,30 @@ def test_messages_render_in_the_readers_language_with_nested_messages():
     assert m.render("ja") == "リクエスト ID 日本語"
     assert i18n.t("xx", "meta.name") == "English"  # unknown language: English
     assert i18n.t("zh", "no.such.key") == "no.such.key"
+
+
+FILE_NAME = re.compile(r"\.(png|jpe?g|webp|gif|json|toml|css|js|py)$")
+TABLES = ("meta", "error", "image", "catalog", "job", "money", "storage", "run", "cli", "ui")
+
+
+def test_every_key_the_code_names_exists_in_every_language():
+    """A key typed wrong renders as the key itself: find it here, not in front of a reader. Every string
+    literal of the package shaped like a catalogue key (``"money.budget_refused"``) must be one."""
+    import ast
+    from pathlib import Path
+
+    shape = re.compile(rf"^(?:{'|'.join(TABLES)})\.[a-z0-9_]+(?:\.[A-Za-z0-9_]+)*$")
+    root = Path(i18n.__file__).resolve().parent.parent
+    named: dict[str, str] = {}
+    for path in root.rglob("*.py"):
+        if "emulator" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            text = node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else ""
+            # a file name ("image.png") is not a key; "error.outcome_" is a prefix completed at run time
+            if shape.match(text) and not FILE_NAME.search(text) and not text.endswith("_"):
+                named.setdefault(node.value, f"{path.relative_to(root)}:{node.lineno}")
+    assert len(named) > 150, "the scan no longer finds the keys"
+    for lang in i18n.LANGUAGES:
+        missing = sorted(f"{k} ({where})" for k, where in named.items() if k not in i18n.catalogue(lang))
+        assert not missing, f"{lang} lacks {missing}"

@@ -1,6 +1,6 @@
 """Nothing is lost: kept input images, the trash, reuse that brings everything back, PNG info.
 
-Service and handlers against the emulator (real HTTP), the CLI as a subprocess.
+Service and handlers against the emulator (real HTTP), the CLI in-process (``cli.main(argv)``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from aliyun_image.errors import ValidationError
 from aliyun_image.ui.gallery_handlers import ReuseTargets
 from aliyun_image.ui.handlers import Handlers
 
-from .test_cli import run as cli
+from .conftest import run_cli as cli  # in-process: the subprocess is not the point here
 from . import test_ui_handlers
 from .test_ui_handlers import EDIT_DEFAULTS, drain, req
 

@@ -47,7 +47,8 @@ def test_base_url_decides_the_region_and_its_messages():
     # The host wins over a region asked for: it is where the calls go.
     assert Settings.from_env({}, region="beijing", base_url=US).region == "us"
     eu = Settings.from_env({}, base_url="https://ws1.eu-central-1.maas.aliyuncs.com/api/v1")
-    assert eu.region == "eu-central-1" and eu.region_label() == "eu-central-1 (ws1.eu-central-1.maas.aliyuncs.com)"
+    assert eu.region == "eu-central-1"
+    assert eu.region_label() == "Germany (Frankfurt) (ws1.eu-central-1.maas.aliyuncs.com)"
     # A copy pointed elsewhere follows its new host.
     assert Settings().with_(base_url=SINGAPORE).region == "singapore"
 
@@ -93,7 +94,7 @@ def test_region_check_lets_unknowns_through(settings, emu):
     # A region the catalogue has no column for: a note, not a refusal.
     eu = ImageService(settings.with_(base_url="https://w.eu-central-1.maas.aliyuncs.com/api/v1"))
     job = eu.plan("t2i", "a cat", model="qwen-image-plus")
-    assert any("eu-central-1" in note.render("ja") for note in job.notes)
+    assert any("ドイツ（フランクフルト）" in note.render("ja") for note in job.notes)
     eu.store.close()
 
 
@@ -189,7 +190,7 @@ def test_check_key_finds_the_region(two_regions):
     bj, sg = two_regions
     bj.clear()
     sg.clear()
-    result = keycheck.probe_regions(SG_KEY, {"beijing": bj.base_url, "singapore": sg.base_url}, timeout=3)
+    result = keycheck.probe_places(SG_KEY, {"beijing": bj.base_url, "singapore": sg.base_url}, timeout=3)
     assert result.region == "singapore" and result.valid
     by = {r.region: r for r in result.results}
     assert by["beijing"].status == keycheck.INVALID and by["beijing"].code == "InvalidApiKey"
@@ -203,23 +204,25 @@ def test_check_key_finds_the_region(two_regions):
     assert SG_KEY not in repr(result) and SG_KEY not in str(result.to_dict())
     # The JSON of `check --json` keeps its fields; the page and the CLI render in the reader's language.
     row = result.to_dict()["results"][0]
-    assert set(row) == {"region", "base_url", "status", "latency_ms", "models", "code", "detail_zh", "detail_en"}
+    assert set(row) == {"region", "platform", "base_url", "status", "latency_ms", "models", "code", "detail_zh",
+                        "detail_en"}
+    assert row["platform"] == "bailian" and result.to_dict()["platform"] == "bailian"
     assert row["detail_en"] == "Beijing does not accept the key (InvalidApiKey)." and "北京" in row["detail_zh"]
     assert by["beijing"].detail("ja").startswith("北京リージョン") and by["singapore"].label("ja") == "シンガポール"
     assert by["singapore"].detail("en") == ""
 
 
-def test_check_key_unreachable_and_us_offers_nothing(two_regions):
+def test_check_key_unreachable_and_us_offers_the_3_0_line_only(two_regions):
     from aliyun_image.dashscope import keycheck
 
     bj, _ = two_regions
-    result = keycheck.probe_regions(BJ_KEY, {"beijing": bj.base_url, "us": "http://127.0.0.1:9/api/v1"},
+    result = keycheck.probe_places(BJ_KEY, {"beijing": bj.base_url, "us": "http://127.0.0.1:9/api/v1"},
                                 timeout=2, retries=0)
     us = result.results[1]
     assert result.region == "beijing" and us.status == keycheck.UNREACHABLE and us.latency_ms is None
-    assert us.models == () and us.code == "Network.refused"
+    assert us.models == ("qwen-image-3.0-pro", "qwen-image-3.0") and us.code == "Network.refused"
     assert "127.0.0.1:9" in us.detail("en") and us.detail("zh") != us.detail("en") != us.detail("ja")
-    nowhere = keycheck.probe_regions("sk-nobody-0123456789", {"beijing": bj.base_url}, timeout=2)
+    nowhere = keycheck.probe_places("sk-nobody-0123456789", {"beijing": bj.base_url}, timeout=2)
     assert nowhere.region is None and not nowhere.valid
 
 
@@ -227,5 +230,10 @@ def test_check_key_defaults_to_every_region():
     from aliyun_image.dashscope import keycheck
 
     assert keycheck.default_bases() == {"beijing": "https://dashscope.aliyuncs.com/api/v1",
-                                        "singapore": SINGAPORE, "us": US}
-    assert keycheck.region_models("us") == ()
+                                        "singapore": SINGAPORE, "us": US,
+                                        "qianwen": "https://maas.qianwenaiapi.com/api/v1",
+                                        "qwencloud": "https://maas.qwencloudapi.com/api/v1"}
+    # With a workspace id, the regions only a workspace host reaches are asked too.
+    assert list(keycheck.default_bases("ws9"))[-3:] == ["eu-central-1", "ap-northeast-1", "cn-hongkong"]
+    assert keycheck.default_bases("ws9")["cn-hongkong"] == "https://ws9.cn-hongkong.maas.aliyuncs.com/api/v1"
+    assert keycheck.region_models("us") == ("qwen-image-3.0-pro", "qwen-image-3.0")

@@ -186,7 +186,7 @@ def test_stream_yields_each_image_as_it_lands(service, emu):
 
 def test_cancel_stops_remaining_requests(settings, emu):
     svc = ImageService(settings.with_(max_parallel=1))
-    emu.latency = 0.3
+    emu.latency = 1.0  # long next to delivering an event on a busy machine (parallel workers)
     cancel = threading.Event()
     seen = []
 

@@ -8,6 +8,8 @@ from .describe import picker_label
 from .loader import REGIONS
 from .spec import (
     ASYNC,
+    ASYNC_GENERATION,
+    ASYNC_SYNTHESIS,
     BUILTIN_FILE,
     Catalog,
     DEFAULT_MODEL,
@@ -19,6 +21,7 @@ from .spec import (
     GENERIC_N_MAX,
     ModelSpec,
     NEGATIVE_MAX,
+    PROMPT_EXTEND_MODES,
     PROMPT_MAX,
     SEED_MAX,
     SYNC,
@@ -41,12 +44,15 @@ from .spec import (
     parse_size,
     pixels_label,
     size_options,
+    takers,
     user_file,
     with_region_prices,
 )
 
 __all__ = [
     "ASYNC",
+    "ASYNC_GENERATION",
+    "ASYNC_SYNTHESIS",
     "BUILTIN_FILE",
     "Catalog",
     "DEFAULT_MODEL",
@@ -58,6 +64,7 @@ __all__ = [
     "GENERIC_N_MAX",
     "ModelSpec",
     "NEGATIVE_MAX",
+    "PROMPT_EXTEND_MODES",
     "PROMPT_MAX",
     "REGIONS",
     "SEED_MAX",
@@ -82,6 +89,7 @@ __all__ = [
     "picker_label",
     "pixels_label",
     "size_options",
+    "takers",
     "user_file",
     "with_region_prices",
 ]

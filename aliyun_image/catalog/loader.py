@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import ValidationError
 from ..i18n import Message, msg
+from ..config import WORKSPACE_REGIONS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -23,7 +24,8 @@ else:  # Python 3.10: the same parser, from PyPI (requirements.txt installs it t
 
 TASKS = {"t2i", "edit"}
 ENDPOINTS = {"sync", "async"}
-PARAMS = {"negative_prompt", "prompt_extend", "watermark", "seed"}
+PARAMS = {"negative_prompt", "prompt_extend", "prompt_extend_mode", "enable_thinking", "watermark", "seed"}
+ASYNC_APIS = {"image-synthesis", "image-generation"}  # text2image/image-synthesis (legacy), the messages body
 REGIONS = {"beijing", "singapore", "us"}
 STATUSES = {"current", "legacy"}
 SIZE_KINDS = {"fixed", "sides", "pixels", "none"}
@@ -31,9 +33,9 @@ SIZE_KINDS = {"fixed", "sides", "pixels", "none"}
 _TEXT = ("family", "display", "note", "note_zh", "note_en", "source", "checked", "alias_of", "base", "best")
 MODEL_FIELDS = {"id", "tasks", "endpoints", "size", "edit_size", "n", "prompt_max", "negative_max", "images",
                 "params", "prompt_extend_default", "regions", "price", "price_extend", "status", "unverified",
-                "task_limit", *_TEXT}
+                "task_limit", "refuses", "async_api", *_TEXT}
 SIZE_FIELDS = {"kind", "presets", "ratios", "preset_pixels", "default", "min_side", "max_side", "min_pixels",
-               "max_pixels"}
+               "max_pixels", "max_aspect"}
 
 
 class CatalogError(ValidationError):
@@ -148,7 +150,7 @@ def _check_size(path: Path, name: str, raw: Any) -> dict:
         raise _fail(path, where, msg("catalog.unknown_fields", names=str(sorted(unknown))))
     if raw.get("kind") not in SIZE_KINDS:
         raise _fail(path, f"{where}.kind", msg("catalog.one_of", choices=str(sorted(SIZE_KINDS))))
-    for key in ("min_side", "max_side", "min_pixels", "max_pixels", "preset_pixels"):
+    for key in ("min_side", "max_side", "min_pixels", "max_pixels", "preset_pixels", "max_aspect"):
         if key in raw and (not isinstance(raw[key], int) or isinstance(raw[key], bool) or raw[key] <= 0):
             raise _fail(path, f"{where}.{key}", msg("catalog.positive_integer"))
     presets = raw.get("presets", [])
@@ -181,7 +183,12 @@ def _check_model(path: Path, mid: str, raw: dict, sizes: dict[str, dict], models
     _check_choices(raw, "tasks", TASKS, bad, required=True)
     _check_choices(raw, "endpoints", ENDPOINTS, bad)
     _check_choices(raw, "params", PARAMS, bad, empty_ok=True)
-    _check_choices(raw, "regions", REGIONS, bad, empty_ok=True)
+    _check_choices(raw, "refuses", PARAMS, bad, empty_ok=True)
+    if raw.get("async_api", "image-synthesis") not in ASYNC_APIS:
+        raise bad("async_api", msg("catalog.one_of", choices=str(sorted(ASYNC_APIS))))
+    # A model may also be documented in regions only a workspace host reaches (their offer is partial:
+    # a model that does not list one is "not known there", never refused).
+    _check_choices(raw, "regions", REGIONS | set(WORKSPACE_REGIONS), bad, empty_ok=True)
     if raw.get("status", "current") not in STATUSES:
         raise bad("status", msg("catalog.one_of", choices=str(sorted(STATUSES))))
     for key in ("size", "edit_size"):

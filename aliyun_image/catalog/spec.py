@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .loader import CatalogData, load_data
+from .loader import PARAMS, CatalogData, load_data
 from .loader import CatalogError as CatalogError
 from ..i18n import LANGUAGES, Message, catalogue, msg, render, t
 from ..enums import Endpoint, Task
@@ -35,6 +35,9 @@ GENERIC_N_MAX = 6  # an unknown model: at most this many images, one request eac
 DEFAULT_NEGATIVE = "低分辨率，低画质，肢体畸形，手指畸形，画面过饱和，蜡像感"
 DEFAULT_PROMPT_EXTEND = True
 DEFAULT_WATERMARK = False
+PROMPT_EXTEND_MODES = ("direct", "agent")  # prompt_extend_mode: agent (text-to-image only) plans the picture
+ASYNC_SYNTHESIS = "image-synthesis"  # the legacy async task API: text2image/image-synthesis, prompt in input
+ASYNC_GENERATION = "image-generation"  # the 3.0 line's: image-generation/generation, the messages body
 ENV_MODELS = "ALIYUN_IMAGE_MODELS"
 BUILTIN_FILE = Path(__file__).with_name("models.toml")
 
@@ -70,7 +73,7 @@ class SizeRule:
     ``min_side..max_side``), ``pixels`` (``width*height`` within ``min_pixels..max_pixels``),
     ``none`` (no size parameter: the output follows the input) or ``free`` (an unknown model:
     passed through unchecked). Free sizes are snapped to multiples of :attr:`step`, as the
-    service does.
+    service does. ``max_aspect`` bounds the longer side over the shorter (8: from 1:8 to 8:1; 0: no bound).
     """
 
     kind: str
@@ -81,6 +84,7 @@ class SizeRule:
     min_pixels: int = 0
     max_pixels: int = 0
     step: int = 16
+    max_aspect: int = 0
 
     @property
     def free(self) -> bool:
@@ -109,6 +113,8 @@ class ModelSpec:
     family: str = ""
     status: str = "current"  # current | legacy
     params: frozenset[str] = frozenset({"negative_prompt", "prompt_extend", "watermark", "seed"})
+    refuses: frozenset[str] = frozenset()  # parameters the service answers with 400 (never sent)
+    async_api: str = ASYNC_SYNTHESIS  # which task API the async endpoint means (see models.toml)
     prompt_extend_default: bool = DEFAULT_PROMPT_EXTEND
     regions: tuple[str, ...] = ("beijing", "singapore")
     price: dict[str, float] = field(default_factory=dict)  # CNY per image, by region
@@ -180,7 +186,8 @@ def _size_rule(raw: dict) -> SizeRule:
         presets = _ratio_presets(list(raw["ratios"]), int(raw.get("preset_pixels", 1024 * 1024)))
     return SizeRule(kind=raw["kind"], presets=presets, default=raw.get("default") or None,
                     min_side=raw.get("min_side", 0), max_side=raw.get("max_side", 0),
-                    min_pixels=raw.get("min_pixels", 0), max_pixels=raw.get("max_pixels", 0))
+                    min_pixels=raw.get("min_pixels", 0), max_pixels=raw.get("max_pixels", 0),
+                    max_aspect=raw.get("max_aspect", 0))
 
 
 def _spec(raw: dict, sizes: dict[str, SizeRule]) -> ModelSpec:
@@ -196,7 +203,8 @@ def _spec(raw: dict, sizes: dict[str, SizeRule]) -> ModelSpec:
         best=raw.get("best") or None, title=raw.get("display") or raw["id"],
         note=_note(raw), family=raw.get("family", ""),
         status=raw.get("status", "current"),
-        params=frozenset(raw.get("params", ModelSpec.params)),
+        params=frozenset(raw.get("params", ModelSpec.params)), refuses=frozenset(raw.get("refuses", ())),
+        async_api=raw.get("async_api", ASYNC_SYNTHESIS),
         prompt_extend_default=raw.get("prompt_extend_default", DEFAULT_PROMPT_EXTEND),
         regions=tuple(raw.get("regions", ("beijing", "singapore"))),
         price=dict(raw.get("price", {})), price_extend=dict(raw.get("price_extend", {})),
@@ -260,9 +268,10 @@ def models() -> dict[str, ModelSpec]:
 def generic_spec(name: str) -> ModelSpec:
     """Rules for a model id the catalogue does not know: the sync endpoint, size passed
     through, one image per request, no local limits (the service's own error says what it
-    refuses)."""
+    refuses). Every optional parameter is let through: what the user asks for is sent."""
     free = SizeRule(kind="free", presets=(), default=None)
     return ModelSpec(name=name, tasks=frozenset({T2I, EDIT}), endpoints=(SYNC,), size=free, n_max=1,
+                     params=frozenset(PARAMS),
                      images_min=1, images_max=3, prompt_max=1_000_000, negative_max=1_000_000,
                      title=name, family="?", status="unknown", regions=(), generic=True,
                      unverified=frozenset({"*"}))
@@ -285,6 +294,13 @@ def models_for(task: str, snapshots: bool = False) -> list[ModelSpec]:
     """
     specs = [m for m in models().values() if m.does(task) and (snapshots or not m.snapshot_of)]
     return sorted(specs, key=lambda m: (m.name != DEFAULT_MODEL.get(task), m.status != "current"))
+
+
+def takers(param: str, task: str | None = None) -> list[str]:
+    """The models (no dated snapshots) that take the optional parameter ``param``, and do ``task``
+    when given: what a refusal of that parameter points the user to."""
+    return [m.name for m in models().values()
+            if m.accepts(param) and not m.snapshot_of and (task is None or m.does(task))]
 
 
 def default_model(task: str, best: bool = False) -> str:
@@ -434,6 +450,9 @@ def _free_size(spec: ModelSpec, rule: SizeRule, wh: tuple[int, int], notes: list
         return SizeCheck(None, False, problem=msg(
             "catalog.size_pixels_range", model=spec.name, low=pixels_label(rule.min_pixels),
             high=pixels_label(rule.max_pixels), size=f"{w}*{h}"))
+    if rule.max_aspect and max(sw, sh) > rule.max_aspect * min(sw, sh):
+        return SizeCheck(None, False, problem=msg("catalog.params.size_aspect", model=spec.name,
+                                                  ratio=f"{rule.max_aspect}:1", size=f"{w}*{h}"))
     if (sw, sh) != (w, h):
         notes.append(msg("catalog.size_snapped", size=f"{w}*{h}", snapped=f"{sw}*{sh}"))
     return SizeCheck(f"{sw}*{sh}", notes=notes)

@@ -17,10 +17,10 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from .. import __version__, i18n
+from .. import __version__, catalog, i18n
 from . import reports as cli_reports, spend as cli_spend, trash_recipe
 from ..runtime import backend_settings
-from ..config import Settings
+from ..config import PLACES, Settings
 from ..errors import AliyunImageError, unexpected
 from ..i18n import t
 from ..enums import EventKind
@@ -47,12 +47,27 @@ def _common_image_args(p: argparse.ArgumentParser, *, edit: bool, lang: str) -> 
     neg.add_argument("--negative", help=_h(lang, "negative"))
     neg.add_argument("--no-negative", action="store_true", help=_h(lang, "no_negative"))
     p.add_argument("--no-extend", action="store_true", help=_h(lang, "no_extend"))
+    _rewriting_args(p, lang)
     p.add_argument("--watermark", action="store_true", help=_h(lang, "watermark"))
     if edit:
         p.add_argument("--upload", choices=["auto", "always", "never"], help=_h(lang, "upload"))
-    else:
-        p.add_argument("--async", action="store_true", dest="use_async", help=_h(lang, "async"))
+    # Edits too: the 3.0 line's async task API takes the messages body, input images included.
+    p.add_argument("--async", action="store_true", dest="use_async", help=_h(lang, "async"))
     cli_spend.add_cost_args(p, lang)
+
+
+def _rewriting_args(p: argparse.ArgumentParser, lang: str) -> None:
+    """``--extend-mode`` and ``--thinking`` / ``--no-thinking``: left out, nothing is sent (the model's
+    default); given for a model that does not take them, the job refuses them before sending."""
+    def takers(param: str) -> str:
+        return catalog.listing(catalog.takers(param)).render(lang) or "-"
+
+    p.add_argument("--extend-mode", choices=list(catalog.PROMPT_EXTEND_MODES),
+                   help=_h(lang, "params.extend_mode", models=takers("prompt_extend_mode")))
+    think = p.add_mutually_exclusive_group()
+    think.add_argument("--thinking", action="store_true", default=None,
+                       help=_h(lang, "params.thinking", models=takers("enable_thinking")))
+    think.add_argument("--no-thinking", action="store_false", dest="thinking", help=_h(lang, "params.no_thinking"))
 
 
 def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
@@ -121,6 +136,8 @@ def _emulator_parser(em: argparse.ArgumentParser, lang: str) -> None:
     em.add_argument("--key", action="append", help=_h(lang, "key"))
     em.add_argument("--account-limit", type=int, help=_h(lang, "account_limit"))
     em.add_argument("--limit-retry-after", type=float, help=_h(lang, "limit_retry_after"))
+    em.add_argument("--plays", default="beijing", choices=PLACES, metavar="PLACE",
+                    help=t(lang, "platform.plays", places=", ".join(PLACES)))
 
 
 class Progress:
@@ -198,9 +215,10 @@ def _run_images(args: argparse.Namespace, lang: str) -> int:
         svc = ImageService(settings)
         negative = "" if args.no_negative else args.negative
         opts = dict(model=args.model, best=args.best, size=args.size, n=args.n, seed=args.seed,
-                    negative=negative, prompt_extend=not args.no_extend, watermark=args.watermark)
+                    negative=negative, prompt_extend=not args.no_extend, watermark=args.watermark,
+                    use_async=args.use_async, extend_mode=args.extend_mode, thinking=args.thinking)
         if args.command == "generate":
-            job = svc.plan("t2i", args.prompt, use_async=args.use_async, **opts)
+            job = svc.plan("t2i", args.prompt, **opts)
         else:
             job = svc.plan(args.command, args.instruction, split_images(args.images), **opts)
         if args.dry_run:
@@ -238,6 +256,7 @@ def _history(args: argparse.Namespace, lang: str) -> int:
             print(json.dumps({"id": r.id, "task": r.task, "model": r.model, "prompt": r.prompt, "seed": r.seed,
                               "size": r.size, "file": str(r.file), "created": iso_time(r.created),
                               "created_unix": r.created, "request_id": r.request_id,
+                              "actual_prompt": r.actual_prompt, "rewrite_status": r.params.get("rewrite_status"),
                               "inputs": trash_recipe.inputs_json(r, store.root), "cost": record_cost(r)},
                              ensure_ascii=False))
         else:
@@ -252,7 +271,7 @@ def _emulator(args: argparse.Namespace, lang: str) -> int:
 
     emu = Emulator(host=args.host, port=args.port, api_keys=set(args.key) if args.key else None,
                    latency=args.latency, image_latency=args.image_latency, task_limit=args.account_limit,
-                   limit_retry_after=args.limit_retry_after)
+                   limit_retry_after=args.limit_retry_after, region=args.plays)
     try:
         emu.start()
     except (OSError, OverflowError) as exc:

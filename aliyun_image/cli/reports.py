@@ -8,15 +8,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import sys
 from collections.abc import Callable
 
 from .. import catalog
 from ..dashscope import keycheck
-from ..config import REGIONS, Settings, require_key
+from ..config import Settings, require_key
 from ..errors import ApiError, ValidationError, region_name
 from ..i18n import msg, render, t
 from ..dashscope import KeyCheck
-from .terminal import tell
 
 
 
@@ -28,6 +28,8 @@ def _rule_info(rule: catalog.SizeRule) -> dict:
         info.update(min_side=rule.min_side, max_side=rule.max_side)
     if rule.kind == "pixels":
         info.update(min_pixels=rule.min_pixels, max_pixels=rule.max_pixels)
+    if rule.max_aspect:
+        info.update(max_aspect=rule.max_aspect)
     return info
 
 
@@ -40,7 +42,8 @@ def model_info(spec: catalog.ModelSpec) -> dict:
         "sizes": {task: _rule_info(spec.size_rule(task)) for task in sorted(spec.tasks)},
         "n": [spec.n_min, spec.n_max], "prompt_max": spec.prompt_max, "negative_max": spec.negative_max,
         "images": [spec.images_min, spec.images_max] if spec.does(catalog.EDIT) else None,
-        "params": sorted(spec.params), "prompt_extend_default": spec.prompt_extend_default,
+        "params": sorted(spec.params), "refuses": sorted(spec.refuses), "async_api": spec.async_api,
+        "prompt_extend_default": spec.prompt_extend_default,
         # Prices only where the catalogue has them: an absent region stays absent, never guessed.
         "currency": spec.currency, "price": dict(spec.price), "price_extend": dict(spec.price_extend),
         "best": spec.best, "alias_of": spec.alias_of, "snapshot_of": spec.snapshot_of,
@@ -65,6 +68,8 @@ def _size_text(rule: catalog.SizeRule, task: str, lang: str) -> str:
         what = say("size_none")
     else:
         what = say("not_checked")
+    if rule.max_aspect:
+        what = f"{what}, {t(lang, 'catalog.params.aspect', ratio=f'{rule.max_aspect}:1')}"
     if rule.kind != "fixed" and presets:
         what = say("presets", what=what, presets=presets)
     if rule.default:
@@ -113,6 +118,9 @@ def _model_lines(spec: catalog.ModelSpec, lang: str) -> list[str]:
              "    " + say("limits", limits=say("separator").join(limits))]
     for task in sorted(spec.tasks):
         lines.append("    " + say("size", task=task, rule=_size_text(spec.size_rule(task), task, lang)))
+    extras = sorted(spec.params & {"prompt_extend_mode", "enable_thinking"})
+    if extras:  # the rewriting's options (--extend-mode, --thinking) go only to the models that take them
+        lines.append("    " + t(lang, "catalog.params.takes", names=", ".join(extras)))
     partly = sorted(spec.unverified - {"*"})
     if partly:
         lines.append("    " + say("unverified", fields=", ".join(partly)))
@@ -153,12 +161,12 @@ def _region_bases(pairs: list[str] | None) -> dict[str, str] | None:
 
 
 def _check_lines(result: KeyCheck, lang: str) -> list[str]:
-    """The per-region table of ``check``: status, latency, models offered (or why not valid)."""
+    """The per-place table of ``check``: status, latency, models offered (or why not valid)."""
     lines = []
     for r in result.results:
         word = t(lang, "cli.check." + r.status) if r.status in _STATUS_WORDS else r.status
         ms = f"{r.latency_ms} ms" if r.latency_ms is not None else "-"
-        lines.append(f"{r.region:<12} {word:<12} {ms:>8}  {r.label(lang)}  {r.base_url}")
+        lines.append(f"{r.region:<14} {word:<12} {ms:>8}  {r.label(lang)}  {r.base_url}")
         if r.valid:
             models = ", ".join(r.models) or t(lang, "cli.check.none_in_catalogue")
             lines.append("    " + t(lang, "cli.check.models", models=models))
@@ -169,31 +177,27 @@ def _check_lines(result: KeyCheck, lang: str) -> list[str]:
 
 def check(args: argparse.Namespace, lang: str,
           backend: Callable[[argparse.Namespace], contextlib.AbstractContextManager[Settings]]) -> int:
-    """``check``: which region accepts the key (``backend`` gives the settings, offline or not)."""
-    bases = _region_bases(args.region_base)
+    """``check``: which platform and region accept the key (``backend`` gives the settings, offline
+    or not). The configured base URL is asked first, then the other places (``--region-base``
+    replaces them); offline, only the in-process emulator is asked, unless ``--region-base`` names others."""
+    overrides = _region_bases(args.region_base)
     with backend(args) as settings:
         key = require_key(settings.api_key, settings)
-        if bases is None and args.offline:
-            bases = {"beijing": settings.base_url}  # the offline emulator plays Beijing
-        result = keycheck.probe_regions(key, bases, timeout=args.timeout or keycheck.DEFAULT_TIMEOUT,
+        where = keycheck.places(settings, overrides, others=not args.offline or overrides is not None)
+        result = keycheck.probe_places(key, where.bases, timeout=args.timeout or keycheck.DEFAULT_TIMEOUT,
                                     retries=keycheck.DEFAULT_RETRIES if args.retries is None else args.retries,
                                     workspace=settings.workspace)
+    hint = keycheck.key_hint(key)
     if args.json:
-        print(json.dumps(result.to_dict(), ensure_ascii=False, indent=1))
+        data = {**result.to_dict(), "configured": where.configured, "hint": render(lang, hint) if hint else None}
+        print(json.dumps(data, ensure_ascii=False, indent=1))
     else:
         print("\n".join(_check_lines(result, lang)))
-    if result.region is None:
-        if any(r.status == keycheck.INVALID for r in result.results):
-            tell(lang, "cli.check.no_region_accepts")
-        else:
-            tell(lang, "cli.check.no_region_answered")
-        return ApiError.exit_code
-    tell(lang, "cli.check.key_region", region=region_name(result.region))
-    if settings.region_known and settings.region != result.region and not args.offline:
-        # --region does not override a base URL that was given, so name the base URL too.
-        base = REGIONS.get(result.region, "")
-        how = (t(lang, "cli.check.how_base", region=result.region, base=base) if base
-               else f"--region {result.region}")
-        tell(lang, "cli.check.settings_elsewhere", region=region_name(settings.region), how=how)
-    return 0
-
+    if not result.valid:
+        said = [msg("platform.none_accepts" if any(r.status == keycheck.INVALID for r in result.results)
+                    else "cli.check.no_region_answered")]
+    else:
+        said = keycheck.verdict(result, where.configured, settings.workspace)
+    for line in [*said, *([hint] if hint is not None else [])]:
+        print(render(lang, line), file=sys.stderr)
+    return 0 if result.valid else ApiError.exit_code

@@ -250,11 +250,13 @@ class DashScopeClient:
                           billable=True, model=body.get("model", ""), cancel=cancel,
                           retry_throttled=retry_throttled)
 
-    def create_task(self, api_key: str | None, body: dict, *, retry_throttled: bool = True) -> Reply:
-        """Create an async text-to-image task (:func:`.protocol.parse_task_id` names it); see :meth:`_send`."""
-        return self._send("POST", protocol.TASK_CREATE_PATH, api_key=api_key, body=body,
-                          headers=protocol.ASYNC_HEADER, billable=True, model=body.get("model", ""),
-                          retry_throttled=retry_throttled)
+    def create_task(self, api_key: str | None, body: dict, *, path: str = protocol.TASK_CREATE_PATH,
+                    oss_resolve: bool = False, retry_throttled: bool = True) -> Reply:
+        """Create an async task (:func:`.protocol.parse_task_id` names it) at ``path``: the legacy
+        text-to-image API by default, :func:`.protocol.task_create_path` for a given model; see :meth:`_send`."""
+        headers = {**protocol.ASYNC_HEADER, **(protocol.OSS_RESOLVE_HEADER if oss_resolve else {})}
+        return self._send("POST", path, api_key=api_key, body=body, headers=headers, billable=True,
+                          model=body.get("model", ""), retry_throttled=retry_throttled)
 
     def get_task(self, api_key: str | None, task_id: str) -> Reply:
         """One poll of an async task."""
@@ -362,6 +364,11 @@ class DashScopeClient:
         """Refuse URLs outside the allow-list, so a hostile reply cannot make us fetch internal addresses."""
         parts = urlsplit(url)
         host = (parts.hostname or "").lower()
+        # The host checked must be the one requests connects to. A backslash or credentials
+        # (``https://evil.example\\@dashscope-a1.oss-accelerate.aliyuncs.com/``) or an escaped
+        # host make the two parsers disagree (requests would go to evil.example): refused outright.
+        if "\\" in parts.netloc or "@" in parts.netloc or not re.fullmatch(r"[a-z0-9.:-]+", host):
+            host = ""
         try:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:

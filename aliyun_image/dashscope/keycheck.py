@@ -1,11 +1,15 @@
-"""Which region is this key for? One free request per region, all at once.
+"""Which platform and region is this key for? One free request per place, all at once.
 
-A key works only in its own region; a call elsewhere fails authentication. Fetching a task
+A key works only in its own region of its own platform (Alibaba Cloud Model Studio, the Qianwen
+AI platform, QwenCloud: each has keys of its own); a call elsewhere fails authentication. Fetching a task
 that does not exist (``GET {base}/tasks/{random-uuid}``) costs nothing and generates nothing:
 in the key's region it answers 200 with ``task_status: UNKNOWN``, elsewhere 401
-``InvalidApiKey``. :func:`probe_regions` sends that request to every region concurrently through
-the house client (its timeouts, retries and typed errors) and says, for each region, whether
-the key is valid there, how long the answer took and which catalogue models the region offers.
+``InvalidApiKey``. :func:`probe_places` sends that request to every place concurrently through
+the house client (its timeouts, retries and typed errors) and says, for each place, whether
+the key is valid there, how long the answer took and which catalogue models the place offers.
+:func:`places` says where to ask: the configured base URL first (a workspace host, a gateway,
+the emulator), then the others. What it finds is returned to the caller, never kept: the region
+of one visitor's key is no one else's.
 
 The key is only ever put in the ``Authorization`` header: no result, message or log line
 carries it.
@@ -21,9 +25,10 @@ from dataclasses import dataclass, field
 
 from .. import catalog
 from .client import DashScopeClient
-from ..config import REGIONS, Settings
+from ..config import (PLATFORMS, REGIONS, WORKSPACE_REGIONS, Settings, place_name, platform_name,
+                      platform_of, workspace_url)
 from ..errors import AliyunImageError, ApiError, NetworkError, region_name, scrub
-from ..i18n import render, t
+from ..i18n import Message, msg, render, t
 
 VALID = "valid"  #: the key is accepted in this region
 INVALID = "invalid"  #: the region refused the key (401 / InvalidApiKey)
@@ -32,13 +37,14 @@ ERROR = "error"  #: an answer that says neither (a 5xx after retries, a reply we
 
 DEFAULT_TIMEOUT = 5.0  # seconds per attempt; a region that answers at all does so well within it
 DEFAULT_RETRIES = 1  # one retry for a hiccup, so the whole check still ends within seconds
+CONFIGURED = "configured"  #: the name of a configured base URL whose host tells no place (gateway, emulator)
 
 
 @dataclass(frozen=True)
 class RegionResult:
-    """The key check's outcome in one region."""
+    """The key check's outcome in one place (a region, a platform, or the configured base URL)."""
 
-    region: str  # beijing, singapore, us (or the name given in ``bases``)
+    region: str  # beijing, singapore, us, eu-central-1, qianwen... or CONFIGURED (the name given in ``bases``)
     base_url: str
     status: str  # VALID, INVALID, UNREACHABLE or ERROR
     latency_ms: int | None  # None when no answer came
@@ -51,49 +57,162 @@ class RegionResult:
         """True when the key is accepted here."""
         return self.status == VALID
 
+    @property
+    def platform(self) -> str:
+        """The platform of this place (BAILIAN, ``qianwen``, ``qwencloud``); ``""`` for a configured
+        base URL that tells none."""
+        return "" if self.region == CONFIGURED else platform_of(self.region)
+
+    def name(self) -> Message | str:
+        """This place for messages: the region's (or platform's) name, or the configured base URL."""
+        return self.base_url if self.region == CONFIGURED else region_name(self.region)
+
     def label(self, lang: str = "en") -> str:
-        """The region's name for people in ``lang``: ``Singapore``."""
-        return render(lang, region_name(self.region))
+        """The place's name for people in ``lang``: ``Singapore``, ``QwenCloud`` or the base URL."""
+        return render(lang, self.name())
 
     def detail(self, lang: str = "en") -> str:
         """Why the key is not valid here, in ``lang`` (empty when it is)."""
         if self.status == INVALID:
             # The house message for a refused key tells to check the key; here a refusal is the
             # expected answer of every region but one, so say just that.
-            return t(lang, "error.key_refused_here", region=region_name(self.region), code=self.code)
+            return t(lang, "error.key_refused_here", region=self.name(), code=self.code)
         return scrub(self.error.text(lang)) if self.error is not None else ""
 
     def to_dict(self) -> dict:
         """Plain data for JSON output; ``detail_zh`` and ``detail_en`` are the JSON fields of old."""
-        return {"region": self.region, "base_url": self.base_url, "status": self.status,
+        return {"region": self.region, "platform": self.platform, "base_url": self.base_url, "status": self.status,
                 "latency_ms": self.latency_ms, "models": self.models, "code": self.code,
                 "detail_zh": self.detail("zh"), "detail_en": self.detail("en")}
 
 
 @dataclass(frozen=True)
 class KeyCheck:
-    """Per-region results of :func:`probe_regions`, in the order the regions were given."""
+    """Per-region results of :func:`probe_places`, in the order the regions were given."""
 
     results: tuple[RegionResult, ...]
 
     @property
     def region(self) -> str | None:
-        """The region where the key is valid (the first, should there be several), or None."""
-        return next((r.region for r in self.results if r.valid), None)
+        """The place (region or platform id) where the key is valid (the first, should there be
+        several), or None; a configured base URL that tells no place does not name one."""
+        return next((r.region for r in self.results if r.valid and r.region != CONFIGURED), None)
+
+    @property
+    def platform(self) -> str | None:
+        """The platform of :attr:`region`, or None."""
+        return None if self.region is None else platform_of(self.region)
 
     @property
     def valid(self) -> bool:
-        """True when the key is valid in some region."""
-        return self.region is not None
+        """True when the key is valid somewhere (a place, or the configured base URL)."""
+        return any(r.valid for r in self.results)
+
+    def get(self, name: str) -> RegionResult | None:
+        """The result for the place ``name`` (as given in ``bases``), or None when it was not asked."""
+        return next((r for r in self.results if r.region == name), None)
 
     def to_dict(self) -> dict:
         """Plain data for JSON output (holds no key)."""
-        return {"region": self.region, "valid": self.valid, "results": [r.to_dict() for r in self.results]}
+        return {"region": self.region, "platform": self.platform, "valid": self.valid,
+                "results": [r.to_dict() for r in self.results]}
 
 
-def default_bases() -> dict[str, str]:
-    """Every region's public base URL: ``{"beijing": "https://dashscope.aliyuncs.com/api/v1", ...}``."""
-    return dict(REGIONS)
+@dataclass(frozen=True)
+class Places:
+    """Where a key check asks: base URLs by place name, the configured one first."""
+
+    bases: dict[str, str]
+    configured: str  # the settings' place (a region or platform id, or CONFIGURED); may be absent from bases
+
+
+def default_bases(workspace: str | None = None) -> dict[str, str]:
+    """Every place with a public base URL: ``{"beijing": "https://dashscope.aliyuncs.com/api/v1", ...,
+    "qianwen": ..., "qwencloud": ...}``; with a ``workspace`` id, also the workspace hosts of the
+    regions only those reach (``https://{ws}.eu-central-1.maas.aliyuncs.com/api/v1``...)."""
+    bases = {**REGIONS, **PLATFORMS}
+    for region in WORKSPACE_REGIONS:
+        url = workspace_url(workspace or "", region)
+        if url:
+            bases[region] = url
+    return bases
+
+
+def places(settings: Settings, overrides: Mapping[str, str] | None = None, *, others: bool = True) -> Places:
+    """Where to ask about a key for ``settings``: its base URL first, then (with ``others``) every
+    other place of :func:`default_bases`, or only those of ``overrides`` when given.
+
+    ``overrides`` maps place names to base URLs (``--region-base``: a proxy, an emulator in tests);
+    it also replaces the configured place's URL when that host is a known one (a public region, a
+    workspace host, a platform), so nothing goes to the real service then. A base URL whose host
+    tells no place (a gateway, the emulator) is asked as it is, named after the region asked for,
+    else :data:`CONFIGURED`.
+    """
+    bases: dict[str, str] = {}
+    if settings.is_custom_base:
+        configured = settings.region if settings.region_explicit else CONFIGURED
+        bases[configured] = settings.base_url
+    else:
+        configured = settings.region
+        url = settings.base_url if overrides is None else overrides.get(configured)
+        if url:
+            bases[configured] = url
+    if others:
+        for name, url in (default_bases(settings.workspace) if overrides is None else overrides).items():
+            bases.setdefault(name, url)
+    return Places(bases, configured)
+
+
+def key_hint(key: str) -> Message | None:
+    """What the key's prefix suggests (``sk-sp-``: a Token Plan key; ``sk-ws-``: a workspace or
+    Qianwen AI platform key), or None. A hint only: the probe decides."""
+    lowered = (key or "").strip().lower()
+    if lowered.startswith("sk-sp-"):
+        return msg("platform.hint_token_plan")
+    if lowered.startswith("sk-ws-"):
+        return msg("platform.hint_workspace")
+    return None
+
+
+def how_to_reach(found: RegionResult, workspace: str | None = None) -> Message:
+    """How to point the settings at the place ``found``: ``--region singapore`` for a public
+    region, else its base URL (the platform's, or the workspace host's when the workspace is known)."""
+    if found.region in REGIONS:
+        return msg("platform.how_region", region=found.region, base=REGIONS[found.region])
+    base = PLATFORMS.get(found.region) or workspace_url(workspace or "", found.region) or found.base_url
+    return msg("platform.how_base", base=base)
+
+
+def verdict(result: KeyCheck, configured: str, workspace: str | None = None) -> list[Message]:
+    """What the check found, as sentences for people: where the key belongs (platform and region),
+    and, when the settings point elsewhere, which place to use instead, naming the platform when
+    the key is another platform's. Empty when nothing accepted the key (the caller says why)."""
+    cfg = result.get(configured)
+    found = next((r for r in result.results if r.valid and r.region != CONFIGURED), None)
+    lines: list[Message] = []
+    if cfg is not None and cfg.valid and configured == CONFIGURED:
+        lines.append(msg("platform.works_at", base=cfg.base_url))
+        lines.append(msg("platform.also_place", place=place_name(found.region)) if found is not None
+                     else msg("platform.place_untold"))
+        return lines
+    if cfg is not None and cfg.valid:
+        return [msg("platform.belongs", place=place_name(configured))]
+    if found is None:
+        return lines
+    lines.append(msg("platform.belongs", place=place_name(found.region)))
+    if configured == found.region:
+        return lines
+    how = how_to_reach(found, workspace)
+    if configured == CONFIGURED:
+        if cfg is not None and cfg.status == INVALID:
+            lines.append(msg("platform.configured_refuses", base=cfg.base_url, how=how))
+        return lines
+    if platform_of(configured) != found.platform:
+        lines.append(msg("platform.wrong_platform", platform=platform_name(found.platform),
+                         configured=platform_name(platform_of(configured)), how=how))
+    else:
+        lines.append(msg("platform.wrong_region", region=region_name(configured), how=how))
+    return lines
 
 
 def region_models(region: str) -> tuple[str, ...]:
@@ -130,16 +249,17 @@ def _probe(key: str, region: str, base: str, settings: Settings) -> RegionResult
 
 def _settings(region: str, base: str, timeout: float, retries: int, workspace: str | None) -> Settings:
     """Settings for one region's probe: short timeouts and backoff, so the check ends in seconds."""
-    # The region is named even for a custom base (a proxy, an emulator), so messages name it.
-    known = region if region in REGIONS else "beijing"
-    return Settings(region=known, region_explicit=region in REGIONS, base_url=base.rstrip("/"),
+    # The place is named even for a custom base (a proxy, an emulator), so messages name it; a
+    # configured base URL that tells none is named by its URL (region_text), never as Beijing.
+    named = region != CONFIGURED
+    return Settings(region=region if named else "beijing", region_explicit=named, base_url=base.rstrip("/"),
                     connect_timeout=timeout, read_timeout=timeout,
                     max_retries=retries, backoff_base=0.25, backoff_max=1.0, retry_after_max=1.0,
                     workspace=workspace)
 
 
-def probe_regions(key: str, bases: Mapping[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT, *,
-              retries: int = DEFAULT_RETRIES, workspace: str | None = None) -> KeyCheck:
+def probe_places(key: str, bases: Mapping[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT, *,
+                 retries: int = DEFAULT_RETRIES, workspace: str | None = None) -> KeyCheck:
     """Ask every region, concurrently, whether it accepts ``key``.
 
     ``bases`` maps region names to base URLs (default: :func:`default_bases`; tests point

@@ -17,6 +17,7 @@ from enum import Enum
 from urllib.parse import parse_qs, urlsplit
 from typing import TYPE_CHECKING, Any
 
+from ..catalog import ASYNC_GENERATION, ModelSpec
 from ..errors import bad_reply
 
 if TYPE_CHECKING:  # only for annotations: jobs imports nothing from here
@@ -27,11 +28,18 @@ URL_TTL = 24 * 3600  # result URLs live 24 h (section 3.3)
 # --- paths and headers (sections 2-5) ------------------------------------------------------------
 GENERATION_PATH = "/services/aigc/multimodal-generation/generation"
 TASK_CREATE_PATH = "/services/aigc/text2image/image-synthesis"
+# The 3.0 line's async task API: the messages body of the sync endpoint, answered with a task id.
+IMAGE_TASK_PATH = "/services/aigc/image-generation/generation"
 UPLOAD_POLICY_PATH = "/uploads"
 ASYNC_HEADER = {"X-DashScope-Async": "enable"}
 # Tells the service that ``oss://`` references in the body point at temporary uploads (section 5).
 OSS_RESOLVE_HEADER = {"X-DashScope-OssResourceResolve": "enable"}
 JSON_TYPE = "application/json; charset=utf-8"
+
+
+def task_create_path(spec: ModelSpec) -> str:
+    """Where ``spec``'s async tasks are created: the catalogue's ``async_api`` (section 4.1 / 4.4)."""
+    return IMAGE_TASK_PATH if spec.async_api == ASYNC_GENERATION else TASK_CREATE_PATH
 
 
 def task_path(task_id: str) -> str:
@@ -58,6 +66,11 @@ def _parameters(job: Job, seed: int) -> dict[str, Any]:
         params["negative_prompt"] = job.negative
     if spec.accepts("prompt_extend"):
         params["prompt_extend"] = job.prompt_extend
+    # The rewriting's own options: only when asked for (None leaves the service's default).
+    if job.extend_mode is not None and spec.accepts("prompt_extend_mode"):
+        params["prompt_extend_mode"] = job.extend_mode
+    if job.thinking is not None and spec.accepts("enable_thinking"):
+        params["enable_thinking"] = job.thinking
     if spec.accepts("watermark"):
         params["watermark"] = job.watermark
     if spec.accepts("seed"):
@@ -80,6 +93,14 @@ def sync_body(job: Job, seed: int, image_refs: Sequence[str]) -> dict:
     ordered.update(params)
     return {"model": job.model, "input": {"messages": [{"role": "user", "content": content}]},
             "parameters": ordered}
+
+
+def task_body(job: Job, seed: int, image_refs: Sequence[str] = ()) -> dict:
+    """Body of an async task for ``job``'s model: the messages body on the 3.0 line's
+    ``image-generation`` API (section 4.4), else the legacy ``input.prompt`` body."""
+    if job.spec.async_api == ASYNC_GENERATION:
+        return sync_body(job, seed, image_refs)
+    return async_body(job, seed)
 
 
 def async_body(job: Job, seed: int) -> dict:
@@ -121,12 +142,14 @@ class Reply:
 @dataclass(frozen=True)
 class Generation:
     """What one successful request produced: result URLs (valid 24 h), the prompt the service
-    actually used (when it rewrote it), the request id and the usage block."""
+    actually used (when it rewrote it), the request id, the usage block, and what the reply said
+    of the rewriting (``output.rewrite_status``, the 3.0 line; None when absent)."""
 
     urls: tuple[str, ...]
     actual_prompt: str | None
     request_id: str
     usage: dict = field(default_factory=dict)
+    rewrite_status: str | None = None
 
 
 class TaskStatus(str, Enum):
@@ -156,6 +179,14 @@ class TaskState:
     message: str = ""
 
 
+def rewrite_status(reply: Reply) -> str | None:
+    """``output.rewrite_status`` as text (the 3.0 line's word on the rewriting), None when absent."""
+    value = reply.output.get("rewrite_status")
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)[:200]
+
+
 def parse_generation(reply: Reply) -> Generation:
     """The images of a sync reply; a 200 without any is a bad reply (section 3.3)."""
     try:
@@ -166,7 +197,8 @@ def parse_generation(reply: Reply) -> Generation:
         raise bad_reply(200, "missing output.choices[0].message.content", reply.request_id) from None
     if not urls:
         raise bad_reply(200, "no image in the reply", reply.request_id)
-    return Generation(tuple(str(u) for u in urls), texts[0] if texts else None, reply.request_id, reply.usage)
+    return Generation(tuple(str(u) for u in urls), texts[0] if texts else None, reply.request_id, reply.usage,
+                      rewrite_status(reply))
 
 
 def parse_task_id(reply: Reply) -> str:
@@ -197,6 +229,10 @@ def parse_task(reply: Reply) -> TaskState:
 
 
 def _task_generation(reply: Reply) -> Generation:
+    """A finished task's images: ``output.results`` (the legacy task API, section 4.2), or the sync
+    reply's ``output.choices`` (the 3.0 line's task API, whose shape is unverified: section 4.4)."""
+    if "results" not in reply.output and "choices" in reply.output:
+        return parse_generation(reply)
     results = reply.output.get("results")
     if not isinstance(results, list):
         raise bad_reply(200, "missing output.results", reply.request_id)
@@ -205,7 +241,7 @@ def _task_generation(reply: Reply) -> Generation:
         codes = [r.get("code") for r in results if isinstance(r, dict) and r.get("code")]
         raise bad_reply(200, f"task succeeded without images {codes or ''}".strip(), reply.request_id)
     return Generation(tuple(str(r["url"]) for r in hits), hits[0].get("actual_prompt"), reply.request_id,
-                      reply.usage)
+                      reply.usage, rewrite_status(reply))
 
 
 UPLOAD_POLICY_FIELDS = ("policy", "signature", "upload_dir", "upload_host", "oss_access_key_id")

@@ -12,7 +12,7 @@ from email.utils import formatdate
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from ..catalog import EDIT, T2I
+from ..catalog import ASYNC, ASYNC_GENERATION, EDIT, T2I
 from .errors import ServiceError
 from .multipart import Part
 from .render import RenderSpec
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 BASE = "/api/v1"
 GENERATION_PATH = BASE + "/services/aigc/multimodal-generation/generation"
 TASK_CREATE_PATH = BASE + "/services/aigc/text2image/image-synthesis"
+IMAGE_TASK_PATH = BASE + "/services/aigc/image-generation/generation"  # the 3.0 line's async tasks
 UPLOADS_PATH = BASE + "/uploads"
 _TASK_RE = re.compile(r"^" + re.escape(BASE) + r"/tasks/([^/]+)$")
 _CANCEL_RE = re.compile(r"^" + re.escape(BASE) + r"/tasks/([^/]+)/cancel$")
@@ -45,6 +46,8 @@ def route(method: str, path: str) -> str:
         return "generation"
     if path == TASK_CREATE_PATH and method == "POST":
         return "task_create"
+    if path == IMAGE_TASK_PATH and method == "POST":
+        return "image_task_create"
     if _CANCEL_RE.match(path) and method == "POST":
         return "task_cancel"
     if _TASK_RE.match(path) and get:
@@ -59,7 +62,7 @@ def route(method: str, path: str) -> str:
 
 
 def _known_path(path: str) -> bool:
-    return (path in (GENERATION_PATH, TASK_CREATE_PATH, UPLOADS_PATH, "/oss")
+    return (path in (GENERATION_PATH, TASK_CREATE_PATH, IMAGE_TASK_PATH, UPLOADS_PATH, "/oss")
             or bool(_TASK_RE.match(path) or _CANCEL_RE.match(path)) or path.startswith("/results/"))
 
 
@@ -94,6 +97,8 @@ def dispatch(state: EmulatorState, rec: Recorded, parts: list[Part] | None) -> H
             return generation(state, rec)
         if ep == "task_create":
             return task_create(state, rec)
+        if ep == "image_task_create":
+            return image_task_create(state, rec)
         if ep == "task_get":
             return task_get(state, rec)
         if ep == "task_cancel":
@@ -123,7 +128,16 @@ def _note(rec: Recorded, order: ImageOrder, size: tuple[int, int]) -> None:
     """Keep what the emulator understood on the record (:attr:`Recorded.order`)."""
     rec.order = {"model": order.model, "task": str(order.task), "size": f"{size[0]}*{size[1]}", "n": order.n,
                  "prompt_extend": order.prompt_extend, "negative_prompt": order.negative,
-                 "watermark": order.watermark}
+                 "watermark": order.watermark, "prompt_extend_mode": order.extend_mode,
+                 "enable_thinking": order.thinking}
+
+
+def rewrite_status(order: ImageOrder) -> dict:
+    """``output.rewrite_status`` for the models that take the rewriting's options (the 3.0 line).
+    The values are stand-ins: the documentation names the field, not its values."""
+    if not order.spec.accepts("prompt_extend_mode"):
+        return {}
+    return {"rewrite_status": "success" if order.prompt_extend else "skipped"}
 
 
 def _rewritten(order: ImageOrder) -> list[dict]:
@@ -137,11 +151,7 @@ def generation(state: EmulatorState, rec: Recorded) -> HttpReply:
     authenticate(state, rec)
     require_json(rec)
     order = parse_generation(parse_json(rec.body), state.region)
-    resolve_oss = rec.headers.get("x-dashscope-ossresourceresolve", "").strip().lower() == "enable"
-    inputs = [state.resolver.resolve(ref, model=order.model, oss_resolve=resolve_oss) for ref in order.images]
-    size = order.size
-    if size is None:  # edit without size: ~1024*1024 at the last image's aspect ratio
-        size = edit_default_size(order.spec.size_rule(EDIT), inputs[-1].width, inputs[-1].height)
+    inputs, size = _inputs_and_size(state, rec, order)
     with state.task_slot(bearer_key(rec), rec):  # the account's limit: 429 beyond it, nothing generated
         _note(rec, order, size)
         recipes = _recipes(state, order, size, tuple(i.sha for i in inputs))
@@ -149,7 +159,7 @@ def generation(state: EmulatorState, rec: Recorded) -> HttpReply:
         output: dict = {"choices": [{
             "finish_reason": "stop",
             "message": {"role": "assistant", "content": [{"image": u} for u in urls] + _rewritten(order)},
-        }]}
+        }], **rewrite_status(order)}
         # task_metric: in the max/plus text-to-image docs only (not for edits, not for the 2.0 family).
         if order.task == T2I and not order.spec.does(EDIT):
             output["task_metric"] = {"TOTAL": order.n, "SUCCEEDED": order.n, "FAILED": 0}
@@ -158,7 +168,51 @@ def generation(state: EmulatorState, rec: Recorded) -> HttpReply:
                        "request_id": new_request_id()})
 
 
+def _inputs_and_size(state: EmulatorState, rec: Recorded, order: ImageOrder) -> tuple[list, tuple[int, int]]:
+    """The request's input images, resolved, and the output size (an edit without one:
+    ~1024*1024 at the last image's aspect ratio)."""
+    resolve_oss = rec.headers.get("x-dashscope-ossresourceresolve", "").strip().lower() == "enable"
+    inputs = [state.resolver.resolve(ref, model=order.model, oss_resolve=resolve_oss) for ref in order.images]
+    size = order.size
+    if size is None:
+        size = edit_default_size(order.spec.size_rule(EDIT), inputs[-1].width, inputs[-1].height)
+    return inputs, size
+
+
 # --- async tasks ---------------------------------------------------------------------------------
+def image_task_create(state: EmulatorState, rec: Recorded) -> HttpReply:
+    """``POST .../image-generation/generation`` with ``X-DashScope-Async: enable``: the 3.0 line's
+    async task API, the sync endpoint's messages body (edits included), answered with a task id."""
+    authenticate(state, rec)
+    if rec.headers.get("x-dashscope-async", "").strip().lower() != "enable":
+        raise ServiceError(403, "AccessDenied", MSG_ASYNC_HEADER)  # the docs: this path takes async calls only
+    require_json(rec)
+    order = parse_generation(parse_json(rec.body), state.region, mode=ASYNC)
+    inputs, size = _inputs_and_size(state, rec, order)
+    with state.task_slot(bearer_key(rec), rec) as account:  # a created task counts until it ends
+        _note(rec, order, size)
+        tokens = [state.results.add(r) for r in _recipes(state, order, size, tuple(i.sha for i in inputs))]
+        task = state.tasks.create(order, tokens, state.task_delay, state.faults.take_outcome())
+        state.add_task(account, task)
+        state.sleep_latency(rec)
+    return json_reply({"output": {"task_status": "PENDING", "task_id": task.id}, "request_id": new_request_id()})
+
+
+def _as_messages(task, body: dict) -> dict:
+    """A finished 3.0-line task's poll reply: the sync reply's ``choices`` instead of ``results``
+    (as third-party clients read it; unverified, see the protocol notes section 4.4), and
+    ``rewrite_status``."""
+    out = body.get("output", {})
+    results = out.pop("results", None)
+    if results is None:
+        return body
+    content = [{"image": r["url"]} for r in results]
+    content += [{"text": results[0]["actual_prompt"]}] if results and results[0].get("actual_prompt") else []
+    out["choices"] = [{"finish_reason": "stop", "message": {"role": "assistant", "content": content}}]
+    out.update(rewrite_status(task.order))
+    return body
+
+
 def task_create(state: EmulatorState, rec: Recorded) -> HttpReply:
     """``POST .../text2image/image-synthesis`` with ``X-DashScope-Async: enable``."""
     authenticate(state, rec)
@@ -189,6 +243,8 @@ def task_get(state: EmulatorState, rec: Recorded) -> HttpReply:
         body = {"output": {"task_id": task_id, "task_status": "UNKNOWN"}}
     else:
         body = state.tasks.view(task, state.result_url)
+        if task.order.spec.async_api == ASYNC_GENERATION:
+            body = _as_messages(task, body)
     return json_reply({"request_id": new_request_id(), **body})
 
 

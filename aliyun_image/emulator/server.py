@@ -66,12 +66,15 @@ class Emulator:
     ``Throttling.RateQuota``, with ``Retry-After: limit_retry_after`` when given. ``throttled``
     counts them; such requests are recorded with ``throttled=True`` and carried out never.
 
-    Region: ``region`` (``"beijing"``, ``"singapore"`` or ``"us"``) is the service the emulator
-    plays. Models the catalogue does not offer there are 404 ``ModelNotFound``, and keys bound
-    to another region get 401 ``InvalidApiKey``: keys listed in ``region_keys`` (key -> region,
-    accepted in that region even when not in ``api_keys``) and test keys named ``sk-bj-...``,
-    ``sk-sg-...``, ``sk-intl-...``, ``sk-us-...`` (see :mod:`.regions`). Other keys work in
-    every region.
+    Region: ``region`` is the place the emulator plays: a public region (``"beijing"``,
+    ``"singapore"``, ``"us"``), a workspace host's region (``"eu-central-1"``,
+    ``"ap-northeast-1"``, ``"cn-hongkong"``) or a platform with keys of its own (``"qianwen"``,
+    ``"qwencloud"``). Models the catalogue does not offer there are 404 ``ModelNotFound`` (on a
+    platform, whose offer the catalogue does not know, every model is served), and keys bound
+    to another place get 401 ``InvalidApiKey``: keys listed in ``region_keys`` (key -> place,
+    accepted there even when not in ``api_keys``) and test keys named ``sk-bj-...``,
+    ``sk-sg-...``, ``sk-qianwen-...``... (see :mod:`.regions`). Other keys work in every Bailian
+    region; the platforms refuse them (the Qianwen AI platform takes ``sk-ws-`` keys).
     """
 
     # Settings, stores and counters live on the shared state (see :mod:`.state`).

@@ -23,7 +23,7 @@ from .inputs import Resolver
 from .oss import OssBucket
 from .errors import ServiceError
 from .records import Recorded
-from .regions import BEIJING, key_region
+from .regions import BEIJING, key_belongs
 from .render import InputThumbs
 from .results import ServedImages
 from .tasks import AsyncTask, TaskStore
@@ -113,11 +113,10 @@ class EmulatorState:
     def key_ok(self, key: str) -> bool:
         """True when ``key`` is accepted: a key of ``region_keys``, one of ``api_keys`` if given,
         else any key that starts with ``sk-``, is at least 8 characters long and does not
-        contain ``invalid``; and in every case the key belongs to :attr:`region` or to no
-        region in particular (:func:`.regions.key_region`)."""
-        region = key_region(key, self.region_keys)
-        if region is not None and region != self.region:
-            return False  # a key works only in its own region (models document, section 3)
+        contain ``invalid``; and in every case the key belongs to the place the emulator plays
+        (:attr:`region`: see :func:`.regions.key_belongs`)."""
+        if not key_belongs(key, self.region, self.region_keys):
+            return False  # a key works only in its own region and platform (models document 3, 7.4)
         if key in self.region_keys:
             return True
         if self.api_keys is not None:

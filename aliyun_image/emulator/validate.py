@@ -11,7 +11,11 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from ..catalog import ASYNC, EDIT, SEED_MAX, SYNC, T2I, ModelSpec, check_size, get_model
+from ..catalog import (
+    ASYNC, ASYNC_GENERATION, ASYNC_SYNTHESIS, EDIT, PROMPT_EXTEND_MODES, SEED_MAX, SYNC, T2I, ModelSpec, check_size,
+    get_model,
+)
+from ..config import PLATFORMS
 from .errors import ServiceError
 from .sizes import default_size
 
@@ -24,6 +28,9 @@ MSG_NOT_ASYNC = "Model not support asynchronous call."
 MSG_FIXED_N = "num_images_per_prompt must be 1"
 MSG_INVALID_URL = "Invalid URL provided in your request."
 MSG_DATA_INSPECTION = "The media format is not supported or incorrect for the data inspection."
+# Stand-ins (the real wording is not known): agent rewriting asked for an edit, a parameter a model refuses.
+MSG_AGENT_EDIT = "prompt_extend_mode 'agent' is only supported for text-to-image; use 'direct' for image editing."
+MSG_REFUSED_PARAM = "Parameter '{key}' is not supported by this model."
 
 _SIZE_RE = re.compile(r"^(\d{1,6})\*(\d{1,6})$")
 
@@ -51,6 +58,8 @@ class ImageOrder:
     prompt_extend: bool
     watermark: bool
     images: list[str] = field(default_factory=list)  # raw references, in request order
+    extend_mode: str | None = None  # prompt_extend_mode as sent (None: not sent, or a model that ignores it)
+    thinking: bool | None = None  # enable_thinking as sent (likewise)
 
 
 def parse_json(body: bytes) -> dict:
@@ -73,7 +82,8 @@ def served_model(name: str, region: str | None) -> ModelSpec:
     spec = get_model(name)
     if spec is None or name != name.strip():
         raise ServiceError(404, "ModelNotFound", MSG_MODEL_NOT_FOUND)
-    if region is not None and region not in spec.regions:
+    # The platforms' offer is not in the catalogue: there, every model is served.
+    if region is not None and region not in PLATFORMS and region not in spec.regions:
         raise ServiceError(404, "ModelNotFound",
                            f"{MSG_MODEL_NOT_FOUND} Model {name} is not available in this region ({region}).")
     return spec
@@ -136,6 +146,7 @@ def _parameters(params, spec: ModelSpec, task: str) -> dict:
     extend = _check_type(params, "prompt_extend", bool, "a boolean")
     watermark = _check_type(params, "watermark", bool, "a boolean")
     return {
+        **_rewriting(params, spec),
         "negative": negative[: spec.negative_max],
         "size": _size(spec, task, params.get("size")),
         "n": n,
@@ -143,6 +154,20 @@ def _parameters(params, spec: ModelSpec, task: str) -> dict:
         "prompt_extend": spec.prompt_extend_default if extend is None else extend,
         "watermark": False if watermark is None else watermark,
     }
+
+
+def _rewriting(params: dict, spec: ModelSpec) -> dict:
+    """The rewriting's options as the model takes them: checked when sent, ignored by a model that
+    does not take them (assumed, like an unknown parameter); a parameter the model refuses, 400."""
+    for key in sorted(spec.refuses):
+        if params.get(key) not in (None, ""):
+            raise invalid(MSG_REFUSED_PARAM.format(key=key))
+    mode = _check_type(params, "prompt_extend_mode", str, "a string")
+    if mode is not None and mode not in PROMPT_EXTEND_MODES:
+        raise invalid(f"Parameter 'prompt_extend_mode' must be one of {', '.join(PROMPT_EXTEND_MODES)}.")
+    thinking = _check_type(params, "enable_thinking", bool, "a boolean")
+    return {"extend_mode": mode if spec.accepts("prompt_extend_mode") else None,
+            "thinking": thinking if spec.accepts("enable_thinking") else None}
 
 
 def _prompt(spec: ModelSpec, value, where: str) -> str:
@@ -165,21 +190,26 @@ def _input_object(data: dict) -> dict:
     return inp
 
 
-def parse_generation(data: dict, region: str | None = None) -> ImageOrder:
-    """Validate a sync ``multimodal-generation`` body (section 3.1 of the protocol) as the
-    service of ``region`` does (None: every catalogue model is served)."""
-    name, spec = model_of(data, SYNC, region)
+def parse_generation(data: dict, region: str | None = None, mode: str = SYNC) -> ImageOrder:
+    """Validate a ``multimodal-generation`` body (section 3.1 of the protocol) as the service of
+    ``region`` does (None: every catalogue model is served). ``mode=ASYNC``: the same messages body
+    sent to the 3.0 line's async ``image-generation`` task API (section 4.4)."""
+    name, spec = model_of(data, mode, region)
+    if mode == ASYNC and spec.async_api != ASYNC_GENERATION:
+        raise invalid(MSG_NOT_ASYNC)
     texts, images = _split_content(_user_content(_input_object(data)))
     if len(texts) != 1:
         raise invalid(f"input.messages[0].content must contain exactly one text item (got {len(texts)}).")
     prompt = _prompt(spec, texts[0], "text")
     task = _task_for(name, spec, images)
     p = _parameters(data.get("parameters"), spec, task)
+    if p["extend_mode"] == "agent" and task == EDIT:
+        raise invalid(MSG_AGENT_EDIT)
     size = p["size"]
     if size is None and task == T2I:
         size = default_size(spec.size_rule(T2I), prompt)
     return ImageOrder(name, spec, task, prompt, p["negative"], size, p["n"], p["seed"],
-                      p["prompt_extend"], p["watermark"], images)
+                      p["prompt_extend"], p["watermark"], images, p["extend_mode"], p["thinking"])
 
 
 def _user_content(inp: dict) -> list:
@@ -235,6 +265,8 @@ def parse_task(data: dict, region: str | None = None) -> ImageOrder:
     """Validate an async ``image-synthesis`` body (section 4.1: ``input.prompt``) as the
     service of ``region`` does."""
     name, spec = model_of(data, ASYNC, region)
+    if spec.async_api != ASYNC_SYNTHESIS:  # the 3.0 line's tasks take the messages body elsewhere
+        raise invalid(MSG_NOT_ASYNC)
     inp = _input_object(data)
     prompt = _prompt(spec, inp.get("prompt"), "input.prompt")
     params = data.get("parameters")

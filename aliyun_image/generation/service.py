@@ -102,6 +102,14 @@ class JobOptions(TypedDict, total=False):
     prompt_extend: bool  # let the service rewrite the prompt
     watermark: bool
     use_async: bool  # the async task API (models that have it)
+    extend_mode: str | None  # prompt_extend_mode "direct" / "agent" (models that take it); None: not sent
+    thinking: bool | None  # enable_thinking (models that take it; acts with rewriting on); None: not sent
+
+
+def reply_params(gen: Generation | None) -> dict[str, Any]:
+    """What a reply says of the request that is kept with its parameters: ``rewrite_status`` (the
+    3.0 line's word on the prompt rewriting), when the reply has one."""
+    return {"rewrite_status": gen.rewrite_status} if gen is not None and gen.rewrite_status is not None else {}
 
 
 class ImageService:
@@ -147,7 +155,8 @@ class ImageService:
     def fuse(self, images: Sequence[Any], instruction: str, *, api_key: str | None = None,
              owner: str | None = None, on_event: Callable[[Event], None] | None = None,
              cancel: threading.Event | None = None, **options: Unpack[JobOptions]) -> Batch:
-        """Fuse 2-3 ordered images (图1, 图2, 图3) following ``instruction``."""
+        """Fuse 2-3 ordered images (图1, 图2, 图3; up to 10 where the model takes them) following
+        ``instruction``; an instruction naming an image not given is refused before sending."""
         job = self.plan(Task.FUSE, instruction, images, **options)
         return self.run(job, api_key=api_key, owner=owner, on_event=on_event, cancel=cancel)
 
@@ -273,7 +282,8 @@ class ImageService:
         job = ctx.job
         ctx.keep_inputs(self.inputs)  # now that the service made something (see RunContext)
         return NewResult(batch_id=ctx.batch_id, idx=idx, task=job.task, model=job.model, prompt=job.prompt,
-                         negative=job.negative, params={**job.params(), **(extra_params or {})}, seed=seed,
+                         negative=job.negative, params={**job.params(), **(extra_params or {}), **reply_params(gen)},
+                         seed=seed,
                          inputs=job.input_refs(), request_id=gen.request_id if gen else request_id,
                          usage=gen.usage if gen else {}, actual_prompt=gen.actual_prompt if gen else None,
                          url=url, url_expires=url_expiry(url) if url else None, owner=ctx.owner,
@@ -316,7 +326,9 @@ class ImageService:
         Stop while it runs cannot lose it (``resume`` polls it again). Returns the row to download."""
         job = ctx.job
         try:
-            created = self.client.create_task(ctx.key, protocol.async_body(job, seed), retry_throttled=retry_throttled)
+            created = self.client.create_task(ctx.key, protocol.task_body(job, seed, ctx.refs),
+                                              path=protocol.task_create_path(job.spec), oss_resolve=ctx.uses_oss,
+                                              retry_throttled=retry_throttled)
         except AliyunImageError as exc:
             billing.record_maybe(self.store, self.settings, ctx, exc, 1)
             raise
@@ -342,10 +354,14 @@ class ImageService:
         return rid
 
     def _set_url(self, rid: int, gen: Generation) -> None:
-        """Record a finished task's result on its row (async tasks make one image each)."""
+        """Record a finished task's result on its row (async tasks make one image each), with what
+        the reply said of the rewriting next to the rewritten prompt."""
         url = gen.urls[0]
+        extra = reply_params(gen)
+        rec = self.store.get(rid) if extra else None
         self.store.records.set_url(rid, url=url, url_expires=url_expiry(url), request_id=gen.request_id,
-                           usage=gen.usage, actual_prompt=gen.actual_prompt)
+                                   usage=gen.usage, actual_prompt=gen.actual_prompt,
+                                   params={**rec.params, **extra} if rec is not None else None)
 
     def _store_and_download(self, ctx: RunContext, news: list[NewResult]) -> None:
         """Record result URLs first, then download them concurrently."""

@@ -174,7 +174,9 @@ def _inputs(value: Any) -> list[dict[str, str]]:
     """Input references as names, digests and http(s) URLs only (a stored path from a file is not
     trusted: a digest is looked up in the reader's own kept inputs instead)."""
     out = []
-    for item in value[:3] if isinstance(value, list) else []:
+    # at most as many as a model takes (2.1-pro: ten references); a file may claim any number
+    top = max((m.images_max for m in catalog.models().values()), default=3)
+    for item in value[:top] if isinstance(value, list) else []:
         if not isinstance(item, dict):
             continue
         url, digest = _text(item.get("url"), 2000), _text(item.get("sha256"), 64)
@@ -197,9 +199,19 @@ def _from_json(text: str) -> PngRecipe | None:
     p: dict[str, Any] = given if isinstance(given, dict) else {}
     return PngRecipe(task=task, model=model, prompt=_text(raw.get("prompt")),
                      negative=_text(raw.get("negative_prompt")), seed=_seed(raw.get("seed")),
-                     params=_params(task, model, p.get("size"), p.get("n"), p.get("prompt_extend"),
-                                    p.get("watermark")),
+                     params={**_params(task, model, p.get("size"), p.get("n"), p.get("prompt_extend"),
+                                       p.get("watermark")), **_rewriting(p)},
                      inputs=_inputs(raw.get("inputs")), source="aliyun-image")
+
+
+def _rewriting(p: dict) -> dict[str, Any]:
+    """The rewriting's options a recipe recorded (3.0 and 2.1 models), when they are well-formed."""
+    out: dict[str, Any] = {}
+    if p.get("prompt_extend_mode") in catalog.PROMPT_EXTEND_MODES:
+        out["prompt_extend_mode"] = p["prompt_extend_mode"]
+    if isinstance(p.get("enable_thinking"), bool):
+        out["enable_thinking"] = p["enable_thinking"]
+    return out
 
 
 def _from_a1111(text: str) -> PngRecipe:

@@ -27,6 +27,7 @@ def png_texts(rec: Record) -> dict[str, str]:
     text = rec.prompt + (f"\nNegative prompt: {rec.negative}" if rec.negative else "") + "\n" + ", ".join(line)
     recipe = {"task": rec.task, "model": rec.model, "alias_of": alias_of or None, "prompt": rec.prompt,
               "negative_prompt": rec.negative, "seed": rec.seed, "parameters": rec.params, "inputs": rec.inputs,
-              "request_id": rec.request_id, "actual_prompt": rec.actual_prompt, "region": rec.region,
+              "request_id": rec.request_id, "actual_prompt": rec.actual_prompt,
+              "rewrite_status": rec.params.get("rewrite_status"), "region": rec.region,
               "unit_price": rec.price, "currency": rec.currency, "generator": "aliyun-image"}
     return {"parameters": text, "aliyun-image": json.dumps(recipe, ensure_ascii=False)}

@@ -62,4 +62,8 @@ def variation_request(rec: Record, kept: Sequence[Path | None] = (), n: int | No
         "size": p.get("size") or None, "negative": rec.negative or "",
         "prompt_extend": bool(p.get("prompt_extend")), "watermark": bool(p.get("watermark")),
     }
+    # The rewriting's own options, where the run sent them (3.0 and 2.1 models).
+    for option, param in (("extend_mode", "prompt_extend_mode"), ("thinking", "enable_thinking")):
+        if p.get(param) is not None:
+            options[option] = p[param]
     return VariationRequest(rec.id, rec.task, rec.prompt, images, options)

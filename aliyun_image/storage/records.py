@@ -200,11 +200,14 @@ class ResultRecords:
         return ids
 
     def set_url(self, rid: int, *, url: str, url_expires: float, request_id: str, usage: dict,
-                actual_prompt: str | None) -> None:
-        """Fill in the result URL of a row recorded when its async task was created (it is billed now)."""
+                actual_prompt: str | None, params: dict | None = None) -> None:
+        """Fill in the result URL of a row recorded when its async task was created (it is billed now), and
+        its ``params``, when given: the reply may add to them, e.g. ``rewrite_status``."""
+        more = {"params": json.dumps(params, ensure_ascii=False)} if params is not None else {}
         with self._lock, self._tx():
             self._update(rid, url=url, url_expires=url_expires, request_id=request_id,
-                         usage=json.dumps(usage, ensure_ascii=False), actual_prompt=actual_prompt, updated=time.time())
+                         usage=json.dumps(usage, ensure_ascii=False), actual_prompt=actual_prompt, updated=time.time(),
+                         **more)
             charges.bill_result(self._db, rid)
 
     def mark(self, rid: int, status: Status, error: str = "") -> None:

@@ -17,6 +17,7 @@ import asyncio
 from ..catalog import spec as catalog, describe as model_info
 from ..dashscope import keycheck
 from ..errors import AliyunImageError
+from ..i18n import Message, msg, render
 from ..jobs import MAX_FANOUT
 from .present import error_md, header_key, request_lang
 from ..runtime import AppContext
@@ -28,19 +29,19 @@ from .run_handlers import RunHandlers
 from .strings import preset_instruction, t
 
 
-def key_report(result: keycheck.KeyCheck, configured: str, lang: str) -> str:
-    """The key check as Markdown: one line per region, then the verdict."""
+def key_report(result: keycheck.KeyCheck, where: keycheck.Places, lang: str, hint: Message | None = None,
+               workspace: str | None = None) -> str:
+    """The key check as Markdown: one line per place, then the verdict (platform and region)."""
     lines = []
     for r in result.results:
         ms = f"{r.latency_ms} ms" if r.latency_ms is not None else "-"
         lines.append(f"- {'✓' if r.valid else '✗'} {r.label(lang)} · {t(lang, 'key.' + r.status)} · {ms}")
-    found = next((r for r in result.results if r.region == result.region), None)
-    if result.region is None or found is None:
-        return "\n".join(lines) + "\n\n" + t(lang, "key.nowhere")
-    verdict = t(lang, "key.found", region=found.label(lang))
-    if result.region != configured:
-        verdict += " " + t(lang, "key.other_region")
-    return "\n".join(lines) + "\n\n" + verdict
+    said = [render(lang, m) for m in keycheck.verdict(result, where.configured, workspace)]
+    if not result.valid:
+        said = [render(lang, msg("platform.none_accepts"))]
+    if hint is not None:
+        said.append(render(lang, hint))
+    return "\n".join(lines) + "\n\n" + "\n\n".join(said)
 
 
 class Handlers(ResultActions, GalleryHandlers, GallerySearch):
@@ -120,13 +121,14 @@ class Handlers(ResultActions, GalleryHandlers, GallerySearch):
         if not key:
             return t(lang, "key.check_none")
         s = self.ctx.settings
-        # An emulator or proxy base answers for its own region only; otherwise every public region.
-        bases = {s.region: s.base_url} if not s.region_known or s.is_custom_base else None
+        # An emulator or proxy base is asked alone (named by its URL unless a region was asked for);
+        # otherwise the configured place first, then every other. The result stays this caller's.
+        where = keycheck.places(s, others=not s.is_custom_base)
         try:
-            result = await asyncio.to_thread(keycheck.probe_regions, key, bases, workspace=s.workspace)
+            result = await asyncio.to_thread(keycheck.probe_places, key, where.bases, workspace=s.workspace)
         except AliyunImageError as exc:
             return error_md(exc, lang)
-        return key_report(result, s.region, lang)
+        return key_report(result, where, lang, keycheck.key_hint(key), s.workspace)
 
     def apply_preset(self, preset: str, style: str, obj: str, request: gr.Request) -> str:
         """Instruction text for an edit preset."""

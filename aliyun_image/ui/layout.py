@@ -27,6 +27,7 @@ from .handlers import Handlers
 from .assist import wire_slot_checks, wire_templates
 from .result_actions import wire_result_actions
 from .rewrite import wire_rewrite
+from .sessions import lean_sessions_lifespan
 from .panels import (EditPanel, FusePanel, GalleryPanel, T2IPanel, build_edit, build_fuse, build_gallery,
                      build_header, build_t2i)
 from .banner import banner_texts
@@ -203,10 +204,14 @@ def launch_kwargs(ctx: AppContext) -> dict[str, Any]:
         "footer_links": ["api", "gradio"],
         "show_error": True,
         "max_file_size": upload_max,
-        # Deep links closed, request bodies capped (see guard.py).
-        "app_kwargs": {"middleware": [Middleware(Guard, upload_max=upload_max), Middleware(LocaleShim)]},
+        # Deep links closed, request bodies capped (see guard.py); sessions without Gradio's copy of
+        # the page, which only deep links read (see sessions.py).
+        "app_kwargs": {"middleware": [Middleware(Guard, upload_max=upload_max), Middleware(LocaleShim)],
+                       "lifespan": lean_sessions_lifespan},
     }
     if opts.hosted:
-        # Each session's state is about 240 KB; Gradio's default keeps 10,000 (2.4 GB).
+        # Gradio's default keeps 10,000 sessions. A session costs ~15 KiB (~75 KiB once its page has
+        # loaded) with the lean state of sessions.py, ~360-430 KiB with Gradio's own
+        # (python -m bench.session_memory).
         kwargs["state_session_capacity"] = max(10, opts.max_sessions)
     return kwargs
