@@ -30,7 +30,17 @@ def test_cost_line_follows_model_n_and_rewriting(make_ctx, monkeypatch):
         "Estimated cost: about ¥1.50 · 3 × qwen-image-max · Beijing")
     assert "¥0.10 · 1 × z-image-turbo" in cost_text(ctx, "t2i", "plus", "z-image-turbo", 1, False, "en")
     assert "¥0.20 · 1 × z-image-turbo" in cost_text(ctx, "t2i", "plus", "z-image-turbo", 1, True, "en")
-    assert "price unknown · 1 × qwen-image-3.0" in cost_text(ctx, "t2i", "plus", "qwen-image-3.0", 1, True, "en")
+    assert "price unknown · 1 × qwen-image-2.1-pro" in cost_text(ctx, "t2i", "plus", "qwen-image-2.1-pro", 1, True,
+                                                                  "en")
+    # 3.0-pro: the size picks the class; none chosen: "up to" its 2K price; edits add an input image's fee
+    pro = "qwen-image-3.0-pro"
+    assert "about ¥0.25 · 1 × qwen-image-3.0-pro (1K)" in cost_text(ctx, "t2i", "plus", pro, 1, True, "en",
+                                                                    size="1024*1024")
+    assert "up to ¥1.00 · 2 × qwen-image-3.0-pro (2K)" in cost_text(ctx, "t2i", "plus", pro, 2, True, "en", size="")
+    assert "about ¥0.50 · 1 × qwen-image-3.0-pro (2K)" in cost_text(ctx, "t2i", "plus", pro, 1, True, "en",
+                                                                    size="16:9")
+    edit = cost_text(ctx, "edit", "plus", pro, 1, True, "en", inputs=1)
+    assert "up to ¥0.52" in edit and "incl. 1 input image × ¥0.02" in edit
     assert "¥0.30 · 1 × qwen-image-edit" in cost_text(ctx, "edit", "plus", "qwen-image-edit", 1.0, True, "en")
     assert cost_text(ctx, "t2i", "plus", "", 1, True, "ja").startswith("見積もり費用：")
     assert spend_text(ctx, "ja", None).startswith("支出 · ")
