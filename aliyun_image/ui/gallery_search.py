@@ -21,7 +21,8 @@ from ..storage import result_sets
 from ..storage import Gallery
 from ..runtime import AppContext
 from .endpoints import check_handler
-from .present import caption, request_lang, request_session, ui_error
+from .page_text import caption, ui_error
+from .request_info import request_lang, request_session
 from .strings import t
 from .widgets import I18N, PRIVATE
 
@@ -74,10 +75,11 @@ def _ids(values: Any) -> list[int]:
 
 
 class GallerySearch:
-    """The gallery's selection and matching-zip events (a part of
-    :class:`~aliyun_image.ui.handlers.Handlers`)."""
+    """The gallery's search as you type, selection and matching-zip events, bound to one
+    :class:`AppContext`."""
 
-    ctx: AppContext
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
 
     def _owner_gallery(self, request: gr.Request | None) -> Gallery:
         return self.ctx.gallery(request_session(request))
@@ -141,27 +143,26 @@ class GallerySearch:
                    else t(lang, "action.zip_matching_done", n=len(ids)))
         return str(out), message
 
+    def wire(self, g: Any, first_page: Callable[..., Any]) -> None:
+        """Search as you type (``first_page``: the gallery's new-search handler), the select row and
+        the matching zip (``g``: the GalleryPanel)."""
+        check_handler(self.download_matching, "download_matching")
+        filters, page_out = g.filters(), g.page_outputs()
+        # .change, not .input: Gradio's textbox sends "input" for key presses only, so Chinese typed
+        # through an input method (or pasted) would never search; nothing else writes this box.
+        g.query.change(first_page, filters, page_out, js=DEBOUNCE_JS, trigger_mode="always_last", **PRIVATE)
+        s: SelectWidgets = g.select
+        marks = [g.grid, g.picks, s.info]
+        g.grid.select(self.gallery_toggle, [g.page_ids, s.mode, g.picks], marks, **PRIVATE)
+        s.pick_all.click(self.gallery_pick_all, g.page_ids, marks, **PRIVATE)
+        s.pick_none.click(self.gallery_pick_none, g.page_ids, marks, **PRIVATE)
+        g.picks.input(self.gallery_marks, [g.page_ids, g.picks], marks, **PRIVATE)
+        s.match_zip.click(self.download_matching, filters, [g.zip_file, s.info], api_name="download_matching",
+                          **ZIPS).success(
+            shown, None, g.zip_file, **PRIVATE)
+        g.zip_button.click(shown, None, g.zip_file, **PRIVATE)  # the zip's box appears with the first zip
+
 
 def shown() -> gr.File:
     """A zip's file box appears once there is a zip (before, it would be an empty box)."""
     return gr.File(visible=True)
-
-
-def wire_gallery_search(h: GallerySearch, g: Any, first_page: Callable[..., Any]) -> None:
-    """Search as you type (``first_page``: the gallery's new-search handler), the select row and
-    the matching zip (``g``: the GalleryPanel)."""
-    check_handler(h.download_matching, "download_matching")
-    filters, page_out = g.filters(), g.page_outputs()
-    # .change, not .input: Gradio's textbox sends "input" for key presses only, so Chinese typed
-    # through an input method (or pasted) would never search; nothing else writes this box.
-    g.query.change(first_page, filters, page_out, js=DEBOUNCE_JS, trigger_mode="always_last", **PRIVATE)
-    s: SelectWidgets = g.select
-    marks = [g.grid, g.picks, s.info]
-    g.grid.select(h.gallery_toggle, [g.page_ids, s.mode, g.picks], marks, **PRIVATE)
-    s.pick_all.click(h.gallery_pick_all, g.page_ids, marks, **PRIVATE)
-    s.pick_none.click(h.gallery_pick_none, g.page_ids, marks, **PRIVATE)
-    g.picks.input(h.gallery_marks, [g.page_ids, g.picks], marks, **PRIVATE)
-    s.match_zip.click(h.download_matching, filters, [g.zip_file, s.info], api_name="download_matching",
-                      **ZIPS).success(
-        shown, None, g.zip_file, **PRIVATE)
-    g.zip_button.click(shown, None, g.zip_file, **PRIVATE)  # the zip's box appears with the first zip
