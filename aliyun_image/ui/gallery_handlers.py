@@ -20,7 +20,7 @@ from ..storage import Record
 from ..generation import rewrite_table
 from ..runtime import AppContext
 from .page_text import caption, md
-from .request_info import request_lang, request_session
+from .request_info import caller_gallery, request_lang
 from .reuse_fill import ReuseTargets, fill_panel, reused_text
 from .strings import slot_name, t
 from .widgets import PRIVATE
@@ -64,7 +64,7 @@ class GalleryHandlers:
         self.reuse_targets = reuse
 
     def _gallery(self, request: gr.Request | None) -> Gallery:
-        return self.ctx.gallery(request_session(request))
+        return caller_gallery(self.ctx, request)
 
     def _selected(self, selected: int | None, request: gr.Request | None) -> Record | None:
         """The selected result with its file, if it is the caller's and still there."""

@@ -18,11 +18,10 @@ from typing import Any
 import gradio as gr
 
 from ..storage import result_sets
-from ..storage import Gallery
 from ..runtime import AppContext
 from .endpoints import check_handler
-from .page_text import caption, ui_error
-from .request_info import request_lang, request_session
+from .page_text import as_record_id, caption, ui_error
+from .request_info import caller_gallery, request_lang
 from .strings import t
 from .widgets import I18N, PRIVATE
 
@@ -65,11 +64,8 @@ def _ids(values: Any) -> list[int]:
     """Distinct ids from what the page (or a crafted call) sent; anything else is dropped."""
     out: list[int] = []
     for v in values if isinstance(values, list) else []:
-        try:
-            i = int(v)
-        except (TypeError, ValueError, OverflowError):
-            continue
-        if 0 < i < 2**63 and i not in out:
+        i = as_record_id(v)
+        if i is not None and i not in out:
             out.append(i)
     return out[:100]
 
@@ -81,12 +77,9 @@ class GallerySearch:
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
 
-    def _owner_gallery(self, request: gr.Request | None) -> Gallery:
-        return self.ctx.gallery(request_session(request))
-
     def _marked(self, ids: list[int], picks: list[int], request: gr.Request | None, lang: str) -> tuple[Any, ...]:
         """The page's thumbnails with ✓ on the ticked ones, the ticks, and a line that counts them."""
-        gallery = self._owner_gallery(request)
+        gallery = caller_gallery(self.ctx, request)
         recs = [r for r in (gallery.get(i) for i in ids) if r is not None and r.file is not None]
         picks = [i for i in picks if i in {r.id for r in recs}]
         items = [(str(gallery.thumbnail(r) or r.file), ("✓ " if r.id in picks else "") + caption(r)) for r in recs]
@@ -131,7 +124,7 @@ class GallerySearch:
             The zip and a message. Raises an error when nothing matches.
         """
         lang = request_lang(request)
-        gallery = self._owner_gallery(request)
+        gallery = caller_gallery(self.ctx, request)
         recs, total = gallery.matching(query=str(query or "")[:200], task=str(task or ""), model=str(model or ""),
                                        cap=result_sets.MATCH_ZIP_CAP)
         ids = [r.id for r in recs]

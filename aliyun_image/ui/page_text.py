@@ -30,6 +30,16 @@ def caption_id(text: Any) -> int | None:
     return int(found.group(1)) if found else None
 
 
+def as_record_id(value: Any) -> int | None:
+    """A stored result's id from what the page (or a crafted call) sent, or None for anything that
+    is not one (garbage, zero, out of SQLite's range)."""
+    try:
+        rid = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return rid if 0 < rid < 2**63 else None
+
+
 # Markdown escaping of text shown in a Markdown component (one rule for the page and the
 # summaries). Done once, where text goes into Markdown: never on a toast, which shows text as is.
 md = escape_md

@@ -18,7 +18,7 @@ from ..i18n import msg
 from ..recipes import read_png_recipe, reuse_values
 from ..runtime import AppContext, gradio_upload_dir
 from .page_text import md, ui_error
-from .request_info import request_lang, request_session
+from .request_info import caller_gallery, request_lang
 from .reuse_fill import ReuseTargets, fill_panel
 from .strings import t
 from .widgets import I18N, PRIVATE
@@ -68,7 +68,7 @@ class PngInfo:
                 raise ui_error(lang, exc.text(lang, details=False)) from None
             return {here: "✗ " + md(exc.text(lang, details=False))}
         # Inputs come back from the visitor's own kept copies (by digest), never from the file's paths.
-        files = self.ctx.gallery(request_session(request)).kept_inputs([i.get("sha256") for i in recipe.inputs])
+        files = caller_gallery(self.ctx, request).kept_inputs([i.get("sha256") for i in recipe.inputs])
         plan = reuse_values(recipe, files)
         source = t(lang, "keep.png_source_ours" if recipe.source == "aliyun-image" else "keep.png_source_a1111")
         text = t(lang, "keep.png_loaded", name=md(path.name[:80]), source=source)  # for Markdown lines

@@ -1,4 +1,5 @@
-"""Who is calling: the request's language, its session, its network address and the key header it carries."""
+"""Who is calling: the request's language, its session (and the gallery it may see), its network
+address and the key header it carries."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from urllib.parse import unquote
 import gradio as gr
 
 from .. import i18n
+from ..runtime import AppContext
+from ..storage import Gallery
 
 
 def request_lang(request: gr.Request | None) -> str:
@@ -51,3 +54,9 @@ def header_key(value: str | None) -> str | None:
     if value and re.search(r"%[0-9A-Fa-f]{2}", value):
         return unquote(value)
     return value
+
+
+def caller_gallery(ctx: AppContext, request: gr.Request | None) -> Gallery:
+    """The results the caller may see and change: in hosted mode their own only, whatever ids they
+    send (see :meth:`AppContext.gallery`)."""
+    return ctx.gallery(request_session(request))

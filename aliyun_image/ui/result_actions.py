@@ -26,11 +26,11 @@ from ..recipes import variation_request
 from ..runtime import AppContext
 from .endpoints import check_handler
 from .gallery_search import ZIPS, shown
-from .page_text import caption_id, error_md, gr_error, md, ui_error
-from .request_info import request_lang, request_session
+from .page_text import as_record_id, caption_id, error_md, gr_error, md, ui_error
+from .request_info import caller_gallery, request_lang
 from .run_handlers import RunHandlers
 from .strings import t
-from .widgets import I18N, PRIVATE, progress_on
+from .widgets import I18N, PRIVATE
 
 
 @dataclass
@@ -83,11 +83,8 @@ class ResultActions:
     def _owned(self, record_id: Any, request: gr.Request | None) -> Record | None:
         """The caller's stored result ``record_id`` with its file, or None (garbage, someone
         else's, deleted)."""
-        try:
-            rid = int(record_id)
-        except (TypeError, ValueError, OverflowError):
-            return None
-        rec = self.ctx.gallery(request_session(request)).get(rid) if 0 < rid < 2**63 else None
+        rid = as_record_id(record_id)
+        rec = caller_gallery(self.ctx, request).get(rid) if rid is not None else None
         return rec if rec is not None and rec.file is not None else None
 
     @staticmethod
@@ -149,7 +146,7 @@ class ResultActions:
             yield gr.skip(), "⚠️ " + md(message)
             raise ui_error(lang, message)
         try:
-            var = variation_request(rec, self.ctx.gallery(request_session(request)).input_files(rec))
+            var = variation_request(rec, caller_gallery(self.ctx, request).input_files(rec))
         except AliyunImageError as err:
             yield gr.skip(), error_md(err, lang)
             raise gr_error(err, lang) from None
@@ -168,7 +165,7 @@ class ResultActions:
         """
         lang = request_lang(request)
         rec = self._owned(record_id, request)
-        gallery = self.ctx.gallery(request_session(request))
+        gallery = caller_gallery(self.ctx, request)
         recs = gallery.run_of(rec.id) if rec is not None else []
         if not recs:
             raise ui_error(lang, self._refusal(record_id, lang))
@@ -182,7 +179,7 @@ class ResultActions:
     # --- recent prompts (private) ----------------------------------------------------------------
     def recent_prompts(self, task: str, request: gr.Request) -> gr.Dataset:
         """The caller's recent distinct prompts for ``task``, newest first."""
-        prompts = self.ctx.gallery(request_session(request)).recent_prompts(str(task or ""))
+        prompts = caller_gallery(self.ctx, request).recent_prompts(str(task or ""))
         return gr.Dataset(samples=[[p] for p in prompts], sample_labels=[_short(p) for p in prompts],
                           visible=bool(prompts))
 
@@ -213,8 +210,7 @@ class ResultActions:
         a.edit.click(self.edit_this, a.current, [edit.image, tabs, a.note, edit.status], **PRIVATE)
         for i, (button, slot) in enumerate(zip(a.slots, fuse.slots, strict=True), 1):
             button.click(self.use_as, [a.current, gr.State(i)], [slot, a.note], **PRIVATE)
-        var = a.variations.click(self.variations, a.current, [results, status], concurrency_id="runs",
-                                 concurrency_limit=self.ctx.opts.concurrency, **progress_on(status),
+        var = a.variations.click(self.variations, a.current, [results, status], **self.runs.queue(status),
                                  **_exposure(task, "variations"))
         # The panel's Stop (wired with its run) shows and stops the session's run of this task, a
         # variation included; this cancels the variation's event too.

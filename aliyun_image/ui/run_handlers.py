@@ -321,6 +321,11 @@ class RunHandlers:
             yield gallery, status + gap
 
     # --- wiring ----------------------------------------------------------------------------------
+    def queue(self, status: gr.Markdown) -> dict[str, Any]:
+        """The settings of every event that starts a run (a variation too): all runs share one
+        queue of the app's concurrency, and progress shows on the panel's ``status`` line."""
+        return {"concurrency_id": "runs", "concurrency_limit": self.ctx.opts.concurrency, **progress_on(status)}
+
     def wire(self, endpoint: str, panel: Any, outputs: list[Any]) -> None:
         """A panel's run button as public endpoint ``endpoint`` (inputs in the API's order) and its
         Stop; ``outputs``: what the run writes (results, then the status line)."""
@@ -332,8 +337,7 @@ class RunHandlers:
         widgets = panel.api_inputs()
         inputs = [widgets[name] for name in PARAMS[endpoint]]
         # No key among the inputs: it travels as a request header (see the module docstring).
-        event = panel.run.click(handler, inputs, outputs, api_name=endpoint, concurrency_id="runs",
-                                concurrency_limit=self.ctx.opts.concurrency, **progress_on(panel.status))
+        event = panel.run.click(handler, inputs, outputs, api_name=endpoint, **self.queue(panel.status))
         panel.stop.click(stop, None, [panel.results, panel.status], cancels=[event], **STOP,
                          **progress_on(panel.status))
 
