@@ -245,3 +245,32 @@ def test_each_public_handler_takes_the_api_parameters_in_the_table_order():
         call_args("generate", prompt="a cat")
     with pytest.raises(TypeError, match="unknown"):
         call_args("generate", **GEN_DEFAULTS, prompt="a cat", api_key="sk-x")
+
+
+UI_DIR = Path(__file__).resolve().parent.parent / "aliyun_image" / "ui"
+
+
+def mixins(folder: Path) -> list[str]:
+    """``Class(Base)`` pairs in ``folder`` where both are classes of that folder: features are
+    composed (each built with what it needs), never assembled from mixins."""
+    import ast
+
+    trees = {p: ast.parse(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.py"))}
+    ours = {n.name for tree in trees.values() for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
+    return [f"{p.name}: {n.name}({b.id})" for p, tree in trees.items() for n in ast.walk(tree)
+            if isinstance(n, ast.ClassDef) for b in n.bases if isinstance(b, ast.Name) and b.id in ours]
+
+
+def test_ui_features_are_composed_not_mixed_in(tmp_path):
+    assert mixins(UI_DIR) == []
+    (tmp_path / "a.py").write_text("class Runs:\n    pass\n\n\nclass Handlers(Runs):\n    pass\n")
+    assert mixins(tmp_path) == ["a.py: Handlers(Runs)"]  # the check sees one
+
+
+def test_each_feature_is_its_own_object(make_ctx):
+    f = features(make_ctx())
+    parts = [f.runs, f.models, f.key, f.gallery, f.search, f.actions, f.png, f.rewrite]
+    assert len({type(p) for p in parts}) == len(parts)
+    # variations start runs through the run handlers (one registry: Stop finds them); the
+    # rewrite offer reads the same registry and memo the runs fill
+    assert f.actions.runs is f.runs and f.rewrite.running is f.runs.live and f.rewrite.memo is f.runs.rewrites
