@@ -40,7 +40,7 @@ def run(quick: bool = False) -> list[Row]:
     prep, b64 = box["prep"], box["b64"]
     m = {k: median(v) for k, v in t.items()}
     info = {"input": "6000x4000 JPEG q90", "input_bytes": len(raw), "output_size": f"{prep.width}x{prep.height}",
-            "output_mime": prep.mime, "notes": [en for _, en in prep.notes]}
+            "output_mime": prep.mime, "notes": [note.render("en") for note in prep.notes]}
     return [
         Row("prepare_time", "prepare_image(10 MB 6000x4000 JPEG) vs read+base64 of the raw file", "s",
             m["ours"], m["bare"], goal="ours < 0.5 s", check=("max_value", 0.5), reps=reps,

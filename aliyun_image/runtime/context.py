@@ -62,7 +62,7 @@ class AppOptions:
     demo_total_limit: int = 200  # offline-demo images per hour for the whole demo (hosted mode)
     max_upload_mb: float = 20.0  # hosted: biggest upload accepted (the API takes 10 MB per image)
     disk_budget_mb: float = 2048.0  # hosted: results beyond this are deleted, oldest first
-    max_sessions: int = 1000  # hosted: browser sessions whose state Gradio keeps (about 240 KB each)
+    max_sessions: int = 1000  # hosted: browser sessions whose state Gradio keeps (15-75 KiB each, ui/sessions.py)
     retry_interval: float = 120.0  # seconds between retries of paid results not yet saved
     settings_overrides: dict = field(default_factory=dict)
 

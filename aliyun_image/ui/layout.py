@@ -34,6 +34,7 @@ from .png_info import PngInfo, build_png_drop
 from .result_actions import ResultActions
 from .rewrite import RewriteHandlers
 from .run_handlers import RunHandlers
+from .sessions import lean_sessions_lifespan
 from .strings import UI, t
 from .widgets import model_labels
 
@@ -164,10 +165,14 @@ def launch_kwargs(ctx: AppContext) -> dict[str, Any]:
         "footer_links": ["api", "gradio"],
         "show_error": True,
         "max_file_size": upload_max,
-        # Deep links closed, request bodies capped (see http_guard.py).
-        "app_kwargs": {"middleware": [Middleware(HttpGuard, upload_max=upload_max), Middleware(LocaleShim)]},
+        # Deep links closed, request bodies capped (see http_guard.py); sessions without Gradio's copy of
+        # the page, which only deep links read (see sessions.py).
+        "app_kwargs": {"middleware": [Middleware(HttpGuard, upload_max=upload_max), Middleware(LocaleShim)],
+                       "lifespan": lean_sessions_lifespan},
     }
     if opts.hosted:
-        # Each session's state is about 240 KB; Gradio's default keeps 10,000 (2.4 GB).
+        # Gradio's default keeps 10,000 sessions. A session costs ~15 KiB (~75 KiB once its page has
+        # loaded) with the lean state of sessions.py, ~360-430 KiB with Gradio's own
+        # (python -m bench.session_memory).
         kwargs["state_session_capacity"] = max(10, opts.max_sessions)
     return kwargs
