@@ -28,7 +28,7 @@ class Task(StrEnum):
 
     T2I = "t2i"  # text-to-image
     EDIT = "edit"  # one image and an instruction
-    FUSE = "fuse"  # 2-3 ordered images (图1, 图2, 图3) and an instruction
+    FUSE = "fuse"  # 2-3 ordered images (the fusion slots, named by number) and an instruction
 
 
 class Status(StrEnum):

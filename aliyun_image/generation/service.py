@@ -156,7 +156,7 @@ class ImageService:
     def fuse(self, images: Sequence[Any], instruction: str, *, api_key: str | None = None,
              owner: str | None = None, on_event: Callable[[Event], None] | None = None,
              cancel: threading.Event | None = None, **options: Unpack[JobOptions]) -> Batch:
-        """Fuse 2-3 ordered images (图1, 图2, 图3; up to 10 where the model takes them) following
+        """Fuse 2-3 ordered images (slots 1-3, up to 10 where the model takes them) following
         ``instruction``; an instruction naming an image not given is refused before sending."""
         job = self.plan(Task.FUSE, instruction, images, **options)
         return self.run(job, api_key=api_key, owner=owner, on_event=on_event, cancel=cancel)

@@ -19,7 +19,8 @@ from ..catalog import EDIT, T2I
 from ..enums import Payer
 from ..money import estimate_for, money_text
 from ..runtime import AppContext
-from .present import md, request_lang, request_session
+from .page_text import md
+from .request_info import request_lang, request_session
 from .strings import t
 from .widgets import PRIVATE
 
