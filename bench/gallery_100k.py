@@ -25,7 +25,7 @@ from pathlib import Path
 from unittest import mock
 
 from aliyun_image.storage import search
-from aliyun_image.storage.store import ResultStore
+from aliyun_image.storage.store import DB_NAME, ResultStore
 
 from .common import Row, interleaved, log, median, tmp_root
 from .gallery import build
@@ -78,7 +78,7 @@ class Before:
 
 def _as_before(root: Path) -> None:
     """Make the store look as one made before the index (schema 3)."""
-    db = sqlite3.connect(root / "gallery.sqlite3")
+    db = sqlite3.connect(root / DB_NAME)
     for name in reversed(list(search.OBJECTS)):
         kind = db.execute("SELECT type FROM sqlite_master WHERE name=?", (name,)).fetchone()
         if kind is not None:
@@ -103,7 +103,7 @@ def _open_now(root: Path) -> float:
     t0 = time.perf_counter()
     store = ResultStore.open(root, fsync=False)
     dt = time.perf_counter() - t0
-    assert store.text_index
+    assert store.records.text_index
     store.close()
     return dt
 
@@ -120,9 +120,9 @@ def run(quick: bool = False) -> list[Row]:
         opens = interleaved({"before": lambda: _open_before(root), "now": lambda: _open_now(root)},
                             open_reps, warmup=0)
         store = ResultStore.open(root, fsync=False)
-        before = Before(store.db_path)
+        before = Before(root / DB_NAME)
         try:
-            assert store.count() == TOTAL and store.text_index
+            assert store.records.count() == TOTAL and store.records.text_index
             variants = {}
             found: dict[str, dict[str, int]] = {"ours": {}, "before": {}}
             for key, (query, _) in QUERIES.items():

@@ -9,7 +9,7 @@ import pytest
 from gradio_client import Client
 
 from aliyun_image.money import ledger
-from aliyun_image.ui.cost_ui import cost_text, spend_text
+from aliyun_image.ui.cost_lines import cost_text, spend_text
 from aliyun_image.ui.gallery_handlers import details_md
 
 from .appserver import running
@@ -50,9 +50,9 @@ def test_offline_demo_line_says_free(make_ctx):
     ctx = make_ctx(offline=True)
     assert cost_text(ctx, "t2i", "plus", "", 1, True, "en").startswith("Offline demo, not billed (real price: about")
     assert "不计费" in spend_text(ctx, "zh", None)
-    from aliyun_image.ui.handlers import Handlers
+    from aliyun_image.ui.layout import features
 
-    out = handler_generate(Handlers(ctx), "一只猫", req(lang="zh-CN"), api_key="")
+    out = handler_generate(features(ctx), "一只猫", req(lang="zh-CN"), api_key="")
     assert "本次花费：¥0（离线演示，不计费）" in out[-1][1]
 
 
@@ -61,9 +61,9 @@ def test_budget_blocks_in_the_line_and_in_the_run(make_ctx, monkeypatch, emu):
     ctx = make_ctx(settings_overrides={"daily_budget": Decimal("0.5")})
     h_line = cost_text(ctx, "t2i", "plus", "", 2, True, "en")
     assert h_line.startswith("Estimated cost")
-    from aliyun_image.ui.handlers import Handlers
+    from aliyun_image.ui.layout import features
 
-    h = Handlers(ctx)
+    h = features(ctx)
     first = handler_generate(h, "a cat", req(), n=2)
     assert len(first[-1][0]) == 2 and "This run cost: ¥0.40 (2 × ¥0.20)" in first[-1][1]  # ¥0.40 spent
     line = cost_text(ctx, "t2i", "plus", "", 1, True, "en")
@@ -82,9 +82,9 @@ def test_budget_blocks_in_the_line_and_in_the_run(make_ctx, monkeypatch, emu):
 def test_hosted_spend_is_per_visitor(make_ctx, monkeypatch):
     monkeypatch.setenv("DASHSCOPE_API_KEY", TEST_KEY)
     ctx = make_ctx(hosted=True)
-    from aliyun_image.ui.handlers import Handlers
+    from aliyun_image.ui.layout import features
 
-    h = Handlers(ctx)
+    h = features(ctx)
     assert len(handler_generate(h, "a cat", req("visitor-a"), n=1)[-1][0]) == 1
     mine = ledger.spend(ctx.store, owner=ctx.owner("visitor-a"))
     assert mine.billed.amount() == Decimal("0.2")

@@ -12,7 +12,7 @@ from PIL import Image
 
 from aliyun_image.enums import Status
 from aliyun_image.storage import Gallery, Trash, search
-from aliyun_image.storage.store import SCHEMA_VERSION, NewResult, ResultStore
+from aliyun_image.storage.store import DB_NAME, SCHEMA_VERSION, NewResult, ResultStore
 
 PROMPTS = [
     "一只橘猫在窗台上晒太阳", "橘猫", "猫", "A Red Fox in the SNOW", "a red fox, oil painting",
@@ -47,7 +47,7 @@ def _new(prompt: str, actual: str | None, owner: str | None, idx: int, task: str
 
 
 def _save(store: ResultStore, rid: int) -> None:
-    with store.partial(rid) as fh:
+    with store.files.partial(rid) as fh:
         fh.write(_png())
         store.commit_file(rid, fh, width=8, height=8)
 
@@ -88,7 +88,7 @@ def _ids(store: ResultStore, **kw) -> tuple[list[int], int]:
 
 def _assert_in_step(store: ResultStore) -> None:
     """FTS5's own check of the index against the rows it reads (raises when they differ)."""
-    db = sqlite3.connect(store.db_path)
+    db = sqlite3.connect(store.root / DB_NAME)
     try:
         db.execute(f"INSERT INTO {search.TABLE}({search.TABLE}, rank) VALUES ('integrity-check', 1)")
     finally:
@@ -104,9 +104,9 @@ def store(tmp_path):
 
 
 def test_search_finds_what_like_finds_for_every_query_owner_and_status(store):
-    assert store.text_index, "this SQLite has FTS5 with the trigram tokenizer: the index is used"
+    assert store.records.text_index, "this SQLite has FTS5 with the trigram tokenizer: the index is used"
     like = ResultStore.open(store.root, fsync=False)
-    like.text_index = False  # the scan the index replaces, on the same rows
+    like.records.text_index = False  # the scan the index replaces, on the same rows
     try:
         checked = 0
         for query in QUERIES:
@@ -127,7 +127,7 @@ def test_search_finds_what_like_finds_for_every_query_owner_and_status(store):
 
 
 def test_queries_use_the_index_where_they_can(store):
-    db = sqlite3.connect(store.db_path)
+    db = sqlite3.connect(store.root / DB_NAME)
     try:
         for query in ["猫", "橘猫", "ねこ", "fox", "FOX", "a", "ab", "é", "一只橘猫", "100%", '"quoted"', "*^"]:
             assert search.clause(db, query, True)[2], query
@@ -161,10 +161,10 @@ def test_the_index_follows_inserts_deletes_trash_and_prompt_changes(store):
     assert _ids(store, query="独角兽") == ([], 0)  # not in the gallery until downloaded
     _save(store, rid)
     assert _ids(store, query="UNICORN") == ([rid], 1)
-    store.set_url(rid, url="http://h/x.png", url_expires=time.time() + 60, request_id="r", usage={},
+    store.records.set_url(rid, url="http://h/x.png", url_expires=time.time() + 60, request_id="r", usage={},
                   actual_prompt="Rewritten: a violet pegasus")
     assert _ids(store, query="pegasus") == ([rid], 1) and _ids(store, query="独角兽") == ([rid], 1)
-    store.set_url(rid, url="http://h/x.png", url_expires=time.time() + 60, request_id="r", usage={},
+    store.records.set_url(rid, url="http://h/x.png", url_expires=time.time() + 60, request_id="r", usage={},
                   actual_prompt=None)
     assert _ids(store, query="pegasus") == ([], 0)
     _assert_in_step(store)
@@ -184,7 +184,7 @@ def test_a_store_made_before_the_index_is_migrated_once(tmp_path):
     made = ResultStore.open(data, fsync=False)
     ids = _fill(made, count=60)
     made.close()
-    db = sqlite3.connect(data / "gallery.sqlite3")  # undo schema 4: the file as version 3 left it
+    db = sqlite3.connect(data / DB_NAME)  # undo schema 4: the file as version 3 left it
     for name in reversed(list(search.OBJECTS)):
         kind = db.execute("SELECT type FROM sqlite_master WHERE name=?", (name,)).fetchone()[0]
         db.execute(f"DROP {kind.upper()} {name}")
@@ -195,7 +195,7 @@ def test_a_store_made_before_the_index_is_migrated_once(tmp_path):
 
     store = ResultStore.open(data, fsync=False)
     try:
-        assert store.text_index and store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+        assert store.records.text_index and store.records.schema_version() == SCHEMA_VERSION == 4
         _assert_in_step(store)
         for query in ["猫", "橘猫", "fox", "é", "100%", "浮世絵風", "a"]:
             for owner in OWNERS:
@@ -210,7 +210,7 @@ def test_reopening_does_not_rebuild_the_index(tmp_path):
     store = ResultStore.open(tmp_path, fsync=False)
     _fill(store, count=30)
     store.close()
-    db = sqlite3.connect(tmp_path / "gallery.sqlite3", isolation_level=None)
+    db = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
     ran: list[str] = []
     db.set_trace_callback(ran.append)
     try:
@@ -228,8 +228,10 @@ def test_without_fts5_searches_scan_and_nothing_is_left_half_made(tmp_path, monk
     monkeypatch.setitem(search.OBJECTS, search.TABLE, search.OBJECTS[search.TABLE].replace("fts5(", "no_such_module("))
     store = ResultStore.open(tmp_path, fsync=False)
     try:
-        assert store.text_index is False
-        assert not store._db.execute("SELECT name FROM sqlite_master WHERE name LIKE 'results_search%'").fetchall()
+        assert store.records.text_index is False
+        db = sqlite3.connect(tmp_path / DB_NAME)
+        assert not db.execute("SELECT name FROM sqlite_master WHERE name LIKE 'results_search%'").fetchall()
+        db.close()
         _fill(store, count=40)
         for query in ["猫", "fox", "É", "100%"]:
             want = _expected(store, query, None, Status.DONE)
@@ -239,7 +241,7 @@ def test_without_fts5_searches_scan_and_nothing_is_left_half_made(tmp_path, monk
     monkeypatch.undo()
     again = ResultStore.open(tmp_path, fsync=False)  # a SQLite with FTS5 later: the index is made then
     try:
-        assert again.text_index and search.installed(again._db)
+        assert again.records.text_index and again.records.schema_version() == SCHEMA_VERSION
         want = _expected(again, "猫", None, Status.DONE)
         assert _ids(again, query="猫") == (want, len(want)) and want
     finally:

@@ -22,26 +22,37 @@ import asyncio
 import logging
 import math
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import gradio as gr
 
 from ..errors import AliyunImageError, unexpected
 from ..jobs import Job
-from ..enums import Task
+from ..enums import Payer, Task
 from ..money import Reservation, payer_id
 from ..generation import Outcome, page_summary
-from .present import (caption, client_host, count, error_md, event_text, gr_error, header_key, md, request_lang,
-                      request_session, run_text, ui_error)
-from .cost_ui import run_cost_md
 from ..runtime import AppContext, Route
+from .cost_lines import run_cost_md
+from .endpoints import PARAMS, check_handler
+from .page_text import caption, error_md, event_text, gr_error, md, run_text, ui_error
+from .request_info import client_host, header_key, request_lang, request_session
 from .rewrite import RewriteMemo
 from .runs import Consumer, Run, RunRegistry
 from .strings import slot_name, t
+from .widgets import STOP, progress_on
 
 log = logging.getLogger(__name__)
 Update = tuple[Any, str]  # (gallery, status) as a run handler yields them
+
+
+def count(value: Any) -> int:
+    """``n`` from a widget or an API caller; anything not a finite number becomes 0, which the
+    service refuses with its own message (NaN must not crash a handler)."""
+    try:
+        return int(value) if value is not None and math.isfinite(float(value)) else 0
+    except (TypeError, ValueError):
+        return 0
 
 
 def size_value(mode: str, preset: str | None, width: Any, height: Any) -> str | None:
@@ -67,7 +78,7 @@ def run_options(quality: str, model: str, n: Any, seed: Any, negative: str, prom
 def run_status(run: Run) -> str:
     """The status line while ``run`` is under way."""
     lang = run.lang
-    note = f" {run_text(lang, 'offline_note')}" if run.route_kind == "offline" else ""
+    note = f" {run_text(lang, 'offline_note')}" if run.route_kind == Payer.OFFLINE else ""
     done = len(run.results) + len(run.failures)
     if run.status_text and not done and not run.stopping:
         return md(event_text(lang, run.status_text)) + note
@@ -84,17 +95,18 @@ def run_summary(run: Run, region: str | None = None) -> str:
     """The status block when ``run`` ends (the summary shared with the CLI), and with ``region``
     what the run cost."""
     outcome = Outcome(run.job.n, run.job.model, run.results, run.failures, stopped=run.stopping,
-                      offline=run.route_kind == "offline", notes=run.job.notes)
-    cost = run_cost_md(run.job, run.results, run.failures, run.lang, region, run.route_kind == "offline")
+                      offline=run.route_kind == Payer.OFFLINE, notes=run.job.notes)
+    cost = run_cost_md(run.job, run.results, run.failures, run.lang, region, run.route_kind == Payer.OFFLINE)
     return page_summary(outcome, run.lang) + (f"\n\n{cost}" if cost else "")
 
 
 class RunHandlers:
-    """The run and Stop events, bound to one :class:`AppContext`."""
+    """The run and Stop events of the three run panels, bound to one :class:`AppContext`; other
+    features start runs through :meth:`stream` (the same quota, Stop and hosted rules)."""
 
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
-        self.runs = RunRegistry()  # (session, task) -> the run Stop would stop
+        self.live = RunRegistry()  # (session, task) -> the run Stop would stop
         self.rewrites = RewriteMemo()  # (session, task) -> how the last run's prompt was rewritten
 
     # --- the shared run loop ----------------------------------------------------------------------
@@ -116,7 +128,7 @@ class RunHandlers:
         reservation is settled."""
 
         def finished(run: Run) -> None:
-            self.runs.discard(session, task, run)
+            self.live.discard(session, task, run)
             self.rewrites.remember(session, task, run.results)
             reservation.settle(len(run.results), run.failures)
             if self.ctx.opts.hosted:
@@ -124,11 +136,11 @@ class RunHandlers:
 
         run = Run(job, lang, route.kind, asyncio.get_running_loop(), on_finish=finished)
         consumer, _ = run.attach()
-        self.runs.add(session, task, run)
+        self.live.add(session, task, run)
         route.service.start(job, run.post, api_key=route.key, owner=owner, cancel=run.cancel)
         return run, consumer
 
-    async def _run(self, request: gr.Request | None, api_key: str | None, task: str, prompt: str,
+    async def stream(self, request: gr.Request | None, api_key: str | None, task: str, prompt: str,
                    images: list, options: dict) -> AsyncIterator[Update]:
         """Plan, check limits, run in a worker thread, and yield (gallery, status) as images land.
 
@@ -173,7 +185,7 @@ class RunHandlers:
         """Stop: no further requests; requests already sent finish (they were paid for) and their
         images are shown as they land; then a summary that says what was kept. Returns at once
         when the session has no unfinished run of ``task``."""
-        run = self.runs.get(request_session(request), task)
+        run = self.live.get(request_session(request), task)
         if run is None:
             yield gr.skip(), gr.skip()
             return
@@ -223,7 +235,7 @@ class RunHandlers:
             The generated images (PNG) and a status message. Raises an error when nothing was made.
         """
         opts = run_options(quality, model, n, seed, negative, prompt_extend, watermark, size or None)
-        async for gallery, status in self._run(request, x_dashscope_api_key, Task.T2I, prompt, [], opts):
+        async for gallery, status in self.stream(request, x_dashscope_api_key, Task.T2I, prompt, [], opts):
             yield gallery, status
 
     async def edit(self, image: str | None, image_url: str, instruction: str, quality: str, model: str,
@@ -264,7 +276,7 @@ class RunHandlers:
         both = "\n\nℹ️ " + t(lang, "both_inputs") if image and url else ""
         opts = run_options(quality, model, n, seed, negative, prompt_extend, watermark,
                            size_value(size_mode, size_preset, width, height))
-        async for gallery, status in self._run(request, x_dashscope_api_key, Task.EDIT, instruction, [source], opts):
+        async for gallery, status in self.stream(request, x_dashscope_api_key, Task.EDIT, instruction, [source], opts):
             pair = (image, gallery[0][0]) if image and isinstance(gallery, list) and gallery else gr.skip()
             yield gallery, pair, status + both
 
@@ -304,9 +316,30 @@ class RunHandlers:
         gap = ""
         if slots and [s for s, _ in slots] != list(range(1, len(slots) + 1)):
             gap = "\n\nℹ️ " + t(lang, "fuse_gap", order=" → ".join(slot_name(s) for s, _ in slots))
-        async for gallery, status in self._run(request, x_dashscope_api_key, Task.FUSE, instruction,
+        async for gallery, status in self.stream(request, x_dashscope_api_key, Task.FUSE, instruction,
                                                [img for _, img in slots], opts):
             yield gallery, status + gap
+
+    # --- wiring ----------------------------------------------------------------------------------
+    def queue(self, status: gr.Markdown) -> dict[str, Any]:
+        """The settings of every event that starts a run (a variation too): all runs share one
+        queue of the app's concurrency, and progress shows on the panel's ``status`` line."""
+        return {"concurrency_id": "runs", "concurrency_limit": self.ctx.opts.concurrency, **progress_on(status)}
+
+    def wire(self, endpoint: str, panel: Any, outputs: list[Any]) -> None:
+        """A panel's run button as public endpoint ``endpoint`` (inputs in the API's order) and its
+        Stop; ``outputs``: what the run writes (results, then the status line)."""
+        events: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+            "generate": (self.generate, self.stop_t2i), "edit": (self.edit, self.stop_edit),
+            "fuse": (self.fuse, self.stop_fuse)}
+        handler, stop = events[endpoint]
+        check_handler(handler, endpoint)
+        widgets = panel.api_inputs()
+        inputs = [widgets[name] for name in PARAMS[endpoint]]
+        # No key among the inputs: it travels as a request header (see the module docstring).
+        event = panel.run.click(handler, inputs, outputs, api_name=endpoint, **self.queue(panel.status))
+        panel.stop.click(stop, None, [panel.results, panel.status], cancels=[event], **STOP,
+                         **progress_on(panel.status))
 
 
 def _edit_source(image: str | None, url: str, lang: str) -> tuple[str, str]:
