@@ -24,7 +24,9 @@ import time
 from pathlib import Path
 from unittest import mock
 
+from aliyun_image.enums import Status
 from aliyun_image.storage import search
+from aliyun_image.storage.records import Record
 from aliyun_image.storage.store import DB_NAME, ResultStore
 
 from .common import Row, interleaved, log, median, tmp_root
@@ -51,11 +53,12 @@ class Before:
     """The statements ``ResultStore.page`` ran before the index (count, then the page with
     ``LIMIT/OFFSET`` on the rows), on a connection of their own; rows decoded as the store does."""
 
-    def __init__(self, db_path: Path):
-        self.db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
+    def __init__(self, root: Path):
+        self.root = root
+        self.db = sqlite3.connect(root / DB_NAME, check_same_thread=False, isolation_level=None)
         self.db.row_factory = sqlite3.Row
 
-    def page(self, *, offset: int = 0, limit: int = PAGE, query: str | None = None) -> tuple[list[dict], int]:
+    def page(self, *, offset: int = 0, limit: int = PAGE, query: str | None = None) -> tuple[list[Record], int]:
         where, args = " WHERE status=?", ["done"]
         if query and query.strip():
             like = "%" + query.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -65,11 +68,15 @@ class Before:
         rows = self.db.execute(f"SELECT * FROM results{where} ORDER BY created DESC, id DESC LIMIT ? OFFSET ?",
                                (*args, limit, offset)).fetchall()
         out = []
-        for row in rows:
+        for row in rows:  # as ResultRecords._record did
             d = dict(row)
             for key in ("params", "inputs", "usage"):
                 d[key] = json.loads(d[key] or ("[]" if key == "inputs" else "{}"))
-            out.append(d)
+            d["status"] = Status(d["status"])
+            rec = Record(**d)
+            if rec.status == Status.DONE and rec.path:
+                rec.file = self.root / rec.path
+            out.append(rec)
         return out, int(total)
 
     def close(self) -> None:
@@ -120,7 +127,7 @@ def run(quick: bool = False) -> list[Row]:
         opens = interleaved({"before": lambda: _open_before(root), "now": lambda: _open_now(root)},
                             open_reps, warmup=0)
         store = ResultStore.open(root, fsync=False)
-        before = Before(root / DB_NAME)
+        before = Before(root)
         try:
             assert store.records.count() == TOTAL and store.records.text_index
             variants = {}
@@ -141,7 +148,7 @@ def run(quick: bool = False) -> list[Row]:
             # the same page, not only the same count
             for key, (query, _) in QUERIES.items():
                 assert [r.id for r in store.page(limit=PAGE, query=query)[0]] == \
-                    [d["id"] for d in before.page(limit=PAGE, query=query)[0]], key
+                    [r.id for r in before.page(limit=PAGE, query=query)[0]], key
             db_bytes = sum(p.stat().st_size for p in root.glob("gallery.sqlite3*"))
         finally:
             before.close()

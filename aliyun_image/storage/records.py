@@ -309,12 +309,13 @@ class ResultRecords:
             where, args, indexed = self._where(query=query, task=task, model=model, owner=owner, status=status)
             total = int(self._db.execute(f"SELECT COUNT(*) FROM {search.source(indexed)}{where}", args).fetchone()[0])
             limit, offset = max(1, int(limit)), max(0, int(offset))
-            src = search.page_source(self._db, indexed, total, offset + limit)
-            # the page's ids first (on an index: skipped rows and non-matches are never read), then its rows
             newest = "ORDER BY created DESC, id DESC"
-            rows = [] if offset >= total else self._db.execute(
-                f"SELECT * FROM results WHERE id IN (SELECT id FROM {src}{where} {newest} LIMIT ? OFFSET ?) {newest}",
-                (*args, limit, offset)).fetchall()
+            sql = f"SELECT * FROM results{where} {newest} LIMIT ? OFFSET ?"
+            if indexed:  # the page's ids on an index first (non-matches are never read), then its rows
+                src = search.page_source(self._db, indexed, total, offset + limit)
+                sql = (f"SELECT * FROM results WHERE id IN (SELECT id FROM {src}{where} {newest} LIMIT ? OFFSET ?)"
+                       f" {newest}")
+            rows = [] if offset >= total else self._db.execute(sql, (*args, limit, offset)).fetchall()
         return [self._record(r) for r in rows], total
 
     def models(self, owner: str | None = None) -> list[str]:
