@@ -246,3 +246,16 @@ def test_without_fts5_searches_scan_and_nothing_is_left_half_made(tmp_path, monk
         assert _ids(again, query="猫") == (want, len(want)) and want
     finally:
         again.close()
+
+
+def test_the_benchmark_compares_the_index_with_like_on_the_same_matches():
+    """bench/gallery_100k.py at 2,000 results: it runs, and its before and after found the same matches
+    and the same first pages (it asserts both); no figure is judged here."""
+    from bench import gallery_100k
+
+    rows = {r.name: r for r in gallery_100k.run(quick=True, total=2000)}
+    assert {f"gallery_100k_search_{k}" for k in gallery_100k.QUERIES} <= set(rows)
+    assert {f"gallery_100k_{k}" for k in ("page_first", "page_deep", "open", "migrate")} <= set(rows)
+    matches = {k: rows[f"gallery_100k_search_{k}"].extra["matches"] for k in gallery_100k.QUERIES}
+    assert matches["none"] == 0 and all(matches[k] > 0 for k in matches if k != "none"), matches
+    assert all(r.ours is not None and r.ours > 0 for r in rows.values())
