@@ -124,6 +124,7 @@ def run(quick: bool = False, total: int = TOTAL) -> list[Row]:
         log(f"  building {total:,} results ...")
         build_s = build(root, total=total, batch=1000)
         _as_before(root)
+        db_bytes_before = (root / DB_NAME).stat().st_size
         migrate_s = _open_now(root)  # the first opening after the upgrade builds the index
         opens = interleaved({"before": lambda: _open_before(root), "now": lambda: _open_now(root)},
                             open_reps, warmup=0)
@@ -155,7 +156,8 @@ def run(quick: bool = False, total: int = TOTAL) -> list[Row]:
             before.close()
             store.close()
     m = {k: median(v) for k, v in t.items()}
-    info = {"rows": total, "page": PAGE, "build_s": build_s, "db_bytes_with_index": db_bytes}
+    info = {"rows": total, "page": PAGE, "build_s": build_s, "db_bytes_before": db_bytes_before,
+            "db_bytes_with_index": db_bytes}
     rows = []
     for key, (query, what) in QUERIES.items():
         rows.append(Row(f"{NAME}_search_{key}", f"page(query={query!r}, limit={PAGE}) of {total:,}: {what}; "
