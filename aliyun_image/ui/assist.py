@@ -60,11 +60,12 @@ def _image_size(path: str) -> tuple[int, int] | None:
         return None
 
 
-def check_slots(a: str | None, b: str | None, c: str | None, request: gr.Request) -> str:
-    """One line per filled fusion slot: its size, or that the file is not an image; the last
-    image is marked as the one whose aspect ratio the output follows."""
+def check_slots(request: gr.Request, *paths: str | None) -> str:
+    """One line per filled fusion slot (图1 first; 图4 on where the model takes more): its size,
+    or that the file is not an image; the last image is marked as the one whose aspect ratio
+    the output follows. (``request`` comes first: Gradio hands the slots over as ``paths``.)"""
     lang = request_lang(request)
-    sizes = {i: (p, _image_size(str(p))) for i, p in enumerate((a, b, c), 1) if p}
+    sizes = {i: (p, _image_size(str(p))) for i, p in enumerate(paths, 1) if p}
     last = max((i for i, (_, size) in sizes.items() if size), default=None)
     lines = []
     for i, (path, size) in sizes.items():
@@ -78,6 +79,6 @@ def check_slots(a: str | None, b: str | None, c: str | None, request: gr.Request
 
 
 def wire_slot_checks(slots: list[Any], note: Any) -> None:
-    """Every change of a slot (drop, paste, swap, clear) re-checks all three."""
+    """Every change of a slot (drop, paste, swap, clear) re-checks them all."""
     for slot in slots:
         slot.change(check_slots, slots, note, **PRIVATE)

@@ -27,6 +27,8 @@ from .handlers import Handlers
 from .assist import wire_slot_checks, wire_templates
 from .result_actions import wire_result_actions
 from .rewrite import wire_rewrite
+from .rewrite_options import wire_rewrite_options
+from .fusion_slots import wire_extra_slots
 from .sessions import lean_sessions_lifespan
 from .panels import (EditPanel, FusePanel, GalleryPanel, T2IPanel, build_edit, build_fuse, build_gallery,
                      build_header, build_t2i)
@@ -79,7 +81,8 @@ def _wire_runs(demo: gr.Blocks, ctx: AppContext, h: Handlers, t2i: T2IPanel, edi
     _wire_run(ctx, "edit", h.edit, edit, [edit.results, edit.compare, edit.status], h.stop_edit)
 
     a, b, c = fuse.slots
-    wire_slot_checks(fuse.slots, fuse.slot_note)
+    wire_slot_checks([*fuse.slots, *fuse.more_slots], fuse.slot_note)
+    wire_extra_slots(demo, fuse.options.quality, fuse.options.model, fuse.more_slots)
     fuse.swap12.click(h.swap, [a, b], [a, b], **PRIVATE)
     fuse.swap23.click(h.swap, [b, c], [b, c], **PRIVATE)
     _wire_model(demo, h.follow_edit, h.refresh_edit, fuse.options, [fuse.sizes.preset])
@@ -89,6 +92,7 @@ def _wire_runs(demo: gr.Blocks, ctx: AppContext, h: Handlers, t2i: T2IPanel, edi
         assert panel.rewrite is not None
         o = panel.options
         wire_rewrite(h.rewrite, task, panel.rewrite, prompt, o.extend, o.seed, panel.status, panel.run)
+        wire_rewrite_options(demo, task, o)  # the 3.0 line's rewriting mode and thinking switch
 
 
 def _wire_gallery(h: Handlers, g: GalleryPanel, tabs: gr.Tabs, edit: EditPanel, fuse: FusePanel) -> None:
