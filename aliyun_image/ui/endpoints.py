@@ -60,7 +60,13 @@ def call_args(endpoint: str, **values: Any) -> list[Any]:
 
 
 def check_handler(fn: Callable[..., Any], endpoint: str) -> None:
-    """Fail unless ``fn``'s parameters (less those Gradio injects) are ``endpoint``'s, in order."""
-    names = tuple(p for p in inspect.signature(fn).parameters if p not in _INJECTED)
+    """Fail unless ``fn``'s parameters (less those Gradio injects) are ``endpoint``'s, in order,
+    those of :data:`OPTIONAL` with their default there (Gradio tells clients a parameter may be
+    left out when its widget has a value or its default is None)."""
+    params = inspect.signature(fn).parameters
+    names = tuple(p for p in params if p not in _INJECTED)
     if names != PARAMS[endpoint]:
         raise TypeError(f"handler {fn.__name__} takes {names}, /{endpoint} is {PARAMS[endpoint]}")
+    wrong = [n for n in names if n in OPTIONAL and params[n].default != OPTIONAL[n]]
+    if wrong:
+        raise TypeError(f"handler {fn.__name__}: {wrong} must default to {[OPTIONAL[n] for n in wrong]}")

@@ -38,6 +38,7 @@ from .cost_ui import run_cost_md
 from ..runtime import AppContext, Route
 from .rewrite import RewriteMemo
 from .runs import Consumer, Run, RunRegistry
+from .endpoints import MODE_DEFAULT, THINKING_DEFAULT
 from .fusion_slots import fusion_send
 from .rewrite_options import rewrite_values
 from .strings import t
@@ -205,8 +206,9 @@ class RunHandlers:
 
     # --- the public API (parameter order: endpoints.PARAMS) ---------------------------------------
     async def generate(self, prompt: str, negative: str, quality: str, model: str, size: str, n: float,
-                       seed: float, prompt_extend: bool, watermark: bool, extend_mode: str | None,
-                       thinking: bool | None, request: gr.Request,
+                       seed: float, prompt_extend: bool, watermark: bool, extend_mode: str | None = MODE_DEFAULT,
+                       thinking: bool | None = THINKING_DEFAULT,
+                       request: gr.Request = None,  # type: ignore[assignment]
                        x_dashscope_api_key: gr.Header = None):  # type: ignore[assignment]
         """Generate images from a text prompt with Qwen-Image (text-to-image).
 
@@ -236,8 +238,9 @@ class RunHandlers:
 
     async def edit(self, image: str | None, image_url: str, instruction: str, quality: str, model: str,
                    n: float, size_mode: str, size_preset: str, width: float, height: float, seed: float,
-                   negative: str, prompt_extend: bool, watermark: bool, extend_mode: str | None,
-                   thinking: bool | None, request: gr.Request,
+                   negative: str, prompt_extend: bool, watermark: bool, extend_mode: str | None = MODE_DEFAULT,
+                   thinking: bool | None = THINKING_DEFAULT,
+                   request: gr.Request = None,  # type: ignore[assignment]
                    x_dashscope_api_key: gr.Header = None):  # type: ignore[assignment]
         """Edit one image with an instruction (Qwen-Image-Edit): change the background, transfer a
         style, add or remove objects, change text.
@@ -283,9 +286,11 @@ class RunHandlers:
     async def fuse(self, image1: str | None, image2: str | None, image3: str | None, instruction: str,
                    quality: str, model: str, n: float, size_mode: str, size_preset: str, width: float,
                    height: float, seed: float, negative: str, prompt_extend: bool, watermark: bool,
-                   extend_mode: str | None, thinking: bool | None, image4: str | None, image5: str | None,
-                   image6: str | None, image7: str | None, image8: str | None, image9: str | None,
-                   image10: str | None, request: gr.Request,
+                   extend_mode: str | None = MODE_DEFAULT, thinking: bool | None = THINKING_DEFAULT,
+                   image4: str | None = None, image5: str | None = None, image6: str | None = None,
+                   image7: str | None = None, image8: str | None = None, image9: str | None = None,
+                   image10: str | None = None,
+                   request: gr.Request = None,  # type: ignore[assignment]
                    x_dashscope_api_key: gr.Header = None):  # type: ignore[assignment]
         """Fuse 2-3 images in order (图1, 图2, 图3; up to 10 where the model takes them) following an
         instruction that refers to them by number.
