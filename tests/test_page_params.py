@@ -107,6 +107,17 @@ def test_2_1_pro_fuses_five_references_in_order_from_slots_4_and_5(runs, emu):
     assert refused.error is not None and "2-3" in refused.error.message and not emu.calls("generation")
 
 
+def test_the_disabled_negative_box_of_2_1_pro_adds_no_note_but_a_typed_one_does(runs, emu):
+    from aliyun_image.catalog import DEFAULT_NEGATIVE
+
+    out = generate(runs, req(lang="en-US"), model="qwen-image-2.1-pro", negative=DEFAULT_NEGATIVE)
+    assert out.error is None and "negative_prompt" not in wire(emu)[2]
+    assert "takes no negative prompt" not in out[-1][1]  # the box showed it, greyed out: no blame
+    emu.clear()
+    out = fuse(runs, req(lang="en-US"), URLS[:2], "图1 and 图2", model="qwen-image-2.1-pro", negative="blurry")
+    assert "negative_prompt" not in wire(emu)[2] and "takes no negative prompt" in out[-1][1]
+
+
 # --- the 3.0 rewriting options -----------------------------------------------------------------------
 def test_the_rewriting_options_reach_the_wire_where_the_model_takes_them(runs, emu):
     generate(runs, req(), model="qwen-image-3.0", extend_mode="agent", thinking=False)

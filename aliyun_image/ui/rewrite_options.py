@@ -16,7 +16,7 @@ from typing import Any
 
 import gradio as gr
 
-from ..catalog import ModelSpec
+from ..catalog import DEFAULT_NEGATIVE, ModelSpec
 from ..errors import AliyunImageError
 from ..jobs import resolve_model
 from .endpoints import MODE_DEFAULT, THINKING_DEFAULT
@@ -48,6 +48,17 @@ def rewrite_values(task: str, quality: str, model: str, prompt_extend: bool, ext
         if acts or value != default:
             out[option] = value
     return out
+
+
+def negative_value(task: str, quality: str, model: str, negative: str) -> str:
+    """The negative prompt a run sends: for a model that takes none (2.1-pro, z-image-turbo) the
+    page's box is disabled but still shows the product default, which is left out with no word
+    (a note on every run would blame the visitor for text they could not change); anything else
+    goes to the job as typed (a typed one is dropped there with a note)."""
+    spec = effective_spec(task, quality, model)
+    if spec is not None and not spec.accepts("negative_prompt") and (negative or "").strip() == DEFAULT_NEGATIVE:
+        return ""
+    return negative
 
 
 def controls(task: str, quality: str, model: str, extend: bool, values: bool) -> tuple[Any, Any]:

@@ -40,7 +40,7 @@ from .rewrite import RewriteMemo
 from .runs import Consumer, Run, RunRegistry
 from .endpoints import MODE_DEFAULT, THINKING_DEFAULT
 from .fusion_slots import fusion_send
-from .rewrite_options import rewrite_values
+from .rewrite_options import negative_value, rewrite_values
 from .strings import t
 
 log = logging.getLogger(__name__)
@@ -233,6 +233,7 @@ class RunHandlers:
         """
         opts = run_options(quality, model, n, seed, negative, prompt_extend, watermark, size or None)
         opts.update(rewrite_values(Task.T2I, quality, model, prompt_extend, extend_mode, thinking))
+        opts["negative"] = negative_value(Task.T2I, quality, model, opts["negative"])
         async for gallery, status in self._run(request, x_dashscope_api_key, Task.T2I, prompt, [], opts):
             yield gallery, status
 
@@ -279,6 +280,7 @@ class RunHandlers:
         opts = run_options(quality, model, n, seed, negative, prompt_extend, watermark,
                            size_value(size_mode, size_preset, width, height))
         opts.update(rewrite_values(Task.EDIT, quality, model, prompt_extend, extend_mode, thinking))
+        opts["negative"] = negative_value(Task.EDIT, quality, model, opts["negative"])
         async for gallery, status in self._run(request, x_dashscope_api_key, Task.EDIT, instruction, [source], opts):
             pair = (image, gallery[0][0]) if image and isinstance(gallery, list) and gallery else gr.skip()
             yield gallery, pair, status + both
@@ -335,6 +337,7 @@ class RunHandlers:
         opts = run_options(quality, model, n, seed, negative, prompt_extend, watermark,
                            size_value(size_mode, size_preset, width, height))
         opts.update(rewrite_values(Task.FUSE, quality, model, prompt_extend, extend_mode, thinking))
+        opts["negative"] = negative_value(Task.FUSE, quality, model, opts["negative"])
         note = "\n\nℹ️ " + md(send.note) if send.note else ""
         async for gallery, status in self._run(request, x_dashscope_api_key, Task.FUSE, send.instruction,
                                                send.images, opts, note):

@@ -130,9 +130,10 @@ def rewrite_controls(task: str, prefix: str) -> tuple[gr.Radio, gr.Checkbox]:
     with gr.Row():
         mode = gr.Radio(choices=[(I18N(f"params.mode_{m}"), m) for m in modes], value=MODE_DEFAULT,
                         label=I18N("params.mode"), visible=False, elem_id=f"{prefix}-extend-mode",
+                        elem_classes=["rewrite-option"],
                         info=None if task == catalog.T2I else I18N("params.mode_edit_info"))
         thinking = gr.Checkbox(value=THINKING_DEFAULT, label=I18N("params.thinking"), info=I18N("params.thinking_info"),
-                               visible=False, elem_id=f"{prefix}-thinking")
+                               visible=False, elem_id=f"{prefix}-thinking", elem_classes=["rewrite-option"])
     return mode, thinking
 
 
