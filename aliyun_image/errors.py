@@ -222,8 +222,18 @@ _BY_STATUS: dict[int, str] = {
 _INPUT_DOWNLOAD = re.compile(r"download|fetch|retriev|access.*(url|image)|url.*(invalid|unreachable)", re.I)
 
 
+def is_moderation(code: str) -> bool:
+    """True when ``code`` is the content moderation's refusal, however it is spelled
+    (``DataInspectionFailed``, ``data_inspection_failed``, ``DataInspection.Failed``...; not
+    ``InvalidParameter.DataInspection``, an image format the inspection could not read). Bailian
+    bills nothing for it."""
+    return "datainspectionfailed" in re.sub(r"[^a-z]", "", (code or "").lower())
+
+
 def _refine(code: str, message: str) -> str:
     """A more specific code for the message table, when the service's message says more."""
+    if is_moderation(code):
+        return "DataInspectionFailed"
     if code == "InvalidParameter" and _INPUT_DOWNLOAD.search(message or ""):
         return "BadRequest.InputDownloadFailed"
     return code
@@ -352,6 +362,8 @@ def may_be_billed(err: AliyunImageError) -> bool:
     """
     if isinstance(err, (OutcomeUnknownError, DownloadError, StorageError)):
         return True
+    if is_moderation(err.code):  # refused by content moderation, sync or in a task: never billed
+        return False
     if isinstance(err, (ValidationError, CancelledError, TaskFailedError)):
         return False
     if isinstance(err, TaskPendingError):

@@ -13,7 +13,7 @@ import pytest
 import requests
 from gradio_client import Client
 
-from aliyun_image.ui.present import caption_id
+from aliyun_image.ui.page_text import caption_id
 
 from .appserver import running
 from .conftest import TEST_KEY

@@ -127,7 +127,7 @@ def test_facts_from_the_models_document():
     assert turbo.price_in("beijing") == 0.10 and turbo.price_in("beijing", prompt_extend=True) == 0.20
     assert get_model("qwen-image-3.0").size.default is None  # the model picks a size
     assert get_model("qwen-image-3.0").prompt_max > 800 and "prompt_max" in get_model("qwen-image-3.0").unverified
-    assert get_model("qwen-image-3.0-pro").price_in("beijing") is None  # not found: never guessed
+    assert get_model("qwen-image-2.1-pro").price_in("beijing") is None  # not found: never guessed
     assert get_model("qwen-image-edit").size.kind == "none" and get_model("qwen-image-edit").n_max == 1
     assert get_model("qwen-image-plus").status == "legacy" and get_model("qwen-image-2.0-pro").status == "current"
     assert not get_model("qwen-image-2.1-pro").verified

@@ -230,7 +230,9 @@ def test_models_shows_status_regions_limits_and_prices():
     assert "Beijing 0.2 CNY; Singapore 0.220177 CNY" in blocks["qwen-image-plus"]
     assert "Beijing 0.1 CNY (rewriting off) / 0.2 (rewriting on)" in blocks["z-image-turbo"]
     assert "no negative prompt" in blocks["z-image-turbo"]
-    assert "Beijing price unknown; Singapore price unknown" in blocks["qwen-image-3.0"]
+    assert "Beijing 0.18 CNY, +0.02 per input image; Singapore 0.03 USD, +0.003 per input image" in blocks[
+        "qwen-image-3.0"]
+    assert "Beijing price unknown; Singapore 0.04 USD" in blocks["qwen-image-2.1-pro"]
     assert "unverified" in blocks["qwen-image-2.1-pro"].splitlines()[0]
     assert "input images 1-10" in blocks["qwen-image-2.1-pro"]
     assert "width and height each 512-2048 px" in blocks["qwen-image-edit-plus"]
@@ -263,7 +265,10 @@ def test_models_json_has_everything():
     assert plus["prompt_max"] == 800 and plus["images"] is None
     edit = models["qwen-image-edit-plus"]
     assert edit["images"] == [1, 3] and edit["sizes"]["edit"]["min_side"] == 512
-    assert models["qwen-image-3.0"]["price"] == {} and models["qwen-image-2.1-pro"]["verified"] is False
+    assert models["qwen-image-3.0"]["price"] == {"beijing": 0.18, "singapore": 0.03}
+    p21 = models["qwen-image-2.1-pro"]
+    assert p21["price"] == {"singapore": 0.04} and p21["currencies"] == {"singapore": "USD"}
+    assert p21["verified"] is False
 
 
 SG_KEY = "sk-singapore-0123456789"  # not a real key: accepted only by the emulator playing Singapore

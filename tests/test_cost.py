@@ -67,17 +67,19 @@ def test_every_catalogued_price_is_n_times_the_data():
     for m in catalog.models().values():
         for region in ("beijing", "singapore", "us"):
             for extend in (False, True):
-                est = estimate_for(m, 4, extend, region)
-                want = m.price_in(region, extend if m.accepts("prompt_extend") else m.prompt_extend_default)
+                est = estimate_for(m, 4, extend, region)  # no size: a tiered model's dearer class ("up to")
+                tier = catalog.TIER_2K if m.tiered_in(region) else catalog.TIER_1K
+                want = m.price_in(region, extend if m.accepts("prompt_extend") else m.prompt_extend_default, tier)
                 assert est.total == (None if want is None else Decimal(str(want)) * 4), (m.name, region)
+                assert est.currency == m.currency_in(region) and est.up_to == m.tiered_in(region)
 
 
 def test_unknown_price_is_said_never_guessed():
-    est = estimate_for(spec("qwen-image-3.0"), 2, True, "beijing")
+    est = estimate_for(spec("qwen-image-2.1-pro"), 2, True, "beijing")  # priced in Singapore only
     assert est.unit is None and est.total is None
-    assert est.text("zh") == "价格未知 · 2 × qwen-image-3.0 · 北京"
-    assert est.text("en") == "price unknown · 2 × qwen-image-3.0 · Beijing"
-    assert est.text("ja") == "価格不明 · 2 × qwen-image-3.0 · 北京"
+    assert est.text("zh") == "价格未知 · 2 × qwen-image-2.1-pro · 北京"
+    assert est.text("en") == "price unknown · 2 × qwen-image-2.1-pro · Beijing"
+    assert est.text("ja") == "価格不明 · 2 × qwen-image-2.1-pro · 北京"
     assert estimate_for(spec("qwen-image-max"), 1, True, "us").total is None  # not priced in the US
 
 
@@ -171,7 +173,7 @@ def test_a_version_1_store_opens_migrates_and_keeps_working(tmp_path, settings, 
     db.commit()
     db.close()
     store = ResultStore.open(data, fsync=False)
-    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     old = store.get(1)
     assert old is not None and old.prompt == "old cat" and old.price is None and old.region is None
     spent = ledger.spend(store)  # the old image was billed, at a price nobody recorded: counted, not priced
@@ -182,7 +184,7 @@ def test_a_version_1_store_opens_migrates_and_keeps_working(tmp_path, settings, 
     assert batch.results[0].price == "0.2" and store.page()[1] == 1
     assert ledger.spend(store).billed.amount() == Decimal("0.2")
     store.close()
-    again = ResultStore.open(data, fsync=False)  # opening a v2 store again changes nothing
+    again = ResultStore.open(data, fsync=False)  # opening a v3 store again changes nothing
     assert ledger.spend(again).billed.images == 2
     again.close()
 
@@ -236,12 +238,12 @@ def test_maybe_billed_counts_against_the_budget(settings, emu):
 def test_unknown_price_under_a_budget_is_refused_unless_allowed(settings, emu):
     svc = ImageService(settings.with_(daily_budget=Decimal("10")))
     with pytest.raises(ValidationError) as e:
-        svc.generate("a cat", model="qwen-image-3.0")
+        svc.generate("a cat", model="qwen-image-2.1-pro")
     assert e.value.code == "Budget.UnknownPrice" and "--allow-unpriced" in e.value.en and not list(emu.state.requests)
     allowed = ImageService(settings.with_(daily_budget=Decimal("10"), allow_unpriced=True), store=svc.store)
-    assert len(allowed.generate("a cat", model="qwen-image-3.0").results) == 1
+    assert len(allowed.generate("a cat", model="qwen-image-2.1-pro").results) == 1
     assert ledger.spend(svc.store).billed.unknown == 1
-    assert len(ImageService(settings, store=svc.store).generate("no budget", model="qwen-image-3.0").results) == 1
+    assert len(ImageService(settings, store=svc.store).generate("no budget", model="qwen-image-2.1-pro").results) == 1
     svc.store.close()
 
 

@@ -9,7 +9,7 @@ import pytest
 from gradio_client import Client
 
 from aliyun_image.money import ledger
-from aliyun_image.ui.cost_ui import cost_text, spend_text
+from aliyun_image.ui.cost_lines import cost_text, spend_text
 from aliyun_image.ui.gallery_handlers import details_md
 
 from .appserver import running
@@ -30,7 +30,17 @@ def test_cost_line_follows_model_n_and_rewriting(make_ctx, monkeypatch):
         "Estimated cost: about ¥1.50 · 3 × qwen-image-max · Beijing")
     assert "¥0.10 · 1 × z-image-turbo" in cost_text(ctx, "t2i", "plus", "z-image-turbo", 1, False, "en")
     assert "¥0.20 · 1 × z-image-turbo" in cost_text(ctx, "t2i", "plus", "z-image-turbo", 1, True, "en")
-    assert "price unknown · 1 × qwen-image-3.0" in cost_text(ctx, "t2i", "plus", "qwen-image-3.0", 1, True, "en")
+    assert "price unknown · 1 × qwen-image-2.1-pro" in cost_text(ctx, "t2i", "plus", "qwen-image-2.1-pro", 1, True,
+                                                                  "en")
+    # 3.0-pro: the size picks the class; none chosen: "up to" its 2K price; edits add an input image's fee
+    pro = "qwen-image-3.0-pro"
+    assert "about ¥0.25 · 1 × qwen-image-3.0-pro (1K)" in cost_text(ctx, "t2i", "plus", pro, 1, True, "en",
+                                                                    size="1024*1024")
+    assert "up to ¥1.00 · 2 × qwen-image-3.0-pro (2K)" in cost_text(ctx, "t2i", "plus", pro, 2, True, "en", size="")
+    assert "about ¥0.50 · 1 × qwen-image-3.0-pro (2K)" in cost_text(ctx, "t2i", "plus", pro, 1, True, "en",
+                                                                    size="16:9")
+    edit = cost_text(ctx, "edit", "plus", pro, 1, True, "en", inputs=1)
+    assert "up to ¥0.52" in edit and "incl. 1 input image × ¥0.02" in edit
     assert "¥0.30 · 1 × qwen-image-edit" in cost_text(ctx, "edit", "plus", "qwen-image-edit", 1.0, True, "en")
     assert cost_text(ctx, "t2i", "plus", "", 1, True, "ja").startswith("見積もり費用：")
     assert spend_text(ctx, "ja", None).startswith("支出 · ")
@@ -40,9 +50,9 @@ def test_offline_demo_line_says_free(make_ctx):
     ctx = make_ctx(offline=True)
     assert cost_text(ctx, "t2i", "plus", "", 1, True, "en").startswith("Offline demo, not billed (real price: about")
     assert "不计费" in spend_text(ctx, "zh", None)
-    from aliyun_image.ui.handlers import Handlers
+    from aliyun_image.ui.layout import features
 
-    out = handler_generate(Handlers(ctx), "一只猫", req(lang="zh-CN"), api_key="")
+    out = handler_generate(features(ctx), "一只猫", req(lang="zh-CN"), api_key="")
     assert "本次花费：¥0（离线演示，不计费）" in out[-1][1]
 
 
@@ -51,9 +61,9 @@ def test_budget_blocks_in_the_line_and_in_the_run(make_ctx, monkeypatch, emu):
     ctx = make_ctx(settings_overrides={"daily_budget": Decimal("0.5")})
     h_line = cost_text(ctx, "t2i", "plus", "", 2, True, "en")
     assert h_line.startswith("Estimated cost")
-    from aliyun_image.ui.handlers import Handlers
+    from aliyun_image.ui.layout import features
 
-    h = Handlers(ctx)
+    h = features(ctx)
     first = handler_generate(h, "a cat", req(), n=2)
     assert len(first[-1][0]) == 2 and "This run cost: ¥0.40 (2 × ¥0.20)" in first[-1][1]  # ¥0.40 spent
     line = cost_text(ctx, "t2i", "plus", "", 1, True, "en")
@@ -72,9 +82,9 @@ def test_budget_blocks_in_the_line_and_in_the_run(make_ctx, monkeypatch, emu):
 def test_hosted_spend_is_per_visitor(make_ctx, monkeypatch):
     monkeypatch.setenv("DASHSCOPE_API_KEY", TEST_KEY)
     ctx = make_ctx(hosted=True)
-    from aliyun_image.ui.handlers import Handlers
+    from aliyun_image.ui.layout import features
 
-    h = Handlers(ctx)
+    h = features(ctx)
     assert len(handler_generate(h, "a cat", req("visitor-a"), n=1)[-1][0]) == 1
     mine = ledger.spend(ctx.store, owner=ctx.owner("visitor-a"))
     assert mine.billed.amount() == Decimal("0.2")

@@ -180,23 +180,49 @@ def test_z_image_turbo_defaults_and_ignored_negative_prompt(emu):
 
 
 @pytest.mark.parametrize("model", ["qwen-image-3.0", "qwen-image-3.0-pro"])
-@pytest.mark.parametrize("prompt,shape", [
-    ("横版海报：江南水乡", "wide"), ("a wide landscape of hills", "wide"),
-    ("竖版人像，少女", "tall"), ("portrait of an old fisherman", "tall"),
-    ("一只猫", "square"), ("a red fox in snow", "square"),
-])
-def test_3_0_picks_a_size_from_the_prompt(emu, model, prompt, shape):
-    rule = spec_of(model).size_rule(T2I)
-    sizes = set()
-    for _ in range(2):  # deterministic: the same prompt gets the same size
-        usage = post(emu, t2i(prompt, model=model)).json()["usage"]
-        sizes.add((usage["width"], usage["height"]))
-    (w, h), = sizes
-    assert rule.min_pixels <= w * h <= rule.max_pixels
-    assert w % 16 == 0 and h % 16 == 0
-    assert {"wide": w > h, "tall": h > w, "square": w == h}[shape], (w, h)
+@pytest.mark.parametrize("prompt", ["横版海报：江南水乡", "portrait of an old fisherman", "一只猫"])
+def test_3_0_without_a_size_answers_2048_square_billed_as_2k(emu, model, prompt):
+    """As the field reports saw it: with no size, 3.0 answered 2048*2048 whatever the prompt, billed 2K."""
+    usage = post(emu, t2i(prompt, model=model)).json()["usage"]
+    assert (usage["width"], usage["height"]) == (2048, 2048)
+    assert usage["output_image_type"] == "qima_output_2k" and usage["output_image_count"] == 1
+    assert usage["input_image_count"] == 0 and usage["input_image_type"] == "qima_input_1k"  # present without input
     r = post(emu, t2i(prompt, model=model, size="1024*768"))  # a given size wins
     assert (r.json()["usage"]["width"], r.json()["usage"]["height"]) == (1024, 768)
+
+
+@pytest.mark.parametrize("size,kind", [("1024*768", "qima_output_1k"), ("1488*1488", "qima_output_1k"),
+                                       ("1504*1504", "qima_output_2k"), ("2048*1152", "qima_output_2k")])
+def test_3_0_usage_names_the_class_by_output_area(emu, size, kind):
+    """2K above 2,250,000 px (1488*1488 is below, 1504*1504 above); inputs counted in edits."""
+    r = post(emu, t2i(model="qwen-image-3.0-pro", size=size, n=2))
+    assert r.json()["usage"]["output_image_type"] == kind and r.json()["usage"]["output_image_count"] == 2
+    imgs = [data_uri(png(64, 64)), data_uri(png(80, 60))]
+    e = post(emu, edit(imgs, model="qwen-image-3.0-pro", size=size)).json()["usage"]
+    assert e["output_image_type"] == kind and e["input_image_count"] == 2
+    legacy = post(emu, t2i(model="qwen-image-plus")).json()["usage"]
+    assert "output_image_type" not in legacy and legacy["image_count"] == 1  # the older replies' shape
+
+
+def test_a_rule_without_a_pick_still_picks_from_the_prompt():
+    from aliyun_image.catalog.spec import SizeOption, SizeRule
+    from aliyun_image.emulator.sizes import default_size
+
+    presets = (SizeOption(1536, 1536, "1:1"), SizeOption(2048, 1152, "16:9"), SizeOption(1152, 2048, "9:16"))
+    rule = SizeRule(kind="pixels", presets=presets, default=None, min_pixels=262144, max_pixels=4194304)
+    assert default_size(rule, "a wide landscape of hills") == (2048, 1152)
+    assert default_size(rule, "竖版人像，少女") == (1152, 2048)
+    assert default_size(rule, "一只猫") == (1536, 1536)
+    assert default_size(SizeRule(**{**rule.__dict__, "picked": "2048*2048"}), "a wide landscape") == (2048, 2048)
+
+
+@pytest.mark.parametrize("words", ["违禁内容 一只猫", "a moderation-refuse test"])
+def test_moderation_refuses_sync_and_fails_a_task(emu, words):
+    assert_error(post(emu, t2i(words, model="qwen-image-3.0-pro")), 400, "DataInspectionFailed")
+    created = requests.post(emu.base_url + TASKS, json=task_body(words), headers=ASYNC, timeout=10)
+    assert created.status_code == 200
+    end, _ = poll(emu, created.json()["output"]["task_id"])
+    assert end["output"]["task_status"] == "FAILED" and end["output"]["code"] == "DataInspectionFailed"
 
 
 def test_qwen_image_edit_one_image_and_no_size(emu):

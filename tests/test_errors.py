@@ -35,7 +35,8 @@ def test_specific_remedies():
     assert "Singapore (x)" in key.en and "Beijing" in key.en and "新加坡 (x)" in key.zh
     assert "シンガポール (x)" in key.text("ja")
     assert "xx-north-9 (y)" in api_error(401, "InvalidApiKey", region=errors.region_label("xx-north-9", "y")).en
-    assert "Germany (Frankfurt) (y)" in api_error(401, "InvalidApiKey", region=errors.region_label("eu-central-1", "y")).en
+    frankfurt = errors.region_label("eu-central-1", "y")
+    assert "Germany (Frankfurt) (y)" in api_error(401, "InvalidApiKey", region=frankfurt).en
     assert "top up" in api_error(400, "Arrearage").en.lower()
     assert "3" in api_error(429, "Throttling.RateQuota", retries=3).en
     assert "enable" in api_error(403, "AccessDenied.Unpurchased", model="qwen-image-max").en.lower()

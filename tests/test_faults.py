@@ -235,7 +235,7 @@ def test_read_only_folder_message(emu, tmp_path, clean_env):
 KILL_SCRIPT = """
 import sys
 from aliyun_image.config import Settings
-from aliyun_image.service import ImageService
+from aliyun_image.generation.service import ImageService
 svc = ImageService(Settings.from_env(base_url=sys.argv[1], api_key=sys.argv[2], data_dir=sys.argv[3]))
 svc.generate("killed mid-download", n=2)
 """

@@ -24,7 +24,7 @@ import requests
 
 from aliyun_image.ui import AppContext, AppOptions
 from aliyun_image.ui.endpoints import call_args
-from aliyun_image.ui.handlers import Handlers
+from aliyun_image.ui.layout import features
 from aliyun_image.ui.layout import launch_kwargs
 
 from .appserver import running
@@ -214,7 +214,7 @@ def test_session_state_capacity_and_upload_cap_reach_gradio(emu, clean_env):
 def test_disk_budget_deletes_the_oldest_hosted_results(emu, clean_env):
     ctx = AppContext(AppOptions(hosted=True, base_url=emu.base_url, data_dir=str(clean_env), disk_budget_mb=0))
     try:
-        h = Handlers(ctx)
+        h = features(ctx)
         for i in range(5):
             handler_generate(h, f"budget {i}", req(f"v{i}"), api_key="")
         total = ctx.store.bytes_used()
@@ -235,7 +235,7 @@ def test_a_call_whose_outcome_is_unknown_counts_against_the_host_quota(emu, clea
     ctx = AppContext(AppOptions(hosted=True, base_url=emu.base_url, data_dir=str(clean_env), session_limit=2,
                                 settings_overrides={"read_timeout": 0.5}))
     try:
-        h = Handlers(ctx)
+        h = features(ctx)
         emu.fault("hang", seconds=3)
         out = handler_generate(h, "no reply", req("v"), api_key="")
         assert out.error is not None and "may have run and been billed" in out[-1][1]
@@ -253,7 +253,7 @@ def test_full_disk_keeps_paid_results_pending_and_saves_them_later(emu, tmp_path
     with tmpfs(tmp_path / "small", "3m") as mnt:
         ctx = AppContext(AppOptions(hosted=True, base_url=emu.base_url, data_dir=str(mnt / "outputs")))
         try:
-            h = Handlers(ctx)
+            h = features(ctx)
             assert len(handler_generate(h, "fits", req("v"), api_key="")[-1][0]) == 1
             filler = mnt / "filler"
             with open(filler, "wb") as fh:  # fill the disk to the last byte
@@ -335,7 +335,7 @@ def test_stop_keeps_an_async_task_that_already_runs(settings, emu):
 def test_event_ids_of_session_less_calls_are_not_sessions():
     from types import SimpleNamespace
 
-    from aliyun_image.ui.present import request_session
+    from aliyun_image.ui.request_info import request_session
 
     def call(path: str, session: str = "abc123"):
         return SimpleNamespace(session_hash=session, request=object(), url=SimpleNamespace(path=path))
@@ -352,10 +352,10 @@ def test_crafted_gallery_and_number_inputs_are_refused_cleanly(emu, clean_env):
 
     ctx = AppContext(AppOptions(base_url=emu.base_url, data_dir=str(clean_env)))
     try:
-        h = Handlers(ctx)
+        h = features(ctx)
         handler_generate(h, "zip me", req())
         (rec,), _ = ctx.store.page()
-        path, _ = h.gallery_zip([rec.id] * 5000, req())  # one id repeated: one file, not 5000
+        path, _ = h.gallery.gallery_zip([rec.id] * 5000, req())  # one id repeated: one file, not 5000
         assert zipfile.ZipFile(path).namelist() == [rec.file.name]
         out = handler_generate(h, "a cat", req(), n=float("nan"))
         assert out.error is not None and "1-6" in out[-1][1]  # the service's own bilingual refusal

@@ -20,7 +20,7 @@ from aliyun_image.recipes.reuse import FIELDS
 from aliyun_image.storage.trash import Trash
 from aliyun_image.errors import ValidationError
 from aliyun_image.ui.gallery_handlers import ReuseTargets
-from aliyun_image.ui.handlers import Handlers
+from aliyun_image.ui.layout import Features, features
 
 from .conftest import run_cli as cli  # in-process: the subprocess is not the point here
 from . import test_ui_handlers
@@ -172,45 +172,45 @@ def _targets() -> ReuseTargets:
     return ReuseTargets("tabs", "status", panels, {p: f"{p}.status" for p in (*FIELDS, "png")})
 
 
-def _edit(h: Handlers, session: str, image: str | None, **kw) -> None:
-    out = drain(h.edit(**{**EDIT_DEFAULTS, "image": image, **kw}, request=req(session)))
+def _edit(h: Features, session: str, image: str | None, **kw) -> None:
+    out = drain(h.runs.edit(**{**EDIT_DEFAULTS, "image": image, **kw}, request=req(session)))
     assert out.error is None, out[-1]
 
 
 def test_reuse_of_an_edit_and_a_fusion_brings_their_images_back(make_ctx, tmp_path):
-    h = Handlers(make_ctx(), reuse=_targets())
+    h = features(make_ctx(), reuse=_targets())
     src = _png(tmp_path / "cat.png", "orange")
     _edit(h, "s1", str(src), instruction="make it blue", n=2)
     edited = h.ctx.store.page()[0][0]
-    out = h.reuse(edited.id, req())
+    out = h.gallery.reuse(edited.id, req())
     kept = Path(out["edit.image"])
     assert out["tabs"].selected == "edit" and out["edit.prompt"] == "make it blue" and out["edit.n"] == 2
     assert kept.read_bytes() == (h.ctx.store.root / edited.inputs[0]["stored"]).read_bytes()
     assert out["edit.status"] == out["status"] and "1 input image" in out["edit.status"]
-    fused = drain(h.fuse(str(_png(tmp_path / "a.png", "red")), None, str(src), "图1 和 图2", **{
+    fused = drain(h.runs.fuse(str(_png(tmp_path / "a.png", "red")), str(src), None, "图1 和 图2", **{
         k: v for k, v in EDIT_DEFAULTS.items() if k not in ("image", "image_url", "instruction")}, request=req()))
     assert fused.error is None
     rec = h.ctx.store.page(task="fuse")[0][0]
-    out = h.reuse(rec.id, req(lang="zh-CN"))
+    out = h.gallery.reuse(rec.id, req(lang="zh-CN"))
     assert out["fuse.image1"] and out["fuse.image2"] == str(kept) and out["fuse.image3"] is None
     assert "2 张输入图片" in out["fuse.status"] and out["fuse.prompt"] == "图1 和 图2"
 
 
 def test_hosted_reuse_restores_only_the_owners_inputs(make_ctx, tmp_path, monkeypatch):
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))  # hosted: inputs come from Gradio's upload folder
-    h = Handlers(make_ctx(hosted=True), reuse=_targets())
+    h = features(make_ctx(hosted=True), reuse=_targets())
     _edit(h, "alice", str(_png(tmp_path / "secret.png", "purple")), instruction="alice edits")
     (rec,), _ = h.ctx.store.page()
     assert rec.inputs[0]["stored"].startswith(f"inputs/{h.ctx.owner('alice')}/")
-    assert h.reuse(rec.id, req("bob")) == {"status": "Select an image in the gallery first."}
-    assert Path(h.reuse(rec.id, req("alice"))["edit.image"]).is_file()
+    assert h.gallery.reuse(rec.id, req("bob")) == {"status": "Select an image in the gallery first."}
+    assert Path(h.gallery.reuse(rec.id, req("alice"))["edit.image"]).is_file()
 
 
 def test_png_info_fills_the_panel_of_its_task(make_ctx, tmp_path, monkeypatch):
-    h = Handlers(make_ctx(), reuse=_targets())
+    h = features(make_ctx(), reuse=_targets())
     _edit(h, "s1", str(_png(tmp_path / "in.png")), instruction="add a hat", seed=99)
     (rec,), _ = h.ctx.store.page()
-    out = h.png_info(str(rec.file), req())
+    out = h.png.png_info(str(rec.file), req())
     assert out["tabs"].selected == "edit" and out["edit.prompt"] == "add a hat" and out["edit.seed"] == 99
     assert out["png.status"].startswith("✓") and "1 of 1" in out["png.status"]
     assert Path(out["edit.image"]).read_bytes() == (h.ctx.store.root / rec.inputs[0]["stored"]).read_bytes()
@@ -218,30 +218,30 @@ def test_png_info_fills_the_panel_of_its_task(make_ctx, tmp_path, monkeypatch):
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path))
     dropped = tmp_path / "dropped.png"
     dropped.write_bytes(rec.file.read_bytes())
-    out = Handlers(make_ctx(hosted=True), reuse=_targets()).png_info(str(dropped), req("visitor"))
+    out = features(make_ctx(hosted=True), reuse=_targets()).png.png_info(str(dropped), req("visitor"))
     assert "0 of 1" in out["png.status"] and out["edit.image"] is None and out["edit.prompt"] == "add a hat"
-    out = h.png_info(str(_a1111_png(tmp_path / "a.png")), req(lang="zh-CN"))
+    out = h.png.png_info(str(_a1111_png(tmp_path / "a.png")), req(lang="zh-CN"))
     assert out["tabs"].selected == "t2i" and out["t2i.seed"] == 12345 and "A1111" in out["t2i.status"]
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 50)
-    zh = h.png_info(str(bad), req(lang="zh-CN"))["png.status"]
-    en = h.png_info(str(bad), req())["png.status"]
+    zh = h.png.png_info(str(bad), req(lang="zh-CN"))["png.status"]
+    en = h.png.png_info(str(bad), req())["png.status"]
     assert zh.startswith("✗") and "PNG" in zh and "不是完整" in zh and "not a complete PNG" in en
 
 
 def test_hosted_png_info_reads_only_uploads(make_ctx, tmp_path, monkeypatch):
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "uploads"))
-    h = Handlers(make_ctx(hosted=True), reuse=_targets())
-    out = h.png_info(str(_a1111_png(tmp_path / "outside.png")), req())
+    h = features(make_ctx(hosted=True), reuse=_targets())
+    out = h.png.png_info(str(_a1111_png(tmp_path / "outside.png")), req())
     assert list(out) == ["png.status"] and "dropped onto this page" in out["png.status"]
     (tmp_path / "uploads").mkdir()
-    out = h.png_info(str(_a1111_png(tmp_path / "uploads" / "dropped.png")), req())
+    out = h.png.png_info(str(_a1111_png(tmp_path / "uploads" / "dropped.png")), req())
     assert out["t2i.prompt"] == "a castle on a hill, sunset"
 
 
 def test_the_app_empties_old_trash_at_housekeeping(make_ctx, tmp_path):
     ctx = make_ctx()
-    h = Handlers(ctx, reuse=_targets())
+    h = features(ctx, reuse=_targets())
     _edit(h, "s1", str(_png(tmp_path / "old.png")), instruction="old one")
     _edit(h, "s1", str(_png(tmp_path / "new.png", "white")), instruction="new one")
     old, new = sorted(ctx.store.page()[0], key=lambda r: r.id)

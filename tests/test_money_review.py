@@ -200,7 +200,7 @@ def test_cost_line_follows_the_key_box(make_ctx):
     key box; then runs are billed to that key (and held to the budget), so the cost line must follow
     the key box. It does through a yes/no flag the page sets (key_banner.html), never through the
     key itself: the key box is the input of no server-side event (it travels as a header only)."""
-    from aliyun_image.ui.cost_ui import cost_text
+    from aliyun_image.ui.cost_lines import cost_text
     from aliyun_image.ui.layout import build_demo
 
     ctx = make_ctx()  # clean_env: no key in the environment

@@ -11,7 +11,8 @@ import pytest
 from aliyun_image.ui import AppContext, AppOptions
 from aliyun_image.ui.endpoints import OPTIONAL, PARAMS, call_args
 from aliyun_image.ui.fusion_slots import extra_slots_shown, fusion_send
-from aliyun_image.ui.handlers import Handlers
+from aliyun_image.ui.model_controls import ModelControls
+from aliyun_image.ui.run_handlers import RunHandlers
 from aliyun_image.ui.rewrite_options import controls, rewrite_values
 
 from .conftest import TEST_KEY
@@ -25,7 +26,7 @@ OPTIONS = {k: v for k, v in EDIT_DEFAULTS.items() if k not in ("image", "image_u
 def runs(emu, clean_env):
     """The run handlers of an app on the emulator (local mode: URLs and paths are taken as given)."""
     ctx = AppContext(AppOptions(base_url=emu.base_url, data_dir=str(clean_env)))
-    yield Handlers(ctx)
+    yield RunHandlers(ctx)
     ctx.close()
 
 
@@ -177,12 +178,13 @@ def test_slots_4_to_10_show_where_the_model_takes_them_or_hold_an_image():
     assert [_args(u)["visible"] for u in extra_slots_shown("plus", "qwen-image-3.0", *held)] == [True] + [False] * 6
 
 
-def test_2_1_pro_disables_the_negative_box_and_allows_six_images(runs):
-    info, _size, n, _extend, negative = runs.follow_edit("plus", "qwen-image-2.1-pro", req())
+def test_2_1_pro_disables_the_negative_box_and_allows_six_images():
+    models = ModelControls("beijing")
+    info, _size, n, _extend, negative = models.follow_edit("plus", "qwen-image-2.1-pro", req())
     assert _args(negative)["interactive"] is False and _args(n)["maximum"] == 6
-    info, _size, n, _extend, negative = runs.follow_t2i("plus", "qwen-image-2.1-pro", req())
+    info, _size, n, _extend, negative = models.follow_t2i("plus", "qwen-image-2.1-pro", req())
     assert _args(negative)["interactive"] is False and _args(n)["maximum"] == 6
-    *_, negative = runs.follow_t2i("plus", "qwen-image-3.0", req())
+    *_, negative = models.follow_t2i("plus", "qwen-image-3.0", req())
     assert _args(negative)["interactive"] is True
 
 

@@ -265,7 +265,7 @@ def test_the_region_found_stays_with_its_caller(places):
 
 def test_the_page_names_a_custom_base_by_its_url(places):
     """The page's key check with the app on an emulator: its URL, never "Beijing"."""
-    from aliyun_image.ui.handlers import key_report
+    from aliyun_image.ui.key_check import key_report
 
     eu, qw = places
     settings = Settings.from_env({}, base_url=eu.base_url)

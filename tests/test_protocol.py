@@ -49,7 +49,16 @@ def test_a_task_status_we_do_not_know_is_a_bad_reply(status):
 
 def test_succeeded_task_without_images_is_a_bad_reply():
     with pytest.raises(ApiError, match="without images"):
-        protocol.parse_task(task_reply("SUCCEEDED", results=[{"code": "DataInspectionFailed"}]))
+        protocol.parse_task(task_reply("SUCCEEDED", results=[{"code": "InternalError.Algo"}]))
+
+
+@pytest.mark.parametrize("code", ["DataInspectionFailed", "data_inspection_failed", "DataInspection.Failed"])
+def test_a_task_whose_every_image_moderation_refused_failed(code):
+    """Content moderation in a task: its own answer, a failed task (not billed), not a bad reply."""
+    state = protocol.parse_task(task_reply("SUCCEEDED", results=[{"code": code, "message": "flagged"}] * 2))
+    assert state.status is protocol.TaskStatus.FAILED and state.code == code and state.generation is None
+    mixed = protocol.parse_task(task_reply("SUCCEEDED", results=[{"code": code}, {"url": "https://x/1.png"}]))
+    assert mixed.generation is not None and mixed.generation.urls == ("https://x/1.png",)
 
 
 def test_oss_error_body():

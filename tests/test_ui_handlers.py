@@ -14,8 +14,12 @@ from aliyun_image.recipes.reuse import FIELDS
 from aliyun_image.ui import AppContext, AppOptions
 from aliyun_image.ui.endpoints import PARAMS, call_args, check_handler
 from aliyun_image.ui.gallery_handlers import ReuseTargets
-from aliyun_image.ui.handlers import Handlers
-from aliyun_image.ui.present import request_lang
+from aliyun_image.ui.form_assist import swap, template_fill
+from aliyun_image.ui.gallery_search import GallerySearch
+from aliyun_image.ui.layout import features
+from aliyun_image.ui.result_actions import ResultActions
+from aliyun_image.ui.run_handlers import RunHandlers
+from aliyun_image.ui.request_info import request_lang
 from aliyun_image.ui.strings import preset_instruction, t
 
 from .conftest import TEST_KEY
@@ -67,16 +71,16 @@ EDIT_DEFAULTS = dict(image=None, image_url="", instruction="make it blue", quali
 def generate(h, prompt, request, n=1, api_key=TEST_KEY, **kw):
     """Call the /generate handler as Gradio does: values by position, in the API's order."""
     args = call_args("generate", **{**GEN_DEFAULTS, "prompt": prompt, "n": n, **kw})
-    return drain(h.generate(*args, request, api_key))
+    return drain(h.runs.generate(*args, request, api_key))
 
 
 def edit(h, request, api_key=TEST_KEY, **kw):
     """Call the /edit handler with the defaults above, ``kw`` by parameter name."""
-    return drain(h.edit(*call_args("edit", **{**EDIT_DEFAULTS, **kw}), request, api_key))
+    return drain(h.runs.edit(*call_args("edit", **{**EDIT_DEFAULTS, **kw}), request, api_key))
 
 
 def test_stream_yields_each_image_then_summary(make_ctx):
-    h = Handlers(make_ctx())
+    h = features(make_ctx())
     outs = generate(h, "a cat", req(), n=3, seed=5)
     counts = [len(g) for g, _ in outs]
     assert counts[0] == 0 and counts[-1] == 3 and 1 in counts  # images appear one by one
@@ -84,7 +88,7 @@ def test_stream_yields_each_image_then_summary(make_ctx):
 
 
 def test_status_follows_browser_language(make_ctx):
-    h = Handlers(make_ctx())
+    h = features(make_ctx())
     assert "完成" in generate(h, "一只猫", req(lang="zh-CN,zh;q=0.9"))[-1][1]
     assert "提示词为空" in generate(h, "  ", req(lang="zh-CN"))[-1][1]
     assert request_lang(req(lang="en-GB,zh;q=0.5")) == "en" and request_lang(None) == "en"
@@ -92,7 +96,7 @@ def test_status_follows_browser_language(make_ctx):
 
 
 def test_a_toast_is_in_one_language_with_its_title_and_no_markdown_escapes(make_ctx):
-    h = Handlers(make_ctx())
+    h = features(make_ctx())
     for lang, title, words in (("ja-JP", "エラー", "画像の URL ではありません"), ("zh-CN", "错误", "不是图片链接"),
                                ("en-US", "Error", "is not an image URL")):
         out = edit(h, req(lang=lang), image_url="not_a*url")
@@ -110,86 +114,91 @@ def test_a_toast_is_in_one_language_with_its_title_and_no_markdown_escapes(make_
 
 
 def test_gallery_paging_and_hosted_isolation(make_ctx):
-    h = Handlers(make_ctx(hosted=True))
+    h = features(make_ctx(hosted=True))
     generate(h, "alice cat", req("alice"), n=2)
     generate(h, "bob dog", req("bob"))
-    items, info, ids, page, _, _ = h.gallery_page("", "", "", 1, req("alice"))
+    items, info, ids, page, _, _ = h.gallery.gallery_page("", "", "", 1, req("alice"))
     assert len(items) == 2 and "2 result" in info and all("alice" in c for _, c in items)
-    assert h.gallery_page("", "", "", 1, req("bob"))[2] != ids
-    assert h.gallery_page("", "", "", 1, req("mallory"))[2] == []
+    assert h.gallery.gallery_page("", "", "", 1, req("bob"))[2] != ids
+    assert h.gallery.gallery_page("", "", "", 1, req("mallory"))[2] == []
     # Bob cannot act on Alice's ids even if he learns them.
     assert h.ctx.store.get(ids[0], h.ctx.owner("bob")) is None
-    _, msg, undo_id, undo = h.gallery_delete(ids[0], req("bob"))
+    _, msg, undo_id, undo = h.gallery.gallery_delete(ids[0], req("bob"))
     assert "Select" in msg and h.ctx.store.get(ids[0]).status == "done" and undo_id is None
     # Alice deletes; Bob's Undo with her id restores nothing, hers does.
-    assert h.gallery_delete(ids[0], req("alice"))[2] == ids[0]
-    msg, _, _ = h.gallery_undo(ids[0], req("bob"))
+    assert h.gallery.gallery_delete(ids[0], req("alice"))[2] == ids[0]
+    msg, _, _ = h.gallery.gallery_undo(ids[0], req("bob"))
     assert "Nothing to undo" in msg and h.ctx.store.get(ids[0]).status == "trashed"
-    msg, _, _ = h.gallery_undo(ids[0], req("alice"))
+    msg, _, _ = h.gallery.gallery_undo(ids[0], req("alice"))
     assert f"#{ids[0]} is back" in msg and h.ctx.store.get(ids[0]).status == "done"
-    zpath, msg = h.gallery_zip(ids, req("bob"))
+    zpath, msg = h.gallery.gallery_zip(ids, req("bob"))
     assert zpath is None
     # thumbnails, not originals, in the grid
     assert all("/thumbs/" in path for path, _ in items)
 
 
 def test_local_mode_shares_one_gallery_and_paging(make_ctx):
-    h = Handlers(make_ctx())
+    h = features(make_ctx())
     for i in range(3):
         generate(h, f"cat {i}", req(f"s{i}"))
-    _, info, ids, _, _, _ = h.gallery_page("", "", "", 1, req("someone-else"))
+    _, info, ids, _, _, _ = h.gallery.gallery_page("", "", "", 1, req("someone-else"))
     assert len(ids) == 3
-    _, _, ids_search, _, _, _ = h.gallery_page("cat 1", "", "", 1, req())
+    _, _, ids_search, _, _, _ = h.gallery.gallery_page("cat 1", "", "", 1, req())
     assert len(ids_search) == 1
-    _, info, none, _, _, _ = h.gallery_page("zzz-no-such-thing", "", "", 1, req())
+    _, info, none, _, _, _ = h.gallery.gallery_page("zzz-no-such-thing", "", "", 1, req())
     assert none == [] and "Nothing matches" in info
     # stepping past the last page clamps
-    _, info, _, page, _, _ = h.gallery_step("", "", "", 1, 5, req())
+    _, info, _, page, _, _ = h.gallery.gallery_step("", "", "", 1, 5, req())
     assert page == 1
 
 
 def test_select_details_actions_zip_delete(make_ctx, tmp_path):
     # reuse() writes to these (names stand in for the widgets)
     targets = ReuseTargets("tabs", "status", {"t2i": {k: f"t2i.{k}" for k in FIELDS["t2i"]}})
-    h = Handlers(make_ctx(), reuse=targets)
+    h = features(make_ctx(), reuse=targets)
     generate(h, "一只橘猫", req(), seed=42)
-    _, _, ids, _, _, _ = h.gallery_page("", "", "", 1, req())
-    sel, details, preview, download, cleared = h.gallery_select(ids, SimpleNamespace(index=0), req())
+    _, _, ids, _, _, _ = h.gallery.gallery_page("", "", "", 1, req())
+    sel, details, preview, download, cleared = h.gallery.gallery_select(ids, SimpleNamespace(index=0), req())
     assert cleared == ""
     assert sel == ids[0] and "qwen-image-plus" in details and "42" in details and preview.endswith(".png")
-    image, tabs, msg = h.send_to_edit(sel, req())
+    image, tabs, msg = h.gallery.send_to_edit(sel, req())
     assert image == preview and "edit" in msg
-    a, b, c, tabs, msg = h.send_to_fuse(sel, "x.png", None, None, req())
+    a, b, c, tabs, msg = h.gallery.send_to_fuse(sel, "x.png", None, None, req())
     assert (a, b, c) == ("x.png", preview, None) and "图2" in msg
-    out = h.reuse(sel, req())
+    out = h.gallery.reuse(sel, req())
     assert out["t2i.prompt"] == "一只橘猫" and out["t2i.seed"] == 42 and out["t2i.size"] == "1328*1328"
     assert out["t2i.n"] == 1  # the run's n, as for every task
-    zpath, msg = h.gallery_zip(ids, req())
+    zpath, msg = h.gallery.gallery_zip(ids, req())
     assert zipfile.ZipFile(zpath).namelist() == [preview.rsplit("/", 1)[1]]
-    _, msg, undo_id, undo = h.gallery_delete(sel, req())
+    _, msg, undo_id, undo = h.gallery.gallery_delete(sel, req())
     assert "trash" in msg and undo_id == sel and undo.visible is True
-    assert h.ctx.store.get(sel).status == "trashed" and h.gallery_page("", "", "", 1, req())[2] == []
-    assert h.gallery_zip([sel], req())[0] is None and h.reuse(sel, req()) == {"status": t("en", "no_selection")}
-    msg, undo_id, undo = h.gallery_undo(sel, req())
+    assert h.ctx.store.get(sel).status == "trashed" and h.gallery.gallery_page("", "", "", 1, req())[2] == []
+    assert h.gallery.gallery_zip([sel], req())[0] is None
+    assert h.gallery.reuse(sel, req()) == {"status": t("en", "no_selection")}
+    msg, undo_id, undo = h.gallery.gallery_undo(sel, req())
     assert "back" in msg and undo_id is None and undo.visible is False
-    assert h.gallery_page("", "", "", 1, req())[2] == [sel] and Path(preview).is_file()
+    assert h.gallery.gallery_page("", "", "", 1, req())[2] == [sel] and Path(preview).is_file()
 
 
-def test_presets_and_swap(make_ctx):
-    h = Handlers(make_ctx())
-    assert h.apply_preset("style", "oil_painting", "", req(lang="zh-CN")) == "把这张图片转换成油画风格"
-    assert h.apply_preset("style", "oil_painting", "", req(lang="ja-JP")) == "この画像を油絵風に変換してください"
-    assert h.apply_preset("add", "", "", req(lang="ja-JP")) == "画面に猫を追加してください"
-    assert h.apply_preset("background", "", "", req()) == "Replace the background with a starry sky"
-    assert h.apply_preset("remove", "", "the bin", req()) == "Remove the bin from the picture"
+def test_presets_and_swap():
+    def fill(preset, style, obj, request):
+        text, last, note = template_fill(preset, style, obj, request)
+        assert last == text and note == ""
+        return text
+
+    assert fill("style", "oil_painting", "", req(lang="zh-CN")) == "把这张图片转换成油画风格"
+    assert fill("style", "oil_painting", "", req(lang="ja-JP")) == "この画像を油絵風に変換してください"
+    assert fill("add", "", "", req(lang="ja-JP")) == "画面に猫を追加してください"
+    assert fill("background", "", "", req()) == "Replace the background with a starry sky"
+    assert fill("remove", "", "the bin", req()) == "Remove the bin from the picture"
     assert preset_instruction("enhance", "", "zh").startswith("增强细节")
-    assert h.swap("a", "b") == ("b", "a")
+    assert swap("a", "b") == ("b", "a")
 
 
 def test_host_key_routing_and_quota(make_ctx, monkeypatch):
     monkeypatch.setenv("DASHSCOPE_API_KEY", TEST_KEY)
     ctx = make_ctx(hosted=True, session_limit=1, total_limit=5)
-    h = Handlers(ctx)
+    h = features(ctx)
     assert ctx.route("").kind == "host" and ctx.route("sk-mine-123456").kind == "own"
     assert len(generate(h, "first", req("v"), api_key="")[-1][0]) == 1
     assert "per visitor per hour" in generate(h, "second", req("v"), api_key="")[-1][1]
@@ -203,7 +212,7 @@ def test_offline_when_no_key(make_ctx):
 
 def test_edit_url_box_needs_a_url_and_upload_wins(make_ctx, tmp_path):
     from PIL import Image
-    h = Handlers(make_ctx())
+    h = features(make_ctx())
     out = edit(h, req(), image_url="not a url")
     assert "not an image URL" in out[-1][2] and out[-1][0] == [] and out.error is not None
     img = tmp_path / "a.png"
@@ -213,23 +222,55 @@ def test_edit_url_box_needs_a_url_and_upload_wins(make_ctx, tmp_path):
 
 
 def test_markdown_in_messages_is_escaped(make_ctx):
-    h = Handlers(make_ctx())
+    h = features(make_ctx())
     out = generate(h, "a cat", req(), size="1328x1328")
     status = out[-1][1]
     assert "1328\\*1328" in status  # shown as 1328*1328, not as emphasis
 
 
 def test_custom_size_with_an_empty_field_is_not_silently_automatic(make_ctx):
-    h = Handlers(make_ctx())
+    h = features(make_ctx())
     out = edit(h, req(), image_url="https://example.com/x.png", size_mode="custom", width=None, height=700)
     assert out[-1][0] == [] and "width" in out[-1][2] and "*700" in out[-1][2].replace("\\\\", "")
 
 
 def test_each_public_handler_takes_the_api_parameters_in_the_table_order():
-    unbuilt = Handlers.__new__(Handlers)  # bound methods, as the layout passes them; no app needed
-    for endpoint in PARAMS:
-        check_handler(getattr(unbuilt, endpoint), endpoint)  # raises TypeError on any drift
+    # The feature that serves each endpoint, unbuilt: bound methods, as the layout passes them; no app needed.
+    owner = {"generate": RunHandlers, "edit": RunHandlers, "fuse": RunHandlers, "variations": ResultActions,
+             "download_run": ResultActions, "download_matching": GallerySearch}
+    assert set(owner) == set(PARAMS)
+    for endpoint, cls in owner.items():
+        check_handler(getattr(cls.__new__(cls), endpoint), endpoint)  # raises TypeError on any drift
     with pytest.raises(TypeError, match="missing"):
         call_args("generate", prompt="a cat")
     with pytest.raises(TypeError, match="unknown"):
         call_args("generate", **GEN_DEFAULTS, prompt="a cat", api_key="sk-x")
+
+
+UI_DIR = Path(__file__).resolve().parent.parent / "aliyun_image" / "ui"
+
+
+def mixins(folder: Path) -> list[str]:
+    """``Class(Base)`` pairs in ``folder`` where both are classes of that folder: features are
+    composed (each built with what it needs), never assembled from mixins."""
+    import ast
+
+    trees = {p: ast.parse(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.py"))}
+    ours = {n.name for tree in trees.values() for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
+    return [f"{p.name}: {n.name}({b.id})" for p, tree in trees.items() for n in ast.walk(tree)
+            if isinstance(n, ast.ClassDef) for b in n.bases if isinstance(b, ast.Name) and b.id in ours]
+
+
+def test_ui_features_are_composed_not_mixed_in(tmp_path):
+    assert mixins(UI_DIR) == []
+    (tmp_path / "a.py").write_text("class Runs:\n    pass\n\n\nclass Handlers(Runs):\n    pass\n")
+    assert mixins(tmp_path) == ["a.py: Handlers(Runs)"]  # the check sees one
+
+
+def test_each_feature_is_its_own_object(make_ctx):
+    f = features(make_ctx())
+    parts = [f.runs, f.models, f.key, f.gallery, f.search, f.actions, f.png, f.rewrite]
+    assert len({type(p) for p in parts}) == len(parts)
+    # variations start runs through the run handlers (one registry: Stop finds them); the
+    # rewrite offer reads the same registry and memo the runs fill
+    assert f.actions.runs is f.runs and f.rewrite.running is f.runs.live and f.rewrite.memo is f.runs.rewrites

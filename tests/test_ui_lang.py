@@ -12,10 +12,10 @@ from gradio.i18n import I18nData
 from aliyun_image import i18n
 from aliyun_image.recipes.reuse import FIELDS
 from aliyun_image.ui import build_demo
-from aliyun_image.ui.assist import check_slots, template_changed, template_fill
+from aliyun_image.ui.form_assist import check_slots, template_changed, template_fill
 from aliyun_image.ui.banner import banner_key
 from aliyun_image.ui.gallery_handlers import ReuseTargets
-from aliyun_image.ui.handlers import Handlers
+from aliyun_image.ui.layout import features
 from aliyun_image.ui.layout import page_i18n
 from aliyun_image.cli.webapp import startup_lines
 
@@ -97,7 +97,7 @@ def test_fusion_slots_say_what_each_file_is(tmp_path):
 
 
 def test_keep_this_wording_after_a_rewritten_run(make_ctx):  # noqa: F811
-    h = Handlers(make_ctx())
+    h = features(make_ctx())
     out = generate(h, "a lighthouse at dusk", req(), seed=42)
     assert "| Your prompt | Rewritten by the service (prompt_extend) |" in out[-1][1]
     keep, keep_run = h.rewrite.offer("t2i", req())
@@ -114,16 +114,16 @@ def test_keep_this_wording_after_a_rewritten_run(make_ctx):  # noqa: F811
 
 def test_gallery_reuse_with_the_rewritten_wording(make_ctx):  # noqa: F811
     targets = ReuseTargets("tabs", "status", {"t2i": {k: f"t2i.{k}" for k in FIELDS["t2i"]}})
-    h = Handlers(make_ctx(), reuse=targets)
+    h = features(make_ctx(), reuse=targets)
     generate(h, "一只橘猫", req(), seed=7)
     rec = h.ctx.store.page()[0][0]
-    out = h.reuse_wording(rec.id, req())
+    out = h.gallery.reuse_wording(rec.id, req())
     assert out["t2i.prompt"] == rec.actual_prompt and "画面细节丰富" in rec.actual_prompt
     assert out["t2i.extend"] is False and out["t2i.seed"] == 7
     generate(h, "no rewriting", req(), prompt_extend=False)
     plain = h.ctx.store.page()[0][0]
-    assert h.reuse_wording(plain.id, req()) == {"status": "No rewritten prompt to keep: run with prompt rewriting "
-                                                          "on first."}
+    assert h.gallery.reuse_wording(plain.id, req()) == {
+        "status": "No rewritten prompt to keep: run with prompt rewriting on first."}
 
 
 def test_banner_and_start_up_lines_follow_the_mode(make_ctx, monkeypatch):  # noqa: F811

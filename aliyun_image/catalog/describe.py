@@ -7,7 +7,7 @@ never guessed.
 from __future__ import annotations
 
 
-from .spec import ModelSpec, SizeRule, models, pixels_label
+from .spec import TIER_2K_PIXELS, ModelSpec, SizeRule, models, pixels_label
 from ..config import region_name
 from ..i18n import render, t
 
@@ -48,16 +48,33 @@ def size_text(rule: SizeRule, lang: str) -> str:
     return t(lang, "catalog.sizes_free")
 
 
+SYMBOLS = {"CNY": "¥", "USD": "$"}
+
+
+def amount_text(value: float, currency: str) -> str:
+    """``¥0.25``, ``$0.075``, or ``0.5 EUR`` for a currency without a symbol here."""
+    symbol = SYMBOLS.get(currency)
+    return f"{symbol}{value:g}" if symbol else f"{value:g} {currency}"
+
+
 def price_text(spec: ModelSpec, region: str, lang: str) -> str:
-    """``"¥0.20 / image (Beijing)"``, with the rewriting price when it differs; or "unknown"."""
+    """``"¥0.20 / image (Beijing)"``, with the rewriting price when it differs, the 2K price and
+    the input image fee when the model has them; or "unknown"."""
     where = region_name(region)
     price = spec.price_in(region)
     if price is None:
         return t(lang, "catalog.price_unknown_in", region=where)
-    text = t(lang, "catalog.price_per_image", price=f"¥{price:g}", region=where)
+    cur = spec.currency_in(region)
+    text = t(lang, "catalog.price_per_image", price=amount_text(price, cur), region=where)
     extended = spec.price_in(region, prompt_extend=True)
     if extended is not None and extended != price:
-        text += t(lang, "catalog.price_with_extend", price=f"¥{extended:g}")
+        text += t(lang, "catalog.price_with_extend", price=amount_text(extended, cur))
+    if spec.tiered_in(region):
+        text += t(lang, "money.tier.price_2k", price=amount_text(spec.price_2k[region], cur),
+                  pixels=f"{TIER_2K_PIXELS:,}")
+    fee = spec.input_price_in(region)
+    if fee:
+        text += t(lang, "money.tier.input_fee", price=amount_text(fee, cur))
     return text
 
 

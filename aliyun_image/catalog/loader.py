@@ -32,10 +32,12 @@ SIZE_KINDS = {"fixed", "sides", "pixels", "none"}
 # note_zh and note_en: a user file's notes from before the message catalogue (read as ``note``)
 _TEXT = ("family", "display", "note", "note_zh", "note_en", "source", "checked", "alias_of", "base", "best")
 MODEL_FIELDS = {"id", "tasks", "endpoints", "size", "edit_size", "n", "prompt_max", "negative_max", "images",
-                "params", "prompt_extend_default", "regions", "price", "price_extend", "status", "unverified",
-                "task_limit", "refuses", "async_api", *_TEXT}
-SIZE_FIELDS = {"kind", "presets", "ratios", "preset_pixels", "default", "min_side", "max_side", "min_pixels",
-               "max_pixels", "max_aspect"}
+                "params", "prompt_extend_default", "regions", "price", "price_extend", "price_2k", "price_input",
+                "currency", "status", "unverified", "task_limit", "refuses", "async_api", *_TEXT}
+SIZE_FIELDS = {"kind", "presets", "ratios", "preset_pixels", "default", "picked", "min_side", "max_side",
+               "min_pixels", "max_pixels", "max_aspect"}
+CURRENCIES = {"CNY", "USD"}
+PRICE_FIELDS = ("price", "price_extend", "price_2k", "price_input")
 
 
 class CatalogError(ValidationError):
@@ -161,8 +163,9 @@ def _check_size(path: Path, name: str, raw: Any) -> dict:
     ratios = raw.get("ratios", [])
     if not isinstance(ratios, list) or not all(isinstance(r, str) and _is_ratio(r) for r in ratios):
         raise _fail(path, f"{where}.ratios", msg("catalog.ratios_list"))
-    if not isinstance(raw.get("default", ""), str):
-        raise _fail(path, f"{where}.default", msg("catalog.size_default_text"))
+    for key in ("default", "picked"):
+        if not isinstance(raw.get(key, ""), str):
+            raise _fail(path, f"{where}.{key}", msg("catalog.size_default_text"))
     return raw
 
 
@@ -195,8 +198,11 @@ def _check_model(path: Path, mid: str, raw: dict, sizes: dict[str, dict], models
         if key in raw and raw[key] not in sizes:
             raise bad(key, msg("catalog.no_size_rule", name=raw[key]))
     _check_numbers(raw, bad)
-    for key in ("price", "price_extend"):
+    for key in PRICE_FIELDS:
         _check_price(raw.get(key, {}), key, bad)
+    currency = raw.get("currency", {})
+    if not isinstance(currency, dict) or not all(r in REGIONS and c in CURRENCIES for r, c in currency.items()):
+        raise bad("currency", msg("money.tier.currency_table", choices=str(sorted(CURRENCIES))))
     if raw.get("best") and raw["best"] not in models:
         raise bad("best", msg("catalog.not_in_catalogue", name=raw["best"]))
     unverified = raw.get("unverified", [])

@@ -43,6 +43,11 @@ BUILTIN_FILE = Path(__file__).with_name("models.toml")
 
 # The product rule: Plus by default, Max when the user asks for the best quality.
 DEFAULT_MODEL: dict[str, str] = {T2I: "qwen-image-plus", EDIT: "qwen-image-edit-plus"}
+# Models priced by output size bill "2K" above this output area, "1K" up to it (the 3.0 reference's
+# usage.output_image_type: qima_output_1k / qima_output_2k).
+TIER_2K_PIXELS = 2_250_000
+TIER_1K, TIER_2K = "1k", "2k"
+DEFAULT_CURRENCY = "CNY"
 _SNAPSHOT_RE = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 
@@ -85,6 +90,7 @@ class SizeRule:
     max_pixels: int = 0
     step: int = 16
     max_aspect: int = 0
+    picked: str | None = None  # with no size: what the service was seen to pick (``default`` None)
 
     @property
     def free(self) -> bool:
@@ -117,9 +123,11 @@ class ModelSpec:
     async_api: str = ASYNC_SYNTHESIS  # which task API the async endpoint means (see models.toml)
     prompt_extend_default: bool = DEFAULT_PROMPT_EXTEND
     regions: tuple[str, ...] = ("beijing", "singapore")
-    price: dict[str, float] = field(default_factory=dict)  # CNY per image, by region
+    price: dict[str, float] = field(default_factory=dict)  # per image (1K when tiered), by region
     price_extend: dict[str, float] = field(default_factory=dict)  # with prompt rewriting on
-    currency: str = "CNY"
+    price_2k: dict[str, float] = field(default_factory=dict)  # per image above TIER_2K_PIXELS
+    price_input: dict[str, float] = field(default_factory=dict)  # per input image (edit, fusion)
+    currencies: dict[str, str] = field(default_factory=dict)  # by region; absent: CNY
     base: str = ""  # the entry this one copies (a snapshot's model, an alias's sibling)
     alias_of: str = ""
     unverified: frozenset[str] = frozenset()
@@ -162,10 +170,25 @@ class ModelSpec:
         """False when the whole entry rests on unverified facts."""
         return "*" not in self.unverified
 
-    def price_in(self, region: str, prompt_extend: bool = False) -> float | None:
-        """Price per generated image in ``region`` (None: not known, never guessed)."""
+    def price_in(self, region: str, prompt_extend: bool = False, tier: str = TIER_1K) -> float | None:
+        """Price per generated image in ``region`` (None: not known, never guessed); ``tier``: the
+        output's size class (:func:`tier_of`), for models priced by it."""
+        if tier == TIER_2K and region in self.price_2k:
+            return self.price_2k[region]
         table = self.price_extend if prompt_extend and self.price_extend else self.price
         return table.get(region)
+
+    def input_price_in(self, region: str) -> float | None:
+        """What each input image of an edit or fusion adds in ``region`` (None: nothing known to)."""
+        return self.price_input.get(region)
+
+    def currency_in(self, region: str) -> str:
+        """The currency of the prices in ``region`` (the catalogue says; CNY when it does not)."""
+        return self.currencies.get(region, DEFAULT_CURRENCY)
+
+    def tiered_in(self, region: str) -> bool:
+        """True when the output's size changes the price in ``region``."""
+        return region in self.price_2k and self.price_2k[region] != self.price.get(region)
 
 
 # --- building specs from the data ----------------------------------------------------------------
@@ -187,7 +210,7 @@ def _size_rule(raw: dict) -> SizeRule:
     return SizeRule(kind=raw["kind"], presets=presets, default=raw.get("default") or None,
                     min_side=raw.get("min_side", 0), max_side=raw.get("max_side", 0),
                     min_pixels=raw.get("min_pixels", 0), max_pixels=raw.get("max_pixels", 0),
-                    max_aspect=raw.get("max_aspect", 0))
+                    max_aspect=raw.get("max_aspect", 0), picked=raw.get("picked") or None)
 
 
 def _spec(raw: dict, sizes: dict[str, SizeRule]) -> ModelSpec:
@@ -208,6 +231,8 @@ def _spec(raw: dict, sizes: dict[str, SizeRule]) -> ModelSpec:
         prompt_extend_default=raw.get("prompt_extend_default", DEFAULT_PROMPT_EXTEND),
         regions=tuple(raw.get("regions", ("beijing", "singapore"))),
         price=dict(raw.get("price", {})), price_extend=dict(raw.get("price_extend", {})),
+        price_2k=dict(raw.get("price_2k", {})), price_input=dict(raw.get("price_input", {})),
+        currencies=dict(raw.get("currency", {})),
         base=raw.get("base", ""), alias_of=raw.get("alias_of", ""),
         unverified=frozenset(raw.get("unverified", ())), source=raw.get("source", ""),
         checked=raw.get("checked", ""), task_limit=raw.get("task_limit"))
@@ -323,8 +348,28 @@ def size_options(model: str, task: str = T2I) -> list[SizeOption]:
 
 
 def with_region_prices(spec: ModelSpec, region: str) -> ModelSpec:
-    """``spec`` restricted to one region's price (for display)."""
-    return replace(spec, price={region: spec.price[region]} if region in spec.price else {})
+    """``spec`` restricted to one region's prices (for display)."""
+    def one(table: dict) -> dict:
+        return {region: table[region]} if region in table else {}
+    return replace(spec, price=one(spec.price), price_extend=one(spec.price_extend), price_2k=one(spec.price_2k),
+                   price_input=one(spec.price_input), currencies=one(spec.currencies))
+
+
+def tier_of(width: int, height: int) -> str:
+    """The size class an output of ``width`` x ``height`` is billed as: 2K above
+    :data:`TIER_2K_PIXELS`, else 1K."""
+    return TIER_2K if width * height > TIER_2K_PIXELS else TIER_1K
+
+
+def billed_tier(output_image_type: str) -> str | None:
+    """The size class a reply's ``usage.output_image_type`` names (``qima_output_2k`` -> ``"2k"``);
+    None when it names none."""
+    kind = (output_image_type or "").strip().lower()
+    if kind.endswith("_2k") or kind == "2k":
+        return TIER_2K
+    if kind.endswith("_1k") or kind == "1k":
+        return TIER_1K
+    return None
 
 
 # --- sizes --------------------------------------------------------------------------------------

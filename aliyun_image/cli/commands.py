@@ -45,7 +45,11 @@ def _common_image_args(p: argparse.ArgumentParser, *, edit: bool, lang: str) -> 
     neg = p.add_mutually_exclusive_group()
     neg.add_argument("--negative", help=_h(lang, "negative"))
     neg.add_argument("--no-negative", action="store_true", help=_h(lang, "no_negative"))
-    p.add_argument("--no-extend", action="store_true", help=_h(lang, "no_extend"))
+    # Neither flag: rewriting follows the model's catalogue default (off for z-image-turbo, where on
+    # doubles the price).
+    ext = p.add_mutually_exclusive_group()
+    ext.add_argument("--extend", action="store_true", help=t(lang, "money.tier.help_extend"))
+    ext.add_argument("--no-extend", action="store_true", help=_h(lang, "no_extend"))
     _rewriting_args(p, lang)
     p.add_argument("--watermark", action="store_true", help=_h(lang, "watermark"))
     if edit:
@@ -218,7 +222,8 @@ def _run_images(args: argparse.Namespace, lang: str) -> int:
         svc = ImageService(settings)
         negative = "" if args.no_negative else args.negative
         opts = dict(model=args.model, best=args.best, size=args.size, n=args.n, seed=args.seed,
-                    negative=negative, prompt_extend=not args.no_extend, watermark=args.watermark,
+                    negative=negative, watermark=args.watermark,
+                    prompt_extend=True if args.extend else False if args.no_extend else None,
                     use_async=args.use_async, extend_mode=args.extend_mode, thinking=args.thinking)
         if args.command == "generate":
             job = svc.plan("t2i", args.prompt, **opts)

@@ -49,7 +49,10 @@ def model_info(spec: catalog.ModelSpec) -> dict:
         "params": sorted(spec.params), "refuses": sorted(spec.refuses), "async_api": spec.async_api,
         "prompt_extend_default": spec.prompt_extend_default,
         # Prices only where the catalogue has them: an absent region stays absent, never guessed.
-        "currency": spec.currency, "price": dict(spec.price), "price_extend": dict(spec.price_extend),
+        # currency: the one of every priced region (None when they differ: see currencies)
+        "currency": _one_currency(spec), "currencies": {r: spec.currency_in(r) for r in sorted(spec.price)},
+        "price": dict(spec.price), "price_extend": dict(spec.price_extend),
+        "price_2k": dict(spec.price_2k), "price_input": dict(spec.price_input),
         "best": spec.best, "alias_of": spec.alias_of, "snapshot_of": spec.snapshot_of,
         "snapshots": list(spec.snapshots), "note_zh": render("zh", spec.note), "note_en": render("en", spec.note),
         "source": spec.source, "checked": spec.checked,
@@ -85,6 +88,12 @@ def _size_text(rule: catalog.SizeRule, task: str, lang: str) -> str:
     return say("with_default", what=what, default=default)
 
 
+def _one_currency(spec: catalog.ModelSpec) -> str | None:
+    """The currency of all the model's prices, or None when regions differ (3.0: CNY and USD)."""
+    found = {spec.currency_in(r) for r in spec.price} or {spec.currency_in("")}
+    return found.pop() if len(found) == 1 else None
+
+
 def _price_text(spec: catalog.ModelSpec, lang: str) -> str:
     """Price per image in each region the catalogue prices; "price unknown" where it has none."""
     parts = []
@@ -95,11 +104,18 @@ def _price_text(spec: catalog.ModelSpec, lang: str) -> str:
             parts.append(t(lang, "cli.models.price_unknown_in", region=name))
             continue
         on = spec.price_extend.get(region)
-        if on is None:
-            parts.append(f"{name} {off:g} {spec.currency}")
-        else:  # prompt rewriting changes the price (z-image-turbo): both, never one guessed
-            parts.append(t(lang, "cli.models.price_rewriting", region=name, off=f"{off:g}", currency=spec.currency,
-                           on=f"{on:g}"))
+        cur = spec.currency_in(region)
+        if on is not None:  # prompt rewriting changes the price (z-image-turbo): both, never one guessed
+            text = t(lang, "cli.models.price_rewriting", region=name, off=f"{off:g}", currency=cur, on=f"{on:g}")
+        elif spec.tiered_in(region):  # the output's size changes the price (3.0-pro)
+            text = t(lang, "money.tier.models_tiers", region=name, low=f"{off:g}", high=f"{spec.price_2k[region]:g}",
+                     currency=cur)
+        else:
+            text = f"{name} {off:g} {cur}"
+        fee = spec.input_price_in(region)
+        if fee:
+            text += t(lang, "money.tier.models_input", fee=f"{fee:g}")
+        parts.append(text)
     if not parts:
         return t(lang, "cli.models.price_unknown")
     return t(lang, "cli.models.per_image", prices=t(lang, "cli.models.separator").join(parts))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from decimal import Decimal
 from typing import Any
 
 from ..money import billing, budget, ledger
@@ -90,13 +89,15 @@ def dry_run(svc: Any, job: Any, lang: str) -> int:
 
 
 def cost_line(svc: Any, job: Any, batch: Any, lang: str) -> str | None:
-    """The last line of a run: what it cost (stored images x price; maybe billed apart). None when
-    nothing was or may have been billed (the error said it all: failures are free)."""
+    """The last line of a run: what it cost (the stored images' prices as billed; maybe billed
+    apart). None when nothing was or may have been billed and nothing was refused by content
+    moderation (the error said it all: failures are free)."""
     est = estimate(job, svc.settings.region)
-    if sum(billing.run_cost(est, len(batch.results), batch.failures)) == 0:
+    if sum(billing.run_cost(est, len(batch.results), batch.failures)) == 0 and not billing.moderated(batch.failures):
         return None
     free = billing.paid_by(svc.settings, svc.settings.api_key) == ledger.FREE
-    return billing.run_cost_text(est, len(batch.results), batch.failures, lang, free=free)
+    return billing.run_cost_text(est, len(batch.results), batch.failures, lang, free=free,
+                                 prices=[r.price for r in batch.results])
 
 
 def _budget_rows(s: Settings, today: ledger.Spend, month: ledger.Spend, lang: str) -> list[str]:
@@ -104,8 +105,8 @@ def _budget_rows(s: Settings, today: ledger.Spend, month: ledger.Spend, lang: st
     for kind, limit, spent in (("daily", s.daily_budget, today), ("monthly", s.monthly_budget, month)):
         if limit is None:
             continue
-        left = max(limit - spent.total(), Decimal(0))
-        out.append(t(lang, f"cli.spend.{kind}_budget", limit=money_text(limit, "CNY"), left=money_text(left, "CNY")))
+        for cur, rest in budget.left(limit, spent).items():  # each currency on its own
+            out.append(t(lang, f"cli.spend.{kind}_budget", limit=money_text(limit, cur), left=money_text(rest, cur)))
     return out
 
 

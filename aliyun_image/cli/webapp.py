@@ -42,7 +42,7 @@ def _env_float(name: str, default: float) -> float:
 class _Redacting:
     """A text stream that scrubs anything shaped like an API key before it reaches the log.
 
-    Keys never travel as component values (see :mod:`aliyun_image.ui.handlers`), but Gradio prints
+    Keys never travel as component values (see :mod:`aliyun_image.ui.run_handlers`), but Gradio prints
     the inputs of a malformed queue call and tracebacks verbatim: this is the last line of
     defence against a client that puts a key somewhere it does not belong.
     """

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from typing import TYPE_CHECKING, Any
 
 from ..catalog import ASYNC_GENERATION, ModelSpec
-from ..errors import bad_reply
+from ..errors import bad_reply, is_moderation
 
 if TYPE_CHECKING:  # only for annotations: jobs imports nothing from here
     from ..jobs import Job
@@ -219,6 +219,9 @@ def parse_task(reply: Reply) -> TaskState:
         detail = "missing output.task_status" if not raw else f"unknown task_status {raw[:40]!r}"
         raise bad_reply(200, detail, reply.request_id, json.dumps(reply.data)[:200]) from None
     if status is TaskStatus.SUCCEEDED:
+        refused = _moderated(reply)
+        if refused is not None:  # every image refused by content moderation: a failed task, not billed
+            return TaskState(TaskStatus.FAILED, code=refused[0], message=refused[1])
         return TaskState(status, generation=_task_generation(reply))
     if status.finished:
         message = str(out.get("message") or status.value)
@@ -226,6 +229,17 @@ def parse_task(reply: Reply) -> TaskState:
             message = "task not found or expired (task ids live 24 h)"
         return TaskState(status, code=str(out.get("code") or f"Task.{status.value.title()}"), message=message)
     return TaskState(status)
+
+
+def _moderated(reply: Reply) -> tuple[str, str] | None:
+    """(code, message) when a SUCCEEDED task's results are all refusals by content moderation."""
+    results = reply.output.get("results")
+    if not isinstance(results, list) or not results:
+        return None
+    items = [r for r in results if isinstance(r, dict)]
+    if not items or any(r.get("url") or not is_moderation(str(r.get("code") or "")) for r in items):
+        return None
+    return str(items[0]["code"]), str(items[0].get("message") or items[0]["code"])
 
 
 def _task_generation(reply: Reply) -> Generation:

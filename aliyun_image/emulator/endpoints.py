@@ -14,6 +14,7 @@ from urllib.parse import unquote
 
 from ..catalog import ASYNC, ASYNC_GENERATION, EDIT, T2I
 from .errors import ServiceError
+from .faults import TaskOutcome
 from .multipart import Part
 from .render import Recipe
 from .sizes import edit_default_size
@@ -146,12 +147,41 @@ def _rewritten(order: ImageOrder) -> list[dict]:
     return [{"text": extended_prompt(order.prompt)}] if order.prompt_extend else []
 
 
+# Content moderation: a prompt with one of these words is refused as the service refuses flagged
+# content (sync: 400 DataInspectionFailed; a task: FAILED with that code), so the product's
+# "not billed" path can be exercised without scripting a fault.
+MODERATION_WORDS = ("违禁内容", "moderation-refuse")
+MSG_MODERATION = "Input or output data may contain inappropriate content."
+QIMA_2K_PIXELS = 2_250_000  # the 3.0 reference: qima_output_2k above this output area
+
+
+def moderated(prompt: str) -> bool:
+    """True when the emulator's content moderation refuses ``prompt`` (see :data:`MODERATION_WORDS`)."""
+    return any(word in prompt for word in MODERATION_WORDS)
+
+
+def usage_of(order: ImageOrder, size: tuple[int, int], inputs: list) -> dict:
+    """The reply's ``usage``: the size and count; for the 3.0 line (the models that bill input
+    images) also the billed classes the 3.0 reference documents: ``output_image_type``
+    ``qima_output_1k``/``_2k`` by output area, input counts (the type present even without input)."""
+    usage: dict = {"width": size[0], "height": size[1], "image_count": order.n}
+    if order.spec.price_input:
+        biggest = max((i.width * i.height for i in inputs), default=0)
+        usage.update(output_image_count=order.n,
+                     output_image_type="qima_output_2k" if size[0] * size[1] > QIMA_2K_PIXELS else "qima_output_1k",
+                     input_image_count=len(inputs),
+                     input_image_type="qima_input_2k" if biggest > QIMA_2K_PIXELS else "qima_input_1k")
+    return usage
+
+
 def generation(state: EmulatorState, rec: Recorded) -> HttpReply:
     """``POST .../multimodal-generation/generation``: text-to-image or edit, answer in the reply."""
     authenticate(state, rec)
     require_json(rec)
     order = parse_generation(parse_json(rec.body), state.region)
     inputs, size = _inputs_and_size(state, rec, order)
+    if moderated(order.prompt):  # refused before anything is made: nothing billed
+        raise ServiceError(400, "DataInspectionFailed", MSG_MODERATION)
     with state.task_slot(bearer_key(rec), rec):  # the account's limit: 429 beyond it, nothing generated
         _note(rec, order, size)
         recipes = _recipes(state, order, size, tuple(i.sha for i in inputs))
@@ -164,8 +194,7 @@ def generation(state: EmulatorState, rec: Recorded) -> HttpReply:
         if order.task == T2I and not order.spec.does(EDIT):
             output["task_metric"] = {"TOTAL": order.n, "SUCCEEDED": order.n, "FAILED": 0}
         state.sleep_latency(rec, images=order.n)
-    return json_reply({"output": output, "usage": {"width": size[0], "height": size[1], "image_count": order.n},
-                       "request_id": new_request_id()})
+    return json_reply({"output": output, "usage": usage_of(order, size, inputs), "request_id": new_request_id()})
 
 
 def _inputs_and_size(state: EmulatorState, rec: Recorded, order: ImageOrder) -> tuple[list, tuple[int, int]]:
@@ -192,7 +221,11 @@ def image_task_create(state: EmulatorState, rec: Recorded) -> HttpReply:
     with state.task_slot(bearer_key(rec), rec) as account:  # a created task counts until it ends
         _note(rec, order, size)
         tokens = [state.results.add(r) for r in _recipes(state, order, size, tuple(i.sha for i in inputs))]
-        task = state.tasks.create(order, tokens, state.task_delay, state.faults.take_outcome())
+        outcome = state.faults.take_outcome()
+        if moderated(order.prompt):  # the output check fails the task
+            outcome = TaskOutcome("FAILED", "DataInspectionFailed", MSG_MODERATION)
+        task = state.tasks.create(order, tokens, state.task_delay, outcome)
+        task.usage = usage_of(order, size, inputs)  # what its finished poll reports as billed
         state.add_task(account, task)
         state.sleep_latency(rec)
     return json_reply({"output": {"task_status": "PENDING", "task_id": task.id}, "request_id": new_request_id()})
@@ -210,6 +243,8 @@ def _as_messages(task, body: dict) -> dict:
     content += [{"text": results[0]["actual_prompt"]}] if results and results[0].get("actual_prompt") else []
     out["choices"] = [{"finish_reason": "stop", "message": {"role": "assistant", "content": content}}]
     out.update(rewrite_status(task.order))
+    if task.usage:  # the sync reply's usage, size classes included (as unverified as the shape)
+        body["usage"] = task.usage
     return body
 
 
@@ -224,7 +259,10 @@ def task_create(state: EmulatorState, rec: Recorded) -> HttpReply:
     with state.task_slot(bearer_key(rec), rec) as account:  # a created task counts until it ends
         _note(rec, order, order.size)
         tokens = [state.results.add(r) for r in _recipes(state, order, order.size, ())]
-        task = state.tasks.create(order, tokens, state.task_delay, state.faults.take_outcome())
+        outcome = state.faults.take_outcome()
+        if moderated(order.prompt):  # the output check fails the task
+            outcome = TaskOutcome("FAILED", "DataInspectionFailed", MSG_MODERATION)
+        task = state.tasks.create(order, tokens, state.task_delay, outcome)
         state.add_task(account, task)
         state.sleep_latency(rec)
     return json_reply({"output": {"task_status": "PENDING", "task_id": task.id}, "request_id": new_request_id()})

@@ -1,8 +1,9 @@
 """The size the emulator answers with when a request names none.
 
-Three cases, as the models document describes the service: a model with a default size uses
-it (``qwen-image-plus``: ``1664*928``); a model whose default is "the service picks"
-(``qwen-image-3.0``) picks from the prompt; an edit follows the last input image.
+Four cases, as the models document describes the service: a model with a default size uses
+it (``qwen-image-plus``: ``1664*928``); a model whose pick was seen (``picked``: ``qwen-image-3.0``
+answered 2048*2048) answers that; another whose default is "the service picks" picks from the
+prompt; an edit follows the last input image.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def default_size(rule: SizeRule, prompt: str) -> tuple[int, int]:
     nearest the aspect the prompt asks for (:func:`prompt_aspect`), else about 1024*1024."""
     if rule.default:
         w, h = rule.default.split("*")
+        return int(w), int(h)
+    if rule.picked:  # what the service was seen to pick (3.0: 2048*2048, whatever the prompt)
+        w, h = rule.picked.split("*")
         return int(w), int(h)
     aspect = prompt_aspect(prompt)
     if rule.presets:

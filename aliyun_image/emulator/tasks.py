@@ -46,6 +46,7 @@ class Task:
     outcome: TaskOutcome | None = None
     canceled_at: float | None = None  # wall-clock
     url_expires_base: float | None = field(default=None)  # wall time the result URLs were minted
+    usage: dict = field(default_factory=dict)  # 3.0-line tasks: the usage their finished poll reports
 
 
 class TaskStore:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 from collections.abc import Callable, Iterator, Sequence
 
+from ..catalog import get_model
 from ..money import billing, budget
 from ..storage import charges
 from ..dashscope import protocol
@@ -288,7 +289,9 @@ class ImageService:
                          inputs=job.input_refs(), request_id=gen.request_id if gen else request_id,
                          usage=gen.usage if gen else {}, actual_prompt=gen.actual_prompt if gen else None,
                          url=url, url_expires=url_expiry(url) if url else None, owner=ctx.owner,
-                         **billing.price_fields(self.settings, job, ctx.key))
+                         # the first image of a request carries the request's input image fee
+                         **billing.billed_fields(self.settings, job, ctx.key, gen.usage if gen else None,
+                                                 first=idx % max(1, job.per_request) == 0))
 
     def _one_request(self, ctx: RunContext, i: int, seed: int) -> None:
         """One API request, in its turn (:mod:`.scheduler`); its results are recorded, then downloaded."""
@@ -359,10 +362,21 @@ class ImageService:
         the reply said of the rewriting next to the rewritten prompt."""
         url = gen.urls[0]
         extra = reply_params(gen)
-        rec = self.store.get(rid) if extra else None
+        rec = self.store.get(rid) if extra or gen.usage else None
         self.store.set_url(rid, url=url, url_expires=url_expiry(url), request_id=gen.request_id,
                            usage=gen.usage, actual_prompt=gen.actual_prompt,
-                           params={**rec.params, **extra} if rec is not None else None)
+                           params={**rec.params, **extra} if rec is not None and extra else None,
+                           billed=self._billed(rec, gen) if rec is not None else None)
+
+    def _billed(self, rec: Record, gen: Generation) -> dict | None:
+        """A task's row priced as its finished poll's ``usage`` billed it (the row was priced by
+        the estimate when the task was created); None for rows of no known model or region."""
+        spec = get_model(rec.model)
+        if spec is None or not rec.region or rec.price is None:
+            return None
+        p = rec.params
+        return billing.billed_price(spec, rec.region, bool(p.get("prompt_extend")), p.get("size"), len(rec.inputs),
+                                    gen.usage, first=True)
 
     def _store_and_download(self, ctx: RunContext, news: list[NewResult]) -> None:
         """Record result URLs first, then download them concurrently."""

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from . import budget, ledger
 from ..storage import charges
 from ..config import OFFLINE_KEY, Settings
-from .estimate import Estimate, estimate, money_text, unit_price
-from ..errors import AliyunImageError, DownloadError, StorageError, ValidationError, may_be_billed
+from ..catalog import TIER_1K, ModelSpec, billed_tier, tier_of
+from .estimate import Estimate, estimate, money, money_text, planned_tier, unit_price
+from ..errors import AliyunImageError, DownloadError, StorageError, ValidationError, is_moderation, may_be_billed
 from ..i18n import t
 from ..storage import ResultStore
 
@@ -34,10 +36,49 @@ def paid_by(settings: Settings, key: str | None) -> str:
 
 
 def price_fields(settings: Settings, job: Job, key: str | None) -> dict[str, Any]:
-    """What a result (or a charge) records of its price: region, unit price, currency, payer."""
-    unit = unit_price(job.spec, settings.region, job.prompt_extend)
-    return {"region": settings.region, "price": None if unit is None else str(unit),
-            "currency": job.spec.currency, "paid_by": paid_by(settings, key)}
+    """What a charge with no reply records of its price: region, the estimate's unit price (the
+    size class asked for, 2K when left to the model), currency, payer."""
+    est = estimate(job, settings.region)
+    return {"region": settings.region, "price": None if est.unit is None else str(est.unit),
+            "currency": est.currency, "paid_by": paid_by(settings, key)}
+
+
+def _usage_int(usage: dict, name: str) -> int | None:
+    value = usage.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def billed_fields(settings: Settings, job: Job, key: str | None, usage: dict | None, first: bool) -> dict[str, Any]:
+    """What a result records of its price as the reply's ``usage`` says it was billed (see
+    :func:`billed_price`), with region, currency and payer. Fields for
+    :class:`~aliyun_image.storage.NewResult`."""
+    region = settings.region
+    fields = billed_price(job.spec, region, job.prompt_extend, job.size, len(job.images), usage, first)
+    return {"region": region, "currency": job.spec.currency_in(region), "paid_by": paid_by(settings, key), **fields}
+
+
+def billed_price(spec: ModelSpec, region: str, prompt_extend: bool, size: str | None, images: int,
+                 usage: dict | None, first: bool) -> dict[str, Any]:
+    """The price of one image as the reply's ``usage`` billed it: the size class
+    ``output_image_type`` names (else the one of ``usage.width/height``, else the one ``size`` asked
+    for, 2K when left to the model), and for the ``first`` image of a request the fee of the input
+    images ``input_image_count`` counts (else ``images``). ``{"price", "billed_as", "billed_inputs"}``."""
+    usage = usage or {}
+    named = str(usage.get("output_image_type") or "")
+    tier = billed_tier(named)
+    width, height = _usage_int(usage, "width"), _usage_int(usage, "height")
+    if tier is None and width and height:
+        tier = tier_of(width, height)
+    if tier is None:
+        tier = planned_tier(spec, region, size)[0] or TIER_1K
+    unit = unit_price(spec, region, prompt_extend, tier)
+    fee = money(spec.input_price_in(region))
+    inputs = 0
+    if first and fee:
+        counted = _usage_int(usage, "input_image_count")
+        inputs = counted if counted is not None else images
+    price = unit if unit is None or not inputs else unit + (fee or Decimal(0)) * inputs
+    return {"price": None if price is None else str(price), "billed_as": named, "billed_inputs": inputs}
 
 
 def record_maybe(store: ResultStore, settings: Settings, ctx: Any, exc: AliyunImageError, count: int,
@@ -67,7 +108,7 @@ def hold_budget(store: ResultStore, settings: Settings, job: Job, key: str | Non
 def settle_one(store: ResultStore, settings: Settings, job: Job, hold: int | None) -> None:
     """One image of the run holding ``hold`` is settled (stored, failed or maybe billed, its charge
     recorded): its share of the hold goes, so the run is not counted twice against the budget."""
-    unit = unit_price(job.spec, settings.region, job.prompt_extend)
+    unit = estimate(job, settings.region).unit
     if hold is not None and unit is not None:
         with contextlib.suppress(AliyunImageError):  # the hold only errs on the safe side
             store.charges(charges.shrink_hold, hold, str(unit))
@@ -96,24 +137,55 @@ def budget_refusal(store: ResultStore, settings: Settings, est: Estimate, key: s
 def run_cost(est: Estimate, stored: int, failures: Sequence[AliyunImageError]) -> tuple[int, int]:
     """(billed, maybe billed) images of a finished run: stored ones and ones made but not saved
     (download or disk failures: the service made them) are billed; calls sent without a usable
-    answer may be. Refusals and failures cost nothing."""
+    answer may be. Refusals (content moderation's included) and failures cost nothing."""
     made = sum(1 for f in failures if isinstance(f, (DownloadError, StorageError)))
     maybe = sum(1 for f in failures if may_be_billed(f)) - made
     return stored + made, maybe
 
 
+def moderated(failures: Sequence[AliyunImageError]) -> int:
+    """Images of a run refused by content moderation (free)."""
+    return sum(1 for f in failures if is_moderation(f.code))
+
+
+def _billed_total(est: Estimate, prices: Sequence[str | None] | None, billed: int) -> Decimal | None:
+    """What the billed images cost as recorded: the stored results' prices (as their replies'
+    usage billed them), images made but not saved at the estimate's unit; None when unknown."""
+    if est.unit is None:
+        return None
+    if prices is None:  # no recorded prices given: the estimate's
+        return est.unit * billed + (est.input_fee if billed else Decimal(0))
+    if any(p is None for p in prices):
+        return None
+    return sum((Decimal(p) for p in prices if p is not None), Decimal(0)) + est.unit * (billed - len(prices))
+
+
 def run_cost_text(est: Estimate, stored: int, failures: Sequence[AliyunImageError], lang: str,
-                  free: bool = False) -> str:
-    """``This run cost: ¥0.40 (2 × ¥0.20)`` (plus maybe billed) in ``lang``, for the end of a run."""
+                  free: bool = False, prices: Sequence[str | None] | None = None) -> str:
+    """``This run cost: ¥0.40 (2 × ¥0.20)`` (plus maybe billed, and images content moderation
+    refused: free) in ``lang``, for the end of a run. ``prices``: the stored results' recorded
+    prices (what the service billed); where they differ from the estimate, the line says so."""
     if free:
         return t(lang, "money.run_cost_offline")
     billed, maybe = run_cost(est, stored, failures)
-    if est.unit is None:
+    refused = moderated(failures)
+    if refused and not billed and not maybe:  # only refusals: say it cost nothing, and why
+        return t(lang, "money.tier.run_cost_moderated", zero=money_text(Decimal(0), est.currency), n=refused)
+    total = _billed_total(est, prices, billed)
+    if est.unit is None or total is None:
         head = t(lang, "money.run_cost_unknown", n=billed, model=est.model)
-    else:
-        head = t(lang, "money.run_cost", total=money_text(est.unit * billed, est.currency), n=billed,
+    elif total == est.unit * billed:
+        head = t(lang, "money.run_cost", total=money_text(total, est.currency), n=billed,
                  each=money_text(est.unit, est.currency))
+    else:  # size classes or input images: not one unit price
+        count = t(lang, "money.images_one" if billed == 1 else "money.images", n=billed)
+        head = t(lang, "money.tier.run_cost", total=money_text(total, est.currency), count=count)
+    expected = None if est.unit is None else est.unit * billed + (est.input_fee if billed else Decimal(0))
+    if total is not None and expected is not None and total != expected:
+        head += t(lang, "money.tier.differs", amount=money_text(expected, est.currency))
     if maybe:
         amount = "" if est.unit is None else " " + money_text(est.unit * maybe, est.currency)
         head += t(lang, "money.run_cost_maybe", n=maybe, amount=amount)
+    if refused:
+        head += t(lang, "money.tier.moderated", n=refused)
     return head

@@ -1,6 +1,8 @@
 """The budget cap: a run whose estimate would cross a budget is refused before any request.
 
-Budgets (amounts in the price list's currency, CNY): daily and monthly (the local calendar),
+Budgets are amounts counted in the currency of the run they check: CNY and USD are never added,
+so a budget of 5 caps ¥5 of CNY-priced spend and $5 of USD-priced spend (Singapore's 3.0-line
+prices) each on its own, and a refusal names its amounts in that currency. Daily and monthly (the local calendar),
 and for a hosted demo the host key's spend per rolling hour, for the whole demo and per visitor
 (the money form of :class:`~aliyun_image.money.quota.HourlyQuota`'s image counts). A run is refused
 when spent + maybe billed + what runs in flight hold + its own estimate would go past one.
@@ -85,7 +87,9 @@ def _check_and_hold(db: Any, budgets: Budgets, est: Estimate, total: Decimal, sc
     holds = [h for h in charges.holds(db) if h["currency"] == est.currency and (scope is None or h["paid_by"] == scope)]
     for kind, limit, since in windows:
         mine = kind == "session"
-        spent = tally(r for r in rows if r["created"] >= since and (not mine or r["owner"] == owner))
+        # only the run's currency: the refusal shows what this budget counted, never ¥ and $ summed
+        spent = tally(r for r in rows if r["created"] >= since and (not mine or r["owner"] == owner)
+                      and r["currency"] == est.currency)
         flying = sum((Decimal(h["price"]) for h in holds if not mine or h["owner"] == owner), Decimal(0))
         if spent.total(est.currency) + flying + total > limit:
             raise _over(kind, limit, spent, flying, est, hosted)
@@ -114,3 +118,10 @@ def _over(kind: str, limit: Decimal, spent: Spend, flying: Decimal, est: Estimat
 def _unpriced(est: Estimate, hosted: bool) -> ValidationError:
     todo = msg("money.unpriced_todo_hosted" if hosted else "money.unpriced_todo_local")
     return ValidationError(msg("money.unpriced", model=est.model, todo=todo), code="Budget.UnknownPrice")
+
+
+def left(limit: Decimal, spent: Spend, currencies: Any = ()) -> dict[str, Decimal]:
+    """What ``limit`` leaves in each currency spent (CNY always, plus ``currencies``): each
+    currency counts on its own."""
+    names = {"CNY", *currencies, *spent.billed.amounts, *spent.maybe.amounts}
+    return {c: max(limit - spent.total(c), Decimal(0)) for c in sorted(names)}

@@ -13,8 +13,13 @@ from the gallery (or a hosted store's pruning) does not make its money unspent. 
   before their own budget check (``code`` names the holding process:
   a crashed one's holds are ignored and removed).
 
-A failed or refused request gets no row: Bailian does not bill it. Prices are decimal text (None:
-unknown, never guessed). This module only reads and writes the table (the sums are in
+A row records what the reply's ``usage`` says was billed: ``billed_as`` its
+``output_image_type`` (``qima_output_2k``: the 2K price; '' when the reply names none) and
+``inputs`` the input images billed with it (the 3.0 line: the first image of a request carries
+them, its ``price`` includes their fee).
+
+A failed or refused request gets no row (content moderation included): Bailian does not bill
+it. Prices are decimal text (None: unknown, never guessed). This module only reads and writes the table (the sums are in
 :mod:`aliyun_image.money.ledger`); it knows nothing of API keys.
 """
 
@@ -39,11 +44,15 @@ CREATE TABLE IF NOT EXISTS charges (
     state      TEXT NOT NULL,            -- billed | maybe | hold
     paid_by    TEXT NOT NULL DEFAULT '', -- '' the configured key, 'own' a key given with the call
     code       TEXT NOT NULL DEFAULT '', -- maybe: the error code that left the outcome unknown
-    created    REAL NOT NULL
+    created    REAL NOT NULL,
+    billed_as  TEXT NOT NULL DEFAULT '', -- v3: usage.output_image_type ('' not given)
+    inputs     INTEGER NOT NULL DEFAULT 0 -- v3: input images billed with this row
 );
 CREATE INDEX IF NOT EXISTS charges_created ON charges(created);
 """
 PRICE_COLUMNS = (("region", "TEXT"), ("price", "TEXT"), ("currency", "TEXT"), ("paid_by", "TEXT"))
+# Version 3: what the reply's usage said was billed (see the module docstring).
+USAGE_COLUMNS = (("billed_as", "TEXT NOT NULL DEFAULT ''"), ("inputs", "INTEGER NOT NULL DEFAULT 0"))
 BILLED, MAYBE, HOLD = "billed", "maybe", "hold"
 
 
@@ -61,6 +70,12 @@ def migrate(db: sqlite3.Connection, version: int) -> None:
     for statement in SCHEMA.split(";\n"):  # not executescript: it would end the caller's transaction
         if statement.strip():
             db.execute(statement)
+    # Version 2 stores: the table exists without the usage columns (its rows keep '' and 0: the
+    # replies' usage was not recorded on them).
+    have = {row[1] for row in db.execute("PRAGMA table_info(charges)")}
+    for name, kind in USAGE_COLUMNS:
+        if name not in have:
+            db.execute(f"ALTER TABLE charges ADD COLUMN {name} {kind}")
     if version == 1:
         # The offline demo shares the data folder: its stand-ins (emulator URLs on this machine)
         # were never billed, so they are marked as its own and get no charge.
@@ -84,15 +99,20 @@ def add(db: sqlite3.Connection, *, model: str, region: str, price: str | None, c
     return int(cur.lastrowid or 0)
 
 
-def bill_result(db: sqlite3.Connection, rid: int, created: float | None = None) -> None:
+def bill_result(db: sqlite3.Connection, rid: int, created: float | None = None, billed_as: str = "",
+                inputs: int = 0) -> None:
     """The result ``rid`` got its image: it is billed, at its recorded price (the offline demo's
     stand-ins are free and get no row: a hosted demo's disk is not filled with zero charges).
-    ``created``: when it was made, if not now (a row the journal kept while the disk was full)."""
+    ``created``: when it was made, if not now (a row the journal kept while the disk was full);
+    ``billed_as`` and ``inputs``: what the reply's usage said (see the module docstring)."""
     when = time.time() if created is None else created
-    db.execute("INSERT INTO charges (result_id, owner, model, region, price, currency, state, paid_by, created)"
+    db.execute("INSERT INTO charges (result_id, owner, model, region, price, currency, state, paid_by, created,"
+               " billed_as, inputs)"
                " SELECT id, owner, model, IFNULL(region,''), price, IFNULL(currency,'CNY'), 'billed',"
-               " IFNULL(paid_by,''), ? FROM results WHERE id=? AND IFNULL(paid_by,'') != 'offline'"
-               " ON CONFLICT(result_id) DO UPDATE SET state='billed'", (when, rid))
+               " IFNULL(paid_by,''), ?, ?, ? FROM results WHERE id=? AND IFNULL(paid_by,'') != 'offline'"
+               # a task's maybe charge becomes the bill: at the price its finished poll's usage says
+               " ON CONFLICT(result_id) DO UPDATE SET state='billed', price=excluded.price,"
+               " billed_as=excluded.billed_as, inputs=excluded.inputs", (when, billed_as, inputs, rid))
 
 
 def drop_maybe(db: sqlite3.Connection, rid: int) -> None:

@@ -43,7 +43,7 @@ from .procs import process_alive
 from ..errors import StorageError
 from ..enums import Status
 
-SCHEMA_VERSION = 2  # 2: prices on results, the charges table (see charges.py)
+SCHEMA_VERSION = 3  # 2: prices on results, the charges table; 3: usage on charges (see charges.py)
 DB_NAME = "gallery.sqlite3"  # the index inside the data directory (the one place that names it)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (
@@ -144,6 +144,8 @@ class NewResult:
     price: str | None = None  # unit price as exact decimal text; None: unknown
     currency: str = "CNY"
     paid_by: str = ""
+    billed_as: str = ""  # usage.output_image_type ('' when the reply names none), for the ledger
+    billed_inputs: int = 0  # input images billed with this image (its price includes their fee)
 
 
 def _slug(text: str, limit: int = 32) -> str:
@@ -263,7 +265,7 @@ class ResultStore:
                 rid = cur.lastrowid
                 assert rid is not None  # an INSERT always sets it
                 if it.url:  # the service made this image: it is billed, in the same transaction
-                    charges.bill_result(self._db, rid, now)
+                    charges.bill_result(self._db, rid, now, it.billed_as, it.billed_inputs)
                 day = time.strftime("%Y-%m-%d", time.localtime(now))
                 path = f"images/{day}/{rid:06d}-{_slug(it.prompt)}.png"
                 self._db.execute("UPDATE results SET path=? WHERE id=?", (path, rid))
@@ -342,15 +344,19 @@ class ResultStore:
         return out
 
     def set_url(self, rid: int, *, url: str, url_expires: float, request_id: str, usage: dict,
-                actual_prompt: str | None, params: dict | None = None) -> None:
+                actual_prompt: str | None, params: dict | None = None, billed: dict | None = None) -> None:
         """Fill in the result URL of a row recorded when its async task was created (and its
-        ``params``, when given: the reply may add to them, e.g. ``rewrite_status``)."""
-        more = {"params": json.dumps(params, ensure_ascii=False)} if params is not None else {}
+        ``params``, when given: the reply may add to them, e.g. ``rewrite_status``; ``billed``:
+        ``price``, ``billed_as`` and ``billed_inputs`` as the reply's usage billed it)."""
+        more: dict = {"params": json.dumps(params, ensure_ascii=False)} if params is not None else {}
+        if billed is not None:
+            more["price"] = billed["price"]
         with self._lock, self._tx():
             self._update(rid, url=url, url_expires=url_expires, request_id=request_id,
                          usage=json.dumps(usage, ensure_ascii=False), actual_prompt=actual_prompt, updated=time.time(),
                          **more)
-            charges.bill_result(self._db, rid)
+            usage_fields = (billed["billed_as"], billed["billed_inputs"]) if billed else ()
+            charges.bill_result(self._db, rid, None, *usage_fields)
 
     def mark(self, rid: int, status: Status, error: str = "") -> None:
         """Set a row's status (failed, expired, pending) with an error code/text."""

@@ -1,5 +1,6 @@
-"""The gallery tab's handlers (all private events): paging, details, download, zip, delete, and
-sending a result to another panel or its parameters back into the panel it came from.
+"""The gallery tab's handlers (all private events): paging, details, download, zip, delete and
+Undo, sending a result to another panel, and its parameters back into the panel it came from
+(with the rewritten prompt too: "keep this wording").
 
 Every call goes through the :class:`~aliyun_image.storage.gallery.Gallery` of the caller's session, so in
 hosted mode a visitor can only see and change their own results, whatever ids they send.
@@ -17,11 +18,12 @@ from ..recipes import reuse_values
 from ..storage import Gallery
 from ..storage import Record
 from ..generation import rewrite_table
-from .present import caption, md, request_lang, request_session
 from ..runtime import AppContext
-from .strings import slot_name, t
+from .page_text import caption, md
+from .request_info import caller_gallery, request_lang
 from .reuse_fill import ReuseTargets, fill_panel, reused_text
-from .keep_handlers import KeepHandlers
+from .strings import slot_name, t
+from .widgets import PRIVATE
 
 __all__ = ["GalleryHandlers", "ReuseTargets", "details_md"]
 
@@ -54,7 +56,7 @@ def details_md(rec: Record, lang: str) -> str:
     return out
 
 
-class GalleryHandlers(KeepHandlers):
+class GalleryHandlers:
     """The gallery tab's events, bound to one :class:`AppContext` and the widgets reuse fills."""
 
     def __init__(self, ctx: AppContext, reuse: ReuseTargets | None = None):
@@ -62,7 +64,7 @@ class GalleryHandlers(KeepHandlers):
         self.reuse_targets = reuse
 
     def _gallery(self, request: gr.Request | None) -> Gallery:
-        return self.ctx.gallery(request_session(request))
+        return caller_gallery(self.ctx, request)
 
     def _selected(self, selected: int | None, request: gr.Request | None) -> Record | None:
         """The selected result with its file, if it is the caller's and still there."""
@@ -122,6 +124,14 @@ class GalleryHandlers(KeepHandlers):
             return None, t(lang, "no_selection"), None, gr.Button(visible=False)
         return None, t(lang, "keep.trashed", id=selected), int(selected), gr.Button(visible=True)
 
+    def gallery_undo(self, last: int | None, request: gr.Request):
+        """Bring the last deleted result back from the trash (only the caller's own)."""
+        lang = request_lang(request)
+        rec = self._gallery(request).restore(int(last)) if last else None
+        if rec is None:
+            return t(lang, "keep.undo_nothing"), None, gr.Button(visible=False)
+        return t(lang, "keep.undone", id=rec.id), None, gr.Button(visible=False)
+
     def gallery_zip(self, checked: list[int], request: gr.Request):
         """Zip the ticked results' originals for download."""
         lang = request_lang(request)
@@ -160,12 +170,60 @@ class GalleryHandlers(KeepHandlers):
     def reuse(self, selected: int | None, request: gr.Request) -> dict:
         """Fill the panel the result came from with its parameters (prompt, model, size, seed...)."""
         lang = request_lang(request)
-        targets = self.reuse_targets
-        if targets is None:
-            raise RuntimeError("Handlers built without reuse targets")  # a wiring bug, not a user's
+        targets = self._targets()
         gallery = self._gallery(request)
         rec = gallery.get(int(selected)) if selected else None
         if rec is None:
             return {targets.status: t(lang, "no_selection")}
         plan = reuse_values(rec, gallery.input_files(rec))
         return fill_panel(targets, plan, reused_text(lang, rec.id, plan))
+
+    def reuse_wording(self, selected: int | None, request: gr.Request) -> dict:
+        """The gallery's "keep this wording": :meth:`reuse` of the selected result, with the rewritten prompt in
+        the prompt box and rewriting off (see :mod:`.rewrite`)."""
+        filled = self.reuse(selected, request)
+        rec = self._gallery(request).get(int(selected)) if selected else None
+        if rec is None:
+            return filled
+        targets = self._targets()
+        if not rec.actual_prompt:
+            return {targets.status: t(request_lang(request), "rewrite.none")}
+        widgets = targets.panels[reuse_values(rec).panel]
+        return {**filled, widgets["prompt"]: rec.actual_prompt, widgets["extend"]: False}
+
+    def _targets(self) -> ReuseTargets:
+        if self.reuse_targets is None:
+            raise RuntimeError("GalleryHandlers built without reuse targets")  # a wiring bug, not a user's
+        return self.reuse_targets
+
+    # --- wiring ----------------------------------------------------------------------------------
+    def wire_undo(self, g: Any) -> None:
+        """Undo (``g``: the GalleryPanel) brings the last deleted result back and refreshes the page
+        of thumbnails."""
+        g.undo.click(self.gallery_undo, g.last_deleted, [g.status, g.last_deleted, g.undo], **PRIVATE).then(
+            self.gallery_page, [*g.filters(), g.page_no], g.page_outputs(), **PRIVATE)
+
+    def wire(self, g: Any, tabs: gr.Tabs, edit: Any, fuse: Any) -> None:
+        """Paging, selection, delete, zip, and sending a result to the ``edit`` or ``fuse`` panel
+        (switching ``tabs``) or its parameters back into its own."""
+        filters, page_out = g.filters(), g.page_outputs()
+        g.tab.select(self.gallery_page, [*filters, g.page_no], page_out, **PRIVATE)
+        g.refresh.click(self.gallery_page, [*filters, g.page_no], page_out, **PRIVATE)
+        for trigger in (g.query.submit, g.task.input, g.model.input):
+            trigger(self.gallery_first_page, filters, page_out, **PRIVATE)
+        g.prev.click(self.gallery_step, [*filters, g.page_no, gr.State(-1)], page_out, **PRIVATE)
+        g.next.click(self.gallery_step, [*filters, g.page_no, gr.State(1)], page_out, **PRIVATE)
+        g.grid.select(self.gallery_select, g.page_ids, [g.selected, g.details, g.preview, g.download, g.status],
+                      **PRIVATE)
+        g.delete.click(self.gallery_delete, g.selected, [g.selected, g.status, g.last_deleted, g.undo],
+                       **PRIVATE).then(
+            self.gallery_page, [*filters, g.page_no], page_out, **PRIVATE).then(
+            lambda: (None, "", gr.DownloadButton(value=None, interactive=False)), None,
+            [g.preview, g.details, g.download], **PRIVATE)
+        g.zip_button.click(self.gallery_zip, g.picks, [g.zip_file, g.status], **PRIVATE)
+        g.to_edit.click(self.send_to_edit, g.selected, [edit.image, tabs, g.status], **PRIVATE)
+        g.to_fuse.click(self.send_to_fuse, [g.selected, *fuse.slots], [*fuse.slots, tabs, g.status], **PRIVATE)
+        filled = self._targets().outputs()
+        g.reuse.click(self.reuse, g.selected, filled, **PRIVATE)
+        if g.keep_wording is not None:
+            g.keep_wording.click(self.reuse_wording, g.selected, filled, **PRIVATE)

@@ -18,10 +18,10 @@ from typing import Any
 import gradio as gr
 
 from ..storage import result_sets
-from ..storage import Gallery
 from ..runtime import AppContext
 from .endpoints import check_handler
-from .present import caption, request_lang, request_session, ui_error
+from .page_text import as_record_id, caption, ui_error
+from .request_info import caller_gallery, request_lang
 from .strings import t
 from .widgets import I18N, PRIVATE
 
@@ -64,27 +64,22 @@ def _ids(values: Any) -> list[int]:
     """Distinct ids from what the page (or a crafted call) sent; anything else is dropped."""
     out: list[int] = []
     for v in values if isinstance(values, list) else []:
-        try:
-            i = int(v)
-        except (TypeError, ValueError, OverflowError):
-            continue
-        if 0 < i < 2**63 and i not in out:
+        i = as_record_id(v)
+        if i is not None and i not in out:
             out.append(i)
     return out[:100]
 
 
 class GallerySearch:
-    """The gallery's selection and matching-zip events (a part of
-    :class:`~aliyun_image.ui.handlers.Handlers`)."""
+    """The gallery's search as you type, selection and matching-zip events, bound to one
+    :class:`AppContext`."""
 
-    ctx: AppContext
-
-    def _owner_gallery(self, request: gr.Request | None) -> Gallery:
-        return self.ctx.gallery(request_session(request))
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
 
     def _marked(self, ids: list[int], picks: list[int], request: gr.Request | None, lang: str) -> tuple[Any, ...]:
         """The page's thumbnails with ✓ on the ticked ones, the ticks, and a line that counts them."""
-        gallery = self._owner_gallery(request)
+        gallery = caller_gallery(self.ctx, request)
         recs = [r for r in (gallery.get(i) for i in ids) if r is not None and r.file is not None]
         picks = [i for i in picks if i in {r.id for r in recs}]
         items = [(str(gallery.thumbnail(r) or r.file), ("✓ " if r.id in picks else "") + caption(r)) for r in recs]
@@ -129,7 +124,7 @@ class GallerySearch:
             The zip and a message. Raises an error when nothing matches.
         """
         lang = request_lang(request)
-        gallery = self._owner_gallery(request)
+        gallery = caller_gallery(self.ctx, request)
         recs, total = gallery.matching(query=str(query or "")[:200], task=str(task or ""), model=str(model or ""),
                                        cap=result_sets.MATCH_ZIP_CAP)
         ids = [r.id for r in recs]
@@ -141,27 +136,26 @@ class GallerySearch:
                    else t(lang, "action.zip_matching_done", n=len(ids)))
         return str(out), message
 
+    def wire(self, g: Any, first_page: Callable[..., Any]) -> None:
+        """Search as you type (``first_page``: the gallery's new-search handler), the select row and
+        the matching zip (``g``: the GalleryPanel)."""
+        check_handler(self.download_matching, "download_matching")
+        filters, page_out = g.filters(), g.page_outputs()
+        # .change, not .input: Gradio's textbox sends "input" for key presses only, so Chinese typed
+        # through an input method (or pasted) would never search; nothing else writes this box.
+        g.query.change(first_page, filters, page_out, js=DEBOUNCE_JS, trigger_mode="always_last", **PRIVATE)
+        s: SelectWidgets = g.select
+        marks = [g.grid, g.picks, s.info]
+        g.grid.select(self.gallery_toggle, [g.page_ids, s.mode, g.picks], marks, **PRIVATE)
+        s.pick_all.click(self.gallery_pick_all, g.page_ids, marks, **PRIVATE)
+        s.pick_none.click(self.gallery_pick_none, g.page_ids, marks, **PRIVATE)
+        g.picks.input(self.gallery_marks, [g.page_ids, g.picks], marks, **PRIVATE)
+        s.match_zip.click(self.download_matching, filters, [g.zip_file, s.info], api_name="download_matching",
+                          **ZIPS).success(
+            shown, None, g.zip_file, **PRIVATE)
+        g.zip_button.click(shown, None, g.zip_file, **PRIVATE)  # the zip's box appears with the first zip
+
 
 def shown() -> gr.File:
     """A zip's file box appears once there is a zip (before, it would be an empty box)."""
     return gr.File(visible=True)
-
-
-def wire_gallery_search(h: GallerySearch, g: Any, first_page: Callable[..., Any]) -> None:
-    """Search as you type (``first_page``: the gallery's new-search handler), the select row and
-    the matching zip (``g``: the GalleryPanel)."""
-    check_handler(h.download_matching, "download_matching")
-    filters, page_out = g.filters(), g.page_outputs()
-    # .change, not .input: Gradio's textbox sends "input" for key presses only, so Chinese typed
-    # through an input method (or pasted) would never search; nothing else writes this box.
-    g.query.change(first_page, filters, page_out, js=DEBOUNCE_JS, trigger_mode="always_last", **PRIVATE)
-    s: SelectWidgets = g.select
-    marks = [g.grid, g.picks, s.info]
-    g.grid.select(h.gallery_toggle, [g.page_ids, s.mode, g.picks], marks, **PRIVATE)
-    s.pick_all.click(h.gallery_pick_all, g.page_ids, marks, **PRIVATE)
-    s.pick_none.click(h.gallery_pick_none, g.page_ids, marks, **PRIVATE)
-    g.picks.input(h.gallery_marks, [g.page_ids, g.picks], marks, **PRIVATE)
-    s.match_zip.click(h.download_matching, filters, [g.zip_file, s.info], api_name="download_matching",
-                      **ZIPS).success(
-        shown, None, g.zip_file, **PRIVATE)
-    g.zip_button.click(shown, None, g.zip_file, **PRIVATE)  # the zip's box appears with the first zip

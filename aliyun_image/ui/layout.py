@@ -1,121 +1,71 @@
-"""The Blocks: the panels (:mod:`.panels`), the handlers, and the wiring of events between them.
+"""The Blocks and its composition root: the panels (:mod:`.panels`), one object per feature
+(:class:`Features`), each wiring its own events.
 
-Public API endpoints (stable ``api_name``): ``generate``, ``edit``, ``fuse``, their parameters
-in the order of :data:`.endpoints.PARAMS`. Everything else is UI plumbing and private
-(``api_visibility="private"``), so it is neither documented nor callable as an API or MCP tool.
+Public API endpoints (stable ``api_name``): ``generate``, ``edit``, ``fuse`` (:mod:`.run_handlers`),
+``variations``, ``download_run`` (:mod:`.result_actions`) and ``download_matching``
+(:mod:`.gallery_search`), their parameters in the order of :data:`.endpoints.PARAMS`. Everything
+else is UI plumbing and private (``api_visibility="private"``), so it is neither documented nor
+callable as an API or MCP tool.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 from starlette.middleware import Middleware
 
-from .cost_ui import wire as wire_cost
-from ..runtime import AppContext
-from .endpoints import PARAMS, check_handler
-from .gallery_handlers import ReuseTargets
-from .gallery_search import wire_gallery_search
-from .guard import Guard
-from .locale_shim import LocaleShim
-from .keep_panels import build_png_info, wire_keep
-from .handlers import Handlers
-from .assist import wire_slot_checks, wire_templates
-from .result_actions import wire_result_actions
-from .rewrite import wire_rewrite
-from .rewrite_options import wire_rewrite_options
-from .fusion_slots import wire_extra_slots
-from .sessions import lean_sessions_lifespan
-from .panels import (EditPanel, FusePanel, GalleryPanel, T2IPanel, build_edit, build_fuse, build_gallery,
-                     build_header, build_t2i)
-from .banner import banner_texts
-from .strings import UI, t
-from .widgets import COUNT_JS, PRIVATE, STOP, OptionWidgets, model_labels, progress_on
 from .. import i18n
+from ..runtime import AppContext
+from .banner import banner_texts
+from .cost_lines import wire as wire_cost
+from .form_assist import wire_slots, wire_templates
+from .fusion_slots import wire_extra_slots
+from .gallery_handlers import GalleryHandlers, ReuseTargets
+from .gallery_search import GallerySearch
+from .http_guard import HttpGuard
+from .key_check import KeyCheck
+from .locale_shim import LocaleShim
+from .model_controls import ModelControls
+from .panels import build_edit, build_fuse, build_gallery, build_header, build_t2i
+from .png_info import PngInfo, build_png_drop
+from .result_actions import ResultActions
+from .rewrite import RewriteHandlers
+from .rewrite_options import wire_rewrite_options
+from .run_handlers import RunHandlers
+from .sessions import lean_sessions_lifespan
+from .strings import UI, t
+from .widgets import model_labels
 
 ASSETS = Path(__file__).resolve().parent / "static"  # shipped in the package: css and head scripts
 
 
-def _wire_run(ctx: AppContext, endpoint: str, handler: Callable[..., Any], panel: Any, outputs: list[Any],
-              stop: Callable[..., Any]) -> None:
-    """A run button as public endpoint ``endpoint`` (inputs in the API's order) and its Stop."""
-    check_handler(handler, endpoint)
-    widgets = panel.api_inputs()
-    inputs = [widgets[name] for name in PARAMS[endpoint]]
-    # No key among the inputs: it travels as a request header (see run_handlers).
-    event = panel.run.click(handler, inputs, outputs, api_name=endpoint, concurrency_id="runs",
-                            concurrency_limit=ctx.opts.concurrency, **progress_on(panel.status))
-    panel.stop.click(stop, None, [panel.results, panel.status], cancels=[event], **STOP, **progress_on(panel.status))
+@dataclass
+class Features:
+    """Every feature's event handlers, one object each, built with what it needs."""
+
+    ctx: AppContext
+    runs: RunHandlers  # /generate, /edit, /fuse and their Stop
+    models: ModelControls  # controls that follow the effective model
+    key: KeyCheck  # the header's key check
+    gallery: GalleryHandlers  # paging, details, delete and Undo, zip, send to a panel, reuse
+    search: GallerySearch  # search as you type, select on thumbnails, /download_matching
+    actions: ResultActions  # under each run's results: edit this, use as 图n, /variations, /download_run
+    png: PngInfo  # a dropped PNG's recipe into its panel
+    rewrite: RewriteHandlers  # "keep this wording" under each run panel
 
 
-def _wire_model(demo: gr.Blocks, follow: Callable[..., Any], refresh: Callable[..., Any], o: OptionWidgets,
-                targets: list[Any]) -> None:
-    """Controls follow the effective model (quality switch or explicit model), from page load on.
-
-    A user's pick (``input``) resets the model-dependent values to the model's defaults; any other
-    change (a reuse filling the form) updates only choices and limits, keeping what was filled in.
-    """
-    outputs = [o.info, *targets, o.n, o.extend, o.negative]
-    for w in (o.quality, o.model):
-        w.input(follow, [o.quality, o.model], outputs, **PRIVATE)
-        w.change(refresh, [o.quality, o.model], outputs, **PRIVATE)
-    demo.load(refresh, [o.quality, o.model], outputs, **PRIVATE)
-
-
-def _wire_runs(demo: gr.Blocks, ctx: AppContext, h: Handlers, t2i: T2IPanel, edit: EditPanel,
-               fuse: FusePanel) -> None:
-    for source in (t2i.prompt, t2i.limit):
-        source.change(None, [t2i.prompt, t2i.limit], t2i.count, js=COUNT_JS, **PRIVATE)
-    _wire_model(demo, h.follow_t2i, h.refresh_t2i, t2i.options, [t2i.size])
-    for w in (t2i.options.quality, t2i.options.model):
-        w.change(h.prompt_limit, [t2i.options.quality, t2i.options.model], t2i.limit, **PRIVATE)
-    demo.load(h.prompt_limit, [t2i.options.quality, t2i.options.model], t2i.limit, **PRIVATE)
-    _wire_run(ctx, "generate", h.generate, t2i, [t2i.results, t2i.status], h.stop_t2i)
-
-    wire_templates(edit.preset, edit.style, edit.obj, edit.fill, edit.instruction, edit.template_note)
-    _wire_model(demo, h.follow_edit, h.refresh_edit, edit.options, [edit.sizes.preset])
-    _wire_run(ctx, "edit", h.edit, edit, [edit.results, edit.compare, edit.status], h.stop_edit)
-
-    a, b, c = fuse.slots
-    wire_slot_checks([*fuse.slots, *fuse.more_slots], fuse.slot_note)
-    wire_extra_slots(demo, fuse.options.quality, fuse.options.model, fuse.more_slots)
-    fuse.swap12.click(h.swap, [a, b], [a, b], **PRIVATE)
-    fuse.swap23.click(h.swap, [b, c], [b, c], **PRIVATE)
-    _wire_model(demo, h.follow_edit, h.refresh_edit, fuse.options, [fuse.sizes.preset])
-    _wire_run(ctx, "fuse", h.fuse, fuse, [fuse.results, fuse.status], h.stop_fuse)
-    for task, panel, prompt in (("t2i", t2i, t2i.prompt), ("edit", edit, edit.instruction),
-                                ("fuse", fuse, fuse.instruction)):
-        assert panel.rewrite is not None
-        o = panel.options
-        wire_rewrite(h.rewrite, task, panel.rewrite, prompt, o.extend, o.seed, panel.status, panel.run)
-        wire_rewrite_options(demo, task, o)  # the 3.0 line's rewriting mode and thinking switch
-
-
-def _wire_gallery(h: Handlers, g: GalleryPanel, tabs: gr.Tabs, edit: EditPanel, fuse: FusePanel) -> None:
-    filters, page_out = g.filters(), g.page_outputs()
-    g.tab.select(h.gallery_page, [*filters, g.page_no], page_out, **PRIVATE)
-    g.refresh.click(h.gallery_page, [*filters, g.page_no], page_out, **PRIVATE)
-    for trigger in (g.query.submit, g.task.input, g.model.input):
-        trigger(h.gallery_first_page, filters, page_out, **PRIVATE)
-    g.prev.click(h.gallery_step, [*filters, g.page_no, gr.State(-1)], page_out, **PRIVATE)
-    g.next.click(h.gallery_step, [*filters, g.page_no, gr.State(1)], page_out, **PRIVATE)
-    g.grid.select(h.gallery_select, g.page_ids, [g.selected, g.details, g.preview, g.download, g.status],
-                  **PRIVATE)
-    g.delete.click(h.gallery_delete, g.selected, [g.selected, g.status, g.last_deleted, g.undo], **PRIVATE).then(
-        h.gallery_page, [*filters, g.page_no], page_out, **PRIVATE).then(
-        lambda: (None, "", gr.DownloadButton(value=None, interactive=False)), None,
-        [g.preview, g.details, g.download], **PRIVATE)
-    g.zip_button.click(h.gallery_zip, g.picks, [g.zip_file, g.status], **PRIVATE)
-    g.to_edit.click(h.send_to_edit, g.selected, [edit.image, tabs, g.status], **PRIVATE)
-    g.to_fuse.click(h.send_to_fuse, [g.selected, *fuse.slots], [*fuse.slots, tabs, g.status], **PRIVATE)
-    assert h.reuse_targets is not None  # built with the panels, just before the wiring
-    g.reuse.click(h.reuse, g.selected, h.reuse_targets.outputs(), **PRIVATE)
-    if g.keep_wording is not None:
-        g.keep_wording.click(h.reuse_wording, g.selected, h.reuse_targets.outputs(), **PRIVATE)
+def features(ctx: AppContext, reuse: ReuseTargets | None = None) -> Features:
+    """The app's features over ``ctx``; ``reuse``: the widgets "Reuse parameters" and PNG info fill
+    (the page's; None where no page is built)."""
+    runs = RunHandlers(ctx)
+    return Features(ctx=ctx, runs=runs, models=ModelControls(ctx.settings.region), key=KeyCheck(ctx),
+                    gallery=GalleryHandlers(ctx, reuse), search=GallerySearch(ctx),
+                    actions=ResultActions(ctx, runs), png=PngInfo(ctx, reuse),
+                    rewrite=RewriteHandlers(runs.rewrites, runs.live))
 
 
 def build_demo(ctx: AppContext) -> gr.Blocks:
@@ -132,20 +82,31 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         header = build_header(ctx)
         with gr.Tabs(elem_id="tabs") as tabs:
             t2i, edit, fuse, gallery = build_t2i(), build_edit(), build_fuse(), build_gallery()
-        png = build_png_info()
+        drop = build_png_drop()
         reuse = ReuseTargets(tabs, gallery.status, {"t2i": t2i.reuse_fields(), "edit": edit.reuse_fields(),
                                                     "fuse": fuse.reuse_fields()},
-                             {"t2i": t2i.status, "edit": edit.status, "fuse": fuse.status, "png": png.status})
-        h = Handlers(ctx, reuse=reuse)
-        wire_keep(h, gallery, png)  # Undo after a delete, PNG info
-        _wire_runs(demo, ctx, h, t2i, edit, fuse)
-        # Queued (not PRIVATE's queue=False): the key header rides on queue calls only. At most two
-        # checks at once: each makes one small request per region on the visitor's key.
-        header.check.click(h.check_key, None, header.report, api_visibility="private", concurrency_limit=2,
-                           concurrency_id="keycheck")
-        _wire_gallery(h, gallery, tabs, edit, fuse)
-        wire_result_actions(ctx, h, demo, tabs, t2i, edit, fuse)
-        wire_gallery_search(h, gallery, h.gallery_first_page)
+                             {"t2i": t2i.status, "edit": edit.status, "fuse": fuse.status, "png": drop.status})
+        f = features(ctx, reuse)
+        # The order of the wiring is the order of the page's events (and of the suffixes Gradio
+        # gives private events that share a function's name): keep it.
+        f.gallery.wire_undo(gallery)
+        f.png.wire(drop)
+        f.models.wire_t2i(demo, t2i)
+        f.runs.wire("generate", t2i, [t2i.results, t2i.status])
+        wire_templates(edit)
+        f.models.wire_edit(demo, edit)
+        f.runs.wire("edit", edit, [edit.results, edit.compare, edit.status])
+        wire_slots(fuse)
+        wire_extra_slots(demo, fuse.options.quality, fuse.options.model, fuse.more_slots)  # 图4...图10
+        f.models.wire_edit(demo, fuse)
+        f.runs.wire("fuse", fuse, [fuse.results, fuse.status])
+        for task, panel in (("t2i", t2i), ("edit", edit), ("fuse", fuse)):
+            f.rewrite.wire(task, panel)
+            wire_rewrite_options(demo, task, panel.options)  # the 3.0 line's rewriting mode and thinking
+        f.key.wire(header.check, header.report)
+        f.gallery.wire(gallery, tabs, edit, fuse)
+        f.actions.wire(demo, tabs, t2i, edit, fuse)
+        f.search.wire(gallery, f.gallery.gallery_first_page)
         wire_cost(demo, ctx, {"t2i": t2i, "edit": edit, "fuse": fuse}, gallery)
     # Queued events answer only through the queue: Gradio's direct /run/<name> route (open unless
     # on a Space) would skip every concurrency limit (runs, zips, key checks).
@@ -208,9 +169,9 @@ def launch_kwargs(ctx: AppContext) -> dict[str, Any]:
         "footer_links": ["api", "gradio"],
         "show_error": True,
         "max_file_size": upload_max,
-        # Deep links closed, request bodies capped (see guard.py); sessions without Gradio's copy of
+        # Deep links closed, request bodies capped (see http_guard.py); sessions without Gradio's copy of
         # the page, which only deep links read (see sessions.py).
-        "app_kwargs": {"middleware": [Middleware(Guard, upload_max=upload_max), Middleware(LocaleShim)],
+        "app_kwargs": {"middleware": [Middleware(HttpGuard, upload_max=upload_max), Middleware(LocaleShim)],
                        "lifespan": lean_sessions_lifespan},
     }
     if opts.hosted:

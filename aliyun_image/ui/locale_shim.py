@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .guard import Receive, Scope, Send
+from .http_guard import Receive, Scope, Send
 
 SCRIPT = b"""<script>/* aliyun-image: Chinese locales Gradio does not ship (see ui/locale_shim.py) */
 (() => { const l = navigator.language || ""; if (!/^zh\\b/i.test(l) || /^zh-(CN|TW)$/i.test(l)) return;

@@ -17,7 +17,7 @@ import gradio as gr
 from .. import catalog
 from ..catalog import EDIT, T2I
 from ..runtime import AppContext
-from .cost_ui import cost_line, spend_line
+from .cost_lines import cost_line, spend_line
 from .banner import build_title_and_banner
 from .fusion_slots import FIRST_EXTRA, build_extra_slots
 from .gallery_search import SelectWidgets, select_row
@@ -76,7 +76,7 @@ class T2IPanel:
     actions: ActionWidgets  # edit this, use as 图n, variations, zip (result_actions.py)
     recent: gr.Dataset  # recent prompts under the prompt box (result_actions.py)
     rewrite: RewriteRow | None = None  # "keep this wording" (rewrite.py)
-    cost: gr.Markdown | None = None  # the run's estimated cost (see cost_ui)
+    cost: gr.Markdown | None = None  # the run's estimated cost (see cost_lines)
 
     def api_inputs(self) -> dict[str, Any]:
         """Widgets by ``/generate`` parameter name."""
@@ -136,7 +136,7 @@ class EditPanel:
     actions: ActionWidgets  # (result_actions.py)
     recent: gr.Dataset
     rewrite: RewriteRow | None = None  # "keep this wording" (rewrite.py)
-    template_note: gr.Markdown | None = None  # "your instruction was kept" (assist.py)
+    template_note: gr.Markdown | None = None  # "your instruction was kept" (form_assist.py)
     cost: gr.Markdown | None = None
 
     def api_inputs(self) -> dict[str, Any]:
@@ -210,7 +210,7 @@ class FusePanel:
     actions: ActionWidgets  # (result_actions.py)
     recent: gr.Dataset
     rewrite: RewriteRow | None = None  # "keep this wording" (rewrite.py)
-    slot_note: gr.Markdown | None = None  # each slot's check (assist.py)
+    slot_note: gr.Markdown | None = None  # each slot's check (form_assist.py)
     cost: gr.Markdown | None = None
     more_slots: list[gr.Image] = field(default_factory=list)  # 图4...图10 (fusion_slots.py)
 
@@ -289,7 +289,7 @@ class GalleryPanel:
     status: gr.Markdown
     select: SelectWidgets  # select on thumbnails, all / none, zip of all matches (gallery_search.py)
     keep_wording: gr.Button | None = None  # reuse with the rewritten prompt, rewriting off (rewrite.py)
-    spend: gr.Markdown | None = None  # today's and this month's spend (see cost_ui)
+    spend: gr.Markdown | None = None  # today's and this month's spend (see cost_lines)
 
     def filters(self) -> list[Any]:
         """Search text, task and model filters (the first inputs of every paging event)."""

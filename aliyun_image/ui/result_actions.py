@@ -7,7 +7,7 @@ holds the id of the thumbnail the visitor clicked, else of the run's first image
 ``#id`` each caption starts with). Every handler looks the id up in the caller's
 :class:`~aliyun_image.storage.gallery.Gallery`, so in hosted mode a crafted call with someone else's id
 (or garbage) is refused and changes nothing. Variations go through the run handlers' own path
-(:meth:`RunHandlers._run`): the same quota, Stop and hosted rules as the Generate button.
+(:meth:`.RunHandlers.stream`): the same quota, Stop and hosted rules as the Generate button.
 
 Public endpoints (parameters in :data:`.endpoints.PARAMS`): ``/variations`` and
 ``/download_run``, wired on the text-to-image panel; the other panels use private copies.
@@ -26,10 +26,11 @@ from ..recipes import variation_request
 from ..runtime import AppContext
 from .endpoints import check_handler
 from .gallery_search import ZIPS, shown
-from .present import caption_id, error_md, gr_error, md, request_lang, request_session, ui_error
+from .page_text import as_record_id, caption_id, error_md, gr_error, md, ui_error
+from .request_info import caller_gallery, request_lang
 from .run_handlers import RunHandlers
 from .strings import t
-from .widgets import I18N, PRIVATE, progress_on
+from .widgets import I18N, PRIVATE
 
 
 @dataclass
@@ -72,19 +73,18 @@ def _short(text: str, limit: int = 60) -> str:
     return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
 
 
-class ResultActions(RunHandlers):
-    """The actions' events (a part of :class:`~aliyun_image.ui.handlers.Handlers`)."""
+class ResultActions:
+    """The actions' events, bound to one :class:`AppContext` and the runs (variations are runs)."""
 
-    ctx: AppContext
+    def __init__(self, ctx: AppContext, runs: RunHandlers):
+        self.ctx = ctx
+        self.runs = runs
 
     def _owned(self, record_id: Any, request: gr.Request | None) -> Record | None:
         """The caller's stored result ``record_id`` with its file, or None (garbage, someone
         else's, deleted)."""
-        try:
-            rid = int(record_id)
-        except (TypeError, ValueError, OverflowError):
-            return None
-        rec = self.ctx.gallery(request_session(request)).get(rid) if 0 < rid < 2**63 else None
+        rid = as_record_id(record_id)
+        rec = caller_gallery(self.ctx, request).get(rid) if rid is not None else None
         return rec if rec is not None and rec.file is not None else None
 
     @staticmethod
@@ -146,13 +146,13 @@ class ResultActions(RunHandlers):
             yield gr.skip(), "⚠️ " + md(message)
             raise ui_error(lang, message)
         try:
-            var = variation_request(rec, self.ctx.gallery(request_session(request)).input_files(rec))
+            var = variation_request(rec, caller_gallery(self.ctx, request).input_files(rec))
         except AliyunImageError as err:
             yield gr.skip(), error_md(err, lang)
             raise gr_error(err, lang) from None
         intro = t(lang, "action.variations_start", id=rec.id)
-        async for gallery, status in self._run(request, x_dashscope_api_key, var.task, var.prompt, var.images,
-                                               var.options):
+        async for gallery, status in self.runs.stream(request, x_dashscope_api_key, var.task, var.prompt,
+                                                      var.images, var.options):
             yield gallery, f"{intro}\n\n{status}"
 
     def download_run(self, record_id: float, request: gr.Request):
@@ -165,7 +165,7 @@ class ResultActions(RunHandlers):
         """
         lang = request_lang(request)
         rec = self._owned(record_id, request)
-        gallery = self.ctx.gallery(request_session(request))
+        gallery = caller_gallery(self.ctx, request)
         recs = gallery.run_of(rec.id) if rec is not None else []
         if not recs:
             raise ui_error(lang, self._refusal(record_id, lang))
@@ -179,7 +179,7 @@ class ResultActions(RunHandlers):
     # --- recent prompts (private) ----------------------------------------------------------------
     def recent_prompts(self, task: str, request: gr.Request) -> gr.Dataset:
         """The caller's recent distinct prompts for ``task``, newest first."""
-        prompts = self.ctx.gallery(request_session(request)).recent_prompts(str(task or ""))
+        prompts = caller_gallery(self.ctx, request).recent_prompts(str(task or ""))
         return gr.Dataset(samples=[[p] for p in prompts], sample_labels=[_short(p) for p in prompts],
                           visible=bool(prompts))
 
@@ -187,40 +187,38 @@ class ResultActions(RunHandlers):
         """The clicked recent prompt, for the prompt box."""
         return sample[0] if isinstance(sample, (list, tuple)) and sample and isinstance(sample[0], str) else gr.skip()
 
+    # --- wiring ----------------------------------------------------------------------------------
+    def wire(self, demo: gr.Blocks, tabs: gr.Tabs, t2i: Any, edit: Any, fuse: Any) -> None:
+        """The actions of the three run panels (``edit`` and ``fuse`` also receive results)."""
+        check_handler(self.variations, "variations")
+        check_handler(self.download_run, "download_run")
+        for task, panel, box in (("t2i", t2i, t2i.prompt), ("edit", edit, edit.instruction),
+                                 ("fuse", fuse, fuse.instruction)):
+            self._wire_panel(task, panel, box, tabs, edit, fuse, demo)
+
+    def _wire_panel(self, task: str, panel: Any, box: gr.Textbox, tabs: gr.Tabs, edit: Any, fuse: Any,
+                    demo: gr.Blocks) -> None:
+        """One run panel's action row and recent prompts (the text-to-image panel's are public)."""
+        a: ActionWidgets = panel.actions
+        results, status = panel.results, panel.status
+        results.select(self.result_picked, None, [a.current, a.note], **PRIVATE)
+        recent = [gr.State(task)], panel.recent
+        results.change(self.result_first, results, [a.current, a.note], **PRIVATE).then(
+            self.recent_prompts, *recent, **PRIVATE)
+        demo.load(self.recent_prompts, *recent, **PRIVATE)
+        panel.recent.click(self.recent_pick, panel.recent, box, **PRIVATE)
+        a.edit.click(self.edit_this, a.current, [edit.image, tabs, a.note, edit.status], **PRIVATE)
+        for i, (button, slot) in enumerate(zip(a.slots, fuse.slots, strict=True), 1):
+            button.click(self.use_as, [a.current, gr.State(i)], [slot, a.note], **PRIVATE)
+        var = a.variations.click(self.variations, a.current, [results, status], **self.runs.queue(status),
+                                 **_exposure(task, "variations"))
+        # The panel's Stop (wired with its run) shows and stops the session's run of this task, a
+        # variation included; this cancels the variation's event too.
+        panel.stop.click(None, None, None, cancels=[var], api_visibility="private", queue=False)
+        a.zip_run.click(self.download_run, a.current, [a.zip_file, a.note], **ZIPS,
+                        **_exposure(task, "download_run")).success(shown, None, a.zip_file, **PRIVATE)
+
 
 def _exposure(task: str, api_name: str) -> dict[str, Any]:
     """The text-to-image panel's copy of an action is the public endpoint; the others are private."""
     return {"api_name": api_name} if task == "t2i" else {"api_visibility": "private"}
-
-
-def _wire_panel(ctx: AppContext, h: ResultActions, task: str, panel: Any, box: gr.Textbox, tabs: gr.Tabs,
-                edit: Any, fuse: Any, demo: gr.Blocks) -> None:
-    """One run panel's action row and recent prompts (the text-to-image panel's are public)."""
-    a: ActionWidgets = panel.actions
-    results, status = panel.results, panel.status
-    results.select(h.result_picked, None, [a.current, a.note], **PRIVATE)
-    recent = [gr.State(task)], panel.recent
-    results.change(h.result_first, results, [a.current, a.note], **PRIVATE).then(h.recent_prompts, *recent, **PRIVATE)
-    demo.load(h.recent_prompts, *recent, **PRIVATE)
-    panel.recent.click(h.recent_pick, panel.recent, box, **PRIVATE)
-    a.edit.click(h.edit_this, a.current, [edit.image, tabs, a.note, edit.status], **PRIVATE)
-    for i, (button, slot) in enumerate(zip(a.slots, fuse.slots, strict=True), 1):
-        button.click(h.use_as, [a.current, gr.State(i)], [slot, a.note], **PRIVATE)
-    var = a.variations.click(h.variations, a.current, [results, status], concurrency_id="runs",
-                             concurrency_limit=ctx.opts.concurrency, **progress_on(status),
-                             **_exposure(task, "variations"))
-    # The panel's Stop (wired with its run) shows and stops the session's run of this task, a
-    # variation included; this cancels the variation's event too.
-    panel.stop.click(None, None, None, cancels=[var], api_visibility="private", queue=False)
-    a.zip_run.click(h.download_run, a.current, [a.zip_file, a.note], **ZIPS, **_exposure(task, "download_run")).success(
-        shown, None, a.zip_file, **PRIVATE)
-
-
-def wire_result_actions(ctx: AppContext, h: ResultActions, demo: gr.Blocks, tabs: gr.Tabs, t2i: Any, edit: Any,
-                        fuse: Any) -> None:
-    """Wire the actions of the three run panels (``edit`` and ``fuse`` also receive results)."""
-    check_handler(h.variations, "variations")
-    check_handler(h.download_run, "download_run")
-    for task, panel, box in (("t2i", t2i, t2i.prompt), ("edit", edit, edit.instruction),
-                             ("fuse", fuse, fuse.instruction)):
-        _wire_panel(ctx, h, task, panel, box, tabs, edit, fuse, demo)

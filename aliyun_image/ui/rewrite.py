@@ -16,13 +16,13 @@ from typing import Any
 
 import gradio as gr
 
-from ..recipes import reuse_values
-from .present import request_lang, request_session
+from .request_info import request_lang, request_session
+from .runs import RunRegistry
 from .strings import t
 from .widgets import I18N, PRIVATE
 
 # Queued, unlike PRIVATE's queue=False: only a queue call carries the session (see
-# present.request_session), and the memo is per session. Quick and unlimited: no run waits on them.
+# request_info.request_session), and the memo is per session. Quick and unlimited: no run waits on them.
 SESSION_EVENT: dict[str, Any] = {"api_visibility": "private", "concurrency_limit": None, "show_progress": "hidden"}
 
 
@@ -81,9 +81,9 @@ def build_rewrite_row(prefix: str) -> RewriteRow:
 class RewriteHandlers:
     """The rewrite offer and the keep action, over a :class:`RewriteMemo` and the live runs."""
 
-    def __init__(self, memo: RewriteMemo, running: Any):
+    def __init__(self, memo: RewriteMemo, running: RunRegistry):
         self.memo = memo
-        self.running = running  # RunRegistry: while a run of the panel goes on, nothing is offered
+        self.running = running  # while a run of the panel goes on, nothing is offered
 
     def offer(self, task: str, request: gr.Request) -> tuple[Any, Any]:
         """Show the buttons when the panel's last finished run was rewritten."""
@@ -100,29 +100,17 @@ class RewriteHandlers:
         seed = found.seed if found.seed is not None else gr.skip()
         return found.actual, False, seed, (status or "") + "\n\nℹ️ " + t(lang, "rewrite.kept")
 
-
-def wire_rewrite(h: RewriteHandlers, task: str, row: RewriteRow, prompt: Any, extend: Any, seed: Any,
-                 status: Any, run: Any) -> None:
-    """The offer follows the status line; the keep buttons fill the form (and one runs again by
-    pressing the panel's run button, so Stop and the key header work as for any run)."""
-    which = gr.State(task)
-    status.change(h.offer, which, [row.keep, row.keep_run], **SESSION_EVENT)
-    targets = [prompt, extend, seed, status]
-    row.keep.click(h.keep, [which, status], targets, **SESSION_EVENT)
-    run_id = run.elem_id
-    row.keep_run.click(h.keep, [which, status], targets, **SESSION_EVENT).then(
-        None, None, None, js=f"() => {{ document.getElementById('{run_id}').click(); }}", **PRIVATE)
-
-
-def reuse_with_wording(h: Any, selected: int | None, request: gr.Request) -> dict:
-    """The gallery's "keep this wording": "Reuse parameters" of the selected result, with the
-    rewritten prompt in the prompt box and rewriting off (``h``: the app's GalleryHandlers)."""
-    filled = h.reuse(selected, request)
-    rec = h._gallery(request).get(int(selected)) if selected else None
-    targets = h.reuse_targets
-    if rec is None or targets is None:
-        return filled
-    if not rec.actual_prompt:
-        return {targets.status: t(request_lang(request), "rewrite.none")}
-    widgets = targets.panels[reuse_values(rec).panel]
-    return {**filled, widgets["prompt"]: rec.actual_prompt, widgets["extend"]: False}
+    def wire(self, task: str, panel: Any) -> None:
+        """A run panel's offer and keep buttons (``task``: the panel's). The offer follows the
+        status line; the keep buttons fill the form (and one runs again by pressing the panel's
+        run button, so Stop and the key header work as for any run)."""
+        row: RewriteRow = panel.rewrite
+        o = panel.options
+        prompt = panel.prompt if task == "t2i" else panel.instruction
+        which = gr.State(task)
+        panel.status.change(self.offer, which, [row.keep, row.keep_run], **SESSION_EVENT)
+        targets = [prompt, o.extend, o.seed, panel.status]
+        row.keep.click(self.keep, [which, panel.status], targets, **SESSION_EVENT)
+        run_id = panel.run.elem_id
+        row.keep_run.click(self.keep, [which, panel.status], targets, **SESSION_EVENT).then(
+            None, None, None, js=f"() => {{ document.getElementById('{run_id}').click(); }}", **PRIVATE)

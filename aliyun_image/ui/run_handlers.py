@@ -22,7 +22,7 @@ import asyncio
 import logging
 import math
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import gradio as gr
@@ -32,19 +32,30 @@ from ..jobs import Job
 from ..enums import Task
 from ..money import Reservation, payer_id
 from ..generation import Outcome, page_summary
-from .present import (caption, client_host, count, error_md, event_text, gr_error, header_key, md, request_lang,
-                      request_session, run_text, ui_error)
-from .cost_ui import run_cost_md
 from ..runtime import AppContext, Route
+from .cost_lines import run_cost_md
+from .endpoints import PARAMS, check_handler
+from .page_text import caption, error_md, event_text, gr_error, md, run_text, ui_error
+from .request_info import client_host, header_key, request_lang, request_session
 from .rewrite import RewriteMemo
 from .runs import Consumer, Run, RunRegistry
 from .endpoints import MODE_DEFAULT, THINKING_DEFAULT
 from .fusion_slots import fusion_send
 from .rewrite_options import negative_value, rewrite_values
 from .strings import t
+from .widgets import STOP, progress_on
 
 log = logging.getLogger(__name__)
 Update = tuple[Any, str]  # (gallery, status) as a run handler yields them
+
+
+def count(value: Any) -> int:
+    """``n`` from a widget or an API caller; anything not a finite number becomes 0, which the
+    service refuses with its own message (NaN must not crash a handler)."""
+    try:
+        return int(value) if value is not None and math.isfinite(float(value)) else 0
+    except (TypeError, ValueError):
+        return 0
 
 
 def size_value(mode: str, preset: str | None, width: Any, height: Any) -> str | None:
@@ -93,11 +104,12 @@ def run_summary(run: Run, region: str | None = None) -> str:
 
 
 class RunHandlers:
-    """The run and Stop events, bound to one :class:`AppContext`."""
+    """The run and Stop events of the three run panels, bound to one :class:`AppContext`; other
+    features start runs through :meth:`stream` (the same quota, Stop and hosted rules)."""
 
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
-        self.runs = RunRegistry()  # (session, task) -> the run Stop would stop
+        self.live = RunRegistry()  # (session, task) -> the run Stop would stop
         self.rewrites = RewriteMemo()  # (session, task) -> how the last run's prompt was rewritten
 
     # --- the shared run loop ----------------------------------------------------------------------
@@ -119,7 +131,7 @@ class RunHandlers:
         reservation is settled."""
 
         def finished(run: Run) -> None:
-            self.runs.discard(session, task, run)
+            self.live.discard(session, task, run)
             self.rewrites.remember(session, task, run.results)
             reservation.settle(len(run.results), run.failures)
             if self.ctx.opts.hosted:
@@ -127,12 +139,12 @@ class RunHandlers:
 
         run = Run(job, lang, route.kind, asyncio.get_running_loop(), on_finish=finished)
         consumer, _ = run.attach()
-        self.runs.add(session, task, run)
+        self.live.add(session, task, run)
         route.service.start(job, run.post, api_key=route.key, owner=owner, cancel=run.cancel)
         return run, consumer
 
-    async def _run(self, request: gr.Request | None, api_key: str | None, task: str, prompt: str,
-                   images: list, options: dict, note: str = "") -> AsyncIterator[Update]:
+    async def stream(self, request: gr.Request | None, api_key: str | None, task: str, prompt: str,
+                     images: list, options: dict, note: str = "") -> AsyncIterator[Update]:
         """Plan, check limits, run in a worker thread, and yield (gallery, status) as images land.
 
         ``note`` (Markdown) closes every status line once the run has started (never a refusal's).
@@ -177,7 +189,7 @@ class RunHandlers:
         """Stop: no further requests; requests already sent finish (they were paid for) and their
         images are shown as they land; then a summary that says what was kept. Returns at once
         when the session has no unfinished run of ``task``."""
-        run = self.runs.get(request_session(request), task)
+        run = self.live.get(request_session(request), task)
         if run is None:
             yield gr.skip(), gr.skip()
             return
@@ -234,7 +246,7 @@ class RunHandlers:
         opts = run_options(quality, model, n, seed, negative, prompt_extend, watermark, size or None)
         opts.update(rewrite_values(Task.T2I, quality, model, prompt_extend, extend_mode, thinking))
         opts["negative"] = negative_value(Task.T2I, quality, model, opts["negative"])
-        async for gallery, status in self._run(request, x_dashscope_api_key, Task.T2I, prompt, [], opts):
+        async for gallery, status in self.stream(request, x_dashscope_api_key, Task.T2I, prompt, [], opts):
             yield gallery, status
 
     async def edit(self, image: str | None, image_url: str, instruction: str, quality: str, model: str,
@@ -281,7 +293,7 @@ class RunHandlers:
                            size_value(size_mode, size_preset, width, height))
         opts.update(rewrite_values(Task.EDIT, quality, model, prompt_extend, extend_mode, thinking))
         opts["negative"] = negative_value(Task.EDIT, quality, model, opts["negative"])
-        async for gallery, status in self._run(request, x_dashscope_api_key, Task.EDIT, instruction, [source], opts):
+        async for gallery, status in self.stream(request, x_dashscope_api_key, Task.EDIT, instruction, [source], opts):
             pair = (image, gallery[0][0]) if image and isinstance(gallery, list) and gallery else gr.skip()
             yield gallery, pair, status + both
 
@@ -339,9 +351,30 @@ class RunHandlers:
         opts.update(rewrite_values(Task.FUSE, quality, model, prompt_extend, extend_mode, thinking))
         opts["negative"] = negative_value(Task.FUSE, quality, model, opts["negative"])
         note = "\n\nℹ️ " + md(send.note) if send.note else ""
-        async for gallery, status in self._run(request, x_dashscope_api_key, Task.FUSE, send.instruction,
-                                               send.images, opts, note):
+        async for gallery, status in self.stream(request, x_dashscope_api_key, Task.FUSE, send.instruction,
+                                                 send.images, opts, note):
             yield gallery, status
+
+    # --- wiring ----------------------------------------------------------------------------------
+    def queue(self, status: gr.Markdown) -> dict[str, Any]:
+        """The settings of every event that starts a run (a variation too): all runs share one
+        queue of the app's concurrency, and progress shows on the panel's ``status`` line."""
+        return {"concurrency_id": "runs", "concurrency_limit": self.ctx.opts.concurrency, **progress_on(status)}
+
+    def wire(self, endpoint: str, panel: Any, outputs: list[Any]) -> None:
+        """A panel's run button as public endpoint ``endpoint`` (inputs in the API's order) and its
+        Stop; ``outputs``: what the run writes (results, then the status line)."""
+        events: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+            "generate": (self.generate, self.stop_t2i), "edit": (self.edit, self.stop_edit),
+            "fuse": (self.fuse, self.stop_fuse)}
+        handler, stop = events[endpoint]
+        check_handler(handler, endpoint)
+        widgets = panel.api_inputs()
+        inputs = [widgets[name] for name in PARAMS[endpoint]]
+        # No key among the inputs: it travels as a request header (see the module docstring).
+        event = panel.run.click(handler, inputs, outputs, api_name=endpoint, **self.queue(panel.status))
+        panel.stop.click(stop, None, [panel.results, panel.status], cancels=[event], **STOP,
+                         **progress_on(panel.status))
 
 
 def _edit_source(image: str | None, url: str, lang: str) -> tuple[str, str]:

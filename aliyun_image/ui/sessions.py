@@ -5,7 +5,7 @@ Gradio keeps one ``SessionState`` per session hash (``app.state_holder``, up to
 6.31 builds, for every new session, the full config of every block of the page
 (``config_values``: props, API schemas; ~350 KiB for this page's 241 blocks) and then writes every
 input and output value of the session into it. That copy serves one purpose only: Gradio's deep
-links (``/gradio_api/deep_link``), which this app closes (:mod:`.guard`). It was also made for any
+links (``/gradio_api/deep_link``), which this app closes (:mod:`.http_guard`). It was also made for any
 request that names a new session hash, a refused one (404) included.
 
 :class:`LeanSessionState` is Gradio's ``SessionState`` without that copy: the session's

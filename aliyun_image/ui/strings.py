@@ -3,7 +3,7 @@
 Every text the page shows lives in ``aliyun_image/i18n/locales/<lang>.toml`` under ``[ui]``.
 Static labels reach the browser through ``gr.I18n`` (:func:`.layout.page_i18n`, which follows
 the browser's locale); messages built at run time (status lines, notes, toasts) are rendered
-here with :func:`t` in the request's language (:func:`.present.request_lang`).
+here with :func:`t` in the request's language (:func:`.request_info.request_lang`).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Small helps in the forms: edit templates that fill the instruction at once without overwriting
 what the user wrote, and fusion slots that say at once whether a dropped file is an image (and
-which image sets the output's aspect ratio).
+which image sets the output's aspect ratio), and swap places.
 
 Both are private events on values the page already has; nothing here calls the API.
 """
@@ -14,7 +14,8 @@ import gradio as gr
 
 from ..generation import verify_image
 from ..errors import AliyunImageError
-from .present import md, request_lang
+from .page_text import md
+from .request_info import request_lang
 from .strings import preset_instruction, slot_name, t
 from .widgets import PRIVATE
 
@@ -45,12 +46,15 @@ def template_fill(preset: str, style: str, obj: str, request: gr.Request) -> tup
     return text, text, ""
 
 
-def wire_templates(preset: Any, style: Any, obj: Any, fill: Any, instruction: Any, note: Any) -> None:
-    """Choosing a template (or its style or object) fills at once; the button replaces."""
+def wire_templates(edit: Any) -> None:
+    """The edit panel (``edit``): choosing a template (or its style or object) fills at once; the
+    button replaces."""
+    preset, style, obj, instruction = edit.preset, edit.style, edit.obj, edit.instruction
     last = gr.State("")
+    outputs = [instruction, last, edit.template_note]
     for w in (preset, style, obj):
-        w.input(template_changed, [preset, style, obj, instruction, last], [instruction, last, note], **PRIVATE)
-    fill.click(template_fill, [preset, style, obj], [instruction, last, note], **PRIVATE)
+        w.input(template_changed, [preset, style, obj, instruction, last], outputs, **PRIVATE)
+    edit.fill.click(template_fill, [preset, style, obj], outputs, **PRIVATE)
 
 
 def _image_size(path: str) -> tuple[int, int] | None:
@@ -78,7 +82,17 @@ def check_slots(request: gr.Request, *paths: str | None) -> str:
     return "\n\n".join(lines)
 
 
-def wire_slot_checks(slots: list[Any], note: Any) -> None:
-    """Every change of a slot (drop, paste, swap, clear) re-checks them all."""
+def swap(a: Any, b: Any) -> tuple[Any, Any]:
+    """Swap two fusion slots."""
+    return b, a
+
+
+def wire_slots(fuse: Any) -> None:
+    """The fusion panel (``fuse``): every change of a slot (drop, paste, swap, clear) re-checks them
+    all (图4 on too, where the model takes more); the swap buttons exchange neighbours."""
+    a, b, c = fuse.slots
+    slots = [*fuse.slots, *fuse.more_slots]
     for slot in slots:
-        slot.change(check_slots, slots, note, **PRIVATE)
+        slot.change(check_slots, slots, fuse.slot_note, **PRIVATE)
+    fuse.swap12.click(swap, [a, b], [a, b], **PRIVATE)
+    fuse.swap23.click(swap, [b, c], [b, c], **PRIVATE)

@@ -1,58 +1,30 @@
-"""Event handlers: turn widget values into service calls and service results into widget values.
-
-:class:`Handlers` is every event function of the app, bound to one
-:class:`~aliyun_image.runtime.context.AppContext`: the runs and Stop (:mod:`.run_handlers`), the
-gallery (:mod:`.gallery_handlers`) and the small form helpers below. The layout builds it once
-the widgets exist, handing it the widgets "Reuse parameters" fills.
+"""Controls that follow the effective model: when the quality switch or the model picker changes,
+the model's description, its sizes, the ``n`` range, the rewriting switch and the negative box
+follow (private events), and the text-to-image prompt counter learns the model's limit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 
-import asyncio
-
-from ..catalog import spec as catalog, describe as model_info
-from ..dashscope import keycheck
-from ..errors import AliyunImageError
-from ..i18n import Message, msg, render
+from ..catalog import describe as model_info
+from ..catalog import spec as catalog
 from ..jobs import MAX_FANOUT
-from .present import error_md, header_key, request_lang
-from ..runtime import AppContext
-from .gallery_handlers import GalleryHandlers, ReuseTargets
-from .gallery_search import GallerySearch
-from .result_actions import ResultActions
-from .rewrite import RewriteHandlers, reuse_with_wording
-from .run_handlers import RunHandlers
-from .strings import preset_instruction, t
+from .request_info import request_lang
+from .strings import t
+from .widgets import COUNT_JS, PRIVATE, OptionWidgets
 
 
-def key_report(result: keycheck.KeyCheck, where: keycheck.Places, lang: str, hint: Message | None = None,
-               workspace: str | None = None) -> str:
-    """The key check as Markdown: one line per place, then the verdict (platform and region)."""
-    lines = []
-    for r in result.results:
-        ms = f"{r.latency_ms} ms" if r.latency_ms is not None else "-"
-        lines.append(f"- {'✓' if r.valid else '✗'} {r.label(lang)} · {t(lang, 'key.' + r.status)} · {ms}")
-    said = [render(lang, m) for m in keycheck.verdict(result, where.configured, workspace)]
-    if not result.valid:
-        said = [render(lang, msg("platform.none_accepts"))]
-    if hint is not None:
-        said.append(render(lang, hint))
-    return "\n".join(lines) + "\n\n" + "\n\n".join(said)
+class ModelControls:
+    """The events that make a panel's controls follow its effective model, for one region (whose
+    prices the model's description shows)."""
 
+    def __init__(self, region: str):
+        self.region = region
 
-class Handlers(ResultActions, GalleryHandlers, GallerySearch):
-    """All event functions of the app (see the module docstring)."""
-
-    def __init__(self, ctx: AppContext, reuse: ReuseTargets | None = None):
-        RunHandlers.__init__(self, ctx)
-        GalleryHandlers.__init__(self, ctx, reuse)
-        self.rewrite = RewriteHandlers(self.rewrites, self.runs)
-
-    # --- small form helpers (private events) -----------------------------------------------------
     def follow_t2i(self, quality: str, model: str, request: gr.Request) -> tuple[Any, ...]:
         """The user picked a model: every text-to-image control that depends on it (description,
         sizes, ``n`` range, rewriting switch, negative box) follows, values reset to its defaults."""
@@ -100,7 +72,7 @@ class Handlers(ResultActions, GalleryHandlers, GallerySearch):
         return catalog.get_model(name) or catalog.generic_spec(name)
 
     def _info(self, spec: catalog.ModelSpec, task: str, lang: str) -> str:
-        return model_info.summary(spec, task, self.ctx.settings.region, lang)
+        return model_info.summary(spec, task, self.region, lang)
 
     @staticmethod
     def _switches(spec: catalog.ModelSpec, lang: str, values: bool) -> tuple[Any, Any, Any]:
@@ -114,31 +86,33 @@ class Handlers(ResultActions, GalleryHandlers, GallerySearch):
         negative = gr.Textbox(interactive=spec.accepts("negative_prompt"))
         return gr.Slider(maximum=top), extend, negative
 
-    async def check_key(self, request: gr.Request,
-                        x_dashscope_api_key: gr.Header = None) -> str:  # type: ignore[assignment]
-        """Which region the typed key (else the host's) belongs to: one free call per region."""
-        lang = request_lang(request)
-        key = (header_key(x_dashscope_api_key) or "").strip() or self.ctx.host_key
-        if not key:
-            return t(lang, "key.check_none")
-        s = self.ctx.settings
-        # An emulator or proxy base is asked alone (named by its URL unless a region was asked for);
-        # otherwise the configured place first, then every other. The result stays this caller's.
-        where = keycheck.places(s, others=not s.is_custom_base)
-        try:
-            result = await asyncio.to_thread(keycheck.check_key, key, where.bases, workspace=s.workspace)
-        except AliyunImageError as exc:
-            return error_md(exc, lang)
-        return key_report(result, where, lang, keycheck.key_hint(key), s.workspace)
+    # --- wiring ----------------------------------------------------------------------------------
+    @staticmethod
+    def _follow(demo: gr.Blocks, follow: Callable[..., Any], refresh: Callable[..., Any], o: OptionWidgets,
+                targets: list[Any]) -> None:
+        """Controls follow the effective model (quality switch or explicit model), from page load on.
 
-    def apply_preset(self, preset: str, style: str, obj: str, request: gr.Request) -> str:
-        """Instruction text for an edit preset."""
-        return preset_instruction(preset, style if preset == "style" else obj, request_lang(request))
+        A user's pick (``input``) resets the model-dependent values to the model's defaults; any
+        other change (a reuse filling the form) updates only choices and limits, keeping what was
+        filled in.
+        """
+        outputs = [o.info, *targets, o.n, o.extend, o.negative]
+        for w in (o.quality, o.model):
+            w.input(follow, [o.quality, o.model], outputs, **PRIVATE)
+            w.change(refresh, [o.quality, o.model], outputs, **PRIVATE)
+        demo.load(refresh, [o.quality, o.model], outputs, **PRIVATE)
 
-    def reuse_wording(self, selected: int | None, request: gr.Request) -> dict:
-        """Reuse parameters with the rewritten prompt and rewriting off (see rewrite.py)."""
-        return reuse_with_wording(self, selected, request)
+    def wire_t2i(self, demo: gr.Blocks, panel: Any) -> None:
+        """The text-to-image panel (a :class:`~.panels.T2IPanel`): its live character count (in the
+        browser), its model-dependent controls and the count's limit."""
+        for source in (panel.prompt, panel.limit):
+            source.change(None, [panel.prompt, panel.limit], panel.count, js=COUNT_JS, **PRIVATE)
+        self._follow(demo, self.follow_t2i, self.refresh_t2i, panel.options, [panel.size])
+        o = panel.options
+        for w in (o.quality, o.model):
+            w.change(self.prompt_limit, [o.quality, o.model], panel.limit, **PRIVATE)
+        demo.load(self.prompt_limit, [o.quality, o.model], panel.limit, **PRIVATE)
 
-    def swap(self, a: Any, b: Any) -> tuple[Any, Any]:
-        """Swap two fusion slots."""
-        return b, a
+    def wire_edit(self, demo: gr.Blocks, panel: Any) -> None:
+        """An edit or fusion panel's model-dependent controls (the size preset among them)."""
+        self._follow(demo, self.follow_edit, self.refresh_edit, panel.options, [panel.sizes.preset])

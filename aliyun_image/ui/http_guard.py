@@ -30,7 +30,7 @@ class _TooLarge(Exception):
     pass
 
 
-class Guard:
+class HttpGuard:
     """Wraps the Gradio ASGI app; ``upload_max`` in bytes (None = no upload cap)."""
 
     def __init__(self, app: Callable, upload_max: int | None = None):

@@ -9,17 +9,17 @@ visitor (everyone's locally), with the budgets left when some are set. All event
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
 import gradio as gr
 
-from ..money import billing, ledger
+from ..money import billing, budget, ledger
 from .. import catalog
 from ..catalog import EDIT, T2I
 from ..money import estimate_for, money_text
 from ..runtime import AppContext
-from .present import md, request_lang, request_session
+from .page_text import md
+from .request_info import request_lang, request_session
 from .strings import t
 from .widgets import PRIVATE
 
@@ -52,17 +52,20 @@ def key_typed_flag() -> gr.Checkbox:
 
 
 def cost_text(ctx: AppContext, task: str, quality: str, model: str, n: Any, extend: Any, lang: str,
-              owner: str | None = None, key_typed: bool = False) -> str:
+              owner: str | None = None, key_typed: bool = False, size: str | None = None, inputs: int = 0) -> str:
     """The cost line: the estimate, free in the offline demo, or why a budget would refuse the run
     (``owner``: the visitor, for the per-visitor hourly cap of a hosted demo; ``key_typed``: a key
-    is in the key box, so runs go to the real API on it, see :meth:`AppContext.route`)."""
+    is in the key box, so runs go to the real API on it, see :meth:`AppContext.route`; ``size``:
+    the size chosen, None or "" left to the model (a model priced by size class: "up to" its 2K
+    price); ``inputs``: the input images a run sends at least, for models that bill them)."""
     name = (model or "").strip() or catalog.default_model(task, quality == "max")
     spec = catalog.get_model(name) or catalog.generic_spec(name)
     try:
         count = max(1, int(float(n or 1)))
     except (TypeError, ValueError):
         count = 1
-    est = estimate_for(spec, count, bool(extend), ctx.settings.region, model=name)
+    est = estimate_for(spec, count, bool(extend), ctx.settings.region, model=name,
+                       size=catalog.check_size(spec, task, size).value if size else None, inputs=inputs)
     route = ctx.route(_TYPED if key_typed else None)
     if route.kind == "offline":
         return _t(lang, "free", est=est.text(lang))
@@ -83,8 +86,8 @@ def spend_text(ctx: AppContext, lang: str, owner: str | None) -> str:
         for kind, limit, spent in (("daily", s.daily_budget, totals["today"]),
                                    ("monthly", s.monthly_budget, totals["month"])):
             if limit is not None:
-                left = money_text(max(limit - spent.total(), Decimal(0)), "CNY")
-                line += " · " + _t(lang, "left", name=_t(lang, kind), left=left)
+                for cur, rest in budget.left(limit, spent).items():  # currencies apart
+                    line += " · " + _t(lang, "left", name=_t(lang, kind), left=money_text(rest, cur))
     return _t(lang, "spend", line=line)
 
 
@@ -93,10 +96,12 @@ def run_cost_md(job: Any, results: list, failures: list, lang: str, region: str 
     or may have been billed: failures are free)."""
     if region is None:
         return ""
-    est = estimate_for(job.spec, job.n, job.prompt_extend, region, requests=job.requests, model=job.model)
-    if sum(billing.run_cost(est, len(results), failures)) == 0:
+    est = estimate_for(job.spec, job.n, job.prompt_extend, region, requests=job.requests, model=job.model,
+                       size=job.size, inputs=len(job.images))
+    if sum(billing.run_cost(est, len(results), failures)) == 0 and not billing.moderated(failures):
         return ""
-    return md(billing.run_cost_text(est, len(results), failures, lang, free=free))
+    return md(billing.run_cost_text(est, len(results), failures, lang, free=free,
+                                    prices=[getattr(r, "price", None) for r in results]))
 
 
 def wire(demo: gr.Blocks, ctx: AppContext, panels: dict[str, Any], gallery: Any) -> None:
@@ -107,12 +112,17 @@ def wire(demo: gr.Blocks, ctx: AppContext, panels: dict[str, Any], gallery: Any)
         task = T2I if prefix == "t2i" else EDIT
         o = panel.options
 
-        def update(quality: str, model: str, n: float, extend: bool, key_typed: bool, request: gr.Request,
-                   task: str = task) -> str:
-            owner = ctx.owner(request_session(request))
-            return cost_text(ctx, task, quality, model, n, extend, request_lang(request), owner, bool(key_typed))
+        # The t2i size picks a 3.0-pro price class; edits and fusion send 1 / 2 input images at least.
+        size_box = getattr(panel, "size", None)
+        least = 0 if task == T2I else 2 if prefix == "fuse" else 1
 
-        inputs = [o.quality, o.model, o.n, o.extend, typed]
+        def update(quality: str, model: str, n: float, extend: bool, key_typed: bool, request: gr.Request,
+                   size: str | None = None, task: str = task, least: int = least) -> str:
+            owner = ctx.owner(request_session(request))
+            return cost_text(ctx, task, quality, model, n, extend, request_lang(request), owner, bool(key_typed),
+                             size=size, inputs=least)
+
+        inputs = [o.quality, o.model, o.n, o.extend, typed] + ([size_box] if isinstance(size_box, gr.Dropdown) else [])
         for w in inputs:
             w.change(update, inputs, panel.cost, **QUIET)
         demo.load(update, inputs, panel.cost, **QUIET)
