@@ -180,7 +180,7 @@ def parse_budget(value: str | float | Decimal | None, name: str) -> Decimal | No
     return amount
 
 
-def check_key(key: str | None, settings: Settings) -> str:
+def require_key(key: str | None, settings: Settings) -> str:
     """The key to send, or a ValidationError: missing, or not something a header can carry.
 
     Checked before any request, so a key pasted with a stray space, newline or full-width

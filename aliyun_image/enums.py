@@ -1,4 +1,4 @@
-"""The small closed vocabularies every layer shares: tasks, row statuses, event kinds.
+"""The small closed vocabularies every layer shares: tasks, row statuses, event kinds, payers.
 
 They are string enums, so they are stored in SQLite and JSON as their plain values and compare
 equal to them, while code that names them gets a typo caught by the type checker instead of a
@@ -28,7 +28,7 @@ class Task(StrEnum):
 
     T2I = "t2i"  # text-to-image
     EDIT = "edit"  # one image and an instruction
-    FUSE = "fuse"  # 2-3 ordered images (图1, 图2, 图3) and an instruction
+    FUSE = "fuse"  # 2-3 ordered images (the fusion slots, named by number) and an instruction
 
 
 class Status(StrEnum):
@@ -56,3 +56,15 @@ class Endpoint(StrEnum):
 
     SYNC = "sync"  # POST .../multimodal-generation/generation, answer in the reply
     ASYNC = "async"  # POST .../text2image/image-synthesis, then poll /tasks/{id}
+
+
+class Payer(StrEnum):
+    """Whose bill a call goes on: a result's and a charge's ``paid_by``, a route's kind, a quota's kind.
+
+    Keys themselves are never recorded, only which of these paid.
+    """
+
+    CONFIGURED = ""  # paid_by: the configured key (the user's locally, the host's when hosted)
+    OWN = "own"  # a key the visitor gave with the call
+    HOST = "host"  # a route or quota on the host's configured key (hosted demo); its results record CONFIGURED
+    OFFLINE = "offline"  # the offline demo's emulator: stand-in images, free

@@ -107,29 +107,23 @@ def _as_int(value: Any, what: Message) -> int:
 
 
 def resolve_model(task: str, model: str | None, best: bool) -> tuple[str, ModelSpec, list[Message]]:
-    """Pick the model: explicit name, else Plus, or Max when ``best`` is asked for.
+    """Pick the model (the rule is :func:`aliyun_image.catalog.choose_model`: explicit name, else Plus, or
+    Max when ``best`` is asked for) and check that it does ``task``.
 
     An id the catalogue does not know is still sent, with generic rules and a note saying that
     local checks were off (a model released after this catalogue must not be blocked). Returns
     the name, its rules and the notes for the user.
     """
     need = T2I if task == Task.T2I else EDIT
-    name = (model or "").strip() or catalog.default_model(need, best)
-    spec = catalog.get_model(name)
-    if spec is None:
-        return name, catalog.generic_spec(name), [_unknown_model_note(name, need)]
+    name, spec = catalog.choose_model(need, model, best)
+    if spec.generic:
+        return name, spec, [_unknown_model_note(name, need)]
     if not spec.does(need):
         what = msg("job.task_t2i" if need == T2I else "job.task_edit")
         others = catalog.listing(m.name for m in catalog.models_for(need)[:4])
-        raise _refuse("job.model_not_for_task", "Validation.Model", model=name, task=what, others=others)
-    notes: list[Message] = []
-    if not spec.verified:
-        notes.append(msg("job.model_unverified", model=name))
-    if best and model and spec.best:
-        # The user named a Plus model *and* asked for the best: honour the rule, say so.
-        spec = catalog.best_of(spec)
-        name = spec.name
-    return name, spec, notes
+        asked = (model or "").strip() or name  # the name the user typed, not its best sibling
+        raise _refuse("job.model_not_for_task", "Validation.Model", model=asked, task=what, others=others)
+    return name, spec, [msg("job.model_unverified", model=name)] if not spec.verified else []
 
 
 def _unknown_model_note(name: str, task: str) -> Message:

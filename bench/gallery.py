@@ -71,7 +71,7 @@ def build(root: Path, total: int = TOTAL, batch: int = 500) -> float:
                         f"?Expires={int(time.time()) + 86400}&OSSAccessKeyId=LTAI&Signature=x",
                     url_expires=time.time() + 86400))
             for rid in store.add_pending(news):
-                with store.partial(rid) as fh:
+                with store.files.partial(rid) as fh:
                     fh.write(tiny)
                     store.commit_file(rid, fh, width=16, height=9)
     finally:
@@ -98,7 +98,7 @@ def run(quick: bool = False) -> list[Row]:
         store = ResultStore.open(root, fsync=False)
         open_s = time.perf_counter() - t0
         try:
-            assert store.count() == TOTAL, store.count()
+            assert store.records.count() == TOTAL, store.records.count()
             got = {}
 
             def page() -> None:

@@ -29,7 +29,8 @@ def spec(name):
 
 
 def charge_rows(store):
-    return [dict(r) for r in store._db.execute("SELECT * FROM charges WHERE state='billed' ORDER BY id")]
+    with store.records.charges() as book:
+        return sorted((dict(r) for r in book.rows() if r["state"] == "billed"), key=lambda r: r["id"])
 
 
 @pytest.fixture
@@ -215,7 +216,7 @@ def test_a_version_2_store_gets_the_usage_columns(tmp_path, settings, emu):
     db.commit()
     db.close()
     store = ResultStore.open(data, fsync=False)
-    assert store._db.execute("PRAGMA user_version").fetchone()[0] == 3
+    assert store.records.schema_version() == 3
     old = charge_rows(store)[0]
     assert (old["billed_as"], old["inputs"], old["price"]) == ("", 0, "0.5")
     svc = ImageService(settings.with_(data_dir=data), store=store)

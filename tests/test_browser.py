@@ -243,7 +243,7 @@ def test_controls_follow_the_chosen_model(browser, app):
     page.get_by_role("option", name="Qwen-Image 3.0 › qwen-image-3.0 · newest", exact=True).click()
     page.wait_for_function("document.querySelector('#t2i-model-info').innerText.includes('Qwen-Image 3.0')")
     info = page.inner_text("#t2i-model-info")
-    assert "free W*H, total pixels 512*512 to 2048*2048" in info and "price unknown" in info
+    assert "free W*H, total pixels 512*512 to 2048*2048" in info and "¥0.18 / image (Beijing)" in info
     assert page.input_value("#t2i-size input") == "auto (the model picks)"
     page.fill("#t2i-prompt textarea", "a lighthouse at dusk")
     page.wait_for_function("document.querySelector('#t2i-count').innerText.includes('/ 4500')")

@@ -242,3 +242,30 @@ def test_keys_put_together_at_run_time_exist_in_every_language():
     for lang in i18n.LANGUAGES:
         missing = sorted(k for k in named if k not in i18n.catalogue(lang))
         assert not missing, f"{lang} lacks {missing}"
+
+
+def test_one_rule_chooses_the_model_for_the_job_the_model_info_and_the_cost_line():
+    """``choose_model`` is the product rule written once: the job, the page's model info and its cost line
+    all ask it, so a named Plus with "best quality" is Max everywhere (the estimate used to price Plus)."""
+    from aliyun_image import jobs
+    from aliyun_image.enums import Task
+
+    assert catalog.choose_model(T2I, None) == ("qwen-image-plus", get_model("qwen-image-plus"))
+    assert catalog.choose_model(T2I, " ", best=True)[0] == "qwen-image-max"
+    assert catalog.choose_model(T2I, "qwen-image-plus", best=True)[0] == "qwen-image-max"
+    snapshot = "qwen-image-plus-2026-01-09"
+    assert catalog.choose_model(T2I, snapshot)[0] == snapshot  # a dated snapshot is sent as typed
+    name, spec = catalog.choose_model(EDIT, "qwen-image-9000", best=True)
+    assert name == "qwen-image-9000" and spec.generic  # unknown: kept, generic rules
+    for model, best in ((None, False), ("qwen-image-plus", True), (snapshot, False), ("qwen-image-9000", True)):
+        assert jobs.resolve_model(Task.T2I, model, best)[:2] == catalog.choose_model(T2I, model, best)
+
+
+def test_a_model_that_cannot_do_the_task_is_named_as_typed_even_with_best_quality():
+    from aliyun_image import jobs
+    from aliyun_image.enums import Task
+    from aliyun_image.errors import ValidationError
+
+    with pytest.raises(ValidationError) as ei:
+        jobs.resolve_model(Task.EDIT, "qwen-image-plus", True)
+    assert ei.value.code == "Validation.Model" and "qwen-image-plus" in ei.value.text("en")

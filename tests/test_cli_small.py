@@ -133,7 +133,7 @@ def test_app_start_prints_mode_results_folder_url_and_our_share_flag(tmp_path):
 
 
 _KEY_CALLS = {  # how the CLI's and the run's modules name catalogue keys: pattern -> key prefix
-    r'\bmsg\("([\w.]+)"': "", r'\bt\([\w.]+, "([\w.]+)"': "", r'_say\(lang, "([\w.]+)"': "",
+    r'\bmsg\("([\w.]+)"': "", r'\bt\([\w.]+, "([\w.]+)"': "", r'\btell\(lang, "([\w.]+)"': "",
     r'_h\(lang, "(\w+)"': "cli.help.", r'\bh\("(\w+)"': "cli.help.", r'_help\(lang, "(\w+)"': "cli.help.",
     r'\brow\("(\w+)"': "cli.plan.", r'\bsay\("(\w+)"': "cli.models.", r'\blabel\("(\w+)"': "run.recipe.",
     r'\btext\(lang, [\'"](\w+)': "run.", r'_bad\("(\w+)"': "run.",

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from decimal import Decimal
 
 import pytest
@@ -159,21 +160,26 @@ def test_failed_calls_cost_nothing_and_unanswered_ones_are_maybe_billed(settings
     svc.store.close()
 
 
-def test_a_version_1_store_opens_migrates_and_keeps_working(tmp_path, settings, emu):
-    data = tmp_path / "old"
+def v1_data_dir(data: Path, rows: list[tuple[str, str, str, str, str, str]]) -> Path:
+    """A data folder as version 1 of the store left it, with ``(batch_id, task, model, prompt, url, status)``
+    result rows."""
     data.mkdir()
     db = sqlite3.connect(data / "gallery.sqlite3")
     db.executescript(V1_SCHEMA)
     now = time.time()
-    db.execute("INSERT INTO results (batch_id, task, model, prompt, url, status, created, updated) "
-               "VALUES ('b1', 't2i', 'qwen-image-plus', 'old cat', 'https://x.aliyuncs.com/1.png', 'expired', ?, ?)",
-               (now, now))
-    db.execute("INSERT INTO results (batch_id, task, model, prompt, url, status, created, updated) "
-               "VALUES ('b2', 't2i', 'qwen-image', 'failed task', '', 'failed', ?, ?)", (now, now))
+    db.executemany("INSERT INTO results (batch_id, task, model, prompt, url, status, created, updated) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [(*row, now, now) for row in rows])
     db.commit()
     db.close()
+    return data
+
+
+def test_a_version_1_store_opens_migrates_and_keeps_working(tmp_path, settings, emu):
+    data = v1_data_dir(tmp_path / "old", [
+        ("b1", "t2i", "qwen-image-plus", "old cat", "https://x.aliyuncs.com/1.png", "expired"),
+        ("b2", "t2i", "qwen-image", "failed task", "", "failed")])
     store = ResultStore.open(data, fsync=False)
-    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert store.records.schema_version() == SCHEMA_VERSION == 3
     old = store.get(1)
     assert old is not None and old.prompt == "old cat" and old.price is None and old.region is None
     spent = ledger.spend(store)  # the old image was billed, at a price nobody recorded: counted, not priced
@@ -294,6 +300,11 @@ def test_hosted_budget_covers_the_host_key_only(settings, emu):
     assert ledger.spend(svc.store, owner="v2").billed.amount() == Decimal("0.4")
     assert ledger.spend(svc.store, paid_by="").billed.images == 0
     svc.store.close()
+    # who paid is stored as the plain words it always was (enums.Payer is a StrEnum): old stores still read
+    db = sqlite3.connect(settings.data_dir / "gallery.sqlite3")
+    assert set(db.execute("SELECT paid_by, typeof(paid_by) FROM results")) == {("own", "text")}
+    assert set(db.execute("SELECT paid_by, typeof(paid_by) FROM charges WHERE state='billed'")) == {("own", "text")}
+    db.close()
 
 
 # --- async tasks, holds across processes ------------------------------------------------------------
@@ -317,10 +328,12 @@ def test_async_task_left_running_is_maybe_billed_until_resume_settles_it(setting
 def test_a_crashed_process_hold_is_ignored(settings, emu):
     svc = ImageService(settings.with_(daily_budget=Decimal("0.5")))
     dead = subprocess_pid_that_exited()
-    svc.store.charges(charges.add, model="qwen-image-max", region="beijing", price="0.5", currency="CNY",
-                      state=charges.HOLD, code=f"pid:{dead}")
+    with svc.store.records.charges() as book:
+        book.add(model="qwen-image-max", region="beijing", price="0.5", currency="CNY", state=charges.HOLD,
+                 code=f"pid:{dead}")
     assert len(svc.generate("a cat", model="qwen-image-plus").results) == 1  # the stale ¥0.50 hold is gone
-    assert not svc.store.charges(charges.holds)
+    with svc.store.records.charges() as book:
+        assert not book.holds()
     svc.store.close()
 
 
@@ -343,7 +356,9 @@ def test_concurrent_cli_processes_cannot_overshoot_together(emu, clean_env):
     assert codes == [0, 0, 2, 2], errs
     assert sum("Budget.Daily" in e for e in errs) == 2
     store = ResultStore.open(clean_env, fsync=False)
-    assert ledger.spend(store).total() == Decimal("0.8") and not store.charges(charges.holds)
+    assert ledger.spend(store).total() == Decimal("0.8")
+    with store.records.charges() as book:
+        assert not book.holds()
     store.close()
 
 

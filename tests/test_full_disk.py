@@ -25,7 +25,6 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from aliyun_image.storage import charges
 from aliyun_image.config import Settings
 from aliyun_image.errors import StorageError
 from aliyun_image.storage.journal import Journaled
@@ -138,14 +137,14 @@ def test_no_journal_and_no_room_means_nothing_is_sent(small_images, tmp_path):
     with _tmpfs(tmp_path / "disk", VOLUME) as mnt:
         settings = Settings.from_env(base_url=emu.base_url, api_key=TEST_KEY, data_dir=mnt / "data", fsync=True)
         svc = ImageService(settings)
-        svc.store.journal.path.unlink()
+        svc.store.files.journal.path.unlink()
         filler = _fill(mnt, 0)
         with pytest.raises(StorageError) as err:
             svc.generate("no room at all", n=2)
         assert err.value.code == "Storage.DiskFull"
         assert not emu.calls("generation")
         filler.unlink()
-        assert len(svc.generate("room again", n=1).results) == 1 and svc.store.journal.path.is_file()
+        assert len(svc.generate("room again", n=1).results) == 1 and svc.store.files.journal.path.is_file()
         svc.store.close()
 
 
@@ -161,20 +160,21 @@ def test_journal_lines_are_indexed_once_and_a_torn_line_is_skipped(tmp_path):
     zeroed must not make two rows (or two charges); a line torn by a crash costs only itself."""
     store = ResultStore.open(tmp_path / "data", fsync=False)
     rows = [dataclasses.asdict(_new("b1", 0)), dataclasses.asdict(_new("b1", 1))]
-    assert isinstance(store.journal.keep(rows[:1], store.disk_full_error()), Journaled)
-    with open(store.journal.path, "r+b") as fh:  # a torn line, as a crash mid-write leaves it
+    assert isinstance(store.files.journal.keep(rows[:1], store.files.disk_full_error()), Journaled)
+    with open(store.files.journal.path, "r+b") as fh:  # a torn line, as a crash mid-write leaves it
         fh.seek(fh.read().index(b"\0"))
         fh.write(b'{"t": 1, "r": {"batch_')
-    assert isinstance(store.journal.keep(rows[1:], store.disk_full_error()), Journaled)
+    assert isinstance(store.files.journal.keep(rows[1:], store.files.disk_full_error()), Journaled)
     assert store.index_journal() == 2
-    assert store.journal.path.read_bytes().strip(b"\0") == b""  # zeroed in place, same size
-    again = store.journal.keep(rows, store.disk_full_error())  # as if the zeroing never happened
+    assert store.files.journal.path.read_bytes().strip(b"\0") == b""  # zeroed in place, same size
+    again = store.files.journal.keep(rows, store.files.disk_full_error())  # as if the zeroing never happened
     assert isinstance(again, Journaled) and "saved automatically" in again.text("en")
     store.close()
     store = ResultStore.open(tmp_path / "data", fsync=False)  # the next start indexes the journal
     recs = store.pending()
     assert sorted((r.idx, r.seed, r.error) for r in recs) == [(0, 7, "Storage.DiskFull"), (1, 8, "Storage.DiskFull")]
-    assert len(store.charges(charges.rows)) == 2
+    with store.records.charges() as book:
+        assert len(book.rows()) == 2
     store.close()
 
 
@@ -188,14 +188,14 @@ def test_room_freed_by_the_reserve_is_taken_by_another_writer(small_images, tmp_
         settings = Settings.from_env(base_url=emu.base_url, api_key=TEST_KEY, data_dir=data, fsync=True)
         svc = ImageService(settings)
         filler = _fill(mnt, 0)
-        release = svc.store.reserve.release
+        release = svc.store.files.reserve.release
 
         def release_then_lose_it() -> bool:
             freed = release()
             _fill(mnt, 0, "thief")  # another writer takes the room at once
             return freed
 
-        monkeypatch.setattr(svc.store.reserve, "release", release_then_lose_it)
+        monkeypatch.setattr(svc.store.files.reserve, "release", release_then_lose_it)
         before = len(emu.results)
         batch = svc.generate("the reserve is gone at once", n=3)
         made = len(emu.results) - before

@@ -217,13 +217,13 @@ def test_disk_budget_deletes_the_oldest_hosted_results(emu, clean_env):
         h = features(ctx)
         for i in range(5):
             handler_generate(h, f"budget {i}", req(f"v{i}"), api_key="")
-        total = ctx.store.bytes_used()
+        total = ctx.store.records.bytes_used()
         each = total // 5
         ctx.opts.disk_budget_mb = (2.5 * each) / (1 << 20)  # room for two and a half
         ctx.enforce_disk_budget()
         recs, count = ctx.store.page(limit=10)
         assert count == 2 and [r.prompt for r in recs] == ["budget 4", "budget 3"]
-        assert ctx.store.bytes_used() <= 2.5 * each
+        assert ctx.store.records.bytes_used() <= 2.5 * each
         assert len(list((clean_env / "images").rglob("*.png"))) == 2
     finally:
         ctx.close()

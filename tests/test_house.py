@@ -196,3 +196,16 @@ def test_readme_layout_names_every_package_and_module(section):
     names |= {p.name for p in PKG.iterdir() if p.is_dir() and not p.name.startswith("__")}
     missing = sorted(n for n in names if not re.search(rf"\b{re.escape(n)}\b", layout))
     assert not missing, f"README's layout section does not mention: {missing}"
+
+
+def test_all_sql_lives_in_storage_and_the_store_has_no_raw_sql_door():
+    """The index's SQL is storage's (records and the charge book name every query): nothing else opens
+    SQLite, and the result store hands out no door to run SQL through."""
+    from aliyun_image.storage import ResultRecords, ResultStore
+
+    for path in modules():
+        if path.relative_to(PKG).parts[0] != "storage":
+            assert not re.search(r"^\s*(import|from)\s+sqlite3\b", path.read_text(encoding="utf-8"), re.M), path
+    for door in ("rows", "charges", "execute", "_db"):
+        assert not hasattr(ResultStore, door), door
+    assert not hasattr(ResultRecords, "rows") and not hasattr(ResultRecords, "execute")

@@ -107,10 +107,10 @@ def test_trash_put_restore_empty_and_expiry(service, settings):
     assert trash.restore(recs[0].id) is None
     for r in recs[:2]:
         trash.put(r.id)
-    service.store._update(recs[0].id, updated=time.time() - 31 * 86400)  # trashed 31 days ago
+    service.store.records._update(recs[0].id, updated=time.time() - 31 * 86400)  # trashed 31 days ago
     assert trash.expire() == 1 and [r.id for r in trash.items()] == [recs[1].id]
     assert service.store.get(recs[0].id) is None and not trash.trashed_file(recs[0]).exists()
-    assert trash.empty() == 1 and trash.items() == [] and service.store.count() == 1
+    assert trash.empty() == 1 and trash.items() == [] and service.store.records.count() == 1
 
 
 def test_cli_trash_list_restore_empty(service, settings):
@@ -246,6 +246,6 @@ def test_the_app_empties_old_trash_at_housekeeping(make_ctx, tmp_path):
     _edit(h, "s1", str(_png(tmp_path / "new.png", "white")), instruction="new one")
     old, new = sorted(ctx.store.page()[0], key=lambda r: r.id)
     assert ctx.gallery(None).delete(old.id) and ctx.gallery(None).delete(new.id)
-    ctx.store._update(old.id, updated=time.time() - 31 * 86400)
+    ctx.store.records._update(old.id, updated=time.time() - 31 * 86400)
     ctx.housekeeping()
     assert ctx.store.get(old.id) is None and ctx.store.get(new.id).status == "trashed"

@@ -120,22 +120,12 @@ def test_migration_does_not_bill_the_offline_demos_old_images(tmp_path, emu):
     """The offline demo writes to the same data folder; its v1 results have emulator URLs on
     127.0.0.1. The migration turned every v1 result with a URL into a billed image, so an upgrade
     showed "spent ... (N images of unknown price)" for stand-ins nobody paid for."""
-    import sqlite3
-
     from aliyun_image.storage.store import ResultStore
 
-    from .test_cost import V1_SCHEMA
+    from .test_cost import v1_data_dir
 
-    data = tmp_path / "old"
-    data.mkdir()
-    db = sqlite3.connect(data / "gallery.sqlite3")
-    db.executescript(V1_SCHEMA)
-    now = time.time()
-    db.execute("INSERT INTO results (batch_id, task, model, prompt, url, status, created, updated) VALUES "
-               "('b1', 't2i', 'qwen-image-plus', 'demo cat', 'http://127.0.0.1:41234/results/1.png', 'done', ?, ?)",
-               (now, now))
-    db.commit()
-    db.close()
+    data = v1_data_dir(tmp_path / "old", [
+        ("b1", "t2i", "qwen-image-plus", "demo cat", "http://127.0.0.1:41234/results/1.png", "done")])
     store = ResultStore.open(data, fsync=False)
     assert ledger.spend(store).billed.images == 0, ledger.spend(store).text("en")
     store.close()

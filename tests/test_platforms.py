@@ -249,7 +249,7 @@ def test_the_region_found_stays_with_its_caller(places):
 
     def ask(key: str) -> None:
         start.wait()
-        results[key] = keycheck.check_key(key, where.bases, timeout=3, retries=0)
+        results[key] = keycheck.probe_places(key, where.bases, timeout=3, retries=0)
 
     threads = [threading.Thread(target=ask, args=(k,)) for k in (EU_KEY, QW_KEY)]
     for th in threads:
@@ -259,7 +259,7 @@ def test_the_region_found_stays_with_its_caller(places):
     assert (results[EU_KEY].region, results[QW_KEY].region) == ("eu-central-1", "qianwen")
     assert (results[EU_KEY].platform, results[QW_KEY].platform) == ("bailian", "qianwen")
     assert settings.region == "beijing" and settings.base_url == DEAD  # the caller's settings are untouched
-    again = keycheck.check_key(TEST_KEY, {"qianwen": qw.base_url}, timeout=3, retries=0)
+    again = keycheck.probe_places(TEST_KEY, {"qianwen": qw.base_url}, timeout=3, retries=0)
     assert again.region is None and not again.valid  # no memory of earlier answers
 
 
@@ -270,16 +270,16 @@ def test_the_page_names_a_custom_base_by_its_url(places):
     eu, qw = places
     settings = Settings.from_env({}, base_url=eu.base_url)
     where = keycheck.places(settings, others=False)
-    report = key_report(keycheck.check_key(EU_KEY, where.bases, timeout=3), where, "zh")
+    report = key_report(keycheck.probe_places(EU_KEY, where.bases, timeout=3), where, "zh")
     assert eu.base_url in report and "北京" not in report and f"这个 Key 在所配置的地址 {eu.base_url} 有效" in report
     # The app on the workspace host, a key of the Qianwen AI platform: the right platform is named.
     ws = keycheck.places(Settings.from_env({}, base_url=EU_HOST), {"eu-central-1": eu.base_url,
                                                                     "qianwen": qw.base_url})
-    report = key_report(keycheck.check_key(QW_KEY, ws.bases, timeout=3), ws, "en", keycheck.key_hint(QW_KEY))
+    report = key_report(keycheck.probe_places(QW_KEY, ws.bases, timeout=3), ws, "en", keycheck.key_hint(QW_KEY))
     assert "✓ Qianwen AI platform (千问AI平台)" in report and "✗ Germany (Frankfurt)" in report
     assert "This is a key of Qianwen AI platform (千问AI平台), not of Alibaba Cloud Model Studio" in report
     assert "sk-ws-" in report and QW_KEY not in report
-    nowhere = key_report(keycheck.check_key("sk-nobody-invalid-1", ws.bases, timeout=3), ws, "ja")
+    nowhere = key_report(keycheck.probe_places("sk-nobody-invalid-1", ws.bases, timeout=3), ws, "ja")
     assert "応答したどのプラットフォーム・リージョンもこのキーを受け付けません" in nowhere
 
 

@@ -190,7 +190,7 @@ def test_check_key_finds_the_region(two_regions):
     bj, sg = two_regions
     bj.clear()
     sg.clear()
-    result = keycheck.check_key(SG_KEY, {"beijing": bj.base_url, "singapore": sg.base_url}, timeout=3)
+    result = keycheck.probe_places(SG_KEY, {"beijing": bj.base_url, "singapore": sg.base_url}, timeout=3)
     assert result.region == "singapore" and result.valid
     by = {r.region: r for r in result.results}
     assert by["beijing"].status == keycheck.INVALID and by["beijing"].code == "InvalidApiKey"
@@ -216,13 +216,13 @@ def test_check_key_unreachable_and_us_offers_the_3_0_line_only(two_regions):
     from aliyun_image.dashscope import keycheck
 
     bj, _ = two_regions
-    result = keycheck.check_key(BJ_KEY, {"beijing": bj.base_url, "us": "http://127.0.0.1:9/api/v1"},
+    result = keycheck.probe_places(BJ_KEY, {"beijing": bj.base_url, "us": "http://127.0.0.1:9/api/v1"},
                                 timeout=2, retries=0)
     us = result.results[1]
     assert result.region == "beijing" and us.status == keycheck.UNREACHABLE and us.latency_ms is None
     assert us.models == ("qwen-image-3.0-pro", "qwen-image-3.0") and us.code == "Network.refused"
     assert "127.0.0.1:9" in us.detail("en") and us.detail("zh") != us.detail("en") != us.detail("ja")
-    nowhere = keycheck.check_key("sk-nobody-0123456789", {"beijing": bj.base_url}, timeout=2)
+    nowhere = keycheck.probe_places("sk-nobody-0123456789", {"beijing": bj.base_url}, timeout=2)
     assert nowhere.region is None and not nowhere.valid
 
 

@@ -268,7 +268,7 @@ def test_partial_files_of_live_writers_survive_a_second_open(service, emu):
     import os
     (rid,) = service.store.add_pending([NewResult("b", 0, "t2i", "m", "p", "", {}, 1, [], "", {}, None,
                                                   "http://x/y.png", None)])
-    with service.store.partial(rid) as fh:
+    with service.store.files.partial(rid) as fh:
         fh.write(b"half")
         from aliyun_image.storage.store import ResultStore
         ResultStore.open(service.store.root).close()  # e.g. `history` in another terminal

@@ -26,7 +26,7 @@ def _png_bytes():
 
 
 def _save(store, rid):
-    with store.partial(rid) as fh:
+    with store.files.partial(rid) as fh:
         fh.write(_png_bytes())
         return store.commit_file(rid, fh, width=16, height=16)
 
@@ -45,7 +45,7 @@ def test_pending_then_done(tmp_path):
 def test_partial_file_removed_when_download_fails(tmp_path):
     store = ResultStore.open(tmp_path)
     (rid,) = store.add_pending([_new()])
-    with pytest.raises(RuntimeError), store.partial(rid) as fh:
+    with pytest.raises(RuntimeError), store.files.partial(rid) as fh:
         fh.write(b"half")
         raise RuntimeError("connection lost")
     assert not list((tmp_path / ".partial").iterdir())
@@ -91,7 +91,7 @@ def test_paging_search_filters_and_newest_first(tmp_path):
     assert store.page(task="edit")[1] == 4
     assert store.page(model="qwen-image-plus", query="dog")[1] == 3
     assert store.page(query="100%")[1] == 0  # LIKE wildcards are escaped
-    assert set(store.models()) == {"qwen-image-plus", "qwen-image-edit-plus"}
+    assert set(store.records.models()) == {"qwen-image-plus", "qwen-image-edit-plus"}
 
 
 def test_owner_isolation_and_delete(tmp_path):

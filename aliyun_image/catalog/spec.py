@@ -341,6 +341,24 @@ def best_of(spec: ModelSpec) -> ModelSpec:
     return sibling or spec
 
 
+def choose_model(task: str, model: str | None, best: bool = False) -> tuple[str, ModelSpec]:
+    """The model a run of ``task`` (T2I or EDIT) uses and its rules: the one rule that the job, the page's
+    model info and its cost line share.
+
+    The named model (as typed: a dated snapshot is sent as it is), else :func:`default_model`; asking for
+    the best quality turns a named model into its best sibling (Plus -> Max). An id the catalogue does
+    not know keeps its name with generic rules (``spec.generic``): a newer model must not be blocked.
+    """
+    name = (model or "").strip() or default_model(task, best)
+    spec = get_model(name)
+    if spec is None:
+        return name, generic_spec(name)
+    if best and spec.best:
+        spec = best_of(spec)
+        return spec.name, spec
+    return name, spec
+
+
 def size_options(model: str, task: str = T2I) -> list[SizeOption]:
     """Preset sizes for ``model`` and ``task`` (empty for unknown models)."""
     spec = get_model(model)

@@ -18,13 +18,14 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from .. import __version__, catalog, i18n
-from . import keep as cli_keep, reports as cli_reports, spend as cli_spend
+from . import reports as cli_reports, spend as cli_spend, trash_recipe
 from ..runtime import backend_settings
 from ..config import PLACES, Settings
 from ..errors import AliyunImageError, unexpected
 from ..i18n import t
 from ..enums import EventKind
 from ..generation import Outcome, note_text, terminal_summary
+from .terminal import tell
 
 
 GLOBAL_DEFAULTS = {"region": None, "base_url": None, "data_dir": None, "timeout": None, "retries": None,
@@ -119,7 +120,7 @@ def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
     sub.add_parser("resume", help=_h(lang, "resume"), parents=[common])
     m = sub.add_parser("models", help=_h(lang, "models"), parents=[common])
     m.add_argument("--json", action="store_true", help=_h(lang, "models_json"))
-    cli_keep.add_parsers(sub, common, lang)  # trash, recipe
+    trash_recipe.add_parsers(sub, common, lang)  # trash, recipe
 
     c = sub.add_parser("check", help=_h(lang, "check"), parents=[common])
     c.add_argument("--json", action="store_true", help=_h(lang, "check_json"))
@@ -207,12 +208,8 @@ def _resume_earlier(svc, lang: str) -> None:  # ImageService
     if not svc.store.pending():
         return
     for rec in svc.resume_pending():
-        _say(lang, "cli.resumed_earlier", file=rec.file)
+        tell(lang, "cli.resumed_earlier", file=rec.file)
 
-
-def _say(lang: str, key: str, **params: object) -> None:
-    """Print the catalogue's ``key`` in ``lang`` on stderr (messages go to stderr, data to stdout)."""
-    print(t(lang, key, **params), file=sys.stderr)
 
 
 def _run_images(args: argparse.Namespace, lang: str) -> int:
@@ -233,7 +230,7 @@ def _run_images(args: argparse.Namespace, lang: str) -> int:
             return cli_spend.dry_run(svc, job, lang)
         _resume_earlier(svc, lang)
         for note in job.notes:
-            _say(lang, "cli.note", text=note_text(lang, note))
+            tell(lang, "cli.note", text=note_text(lang, note))
         progress = Progress(lang, not args.quiet)
         progress.start(job.n)
         try:
@@ -265,12 +262,12 @@ def _history(args: argparse.Namespace, lang: str) -> int:
                               "size": r.size, "file": str(r.file), "created": iso_time(r.created),
                               "created_unix": r.created, "request_id": r.request_id,
                               "actual_prompt": r.actual_prompt, "rewrite_status": r.params.get("rewrite_status"),
-                              "inputs": cli_keep.inputs_json(r, store.root), "cost": record_cost(r)},
+                              "inputs": trash_recipe.inputs_json(r, store.root), "cost": record_cost(r)},
                              ensure_ascii=False))
         else:
             print(f"{r.id}\t{r.task}\t{r.model}\t{r.size}\t{r.seed}\t{r.file}\t{r.prompt[:60]}")
     if not args.json:
-        _say(lang, "cli.history_total", total=total)
+        tell(lang, "cli.history_total", total=total)
     return 0
 
 
@@ -283,9 +280,9 @@ def _emulator(args: argparse.Namespace, lang: str) -> int:
     try:
         emu.start()
     except (OSError, OverflowError) as exc:
-        _say(lang, "cli.emulator_failed", host=args.host, port=args.port, error=type(exc).__name__)
+        tell(lang, "cli.emulator_failed", host=args.host, port=args.port, error=type(exc).__name__)
         return 1
-    _say(lang, "cli.emulator_running", url=emu.base_url)
+    tell(lang, "cli.emulator_running", url=emu.base_url)
     try:
         emu.serve_forever()
     except KeyboardInterrupt:
@@ -326,7 +323,7 @@ def _resume(args: argparse.Namespace, lang: str) -> int:
         svc = ImageService(settings)
         recs = svc.resume_pending(on_event=show)
         if not recs and not svc.store.pending():
-            _say(lang, "cli.resume_nothing")
+            tell(lang, "cli.resume_nothing")
     for r in recs:
         print(r.file)
     return 0
@@ -348,8 +345,8 @@ def _dispatch(args: argparse.Namespace, lang: str) -> int:
         return cli_reports.models(args, lang)
     if args.command == "check":
         return cli_reports.check(args, lang, _backend)
-    if args.command in cli_keep.COMMANDS:
-        return cli_keep.run(args, lang)
+    if args.command in trash_recipe.COMMANDS:
+        return trash_recipe.run(args, lang)
     return _emulator(args, lang)
 
 
@@ -380,10 +377,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(exc.text(lang), file=sys.stderr)
         # Missing or refused key (not a malformed one, which has its own code): offline mode helps.
         if exc.code == "InvalidApiKey" and not args.offline:
-            _say(lang, "cli.tip_offline")
+            tell(lang, "cli.tip_offline")
         return exc.exit_code
     except KeyboardInterrupt:
-        _say(lang, "cli.interrupted")
+        tell(lang, "cli.interrupted")
         return 130
     except Exception as exc:  # the CLI's last resort: one clear line, never a traceback
         logging.getLogger(__name__).debug("unexpected", exc_info=True)

@@ -13,15 +13,11 @@ from collections.abc import Callable
 
 from .. import catalog
 from ..dashscope import keycheck
-from ..config import Settings, check_key
+from ..config import Settings, require_key
 from ..errors import ApiError, ValidationError, region_name
 from ..i18n import msg, render, t
 from ..dashscope import KeyCheck
 
-
-def _say(lang: str, key: str, **params: object) -> None:
-    """Print the catalogue's ``key`` in ``lang`` on stderr."""
-    print(t(lang, key, **params), file=sys.stderr)
 
 
 def _rule_info(rule: catalog.SizeRule) -> dict:
@@ -202,9 +198,9 @@ def check(args: argparse.Namespace, lang: str,
     replaces them); offline, only the in-process emulator is asked, unless ``--region-base`` names others."""
     overrides = _region_bases(args.region_base)
     with backend(args) as settings:
-        key = check_key(settings.api_key, settings)
+        key = require_key(settings.api_key, settings)
         where = keycheck.places(settings, overrides, others=not args.offline or overrides is not None)
-        result = keycheck.check_key(key, where.bases, timeout=args.timeout or keycheck.DEFAULT_TIMEOUT,
+        result = keycheck.probe_places(key, where.bases, timeout=args.timeout or keycheck.DEFAULT_TIMEOUT,
                                     retries=keycheck.DEFAULT_RETRIES if args.retries is None else args.retries,
                                     workspace=settings.workspace)
     hint = keycheck.key_hint(key)

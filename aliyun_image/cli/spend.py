@@ -13,6 +13,7 @@ from typing import Any
 
 from ..money import billing, budget, ledger
 from ..config import Settings
+from ..enums import Payer
 from ..money import estimate, money_text
 from ..errors import ValidationError, region_name
 from ..i18n import render, t
@@ -70,7 +71,7 @@ def dry_run(svc: Any, job: Any, lang: str) -> int:
         return t(lang, "cli.plan." + key)
 
     cost = est.text(lang)
-    if billing.paid_by(s, s.api_key) == ledger.FREE:  # the offline demo's emulator: nothing is billed
+    if billing.paid_by(s, s.api_key) == Payer.OFFLINE:  # the offline demo's emulator: nothing is billed
         cost = t(lang, "cli.plan.offline_free", cost=cost)
     rows = [(row("model"), job.model), (row("region"), f"{render(lang, region_name(s.region))} ({s.region})"),
             (row("size"), job.size or row("auto")), (row("requests"), str(job.requests)),
@@ -80,7 +81,7 @@ def dry_run(svc: Any, job: Any, lang: str) -> int:
     for note in job.notes:
         print(t(lang, "cli.note", text=note_text(lang, note)))
     try:
-        budget.release(svc.store, billing.hold_budget(svc.store, s, job, None))
+        budget.release(svc.store, billing.hold_run(svc.store, s, job, None))
     except ValidationError as exc:
         print(exc.text(lang), file=sys.stderr)
         return 2
@@ -95,7 +96,7 @@ def cost_line(svc: Any, job: Any, batch: Any, lang: str) -> str | None:
     est = estimate(job, svc.settings.region)
     if sum(billing.run_cost(est, len(batch.results), batch.failures)) == 0 and not billing.moderated(batch.failures):
         return None
-    free = billing.paid_by(svc.settings, svc.settings.api_key) == ledger.FREE
+    free = billing.paid_by(svc.settings, svc.settings.api_key) == Payer.OFFLINE
     return billing.run_cost_text(est, len(batch.results), batch.failures, lang, free=free,
                                  prices=[r.price for r in batch.results])
 

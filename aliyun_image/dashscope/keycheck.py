@@ -4,7 +4,7 @@ A key works only in its own region of its own platform (Alibaba Cloud Model Stud
 AI platform, QwenCloud: each has keys of its own); a call elsewhere fails authentication. Fetching a task
 that does not exist (``GET {base}/tasks/{random-uuid}``) costs nothing and generates nothing:
 in the key's region it answers 200 with ``task_status: UNKNOWN``, elsewhere 401
-``InvalidApiKey``. :func:`check_key` sends that request to every place concurrently through
+``InvalidApiKey``. :func:`probe_places` sends that request to every place concurrently through
 the house client (its timeouts, retries and typed errors) and says, for each place, whether
 the key is valid there, how long the answer took and which catalogue models the place offers.
 :func:`places` says where to ask: the configured base URL first (a workspace host, a gateway,
@@ -88,7 +88,7 @@ class RegionResult:
 
 @dataclass(frozen=True)
 class KeyCheck:
-    """Per-region results of :func:`check_key`, in the order the regions were given."""
+    """Per-region results of :func:`probe_places`, in the order the regions were given."""
 
     results: tuple[RegionResult, ...]
 
@@ -258,8 +258,8 @@ def _settings(region: str, base: str, timeout: float, retries: int, workspace: s
                     workspace=workspace)
 
 
-def check_key(key: str, bases: Mapping[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT, *,
-              retries: int = DEFAULT_RETRIES, workspace: str | None = None) -> KeyCheck:
+def probe_places(key: str, bases: Mapping[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT, *,
+                 retries: int = DEFAULT_RETRIES, workspace: str | None = None) -> KeyCheck:
     """Ask every region, concurrently, whether it accepts ``key``.
 
     ``bases`` maps region names to base URLs (default: :func:`default_bases`; tests point

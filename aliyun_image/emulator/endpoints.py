@@ -16,7 +16,7 @@ from ..catalog import ASYNC, ASYNC_GENERATION, EDIT, T2I
 from .errors import ServiceError
 from .faults import TaskOutcome
 from .multipart import Part
-from .render import Recipe
+from .render import RenderSpec
 from .sizes import edit_default_size
 from .tasks import extended_prompt
 from .replies import XML_TYPE, HttpReply, error_reply, json_reply, new_request_id, oss_error_reply
@@ -119,9 +119,9 @@ def dispatch(state: EmulatorState, rec: Recorded, parts: list[Part] | None) -> H
 
 # --- synchronous generation ----------------------------------------------------------------------
 def _recipes(state: EmulatorState, order: ImageOrder, size: tuple[int, int],
-             inputs: tuple[str, ...]) -> list[Recipe]:
+             inputs: tuple[str, ...]) -> list[RenderSpec]:
     seed = order.seed if order.seed is not None else state.random_seed()
-    return [Recipe(order.model, order.prompt, order.negative, seed, size[0], size[1], inputs, order.watermark, i)
+    return [RenderSpec(order.model, order.prompt, order.negative, seed, size[0], size[1], inputs, order.watermark, i)
             for i in range(order.n)]
 
 

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ..catalog import get_model
 from .errors import ServiceError
 from .oss import OssBucket
-from .render import InputStore, decode_image, make_thumb, placeholder
+from .render import InputThumbs, decode_image, make_thumb, placeholder
 from .results import ServedImages
 from .validate import MSG_DATA_INSPECTION, MSG_INVALID_URL
 
@@ -47,9 +47,9 @@ def _bad_media() -> ServiceError:
 
 
 class Resolver:
-    """Turns image references into :class:`InputImage` entries of an :class:`InputStore`."""
+    """Turns image references into :class:`InputImage` entries of an :class:`InputThumbs`."""
 
-    def __init__(self, store: InputStore, results: ServedImages, bucket: OssBucket, own_hosts: set[str]):
+    def __init__(self, store: InputThumbs, results: ServedImages, bucket: OssBucket, own_hosts: set[str]):
         self.store = store
         self.results = results
         self.bucket = bucket

@@ -1,6 +1,6 @@
 """Deterministic stand-in images for the emulator.
 
-A :class:`Recipe` says everything that decides a picture (model, prompt, seed, size, inputs,
+A :class:`RenderSpec` says everything that decides a picture (model, prompt, seed, size, inputs,
 watermark, position in the batch). :func:`render` turns it into PNG bytes: the same recipe
 always gives the same bytes, while a different prompt, seed or model gives a visibly different
 picture. Every image carries an "EMULATOR · 模拟结果" label so nobody mistakes it for a real
@@ -8,7 +8,7 @@ Qwen-Image output, and names the model that "made" it: its id in the label, its 
 in the caption, and a ``model`` text chunk in the PNG (readable with ``Image.open(...).info``).
 
 Input images (for edits) are kept as small JPEG thumbnails keyed by the SHA-256 of the
-original bytes (:class:`InputStore`); a recipe names them by hash, so recipes stay small and
+original bytes (:class:`InputThumbs`); a recipe names them by hash, so recipes stay small and
 can be re-rendered after the byte cache evicted them.
 """
 
@@ -48,7 +48,7 @@ _FONT_DIRS = (
 
 
 @dataclass(frozen=True)
-class Recipe:
+class RenderSpec:
     """Everything that decides one output image.
 
     ``inputs`` are SHA-256 hex digests of the input images, in request order (empty for
@@ -210,7 +210,7 @@ def _upright(im: Image.Image) -> Image.Image:
         return im
 
 
-class InputStore:
+class InputThumbs:
     """Bounded LRU of input-image thumbnails keyed by SHA-256 of the original bytes (thread-safe).
 
     Each entry also remembers the original ``(width, height)``: the edit output size follows
@@ -251,7 +251,7 @@ class InputStore:
 
 
 # --- the render ----------------------------------------------------------------------------------
-def _edit_base(recipe: Recipe, images: list[Image.Image], rng: random.Random) -> Image.Image:
+def _edit_base(recipe: RenderSpec, images: list[Image.Image], rng: random.Random) -> Image.Image:
     w, h = recipe.width, recipe.height
     # The last input decides the aspect ratio (as in the service), so it fills the canvas.
     base = ImageOps.fit(images[-1], (w, h), Image.Resampling.BILINEAR)
@@ -276,7 +276,7 @@ def _edit_base(recipe: Recipe, images: list[Image.Image], rng: random.Random) ->
     return base
 
 
-def render(recipe: Recipe, inputs: InputStore | None = None) -> bytes:
+def render(recipe: RenderSpec, inputs: InputThumbs | None = None) -> bytes:
     """PNG bytes for ``recipe``: exactly ``width*height``, deterministic, labelled as emulated."""
     w, h = recipe.width, recipe.height
     rng = _rng(recipe.key)

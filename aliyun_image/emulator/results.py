@@ -1,6 +1,6 @@
 """Result images: signed, expiring download URLs and a bounded render cache.
 
-A result is a *token* (random, in the URL) mapped to a :class:`~.render.Recipe`. Rendered
+A result is a *token* (random, in the URL) mapped to a :class:`~.render.RenderSpec`. Rendered
 bytes live in an LRU keyed by the recipe hash, bounded by entry count and total bytes; when
 evicted they are rendered again from the recipe, which gives the same bytes.
 """
@@ -15,7 +15,7 @@ import uuid
 from collections import OrderedDict
 from urllib.parse import urlencode
 
-from .render import InputStore, Recipe, render
+from .render import InputThumbs, RenderSpec, render
 
 ACCESS_KEY_ID = "LTAI-emulator"
 
@@ -24,7 +24,7 @@ class ServedImages:
     """The result images the emulator serves: tokens -> recipes, URL signing, and the
     rendered-bytes LRU (thread-safe). Not :class:`aliyun_image.storage.store.ResultStore`, the app's gallery."""
 
-    def __init__(self, inputs: InputStore, secret: bytes, *, fixed_image: bytes | None = None,
+    def __init__(self, inputs: InputThumbs, secret: bytes, *, fixed_image: bytes | None = None,
                  max_entries: int = 512, max_bytes: int = 512 * 1024 * 1024,
                  max_recipes: int = 200_000):
         self.inputs = inputs
@@ -33,12 +33,12 @@ class ServedImages:
         self.max_bytes = max_bytes
         self.max_recipes = max_recipes
         self._secret = secret
-        self._recipes: OrderedDict[str, Recipe] = OrderedDict()
+        self._recipes: OrderedDict[str, RenderSpec] = OrderedDict()
         self._png: OrderedDict[str, bytes] = OrderedDict()
         self._png_bytes = 0
         self._lock = threading.Lock()
 
-    def add(self, recipe: Recipe) -> str:
+    def add(self, recipe: RenderSpec) -> str:
         """Register ``recipe`` and return its new token (rendering happens on first download)."""
         token = uuid.uuid4().hex
         with self._lock:
@@ -52,7 +52,7 @@ class ServedImages:
         with self._lock:
             return len(self._recipes)
 
-    def recipe(self, token: str) -> Recipe | None:
+    def recipe(self, token: str) -> RenderSpec | None:
         """The recipe behind ``token``, or None when unknown."""
         with self._lock:
             return self._recipes.get(token)

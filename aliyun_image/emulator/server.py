@@ -18,7 +18,7 @@ from .inputs import Resolver
 from .oss import OssBucket
 from .records import Recorded
 from .regions import BEIJING, region_name
-from .render import InputStore
+from .render import InputThumbs
 from .results import ServedImages
 from .state import MAX_RECORDED, EmulatorState, Latency
 from .tasks import TaskStore
@@ -95,7 +95,7 @@ class Emulator:
     limit_retry_after: _OnState[float | None] = _OnState()
     throttled: _OnState[int] = _OnState()
     faults: _OnState[FaultBook] = _OnState()
-    inputs: _OnState[InputStore] = _OnState()
+    inputs: _OnState[InputThumbs] = _OnState()
     results: _OnState[ServedImages] = _OnState()
     bucket: _OnState[OssBucket] = _OnState()
     tasks: _OnState[TaskStore] = _OnState()

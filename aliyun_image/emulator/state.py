@@ -24,9 +24,9 @@ from .oss import OssBucket
 from .errors import ServiceError
 from .records import Recorded
 from .regions import BEIJING, key_belongs
-from .render import InputStore
+from .render import InputThumbs
 from .results import ServedImages
-from .tasks import Task, TaskStore
+from .tasks import AsyncTask, TaskStore
 
 MAX_RECORDED = 20_000  # oldest records are dropped beyond this (long-running demo servers)
 MSG_RATE = "Requests rate limit exceeded, please try again later."  # the service's 429 message (protocol 6)
@@ -50,7 +50,7 @@ class EmulatorState:
     themselves.
     """
 
-    inputs: InputStore
+    inputs: InputThumbs
     results: ServedImages
     bucket: OssBucket
     tasks: TaskStore
@@ -73,7 +73,7 @@ class EmulatorState:
     limit_retry_after: float | None = None
     throttled: int = 0  # 429s sent for task_limit since the last clear()
     _busy_sync: dict[str, int] = field(default_factory=dict)  # key hash -> generations in flight
-    _busy_tasks: dict[str, list[Task]] = field(default_factory=dict)  # key hash -> tasks maybe unfinished
+    _busy_tasks: dict[str, list[AsyncTask]] = field(default_factory=dict)  # key hash -> tasks maybe unfinished
     rng: random.Random = field(default_factory=random.Random)
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: threading.Event = field(default_factory=threading.Event)
@@ -82,7 +82,7 @@ class EmulatorState:
     def new(cls, *, fixed_image: bytes | None = None, seed: int = 0, **settings) -> EmulatorState:
         """Fresh, empty stores; ``settings`` are the dataclass's setting fields (``latency``...)."""
         secret = os.urandom(32)  # per instance: URLs and policies of another run are not accepted
-        inputs = InputStore()
+        inputs = InputThumbs()
         results = ServedImages(inputs, secret, fixed_image=fixed_image)
         bucket = OssBucket(secret)
         resolver = Resolver(inputs, results, bucket, set())
@@ -147,7 +147,7 @@ class EmulatorState:
                 if not self._busy_sync[name]:
                     del self._busy_sync[name]
 
-    def add_task(self, name: str, task: Task) -> None:
+    def add_task(self, name: str, task: AsyncTask) -> None:
         """Count ``task`` against key hash ``name``'s limit until it ends."""
         with self.lock:
             self._busy_tasks.setdefault(name, []).append(task)

@@ -34,7 +34,7 @@ def extended_prompt(prompt: str) -> str:
 
 
 @dataclass
-class Task:
+class AsyncTask:
     """One async task. Times: ``created`` is monotonic (drives the state), ``submitted`` wall-clock."""
 
     id: str
@@ -54,25 +54,25 @@ class TaskStore:
 
     def __init__(self, capacity: int = 20_000):
         self.capacity = capacity
-        self._tasks: OrderedDict[str, Task] = OrderedDict()
+        self._tasks: OrderedDict[str, AsyncTask] = OrderedDict()
         self._lock = threading.Lock()
 
-    def create(self, order: ImageOrder, tokens: list[str], delay: float, outcome: TaskOutcome | None) -> Task:
+    def create(self, order: ImageOrder, tokens: list[str], delay: float, outcome: TaskOutcome | None) -> AsyncTask:
         """Register a new task that ends ``delay`` seconds from now."""
-        task = Task(str(uuid.uuid4()), order, tokens, time.monotonic(), time.time(), max(0.0, delay), outcome)
+        task = AsyncTask(str(uuid.uuid4()), order, tokens, time.monotonic(), time.time(), max(0.0, delay), outcome)
         with self._lock:
             self._tasks[task.id] = task
             while len(self._tasks) > self.capacity:
                 self._tasks.popitem(last=False)
         return task
 
-    def get(self, task_id: str) -> Task | None:
+    def get(self, task_id: str) -> AsyncTask | None:
         """The task, or None if unknown or forgotten."""
         with self._lock:
             return self._tasks.get(task_id)
 
     @staticmethod
-    def status(task: Task, now: float | None = None) -> str:
+    def status(task: AsyncTask, now: float | None = None) -> str:
         """Current ``task_status`` of ``task``."""
         if task.canceled_at is not None:
             return "CANCELED"
@@ -92,7 +92,7 @@ class TaskStore:
             task.canceled_at = time.time()
             return True
 
-    def view(self, task: Task, url_for) -> dict:
+    def view(self, task: AsyncTask, url_for) -> dict:
         """The ``output`` (and ``usage``) of a poll reply; ``url_for(token, now)`` mints result URLs."""
         state = self.status(task)
         out: dict = {"task_id": task.id, "task_status": state}

@@ -26,13 +26,12 @@ from collections.abc import Callable, Iterator, Sequence
 
 from ..catalog import get_model
 from ..money import billing, budget
-from ..storage import charges
 from ..dashscope import protocol
 from ..dashscope import DashScopeClient
 from ..dashscope import Generation, url_expiry
 from .downloads import download_to, verify_image
 from ..recipes import png_texts
-from ..config import Settings, check_key
+from ..config import Settings, require_key
 from ..errors import (
     AliyunImageError,
     ApiError,
@@ -157,7 +156,7 @@ class ImageService:
     def fuse(self, images: Sequence[Any], instruction: str, *, api_key: str | None = None,
              owner: str | None = None, on_event: Callable[[Event], None] | None = None,
              cancel: threading.Event | None = None, **options: Unpack[JobOptions]) -> Batch:
-        """Fuse 2-3 ordered images (图1, 图2, 图3; up to 10 where the model takes them) following
+        """Fuse 2-3 ordered images (slots 1-3, up to 10 where the model takes them) following
         ``instruction``; an instruction naming an image not given is refused before sending."""
         job = self.plan(Task.FUSE, instruction, images, **options)
         return self.run(job, api_key=api_key, owner=owner, on_event=on_event, cancel=cancel)
@@ -209,10 +208,10 @@ class ImageService:
             cancel: threading.Event | None = None) -> Batch:
         """Execute a validated job (see :meth:`_run`) within the budget: a run whose estimate would
         cross the daily or monthly budget is refused before any request (ValidationError)."""
-        key = check_key(api_key or self.settings.api_key, self.settings)
-        if not self.store.journal.ensure():  # no room to keep what the run would pay for: send nothing
-            raise self.store.disk_full_error()
-        token = billing.hold_budget(self.store, self.settings, job, key, owner)
+        key = require_key(api_key or self.settings.api_key, self.settings)
+        if not self.store.files.journal.ensure():  # no room to keep what the run would pay for: send nothing
+            raise self.store.files.disk_full_error()
+        token = billing.hold_run(self.store, self.settings, job, key, owner)
         try:
             return self._run(job, api_key=key, owner=owner, on_event=on_event, cancel=cancel,
                              settle=lambda: billing.settle_one(self.store, self.settings, job, token))
@@ -229,7 +228,7 @@ class ImageService:
         Returns only when every request has finished and every download has been stored, so a
         result the user paid for is never left behind by a crash in a sibling request.
         """
-        key = check_key(api_key or self.settings.api_key, self.settings)
+        key = require_key(api_key or self.settings.api_key, self.settings)
         emit = on_event or (lambda ev: None)
         batch = Batch(job, notes=list(job.notes))
         batch_id = uuid.uuid4().hex[:12]
@@ -363,10 +362,10 @@ class ImageService:
         url = gen.urls[0]
         extra = reply_params(gen)
         rec = self.store.get(rid) if extra or gen.usage else None
-        self.store.set_url(rid, url=url, url_expires=url_expiry(url), request_id=gen.request_id,
-                           usage=gen.usage, actual_prompt=gen.actual_prompt,
-                           params={**rec.params, **extra} if rec is not None and extra else None,
-                           billed=self._billed(rec, gen) if rec is not None else None)
+        self.store.records.set_url(rid, url=url, url_expires=url_expiry(url), request_id=gen.request_id,
+                                   usage=gen.usage, actual_prompt=gen.actual_prompt,
+                                   params={**rec.params, **extra} if rec is not None and extra else None,
+                                   billed=self._billed(rec, gen) if rec is not None else None)
 
     def _billed(self, rec: Record, gen: Generation) -> dict | None:
         """A task's row priced as its finished poll's ``usage`` billed it (the row was priced by
@@ -424,12 +423,12 @@ class ImageService:
             raise KeyError(rid)
         if rec.status == Status.DONE:
             return rec
-        if not self.store.ensure_reserve():
+        if not self.store.files.ensure_reserve():
             # The disk is full: writing now would eat the space kept for recording paid results.
             self.store.mark(rid, Status.PENDING, "Storage.DiskFull")
-            raise saved_later(self.store.disk_full_error())
+            raise saved_later(self.store.files.disk_full_error())
         try:
-            with self.store.partial(rid) as fh:
+            with self.store.files.partial(rid) as fh:
                 self.client.download(rec.url, PngTextWriter(fh, png_texts(rec)))
                 width, height = verify_image(Path(fh.name), rec.request_id, self.store.show_paths)
                 return self.store.commit_file(rid, fh, width=width, height=height)
@@ -509,7 +508,8 @@ class ImageService:
             self.store.mark(rec.id, Status.EXPIRED, state.code)
         elif state.status.finished:
             self.store.mark(rec.id, Status.FAILED, state.code)
-            self.store.charges(charges.drop_maybe, rec.id)  # a failed task is not billed
+            with self.store.records.charges() as book:
+                book.drop_maybe(rec.id)  # a failed task is not billed
         return False
 
     def download_url(self, url: str, dest: Path | str | None = None) -> Path:

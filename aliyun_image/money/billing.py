@@ -3,9 +3,9 @@ budget check before a run (which settings apply, whose bill it is). The sums are
 :mod:`aliyun_image.money.ledger`, the cap itself in :mod:`aliyun_image.money.budget`, the table in
 :mod:`aliyun_image.storage.charges`.
 
-Who pays (``paid_by``): "" the configured key (the user's, or in hosted mode the host's), "own"
-a key a visitor gave with the call, "offline" the offline demo's emulator (free). Keys
-themselves are never recorded.
+Who pays (``paid_by``, a :class:`~aliyun_image.enums.Payer`): ``CONFIGURED`` the configured key (the
+user's, or in hosted mode the host's), ``OWN`` a key a visitor gave with the call, ``OFFLINE`` the offline
+demo's emulator (free). Keys themselves are never recorded.
 """
 
 from __future__ import annotations
@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from . import budget, ledger
+from . import budget
 from ..storage import charges
 from ..config import OFFLINE_KEY, Settings
+from ..enums import Payer
 from ..catalog import TIER_1K, ModelSpec, billed_tier, tier_of
 from .estimate import Estimate, estimate, money, money_text, planned_tier, unit_price
 from ..errors import AliyunImageError, DownloadError, StorageError, ValidationError, is_moderation, may_be_billed
@@ -28,11 +29,11 @@ if TYPE_CHECKING:  # annotations only
     from ..jobs import Job
 
 
-def paid_by(settings: Settings, key: str | None) -> str:
+def paid_by(settings: Settings, key: str | None) -> Payer:
     """Whose bill a call with ``key`` goes on (see the module docstring)."""
     if OFFLINE_KEY in (key, settings.api_key):  # the offline demo's emulator, whoever's key was typed
-        return ledger.FREE
-    return "" if not key or key == settings.api_key else "own"
+        return Payer.OFFLINE
+    return Payer.CONFIGURED if not key or key == settings.api_key else Payer.OWN
 
 
 def price_fields(settings: Settings, job: Job, key: str | None) -> dict[str, Any]:
@@ -89,17 +90,18 @@ def record_maybe(store: ResultStore, settings: Settings, ctx: Any, exc: AliyunIm
     billed whatever the error, until ``resume`` collects it (billed) or finds it failed (dropped).
     """
     fields = price_fields(settings, ctx.job, ctx.key)  # ctx: the service's run context
-    if fields["paid_by"] == ledger.FREE or (rid is None and not may_be_billed(exc)):
+    if fields["paid_by"] == Payer.OFFLINE or (rid is None and not may_be_billed(exc)):
         return
-    with contextlib.suppress(AliyunImageError):  # the ledger must not turn a failure into a crash
+    # the ledger must not turn a failure into a crash
+    with contextlib.suppress(AliyunImageError), store.records.charges() as book:
         for _ in range(count):
-            store.charges(charges.add, model=ctx.job.model, state=charges.MAYBE, owner=ctx.owner, result_id=rid,
-                          code=exc.code, **fields)
+            book.add(model=ctx.job.model, state=charges.MAYBE, owner=ctx.owner, result_id=rid, code=exc.code,
+                     **fields)
 
 
-def hold_budget(store: ResultStore, settings: Settings, job: Job, key: str | None,
-                owner: str | None = None) -> int | None:
-    """Check ``job`` against the budgets and hold its estimate (raises ValidationError before any
+def hold_run(store: ResultStore, settings: Settings, job: Job, key: str | None,
+             owner: str | None = None) -> int | None:
+    """Check a run of ``job`` against the budgets and hold its estimate (raises ValidationError before any
     request); release the hold with :func:`aliyun_image.money.budget.release` when the run ends. Budgets
     cover the configured key's bill: in hosted mode not visitors' own keys; never the offline demo."""
     return _hold(store, settings, estimate(job, settings.region), key, owner)
@@ -110,18 +112,20 @@ def settle_one(store: ResultStore, settings: Settings, job: Job, hold: int | Non
     recorded): its share of the hold goes, so the run is not counted twice against the budget."""
     unit = estimate(job, settings.region).unit
     if hold is not None and unit is not None:
-        with contextlib.suppress(AliyunImageError):  # the hold only errs on the safe side
-            store.charges(charges.shrink_hold, hold, str(unit))
+        # the hold only errs on the safe side
+        with contextlib.suppress(AliyunImageError), store.records.charges() as book:
+            book.shrink_hold(hold, str(unit))
 
 
 def _hold(store: ResultStore, settings: Settings, est: Estimate, key: str | None, owner: str | None) -> int | None:
     payer = paid_by(settings, key or settings.api_key)
-    if payer == ledger.FREE or (settings.hosted and payer):
+    if payer == Payer.OFFLINE or (settings.hosted and payer != Payer.CONFIGURED):
         return None
     s = settings
     hourly = (s.host_hourly_budget, s.session_hourly_budget) if s.hosted else (None, None)
     budgets = budget.Budgets(s.daily_budget, s.monthly_budget, *hourly, allow_unpriced=s.allow_unpriced)
-    return budget.hold_budget(store, budgets, est, scope="" if s.hosted else None, owner=owner, hosted=s.hosted)
+    scope = Payer.CONFIGURED if s.hosted else None  # hosted: only the host key's bill counts
+    return budget.hold_within(store, budgets, est, scope=scope, owner=owner, hosted=s.hosted)
 
 
 def budget_refusal(store: ResultStore, settings: Settings, est: Estimate, key: str | None,

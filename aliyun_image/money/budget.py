@@ -21,7 +21,9 @@ from decimal import Decimal
 from typing import Any
 
 from ..storage import charges
+from ..storage.charges import ChargeBook
 from .estimate import Estimate, money_text
+from ..enums import Payer
 from ..errors import ValidationError
 from ..i18n import msg
 from .ledger import Spend, day_start, month_start, spent_rows, tally
@@ -62,8 +64,8 @@ class Budgets:
         return [(k, limit, since) for k, limit, since in out if limit is not None]
 
 
-def hold_budget(store: ResultStore, budgets: Budgets, est: Estimate, *, scope: str | None, owner: str | None = None,
-                hosted: bool = False, now: float | None = None) -> int | None:
+def hold_within(store: ResultStore, budgets: Budgets, est: Estimate, *, scope: Payer | None,
+                owner: str | None = None, hosted: bool = False, now: float | None = None) -> int | None:
     """Refuse ``est`` if it would cross a budget, else hold it until :func:`release`.
 
     ``scope`` is the ``paid_by`` whose charges count (None: all, the local case); ``owner`` the
@@ -76,15 +78,16 @@ def hold_budget(store: ResultStore, budgets: Budgets, est: Estimate, *, scope: s
         if budgets.allow_unpriced:
             return None
         raise _unpriced(est, hosted)
-    return int(store.charges(_check_and_hold, budgets, est, total, scope, owner, hosted, now))
+    with store.records.charges() as book:
+        return _check_and_hold(book, budgets, est, total, scope, owner, hosted, now)
 
 
-def _check_and_hold(db: Any, budgets: Budgets, est: Estimate, total: Decimal, scope: str | None,
+def _check_and_hold(book: ChargeBook, budgets: Budgets, est: Estimate, total: Decimal, scope: Payer | None,
                     owner: str | None, hosted: bool, now: float | None) -> int:
     """In one transaction: the sums, the holds of runs in flight, the check, this run's hold."""
     windows = budgets.windows(now)
-    rows = spent_rows(charges.rows(db, min(since for _, _, since in windows), paid_by=scope))
-    holds = [h for h in charges.holds(db) if h["currency"] == est.currency and (scope is None or h["paid_by"] == scope)]
+    rows = spent_rows(book.rows(min(since for _, _, since in windows), paid_by=scope))
+    holds = [h for h in book.holds() if h["currency"] == est.currency and (scope is None or h["paid_by"] == scope)]
     for kind, limit, since in windows:
         mine = kind == "session"
         # only the run's currency: the refusal shows what this budget counted, never ¥ and $ summed
@@ -93,14 +96,15 @@ def _check_and_hold(db: Any, budgets: Budgets, est: Estimate, total: Decimal, sc
         flying = sum((Decimal(h["price"]) for h in holds if not mine or h["owner"] == owner), Decimal(0))
         if spent.total(est.currency) + flying + total > limit:
             raise _over(kind, limit, spent, flying, est, hosted)
-    return charges.add(db, model=est.model, region=est.region, price=str(total), currency=est.currency,
-                       state=charges.HOLD, owner=owner, paid_by=scope or "", code=charges.hold_code())
+    return book.add(model=est.model, region=est.region, price=str(total), currency=est.currency,
+                    state=charges.HOLD, owner=owner, paid_by=scope or Payer.CONFIGURED, code=charges.hold_code())
 
 
 def release(store: ResultStore, hold: int | None) -> None:
     """The run that took ``hold`` ended: its own charges are recorded, so the hold goes."""
     if hold is not None:
-        store.charges(charges.release, hold)
+        with store.records.charges() as book:
+            book.release(hold)
 
 
 def _over(kind: str, limit: Decimal, spent: Spend, flying: Decimal, est: Estimate, hosted: bool) -> ValidationError:

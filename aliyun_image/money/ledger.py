@@ -3,7 +3,7 @@
 Sums are exact (Decimal), per currency, and keep apart what was billed and what *may* have been
 (sent, no answer). Images of unknown price are counted, never priced. Days and months are the
 machine's local calendar (the store's image folders use it too). Results of the offline demo
-(``paid_by == "offline"``) cost nothing and are left out.
+(``paid_by`` :attr:`~aliyun_image.enums.Payer.OFFLINE`) cost nothing and are left out.
 
 The budget cap that uses these sums is in :mod:`aliyun_image.money.budget`.
 """
@@ -18,12 +18,12 @@ from decimal import Decimal
 from typing import Any
 
 from ..storage import charges
+from ..enums import Payer
 from ..config import region_name
 from .estimate import money, money_text
 from ..i18n import Message, msg, render, t
 from ..storage import ResultStore
 
-FREE = "offline"  # paid_by of the offline demo's stand-in images
 
 
 @dataclass
@@ -105,11 +105,12 @@ def month_start(now: float | None = None) -> float:
 
 def spent_rows(rows: Iterable[Any]) -> list[Any]:
     """Charges that count as spent: not holds, not the offline demo's."""
-    return [r for r in rows if r["paid_by"] != FREE and r["state"] != charges.HOLD]
+    return [r for r in rows if r["paid_by"] != Payer.OFFLINE and r["state"] != charges.HOLD]
 
 
 def _rows(store: ResultStore, since: float, owner: str | None, paid_by: str | None) -> list[Any]:
-    return spent_rows(store.charges(charges.rows, since, owner=owner, paid_by=paid_by))
+    with store.records.charges() as book:
+        return spent_rows(book.rows(since, owner=owner, paid_by=paid_by))
 
 
 def tally(rows: Iterable[Any]) -> Spend:
@@ -147,7 +148,7 @@ def summary_text(store: ResultStore, lang: str, owner: str | None = None) -> str
 
 def record_cost(rec: Any) -> dict:
     """A stored result's cost for ``history --json`` and the gallery (price None: unknown)."""
-    billed = bool(rec.url) and rec.paid_by != FREE
+    billed = bool(rec.url) and rec.paid_by != Payer.OFFLINE
     return {"model": rec.model, "region": rec.region or None, "unit_price": rec.price if billed else "0",
             "currency": rec.currency or "CNY", "billed": billed}
 

@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..enums import Payer
 from ..errors import AliyunImageError, ValidationError, may_be_billed
 from ..i18n import msg
 
@@ -31,10 +32,10 @@ WINDOW = 3600.0
 class HourlyQuota:
     """Sliding-window counters: ``per_session`` and ``total`` images per hour (0 = unlimited).
 
-    ``kind`` (``host`` or ``offline``) picks the wording of the refusal.
+    ``kind`` (:attr:`Payer.HOST` or :attr:`Payer.OFFLINE`) picks the wording of the refusal.
     """
 
-    def __init__(self, per_session: int, total: int, clock=time.monotonic, kind: str = "host"):
+    def __init__(self, per_session: int, total: int, clock=time.monotonic, kind: Payer = Payer.HOST):
         self.per_session = per_session
         self.total = total
         self.kind = kind

@@ -145,10 +145,11 @@ def _size(value: Any, task: str, model: str) -> str | None:
     if not m:
         return None
     size = f"{int(m.group(1))}*{int(m.group(2))}"
-    spec = catalog.get_model(model or catalog.default_model(catalog.T2I if task == Task.T2I else catalog.EDIT))
-    if spec is None:
+    kind = catalog.T2I if task == Task.T2I else catalog.EDIT
+    spec = catalog.choose_model(kind, model)[1]
+    if spec.generic:  # a model the catalogue does not know: no size to check against
         return None
-    rule = spec.size_rule(catalog.T2I if task == Task.T2I else catalog.EDIT)
+    rule = spec.size_rule(kind)
     return size if rule.free or size in {o.value for o in rule.presets} else None
 
 

@@ -24,7 +24,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-class Recipe(Protocol):
+class Reusable(Protocol):
     """What reuse reads: a stored :class:`~aliyun_image.storage.store.Record`, or a recipe read from a PNG
     (:class:`aliyun_image.recipes.read.PngRecipe`)."""
 
@@ -52,7 +52,7 @@ def _default_models() -> set[str]:
     return {catalog.default_model(task, best) for task in (catalog.T2I, catalog.EDIT) for best in (False, True)}
 
 
-def _size_values(rec: Recipe) -> dict[str, Any]:
+def _size_values(rec: Reusable) -> dict[str, Any]:
     """Text-to-image keeps its size preset; edit and fusion get custom width and height (or auto)."""
     size = rec.params.get("size")
     if rec.task == "t2i":
@@ -63,7 +63,7 @@ def _size_values(rec: Recipe) -> dict[str, Any]:
     return out
 
 
-def _image_values(rec: Recipe, files: Sequence[Path | None]) -> tuple[dict[str, Any], int]:
+def _image_values(rec: Reusable, files: Sequence[Path | None]) -> tuple[dict[str, Any], int]:
     """The input images back into the panel's slots, in order: a kept copy as a file, a URL input
     into the edit's URL box. Every slot is written (emptied when nothing comes back), so nothing
     of an earlier form stays behind. Returns the values and how many inputs came back."""
@@ -79,7 +79,7 @@ def _image_values(rec: Recipe, files: Sequence[Path | None]) -> tuple[dict[str, 
     return {}, 0
 
 
-def reuse_values(rec: Recipe, files: Sequence[Path | None] = ()) -> ReusePlan:
+def reuse_values(rec: Reusable, files: Sequence[Path | None] = ()) -> ReusePlan:
     """The control values that reproduce ``rec`` in the panel of its task; ``files`` are the kept
     copies of its input images, in order (see :meth:`aliyun_image.storage.gallery.Gallery.input_files`)."""
     spec = catalog.get_model(rec.model)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from .backends import OfflineBackend
 from ..config import OFFLINE_KEY, Settings
+from ..enums import Payer
 from ..money import HourlyQuota
 from ..generation import ImageService
 from ..storage import Gallery
@@ -73,7 +74,7 @@ class Route:
 
     service: ImageService
     key: str
-    kind: str  # own | host | offline
+    kind: Payer  # OWN | HOST | OFFLINE
 
 
 def gradio_upload_dir() -> Path:
@@ -98,8 +99,8 @@ class AppContext:
             self.offline = OfflineBackend()
             self.offline_service = ImageService(self.offline.settings(self.settings), store=self.store)
         self.live_service = ImageService(self.settings, store=self.store)
-        self.quota = HourlyQuota(opts.session_limit, opts.total_limit, kind="host")
-        self.demo_quota = HourlyQuota(opts.demo_session_limit, opts.demo_total_limit, kind="offline")
+        self.quota = HourlyQuota(opts.session_limit, opts.total_limit, kind=Payer.HOST)
+        self.demo_quota = HourlyQuota(opts.demo_session_limit, opts.demo_total_limit, kind=Payer.OFFLINE)
         self._stopping = threading.Event()
         self._housekeeping = threading.Lock()
         self._pruning = threading.Lock()
@@ -171,7 +172,7 @@ class AppContext:
         """The hourly budget a call on ``route`` draws from, if any (hosted mode only)."""
         if not self.opts.hosted:
             return None
-        return {"host": self.quota, "offline": self.demo_quota}.get(route.kind)
+        return {Payer.HOST: self.quota, Payer.OFFLINE: self.demo_quota}.get(route.kind)
 
     @property
     def emulator(self) -> Emulator | None:
@@ -188,13 +189,13 @@ class AppContext:
         key = (visitor_key or "").strip()
         if self.opts.offline:
             assert self.offline_service is not None
-            return Route(self.offline_service, key or OFFLINE_KEY, "offline")
+            return Route(self.offline_service, key or OFFLINE_KEY, Payer.OFFLINE)
         if key:
-            return Route(self.live_service, key, "own")
+            return Route(self.live_service, key, Payer.OWN)
         if self.host_key:
-            return Route(self.live_service, self.host_key, "host")
+            return Route(self.live_service, self.host_key, Payer.HOST)
         assert self.offline_service is not None
-        return Route(self.offline_service, OFFLINE_KEY, "offline")
+        return Route(self.offline_service, OFFLINE_KEY, Payer.OFFLINE)
 
     def owner(self, session_hash: str | None) -> str | None:
         """The store owner for a browser session: None locally (one shared gallery), an opaque

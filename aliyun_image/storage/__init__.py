@@ -1,5 +1,6 @@
-"""The data directory: the SQLite index of results and its files (all SQL lives here), the charges table,
-kept input images, the trash, one owner's view of the gallery, the disk reserve and the paid-result journal.
+"""The data directory: the SQLite index of results (records: all SQL lives here) and their files, composed in
+the result store; the charges table, kept input images, the trash, one owner's view of the gallery, the disk
+reserve and the paid-result journal.
 """
 
 from __future__ import annotations
@@ -8,16 +9,22 @@ from .diskspace import saved_later, storage_error
 from .gallery import Gallery
 from .inputs import InputStore, keep_job_inputs
 from .journal import Journaled
-from .store import NewResult, Record, ResultStore
+from .charges import ChargeBook
+from .files import ResultFiles
+from .records import NewResult, Record, ResultRecords
+from .store import ResultStore
 from .trash import KEEP_DAYS, Trash
 
 __all__ = [
+    "ChargeBook",
     "Gallery",
     "InputStore",
     "Journaled",
     "KEEP_DAYS",
     "NewResult",
     "Record",
+    "ResultFiles",
+    "ResultRecords",
     "ResultStore",
     "Trash",
     "keep_job_inputs",

@@ -19,8 +19,9 @@ A row records what the reply's ``usage`` says was billed: ``billed_as`` its
 them, its ``price`` includes their fee).
 
 A failed or refused request gets no row (content moderation included): Bailian does not bill
-it. Prices are decimal text (None: unknown, never guessed). This module only reads and writes the table (the sums are in
-:mod:`aliyun_image.money.ledger`); it knows nothing of API keys.
+it. Prices are decimal text (None: unknown, never guessed). This module only reads and writes the table
+(:class:`ChargeBook`, inside a transaction of the records; the sums are in :mod:`aliyun_image.money.ledger`);
+it knows nothing of API keys.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import time
 from decimal import Decimal
 
 from .procs import process_alive
+from ..enums import Payer
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS charges (
@@ -42,7 +44,7 @@ CREATE TABLE IF NOT EXISTS charges (
     price      TEXT,                     -- unit price, exact decimal text (NULL: unknown)
     currency   TEXT NOT NULL DEFAULT 'CNY',
     state      TEXT NOT NULL,            -- billed | maybe | hold
-    paid_by    TEXT NOT NULL DEFAULT '', -- '' the configured key, 'own' a key given with the call
+    paid_by    TEXT NOT NULL DEFAULT '', -- enums.Payer: '' the configured key, 'own' a key given with the call
     code       TEXT NOT NULL DEFAULT '', -- maybe: the error code that left the outcome unknown
     created    REAL NOT NULL,
     billed_as  TEXT NOT NULL DEFAULT '', -- v3: usage.output_image_type ('' not given)
@@ -50,53 +52,9 @@ CREATE TABLE IF NOT EXISTS charges (
 );
 CREATE INDEX IF NOT EXISTS charges_created ON charges(created);
 """
-PRICE_COLUMNS = (("region", "TEXT"), ("price", "TEXT"), ("currency", "TEXT"), ("paid_by", "TEXT"))
 # Version 3: what the reply's usage said was billed (see the module docstring).
 USAGE_COLUMNS = (("billed_as", "TEXT NOT NULL DEFAULT ''"), ("inputs", "INTEGER NOT NULL DEFAULT 0"))
 BILLED, MAYBE, HOLD = "billed", "maybe", "hold"
-
-
-def migrate(db: sqlite3.Connection, version: int) -> None:
-    """Bring a store of schema ``version`` to the current one (call inside a transaction).
-
-    Version 1 had no prices: its results get empty price columns, and every result the service
-    made (it has a URL) becomes a ``billed`` charge of unknown price and region, so "spent" stays
-    honest about old images instead of inventing what they cost.
-    """
-    have = {row[1] for row in db.execute("PRAGMA table_info(results)")}
-    for name, kind in PRICE_COLUMNS:
-        if name not in have:
-            db.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
-    for statement in SCHEMA.split(";\n"):  # not executescript: it would end the caller's transaction
-        if statement.strip():
-            db.execute(statement)
-    # Version 2 stores: the table exists without the usage columns (its rows keep '' and 0: the
-    # replies' usage was not recorded on them).
-    have = {row[1] for row in db.execute("PRAGMA table_info(charges)")}
-    for name, kind in USAGE_COLUMNS:
-        if name not in have:
-            db.execute(f"ALTER TABLE charges ADD COLUMN {name} {kind}")
-    if version == 1:
-        # The offline demo shares the data folder: its stand-ins (emulator URLs on this machine)
-        # were never billed, so they are marked as its own and get no charge.
-        db.execute("UPDATE results SET paid_by='offline' WHERE url LIKE 'http://127.%' OR url LIKE 'http://localhost%'"
-                   " OR url LIKE 'http://[::1]%'")
-        db.execute("INSERT OR IGNORE INTO charges (result_id, owner, model, region, price, currency, state, created)"
-                   " SELECT id, owner, model, '', NULL, 'CNY', 'billed', created FROM results WHERE url != ''"
-                   " AND IFNULL(paid_by,'') != 'offline'")
-
-
-def add(db: sqlite3.Connection, *, model: str, region: str, price: str | None, currency: str, state: str,
-        owner: str | None = None, result_id: int | None = None, paid_by: str = "", code: str = "",
-        created: float | None = None) -> int:
-    """Record one charge (returns its id); for a result that already has one, the new state wins
-    (maybe -> billed)."""
-    cur = db.execute(
-        "INSERT INTO charges (result_id, owner, model, region, price, currency, state, paid_by, code, created)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(result_id) DO UPDATE SET state=excluded.state",
-        (result_id, owner, model, region, price, currency, state, paid_by, code,
-         time.time() if created is None else created))
-    return int(cur.lastrowid or 0)
 
 
 def bill_result(db: sqlite3.Connection, rid: int, created: float | None = None, billed_as: str = "",
@@ -109,15 +67,10 @@ def bill_result(db: sqlite3.Connection, rid: int, created: float | None = None, 
     db.execute("INSERT INTO charges (result_id, owner, model, region, price, currency, state, paid_by, created,"
                " billed_as, inputs)"
                " SELECT id, owner, model, IFNULL(region,''), price, IFNULL(currency,'CNY'), 'billed',"
-               " IFNULL(paid_by,''), ?, ?, ? FROM results WHERE id=? AND IFNULL(paid_by,'') != 'offline'"
+               " IFNULL(paid_by,''), ?, ?, ? FROM results WHERE id=? AND IFNULL(paid_by,'') != ?"
                # a task's maybe charge becomes the bill: at the price its finished poll's usage says
                " ON CONFLICT(result_id) DO UPDATE SET state='billed', price=excluded.price,"
-               " billed_as=excluded.billed_as, inputs=excluded.inputs", (when, billed_as, inputs, rid))
-
-
-def drop_maybe(db: sqlite3.Connection, rid: int) -> None:
-    """The async task behind result ``rid`` failed after all: not billed, forget its ``maybe``."""
-    db.execute("DELETE FROM charges WHERE result_id=? AND state='maybe'", (rid,))
+               " billed_as=excluded.billed_as, inputs=excluded.inputs", (when, billed_as, inputs, rid, Payer.OFFLINE))
 
 
 def forget_result(db: sqlite3.Connection, rid: int) -> None:
@@ -127,48 +80,67 @@ def forget_result(db: sqlite3.Connection, rid: int) -> None:
     db.execute("UPDATE charges SET result_id=NULL WHERE result_id=?", (rid,))
 
 
-def rows(db: sqlite3.Connection, since: float = 0.0, owner: str | None = None,
-         paid_by: str | None = None) -> list[sqlite3.Row]:
-    """Charges since ``since`` (epoch seconds), oldest first; ``owner``/``paid_by`` filter when given."""
-    sql = "SELECT * FROM charges WHERE created >= ?"
-    args: list[float | str] = [since]
-    if owner is not None:
-        sql += " AND owner=?"
-        args.append(owner)
-    if paid_by is not None:
-        sql += " AND paid_by=?"
-        args.append(paid_by)
-    return db.execute(sql + " ORDER BY created, id", args).fetchall()
-
-
-def holds(db: sqlite3.Connection) -> list[sqlite3.Row]:
-    """The holds of runs in flight, after removing those of processes that no longer run."""
-    live = []
-    for row in db.execute("SELECT * FROM charges WHERE state='hold'").fetchall():
-        if _alive(row["code"]):
-            live.append(row)
-        else:
-            db.execute("DELETE FROM charges WHERE id=?", (row["id"],))
-    return live
-
-
 def hold_code() -> str:
     """What a hold records of its process (to tell a crashed holder's leftovers)."""
     return f"pid:{os.getpid()}"
 
 
-def shrink_hold(db: sqlite3.Connection, hold_id: int, amount: str) -> None:
-    """One image of the run holding ``hold_id`` is settled (its charge, if any, is recorded): the
-    hold keeps only what the rest of the run may still cost, so nothing is counted twice."""
-    row = db.execute("SELECT price FROM charges WHERE id=? AND state='hold'", (hold_id,)).fetchone()
-    if row is not None and row["price"] is not None:
-        left = max(Decimal(row["price"]) - Decimal(amount), Decimal(0))
-        db.execute("UPDATE charges SET price=? WHERE id=?", (str(left), hold_id))
+class ChargeBook:
+    """The charge table on one connection, inside a transaction the caller holds (get one from
+    :meth:`ResultRecords.charges <aliyun_image.storage.records.ResultRecords.charges>`)."""
 
+    def __init__(self, db: sqlite3.Connection):
+        self._db = db
 
-def release(db: sqlite3.Connection, hold_id: int) -> None:
-    """The run ended (its charges are recorded): its hold goes."""
-    db.execute("DELETE FROM charges WHERE id=? AND state='hold'", (hold_id,))
+    def add(self, *, model: str, region: str, price: str | None, currency: str, state: str,
+            owner: str | None = None, result_id: int | None = None, paid_by: str = Payer.CONFIGURED,
+            code: str = "", created: float | None = None) -> int:
+        """Record one charge (returns its id); for a result that already has one, the new state wins
+        (maybe -> billed)."""
+        cur = self._db.execute(
+            "INSERT INTO charges (result_id, owner, model, region, price, currency, state, paid_by, code, created)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(result_id) DO UPDATE SET state=excluded.state",
+            (result_id, owner, model, region, price, currency, state, paid_by, code,
+             time.time() if created is None else created))
+        return int(cur.lastrowid or 0)
+
+    def drop_maybe(self, rid: int) -> None:
+        """The async task behind result ``rid`` failed after all: not billed, forget its ``maybe``."""
+        self._db.execute("DELETE FROM charges WHERE result_id=? AND state='maybe'", (rid,))
+
+    def rows(self, since: float = 0.0, owner: str | None = None, paid_by: str | None = None) -> list[sqlite3.Row]:
+        """Charges since ``since`` (epoch seconds), oldest first; ``owner``/``paid_by`` filter when given."""
+        sql = "SELECT * FROM charges WHERE created >= ?"
+        args: list[float | str] = [since]
+        if owner is not None:
+            sql += " AND owner=?"
+            args.append(owner)
+        if paid_by is not None:
+            sql += " AND paid_by=?"
+            args.append(paid_by)
+        return self._db.execute(sql + " ORDER BY created, id", args).fetchall()
+
+    def holds(self) -> list[sqlite3.Row]:
+        """The holds of runs in flight, after removing those of processes that no longer run."""
+        live = []
+        for row in self._db.execute("SELECT * FROM charges WHERE state='hold'").fetchall():
+            if _alive(row["code"]):
+                live.append(row)
+            else:
+                self._db.execute("DELETE FROM charges WHERE id=?", (row["id"],))
+        return live
+
+    def shrink_hold(self, hold_id: int, amount: str) -> None:
+        """One image of the run holding ``hold_id`` is settled (its charge, if any, is recorded): the
+        hold keeps only what the rest of the run may still cost, so nothing is counted twice."""
+        row = self._db.execute("SELECT price FROM charges WHERE id=? AND state='hold'", (hold_id,)).fetchone()
+        if row is not None and row["price"] is not None:
+            left = max(Decimal(row["price"]) - Decimal(amount), Decimal(0))
+            self._db.execute("UPDATE charges SET price=? WHERE id=?", (str(left), hold_id))
+
+    def release(self, hold_id: int) -> None:
+        """The run ended (its charges are recorded): its hold goes."""
+        self._db.execute("DELETE FROM charges WHERE id=? AND state='hold'", (hold_id,))
 
 
 def _alive(code: str) -> bool:

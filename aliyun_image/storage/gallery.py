@@ -78,11 +78,11 @@ class Gallery:
 
     def models(self) -> list[str]:
         """Models the owner has results of."""
-        return self.store.models(self.owner)
+        return self.store.records.models(self.owner)
 
     def thumbnail(self, rec: Record) -> Path | None:
         """The preview of one of the owner's results (None for anyone else's)."""
-        return self.store.thumbnail(rec) if rec.owner == self.owner or self.owner is None else None
+        return self.store.files.thumbnail(rec) if rec.owner == self.owner or self.owner is None else None
 
     def run_of(self, rid: int) -> list[Record]:
         """Every stored result of the run that made ``rid`` (none when ``rid`` is not the owner's)."""

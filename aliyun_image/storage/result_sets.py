@@ -1,24 +1,16 @@
 """Read-only queries over the result index that the gallery and a run's actions need beyond
 :meth:`ResultStore.page <aliyun_image.storage.store.ResultStore.page>`: the results of one run, the
-owner's recent prompts, and everything that matches a filter (for one zip).
-
-They read through :meth:`ResultStore.rows <aliyun_image.storage.store.ResultStore.rows>`, the store's own
-connection. Owner rules are the store's: ``owner=None`` is the local single-user view, which
-sees every result; any other owner sees only their own.
+owner's recent prompts, and everything that matches a filter (for one zip). Their SQL is the records' named
+queries (:class:`~aliyun_image.storage.records.ResultRecords`). Owner rules are the store's: ``owner=None`` is
+the local single-user view, which sees every result; any other owner sees only their own.
 """
 
 from __future__ import annotations
 
-
-from ..enums import Status
 from .store import Record, ResultStore
 
 RECENT_PROMPTS = 8  # how many recent prompts a prompt box offers
 MATCH_ZIP_CAP = 200  # the most results one "everything that matches" zip holds (newest first)
-
-
-def _owner_clause(owner: str | None) -> tuple[str, list[str]]:
-    return ("", []) if owner is None else (" AND owner=?", [owner])
 
 
 def run_records(store: ResultStore, rid: int, owner: str | None) -> list[Record]:
@@ -27,20 +19,13 @@ def run_records(store: ResultStore, rid: int, owner: str | None) -> list[Record]
     rec = store.get(int(rid), owner)
     if rec is None:
         return []
-    extra, args = _owner_clause(owner)
-    ids = [r[0] for r in store.rows(f"SELECT id FROM results WHERE batch_id=? AND status=?{extra} "
-                                    "ORDER BY idx, id", [rec.batch_id, Status.DONE, *args])]
-    found = (store.get(i, owner) for i in ids)
+    found = (store.get(i, owner) for i in store.records.batch_ids(rec.batch_id, owner))
     return [r for r in found if r is not None and r.file is not None]
 
 
 def recent_prompts(store: ResultStore, owner: str | None, task: str, limit: int = RECENT_PROMPTS) -> list[str]:
     """The owner's distinct prompts (instructions) for ``task``, most recently used first."""
-    extra, args = _owner_clause(owner)
-    rows = store.rows(f"SELECT prompt FROM results WHERE task=? AND status=?{extra} AND prompt<>'' "
-                      "GROUP BY prompt ORDER BY MAX(created) DESC, MAX(id) DESC LIMIT ?",
-                      [task, Status.DONE, *args, max(1, int(limit))])
-    return [r[0] for r in rows]
+    return store.records.recent_prompts(owner, task, limit)
 
 
 def matching(store: ResultStore, owner: str | None, *, query: str | None, task: str | None, model: str | None,

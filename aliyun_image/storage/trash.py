@@ -51,7 +51,7 @@ class Trash:
         with contextlib.suppress(FileNotFoundError):
             os.replace(self.store.root / rec.path, self.trashed_file(rec))
         with contextlib.suppress(OSError):
-            self.store.thumb_path(rid).unlink()
+            self.store.files.thumb_path(rid).unlink()
         return True
 
     def restore(self, rid: int, owner: str | None = None) -> Record | None:
@@ -97,7 +97,7 @@ class Trash:
         stored and trashed files fit in ``max_bytes`` (the trash goes before anyone's results)."""
         removed = 0
         for rec in reversed(self.items()):  # items(): most recently deleted first
-            if self.store.bytes_used() <= max_bytes:
+            if self.store.records.bytes_used() <= max_bytes:
                 break
             if self.store.delete(rec.id):
                 removed += 1

@@ -16,6 +16,7 @@ import gradio as gr
 from ..money import billing, budget, ledger
 from .. import catalog
 from ..catalog import EDIT, T2I
+from ..enums import Payer
 from ..money import estimate_for, money_text
 from ..runtime import AppContext
 from .page_text import md
@@ -58,8 +59,7 @@ def cost_text(ctx: AppContext, task: str, quality: str, model: str, n: Any, exte
     is in the key box, so runs go to the real API on it, see :meth:`AppContext.route`; ``size``:
     the size chosen, None or "" left to the model (a model priced by size class: "up to" its 2K
     price); ``inputs``: the input images a run sends at least, for models that bill them)."""
-    name = (model or "").strip() or catalog.default_model(task, quality == "max")
-    spec = catalog.get_model(name) or catalog.generic_spec(name)
+    name, spec = catalog.choose_model(task, model, quality == "max")
     try:
         count = max(1, int(float(n or 1)))
     except (TypeError, ValueError):
@@ -67,7 +67,7 @@ def cost_text(ctx: AppContext, task: str, quality: str, model: str, n: Any, exte
     est = estimate_for(spec, count, bool(extend), ctx.settings.region, model=name,
                        size=catalog.check_size(spec, task, size).value if size else None, inputs=inputs)
     route = ctx.route(_TYPED if key_typed else None)
-    if route.kind == "offline":
+    if route.kind == Payer.OFFLINE:
         return _t(lang, "free", est=est.text(lang))
     refusal = billing.budget_refusal(route.service.store, route.service.settings, est, route.key, owner)
     if refusal is not None:

@@ -48,7 +48,7 @@ class KeyCheck:
         # otherwise the configured place first, then every other. The result stays this caller's.
         where = keycheck.places(s, others=not s.is_custom_base)
         try:
-            result = await asyncio.to_thread(keycheck.check_key, key, where.bases, workspace=s.workspace)
+            result = await asyncio.to_thread(keycheck.probe_places, key, where.bases, workspace=s.workspace)
         except AliyunImageError as exc:
             return error_md(exc, lang)
         return key_report(result, where, lang, keycheck.key_hint(key), s.workspace)

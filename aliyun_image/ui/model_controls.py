@@ -68,8 +68,7 @@ class ModelControls:
 
     @staticmethod
     def _effective(task: str, quality: str, model: str) -> catalog.ModelSpec:
-        name = (model or "").strip() or catalog.default_model(task, quality == "max")
-        return catalog.get_model(name) or catalog.generic_spec(name)
+        return catalog.choose_model(task, model, quality == "max")[1]
 
     def _info(self, spec: catalog.ModelSpec, task: str, lang: str) -> str:
         return model_info.summary(spec, task, self.region, lang)

@@ -29,7 +29,7 @@ import gradio as gr
 
 from ..errors import AliyunImageError, unexpected
 from ..jobs import Job
-from ..enums import Task
+from ..enums import Payer, Task
 from ..money import Reservation, payer_id
 from ..generation import Outcome, page_summary
 from ..runtime import AppContext, Route
@@ -81,7 +81,7 @@ def run_options(quality: str, model: str, n: Any, seed: Any, negative: str, prom
 def run_status(run: Run) -> str:
     """The status line while ``run`` is under way."""
     lang = run.lang
-    note = f" {run_text(lang, 'offline_note')}" if run.route_kind == "offline" else ""
+    note = f" {run_text(lang, 'offline_note')}" if run.route_kind == Payer.OFFLINE else ""
     done = len(run.results) + len(run.failures)
     if run.status_text and not done and not run.stopping:
         return md(event_text(lang, run.status_text)) + note
@@ -98,8 +98,8 @@ def run_summary(run: Run, region: str | None = None) -> str:
     """The status block when ``run`` ends (the summary shared with the CLI), and with ``region``
     what the run cost."""
     outcome = Outcome(run.job.n, run.job.model, run.results, run.failures, stopped=run.stopping,
-                      offline=run.route_kind == "offline", notes=run.job.notes)
-    cost = run_cost_md(run.job, run.results, run.failures, run.lang, region, run.route_kind == "offline")
+                      offline=run.route_kind == Payer.OFFLINE, notes=run.job.notes)
+    cost = run_cost_md(run.job, run.results, run.failures, run.lang, region, run.route_kind == Payer.OFFLINE)
     return page_summary(outcome, run.lang) + (f"\n\n{cost}" if cost else "")
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from ..errors import AliyunImageError
 from ..i18n import Message
 from ..jobs import Job
-from ..enums import EventKind
+from ..enums import EventKind, Payer
 from ..generation import Event
 from ..storage import Record
 
@@ -52,7 +52,7 @@ class Run:
 
     job: Job
     lang: str
-    route_kind: str
+    route_kind: Payer  # who pays for the run (OFFLINE: the free demo)
     loop: asyncio.AbstractEventLoop
     on_finish: Callable[[Run], None] = lambda run: None
     cancel: threading.Event = field(default_factory=threading.Event)

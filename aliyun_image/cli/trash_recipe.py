@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import Settings
 from ..i18n import t
+from .terminal import tell
 
 if TYPE_CHECKING:
     from ..storage import Record
@@ -46,10 +46,6 @@ def run(args: argparse.Namespace, lang: str) -> int:
     return _recipe(args, lang) if args.command == "recipe" else _trash(args, lang)
 
 
-def _say(lang: str, key: str, **params: object) -> None:
-    """Print the catalogue's ``key`` in ``lang`` on stderr."""
-    print(t(lang, key, **params), file=sys.stderr)
-
 
 def _recipe(args: argparse.Namespace, lang: str) -> int:
     from ..recipes import read_png_recipe
@@ -73,18 +69,18 @@ def _trash(args: argparse.Namespace, lang: str) -> int:
         if args.restore is not None:
             rec = trash.restore(args.restore)
             if rec is None:
-                _say(lang, "cli.trash_not_found", id=args.restore)
+                tell(lang, "cli.trash_not_found", id=args.restore)
                 return 2
             print(rec.file or "")
-            _say(lang, "cli.trash_restored", id=rec.id)
+            tell(lang, "cli.trash_restored", id=rec.id)
             return 0
         if args.empty:
             n = trash.empty()
-            _say(lang, "cli.trash_emptied", n=n)
+            tell(lang, "cli.trash_emptied", n=n)
             return 0
         expired = trash.expire()
         if expired:
-            _say(lang, "cli.trash_expired", n=expired, days=KEEP_DAYS)
+            tell(lang, "cli.trash_expired", n=expired, days=KEEP_DAYS)
         return _list(trash, args, lang)
     finally:
         store.close()
@@ -104,7 +100,7 @@ def _list(trash: Trash, args: argparse.Namespace, lang: str) -> int:
         else:
             print(f"{r.id}\t{when}\t{r.task}\t{r.model}\t{r.prompt[:60]}")
     if not args.json:
-        _say(lang, "cli.trash_total", n=len(items), days=KEEP_DAYS)
+        tell(lang, "cli.trash_total", n=len(items), days=KEEP_DAYS)
     return 0
 
 
