@@ -193,3 +193,43 @@ def test_new_parameters_come_last_with_defaults():
     assert PARAMS["fuse"][:4] == ("image1", "image2", "image3", "instruction")
     assert PARAMS["fuse"][-9:] == ("extend_mode", "thinking", *(f"image{k}" for k in range(4, 11)))
     assert OPTIONAL["extend_mode"] == "direct" and OPTIONAL["thinking"] is True
+
+
+def test_reuse_brings_back_five_references_in_order_and_the_rewriting_options(emu, clean_env, tmp_path):
+    from PIL import Image
+
+    from aliyun_image.recipes.reuse import FIELDS
+    from aliyun_image.ui.gallery_handlers import ReuseTargets
+    from aliyun_image.ui.layout import features
+
+    panels = {p: {k: f"{p}.{k}" for k in FIELDS[p]} for p in FIELDS}
+    targets = ReuseTargets("tabs", "status", panels, {p: f"{p}.status" for p in FIELDS})
+    ctx = AppContext(AppOptions(base_url=emu.base_url, data_dir=str(clean_env)))
+    try:
+        f = features(ctx, reuse=targets)
+        files = []
+        for k in range(1, 6):
+            files.append(tmp_path / f"r{k}.png")
+            Image.new("RGB", (320, 240), (40 * k, 80, 160)).save(files[-1])
+        slots = [str(p) for p in files]
+        out = fuse(f.runs, req(), slots, "图5的光线照在图1上", model="qwen-image-2.1-pro", negative="")
+        assert out.error is None, out
+        rec = ctx.store.page(task="fuse")[0][0]
+        back = f.gallery.reuse(rec.id, req())
+        def colour(path) -> tuple:  # kept inputs are what was sent (re-encoded): compare their colours
+            with Image.open(path) as im:
+                return im.convert("RGB").getpixel((160, 120))
+        got, want = [colour(back[f"fuse.image{k}"]) for k in range(1, 6)], [(40 * k, 80, 160) for k in range(1, 6)]
+        assert all(max(abs(a - b) for a, b in zip(g, w, strict=True)) <= 4 for g, w in zip(got, want, strict=True)), got
+        assert all(back[f"fuse.image{k}"] is None for k in range(6, 11))
+        assert back["fuse.model"] == "qwen-image-2.1-pro" and "5 input image" in back["fuse.status"]
+        generate(f.runs, req(), model="qwen-image-3.0", extend_mode="agent", thinking=False)
+        rec = ctx.store.page(task="t2i")[0][0]
+        back = f.gallery.reuse(rec.id, req())
+        assert back["t2i.extend_mode"] == "agent" and back["t2i.thinking"] is False
+        generate(f.runs, req())  # qwen-image-plus: nothing sent, the defaults come back
+        rec = ctx.store.page(task="t2i")[0][0]
+        back = f.gallery.reuse(rec.id, req())
+        assert back["t2i.extend_mode"] == "direct" and back["t2i.thinking"] is True
+    finally:
+        ctx.close()

@@ -225,7 +225,8 @@ class FusePanel:
         """Widgets by reuse control name."""
         s = self.sizes
         return {"prompt": self.instruction, "size_mode": s.mode, "width": s.width, "height": s.height,
-                **{f"image{k + 1}": slot for k, slot in enumerate(self.slots)}, **self.options.by_name()}
+                **{f"image{k}": slot for k, slot in enumerate([*self.slots, *self.more_slots], 1)},
+                **self.options.by_name()}
 
 
 def build_fuse() -> FusePanel:

@@ -74,13 +74,13 @@ class OptionWidgets:
     watermark: gr.Checkbox
     info: gr.Markdown  # what the effective model is and accepts (follows quality and model)
     # The 3.0 line's rewriting mode and thinking switch, shown where the model takes them
-    # (rewrite_options.py); not among the reuse controls.
+    # (rewrite_options.py).
     extend_mode: gr.Radio | None = None
     thinking: gr.Checkbox | None = None
 
     def by_name(self) -> dict[str, Any]:
         """The widgets by control name (the names of :data:`aliyun_image.recipes.reuse.FIELDS`)."""
-        return {k: v for k, v in vars(self).items() if k not in ("info", "extend_mode", "thinking")}
+        return {k: v for k, v in vars(self).items() if k != "info"}
 
 
 @dataclass
