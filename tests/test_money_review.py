@@ -205,3 +205,36 @@ def test_cost_line_follows_the_key_box(make_ctx):
     offline = cost_text(ctx, "t2i", "standard", "", 2, True, "en")
     typed = cost_text(ctx, "t2i", "standard", "", 2, True, "en", key_typed=True)
     assert offline.startswith("Offline demo, not billed") and typed.startswith("Estimated cost: about ¥0.40"), typed
+
+
+def test_images_billed_but_not_yet_downloaded_are_not_also_held(settings, emu, monkeypatch):
+    """An image's charge is recorded with its URL, before its download: its share of the run's hold
+    goes at that moment too. Downloads are held back here until all four URLs are recorded: ¥0.80
+    billed, nothing left held, so one more ¥0.20 image fits the ¥1.00 budget (it was refused while the
+    hold still counted the four billed images a second time)."""
+    import threading
+    import time
+
+    from aliyun_image.catalog.spec import get_model
+    from aliyun_image.money import billing
+    from aliyun_image.money.estimate import estimate_for
+
+    svc = ImageService(settings.with_(daily_budget=Decimal("1.0"), max_parallel=1, task_limit=1))
+    gate = threading.Event()
+    fetch = svc.fetch
+    monkeypatch.setattr(svc, "fetch", lambda rid: gate.wait(30) and fetch(rid))
+    worker = threading.Thread(target=svc.generate, args=("a cat",), kwargs={"model": "qwen-image-plus", "n": 4})
+    worker.start()
+    try:
+        for _ in range(600):  # the four requests record their URLs (bounded wait, not a timing assertion)
+            if len(svc.store.pending()) == 4:
+                break
+            time.sleep(0.05)
+        assert len(svc.store.pending()) == 4
+        one = estimate_for(get_model("qwen-image-plus"), 1, True, settings.region)
+        refusal = billing.budget_refusal(svc.store, svc.settings, one, None)
+        assert refusal is None, refusal.en
+    finally:
+        gate.set()
+        worker.join(30)
+    svc.store.close()

@@ -33,8 +33,9 @@ class RunContext:
     owner: str | None
     batch_id: str
     dl_pool: ThreadPoolExecutor | Inline
-    record: Callable[[Any], None]  # takes a service Event
+    record: Callable[..., None]  # takes a service Event (and settled=True when its hold share is gone)
     cancel: threading.Event | None
+    settle: Callable[[], None] | None = None  # one image's share of the run's budget hold goes
     kept: bool = False  # the job's input images are kept (see keep_inputs)
     keep_lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -13,6 +13,7 @@ so one service can serve many hosted visitors.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import queue
 import threading
@@ -236,14 +237,14 @@ class ImageService:
         refs = image_refs(self.settings, self.client, job, key,
                           lambda: emit(Event(EventKind.STATUS, text=msg("run.uploading"))))
 
-        def record(ev: Event) -> None:
+        def record(ev: Event, settled: bool = False) -> None:
             with lock:
                 if ev.record is not None:
                     batch.results.append(ev.record)
                 if ev.error is not None:
                     batch.failures.append(ev.error)
                 ev.done, ev.total = len(batch.results) + len(batch.failures), job.n
-            if settle is not None and (ev.record is not None or ev.error is not None):
+            if settle is not None and not settled and (ev.record is not None or ev.error is not None):
                 settle()  # this image's charge is recorded: its share of the run's budget hold goes
             try:
                 emit(ev)
@@ -254,13 +255,13 @@ class ImageService:
         if job.requests == 1 and job.per_request == 1:
             # One request, one image (the common case): nothing to overlap, so no thread pools;
             # creating and joining two pools per call was most of our overhead over a bare client.
-            ctx = RunContext(job, refs, uses_oss, key, owner, batch_id, Inline(), record, cancel)
+            ctx = RunContext(job, refs, uses_oss, key, owner, batch_id, Inline(), record, cancel, settle)
             self._one_request(ctx, 0, job.seeds[0])
             return batch
         req_pool = ThreadPoolExecutor(max(1, min(self.settings.max_parallel, job.requests)),
                                       thread_name_prefix="aliyun-image-req")
         dl_pool = ThreadPoolExecutor(max(2, self.settings.max_parallel * 2), thread_name_prefix="aliyun-image-dl")
-        ctx = RunContext(job, refs, uses_oss, key, owner, batch_id, dl_pool, record, cancel)
+        ctx = RunContext(job, refs, uses_oss, key, owner, batch_id, dl_pool, record, cancel, settle)
         try:
             futures = [req_pool.submit(self._one_request, ctx, i, seed) for i, seed in enumerate(job.seeds)]
             for i, f in enumerate(futures):
@@ -397,8 +398,14 @@ class ImageService:
             for _ in news:
                 ctx.record(Event(EventKind.FAILURE, error=err))
             return
+        # Each row's charge is recorded now, with its URL: its share of the run's budget hold goes in the
+        # same breath, or another run checking the budget meanwhile would count the image twice (billed
+        # and held) until its download ends. Its later result or failure event settles nothing more.
+        if ctx.settle is not None:
+            for _ in ids:
+                ctx.settle()
         for rid in ids:
-            ctx.dl_pool.submit(self._download_and_record, rid, ctx.record)
+            ctx.dl_pool.submit(self._download_and_record, rid, functools.partial(ctx.record, settled=True))
 
     def _download_and_record(self, rid: int, record: Callable[[Event], None]) -> None:
         try:
