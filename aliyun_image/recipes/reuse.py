@@ -17,7 +17,7 @@ from ..jobs import MAX_FANOUT
 
 # The controls "Reuse parameters" may fill, per panel (= the task a result came from).
 _COMMON = ("prompt", "negative", "quality", "model", "seed", "n", "extend", "watermark", "extend_mode", "thinking")
-FUSE_SLOTS = 10  # the fusion panel's slots: 图1-图3, and 图4-图10 for models that take more (2.1-pro)
+FUSE_SLOTS = 10  # the fusion panel's slots: slot 1-slot 3, and slot 4-slot 10 for models that take more (2.1-pro)
 FIELDS: dict[str, tuple[str, ...]] = {
     "t2i": (*_COMMON, "size"),
     "edit": (*_COMMON, "image", "url", "size_mode", "width", "height"),

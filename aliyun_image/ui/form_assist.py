@@ -65,7 +65,7 @@ def _image_size(path: str) -> tuple[int, int] | None:
 
 
 def check_slots(request: gr.Request, *paths: str | None) -> str:
-    """One line per filled fusion slot (图1 first; 图4 on where the model takes more): its size,
+    """One line per filled fusion slot (slot 1 first; slot 4 on where the model takes more): its size,
     or that the file is not an image; the last image is marked as the one whose aspect ratio
     the output follows. (``request`` comes first: Gradio hands the slots over as ``paths``.)"""
     lang = request_lang(request)
@@ -89,7 +89,7 @@ def swap(a: Any, b: Any) -> tuple[Any, Any]:
 
 def wire_slots(fuse: Any) -> None:
     """The fusion panel (``fuse``): every change of a slot (drop, paste, swap, clear) re-checks them
-    all (图4 on too, where the model takes more); the swap buttons exchange neighbours."""
+    all (slot 4 on too, where the model takes more); the swap buttons exchange neighbours."""
     a, b, c = fuse.slots
     slots = [*fuse.slots, *fuse.more_slots]
     for slot in slots:

@@ -1,12 +1,12 @@
-"""Fusion slots beyond 图3, and fusion that sends what it says.
+"""Fusion slots beyond slot 3, and fusion that sends what it says.
 
 Models that take more than three references (2.1-pro: up to ten) grow the fusion panel: slots
-图4...图10 stay hidden until the chosen model allows them (a slot that holds an image stays in
-sight, so nothing hidden is ever sent), and are sent in order after 图1-图3.
+slot 4...slot 10 stay hidden until the chosen model allows them (a slot that holds an image stays in
+sight, so nothing hidden is ever sent), and are sent in order after slot 1-slot 3.
 
 Before a fusion is sent, its instruction is checked against the slots that hold an image
-(:func:`aliyun_image.jobs.follow`): references move with the images (slots 1 and 3 filled: 图3
-is sent as 图2, and the page says so), and a reference to an empty slot is refused before
+(:func:`aliyun_image.jobs.follow`): references move with the images (slots 1 and 3 filled: slot 3
+is sent as slot 2, and the page says so), and a reference to an empty slot is refused before
 anything is sent, naming the slot to fill.
 """
 
@@ -26,19 +26,19 @@ from .rewrite_options import effective_spec
 from .strings import slot_name, t
 from .widgets import PRIVATE, upload
 
-FIRST_EXTRA = 4  # 图1-图3 are the panel's first row; 图4 on follow it
+FIRST_EXTRA = 4  # slot 1-slot 3 are the panel's first row; slot 4 on follow it
 MAX_SLOTS = FIRST_EXTRA + len(EXTRA_SLOTS) - 1  # 10: the most any model takes (2.1-pro)
 
 
 def build_extra_slots() -> list[gr.Image]:
-    """Slots 图4...图10 in a row of their own, hidden until the chosen model takes that many."""
+    """Slots slot 4...slot 10 in a row of their own, hidden until the chosen model takes that many."""
     with gr.Row(elem_id="fuse-more-slots"):
         return [upload(f"params.img{k}", f"fuse-img{k}", 180, visible=False)
                 for k in range(FIRST_EXTRA, MAX_SLOTS + 1)]
 
 
 def extra_slots_shown(quality: str, model: str, *slots: Any) -> list[Any]:
-    """Which of 图4...图10 show: those the effective fusion model takes, and any that holds an
+    """Which of slot 4...slot 10 show: those the effective fusion model takes, and any that holds an
     image (hidden, it would still be sent: in sight, the refusal that follows makes sense)."""
     spec = effective_spec("fuse", quality, model)
     top = spec.images_max if spec is not None else 3
@@ -46,7 +46,7 @@ def extra_slots_shown(quality: str, model: str, *slots: Any) -> list[Any]:
 
 
 def wire_extra_slots(demo: gr.Blocks, quality: Any, model: Any, extra: list[Any]) -> None:
-    """图4...图10 follow the fusion panel's quality switch and model picker, from page load on,
+    """slot 4...slot 10 follow the fusion panel's quality switch and model picker, from page load on,
     and hide again when emptied beyond what the model takes."""
     inputs = [quality, model, *extra]
     for w in (quality, model):

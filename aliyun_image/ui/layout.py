@@ -53,7 +53,7 @@ class Features:
     key: KeyCheck  # the header's key check
     gallery: GalleryHandlers  # paging, details, delete and Undo, zip, send to a panel, reuse
     search: GallerySearch  # search as you type, select on thumbnails, /download_matching
-    actions: ResultActions  # under each run's results: edit this, use as 图n, /variations, /download_run
+    actions: ResultActions  # under each run's results: edit this, use as slot n, /variations, /download_run
     png: PngInfo  # a dropped PNG's recipe into its panel
     rewrite: RewriteHandlers  # "keep this wording" under each run panel
 
@@ -97,7 +97,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         f.models.wire_edit(demo, edit)
         f.runs.wire("edit", edit, [edit.results, edit.compare, edit.status])
         wire_slots(fuse)
-        wire_extra_slots(demo, fuse.options.quality, fuse.options.model, fuse.more_slots)  # 图4...图10
+        wire_extra_slots(demo, fuse.options.quality, fuse.options.model, fuse.more_slots)  # slot 4...slot 10
         f.models.wire_edit(demo, fuse)
         f.runs.wire("fuse", fuse, [fuse.results, fuse.status])
         for task, panel in (("t2i", t2i), ("edit", edit), ("fuse", fuse)):

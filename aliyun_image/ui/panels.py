@@ -73,7 +73,7 @@ class T2IPanel:
     stop: gr.Button
     results: gr.Gallery
     status: gr.Markdown
-    actions: ActionWidgets  # edit this, use as 图n, variations, zip (result_actions.py)
+    actions: ActionWidgets  # edit this, use as slot n, variations, zip (result_actions.py)
     recent: gr.Dataset  # recent prompts under the prompt box (result_actions.py)
     rewrite: RewriteRow | None = None  # "keep this wording" (rewrite.py)
     cost: gr.Markdown | None = None  # the run's estimated cost (see cost_lines)
@@ -212,7 +212,7 @@ class FusePanel:
     rewrite: RewriteRow | None = None  # "keep this wording" (rewrite.py)
     slot_note: gr.Markdown | None = None  # each slot's check (form_assist.py)
     cost: gr.Markdown | None = None
-    more_slots: list[gr.Image] = field(default_factory=list)  # 图4...图10 (fusion_slots.py)
+    more_slots: list[gr.Image] = field(default_factory=list)  # slot 4...slot 10 (fusion_slots.py)
 
     def api_inputs(self) -> dict[str, Any]:
         """Widgets by ``/fuse`` parameter name."""
