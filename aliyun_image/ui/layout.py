@@ -80,7 +80,8 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
     delete_cache = (3600, 6 * 3600) if hosted else (24 * 3600, 7 * 24 * 3600)
     with gr.Blocks(title="aliyun-image", delete_cache=delete_cache, analytics_enabled=False) as demo:
         header = build_header(ctx)
-        with gr.Tabs(elem_id="tabs") as tabs:
+        # "wrap": every tab stays one tap away on a phone (the default "menu" folds them into an unlabelled ⋯).
+        with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:
             t2i, edit, fuse, gallery = build_t2i(), build_edit(), build_fuse(), build_gallery()
         drop = build_png_drop()
         reuse = ReuseTargets(tabs, gallery.status, {"t2i": t2i.reuse_fields(), "edit": edit.reuse_fields(),

@@ -186,6 +186,10 @@ def run_buttons(label_key: str, prefix: str) -> tuple[gr.Button, gr.Button]:
 
 
 def results(prefix: str) -> gr.Gallery:
-    """The panel's result gallery (PNG: Gradio's default webp would re-encode the originals)."""
-    return gr.Gallery(label=I18N("results"), columns=2, height=520, format="png", object_fit="contain",
-                      elem_id=f"{prefix}-results", buttons=["download", "fullscreen"], interactive=False)
+    """The panel's result gallery (PNG: Gradio's default webp would re-encode the originals).
+
+    Its height follows the run (``height="auto"``); style.css (``.results-gallery``) picks the columns
+    from the number of results and sizes each tile to its image, so a whole run shows at once."""
+    return gr.Gallery(label=I18N("results"), columns=2, height="auto", format="png", object_fit="contain",
+                      elem_id=f"{prefix}-results", elem_classes=["results-gallery"],
+                      buttons=["download", "fullscreen"], interactive=False)
