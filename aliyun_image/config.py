@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -196,6 +196,75 @@ def require_key(key: str | None, settings: Settings) -> str:
     return key
 
 
+# Settings used to be one flat record of some thirty fields. They are grouped by who reads them:
+# the HTTP client reads the transport, the upload step the upload rules, the scheduler and the
+# service's pools the concurrency, the money checks the budgets, the hosted demo's guards the
+# hosting. Each field lives in exactly one group; the top level keeps where to call and where to
+# write. ``Settings.from_env`` and ``Settings.with_`` still take the flat names (CLI flags, app
+# settings and tests pass them) and route each to its group (:data:`_GROUP_OF`).
+
+
+@dataclass(frozen=True)
+class Transport:
+    """How patient the HTTP client is: timeouts, retries and backoff, task polling, downloads."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 300.0  # the SDK's default; Max models can take a minute or more
+    download_timeout: float = 60.0
+    max_retries: int = 3
+    backoff_base: float = 1.0  # seconds; doubles per attempt, full jitter
+    backoff_max: float = 20.0
+    retry_after_max: float = 60.0  # never sleep longer than this for one Retry-After
+    poll_schedule: tuple[float, ...] = (1, 1, 2, 2, 2, 4, 4, 4, 5)  # the SDK's; last repeats
+    task_timeout: float = 600.0
+    max_download_bytes: int = 64 * 1024 * 1024
+    download_hosts: tuple[str, ...] = ("*.aliyuncs.com",)
+
+
+@dataclass(frozen=True)
+class Uploads:
+    """When a local input image is sent inline and when through a temporary OSS upload."""
+
+    upload: str = "auto"  # auto | always | never: temporary OSS upload for local images
+    inline_max_bytes: int = 6 * 1024 * 1024  # above this a local image is uploaded (auto mode)
+
+
+@dataclass(frozen=True)
+class Concurrency:
+    """How many requests and tasks run at once."""
+
+    max_parallel: int = 4  # concurrent requests for fan-out and downloads
+    # The scheduler's starting number of tasks at once per (key, model): None = the model data's
+    # value or 2; 0 = no scheduler (every request sent at once, 429s retried by the client).
+    task_limit: int | None = None
+    task_limit_max: int = 5  # the scheduler never raises its limit above this
+
+
+@dataclass(frozen=True)
+class BudgetCaps:
+    """Spending caps, in the price list's currency (None: no cap; see money/budget.py)."""
+
+    daily_budget: Decimal | None = None
+    monthly_budget: Decimal | None = None
+    allow_unpriced: bool = False  # under a budget, run models whose price is unknown anyway
+    host_hourly_budget: Decimal | None = None  # hosted: the host key's spend per rolling hour (all visitors)
+    session_hourly_budget: Decimal | None = None  # hosted: the same per visitor
+
+
+@dataclass(frozen=True)
+class Hosting:
+    """The shared demo's guards: whether the app is hosted, and where local inputs may come from."""
+
+    hosted: bool = False  # shared demo: no local paths or private URLs as inputs
+    input_dirs: tuple[Path, ...] = ()  # hosted: local inputs allowed only from here (uploads dir)
+
+
+# Each group's attribute on Settings, and the flat name of every field in it -> its group.
+_GROUPS: dict[str, type] = {"transport": Transport, "uploads": Uploads, "concurrency": Concurrency,
+                            "budgets": BudgetCaps, "hosting": Hosting}
+_GROUP_OF: dict[str, str] = {f.name: group for group, kind in _GROUPS.items() for f in fields(kind)}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the client and service need to know. Build it with :meth:`from_env`."""
@@ -206,32 +275,12 @@ class Settings:
     region_explicit: bool = False  # region asked for (flag, env), not just the default
     workspace: str | None = None  # DASHSCOPE_WORKSPACE_ID, sent as X-DashScope-WorkSpace
     data_dir: Path = Path("outputs")
-    connect_timeout: float = 10.0
-    read_timeout: float = 300.0  # the SDK's default; Max models can take a minute or more
-    download_timeout: float = 60.0
-    max_retries: int = 3
-    backoff_base: float = 1.0  # seconds; doubles per attempt, full jitter
-    backoff_max: float = 20.0
-    retry_after_max: float = 60.0  # never sleep longer than this for one Retry-After
-    poll_schedule: tuple[float, ...] = (1, 1, 2, 2, 2, 4, 4, 4, 5)  # the SDK's; last repeats
-    task_timeout: float = 600.0
-    upload: str = "auto"  # auto | always | never: temporary OSS upload for local images
-    inline_max_bytes: int = 6 * 1024 * 1024  # above this a local image is uploaded (auto mode)
-    max_download_bytes: int = 64 * 1024 * 1024
-    download_hosts: tuple[str, ...] = ("*.aliyuncs.com",)
-    max_parallel: int = 4  # concurrent requests for fan-out and downloads
-    # The scheduler's starting number of tasks at once per (key, model): None = the model data's
-    # value or 2; 0 = no scheduler (every request sent at once, 429s retried by the client).
-    task_limit: int | None = None
-    task_limit_max: int = 5  # the scheduler never raises its limit above this
     fsync: bool = True  # results survive a power cut, not just a crash
-    hosted: bool = False  # shared demo: no local paths or private URLs as inputs
-    input_dirs: tuple[Path, ...] = ()  # hosted: local inputs allowed only from here (uploads dir)
-    daily_budget: Decimal | None = None  # in the price list's currency; None: no cap (see ledger.py)
-    monthly_budget: Decimal | None = None
-    allow_unpriced: bool = False  # under a budget, run models whose price is unknown anyway
-    host_hourly_budget: Decimal | None = None  # hosted: the host key's spend per rolling hour (all visitors)
-    session_hourly_budget: Decimal | None = None  # hosted: the same per visitor
+    transport: Transport = field(default_factory=Transport)
+    uploads: Uploads = field(default_factory=Uploads)
+    concurrency: Concurrency = field(default_factory=Concurrency)
+    budgets: BudgetCaps = field(default_factory=BudgetCaps)
+    hosting: Hosting = field(default_factory=Hosting)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -277,7 +326,7 @@ class Settings:
         if env.get(ENV_TASK_LIMIT):
             kw["task_limit"] = _number(env[ENV_TASK_LIMIT], ENV_TASK_LIMIT, int)
         kw.update(o)
-        s = cls(**kw)
+        s = cls()._with(kw)
         s.check()
         return s
 
@@ -289,27 +338,45 @@ class Settings:
 
     def check(self) -> None:
         """Refuse settings that cannot work, with a message saying which one and why."""
-        if self.upload not in ("auto", "always", "never"):
+        if self.uploads.upload not in ("auto", "always", "never"):
             raise ValidationError(msg("job.upload_invalid"), code="Config.Upload")
         parts = urlsplit(self.base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValidationError(msg("job.base_url_invalid", url=self.base_url), code="Config.BaseUrl")
         # The names are the settings' own (as a developer reads them), the same in every language.
-        for name, value in (("timeout", self.read_timeout), ("connect timeout", self.connect_timeout),
-                            ("download timeout", self.download_timeout)):
+        t = self.transport
+        for name, value in (("timeout", t.read_timeout), ("connect timeout", t.connect_timeout),
+                            ("download timeout", t.download_timeout)):
             if not value > 0:
                 raise ValidationError(msg("job.timeout_invalid", name=name, value=value), code="Config.Timeout")
         ws = self.workspace or ""
         if ws and not (ws.isascii() and ws.isprintable() and not any(ch.isspace() for ch in ws)):
             raise ValidationError(msg("job.workspace_invalid"), code="Config.Workspace")
-        if self.max_retries < 0 or self.max_retries > 20:
-            raise ValidationError(msg("job.retries_range", n=self.max_retries), code="Config.Retries")
-        if self.task_limit is not None and not 0 <= self.task_limit <= 64:
-            raise ValidationError(msg("job.task_limit_range", n=self.task_limit), code="Config.TaskLimit")
+        retries, task_limit = t.max_retries, self.concurrency.task_limit
+        if retries < 0 or retries > 20:
+            raise ValidationError(msg("job.retries_range", n=retries), code="Config.Retries")
+        if task_limit is not None and not 0 <= task_limit <= 64:
+            raise ValidationError(msg("job.task_limit_range", n=task_limit), code="Config.TaskLimit")
 
     def with_(self, **changes) -> Settings:
         """A copy with ``changes`` applied (None values ignored)."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        return self._with({k: v for k, v in changes.items() if v is not None})
+
+    def _with(self, changes: Mapping[str, Any]) -> Settings:
+        """A copy with ``changes`` applied, each flat name (``backoff_base=``) routed to its group;
+        a group itself (``transport=Transport(...)``) or a top-level field is replaced as given.
+        An unknown name raises TypeError, as the constructor would."""
+        top: dict[str, Any] = {}
+        grouped: dict[str, dict[str, Any]] = {}
+        for name, value in changes.items():
+            group = _GROUP_OF.get(name)
+            if group is None:
+                top[name] = value
+            else:
+                grouped.setdefault(group, {})[name] = value
+        for group, values in grouped.items():
+            top[group] = replace(top.get(group, getattr(self, group)), **values)
+        return replace(self, **top)
 
     @property
     def host(self) -> str:

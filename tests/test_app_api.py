@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
+import uuid
 from pathlib import Path
 
 import pytest
@@ -157,6 +159,99 @@ def test_fuse_three_in_order_on_the_wire(hosted_app, emulator_server, tmp_path):
         raw = base64.b64decode(item["image"].split(",", 1)[1])
         got.append(Image.open(io.BytesIO(raw)).convert("RGB").getpixel((5, 5)))
     assert got == colors
+
+
+def _upload(app, path: str) -> dict:
+    """A file uploaded as the page does it (hosted mode takes no local paths)."""
+    with open(path, "rb") as fh:
+        r = requests.post(f"{app.url}gradio_api/upload", files={"files": ("in.png", fh, "image/png")}, timeout=30)
+    r.raise_for_status()
+    return {"path": r.json()[0], "meta": {"_type": "gradio.FileData"}}
+
+
+# An image reference as a model reads it, written independently of the app's own pattern.
+_NAMED = re.compile(r"(?:图|image\s*|picture\s*)(\d+)", re.I)
+
+
+def test_a_raw_queue_fusion_never_names_an_image_it_does_not_carry(hosted_app, emulator_server, tmp_path):
+    """Every mix of filled slots and references, sent straight to the queue (no gradio_client): a
+    request that reaches the service names only images it carries (图3 of slots 1 and 3 goes out as
+    图2); one that names an empty slot never reaches it, and its refusal names the slot to fill."""
+    from .test_hosted_safety import _fn_index, _join, _listen
+
+    fn, session = _fn_index(hosted_app, "fuse"), f"raw-{uuid.uuid4().hex[:8]}"
+    files = [_upload(hosted_app, _png(tmp_path / f"{k}.png", color=(60 * k, 90, 200))) for k in (1, 2, 3)]
+    cases = [(filled, text) for filled in ((1, 3), (2, 3), (1, 2), (1, 2, 3), (3,))
+             for text in ("图1的人物站在图3的场景里", "put image 2 into picture 3", "图3的风格", "图1和图2")]
+    for filled, text in cases:
+        emulator_server.clear()
+        slots = [files[k - 1] if k in filled else None for k in (1, 2, 3)]
+        data = call_args("fuse", **{**EDIT_DEFAULTS, "image1": slots[0], "image2": slots[1], "image3": slots[2],
+                                    "instruction": text})
+        event = _join(hosted_app, session, fn, data, headers={KEY_HEADER: TEST_KEY})
+        done = _listen(hosted_app, session, {event})[event]
+        calls = emulator_server.calls("generation")
+        named = {int(n) for n in _NAMED.findall(text)}
+        if not done["success"]:
+            assert not calls, (filled, text)  # refused before anything was sent
+            if not named <= set(filled):
+                missing = sorted(named - set(filled))
+                assert f"Put an image in 图{missing[0]}" in str(done["output"]), (filled, text, done)
+            continue
+        (call,) = calls
+        content = call.json["input"]["messages"][0]["content"]
+        carried, sent_text = sum(1 for c in content if "image" in c), content[-1]["text"]
+        assert carried == len(filled) >= 2, (filled, text)
+        assert all(1 <= int(n) <= carried for n in _NAMED.findall(sent_text)), (filled, text, sent_text)
+        assert named <= set(filled), (filled, text)  # only references to filled slots may go out
+    # the one that moves: slots 1 and 3, 图3 went out as 图2 and the status said so
+    emulator_server.clear()
+    data = call_args("fuse", **{**EDIT_DEFAULTS, "image1": files[0], "image2": None, "image3": files[2],
+                                "instruction": "图1的人物站在图3的场景里"})
+    event = _join(hosted_app, session, fn, data, headers={KEY_HEADER: TEST_KEY})
+    done = _listen(hosted_app, session, {event})[event]
+    assert done["success"] and "图3 was sent as 图2" in done["output"]["data"][1], done
+    (call,) = emulator_server.calls("generation")
+    assert call.json["input"]["messages"][0]["content"][-1]["text"] == "图1的人物站在图2的场景里"
+
+
+def test_a_client_that_predates_the_new_parameters_still_calls(hosted_app, emulator_server, tmp_path):
+    """gradio_client fills in the parameters added at the end (their defaults): a call with the
+    original arguments of /generate and /fuse works, and a model that takes none of the new
+    options gets none of them on the wire."""
+    c = client(hosted_app)
+    old_generate = [GEN_DEFAULTS[k] if k != "prompt" else "a cat" for k in PARAMS["generate"][:9]]
+    emulator_server.clear()
+    with keyed(c, TEST_KEY):
+        gallery, status = c.predict(*old_generate, api_name="/generate")
+    assert len(gallery) == 1, status
+    sent = emulator_server.calls("generation")[0].json["parameters"]
+    assert not {"prompt_extend_mode", "enable_thinking"} & set(sent)
+    a, b = (handle_file(_png(tmp_path / f"{k}.png")) for k in "ab")
+    old_fuse = call_args("fuse", **{**EDIT_DEFAULTS, "image1": a, "image2": b, "image3": None,
+                                    "instruction": "图1和图2"})[:15]
+    with keyed(c, TEST_KEY):
+        gallery, status = c.predict(*old_fuse, api_name="/fuse")
+    assert len(gallery) == 1, status
+
+
+def test_the_3_0_options_and_ten_slots_through_the_api(hosted_app, emulator_server, tmp_path):
+    c = client(hosted_app)
+    emulator_server.clear()
+    generate(c, "a lighthouse", api_key=TEST_KEY, model="qwen-image-3.0", extend_mode="agent", thinking=False)
+    params = emulator_server.calls("generation")[0].json["parameters"]
+    assert params["prompt_extend_mode"] == "agent" and params["enable_thinking"] is False
+    emulator_server.clear()
+    files = [handle_file(_png(tmp_path / f"s{k}.png", color=(20 * k, 100, 100))) for k in range(1, 6)]
+    args = call_args("fuse", **{**EDIT_DEFAULTS, "image1": files[0], "image2": files[1], "image3": None,
+                                "image4": files[3], "image5": files[4], "model": "qwen-image-2.1-pro",
+                                "instruction": "图5的光线照在图1上，背景取自图4"})
+    with keyed(c, TEST_KEY):
+        gallery, status = c.predict(*args, api_name="/fuse")
+    assert len(gallery) == 1, status
+    content = emulator_server.calls("generation")[0].json["input"]["messages"][0]["content"]
+    assert sum(1 for x in content if "image" in x) == 4 and content[-1]["text"] == "图4的光线照在图1上，背景取自图3"
+    assert "图5 was sent as 图4" in status and "图4 was sent as 图3" in status
 
 
 def test_fuse_needs_two(offline_app, tmp_path):

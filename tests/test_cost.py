@@ -282,8 +282,9 @@ def test_budget_settings_from_env_and_their_errors():
     from aliyun_image.config import Settings
 
     s = Settings.from_env({"ALIYUN_IMAGE_DAILY_BUDGET": "5", "ALIYUN_IMAGE_MONTHLY_BUDGET": "100.50"})
-    assert (s.daily_budget, s.monthly_budget, s.allow_unpriced) == (Decimal("5"), Decimal("100.50"), False)
-    assert Settings.from_env({"ALIYUN_IMAGE_DAILY_BUDGET": "5"}, daily_budget="0").daily_budget == 0
+    b = s.budgets
+    assert (b.daily_budget, b.monthly_budget, b.allow_unpriced) == (Decimal("5"), Decimal("100.50"), False)
+    assert Settings.from_env({"ALIYUN_IMAGE_DAILY_BUDGET": "5"}, daily_budget="0").budgets.daily_budget == 0
     for bad in ("-1", "abc", "nan", "inf"):
         with pytest.raises(ValidationError) as e:
             Settings.from_env({"ALIYUN_IMAGE_DAILY_BUDGET": bad})

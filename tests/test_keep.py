@@ -187,7 +187,7 @@ def test_reuse_of_an_edit_and_a_fusion_brings_their_images_back(make_ctx, tmp_pa
     assert out["tabs"].selected == "edit" and out["edit.prompt"] == "make it blue" and out["edit.n"] == 2
     assert kept.read_bytes() == (h.ctx.store.root / edited.inputs[0]["stored"]).read_bytes()
     assert out["edit.status"] == out["status"] and "1 input image" in out["edit.status"]
-    fused = drain(h.runs.fuse(str(_png(tmp_path / "a.png", "red")), None, str(src), "图1 和 图2", **{
+    fused = drain(h.runs.fuse(str(_png(tmp_path / "a.png", "red")), str(src), None, "图1 和 图2", **{
         k: v for k, v in EDIT_DEFAULTS.items() if k not in ("image", "image_url", "instruction")}, request=req()))
     assert fused.error is None
     rec = h.ctx.store.page(task="fuse")[0][0]

@@ -3,13 +3,16 @@ settings (workspace, key file), and the key check across regions."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from aliyun_image.dashscope.client import DashScopeClient
-from aliyun_image.config import Settings, region_from_url, region_name
+from aliyun_image.config import Hosting, Settings, region_from_url, region_name
 from aliyun_image.errors import ValidationError
 from aliyun_image.i18n import render
 from aliyun_image.generation.service import ImageService
@@ -237,3 +240,31 @@ def test_check_key_defaults_to_every_region():
     assert list(keycheck.default_bases("ws9"))[-3:] == ["eu-central-1", "ap-northeast-1", "cn-hongkong"]
     assert keycheck.default_bases("ws9")["cn-hongkong"] == "https://ws9.cn-hongkong.maas.aliyuncs.com/api/v1"
     assert keycheck.region_models("us") == ("qwen-image-3.0-pro", "qwen-image-3.0")
+
+
+def test_settings_groups_take_flat_names_and_keep_each_field_once():
+    # Settings are grouped (transport, uploads...), but from_env and with_ still take the flat names
+    # that CLI flags and app settings pass, each routed to its one group.
+    env = {"ALIYUN_IMAGE_TIMEOUT": "7", "ALIYUN_IMAGE_UPLOAD": "never", "ALIYUN_IMAGE_TASK_LIMIT": "3",
+           "ALIYUN_IMAGE_MONTHLY_BUDGET": "9", "DASHSCOPE_API_KEY": "sk-grouped-secret"}
+    s = Settings.from_env(env, backoff_base=0.02, fsync=False, hosted=True, daily_budget="0", max_parallel=2)
+    assert (s.transport.read_timeout, s.transport.backoff_base, s.transport.max_retries) == (7.0, 0.02, 3)
+    assert (s.uploads.upload, s.concurrency.task_limit, s.concurrency.max_parallel) == ("never", 3, 2)
+    assert (s.budgets.daily_budget, s.budgets.monthly_budget) == (Decimal("0"), Decimal("9"))
+    assert s.hosting.hosted and not s.fsync
+    changed = s.with_(daily_budget=Decimal("4"), retry_after_max=1.0, input_dirs=(Path("up"),), max_parallel=None)
+    assert (changed.budgets.daily_budget, changed.budgets.monthly_budget) == (Decimal("4"), Decimal("9"))
+    assert changed.transport.retry_after_max == 1.0 and changed.transport.read_timeout == 7.0
+    assert changed.hosting == Hosting(hosted=True, input_dirs=(Path("up"),)) and changed.concurrency.max_parallel == 2
+    assert s.budgets.daily_budget == 0  # the original is untouched
+    with pytest.raises(TypeError):
+        s.with_(no_such_setting=1)
+    # Each field lives in exactly one place: the top level or one group.
+    top = [f.name for f in dataclasses.fields(Settings)]
+    groups = [getattr(s, name) for name in top if dataclasses.is_dataclass(getattr(s, name))]
+    assert len(groups) == 5
+    names = [n for n in top if not dataclasses.is_dataclass(getattr(s, n))]
+    names += [f.name for g in groups for f in dataclasses.fields(g)]
+    assert len(names) == len(set(names)) and "api_key" in names
+    # The key is in no repr: not the settings', nor any group's.
+    assert "sk-grouped" not in repr(s) and all("sk-grouped" not in repr(g) for g in groups)

@@ -182,7 +182,7 @@ def test_pending_results_are_not_in_recent_or_runs(service):
 def test_variations_of_an_edit_send_its_url_input_again(make_ctx, emu):
     h = features(make_ctx())
     outs = drain(h.runs.edit(None, "https://example.com/in.png", "make it blue", "plus", "", 1, "auto", "", 1024, 1024,
-                        -1, "", True, False, req(), TEST_KEY))
+                        -1, "", True, False, request=req(), x_dashscope_api_key=TEST_KEY))
     (rid,) = _ids(outs)
     emu.clear()
     (new,) = _ids(drain(h.actions.variations(rid, req(), TEST_KEY)))
@@ -249,7 +249,7 @@ def test_variations_of_an_uploaded_edit_send_the_kept_input_again(make_ctx, emu,
     img = tmp_path / "photo.png"
     Image.new("RGB", (640, 480), (10, 200, 30)).save(img)
     outs = drain(h.runs.edit(str(img), "", "make it blue", "plus", "", 1, "auto", "", 1024, 1024, -1, "", True, False,
-                        req(), TEST_KEY))
+                        request=req(), x_dashscope_api_key=TEST_KEY))
     (rid,) = _ids(outs)
     img.unlink()  # the upload is gone: only the kept copy remains
     emu.clear()

@@ -161,7 +161,7 @@ def test_idle_lanes_are_forgotten_busy_ones_kept(settings):
 
 def test_start_limit_from_settings_env_model_data_or_default(monkeypatch, tmp_path, settings):
     assert Scheduler(settings).start_limit(MODEL) == 2
-    assert Settings.from_env({"ALIYUN_IMAGE_TASK_LIMIT": "3"}).task_limit == 3
+    assert Settings.from_env({"ALIYUN_IMAGE_TASK_LIMIT": "3"}).concurrency.task_limit == 3
     with pytest.raises(Exception, match="0-64"):
         Settings.from_env({"ALIYUN_IMAGE_TASK_LIMIT": "-1"})
     use_user_file(monkeypatch, tmp_path, f'[[model]]\nid = "{MODEL}"\ntask_limit = 4\n')

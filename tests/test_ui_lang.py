@@ -84,16 +84,16 @@ def test_fusion_slots_say_what_each_file_is(tmp_path):
     Image.new("RGB", (300, 500), "blue").save(b)
     bad = tmp_path / "notes.txt"
     bad.write_text("hello")
-    note = check_slots(str(a), str(bad), str(b), req())
+    note = check_slots(req(), str(a), str(bad), str(b))
     lines = note.split("\n\n")
     assert lines[0] == "✓ 图1: 640×480 px"
     assert lines[1].startswith("✗ 图2: “notes.txt” is not an image")
     assert lines[2] == "✓ 图3: 300×500 px · the output follows this image's aspect ratio"
-    assert "输出比例跟随这张图片" in check_slots(str(a), None, None, req(lang="zh-CN"))
-    ja = check_slots(str(a), str(bad), None, req(lang="ja-JP")).split("\n\n")
+    assert "输出比例跟随这张图片" in check_slots(req(lang="zh-CN"), str(a), None, None)
+    ja = check_slots(req(lang="ja-JP"), str(a), str(bad), None).split("\n\n")
     assert ja[0] == "✓ 图1：640×480 px · 出力の縦横比はこの画像に合わせます"  # the slot keeps its name 图1
     assert ja[1].startswith("✗ 图2：「notes.txt」はこのアプリで読める画像ではありません")
-    assert check_slots(None, None, None, req()) == ""
+    assert check_slots(req(), None, None, None) == ""
 
 
 def test_keep_this_wording_after_a_rewritten_run(make_ctx):  # noqa: F811

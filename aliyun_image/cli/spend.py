@@ -103,7 +103,8 @@ def cost_line(svc: Any, job: Any, batch: Any, lang: str) -> str | None:
 
 def _budget_rows(s: Settings, today: ledger.Spend, month: ledger.Spend, lang: str) -> list[str]:
     out = []
-    for kind, limit, spent in (("daily", s.daily_budget, today), ("monthly", s.monthly_budget, month)):
+    b = s.budgets
+    for kind, limit, spent in (("daily", b.daily_budget, today), ("monthly", b.monthly_budget, month)):
         if limit is None:
             continue
         for cur, rest in budget.left(limit, spent).items():  # each currency on its own
@@ -123,8 +124,9 @@ def spend(args: argparse.Namespace, lang: str) -> int:
     finally:
         store.close()
     if args.json:
-        budgets = {"daily": None if s.daily_budget is None else str(s.daily_budget),
-                   "monthly": None if s.monthly_budget is None else str(s.monthly_budget)}
+        b = s.budgets
+        budgets = {"daily": None if b.daily_budget is None else str(b.daily_budget),
+                   "monthly": None if b.monthly_budget is None else str(b.monthly_budget)}
         out: dict[str, Any] = {k: v.as_dict() for k, v in totals.items()} | {"budgets": budgets}
         if args.by:
             out["by_" + args.by] = {k: v.as_dict() for k, v in by.items()}

@@ -123,7 +123,7 @@ class DashScopeClient:
         self.session = session or requests.Session()
         if session is None:
             # Fan-out and concurrent downloads need more than requests' default 10 per host.
-            adapter = HTTPAdapter(pool_connections=8, pool_maxsize=max(16, settings.max_parallel * 4))
+            adapter = HTTPAdapter(pool_connections=8, pool_maxsize=max(16, settings.concurrency.max_parallel * 4))
             self.session.mount("http://", adapter)
             self.session.mount("https://", adapter)
             self.session.trust_env = True  # corporate proxies via HTTPS_PROXY still work
@@ -153,7 +153,7 @@ class DashScopeClient:
 
     def backoff(self, attempt: int) -> float:
         """Delay before retry number ``attempt`` (0-based): exponential with equal jitter."""
-        cap = min(self.settings.backoff_max, self.settings.backoff_base * (2 ** attempt))
+        cap = min(self.settings.transport.backoff_max, self.settings.transport.backoff_base * (2 ** attempt))
         return cap / 2 + self._rng.uniform(0, cap / 2)
 
     def close(self) -> None:
@@ -179,14 +179,14 @@ class DashScopeClient:
         if body is not None:
             data = protocol.encode(body)
             hdrs["Content-Type"] = JSON_TYPE
-        s = self.settings
+        t = self.settings.transport
         retries = 0
         while True:
             if cancel is not None and cancel.is_set():
                 raise cancelled()
             try:
                 resp = self.session.request(method, url, data=data, headers=hdrs, params=params,
-                                            timeout=(s.connect_timeout, s.read_timeout),
+                                            timeout=(t.connect_timeout, t.read_timeout),
                                             allow_redirects=False)
             except requests.RequestException as exc:
                 kind, maybe_done = _transport_kind(exc)
@@ -195,7 +195,7 @@ class DashScopeClient:
                     # The request may have been carried out and billed: never resend it blindly.
                     # (Stale pooled connections are already weeded out by urllib3 before reuse.)
                     raise outcome_unknown(target, kind) from None
-                if kind in ("dns", "tls") or retries >= s.max_retries:
+                if kind in ("dns", "tls") or retries >= t.max_retries:
                     raise network_error(kind, target, retries=retries, detail=type(exc).__name__) from None
                 self._sleep(self.backoff(retries))
                 retries += 1
@@ -207,10 +207,10 @@ class DashScopeClient:
             if resp.status_code == 429 and transient and not retry_throttled:
                 wait = _retry_after(resp)
                 raise ThrottledError.of(self._error(resp, payload, parse_error, model=model, retries=0),
-                                        min(wait, s.retry_after_max) if wait is not None else None)
-            if resp.status_code in RETRY_STATUS and transient and retries < s.max_retries:
+                                        min(wait, t.retry_after_max) if wait is not None else None)
+            if resp.status_code in RETRY_STATUS and transient and retries < t.max_retries:
                 wait = _retry_after(resp)
-                wait = min(wait, s.retry_after_max) if wait is not None else self.backoff(retries)
+                wait = min(wait, t.retry_after_max) if wait is not None else self.backoff(retries)
                 log.info("HTTP %s from %s; retry %d in %.1fs", resp.status_code, path_or_url, retries + 1, wait)
                 self._sleep(wait)
                 retries += 1
@@ -276,8 +276,8 @@ class DashScopeClient:
         is cancelled on the service too, so it stops costing money if it had not started; a task
         that already runs cannot be cancelled and will be billed, so it is collected as usual.
         """
-        schedule = self.settings.poll_schedule
-        deadline = time.monotonic() + self.settings.task_timeout
+        schedule = self.settings.transport.poll_schedule
+        deadline = time.monotonic() + self.settings.transport.task_timeout
         i = 0
         while True:
             reply = self.get_task(api_key, task_id)
@@ -292,7 +292,7 @@ class DashScopeClient:
             wait = schedule[min(i, len(schedule) - 1)]
             i += 1
             if time.monotonic() + wait > deadline:
-                raise task_timeout(task_id, self.settings.task_timeout, reply.request_id)
+                raise task_timeout(task_id, self.settings.transport.task_timeout, reply.request_id)
             if cancel is not None and cancel.wait(wait):
                 if self._try_cancel(api_key, task_id):
                     raise cancelled()
@@ -327,10 +327,10 @@ class DashScopeClient:
         key = f"{policy['upload_dir']}/{filename}"
         fields = protocol.upload_form(policy, key, filename, data, mime)
         last: AliyunImageError | None = None
-        for attempt in range(self.settings.max_retries + 1):
+        for attempt in range(self.settings.transport.max_retries + 1):
             try:
-                resp = self.session.post(host, files=fields, headers={"Accept": "application/json"},
-                                         timeout=(self.settings.connect_timeout, self._upload_timeout(len(data))))
+                timeout = (self.settings.transport.connect_timeout, self._upload_timeout(len(data)))
+                resp = self.session.post(host, files=fields, headers={"Accept": "application/json"}, timeout=timeout)
             except requests.RequestException as exc:
                 kind, _ = _transport_kind(exc)
                 last = network_error(kind, urlsplit(host).netloc, retries=attempt, detail=type(exc).__name__)
@@ -342,7 +342,7 @@ class DashScopeClient:
                 last = self._upload_error(resp, attempt)
                 if resp.status_code not in RETRY_STATUS:
                     break
-            if attempt < self.settings.max_retries:
+            if attempt < self.settings.transport.max_retries:
                 self._sleep(self.backoff(attempt))
         assert last is not None
         raise last
@@ -350,7 +350,8 @@ class DashScopeClient:
     def _upload_timeout(self, size: int) -> float:
         """Seconds to allow an upload: the read timeout (``--timeout``), and more for a big file
         on a slow line (10 MB at 256 kbit/s is about 5 minutes), never less than a download's."""
-        return max(self.settings.read_timeout, self.settings.download_timeout, size / UPLOAD_MIN_RATE)
+        t = self.settings.transport
+        return max(t.read_timeout, t.download_timeout, size / UPLOAD_MIN_RATE)
 
     def _upload_error(self, resp: requests.Response, attempt: int) -> AliyunImageError:
         """OSS refused the upload: its code, in a sentence about uploading."""
@@ -375,11 +376,11 @@ class DashScopeClient:
             port = -1
         base = urlsplit(self.settings.base_url)
         base_port = base.port or (443 if base.scheme == "https" else 80)
-        allowed = [p.lower() for p in self.settings.download_hosts] + [self.settings.host.lower()]
+        allowed = [p.lower() for p in self.settings.transport.download_hosts] + [self.settings.host.lower()]
         # Patterns (*.aliyuncs.com) match on the name; the base URL's host only on its own port,
         # so a custom base (an emulator, a proxy) does not open every port of that machine.
         ok = parts.scheme in ("http", "https") and bool(host) and (
-            any(fnmatch.fnmatchcase(host, p.lower()) for p in self.settings.download_hosts)
+            any(fnmatch.fnmatchcase(host, p.lower()) for p in self.settings.transport.download_hosts)
             or (host == self.settings.host.lower() and port == base_port))
         if not ok:
             key = "error.host_refused_download" if purpose == "download" else "error.host_refused_upload"
@@ -402,9 +403,9 @@ class DashScopeClient:
         Transient failures (5xx, drops, truncation) are retried; the file is rewound each time,
         so ``out`` never holds a mix of two attempts.
         """
-        limit = max_bytes or self.settings.max_download_bytes
+        limit = max_bytes or self.settings.transport.max_download_bytes
         last: _Retry | None = None
-        for attempt in range(self.settings.max_retries + 1):
+        for attempt in range(self.settings.transport.max_retries + 1):
             if last is not None:
                 self._sleep(last.wait if last.wait is not None else self.backoff(attempt - 1))
             out.seek(0)
@@ -441,12 +442,12 @@ class DashScopeClient:
 
     def _follow(self, url: str) -> tuple[requests.Response, str]:
         """GET ``url``, following up to 3 redirects, each hop checked against the allow-list."""
-        target = url
+        target, t = url, self.settings.transport
         for _hop in range(4):
             self.check_host(target)
             # identity: the byte count must match Content-Length (no transparent gzip)
             resp = self.session.get(target, stream=True,
-                                    timeout=(self.settings.connect_timeout, self.settings.download_timeout),
+                                    timeout=(t.connect_timeout, t.download_timeout),
                                     allow_redirects=False, headers={"Accept-Encoding": "identity"})
             if not (resp.is_redirect and resp.headers.get("Location")):
                 break
@@ -463,7 +464,7 @@ class DashScopeClient:
         if resp.status_code not in RETRY_STATUS:
             raise err
         wait = _retry_after(resp)
-        raise _Retry(err, wait=min(wait, self.settings.retry_after_max) if wait is not None else None)
+        raise _Retry(err, wait=min(wait, self.settings.transport.retry_after_max) if wait is not None else None)
 
     @staticmethod
     def _stream(resp: requests.Response, out: Sink, limit: int,

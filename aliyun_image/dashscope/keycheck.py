@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from .. import catalog
 from .client import DashScopeClient
-from ..config import (PLATFORMS, REGIONS, WORKSPACE_REGIONS, Settings, place_name, platform_name,
+from ..config import (PLATFORMS, REGIONS, WORKSPACE_REGIONS, Settings, Transport, place_name, platform_name,
                       platform_of, workspace_url)
 from ..errors import AliyunImageError, ApiError, NetworkError, region_name, scrub
 from ..i18n import Message, msg, render, t
@@ -252,10 +252,10 @@ def _settings(region: str, base: str, timeout: float, retries: int, workspace: s
     # The place is named even for a custom base (a proxy, an emulator), so messages name it; a
     # configured base URL that tells none is named by its URL (region_text), never as Beijing.
     named = region != CONFIGURED
+    transport = Transport(connect_timeout=timeout, read_timeout=timeout,
+                          max_retries=retries, backoff_base=0.25, backoff_max=1.0, retry_after_max=1.0)
     return Settings(region=region if named else "beijing", region_explicit=named, base_url=base.rstrip("/"),
-                    connect_timeout=timeout, read_timeout=timeout,
-                    max_retries=retries, backoff_base=0.25, backoff_max=1.0, retry_after_max=1.0,
-                    workspace=workspace)
+                    workspace=workspace, transport=transport)
 
 
 def probe_places(key: str, bases: Mapping[str, str] | None = None, timeout: float = DEFAULT_TIMEOUT, *,

@@ -6,12 +6,12 @@ published, so it is found at run time. One :class:`Scheduler` per :class:`~.serv
 (so one per process in the app and the CLI) holds a :class:`Lane` per (key, model) pair, and
 every generation request and async task of every run and every hosted visitor passes through it:
 
-* **AIMD.** A lane starts at a small limit (``Settings.task_limit``, else the model data's
+* **AIMD.** A lane starts at a small limit (``Settings.concurrency.task_limit``, else the model data's
   ``task_limit``, else :data:`DEFAULT_START`). A ``Throttling*`` 429 lowers it (halved, rounded
   up, at least 1; once per window, so a burst of 429s from one overload counts once) and holds
   every new start until ``Retry-After`` (else an exponential backoff) has passed. After
   ``increase_every`` successes in a row, and no 429 for ``cooldown`` seconds, it grows by one,
-  up to ``Settings.task_limit_max``.
+  up to ``Settings.concurrency.task_limit_max``.
 * **Fair order.** Requests wait in FIFO order within a run, and a free slot goes to the waiting
   run that has had the fewest so far (ties: the one that came first), so three runs of four
   images started together interleave; none waits for another to finish.
@@ -223,12 +223,12 @@ class Scheduler:
     @property
     def enabled(self) -> bool:
         """False with ``task_limit=0``: requests go out at once, as before the scheduler."""
-        return self.settings.task_limit != 0
+        return self.settings.concurrency.task_limit != 0
 
     def start_limit(self, model: str) -> int:
         """The starting limit for ``model``: the settings', else the model data's, else the default."""
-        if self.settings.task_limit:
-            return self.settings.task_limit
+        if self.settings.concurrency.task_limit:
+            return self.settings.concurrency.task_limit
         spec = get_model(model)
         return (spec.task_limit if spec is not None and spec.task_limit else None) or DEFAULT_START
 
@@ -240,9 +240,9 @@ class Scheduler:
             if lane is None:
                 if len(self._lanes) >= MAX_IDLE_LANES:
                     self._lanes = {k: v for k, v in self._lanes.items() if not v.idle}
-                s = self.settings
-                lane = self._lanes[name] = Lane(self.start_limit(model), s.task_limit_max, clock=self._clock,
-                                                backoff_base=s.backoff_base, backoff_max=s.backoff_max)
+                t, most = self.settings.transport, self.settings.concurrency.task_limit_max
+                lane = self._lanes[name] = Lane(self.start_limit(model), most, clock=self._clock,
+                                                backoff_base=t.backoff_base, backoff_max=t.backoff_max)
             return lane
 
     def call(self, key: str, model: str, run: str, send: Callable[[bool], T], *,

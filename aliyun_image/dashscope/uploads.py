@@ -17,8 +17,8 @@ def image_refs(settings: Settings, client: DashScopeClient, job: Job, key: str,
     """Wire references for the job's images (``on_upload`` is called once before uploading)."""
     locals_ = [im for im in job.images if im.kind == "local"]
     inline_bytes = sum(len(im.data or b"") * 4 // 3 for im in locals_)
-    mode = settings.upload
-    too_big_inline = inline_bytes > settings.inline_max_bytes
+    mode = settings.uploads.upload
+    too_big_inline = inline_bytes > settings.uploads.inline_max_bytes
     upload = bool(locals_) and (mode == "always" or (mode == "auto" and too_big_inline))
     if upload and not settings.supports_temp_upload:
         if mode == "always":

@@ -132,10 +132,10 @@ class ImageService:
     def plan(self, task: str, prompt: str | None, images: Sequence[Any] = (),
              **options: Unpack[JobOptions]) -> Job:
         """Validate a request without calling the API (raises ValidationError)."""
-        s = self.settings
-        image_options = {"allow_local_paths": not s.hosted or bool(s.input_dirs),
-                         "allowed_dirs": list(s.input_dirs) or None,
-                         "allow_private_urls": not s.hosted}
+        h = self.settings.hosting
+        image_options = {"allow_local_paths": not h.hosted or bool(h.input_dirs),
+                         "allowed_dirs": list(h.input_dirs) or None,
+                         "allow_private_urls": not h.hosted}
         job = build_job(task, prompt, images=images, image_options=image_options, **options)
         check_offered(job, self.settings)
         return job
@@ -258,9 +258,9 @@ class ImageService:
             ctx = RunContext(job, refs, uses_oss, key, owner, batch_id, Inline(), record, cancel, settle)
             self._one_request(ctx, 0, job.seeds[0])
             return batch
-        req_pool = ThreadPoolExecutor(max(1, min(self.settings.max_parallel, job.requests)),
-                                      thread_name_prefix="aliyun-image-req")
-        dl_pool = ThreadPoolExecutor(max(2, self.settings.max_parallel * 2), thread_name_prefix="aliyun-image-dl")
+        parallel = self.settings.concurrency.max_parallel
+        req_pool = ThreadPoolExecutor(max(1, min(parallel, job.requests)), thread_name_prefix="aliyun-image-req")
+        dl_pool = ThreadPoolExecutor(max(2, parallel * 2), thread_name_prefix="aliyun-image-dl")
         ctx = RunContext(job, refs, uses_oss, key, owner, batch_id, dl_pool, record, cancel, settle)
         try:
             futures = [req_pool.submit(self._one_request, ctx, i, seed) for i, seed in enumerate(job.seeds)]
@@ -393,7 +393,7 @@ class ImageService:
                 self._unrecorded.extend(news)
             urls = "\n".join(n.url for n in news)
             # The download command is the CLI's; a hosted visitor has none.
-            key = "run.result_urls" if self.settings.hosted else "run.result_urls_download"
+            key = "run.result_urls" if self.settings.hosting.hosted else "run.result_urls_download"
             err = exc.with_text(msg(key, error=exc.msg, urls=urls))
             for _ in news:
                 ctx.record(Event(EventKind.FAILURE, error=err))

@@ -119,13 +119,14 @@ def settle_one(store: ResultStore, settings: Settings, job: Job, hold: int | Non
 
 def _hold(store: ResultStore, settings: Settings, est: Estimate, key: str | None, owner: str | None) -> int | None:
     payer = paid_by(settings, key or settings.api_key)
-    if payer == Payer.OFFLINE or (settings.hosted and payer != Payer.CONFIGURED):
+    hosted = settings.hosting.hosted
+    if payer == Payer.OFFLINE or (hosted and payer != Payer.CONFIGURED):
         return None
-    s = settings
-    hourly = (s.host_hourly_budget, s.session_hourly_budget) if s.hosted else (None, None)
-    budgets = budget.Budgets(s.daily_budget, s.monthly_budget, *hourly, allow_unpriced=s.allow_unpriced)
-    scope = Payer.CONFIGURED if s.hosted else None  # hosted: only the host key's bill counts
-    return budget.hold_within(store, budgets, est, scope=scope, owner=owner, hosted=s.hosted)
+    b = settings.budgets
+    hourly = (b.host_hourly_budget, b.session_hourly_budget) if hosted else (None, None)
+    budgets = budget.Budgets(b.daily_budget, b.monthly_budget, *hourly, allow_unpriced=b.allow_unpriced)
+    scope = Payer.CONFIGURED if hosted else None  # hosted: only the host key's bill counts
+    return budget.hold_within(store, budgets, est, scope=scope, owner=owner, hosted=hosted)
 
 
 def budget_refusal(store: ResultStore, settings: Settings, est: Estimate, key: str | None,

@@ -16,11 +16,12 @@ from .. import catalog
 from ..jobs import MAX_FANOUT
 
 # The controls "Reuse parameters" may fill, per panel (= the task a result came from).
-_COMMON = ("prompt", "negative", "quality", "model", "seed", "n", "extend", "watermark")
+_COMMON = ("prompt", "negative", "quality", "model", "seed", "n", "extend", "watermark", "extend_mode", "thinking")
+FUSE_SLOTS = 10  # the fusion panel's slots: slot 1-slot 3, and slot 4-slot 10 for models that take more (2.1-pro)
 FIELDS: dict[str, tuple[str, ...]] = {
     "t2i": (*_COMMON, "size"),
     "edit": (*_COMMON, "image", "url", "size_mode", "width", "height"),
-    "fuse": (*_COMMON, "image1", "image2", "image3", "size_mode", "width", "height"),
+    "fuse": (*_COMMON, *(f"image{k}" for k in range(1, FUSE_SLOTS + 1)), "size_mode", "width", "height"),
 }
 
 
@@ -74,8 +75,8 @@ def _image_values(rec: Reusable, files: Sequence[Path | None]) -> tuple[dict[str
         url = next((u for u in urls if u), None) if first is None else None
         return {"image": first, "url": url or ""}, int(bool(first or url))
     if rec.task == "fuse":
-        slots = [str(f) if f is not None else None for f in files[:3]] + [None] * 3
-        return {f"image{k + 1}": slots[k] for k in range(3)}, sum(1 for v in slots[:3] if v)
+        slots = [str(f) if f is not None else None for f in files[:FUSE_SLOTS]] + [None] * FUSE_SLOTS
+        return {f"image{k + 1}": slots[k] for k in range(FUSE_SLOTS)}, sum(1 for v in slots[:FUSE_SLOTS] if v)
     return {}, 0
 
 
@@ -95,6 +96,10 @@ def reuse_values(rec: Reusable, files: Sequence[Path | None] = ()) -> ReusePlan:
         "n": _n_value(spec, p.get("n")),
         "extend": bool(p.get("prompt_extend")),
         "watermark": bool(p.get("watermark")),
+        # The 3.0 line's rewriting options as sent; a run that sent none had the service's documented
+        # defaults (direct, thinking on), which are written too, so no earlier choice stays behind.
+        "extend_mode": p.get("prompt_extend_mode") or catalog.PROMPT_EXTEND_MODES[0],
+        "thinking": p["enable_thinking"] if isinstance(p.get("enable_thinking"), bool) else True,
         **_size_values(rec),
     }
     images, restored = _image_values(rec, files)

@@ -83,8 +83,8 @@ def spend_text(ctx: AppContext, lang: str, owner: str | None) -> str:
         line += _t(lang, "free_note")
     elif not ctx.opts.hosted:
         totals = ledger.summary(ctx.store)
-        for kind, limit, spent in (("daily", s.daily_budget, totals["today"]),
-                                   ("monthly", s.monthly_budget, totals["month"])):
+        for kind, limit, spent in (("daily", s.budgets.daily_budget, totals["today"]),
+                                   ("monthly", s.budgets.monthly_budget, totals["month"])):
             if limit is not None:
                 for cur, rest in budget.left(limit, spent).items():  # currencies apart
                     line += " · " + _t(lang, "left", name=_t(lang, kind), left=money_text(rest, cur))

@@ -17,16 +17,28 @@ from typing import Any
 
 _OPTIONS = ("quality", "model", "n", "size_mode", "size_preset", "width", "height", "seed", "negative",
             "prompt_extend", "watermark")
+# Parameters added after the first release go last, with a default (OPTIONAL) that gradio_client
+# fills in for a caller who does not know them: the 3.0 rewriting options, 2.1-pro's slots 4-10.
+_REWRITE = ("extend_mode", "thinking")
+EXTRA_SLOTS = tuple(f"image{k}" for k in range(4, 11))
 
 PARAMS: dict[str, tuple[str, ...]] = {
-    "generate": ("prompt", "negative", "quality", "model", "size", "n", "seed", "prompt_extend", "watermark"),
-    "edit": ("image", "image_url", "instruction", *_OPTIONS),
-    "fuse": ("image1", "image2", "image3", "instruction", *_OPTIONS),
+    "generate": ("prompt", "negative", "quality", "model", "size", "n", "seed", "prompt_extend", "watermark",
+                 *_REWRITE),
+    "edit": ("image", "image_url", "instruction", *_OPTIONS, *_REWRITE),
+    "fuse": ("image1", "image2", "image3", "instruction", *_OPTIONS, *_REWRITE, *EXTRA_SLOTS),
     # actions on stored results (ui/result_actions.py, ui/gallery_search.py): by record id / filter
     "variations": ("record_id",),
     "download_run": ("record_id",),
     "download_matching": ("query", "task", "model"),
 }
+# The defaults of the parameters a caller may leave out (the page's controls start at these values,
+# which is what gradio_client fills in): the service's documented defaults (prompt_extend_mode
+# direct, enable_thinking on), no extra images.
+MODE_DEFAULT = "direct"
+THINKING_DEFAULT = True
+OPTIONAL: dict[str, Any] = {"extend_mode": MODE_DEFAULT, "thinking": THINKING_DEFAULT,
+                            **{name: None for name in EXTRA_SLOTS}}
 KEY_HEADER = "X-DashScope-API-Key"  # a gr.Header parameter: Gradio maps x_dashscope_api_key to it
 # Handler parameters Gradio fills itself (never part of the API's data).
 _INJECTED = {"request", "x_dashscope_api_key"}
@@ -36,9 +48,10 @@ def call_args(endpoint: str, **values: Any) -> list[Any]:
     """The positional data of one call of ``endpoint`` from values given by parameter name.
 
     Every parameter must be given, and nothing else: a forgotten or misspelt name fails here,
-    not as a shifted value on the server.
+    not as a shifted value on the server. Parameters of :data:`OPTIONAL` default to their value there.
     """
     names = PARAMS[endpoint]
+    values = {**{n: OPTIONAL[n] for n in names if n in OPTIONAL}, **values}
     missing = [n for n in names if n not in values]
     unknown = sorted(set(values) - set(names))
     if missing or unknown:
@@ -47,7 +60,13 @@ def call_args(endpoint: str, **values: Any) -> list[Any]:
 
 
 def check_handler(fn: Callable[..., Any], endpoint: str) -> None:
-    """Fail unless ``fn``'s parameters (less those Gradio injects) are ``endpoint``'s, in order."""
-    names = tuple(p for p in inspect.signature(fn).parameters if p not in _INJECTED)
+    """Fail unless ``fn``'s parameters (less those Gradio injects) are ``endpoint``'s, in order,
+    those of :data:`OPTIONAL` with their default there (Gradio tells clients a parameter may be
+    left out when its widget has a value or its default is None)."""
+    params = inspect.signature(fn).parameters
+    names = tuple(p for p in params if p not in _INJECTED)
     if names != PARAMS[endpoint]:
         raise TypeError(f"handler {fn.__name__} takes {names}, /{endpoint} is {PARAMS[endpoint]}")
+    wrong = [n for n in names if n in OPTIONAL and params[n].default != OPTIONAL[n]]
+    if wrong:
+        raise TypeError(f"handler {fn.__name__}: {wrong} must default to {[OPTIONAL[n] for n in wrong]}")

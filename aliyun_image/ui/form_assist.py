@@ -64,11 +64,12 @@ def _image_size(path: str) -> tuple[int, int] | None:
         return None
 
 
-def check_slots(a: str | None, b: str | None, c: str | None, request: gr.Request) -> str:
-    """One line per filled fusion slot: its size, or that the file is not an image; the last
-    image is marked as the one whose aspect ratio the output follows."""
+def check_slots(request: gr.Request, *paths: str | None) -> str:
+    """One line per filled fusion slot (slot 1 first; slot 4 on where the model takes more): its size,
+    or that the file is not an image; the last image is marked as the one whose aspect ratio
+    the output follows. (``request`` comes first: Gradio hands the slots over as ``paths``.)"""
     lang = request_lang(request)
-    sizes = {i: (p, _image_size(str(p))) for i, p in enumerate((a, b, c), 1) if p}
+    sizes = {i: (p, _image_size(str(p))) for i, p in enumerate(paths, 1) if p}
     last = max((i for i, (_, size) in sizes.items() if size), default=None)
     lines = []
     for i, (path, size) in sizes.items():
@@ -87,10 +88,11 @@ def swap(a: Any, b: Any) -> tuple[Any, Any]:
 
 
 def wire_slots(fuse: Any) -> None:
-    """The fusion panel (``fuse``): every change of a slot (drop, paste, swap, clear) re-checks all
-    three; the swap buttons exchange neighbours."""
+    """The fusion panel (``fuse``): every change of a slot (drop, paste, swap, clear) re-checks them
+    all (slot 4 on too, where the model takes more); the swap buttons exchange neighbours."""
     a, b, c = fuse.slots
-    for slot in fuse.slots:
-        slot.change(check_slots, fuse.slots, fuse.slot_note, **PRIVATE)
+    slots = [*fuse.slots, *fuse.more_slots]
+    for slot in slots:
+        slot.change(check_slots, slots, fuse.slot_note, **PRIVATE)
     fuse.swap12.click(swap, [a, b], [a, b], **PRIVATE)
     fuse.swap23.click(swap, [b, c], [b, c], **PRIVATE)

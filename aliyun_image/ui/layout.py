@@ -23,6 +23,7 @@ from ..runtime import AppContext
 from .banner import banner_texts
 from .cost_lines import wire as wire_cost
 from .form_assist import wire_slots, wire_templates
+from .fusion_slots import wire_extra_slots
 from .gallery_handlers import GalleryHandlers, ReuseTargets
 from .gallery_search import GallerySearch
 from .http_guard import HttpGuard
@@ -33,6 +34,7 @@ from .panels import build_edit, build_fuse, build_gallery, build_header, build_t
 from .png_info import PngInfo, build_png_drop
 from .result_actions import ResultActions
 from .rewrite import RewriteHandlers
+from .rewrite_options import wire_rewrite_options
 from .run_handlers import RunHandlers
 from .sessions import lean_sessions_lifespan
 from .strings import UI, t
@@ -51,7 +53,7 @@ class Features:
     key: KeyCheck  # the header's key check
     gallery: GalleryHandlers  # paging, details, delete and Undo, zip, send to a panel, reuse
     search: GallerySearch  # search as you type, select on thumbnails, /download_matching
-    actions: ResultActions  # under each run's results: edit this, use as 图n, /variations, /download_run
+    actions: ResultActions  # under each run's results: edit this, use as slot n, /variations, /download_run
     png: PngInfo  # a dropped PNG's recipe into its panel
     rewrite: RewriteHandlers  # "keep this wording" under each run panel
 
@@ -78,7 +80,8 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
     delete_cache = (3600, 6 * 3600) if hosted else (24 * 3600, 7 * 24 * 3600)
     with gr.Blocks(title="aliyun-image", delete_cache=delete_cache, analytics_enabled=False) as demo:
         header = build_header(ctx)
-        with gr.Tabs(elem_id="tabs") as tabs:
+        # "wrap": every tab stays one tap away on a phone (the default "menu" folds them into an unlabelled ⋯).
+        with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:
             t2i, edit, fuse, gallery = build_t2i(), build_edit(), build_fuse(), build_gallery()
         drop = build_png_drop()
         reuse = ReuseTargets(tabs, gallery.status, {"t2i": t2i.reuse_fields(), "edit": edit.reuse_fields(),
@@ -95,10 +98,12 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         f.models.wire_edit(demo, edit)
         f.runs.wire("edit", edit, [edit.results, edit.compare, edit.status])
         wire_slots(fuse)
+        wire_extra_slots(demo, fuse.options.quality, fuse.options.model, fuse.more_slots)  # slot 4...slot 10
         f.models.wire_edit(demo, fuse)
         f.runs.wire("fuse", fuse, [fuse.results, fuse.status])
         for task, panel in (("t2i", t2i), ("edit", edit), ("fuse", fuse)):
             f.rewrite.wire(task, panel)
+            wire_rewrite_options(demo, task, panel.options)  # the 3.0 line's rewriting mode and thinking
         f.key.wire(header.check, header.report)
         f.gallery.wire(gallery, tabs, edit, fuse)
         f.actions.wire(demo, tabs, t2i, edit, fuse)

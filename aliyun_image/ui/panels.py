@@ -9,7 +9,7 @@ names (:mod:`.endpoints`), :meth:`reuse_fields` by the control names "Reuse para
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
@@ -19,6 +19,7 @@ from ..catalog import EDIT, T2I
 from ..runtime import AppContext
 from .cost_lines import cost_line, spend_line
 from .banner import build_title_and_banner
+from .fusion_slots import FIRST_EXTRA, build_extra_slots
 from .gallery_search import SelectWidgets, select_row
 from .result_actions import ActionWidgets, action_row, recent_box
 from .rewrite import RewriteRow, build_rewrite_row
@@ -31,7 +32,7 @@ def _run_options(o: OptionWidgets, s: SizeWidgets) -> dict[str, Any]:
     """The edit and fusion API parameters that come from the options and size widgets."""
     return {"quality": o.quality, "model": o.model, "n": o.n, "size_mode": s.mode, "size_preset": s.preset,
             "width": s.width, "height": s.height, "seed": o.seed, "negative": o.negative,
-            "prompt_extend": o.extend, "watermark": o.watermark}
+            "prompt_extend": o.extend, "watermark": o.watermark, "extend_mode": o.extend_mode, "thinking": o.thinking}
 
 
 # --- header ---------------------------------------------------------------------------------------
@@ -72,7 +73,7 @@ class T2IPanel:
     stop: gr.Button
     results: gr.Gallery
     status: gr.Markdown
-    actions: ActionWidgets  # edit this, use as 图n, variations, zip (result_actions.py)
+    actions: ActionWidgets  # edit this, use as slot n, variations, zip (result_actions.py)
     recent: gr.Dataset  # recent prompts under the prompt box (result_actions.py)
     rewrite: RewriteRow | None = None  # "keep this wording" (rewrite.py)
     cost: gr.Markdown | None = None  # the run's estimated cost (see cost_lines)
@@ -81,7 +82,8 @@ class T2IPanel:
         """Widgets by ``/generate`` parameter name."""
         o = self.options
         return {"prompt": self.prompt, "negative": o.negative, "quality": o.quality, "model": o.model,
-                "size": self.size, "n": o.n, "seed": o.seed, "prompt_extend": o.extend, "watermark": o.watermark}
+                "size": self.size, "n": o.n, "seed": o.seed, "prompt_extend": o.extend, "watermark": o.watermark,
+                "extend_mode": o.extend_mode, "thinking": o.thinking}
 
     def reuse_fields(self) -> dict[str, Any]:
         """Widgets by reuse control name."""
@@ -210,18 +212,21 @@ class FusePanel:
     rewrite: RewriteRow | None = None  # "keep this wording" (rewrite.py)
     slot_note: gr.Markdown | None = None  # each slot's check (form_assist.py)
     cost: gr.Markdown | None = None
+    more_slots: list[gr.Image] = field(default_factory=list)  # slot 4...slot 10 (fusion_slots.py)
 
     def api_inputs(self) -> dict[str, Any]:
         """Widgets by ``/fuse`` parameter name."""
         image1, image2, image3 = self.slots
         return {"image1": image1, "image2": image2, "image3": image3, "instruction": self.instruction,
-                **_run_options(self.options, self.sizes)}
+                **_run_options(self.options, self.sizes),
+                **{f"image{k}": slot for k, slot in enumerate(self.more_slots, FIRST_EXTRA)}}
 
     def reuse_fields(self) -> dict[str, Any]:
         """Widgets by reuse control name."""
         s = self.sizes
         return {"prompt": self.instruction, "size_mode": s.mode, "width": s.width, "height": s.height,
-                **{f"image{k + 1}": slot for k, slot in enumerate(self.slots)}, **self.options.by_name()}
+                **{f"image{k}": slot for k, slot in enumerate([*self.slots, *self.more_slots], 1)},
+                **self.options.by_name()}
 
 
 def build_fuse() -> FusePanel:
@@ -230,6 +235,7 @@ def build_fuse() -> FusePanel:
         gr.Markdown(I18N("fuse_help"), elem_id="fuse-help")
         with gr.Row():
             slots = [upload(f"img{i}", f"fuse-img{i}", 220) for i in (1, 2, 3)]
+        more_slots = build_extra_slots()
         slot_note = gr.Markdown(elem_id="fuse-slot-note")
         with gr.Row():
             swap12 = gr.Button(I18N("swap12"), size="sm", elem_id="fuse-swap12")
@@ -249,7 +255,7 @@ def build_fuse() -> FusePanel:
                 status = gr.Markdown(elem_id="fuse-status")
                 rewrite = build_rewrite_row("fuse")
     return FusePanel(slots, swap12, swap23, instruction, opts, sizes, run, stop, out, status, actions, recent,
-                     rewrite=rewrite, slot_note=slot_note, cost=cost)
+                     rewrite=rewrite, slot_note=slot_note, cost=cost, more_slots=more_slots)
 
 
 # --- gallery --------------------------------------------------------------------------------------

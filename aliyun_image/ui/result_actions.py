@@ -1,5 +1,5 @@
 """Actions on a run's results, under each run panel's result gallery (text to image, edit, fusion):
-*edit this*, *use as 图1/图2/图3*, *variations* (same recipe, new seeds) and *this run as a zip*;
+*edit this*, *use as slot 1/slot 2/slot 3*, *variations* (same recipe, new seeds) and *this run as a zip*;
 and the recent prompts under each prompt box.
 
 An action names a result by its stored record id only: the panel's hidden ``current`` number
@@ -119,7 +119,7 @@ class ResultActions:
         return str(rec.file), gr.Tabs(selected="edit"), "", "✓ " + t(lang, "action.edit_done", id=rec.id)
 
     def use_as(self, record_id: Any, slot: int, request: gr.Request):
-        """Put the result into fusion slot ``slot`` (图1-图3), staying on this tab."""
+        """Put the result into fusion slot ``slot`` (slot 1-slot 3), staying on this tab."""
         lang = request_lang(request)
         rec = self._owned(record_id, request)
         if rec is None or slot not in (1, 2, 3):

@@ -39,7 +39,10 @@ from .page_text import caption, error_md, event_text, gr_error, md, run_text, ui
 from .request_info import client_host, header_key, request_lang, request_session
 from .rewrite import RewriteMemo
 from .runs import Consumer, Run, RunRegistry
-from .strings import slot_name, t
+from .endpoints import MODE_DEFAULT, THINKING_DEFAULT
+from .fusion_slots import fusion_send
+from .rewrite_options import negative_value, rewrite_values
+from .strings import t
 from .widgets import STOP, progress_on
 
 log = logging.getLogger(__name__)
@@ -141,9 +144,10 @@ class RunHandlers:
         return run, consumer
 
     async def stream(self, request: gr.Request | None, api_key: str | None, task: str, prompt: str,
-                   images: list, options: dict) -> AsyncIterator[Update]:
+                     images: list, options: dict, note: str = "") -> AsyncIterator[Update]:
         """Plan, check limits, run in a worker thread, and yield (gallery, status) as images land.
 
+        ``note`` (Markdown) closes every status line once the run has started (never a refusal's).
         Raises ``gr.Error`` when nothing was produced (refused, failed), after showing why.
         """
         lang = request_lang(request)
@@ -158,9 +162,9 @@ class RunHandlers:
             raise gr_error(err, lang) from None
         run, consumer = self._start(route, job, reservation, task, session, owner, lang)
         try:
-            yield [], run_status(run)
-            async for out in self._follow(run, consumer):
-                yield out
+            yield [], run_status(run) + note
+            async for gallery, status in self._follow(run, consumer):
+                yield gallery, status + note
         except (asyncio.CancelledError, GeneratorExit):
             # The page's Stop (Gradio cancels this coroutine) or the page went away: no further
             # requests start. Requests already sent finish and are stored by the worker thread.
@@ -214,7 +218,9 @@ class RunHandlers:
 
     # --- the public API (parameter order: endpoints.PARAMS) ---------------------------------------
     async def generate(self, prompt: str, negative: str, quality: str, model: str, size: str, n: float,
-                       seed: float, prompt_extend: bool, watermark: bool, request: gr.Request,
+                       seed: float, prompt_extend: bool, watermark: bool, extend_mode: str | None = MODE_DEFAULT,
+                       thinking: bool | None = THINKING_DEFAULT,
+                       request: gr.Request = None,  # type: ignore[assignment]
                        x_dashscope_api_key: gr.Header = None):  # type: ignore[assignment]
         """Generate images from a text prompt with Qwen-Image (text-to-image).
 
@@ -231,16 +237,23 @@ class RunHandlers:
             seed: 0-2147483647, or -1 for random.
             prompt_extend: Let the service rewrite the prompt for better results.
             watermark: Add the "Qwen-Image" watermark.
+            extend_mode: How the prompt is rewritten, for models that take it (Qwen-Image 3.0, 2.1):
+                "direct" (default) or "agent" (plans the picture; text-to-image only).
+            thinking: Let the rewriting think first (models that take it; acts only with rewriting on).
         Returns:
             The generated images (PNG) and a status message. Raises an error when nothing was made.
         """
         opts = run_options(quality, model, n, seed, negative, prompt_extend, watermark, size or None)
+        opts.update(rewrite_values(Task.T2I, quality, model, prompt_extend, extend_mode, thinking))
+        opts["negative"] = negative_value(Task.T2I, quality, model, opts["negative"])
         async for gallery, status in self.stream(request, x_dashscope_api_key, Task.T2I, prompt, [], opts):
             yield gallery, status
 
     async def edit(self, image: str | None, image_url: str, instruction: str, quality: str, model: str,
                    n: float, size_mode: str, size_preset: str, width: float, height: float, seed: float,
-                   negative: str, prompt_extend: bool, watermark: bool, request: gr.Request,
+                   negative: str, prompt_extend: bool, watermark: bool, extend_mode: str | None = MODE_DEFAULT,
+                   thinking: bool | None = THINKING_DEFAULT,
+                   request: gr.Request = None,  # type: ignore[assignment]
                    x_dashscope_api_key: gr.Header = None):  # type: ignore[assignment]
         """Edit one image with an instruction (Qwen-Image-Edit): change the background, transfer a
         style, add or remove objects, change text.
@@ -263,6 +276,8 @@ class RunHandlers:
             negative: What to avoid; empty for none.
             prompt_extend: Let the service rewrite the instruction.
             watermark: Add the "Qwen-Image" watermark.
+            extend_mode: "direct" (default), for models that take it; "agent" is refused for edits.
+            thinking: Let the rewriting think first (models that take it; acts only with rewriting on).
         Returns:
             The edited images, a before/after pair, and a status message. Raises an error when
             nothing was made.
@@ -276,6 +291,8 @@ class RunHandlers:
         both = "\n\nℹ️ " + t(lang, "both_inputs") if image and url else ""
         opts = run_options(quality, model, n, seed, negative, prompt_extend, watermark,
                            size_value(size_mode, size_preset, width, height))
+        opts.update(rewrite_values(Task.EDIT, quality, model, prompt_extend, extend_mode, thinking))
+        opts["negative"] = negative_value(Task.EDIT, quality, model, opts["negative"])
         async for gallery, status in self.stream(request, x_dashscope_api_key, Task.EDIT, instruction, [source], opts):
             pair = (image, gallery[0][0]) if image and isinstance(gallery, list) and gallery else gr.skip()
             yield gallery, pair, status + both
@@ -283,8 +300,18 @@ class RunHandlers:
     async def fuse(self, image1: str | None, image2: str | None, image3: str | None, instruction: str,
                    quality: str, model: str, n: float, size_mode: str, size_preset: str, width: float,
                    height: float, seed: float, negative: str, prompt_extend: bool, watermark: bool,
-                   request: gr.Request, x_dashscope_api_key: gr.Header = None):  # type: ignore[assignment]
-        """Fuse 2-3 images in order (图1, 图2, 图3) following an instruction that refers to them by number.
+                   extend_mode: str | None = MODE_DEFAULT, thinking: bool | None = THINKING_DEFAULT,
+                   image4: str | None = None, image5: str | None = None, image6: str | None = None,
+                   image7: str | None = None, image8: str | None = None, image9: str | None = None,
+                   image10: str | None = None,
+                   request: gr.Request = None,  # type: ignore[assignment]
+                   x_dashscope_api_key: gr.Header = None):  # type: ignore[assignment]
+        """Fuse 2-3 images in order (图1, 图2, 图3; up to 10 where the model takes them) following an
+        instruction that refers to them by number.
+
+        Empty slots are skipped and the instruction's references follow the images sent (slots 1
+        and 3 filled: 图3 is sent as 图2, and the status says so); an instruction naming an empty
+        slot is refused before anything is sent.
 
         Your DashScope API key goes in the request header ``X-DashScope-API-Key`` (optional where
         the host provides one).
@@ -306,19 +333,27 @@ class RunHandlers:
             negative: What to avoid; empty for none.
             prompt_extend: Let the service rewrite the instruction.
             watermark: Add the "Qwen-Image" watermark.
+            extend_mode: "direct" (default), for models that take it; "agent" is refused for fusion.
+            thinking: Let the rewriting think first (models that take it; acts only with rewriting on).
+            image4: 图4, for models that take more than three images (Qwen-Image 2.1 Pro: up to 10);
+                image5 to image10 likewise.
         Returns:
             The fused images and a status message. Raises an error when nothing was made.
         """
         lang = request_lang(request)
-        slots = [(i + 1, img) for i, img in enumerate((image1, image2, image3)) if img]
+        send = fusion_send((image1, image2, image3, image4, image5, image6, image7, image8, image9, image10),
+                           instruction, lang)
+        if send.refusal:
+            yield [], "⚠️ " + md(send.refusal)
+            raise ui_error(lang, send.refusal)
         opts = run_options(quality, model, n, seed, negative, prompt_extend, watermark,
                            size_value(size_mode, size_preset, width, height))
-        gap = ""
-        if slots and [s for s, _ in slots] != list(range(1, len(slots) + 1)):
-            gap = "\n\nℹ️ " + t(lang, "fuse_gap", order=" → ".join(slot_name(s) for s, _ in slots))
-        async for gallery, status in self.stream(request, x_dashscope_api_key, Task.FUSE, instruction,
-                                               [img for _, img in slots], opts):
-            yield gallery, status + gap
+        opts.update(rewrite_values(Task.FUSE, quality, model, prompt_extend, extend_mode, thinking))
+        opts["negative"] = negative_value(Task.FUSE, quality, model, opts["negative"])
+        note = "\n\nℹ️ " + md(send.note) if send.note else ""
+        async for gallery, status in self.stream(request, x_dashscope_api_key, Task.FUSE, send.instruction,
+                                                 send.images, opts, note):
+            yield gallery, status
 
     # --- wiring ----------------------------------------------------------------------------------
     def queue(self, status: gr.Markdown) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from gradio.i18n import I18nData
 from .. import catalog
 from ..catalog import EDIT
 from ..catalog import picker_label
+from .endpoints import MODE_DEFAULT, THINKING_DEFAULT
 from .strings import key
 
 PRIVATE: dict[str, Any] = {"api_visibility": "private", "queue": False}
@@ -72,6 +73,10 @@ class OptionWidgets:
     extend: gr.Checkbox
     watermark: gr.Checkbox
     info: gr.Markdown  # what the effective model is and accepts (follows quality and model)
+    # The 3.0 line's rewriting mode and thinking switch, shown where the model takes them
+    # (rewrite_options.py).
+    extend_mode: gr.Radio | None = None
+    thinking: gr.Checkbox | None = None
 
     def by_name(self) -> dict[str, Any]:
         """The widgets by control name (the names of :data:`aliyun_image.recipes.reuse.FIELDS`)."""
@@ -113,8 +118,23 @@ def options(task: str, prefix: str, n_max: int = 6) -> OptionWidgets:
             seed = gr.Number(value=-1, precision=0, label=I18N("seed"), elem_id=f"{prefix}-seed")
             extend = gr.Checkbox(value=catalog.DEFAULT_PROMPT_EXTEND, label=I18N("extend"))
             watermark = gr.Checkbox(value=catalog.DEFAULT_WATERMARK, label=I18N("watermark"))
+        extend_mode, thinking = rewrite_controls(task, prefix)
     n = gr.Slider(1, n_max, value=1, step=1, label=I18N("n"), elem_id=f"{prefix}-n")
-    return OptionWidgets(negative, quality, model, n, seed, extend, watermark, info)
+    return OptionWidgets(negative, quality, model, n, seed, extend, watermark, info, extend_mode, thinking)
+
+
+def rewrite_controls(task: str, prefix: str) -> tuple[gr.Radio, gr.Checkbox]:
+    """The rewriting mode (agent for text-to-image only) and the thinking switch, hidden until
+    the model takes them (:mod:`.rewrite_options` shows them); their values are the API's defaults."""
+    modes = ("direct", "agent") if task == catalog.T2I else ("direct",)
+    with gr.Row():
+        mode = gr.Radio(choices=[(I18N(f"params.mode_{m}"), m) for m in modes], value=MODE_DEFAULT,
+                        label=I18N("params.mode"), visible=False, elem_id=f"{prefix}-extend-mode",
+                        elem_classes=["rewrite-option"],
+                        info=None if task == catalog.T2I else I18N("params.mode_edit_info"))
+        thinking = gr.Checkbox(value=THINKING_DEFAULT, label=I18N("params.thinking"), info=I18N("params.thinking_info"),
+                               visible=False, elem_id=f"{prefix}-thinking", elem_classes=["rewrite-option"])
+    return mode, thinking
 
 
 def tolerant(image: gr.Image) -> gr.Image:
@@ -134,10 +154,10 @@ def tolerant(image: gr.Image) -> gr.Image:
     return image
 
 
-def upload(label_key: str, elem_id: str, height: int) -> gr.Image:
+def upload(label_key: str, elem_id: str, height: int, visible: bool = True) -> gr.Image:
     """An image input that hands over the uploaded file untouched (alpha kept, see ``tolerant``)."""
     return tolerant(gr.Image(type="filepath", label=I18N(label_key), sources=["upload", "clipboard"],
-                             image_mode=None, height=height, elem_id=elem_id))
+                             image_mode=None, height=height, elem_id=elem_id, visible=visible))
 
 
 def size_widgets(prefix: str) -> SizeWidgets:
@@ -166,6 +186,10 @@ def run_buttons(label_key: str, prefix: str) -> tuple[gr.Button, gr.Button]:
 
 
 def results(prefix: str) -> gr.Gallery:
-    """The panel's result gallery (PNG: Gradio's default webp would re-encode the originals)."""
-    return gr.Gallery(label=I18N("results"), columns=2, height=520, format="png", object_fit="contain",
-                      elem_id=f"{prefix}-results", buttons=["download", "fullscreen"], interactive=False)
+    """The panel's result gallery (PNG: Gradio's default webp would re-encode the originals).
+
+    Its height follows the run (``height="auto"``); style.css (``.results-gallery``) picks the columns
+    from the number of results and sizes each tile to its image, so a whole run shows at once."""
+    return gr.Gallery(label=I18N("results"), columns=2, height="auto", format="png", object_fit="contain",
+                      elem_id=f"{prefix}-results", elem_classes=["results-gallery"],
+                      buttons=["download", "fullscreen"], interactive=False)
