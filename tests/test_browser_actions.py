@@ -177,3 +177,26 @@ def test_stop_stops_variations_en(browser, app, emulator_server):
     finally:
         emulator_server.latency = 0.0
     page.close()
+
+
+@pytest.mark.parametrize("locale, before, after", [
+    ("zh-CN", "再来几张（新种子）", "再来几张（新种子） · 3 张，约 ¥0.60"),
+    ("en-US", "Variations (new seeds)", "Variations (new seeds) · 3 images, about ¥0.60"),
+])
+def test_variations_button_says_its_price_and_actions_wait_for_a_result(browser, app, locale, before, after):
+    page = open_page(browser, app.url, locale)
+    button = "#t2i-act-variations"
+    page.wait_for_selector(f"{button}:has-text('{before}')")
+    for action in (button, "#t2i-act-edit", "#t2i-act-slot1", "#t2i-act-zip"):  # nothing to act on yet
+        assert page.is_disabled(action), action
+    run_t2i(page, f"three paper boats, {locale}", 3)
+    page.wait_for_function("document.querySelectorAll('#t2i-results img').length >= 3", timeout=30000)
+    page.wait_for_selector(f"{button}:has-text('{after}')", timeout=10000)  # the price before the click
+    assert page.is_enabled(button) and page.is_enabled("#t2i-act-edit")
+    page.click("#t2i-results .thumbnail-item >> nth=2")  # another result of the run: the same recipe, same price
+    page.wait_for_timeout(300)
+    page.keyboard.press("Escape")
+    assert page.inner_text(button).strip() == after
+    page.locator(button).scroll_into_view_if_needed()
+    shot(page, f"variations-price-{locale[:2]}")
+    page.close()
