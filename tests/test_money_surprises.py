@@ -95,3 +95,27 @@ def test_cost_line_warns_before_a_run_larger_than_what_is_left(make_ctx):
     out = generate(h, "six cats", req("s1", "zh-CN"), n=6, api_key="")
     assert out.error is not None and "请改为 2 张或更少" in out[-1][1] and "分钟后再试" not in out[-1][1]
     assert ctx.demo_quota.used(owner) == 4
+
+
+def test_stop_is_enabled_only_while_the_session_has_a_run(make_ctx, emu):
+    import asyncio
+
+    from aliyun_image.enums import Task
+
+    from .test_ui_handlers import GEN_DEFAULTS, call_args
+
+    h = features(make_ctx(hosted=True))
+    assert h.runs.stop_state(Task.T2I, req("alice")).interactive is False  # nothing runs
+    emu.latency = 1.0  # the run is still out while we look
+
+    async def go():
+        args = call_args("generate", **{**GEN_DEFAULTS, "prompt": "slow cat", "n": 1})
+        agen = h.runs.generate(*args, req("alice"), TEST_KEY)
+        await agen.__anext__()  # the run started
+        during = [h.runs.stop_state(t, req(who)).interactive
+                  for t, who in ((Task.T2I, "alice"), (Task.EDIT, "alice"), (Task.T2I, "bob"))]
+        async for _ in agen:
+            pass
+        return during
+    assert asyncio.run(go()) == [True, False, False]  # alice's text-to-image only
+    assert h.runs.stop_state(Task.T2I, req("alice")).interactive is False  # it ended
