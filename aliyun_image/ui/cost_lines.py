@@ -2,7 +2,10 @@
 
 The cost line follows quality, model, ``n`` and the rewriting switch as they change (no prompt,
 no key needed): the run's estimate in the visitor's language, and when a budget would refuse the
-run, why (the Run button stays clickable; the service refuses the run with the same message).
+run, why (the Run button stays clickable; the service refuses the run with the same message),
+a hosted visitor's hourly image cap included ("ask for 2 or fewer" while some are left). The
+variations button under each panel's results says what its click costs for the selected result,
+and the result actions are enabled only when there is a result to act on.
 The gallery's line shows today's and this month's spend (billed, and maybe billed apart) for the
 visitor (everyone's locally), with the budgets left when some are set. All events are private.
 """
