@@ -1,6 +1,7 @@
 """Actions on a run's results and the gallery at fifty images a day, in headless Chromium (zh-CN
 and en-US). Screenshots: test-artifacts/result-actions-zh.png, variations-en.png,
-gallery-search-en.png, gallery-one-hit-en.png, gallery-select-zh.png."""
+gallery-search-en.png, gallery-one-hit-en.png, gallery-select-zh.png, variations-price-zh.png,
+variations-price-en.png."""
 
 from __future__ import annotations
 
@@ -176,4 +177,28 @@ def test_stop_stops_variations_en(browser, app, emulator_server):
         assert 0 < sent < 6 and f"{sent} of 6" in page.inner_text("#t2i-status")
     finally:
         emulator_server.latency = 0.0
+    page.close()
+
+
+@pytest.mark.parametrize("locale, before, after", [
+    ("zh-CN", "再来几张（新种子）", "再来几张（新种子） · 3 张，约 ¥0.60"),
+    ("en-US", "Variations (new seeds)", "Variations (new seeds) · 3 images, about ¥0.60"),
+])
+def test_variations_button_says_its_price_and_actions_wait_for_a_result(browser, app, locale, before, after):
+    page = open_page(browser, app.url, locale)
+    button = "#t2i-act-variations"
+    page.wait_for_selector(f"{button}:has-text('{before}')")
+    for action in (button, "#t2i-act-edit", "#t2i-act-slot1", "#t2i-act-zip", "#t2i-stop"):  # nothing to act on
+        assert page.is_disabled(action), action
+    run_t2i(page, f"three paper boats, {locale}", 3)
+    page.wait_for_function("document.querySelectorAll('#t2i-results img').length >= 3", timeout=30000)
+    page.wait_for_selector(f"{button}:has-text('{after}')", timeout=10000)  # the price before the click
+    assert page.is_enabled(button) and page.is_enabled("#t2i-act-edit")
+    page.wait_for_selector("#t2i-stop:disabled", timeout=10000)  # the run ended: nothing to stop
+    page.click("#t2i-results .thumbnail-item >> nth=2")  # another result of the run: the same recipe, same price
+    page.wait_for_timeout(300)
+    page.keyboard.press("Escape")
+    assert page.inner_text(button).strip() == after
+    page.locator(button).scroll_into_view_if_needed()
+    shot(page, f"variations-price-{locale[:2]}")
     page.close()

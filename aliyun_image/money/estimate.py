@@ -99,14 +99,16 @@ class Estimate:
         (``exact``: every digit of the amount, see :func:`money_text`)."""
         return self.message(exact).render(lang)
 
-    def message(self, exact: bool = False) -> Message:
-        """:meth:`text` as a catalogue message, for errors and events rendered later."""
+    def head(self, exact: bool = False) -> Message:
+        """The amount alone: ``about ¥1.20``, ``up to ¥1.20`` or ``price unknown``."""
         total = self.total
         if total is None:
-            head = msg("money.price_unknown")
-        else:
-            head = msg("money.tier.up_to" if self.up_to else "money.about",
-                       amount=money_text(total, self.currency, exact))
+            return msg("money.price_unknown")
+        return msg("money.tier.up_to" if self.up_to else "money.about", amount=money_text(total, self.currency, exact))
+
+    def message(self, exact: bool = False) -> Message:
+        """:meth:`text` as a catalogue message, for errors and events rendered later."""
+        head = self.head(exact)
         model = msg("money.tier.model_tier", model=self.model, tier=self.tier.upper()) if self.tier else self.model
         out = msg("money.estimate", head=head, n=self.n, model=model, region=region_name(self.region))
         if self.input_fee:

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 
 from ..enums import Payer
 from ..errors import AliyunImageError, ValidationError, may_be_billed
-from ..i18n import msg
+from ..i18n import Message, msg
 
 WINDOW = 3600.0
-# The refusal's words are the catalogue's money.quota.<kind>_<who> (kind: host or offline; who:
-# session or demo), with {limit}, {left} and {wait} filled in.
+# The refusal's words are the catalogue's money.quota_left.<kind>_<who> (kind: host or offline;
+# who: session or demo) while some images are left, with {limit} and {left}, else
+# money.quota.<kind>_<who> with {limit}, {left} and {wait} filled in.
 
 
 class HourlyQuota:
@@ -53,21 +54,37 @@ class HourlyQuota:
         for who in [w for w, q in self._by.items() if not q or q[-1] <= now - WINDOW]:
             del self._by[who]
 
+    def _refusal(self, session: str, n: int, now: float) -> Message | None:
+        """Why ``n`` more images for ``session`` would cross a limit (the caller holds the lock)."""
+        mine = self._by.get(session, deque())
+        self._trim(mine, now)
+        self._trim(self._all, now)
+        for q, limit, who in ((mine, self.per_session, "session"), (self._all, self.total, "demo")):
+            if limit and len(q) + n > limit:
+                left = max(0, limit - len(q))
+                if left:  # a smaller run fits now: say how small, not when to come back
+                    return msg(f"money.quota_left.{self.kind}_{who}", limit=limit, left=left)
+                wait = int((q[0] + WINDOW - now) // 60) + 1 if q else 60
+                return msg(f"money.quota.{self.kind}_{who}", limit=limit, left=left, wait=wait)
+        return None
+
+    def refusal(self, session: str, n: int) -> Message | None:
+        """Why :meth:`take` would refuse ``n`` images for ``session`` now, or None (nothing is
+        reserved: the page's cost line warns with it before a run)."""
+        with self._lock:
+            return self._refusal(session, max(1, int(n)), self._clock())
+
     def take(self, session: str, n: int) -> None:
-        """Reserve ``n`` images for ``session`` or raise ValidationError saying when to retry."""
+        """Reserve ``n`` images for ``session`` or raise ValidationError saying how many are left,
+        or, with none left, when to retry."""
         with self._lock:
             now = self._clock()
             if len(self._by) > 1000:
                 self._forget_idle(now)
+            refused = self._refusal(session, n, now)
+            if refused is not None:
+                raise ValidationError(refused, code="Quota.Exceeded")
             mine = self._by.setdefault(session, deque())
-            self._trim(mine, now)
-            self._trim(self._all, now)
-            for q, limit, who in ((mine, self.per_session, "session"), (self._all, self.total, "demo")):
-                if limit and len(q) + n > limit:
-                    left = max(0, limit - len(q))
-                    wait = int((q[0] + WINDOW - now) // 60) + 1 if q else 60
-                    raise ValidationError(msg(f"money.quota.{self.kind}_{who}", limit=limit, left=left, wait=wait),
-                                          code="Quota.Exceeded")
             mine.extend([now] * n)
             self._all.extend([now] * n)
 

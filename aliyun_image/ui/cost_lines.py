@@ -2,7 +2,10 @@
 
 The cost line follows quality, model, ``n`` and the rewriting switch as they change (no prompt,
 no key needed): the run's estimate in the visitor's language, and when a budget would refuse the
-run, why (the Run button stays clickable; the service refuses the run with the same message).
+run, why (the Run button stays clickable; the service refuses the run with the same message),
+a hosted visitor's hourly image cap included ("ask for 2 or fewer" while some are left). The
+variations button under each panel's results says what its click costs for the selected result,
+and the result actions are enabled only when there is a result to act on.
 The gallery's line shows today's and this month's spend (billed, and maybe billed apart) for the
 visitor (everyone's locally), with the budgets left when some are set. All events are private.
 """
@@ -19,8 +22,9 @@ from ..catalog import EDIT, T2I
 from ..enums import Payer
 from ..money import estimate_for, money_text
 from ..runtime import AppContext
-from .page_text import md
-from .request_info import request_lang, request_session
+from ..storage import Record
+from .page_text import as_record_id, md
+from .request_info import caller_gallery, request_lang, request_session
 from .strings import t
 from .widgets import PRIVATE
 
@@ -67,12 +71,51 @@ def cost_text(ctx: AppContext, task: str, quality: str, model: str, n: Any, exte
     est = estimate_for(spec, count, bool(extend), ctx.settings.region, model=name,
                        size=catalog.check_size(spec, task, size).value if size else None, inputs=inputs)
     route = ctx.route(_TYPED if key_typed else None)
+    quota = ctx.quota_for(route)
+    if quota is not None and owner is not None:  # the hourly image cap a hosted run would meet
+        refused = quota.refusal(owner, count)
+        if refused is not None:
+            return _t(lang, "blocked", why=md(refused.render(lang)))
     if route.kind == Payer.OFFLINE:
         return _t(lang, "free", est=est.text(lang))
     refusal = billing.budget_refusal(route.service.store, route.service.settings, est, route.key, owner)
     if refusal is not None:
         return _t(lang, "blocked", why=md(refusal.text(lang, details=False)))
     return _t(lang, "cost", est=est.text(lang))
+
+
+def variations_label(ctx: AppContext, rec: Record | None, lang: str, key_typed: bool = False) -> str:
+    """The variations button's label for the stored result ``rec``: what one click makes (as many
+    images as ``rec``'s run) and what it costs, by the cost line's rules (its model, size, input
+    images and rewriting, the app's region and currency; "price unknown" when the catalogue has no
+    price, free when the run would go to the offline demo). Just the action without a result."""
+    action = t(lang, "action.variations")
+    if rec is None:
+        return action
+    p = rec.params
+    try:
+        count = max(1, int(p.get("n") or 1))
+    except (TypeError, ValueError):
+        count = 1
+    name, spec = catalog.choose_model(rec.task, rec.model)
+    est = estimate_for(spec, count, bool(p.get("prompt_extend")), ctx.settings.region, model=name,
+                       size=p.get("size") or None, inputs=len(rec.inputs))
+    if ctx.route(_TYPED if key_typed else None).kind == Payer.OFFLINE:
+        price = t(lang, "varprice.free")
+    else:
+        price = est.head().render(lang)
+    return t(lang, "varprice.label_one" if count == 1 else "varprice.label", action=action, n=count, price=price)
+
+
+def action_buttons(ctx: AppContext, record_id: Any, key_typed: bool, request: Any) -> list:
+    """The result actions' buttons for the panel's selected result ``record_id`` (the caller's
+    own, else none): variations (priced, see :func:`variations_label`), edit this, slot 1-3 and the
+    run's zip, enabled only with a result to act on."""
+    rid = as_record_id(record_id)
+    rec = caller_gallery(ctx, request).get(rid) if rid is not None else None
+    can = rec is not None and rec.file is not None
+    label = variations_label(ctx, rec if can else None, request_lang(request), key_typed)
+    return [gr.Button(value=label, interactive=can)] + [gr.Button(interactive=can) for _ in range(5)]
 
 
 def spend_text(ctx: AppContext, lang: str, owner: str | None) -> str:
@@ -108,6 +151,9 @@ def wire(demo: gr.Blocks, ctx: AppContext, panels: dict[str, Any], gallery: Any)
     """Keep the cost lines of ``panels`` (``{"t2i": T2IPanel, "edit": ..., "fuse": ...}``) and the
     gallery's spend line up to date; they follow whether a key is typed, too."""
     typed = key_typed_flag()
+    def actions(record_id: Any, key_typed: bool, request: gr.Request) -> list:
+        return action_buttons(ctx, record_id, bool(key_typed), request)
+
     for prefix, panel in panels.items():
         task = T2I if prefix == "t2i" else EDIT
         o = panel.options
@@ -127,6 +173,14 @@ def wire(demo: gr.Blocks, ctx: AppContext, panels: dict[str, Any], gallery: Any)
             w.change(update, inputs, panel.cost, **QUIET)
         demo.load(update, inputs, panel.cost, **QUIET)
         panel.status.change(update, inputs, panel.cost, **QUIET)  # a run ended: the budget left changed
+
+        # The result actions act on the selected result: enabled with one, and the variations
+        # button says what a click costs (it follows the selection and the key box).
+        a = panel.actions
+        act_inputs = [a.current, typed]
+        act_outputs = [a.variations, a.edit, *a.slots, a.zip_run]
+        for trigger in (a.current.change, typed.change):
+            trigger(actions, act_inputs, act_outputs, **QUIET)
 
     def spend(request: gr.Request) -> str:
         return spend_text(ctx, request_lang(request), ctx.owner(request_session(request)))

@@ -19,6 +19,7 @@ import gradio as gr
 from starlette.middleware import Middleware
 
 from .. import i18n
+from ..enums import Task
 from ..runtime import AppContext
 from .banner import banner_texts
 from .cost_lines import wire as wire_cost
@@ -109,6 +110,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         f.actions.wire(demo, tabs, t2i, edit, fuse)
         f.search.wire(gallery, f.gallery.gallery_first_page)
         wire_cost(demo, ctx, {"t2i": t2i, "edit": edit, "fuse": fuse}, gallery)
+        f.runs.wire_stop_state(demo, {Task.T2I: t2i, Task.EDIT: edit, Task.FUSE: fuse})
     # Queued events answer only through the queue: Gradio's direct /run/<name> route (open unless
     # on a Space) would skip every concurrency limit (runs, zips, key checks).
     demo.api_open = False

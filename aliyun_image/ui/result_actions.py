@@ -50,11 +50,15 @@ def action_row(prefix: str) -> ActionWidgets:
     """Buttons for the selected (else first) result of the panel's last run."""
     current = gr.Number(value=None, precision=0, visible=False, elem_id=f"{prefix}-current")
     with gr.Row(elem_classes=["result-actions"], elem_id=f"{prefix}-actions"):
-        edit = gr.Button(I18N("action.edit"), size="sm", elem_id=f"{prefix}-act-edit")
-        slots = [gr.Button(I18N(f"action.slot{i}"), size="sm", elem_id=f"{prefix}-act-slot{i}") for i in (1, 2, 3)]
+        # Disabled until there is a result to act on (cost_lines.wire enables them, and prices
+        # the variations button).
+        edit = gr.Button(I18N("action.edit"), size="sm", interactive=False, elem_id=f"{prefix}-act-edit")
+        slots = [gr.Button(I18N(f"action.slot{i}"), size="sm", interactive=False, elem_id=f"{prefix}-act-slot{i}")
+                 for i in (1, 2, 3)]
     with gr.Row(elem_classes=["result-actions"]):
-        variations = gr.Button(I18N("action.variations"), size="sm", elem_id=f"{prefix}-act-variations")
-        zip_run = gr.Button(I18N("action.zip_run"), size="sm", elem_id=f"{prefix}-act-zip")
+        variations = gr.Button(I18N("action.variations"), size="sm", interactive=False,
+                               elem_id=f"{prefix}-act-variations")
+        zip_run = gr.Button(I18N("action.zip_run"), size="sm", interactive=False, elem_id=f"{prefix}-act-zip")
     note = gr.Markdown(elem_id=f"{prefix}-act-note")
     zip_file = gr.File(label=I18N("action.zip_file"), interactive=False, visible=False,
                        elem_id=f"{prefix}-act-zip-file")

@@ -43,7 +43,7 @@ from .endpoints import MODE_DEFAULT, THINKING_DEFAULT
 from .fusion_slots import fusion_send
 from .rewrite_options import negative_value, rewrite_values
 from .strings import t
-from .widgets import STOP, progress_on
+from .widgets import PRIVATE, STOP, progress_on
 
 log = logging.getLogger(__name__)
 Update = tuple[Any, str]  # (gallery, status) as a run handler yields them
@@ -375,6 +375,21 @@ class RunHandlers:
         event = panel.run.click(handler, inputs, outputs, api_name=endpoint, **self.queue(panel.status))
         panel.stop.click(stop, None, [panel.results, panel.status], cancels=[event], **STOP,
                          **progress_on(panel.status))
+
+
+    def stop_state(self, task: str, request: gr.Request | None) -> gr.Button:
+        """The panel's Stop: enabled while the session has an unfinished run of ``task`` (a
+        variation included), disabled otherwise."""
+        return gr.Button(interactive=self.live.get(request_session(request), task) is not None)
+
+    def wire_stop_state(self, demo: gr.Blocks, panels: dict[str, Any]) -> None:
+        """Keep each Stop of ``panels`` (``{Task.T2I: panel, ...}``) enabled only while it can act:
+        every status change (a run started, went on, ended) and a page load look again."""
+        for task, panel in panels.items():
+            def state(request: gr.Request, task: str = task) -> gr.Button:
+                return self.stop_state(task, request)
+            for trigger in (panel.status.change, demo.load):
+                trigger(state, None, panel.stop, **PRIVATE, show_progress="hidden")
 
 
 def _edit_source(image: str | None, url: str, lang: str) -> tuple[str, str]:

@@ -181,7 +181,8 @@ def run_buttons(label_key: str, prefix: str) -> tuple[gr.Button, gr.Button]:
     """The panel's run and Stop buttons."""
     with gr.Row():
         run = gr.Button(I18N(label_key), variant="primary", elem_id=f"{prefix}-run", elem_classes=["run-btn"])
-        stop = gr.Button(I18N("stop"), variant="stop", elem_id=f"{prefix}-stop")
+        # Disabled while nothing runs (RunHandlers.wire_stop_state enables it during a run).
+        stop = gr.Button(I18N("stop"), variant="stop", interactive=False, elem_id=f"{prefix}-stop")
     return run, stop
 
 
