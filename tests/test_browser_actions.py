@@ -166,7 +166,7 @@ def test_stop_stops_variations_en(browser, app, emulator_server):
     emulator_server.latency = 4.0  # the first requests are still out when Stop lands, even on a busy machine
     try:
         page.click("#t2i-act-variations")
-        page.wait_for_function("1", timeout=1000)
+        page.wait_for_function("1", timeout=15000)
         for _ in range(50):
             if emulator_server.calls("generation"):
                 break

@@ -93,7 +93,9 @@ TAPPABLE = """el => { const r = el.getBoundingClientRect();
 def test_every_tab_is_one_tap_away(browser, app, locale, size):  # noqa: F811
     page = _page(browser, locale, size, touch=True)
     _open(page, app.url)
-    page.wait_for_timeout(300)  # Gradio measures the tab bar after the first paint
+    # Gradio measures and lays out the tab bar after the first paint: wait (bounded) until it has
+    page.wait_for_function(f"() => [...document.querySelectorAll('#tabs button[role=tab]')].every({TAPPABLE})",
+                           timeout=15000)
     view = SIZES[size]
     tabs = page.locator("#tabs button[role=tab]")
     assert tabs.count() == 4

@@ -179,7 +179,9 @@ def wire(demo: gr.Blocks, ctx: AppContext, panels: dict[str, Any], gallery: Any)
         a = panel.actions
         act_inputs = [a.current, typed]
         act_outputs = [a.variations, a.edit, *a.slots, a.zip_run]
-        for trigger in (a.current.change, typed.change):
+        # (after the cost line, which follows the key box: a trigger on the key flag itself kept the
+        # page's banner from switching back when the key was cleared)
+        for trigger in (a.current.change, panel.cost.change):
             trigger(actions, act_inputs, act_outputs, **QUIET)
 
     def spend(request: gr.Request) -> str:
