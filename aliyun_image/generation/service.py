@@ -125,7 +125,9 @@ class ImageService:
         self.scheduler = scheduler or Scheduler(settings)  # every run and visitor waits its turn here
         self._lock = threading.Lock()
         self._unrecorded: list[NewResult] = []  # paid results whose rows did not fit on the disk
-        self._born = time.time()  # rows this service recorded since are in flight unless they failed
+        # Rows whose download a run of this service has in hand: resume leaves them to it. (A row's
+        # own error field cannot say so: on a full disk even marking it may fail.)
+        self._downloading: set[int] = set()
         self.inputs = InputStore(self.store.root, fsync=settings.fsync)  # kept input images (for reuse)
 
     # --- public use cases -------------------------------------------------------------------------
@@ -301,6 +303,8 @@ class ImageService:
                 raise cancelled()
             if job.endpoint == Endpoint.ASYNC:
                 rid = self._scheduled(ctx, lambda retry: self._one_task(ctx, i, seed, retry))
+                with self._lock:  # from here on the run downloads it: resume leaves it alone
+                    self._downloading.add(rid)
                 ctx.dl_pool.submit(self._download_and_record, rid, ctx.record)
                 return
             body = protocol.sync_body(job, seed, ctx.refs)
@@ -404,6 +408,8 @@ class ImageService:
         if ctx.settle is not None:
             for _ in ids:
                 ctx.settle()
+        with self._lock:  # from here on the run downloads them: resume leaves them alone
+            self._downloading.update(ids)
         for rid in ids:
             ctx.dl_pool.submit(self._download_and_record, rid, functools.partial(ctx.record, settled=True))
 
@@ -417,6 +423,9 @@ class ImageService:
             log.error("download %s failed unexpectedly", rid, exc_info=True)
             record(Event(EventKind.FAILURE, error=unexpected(exc)))
             return
+        finally:
+            with self._lock:
+                self._downloading.discard(rid)
         record(Event(EventKind.RESULT, record=rec))
 
     def fetch(self, rid: int) -> Record:
@@ -462,8 +471,9 @@ class ImageService:
         done = []
         now = time.time()
         for rec in self.store.pending():
-            if not rec.error and rec.updated >= self._born:
-                continue  # recorded by a run of this process that is still downloading it
+            with self._lock:
+                if rec.id in self._downloading:
+                    continue  # a run of this service is downloading it right now
             try:
                 if rec.url and not self.client.allows(rec.url):
                     continue
