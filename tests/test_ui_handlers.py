@@ -79,8 +79,11 @@ def edit(h, request, api_key=TEST_KEY, **kw):
     return drain(h.runs.edit(*call_args("edit", **{**EDIT_DEFAULTS, **kw}), request, api_key))
 
 
-def test_stream_yields_each_image_then_summary(make_ctx):
+def test_stream_yields_each_image_then_summary(make_ctx, emu):
     h = features(make_ctx())
+    # The three requests go out at once: replies spread over a second land one by one even on a busy
+    # machine (with no latency they may land together, and the page rightly shows them together).
+    emu.latency = (0.1, 1.5)
     outs = generate(h, "a cat", req(), n=3, seed=5)
     counts = [len(g) for g, _ in outs]
     assert counts[0] == 0 and counts[-1] == 3 and 1 in counts  # images appear one by one
