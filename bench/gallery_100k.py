@@ -17,16 +17,14 @@ made before the index looks. Then:
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import tempfile
 import time
 from pathlib import Path
 from unittest import mock
 
-from aliyun_image.enums import Status
 from aliyun_image.storage import search
-from aliyun_image.storage.records import Record
+from aliyun_image.storage.records import Record, record_from_row
 from aliyun_image.storage.store import DB_NAME, ResultStore
 
 from .common import Row, interleaved, log, median, tmp_root
@@ -67,17 +65,7 @@ class Before:
         total = self.db.execute(f"SELECT COUNT(*) FROM results{where}", args).fetchone()[0]
         rows = self.db.execute(f"SELECT * FROM results{where} ORDER BY created DESC, id DESC LIMIT ? OFFSET ?",
                                (*args, limit, offset)).fetchall()
-        out = []
-        for row in rows:  # as ResultRecords._record did
-            d = dict(row)
-            for key in ("params", "inputs", "usage"):
-                d[key] = json.loads(d[key] or ("[]" if key == "inputs" else "{}"))
-            d["status"] = Status(d["status"])
-            rec = Record(**d)
-            if rec.status == Status.DONE and rec.path:
-                rec.file = self.root / rec.path
-            out.append(rec)
-        return out, int(total)
+        return [record_from_row(row, self.root) for row in rows], int(total)
 
     def close(self) -> None:
         self.db.close()

@@ -253,14 +253,7 @@ class ResultRecords:
 
     # --- reading --------------------------------------------------------------------------------
     def _record(self, row: sqlite3.Row) -> Record:
-        d = dict(row)
-        for key in ("params", "inputs", "usage"):
-            d[key] = json.loads(d[key] or ("[]" if key == "inputs" else "{}"))
-        d["status"] = Status(d["status"])
-        rec = Record(**d)
-        if rec.status == Status.DONE and rec.path:
-            rec.file = self.root / rec.path
-        return rec
+        return record_from_row(row, self.root)
 
     def get(self, rid: int, owner: str | None = None) -> Record | None:
         """One record by id; with ``owner`` set, only if it belongs to that owner."""
@@ -398,3 +391,15 @@ def _migrate(db: sqlite3.Connection, version: int) -> None:
 
 def _owner_clause(owner: str | None) -> tuple[str, list[str]]:
     return ("", []) if owner is None else (" AND owner=?", [owner])
+
+
+def record_from_row(row: sqlite3.Row, root: Path) -> Record:
+    """A ``results`` row as a :class:`Record` (JSON columns decoded; ``file`` under ``root`` when done)."""
+    d = dict(row)
+    for key in ("params", "inputs", "usage"):
+        d[key] = json.loads(d[key] or ("[]" if key == "inputs" else "{}"))
+    d["status"] = Status(d["status"])
+    rec = Record(**d)
+    if rec.status == Status.DONE and rec.path:
+        rec.file = root / rec.path
+    return rec
