@@ -189,7 +189,7 @@ def test_key_typed_in_the_page_goes_out_as_a_header_and_stays_nowhere(browser, h
     page.fill("#api-key input", canary)
     page.fill("#t2i-prompt textarea", "a key in a header")
     page.click("#t2i-run")
-    page.wait_for_selector("#t2i-status:has-text('Done')", timeout=30000)
+    page.wait_for_selector("#t2i-status:has-text('Done')", timeout=60000)
     (call,) = emulator_server.calls("generation")
     assert call.headers["authorization"] == f"Bearer {canary}"
     storage = page.evaluate("""async () => JSON.stringify({local: {...localStorage}, session: {...sessionStorage},
