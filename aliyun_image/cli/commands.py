@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from .. import __version__, catalog, i18n
-from . import reports as cli_reports, spend as cli_spend, trash_recipe
+from . import batch as cli_batch, reports as cli_reports, spend as cli_spend, trash_recipe
 from ..runtime import backend_settings
 from ..config import PLACES, Settings
 from ..errors import AliyunImageError, unexpected
@@ -117,7 +117,8 @@ def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
     h.add_argument("--json", action="store_true", help=_h(lang, "json_lines"))
 
     cli_spend.register(sub, common, lang)
-    sub.add_parser("resume", help=_h(lang, "resume"), parents=[common])
+    cli_batch.resume_args(sub.add_parser("resume", help=_h(lang, "resume"), parents=[common]), lang)
+    cli_batch.add_parsers(sub, common, lang, _common_image_args)  # batch, grid
     m = sub.add_parser("models", help=_h(lang, "models"), parents=[common])
     m.add_argument("--json", action="store_true", help=_h(lang, "models_json"))
     trash_recipe.add_parsers(sub, common, lang)  # trash, recipe
@@ -315,6 +316,9 @@ def _download(args: argparse.Namespace, lang: str) -> int:
 def _resume(args: argparse.Namespace, lang: str) -> int:
     from ..generation import ImageService
 
+    if getattr(args, "batch_id", None):
+        return cli_batch.resume(args, lang, _backend, Progress)
+
     def show(ev) -> None:  # service.Event
         if ev.error:
             print(ev.error.text(lang), file=sys.stderr)
@@ -324,6 +328,7 @@ def _resume(args: argparse.Namespace, lang: str) -> int:
         recs = svc.resume_pending(on_event=show)
         if not recs and not svc.store.pending():
             tell(lang, "cli.resume_nothing")
+        cli_batch.tell_unfinished(svc, lang)
     for r in recs:
         print(r.file)
     return 0
@@ -339,6 +344,8 @@ def _dispatch(args: argparse.Namespace, lang: str) -> int:
         return _history(args, lang)
     if args.command == "resume":
         return _resume(args, lang)
+    if args.command in cli_batch.COMMANDS:
+        return cli_batch.run(args, lang, _backend, Progress)
     if args.command == "spend":
         return cli_spend.spend(args, lang)
     if args.command == "models":

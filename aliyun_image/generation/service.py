@@ -50,7 +50,7 @@ from ..jobs import Job, build_job, check_offered
 from ..storage import Journaled
 from ..dashscope import image_refs
 from ..storage import InputStore
-from .run_context import Inline, RunContext
+from .run_context import BatchPart, Inline, RunContext
 from ..enums import Endpoint, EventKind, Status, Task
 from ..images.pngtext import PngTextWriter
 from ..storage import saved_later, storage_error
@@ -208,22 +208,27 @@ class ImageService:
 
     def run(self, job: Job, *, api_key: str | None = None, owner: str | None = None,
             on_event: Callable[[Event], None] | None = None,
-            cancel: threading.Event | None = None) -> Batch:
+            cancel: threading.Event | None = None, part_of: BatchPart | None = None) -> Batch:
         """Execute a validated job (see :meth:`_run`) within the budget: a run whose estimate would
-        cross the daily or monthly budget is refused before any request (ValidationError)."""
+        cross the daily or monthly budget is refused before any request (ValidationError).
+
+        ``part_of``: the job is one request of a stored batch (:mod:`.batch`): its results carry the
+        batch's id and their place in it, and the batch hears just before the request goes out."""
         key = require_key(api_key or self.settings.api_key, self.settings)
         if not self.store.files.journal.ensure():  # no room to keep what the run would pay for: send nothing
             raise self.store.files.disk_full_error()
         token = billing.hold_run(self.store, self.settings, job, key, owner)
         try:
             return self._run(job, api_key=key, owner=owner, on_event=on_event, cancel=cancel,
-                             settle=lambda: billing.settle_one(self.store, self.settings, job, token))
+                             settle=lambda: billing.settle_one(self.store, self.settings, job, token),
+                             part_of=part_of)
         finally:
             budget.release(self.store, token)
 
     def _run(self, job: Job, *, api_key: str | None = None, owner: str | None = None,
              on_event: Callable[[Event], None] | None = None,
-             cancel: threading.Event | None = None, settle: Callable[[], None] | None = None) -> Batch:
+             cancel: threading.Event | None = None, settle: Callable[[], None] | None = None,
+             part_of: BatchPart | None = None) -> Batch:
         """Execute a validated job: requests (concurrently when fanning out), downloads, storing.
 
         Partial success is normal: the batch keeps every stored result and every failure.
@@ -234,7 +239,7 @@ class ImageService:
         key = require_key(api_key or self.settings.api_key, self.settings)
         emit = on_event or (lambda ev: None)
         batch = Batch(job, notes=list(job.notes))
-        batch_id = uuid.uuid4().hex[:12]
+        batch_id = part_of.batch_id if part_of is not None else uuid.uuid4().hex[:12]
         lock = threading.Lock()
         refs = image_refs(self.settings, self.client, job, key,
                           lambda: emit(Event(EventKind.STATUS, text=msg("run.uploading"))))
@@ -257,13 +262,15 @@ class ImageService:
         if job.requests == 1 and job.per_request == 1:
             # One request, one image (the common case): nothing to overlap, so no thread pools;
             # creating and joining two pools per call was most of our overhead over a bare client.
-            ctx = RunContext(job, refs, uses_oss, key, owner, batch_id, Inline(), record, cancel, settle)
+            ctx = RunContext(job, refs, uses_oss, key, owner, batch_id, Inline(), record, cancel, settle,
+                             part_of=part_of)
             self._one_request(ctx, 0, job.seeds[0])
             return batch
         parallel = self.settings.concurrency.max_parallel
         req_pool = ThreadPoolExecutor(max(1, min(parallel, job.requests)), thread_name_prefix="aliyun-image-req")
         dl_pool = ThreadPoolExecutor(max(2, parallel * 2), thread_name_prefix="aliyun-image-dl")
-        ctx = RunContext(job, refs, uses_oss, key, owner, batch_id, dl_pool, record, cancel, settle)
+        ctx = RunContext(job, refs, uses_oss, key, owner, batch_id, dl_pool, record, cancel, settle,
+                         part_of=part_of)
         try:
             futures = [req_pool.submit(self._one_request, ctx, i, seed) for i, seed in enumerate(job.seeds)]
             for i, f in enumerate(futures):
@@ -285,6 +292,8 @@ class ImageService:
                     request_id: str = "", extra_params: dict | None = None) -> NewResult:
         job = ctx.job
         ctx.keep_inputs(self.inputs)  # now that the service made something (see RunContext)
+        if ctx.part_of is not None:  # its place among the batch's images (a batch shares one batch_id)
+            idx += ctx.part_of.idx
         return NewResult(batch_id=ctx.batch_id, idx=idx, task=job.task, model=job.model, prompt=job.prompt,
                          negative=job.negative, params={**job.params(), **(extra_params or {}), **reply_params(gen)},
                          seed=seed,
@@ -302,14 +311,14 @@ class ImageService:
             if ctx.cancel is not None and ctx.cancel.is_set():
                 raise cancelled()
             if job.endpoint == Endpoint.ASYNC:
-                rid = self._scheduled(ctx, lambda retry: self._one_task(ctx, i, seed, retry))
+                rid = self._scheduled(ctx, lambda retry: self._one_task(ctx, i, seed, ctx.sending(retry)))
                 with self._lock:  # from here on the run downloads it: resume leaves it alone
                     self._downloading.add(rid)
                 ctx.dl_pool.submit(self._download_and_record, rid, ctx.record)
                 return
             body = protocol.sync_body(job, seed, ctx.refs)
             reply = self._scheduled(ctx, lambda retry: self.client.generate(
-                ctx.key, body, oss_resolve=ctx.uses_oss, cancel=ctx.cancel, retry_throttled=retry))
+                ctx.key, body, oss_resolve=ctx.uses_oss, cancel=ctx.cancel, retry_throttled=ctx.sending(retry)))
             gen = protocol.parse_generation(reply)
         except AliyunImageError as exc:
             if job.endpoint != Endpoint.ASYNC:  # _one_task records its own
@@ -510,12 +519,27 @@ class ImageService:
             with self._lock:
                 self._unrecorded.extend(keep)
 
-    def _collect_task(self, rec: Record) -> bool:
+    def collect(self, rid: int, *, api_key: str | None = None) -> Record | None:
+        """Finish one recorded result if it can be finished now: download it while its URL lives, or
+        poll its async task by id (with ``api_key``, else the settings' key) and then download it.
+        Never sends a generation request. None while it cannot (the task still runs, no key) or
+        when the row failed or expired."""
+        rec = self.store.get(rid)
+        if rec is None or rec.status == Status.DONE:
+            return rec
+        if rec.status != Status.PENDING:
+            return None
+        if not rec.url and not self._collect_task(rec, api_key):
+            return None
+        return self.fetch(rid)
+
+    def _collect_task(self, rec: Record, api_key: str | None = None) -> bool:
         """Poll a recorded async task once; True when its result URL is now known."""
         task_id = rec.params.get("task_id")
-        if not task_id or not self.settings.api_key:
+        key = api_key or self.settings.api_key
+        if not task_id or not key:
             return False
-        state = protocol.parse_task(self.client.get_task(self.settings.api_key, str(task_id)))
+        state = protocol.parse_task(self.client.get_task(key, str(task_id)))
         if state.generation is not None:
             self._set_url(rec.id, state.generation)
             return True
