@@ -100,7 +100,7 @@ def run(args: argparse.Namespace, lang: str, backend: Callable[[argparse.Namespa
         _announce(svc, prepared, lang)
         outcome = _run_stored(svc, prepared.batch_id, args, lang, progress)
         grid_file = None
-        if spec.kind == "grid" and outcome.complete:
+        if spec.kind == "grid" and outcome.settled:
             from ..generation.grid import make_grid
 
             grid_file = make_grid(svc, outcome, lang=lang)
@@ -210,7 +210,7 @@ def resume(args: argparse.Namespace, lang: str, backend: Callable[[argparse.Name
             tell(lang, "batch.nothing_missing", id=row.id)
         outcome = _run_stored(svc, row.id, args, lang, progress)
         grid_file = None
-        if BatchSpec.from_dict(row.spec).kind == "grid" and outcome.complete:
+        if BatchSpec.from_dict(row.spec).kind == "grid" and outcome.settled:
             from ..generation.grid import make_grid
 
             grid_file = make_grid(svc, outcome, lang=lang)

@@ -370,6 +370,12 @@ class BatchOutcome:
         """Every unit done."""
         return all(u.state == DONE for u in self.units)
 
+    @property
+    def settled(self) -> bool:
+        """Nothing more will come without a new run: no unit waits to be sent or still runs (a grid is
+        drawn then, a failed cell left grey)."""
+        return not any(u.state in (QUEUED, SENT) for u in self.units)
+
     def summary(self) -> list[Message]:
         """The lines of the summary: done; failed (not billed) with why; maybe billed, not resent;
         still running at the service; not sent."""

@@ -85,6 +85,30 @@ def make_grid(service: ImageService, outcome: BatchOutcome, *, lang: str = "en",
     return _store(service, image, recipe, next(iter(by_cell.values())), owner)
 
 
+def _parameters(recipe: dict, first: Record) -> str:
+    """The A1111-style ``parameters`` text of a grid (its prompt and axes): a PNG reader that knows
+    no grid still gets the prompt back."""
+    axes = [f"{a['name']}: {', '.join(a['values'])}" for a in (recipe["x"], recipe["y"]) if a]
+    line = [f"Model: {first.model}", f"X/Y: {' | '.join(axes)}", f"Task: {TASK}", f"Batch: {recipe['batch_id']}"]
+    negative = f"\nNegative prompt: {first.negative}" if first.negative else ""
+    return recipe["prompt"] + negative + "\n" + ", ".join(line)
+
+
+def run_grid(service: ImageService, prompt: str, x: Axis, y: Axis | None = None, *, lang: str = "en",
+             owner: str | None = None, new: bool = False, **run_options: Any) -> tuple[BatchOutcome, Path | None]:
+    """The whole grid in one call (for the API and tools): plan and store the batch of ``prompt`` on
+    axes ``x`` (columns) and ``y`` (rows), run what is missing (``run_options``: options of the
+    requests, e.g. ``model``, and of :func:`.batch.run`: ``api_key``, ``on_event``, ``cancel``,
+    ``quota``, ``payer``, ``inflight``), then store the grid image. Returns the batch's outcome and
+    the grid's file (None while some cell may still come: not sent, or still running)."""
+    run_keys = ("api_key", "on_event", "cancel", "inflight", "quota", "payer")
+    how = {k: run_options.pop(k) for k in run_keys if k in run_options}
+    spec = grid_spec(prompt, [a for a in (x, y) if a is not None], run_options)
+    prepared = batches.prepare(service, spec, owner=owner, new=new)
+    outcome = batches.run(service, prepared.batch_id, owner=owner, **how)
+    return outcome, make_grid(service, outcome, lang=lang, owner=owner) if outcome.settled else None
+
+
 def _store(service: ImageService, image: Any, recipe: dict, first: Record, owner: str | None) -> Path | None:
     """The grid as a result row of its own (no URL: nothing billed), its file named ``...-grid-...``."""
     store = service.store
@@ -97,7 +121,7 @@ def _store(service: ImageService, image: Any, recipe: dict, first: Record, owner
                                           now=time.time())
     try:
         with store.files.partial(rid) as fh:
-            grid_image.save_png(image, fh, recipe)
+            grid_image.save_png(image, fh, recipe, {"parameters": _parameters(recipe, first)})
             rec = store.commit_file(rid, fh, width=image.width, height=image.height)
     except (AliyunImageError, OSError):
         store.mark(rid, Status.FAILED, "Grid.NotSaved")
