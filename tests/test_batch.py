@@ -294,3 +294,34 @@ def test_cli_batch_exit_code_when_an_item_fails(emu, clean_env):
     r = run_cli(["batch", str(prompts), "--task-limit", "1", "--inflight", "1"], env, clean_env)
     assert r.returncode == 1 and len(r.stdout.split()) == 1
     assert "failed, not billed" in r.stderr
+
+
+def test_two_threads_cannot_run_one_batch_at_once(service, emu):
+    emu.latency = 0.5
+    prepared = batches.prepare(service, BatchSpec("a cat\na dog"))
+    first = threading.Thread(target=batches.run, args=(service, prepared.batch_id))
+    first.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not sent(emu) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with pytest.raises(ValidationError) as e:
+            batches.run(service, prepared.batch_id)
+        assert e.value.code == "Batch.Busy"
+    finally:
+        first.join(20)
+    assert sent(emu) == 2
+    assert batches.run(service, prepared.batch_id).complete and sent(emu) == 2  # free again once it ended
+
+
+def test_plain_resume_keeps_its_behaviour_and_lists_unfinished_batches(service, emu, clean_env):
+    prepared = batches.prepare(service, BatchSpec("a cat\na dog"))  # stored, never run: two requests missing
+    env = {"DASHSCOPE_API_KEY": TEST_KEY, "DASHSCOPE_HTTP_BASE_URL": emu.base_url}
+    r = run_cli(["resume"], env, clean_env)
+    assert r.returncode == 0 and "Nothing to resume" in r.stderr
+    assert f"Unfinished batch {prepared.batch_id}" in r.stderr and f"resume {prepared.batch_id}" in r.stderr
+    assert sent(emu) == 0, "a plain resume never sends a batch's requests by itself"
+    r = run_cli(["resume", prepared.batch_id], env, clean_env)
+    assert r.returncode == 0 and len(r.stdout.split()) == 2 and sent(emu) == 2
+    missing = run_cli(["resume", "nope"], env, clean_env)
+    assert missing.returncode == 2 and "No batch nope" in missing.stderr

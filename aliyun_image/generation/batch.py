@@ -516,11 +516,12 @@ class _Runner:
             for _ in range(unit.images):
                 self.relay(Event(EventKind.FAILURE, error=exc))
             return [exc]
+        stopped = bool(out.failures) and all(isinstance(f, CancelledError) for f in out.failures)
         if out.results:
             self.set(unit, DONE, results=[r.id for r in out.results])
-        elif not went.is_set():
-            self.set(unit, QUEUED if all(isinstance(f, CancelledError) for f in out.failures) else FAILED,
-                     out.failures[0].code if out.failures else "")
+        elif not went.is_set() or stopped and not self.book.result_rows(self.row.id, unit.idx, unit.images):
+            # never sent, or withdrawn by Stop while queued again after a 429 (refused, so not billed)
+            self.set(unit, QUEUED if stopped else FAILED, out.failures[0].code if out.failures else "")
         elif any(s == Status.PENDING for _, s in self.book.result_rows(self.row.id, unit.idx, unit.images)):
             self.set(unit, SENT, "Batch.StillRunning")  # an async task left running by Stop: resume collects it
         elif any(may_be_billed(f) for f in out.failures):
@@ -602,6 +603,15 @@ def run(service: ImageService, batch_id: str, *, api_key: str | None = None, own
     outcome = BatchOutcome(row.id, row.kind, units, records, runner.errors, stopped=flag.is_set())
     emit(Event(EventKind.DONE, done=len(records), total=outcome.images))
     return outcome
+
+
+def submit(service: ImageService, spec: BatchSpec, *, owner: str | None = None, new: bool = False,
+           **run_options: Any) -> BatchOutcome:
+    """The whole batch in one call (for the API and tools): :func:`prepare` (the same input finds its
+    batch again), then :func:`run` with ``run_options`` (``api_key``, ``on_event``, ``cancel``,
+    ``inflight``, ``quota``, ``payer``)."""
+    prepared = prepare(service, spec, owner=owner, new=new)
+    return run(service, prepared.batch_id, owner=owner, **run_options)
 
 
 def _safe_send(runner: _Runner, unit: UnitRow) -> list[AliyunImageError]:

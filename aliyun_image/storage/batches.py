@@ -64,6 +64,10 @@ CREATE TABLE IF NOT EXISTS batch_units (
 """
 
 QUEUED, SENT, DONE, FAILED, MAYBE = "queued", "sent", "done", "failed", "maybe"
+# Batches a thread of this process runs now, by (data directory, id): the pid in ``runner`` cannot tell
+# two threads apart (two page calls with the same input find the same batch), and both would send.
+_RUNNING: set[tuple[str, str]] = set()
+_RUNNING_LOCK = threading.Lock()
 STATES = (QUEUED, SENT, DONE, FAILED, MAYBE)
 
 
@@ -162,23 +166,37 @@ class BatchBook:
             db.execute(f"UPDATE batch_units SET {cols} WHERE batch_id=? AND pos=?", (*args, batch_id, pos))
 
     def claim(self, batch_id: str) -> bool:
-        """Mark this process as the batch's runner; False when another live process runs it."""
-        me = str(os.getpid())
-        with self._tx() as db:
-            row = db.execute("SELECT runner FROM batches WHERE id=?", (batch_id,)).fetchone()
-            if row is None:
+        """Mark this thread's process as the batch's runner; False when another live process, or another
+        thread of this one, runs it (:meth:`release` when done)."""
+        me, mine = str(os.getpid()), (str(self.root.resolve()), batch_id)
+        with _RUNNING_LOCK:
+            if mine in _RUNNING:
                 return False
-            runner = str(row["runner"] or "")
-            if runner and runner != me and runner.isdigit() and process_alive(int(runner)):
-                return False
-            db.execute("UPDATE batches SET runner=?, updated=? WHERE id=?", (me, time.time(), batch_id))
+            _RUNNING.add(mine)
+        try:
+            with self._tx() as db:
+                row = db.execute("SELECT runner FROM batches WHERE id=?", (batch_id,)).fetchone()
+                runner = str(row["runner"] or "") if row is not None else ""
+                if row is None or (runner and runner != me and runner.isdigit() and process_alive(int(runner))):
+                    with _RUNNING_LOCK:
+                        _RUNNING.discard(mine)
+                    return False
+                db.execute("UPDATE batches SET runner=?, updated=? WHERE id=?", (me, time.time(), batch_id))
+        except BaseException:
+            with _RUNNING_LOCK:
+                _RUNNING.discard(mine)
+            raise
         return True
 
     def release(self, batch_id: str) -> None:
-        """This process no longer runs the batch."""
-        with self._tx() as db:
-            db.execute("UPDATE batches SET runner='', updated=? WHERE id=? AND runner=?",
-                       (time.time(), batch_id, str(os.getpid())))
+        """This thread no longer runs the batch."""
+        try:
+            with self._tx() as db:
+                db.execute("UPDATE batches SET runner='', updated=? WHERE id=? AND runner=?",
+                           (time.time(), batch_id, str(os.getpid())))
+        finally:
+            with _RUNNING_LOCK:
+                _RUNNING.discard((str(self.root.resolve()), batch_id))
 
     # --- reading --------------------------------------------------------------------------------
     def get(self, batch_id: str, owner: str | None = None) -> BatchRow | None:
