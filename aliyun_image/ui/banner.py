@@ -90,7 +90,8 @@ def build_title_and_banner(ctx: AppContext) -> BannerRow | None:
     if not ctx.opts.hosted:
         return None
     with gr.Row(elem_id="download-all-row"):
-        download = gr.Button(I18N("visitor.download_all"), size="sm", elem_id="download-all", scale=0)
+        download = gr.Button(I18N("visitor.download_all"), size="sm", elem_id="download-all", scale=0,
+                             min_width=260)
         zip_file = gr.File(interactive=False, elem_id="download-all-file", visible=False, show_label=False)
     return BannerRow(download, zip_file)
 
