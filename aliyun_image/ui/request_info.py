@@ -1,5 +1,5 @@
-"""Who is calling: the request's language, its session (and the gallery it may see), its network
-address and the key header it carries."""
+"""Who is calling: the request's language, its session, its visitor cookie and network address (and
+so the gallery it may see and the quotas it draws from), and the key header it carries."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from urllib.parse import unquote
 import gradio as gr
 
 from .. import i18n
-from ..runtime import AppContext
+from ..money import Payers
+from ..runtime import AppContext, Visitor
 from ..storage import Gallery
+from .http_guard import client_address, visitor_token
 
 
 def request_lang(request: gr.Request | None) -> str:
@@ -42,11 +44,31 @@ def request_session(request: gr.Request | None) -> str | None:
     return found
 
 
-def client_host(request: gr.Request | None) -> str | None:
-    """The caller's network address, if the request carries one."""
+def client_host(request: gr.Request | None, trusted_proxies: int = 0) -> str | None:
+    """The caller's network address: the connection's peer, or behind ``trusted_proxies`` proxies
+    the address the outermost of them saw (see :func:`.http_guard.client_address`)."""
     client = getattr(request, "client", None)
-    host = getattr(client, "host", None)
-    return str(host) if host else None
+    peer = getattr(client, "host", None)
+    headers = getattr(request, "headers", None) or {}
+    return client_address(headers.get("x-forwarded-for"), str(peer) if peer else None, trusted_proxies)
+
+
+def request_visitor(ctx: AppContext, request: gr.Request | None) -> Visitor:
+    """Who is calling: the app's visitor cookie (when well-formed), the page session and the client
+    address (after the proxies the host trusts, ``ALIYUN_IMAGE_TRUSTED_PROXIES``)."""
+    headers = getattr(request, "headers", None) or {}
+    return Visitor(token=visitor_token(headers.get("cookie")), session=request_session(request),
+                   address=client_host(request, ctx.settings.hosting.trusted_proxies))
+
+
+def request_owner(ctx: AppContext, request: gr.Request | None) -> str | None:
+    """The store owner of the caller (see :meth:`AppContext.owner_of`)."""
+    return ctx.owner_of(request_visitor(ctx, request))
+
+
+def request_payers(ctx: AppContext, request: gr.Request | None) -> Payers:
+    """Whom the caller's runs count against in the hourly quotas: visitor and address."""
+    return ctx.payers(request_visitor(ctx, request))
 
 
 def header_key(value: str | None) -> str | None:
@@ -59,4 +81,4 @@ def header_key(value: str | None) -> str | None:
 def caller_gallery(ctx: AppContext, request: gr.Request | None) -> Gallery:
     """The results the caller may see and change: in hosted mode their own only, whatever ids they
     send (see :meth:`AppContext.gallery`)."""
-    return ctx.gallery(request_session(request))
+    return ctx.gallery_of(request_visitor(ctx, request))
