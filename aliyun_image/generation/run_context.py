@@ -38,6 +38,7 @@ class RunContext:
     settle: Callable[[], None] | None = None  # one image's share of the run's budget hold goes
     kept: bool = False  # the job's input images are kept (see keep_inputs)
     keep_lock: threading.Lock = field(default_factory=threading.Lock)
+    _parents: list[dict] | None = None  # the results' lineage, found once (see parents_once)
 
     def keep_inputs(self, inputs: InputStore) -> None:
         """Keep the job's input images, once per run, when the service has made something: a run
@@ -46,3 +47,11 @@ class RunContext:
             if not self.kept:
                 keep_job_inputs(inputs, self.job.images, self.owner)
                 self.kept = True
+
+    def parents_once(self, find: Callable[[], list[dict]]) -> list[dict]:
+        """The lineage every result of the run carries (``find()``: :func:`.lineage.job_parents`), looked for
+        once, when the first result is recorded (reading the inputs' stored files costs a little)."""
+        with self.keep_lock:
+            if self._parents is None:
+                self._parents = find()
+            return self._parents

@@ -9,6 +9,7 @@ from .diskspace import saved_later, storage_error
 from .gallery import Gallery
 from .inputs import InputStore, keep_job_inputs
 from .journal import Journaled
+from .lineage import Link
 from .charges import ChargeBook
 from .files import ResultFiles
 from .records import NewResult, Record, ResultRecords
@@ -21,6 +22,7 @@ __all__ = [
     "InputStore",
     "Journaled",
     "KEEP_DAYS",
+    "Link",
     "NewResult",
     "Record",
     "ResultFiles",
