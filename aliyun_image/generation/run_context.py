@@ -51,6 +51,7 @@ class RunContext:
     kept: bool = False  # the job's input images are kept (see keep_inputs)
     keep_lock: threading.Lock = field(default_factory=threading.Lock)
     part_of: BatchPart | None = None  # one request of a stored batch
+    _parents: list[dict] | None = None  # the results' lineage, found once (see parents_once)
 
     def sending(self, retry_throttled: bool) -> bool:
         """Called in the scheduler's slot right before the HTTP request (again after a 429, which
@@ -66,3 +67,11 @@ class RunContext:
             if not self.kept:
                 keep_job_inputs(inputs, self.job.images, self.owner)
                 self.kept = True
+
+    def parents_once(self, find: Callable[[], list[dict]]) -> list[dict]:
+        """The lineage every result of the run carries (``find()``: :func:`.lineage.job_parents`), looked for
+        once, when the first result is recorded (reading the inputs' stored files costs a little)."""
+        with self.keep_lock:
+            if self._parents is None:
+                self._parents = find()
+            return self._parents

@@ -46,11 +46,12 @@ from ..errors import (
     unexpected,
 )
 from ..i18n import Message, msg
-from ..jobs import Job, build_job, check_offered
+from ..jobs import Job, Parent, build_job, check_offered, merge_parents
 from ..storage import Journaled
 from ..dashscope import image_refs
 from ..storage import InputStore
 from .run_context import BatchPart, Inline, RunContext
+from .lineage import job_parents, resolve_refs
 from ..enums import Endpoint, EventKind, Status, Task
 from ..images.pngtext import PngTextWriter
 from ..storage import saved_later, storage_error
@@ -106,6 +107,7 @@ class JobOptions(TypedDict, total=False):
     use_async: bool  # the async task API (models that have it)
     extend_mode: str | None  # prompt_extend_mode "direct" / "agent" (models that take it); None: not sent
     thinking: bool | None  # enable_thinking (models that take it; acts with rewriting on); None: not sent
+    parents: Sequence[Parent]  # the stored results this run comes from (a variation's source...): its lineage
 
 
 def reply_params(gen: Generation | None) -> dict[str, Any]:
@@ -131,10 +133,14 @@ class ImageService:
         self.inputs = InputStore(self.store.root, fsync=settings.fsync)  # kept input images (for reuse)
 
     # --- public use cases -------------------------------------------------------------------------
-    def plan(self, task: str, prompt: str | None, images: Sequence[Any] = (),
+    def plan(self, task: str, prompt: str | None, images: Sequence[Any] = (), owner: str | None = None,
              **options: Unpack[JobOptions]) -> Job:
-        """Validate a request without calling the API (raises ValidationError)."""
+        """Validate a request without calling the API (raises ValidationError). An image written ``#12`` is
+        stored result 12 (``owner``'s; hosted, none without an owner), recorded as the results' parent."""
         h = self.settings.hosting
+        images, named = resolve_refs(self.store, task, images, owner, h.hosted)
+        if named:
+            options["parents"] = merge_parents(options.get("parents", ()), named)
         image_options = {"allow_local_paths": not h.hosted or bool(h.input_dirs),
                          "allowed_dirs": list(h.input_dirs) or None,
                          "allow_private_urls": not h.hosted}
@@ -153,7 +159,7 @@ class ImageService:
              owner: str | None = None, on_event: Callable[[Event], None] | None = None,
              cancel: threading.Event | None = None, **options: Unpack[JobOptions]) -> Batch:
         """Edit 1-3 images (URL, oss://, path, bytes or PIL) following ``instruction``."""
-        job = self.plan(Task.EDIT, instruction, images, **options)
+        job = self.plan(Task.EDIT, instruction, images, owner, **options)
         return self.run(job, api_key=api_key, owner=owner, on_event=on_event, cancel=cancel)
 
     def fuse(self, images: Sequence[Any], instruction: str, *, api_key: str | None = None,
@@ -161,7 +167,7 @@ class ImageService:
              cancel: threading.Event | None = None, **options: Unpack[JobOptions]) -> Batch:
         """Fuse 2-3 ordered images (slots 1-3, up to 10 where the model takes them) following
         ``instruction``; an instruction naming an image not given is refused before sending."""
-        job = self.plan(Task.FUSE, instruction, images, **options)
+        job = self.plan(Task.FUSE, instruction, images, owner, **options)
         return self.run(job, api_key=api_key, owner=owner, on_event=on_event, cancel=cancel)
 
     def start(self, job: Job, on_event: Callable[[Event], None], *, api_key: str | None = None,
@@ -300,6 +306,8 @@ class ImageService:
                          inputs=job.input_refs(), request_id=gen.request_id if gen else request_id,
                          usage=gen.usage if gen else {}, actual_prompt=gen.actual_prompt if gen else None,
                          url=url, url_expires=url_expiry(url) if url else None, owner=ctx.owner,
+                         parents=ctx.parents_once(lambda: job_parents(self.store, job, ctx.owner,
+                                                                      self.settings.hosting.hosted)),
                          # the first image of a request carries the request's input image fee
                          **billing.billed_fields(self.settings, job, ctx.key, gen.usage if gen else None,
                                                  first=idx % max(1, job.per_request) == 0))

@@ -10,6 +10,7 @@ from .gallery import Gallery
 from .inputs import InputStore, keep_job_inputs
 from .journal import Journaled
 from .batches import BatchBook, BatchRow, UnitRow
+from .lineage import Link
 from .charges import ChargeBook
 from .files import ResultFiles
 from .records import NewResult, Record, ResultRecords
@@ -24,6 +25,7 @@ __all__ = [
     "InputStore",
     "Journaled",
     "KEEP_DAYS",
+    "Link",
     "NewResult",
     "Record",
     "ResultFiles",
