@@ -11,6 +11,7 @@ import gradio as gr
 from .. import i18n
 from ..runtime import AppContext
 from ..storage import Gallery
+from .mcp_tools import mcp_peer
 
 
 def request_lang(request: gr.Request | None) -> str:
@@ -31,7 +32,12 @@ def request_session(request: gr.Request | None) -> str | None:
     anyone who saw that id could act as that session, so it is not a session. A queue join and a
     direct ``/run/...`` call (how the page sends the un-queued gallery events) carry in their body
     the hash the page chose and keeps to itself: that is the session.
+
+    A call through the MCP bridge is session-less too: the bridge's one client (one hash) speaks
+    for every MCP caller (see :mod:`.mcp_tools`).
     """
+    if mcp_peer(_headers(request)):
+        return None
     found = getattr(request, "session_hash", None)
     try:
         path = str(request.url.path) if request is not None and getattr(request, "request", None) else ""
@@ -42,8 +48,19 @@ def request_session(request: gr.Request | None) -> str | None:
     return found
 
 
+def _headers(request: gr.Request | None) -> dict[str, str]:
+    try:
+        return dict(getattr(request, "headers", None) or {})
+    except (TypeError, ValueError):
+        return {}
+
+
 def client_host(request: gr.Request | None) -> str | None:
-    """The caller's network address, if the request carries one."""
+    """The caller's network address, if the request carries one: for a call through the MCP
+    bridge, the address the MCP request came from (the bridge itself calls from 127.0.0.1)."""
+    peer = mcp_peer(_headers(request))
+    if peer:
+        return peer
     client = getattr(request, "client", None)
     host = getattr(client, "host", None)
     return str(host) if host else None
