@@ -5,7 +5,8 @@ Usage: python tests/mcp_agent.py URL < steps.json > results.json
 
 Each step is ``{"list": true}`` or ``{"tool": NAME, "args": {...}}``, with optional ``"headers"``
 (sent with that step's HTTP requests: the key header, a forged X-Forwarded-For) and
-``"local_address"`` (the loopback address to connect from, e.g. 127.0.0.3). Each step is its
+``"local_address"`` (the loopback address to connect from, e.g. 127.0.0.3), and ``"progress"``
+(ask for progress notifications, which makes Gradio's bridge take another path). Each step is its
 own connection, as separate agents would make. Results, one per step: the tools (name, required,
 properties) or the call's ``is_error`` and content (``{"type": "image", "mime", "data"}`` with
 base64 data, or ``{"type": "text", "text"}``).
@@ -27,12 +28,19 @@ async def step(url: str, s: dict) -> dict:
         await session.initialize()
         if s.get("list"):
             tools = (await session.list_tools()).tools
-            return {"tools": [{"name": t.name, "required": t.input_schema.get("required", []),
+            return {"tools": [{"name": t.name, "description": t.description,
+                               "required": t.input_schema.get("required", []),
                                "properties": sorted(t.input_schema.get("properties", {}))} for t in tools]}
-        res = await session.call_tool(s["tool"], s.get("args") or {})
+        notes: list[str] = []
+
+        async def progress(done: float, total: float | None, message: str | None) -> None:
+            notes.append(message or "")
+
+        res = await session.call_tool(s["tool"], s.get("args") or {},
+                                      progress_callback=progress if s.get("progress") else None)
         content = [{"type": "image", "mime": c.mime_type, "data": c.data} if c.type == "image"
                    else {"type": c.type, "text": getattr(c, "text", "")} for c in res.content]
-        return {"is_error": bool(res.is_error), "content": content}
+        return {"is_error": bool(res.is_error), "content": content, "progress": notes}
 
 
 async def main() -> None:

@@ -9,12 +9,14 @@ requirement files). One app launch, in hosted mode against the test emulator, se
 from __future__ import annotations
 
 import base64
+import http.server
 import io
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 
 import pytest
 import requests
@@ -84,6 +86,7 @@ def test_tools_say_which_parameters_are_required(agent, mcp_app):
     for name, params in PARAMS.items():
         assert tools[name]["required"] == list(REQUIRED[name]), name
         assert tools[name]["properties"] == sorted(params), name
+        assert "when, " not in tools[name]["description"]  # a docstring's wrapped Returns line, split
     # the schema route agrees (what the Hugging Face MCP bridge reads)
     schema = {t["name"]: t for t in requests.get(f"{mcp_app.url}gradio_api/mcp/schema", timeout=10).json()}
     assert schema["edit"]["inputSchema"]["required"] == ["instruction"]
@@ -112,14 +115,43 @@ def test_edit_and_fuse_without_the_optional_images(agent, emulator_server):
     edited, fused = agent(
         {"tool": "edit", "headers": KEY, "args": {"image": _data_url((200, 30, 30), (1200, 600)),
                                                   "instruction": "把背景换成星空"}},
-        {"tool": "fuse", "headers": KEY, "args": {"image1": _data_url((255, 0, 0)), "image2": _data_url((0, 0, 255)),
-                                                  "instruction": "图1的颜色，图2的形状"}})
+        {"tool": "fuse", "headers": KEY, "progress": True,  # the bridge's other path: outputs as a list
+         "args": {"image1": _data_url((255, 0, 0)), "image2": _data_url((0, 0, 255)),
+                  "instruction": "图1的颜色，图2的形状"}})
     assert not edited["is_error"] and not fused["is_error"], (edited, fused)
     (after,) = _images(edited)  # the before/after view is not sent again
     assert abs(after.width / after.height - 2) < 0.1
-    assert len(_images(fused)) == 1
+    assert len(_images(fused)) == 1 and fused["progress"]
     sent = emulator_server.calls("generation")[-1].json["input"]["messages"][0]["content"]
     assert sum(1 for c in sent if "image" in c) == 2
+
+
+def test_an_image_url_on_this_machine_is_not_fetched(agent):
+    """An agent may give an image as an http(s) URL, which the server downloads: never from its
+    own machine or network (the emulator, an admin page), whatever the tool."""
+    hits: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.end_headers()
+            self.wfile.write(base64.b64decode(_data_url((1, 2, 3)).split(",", 1)[1]))
+
+        def log_message(self, *args):
+            pass
+
+    local = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=local.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{local.server_address[1]}/secret.png"
+        edit, fuse = agent({"tool": "edit", "headers": KEY, "args": {"image": url, "instruction": "make it blue"}},
+                           {"tool": "fuse", "headers": KEY, "args": {"image1": url, "image2": url,
+                                                                     "instruction": "图1和图2"}})
+    finally:
+        local.shutdown()
+    assert edit["is_error"] and fuse["is_error"] and not hits, (edit, fuse, hits)
 
 
 def test_a_refusal_is_an_error_in_the_callers_language(agent):

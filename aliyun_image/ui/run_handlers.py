@@ -285,8 +285,7 @@ class RunHandlers:
             extend_mode: "direct" (default), for models that take it; "agent" is refused for edits.
             thinking: Let the rewriting think first (models that take it; acts only with rewriting on).
         Returns:
-            The edited images, a before/after pair, and a status message. Raises an error when
-            nothing was made.
+            The edited images, a before/after pair and a status message. Raises an error when nothing was made.
         """
         lang = request_lang(request)
         url = (image_url or "").strip()
