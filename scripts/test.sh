@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 # Python packages (quiet; a no-op when already installed).
 python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 
+# The MCP test's two virtualenvs (the app with gradio[mcp], which downgrades pydantic; the mcp
+# client): built the first time (~1-2 min), then reused from ~/.cache (a no-op).
+python scripts/mcp_env.py >/dev/null
+
 # Debian's Chromium for the browser tests (Playwright cannot download its own browser here), and a
 # CJK font so the zh screenshots show Chinese instead of empty boxes.
 if { [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "wenquanyi"; } && command -v apt-get >/dev/null 2>&1; then

@@ -47,15 +47,16 @@ class _PortTaken(RuntimeError):
 
 
 def launch(args: list[str], data_dir: Path, env_extra: dict[str, str] | None = None, cwd: Path | None = None,
-           timeout: float = 120) -> RunningApp:
-    """Start the app and wait until it answers HTTP 200 on ``/``.
+           timeout: float = 120, python: str | None = None) -> RunningApp:
+    """Start the app and wait until it answers HTTP 200 on ``/``; ``python``: the interpreter
+    (another virtualenv's), this one by default.
 
     The port is picked free just before the start; should another process (a parallel worker) take it
     in between, the app exits saying so and is started again on another port.
     """
     for attempt in range(3):
         try:
-            return _launch_once(args, data_dir, env_extra, cwd, timeout)
+            return _launch_once(args, data_dir, env_extra, cwd, timeout, python)
         except _PortTaken:
             if attempt == 2:
                 raise
@@ -63,7 +64,7 @@ def launch(args: list[str], data_dir: Path, env_extra: dict[str, str] | None = N
 
 
 def _launch_once(args: list[str], data_dir: Path, env_extra: dict[str, str] | None, cwd: Path | None,
-                 timeout: float) -> RunningApp:
+                 timeout: float, python: str | None = None) -> RunningApp:
     port = free_port()
     ours = ("DASHSCOPE_", "ALIYUN_IMAGE_", "GRADIO_", "SPACE_")  # the test decides these, not the shell
     env = {k: v for k, v in os.environ.items() if not k.startswith(ours)}
@@ -74,7 +75,7 @@ def _launch_once(args: list[str], data_dir: Path, env_extra: dict[str, str] | No
     log = data_dir.parent / f"app-{port}.log"
     data_dir.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as fh:  # the app writes to its own copy of the descriptor
-        proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(port), *args], env=env,
+        proc = subprocess.Popen([python or sys.executable, str(ROOT / "app.py"), "--port", str(port), *args], env=env,
                                 stdout=fh, stderr=subprocess.STDOUT, cwd=cwd or data_dir.parent)
     try:
         wait_until_serving(proc, port, log, timeout)
@@ -110,14 +111,15 @@ def wait_until_serving(proc: subprocess.Popen, port: int, log: Path, timeout: fl
 
 
 def running(tmp_path_factory, name: str, args: list[str], *, hosted: bool = False,
-            env_extra: dict[str, str] | None = None) -> Iterator[RunningApp]:
+            env_extra: dict[str, str] | None = None, python: str | None = None) -> Iterator[RunningApp]:
     """Body of a module-scoped fixture: the app in its own temp dir, stopped afterwards.
 
     Hosted mode needs the results folder inside the working directory, so it runs from ``root``
     with ``root/outputs``; local mode keeps results in ``root/data``.
     """
     root = tmp_path_factory.mktemp(name)
-    app = launch(args, root / ("outputs" if hosted else "data"), env_extra=env_extra, cwd=root if hosted else None)
+    app = launch(args, root / ("outputs" if hosted else "data"), env_extra=env_extra, cwd=root if hosted else None,
+                 python=python)
     try:
         yield app
     finally:

@@ -15,7 +15,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from aliyun_image.ui.endpoints import KEY_HEADER as APP_KEY_HEADER
-from aliyun_image.ui.endpoints import PARAMS, call_args
+from aliyun_image.ui.endpoints import PARAMS, REQUIRED, call_args
 
 from .appserver import running
 from .conftest import TEST_KEY
@@ -106,6 +106,20 @@ def test_api_lists_only_the_public_endpoints(offline_app):
     for name, params in PARAMS.items():
         got = [p["parameter_name"] for p in info["named_endpoints"][f"/{name}"]["parameters"]]
         assert tuple(got) == params, name
+        # what a caller may leave out (gradio_client fills it in; MCP tools list the rest as required)
+        required = [p["parameter_name"] for p in info["named_endpoints"][f"/{name}"]["parameters"]
+                    if not p["parameter_has_default"]]
+        assert tuple(required) == REQUIRED[name], name
+
+
+def test_edit_with_a_url_only_and_fuse_with_two_leave_the_rest_out(offline_app, tmp_path):
+    """gradio_client by keyword: edit without an upload, fusion without image3 (both optional)."""
+    c = client(offline_app)
+    refused_without = refused(c.predict, instruction="把背景换成星空", api_name="/edit")
+    assert "input image" in refused_without  # neither given: the handler's message, not a missing argument
+    a, b = (handle_file(_png(tmp_path / f"{k}.png")) for k in "ab")
+    gallery, status = c.predict(image1=a, image2=b, instruction="图1和图2", api_name="/fuse")
+    assert len(gallery) == 1, status
 
 
 def test_generate_offline(offline_app):

@@ -152,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         # quiet: Gradio's own lines ("set `share=True` in `launch()`") do not apply to this app;
         # it says itself what runs where, and names its own --share flag.
         demo.launch(share=args.share, mcp_server=mcp, quiet=True, prevent_thread_lock=True, **kwargs)
+        if mcp and getattr(demo, "mcp_error", None):  # Gradio says it only when not quiet
+            print(t(lang, "cli.app_mcp.failed", error=str(demo.mcp_error).removeprefix("Error launching MCP server: ")),
+                  file=sys.stderr)
         lines = startup_lines(ctx, str(demo.local_url), demo.share_url, lang)
         print("\n".join(lines), flush=True)
         demo.block_thread()

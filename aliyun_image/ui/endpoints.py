@@ -6,6 +6,10 @@ written down: the wiring builds each event's input list from it, :func:`check_ha
 handler whose signature drifted fail at start-up, and tests build calls by name with
 :func:`call_args`. Changing it changes the public API (README documents it).
 
+The same endpoints are the MCP tools (``python app.py --mcp``); :data:`REQUIRED` says which of
+their parameters a caller must give, the rest may be left out (the API info and the tools'
+``required`` lists are derived by Gradio from the handlers, see :func:`check_handler`).
+
 The key is not a parameter: it travels as the ``X-DashScope-API-Key`` request header.
 """
 
@@ -38,7 +42,15 @@ PARAMS: dict[str, tuple[str, ...]] = {
 MODE_DEFAULT = "direct"
 THINKING_DEFAULT = True
 OPTIONAL: dict[str, Any] = {"extend_mode": MODE_DEFAULT, "thinking": THINKING_DEFAULT,
-                            **{name: None for name in EXTRA_SLOTS}}
+                            **{name: None for name in EXTRA_SLOTS},
+                            # edit takes an upload or a URL, fusion two images or three: the handler
+                            # refuses a call without what it needs, with a message that says so
+                            "image": None, "image_url": None, "image3": None}
+# What a caller must give. Every other parameter may be left out: its widget starts with a value
+# (which gradio_client and the MCP bridge fill in) or it is in OPTIONAL.
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "generate": ("prompt",), "edit": ("instruction",), "fuse": ("image1", "image2", "instruction"),
+    "variations": ("record_id",), "download_run": ("record_id",), "download_matching": ("query",)}
 KEY_HEADER = "X-DashScope-API-Key"  # a gr.Header parameter: Gradio maps x_dashscope_api_key to it
 # Handler parameters Gradio fills itself (never part of the API's data).
 _INJECTED = {"request", "x_dashscope_api_key"}
@@ -61,8 +73,13 @@ def call_args(endpoint: str, **values: Any) -> list[Any]:
 
 def check_handler(fn: Callable[..., Any], endpoint: str) -> None:
     """Fail unless ``fn``'s parameters (less those Gradio injects) are ``endpoint``'s, in order,
-    those of :data:`OPTIONAL` with their default there (Gradio tells clients a parameter may be
-    left out when its widget has a value or its default is None)."""
+    those of :data:`OPTIONAL` with their default there, and none of :data:`REQUIRED` defaulting
+    to None.
+
+    Gradio tells API clients and MCP agents a parameter may be left out when its widget starts
+    with a value or the handler's default is None, and only then. A required parameter after an
+    optional one needs a Python default all the same: it must be a value other than None ("").
+    """
     params = inspect.signature(fn).parameters
     names = tuple(p for p in params if p not in _INJECTED)
     if names != PARAMS[endpoint]:
@@ -70,3 +87,6 @@ def check_handler(fn: Callable[..., Any], endpoint: str) -> None:
     wrong = [n for n in names if n in OPTIONAL and params[n].default != OPTIONAL[n]]
     if wrong:
         raise TypeError(f"handler {fn.__name__}: {wrong} must default to {[OPTIONAL[n] for n in wrong]}")
+    loose = [n for n in REQUIRED[endpoint] if params[n].default is None]
+    if loose:
+        raise TypeError(f"handler {fn.__name__}: {loose} are required, a None default makes them optional")

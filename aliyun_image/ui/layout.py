@@ -10,7 +10,9 @@ callable as an API or MCP tool.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ from .result_actions import ResultActions
 from .rewrite import RewriteHandlers
 from .rewrite_options import wire_rewrite_options
 from .run_handlers import RunHandlers
+from .mcp_tools import McpPeer, mcp_lifespan
 from .sessions import lean_sessions_lifespan
 from .strings import UI, t
 from .widgets import model_labels
@@ -157,6 +160,13 @@ def toast_css() -> str:
     return "\n".join(rules)
 
 
+@contextlib.asynccontextmanager
+async def _lifespan(app: Any) -> AsyncIterator[None]:
+    """What the server sets up at start-up, before serving a request: lean sessions, MCP output."""
+    async with lean_sessions_lifespan(app), mcp_lifespan(app):
+        yield
+
+
 def launch_kwargs(ctx: AppContext) -> dict[str, Any]:
     """Arguments for ``demo.launch`` that every way of launching must use (safety settings)."""
     opts = ctx.opts
@@ -183,11 +193,13 @@ def launch_kwargs(ctx: AppContext) -> dict[str, Any]:
         "max_file_size": upload_max,
         # Deep links closed, request bodies capped (see http_guard.py); sessions without Gradio's copy of
         # the page, which only deep links read (see sessions.py).
-        # Hosted: the visitor cookie on page loads, and the results folder closed to file URLs.
+        # Hosted: the visitor cookie on page loads, and the results folder closed to file URLs. MCP calls
+        # stamped with their caller's address, and their tools' images given as images (see mcp_tools.py).
         "app_kwargs": {"middleware": [Middleware(HttpGuard, upload_max=upload_max, visitor=visitor,
                                                  closed_dirs=[data] if opts.hosted else []),
-                                      Middleware(LocaleShim)],
-                       "lifespan": lean_sessions_lifespan},
+                                      Middleware(LocaleShim),
+                                      Middleware(McpPeer, trusted_proxies=ctx.settings.hosting.trusted_proxies)],
+                       "lifespan": _lifespan},
     }
     if opts.hosted:
         # Gradio's default keeps 10,000 sessions. A session costs ~15 KiB (~75 KiB once its page has

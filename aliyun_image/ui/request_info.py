@@ -13,6 +13,7 @@ from ..money import Payers
 from ..runtime import AppContext, Visitor
 from ..storage import Gallery
 from .http_guard import client_address, visitor_token
+from .mcp_tools import mcp_peer
 
 
 def request_lang(request: gr.Request | None) -> str:
@@ -33,7 +34,12 @@ def request_session(request: gr.Request | None) -> str | None:
     anyone who saw that id could act as that session, so it is not a session. A queue join and a
     direct ``/run/...`` call (how the page sends the un-queued gallery events) carry in their body
     the hash the page chose and keeps to itself: that is the session.
+
+    A call through the MCP bridge is session-less too: the bridge's one client (one hash) speaks
+    for every MCP caller (see :mod:`.mcp_tools`).
     """
+    if mcp_peer(_headers(request)):
+        return None
     found = getattr(request, "session_hash", None)
     try:
         path = str(request.url.path) if request is not None and getattr(request, "request", None) else ""
@@ -44,9 +50,21 @@ def request_session(request: gr.Request | None) -> str | None:
     return found
 
 
+def _headers(request: gr.Request | None) -> dict[str, str]:
+    try:
+        return dict(getattr(request, "headers", None) or {})
+    except (TypeError, ValueError):
+        return {}
+
+
 def client_host(request: gr.Request | None, trusted_proxies: int = 0) -> str | None:
-    """The caller's network address: the connection's peer, or behind ``trusted_proxies`` proxies
-    the address the outermost of them saw (see :func:`.http_guard.client_address`)."""
+    """The caller's network address: for a call through the MCP bridge, the address the MCP request
+    came from (the bridge itself calls from 127.0.0.1); else the connection's peer, or behind
+    ``trusted_proxies`` proxies the address the outermost of them saw (see
+    :func:`.http_guard.client_address`)."""
+    peer = mcp_peer(_headers(request))
+    if peer:
+        return peer
     client = getattr(request, "client", None)
     peer = getattr(client, "host", None)
     headers = getattr(request, "headers", None) or {}

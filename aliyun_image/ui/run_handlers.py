@@ -249,9 +249,13 @@ class RunHandlers:
         async for gallery, status in self.stream(request, x_dashscope_api_key, Task.T2I, prompt, [], opts):
             yield gallery, status
 
-    async def edit(self, image: str | None, image_url: str, instruction: str, quality: str, model: str,
-                   n: float, size_mode: str, size_preset: str, width: float, height: float, seed: float,
-                   negative: str, prompt_extend: bool, watermark: bool, extend_mode: str | None = MODE_DEFAULT,
+    # The defaults after an optional image are there because Python wants them; Gradio fills in
+    # the widgets' starting values (endpoints.check_handler: "" keeps instruction required).
+    async def edit(self, image: str | None = None, image_url: str | None = None, instruction: str = "",
+                   quality: str = "plus", model: str = "", n: float = 1, size_mode: str = "auto",
+                   size_preset: str = "1024*1024", width: float = 1024, height: float = 1024, seed: float = -1,
+                   negative: str = "", prompt_extend: bool = True, watermark: bool = False,
+                   extend_mode: str | None = MODE_DEFAULT,
                    thinking: bool | None = THINKING_DEFAULT,
                    request: gr.Request = None,  # type: ignore[assignment]
                    x_dashscope_api_key: gr.Header = None):  # type: ignore[assignment]
@@ -262,8 +266,10 @@ class RunHandlers:
         the host provides one).
 
         Args:
-            image: The input image (upload), or empty when image_url is given.
-            image_url: A public http(s) URL of the input image (used when no upload is given).
+            image: The input image (an upload, or for an MCP client an http(s) URL or a data: URL).
+                Give this or image_url.
+            image_url: A public http(s) URL of the input image that the service fetches itself
+                (used when no image is given).
             instruction: What to change, up to 800 characters.
             quality: "plus" (default) or "max" (best quality).
             model: Explicit edit model, or empty to choose by quality.
@@ -279,8 +285,7 @@ class RunHandlers:
             extend_mode: "direct" (default), for models that take it; "agent" is refused for edits.
             thinking: Let the rewriting think first (models that take it; acts only with rewriting on).
         Returns:
-            The edited images, a before/after pair, and a status message. Raises an error when
-            nothing was made.
+            The edited images, a before/after pair and a status message. Raises an error when nothing was made.
         """
         lang = request_lang(request)
         url = (image_url or "").strip()
@@ -297,9 +302,10 @@ class RunHandlers:
             pair = (image, gallery[0][0]) if image and isinstance(gallery, list) and gallery else gr.skip()
             yield gallery, pair, status + both
 
-    async def fuse(self, image1: str | None, image2: str | None, image3: str | None, instruction: str,
-                   quality: str, model: str, n: float, size_mode: str, size_preset: str, width: float,
-                   height: float, seed: float, negative: str, prompt_extend: bool, watermark: bool,
+    async def fuse(self, image1: str | None, image2: str | None, image3: str | None = None, instruction: str = "",
+                   quality: str = "plus", model: str = "", n: float = 1, size_mode: str = "auto",
+                   size_preset: str = "1024*1024", width: float = 1024, height: float = 1024, seed: float = -1,
+                   negative: str = "", prompt_extend: bool = True, watermark: bool = False,
                    extend_mode: str | None = MODE_DEFAULT, thinking: bool | None = THINKING_DEFAULT,
                    image4: str | None = None, image5: str | None = None, image6: str | None = None,
                    image7: str | None = None, image8: str | None = None, image9: str | None = None,
