@@ -46,7 +46,7 @@ from ..enums import EventKind, Status, Task
 from ..errors import (AliyunImageError, CancelledError, OutcomeUnknownError, ValidationError, may_be_billed,
                       unexpected)
 from ..i18n import Message, msg
-from ..money import HourlyQuota, Reservation, billing, estimate_for
+from ..money import HourlyQuota, Payers, Reservation, billing, estimate_for
 from ..money.estimate import Estimate
 from ..storage import Gallery, Record
 from ..storage.batches import DONE, FAILED, MAYBE, QUEUED, SENT, BatchBook, BatchRow, UnitRow
@@ -165,6 +165,21 @@ def expand(text: str, axes: Sequence[Axis] = ()) -> list[Item]:
             options = {a.name: _option_value(a.name, v) for a, v in zip(mine, combo, strict=True) if a.option}
             items.append(Item(fill(line, labels), labels, options))
     return items
+
+
+def count(text: str, axes: Sequence[Axis] = ()) -> int:
+    """How many items :func:`expand` would make of ``text`` and ``axes``, without making them (a page
+    refuses a template of a million combinations before building any). Variables no axis gives count
+    once here; :func:`expand` refuses them with its own message."""
+    total = 0
+    for line in prompt_lines(text):
+        used = set(variables(line))
+        n = 1
+        for axis in axes:
+            if axis.option or axis.name in used:
+                n *= len(axis.values)
+        total += n
+    return total
 
 
 @dataclass
@@ -337,6 +352,14 @@ def unfinished(service: ImageService, owner: str | None = None, limit: int = 20)
             if left:
                 out.append((row, left))
     return out
+
+
+def recent(service: ImageService, owner: str | None = None,
+           limit: int = 20) -> list[tuple[BatchRow, list[UnitRow]]]:
+    """The owner's newest batches (every batch locally) with their units, newest first: finished
+    ones too, for a page that shows what ran while it was closed."""
+    with _book(service) as book:
+        return [(row, book.units(row.id)) for row in book.recent(owner, limit)]
 
 
 # --- run ---------------------------------------------------------------------------------------------
@@ -557,7 +580,8 @@ def check_cost(service: ImageService, p: Plan, units: Sequence[UnitRow], *, api_
 
 def run(service: ImageService, batch_id: str, *, api_key: str | None = None, owner: str | None = None,
         on_event: Callable[[Event], None] | None = None, cancel: threading.Event | None = None,
-        inflight: int | None = None, quota: HourlyQuota | None = None, payer: str = "") -> BatchOutcome:
+        inflight: int | None = None, quota: HourlyQuota | None = None,
+        payer: str | Payers = "") -> BatchOutcome:
     """Make what is missing of stored batch ``batch_id`` (``owner``'s), see the module doc.
 
     Before any request: units ``sent`` by an earlier run are collected (never resent); the missing

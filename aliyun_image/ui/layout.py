@@ -24,6 +24,7 @@ from .. import i18n
 from ..enums import Task
 from ..runtime import AppContext
 from .banner import banner_texts, wire_download_all
+from .batch_panel import BatchTab, build_batch
 from .cost_lines import wire as wire_cost
 from .form_assist import wire_slots, wire_templates
 from .fusion_slots import wire_extra_slots
@@ -60,6 +61,7 @@ class Features:
     actions: ResultActions  # under each run's results: edit this, use as slot n, /variations, /download_run
     png: PngInfo  # a dropped PNG's recipe into its panel
     rewrite: RewriteHandlers  # "keep this wording" under each run panel
+    batch: BatchTab  # the Batch tab: batches and grids run on the server, Stop, Resume, zip
 
 
 def features(ctx: AppContext, reuse: ReuseTargets | None = None) -> Features:
@@ -69,7 +71,7 @@ def features(ctx: AppContext, reuse: ReuseTargets | None = None) -> Features:
     return Features(ctx=ctx, runs=runs, models=ModelControls(ctx.settings.region), key=KeyCheck(ctx),
                     gallery=GalleryHandlers(ctx, reuse), search=GallerySearch(ctx),
                     actions=ResultActions(ctx, runs), png=PngInfo(ctx, reuse),
-                    rewrite=RewriteHandlers(runs.rewrites, runs.live))
+                    rewrite=RewriteHandlers(runs.rewrites, runs.live), batch=BatchTab(ctx))
 
 
 def build_demo(ctx: AppContext) -> gr.Blocks:
@@ -86,7 +88,8 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         header = build_header(ctx)
         # "wrap": every tab stays one tap away on a phone (the default "menu" folds them into an unlabelled ⋯).
         with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:
-            t2i, edit, fuse, gallery = build_t2i(), build_edit(), build_fuse(), build_gallery()
+            t2i, edit, fuse = build_t2i(), build_edit(), build_fuse()
+            batch, gallery = build_batch(), build_gallery()
         drop = build_png_drop()
         reuse = ReuseTargets(tabs, gallery.status, {"t2i": t2i.reuse_fields(), "edit": edit.reuse_fields(),
                                                     "fuse": fuse.reuse_fields()},
@@ -115,6 +118,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         wire_cost(demo, ctx, {"t2i": t2i, "edit": edit, "fuse": fuse}, gallery)
         f.runs.wire_stop_state(demo, {Task.T2I: t2i, Task.EDIT: edit, Task.FUSE: fuse})
         wire_download_all(header.banner, f.search)  # hosted: the visitor's own results as one zip
+        f.batch.wire(demo, batch, f.models)  # last: its events follow every earlier one
     # Queued events answer only through the queue: Gradio's direct /run/<name> route (open unless
     # on a Space) would skip every concurrency limit (runs, zips, key checks).
     demo.api_open = False
