@@ -402,11 +402,10 @@ class BatchEvents(BatchHandlers):
         try:
             spec = self._spec(mode, prompts, variables, x_axis, x_values, y_axis, y_values, quality, model, size, n,
                               seed, negative, prompt_extend, watermark, extend_mode, thinking)
-            if self.live.of(owner) is not None:  # checked again when it starts; this one stores nothing
-                raise _refuse("one_at_a_time")
-            await asyncio.to_thread(self._plan, route, spec, owner, request)
-            prepared = await asyncio.to_thread(batches.prepare, route.service, spec, owner=owner, new=True)
-            live = await asyncio.to_thread(self._launch, route, prepared.batch_id, owner, lang, request)
+            with self.live.place(owner):  # one batch per owner: a burst of Runs stores one
+                await asyncio.to_thread(self._plan, route, spec, owner, request)
+                prepared = await asyncio.to_thread(batches.prepare, route.service, spec, owner=owner, new=True)
+                live = await asyncio.to_thread(self._launch, route, prepared.batch_id, owner, lang, request)
         except AliyunImageError as err:
             yield refusal(err, lang)
             raise gr_error(err, lang) from None
@@ -433,7 +432,8 @@ class BatchEvents(BatchHandlers):
                                                               or self.grid_file(found[0].id, owner)):
                     yield await asyncio.to_thread(self.snapshot, found[0].id, owner, lang, True)
                     return
-                live = await asyncio.to_thread(self._launch, route, found[0].id, owner, lang, request)
+                with self.live.place(owner):
+                    live = await asyncio.to_thread(self._launch, route, found[0].id, owner, lang, request)
             except AliyunImageError as err:
                 yield refusal(err, lang)
                 raise gr_error(err, lang) from None

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -188,6 +188,7 @@ class LiveBatches:
         self.limit = max(1, limit)
         self._lock = threading.Lock()
         self._live: dict[str, LiveBatch] = {}  # by batch id
+        self._pending: list[str | None] = []  # owners whose batch is being planned and stored
 
     def of(self, owner: str | None) -> LiveBatch | None:
         """The owner's running batch, if any (locally, the one running batch)."""
@@ -200,14 +201,30 @@ class LiveBatches:
             live = self._live.get(str(batch_id))
         return live if live is not None and live.owner == owner else None
 
-    def start(self, live: LiveBatch, work: Callable[[], None]) -> None:
-        """Run ``work`` (the batch's whole run) in a thread of its own, listed until it returns;
-        ValidationError when the owner runs a batch already or the app runs its limit."""
+    @contextlib.contextmanager
+    def place(self, owner: str | None) -> Iterator[None]:
+        """Hold the owner's one place (and one of the app's) while their batch is planned and
+        stored, so that a burst of Runs stores one batch, not one per call; :meth:`start` inside
+        takes the place over. ValidationError when the owner runs (or starts) a batch already, or
+        the app runs its limit."""
         with self._lock:
-            if any(b.owner == live.owner for b in self._live.values()):
+            if owner in self._pending or any(b.owner == owner for b in self._live.values()):
                 raise ValidationError(msg("ui.batch.one_at_a_time"), code="Batch.OneAtATime")
-            if len(self._live) >= self.limit:
+            if len(self._live) + len(self._pending) >= self.limit:
                 raise ValidationError(msg("ui.batch.server_busy", limit=self.limit), code="Batch.ServerBusy")
+            self._pending.append(owner)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._pending.remove(owner)
+
+    def start(self, live: LiveBatch, work: Callable[[], None]) -> None:
+        """Run ``work`` (the batch's whole run) in a thread of its own, listed until it returns
+        (call inside :meth:`place` for the batch's owner)."""
+        with self._lock:
+            if live.owner not in self._pending:
+                raise RuntimeError("LiveBatches.start outside place()")
             self._live[live.batch_id] = live
 
         def body() -> None:

@@ -114,7 +114,10 @@ def build_batch() -> BatchPanel:
             plan = gr.Markdown(elem_id="batch-plan", elem_classes=["cost-line"])
             run, stop = run_buttons("batch.run", "batch")
             with gr.Accordion(I18N("batch.mine"), open=True, elem_id="batch-mine"):
-                picker = gr.Dropdown(choices=[], value=None, label=I18N("batch.pick"), elem_id="batch-picker")
+                # Any id is taken (a script knows its batch's id; a new page has no choices yet): the
+                # handlers look it up among the caller's own batches.
+                picker = gr.Dropdown(choices=[], value=None, label=I18N("batch.pick"), elem_id="batch-picker",
+                                     allow_custom_value=True)
                 with gr.Row():
                     resume = gr.Button(I18N("batch.resume"), size="sm", elem_id="batch-resume")
                     refresh = gr.Button(I18N("refresh"), size="sm", elem_id="batch-refresh")
