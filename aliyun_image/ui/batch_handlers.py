@@ -180,7 +180,7 @@ class BatchHandlers:
             cost = render(lang, msg("batch.plan_free", cost=cost))
         line = render(lang, msg("batch.plan", items=len(p.items), requests=p.requests, images=p.images, cost=cost))
         notes = [md(render(lang, n)) for n in p.notes]
-        return "\n\n".join(["📋 " + md(line), *("ℹ️ " + n for n in notes)])
+        return "\n\n".join([md(line), *("ℹ️ " + n for n in notes)])
 
     # --- the running batch --------------------------------------------------------------------------
     def _thumb(self, owner: str | None):
@@ -251,7 +251,7 @@ class BatchHandlers:
     def progress(live: LiveBatch, lang: str) -> str:
         """The status line while ``live`` runs: counts and the elapsed time."""
         key = "batch.stopping" if live.cancel.is_set() else "batch.progress"
-        return "⏳ " + t(lang, key, id=live.batch_id, done=live.done, failed=live.failures, waiting=live.waiting,
+        return t(lang, key, id=live.batch_id, done=live.done, failed=live.failures, waiting=live.waiting,
                          total=live.total, elapsed=_clock(live.elapsed()))
 
     @staticmethod
@@ -265,9 +265,9 @@ class BatchHandlers:
             if line.key in page:
                 line = msg("ui." + page[line.key], **line.params)
             lines.append(md(render(lang, line).strip()))
-        head = ("✅ " if outcome.complete else "⚠️ ") + lines[0]
+        head = ("✓ " if outcome.complete else "⚠️ ") + lines[0]
         if elapsed is not None:
-            head += " · " + t(lang, "batch.took", elapsed=_clock(elapsed))
+            head += "  \n" + t(lang, "batch.took", elapsed=_clock(elapsed))
         return "\n".join([head, "", *("- " + line for line in lines[1:])])
 
     def zip_of(self, batch_id: str, results: list[Record], picture: Path | None, owner: str | None) -> Path | None:

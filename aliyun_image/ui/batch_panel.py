@@ -22,7 +22,7 @@ from .batch_handlers import BatchEvents
 from .model_controls import ModelControls
 from .request_info import request_owner
 from .rewrite_options import wire_rewrite_options
-from .widgets import I18N, PRIVATE, STOP, OptionWidgets, label, options, progress_on, run_buttons
+from .widgets import I18N, PRIVATE, STOP, OptionWidgets, label, options, progress_on, results, run_buttons
 
 AXES = ("model", "seed", "size", "prompt_extend")  # the option axes of a grid (a variable is typed in)
 
@@ -113,6 +113,12 @@ def build_batch() -> BatchPanel:
                                label=I18N("size"), elem_id="batch-size")
             plan = gr.Markdown(elem_id="batch-plan", elem_classes=["cost-line"])
             run, stop = run_buttons("batch.run", "batch")
+        with gr.Column(scale=6):
+            out = results("batch")  # the run panels' gallery: it grows with the batch, then scrolls
+            status = gr.Markdown(elem_id="batch-status")
+            zipped = gr.DownloadButton(label("batch.zip"), visible=False, elem_id="batch-zip", variant="secondary")
+            grid = gr.Image(label=I18N("batch.grid"), show_label=False, type="filepath", format="png", visible=False,
+                            interactive=False, elem_id="batch-grid", buttons=["download", "fullscreen"])
             with gr.Accordion(I18N("batch.mine"), open=True, elem_id="batch-mine"):
                 # Any id is taken (a script knows its batch's id; a new page has no choices yet): the
                 # handlers look it up among the caller's own batches.
@@ -121,16 +127,8 @@ def build_batch() -> BatchPanel:
                 with gr.Row():
                     resume = gr.Button(I18N("batch.resume"), size="sm", elem_id="batch-resume")
                     refresh = gr.Button(I18N("refresh"), size="sm", elem_id="batch-refresh")
-        with gr.Column(scale=6):
-            results = gr.Gallery(label=I18N("batch.results"), columns=4, height=520, object_fit="cover",
-                                 allow_preview=True, format="png", elem_id="batch-results",
-                                 buttons=["download", "fullscreen"], interactive=False)
-            status = gr.Markdown(elem_id="batch-status")
-            zipped = gr.DownloadButton(label("batch.zip"), visible=False, elem_id="batch-zip", variant="secondary")
-            grid = gr.Image(label=I18N("batch.grid"), type="filepath", format="png", visible=False, interactive=False,
-                            elem_id="batch-grid", buttons=["download", "fullscreen"])
     return BatchPanel(tab=tab, options=opts, size=size, plan=plan, run=run, stop=stop, picker=picker, resume=resume,
-                      refresh=refresh, results=results, status=status, zip=zipped, grid=grid, **fields)
+                      refresh=refresh, results=out, status=status, zip=zipped, grid=grid, **fields)
 
 
 class BatchTab(BatchEvents):
