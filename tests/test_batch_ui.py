@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from aliyun_image.generation import batch as batches
-from aliyun_image.ui.batch_handlers import BatchLimits, page_spec, variable_axes
+from aliyun_image.ui.batch_view import BatchLimits, page_spec, variable_axes
 
 from .appserver import running
 from .conftest import TEST_KEY

@@ -3,9 +3,10 @@ variables, or an X/Y grid; planned and priced before the run, run on the server 
 stops nothing), every image shown in its place as it lands, a summary and one zip at the end, and
 the visitor's recent batches with Resume.
 
-:func:`build_batch` makes the widgets; :meth:`BatchTab.wire` their events (handlers in
-:mod:`.batch_handlers`). The model, size and option controls are text-to-image's
-(:func:`.widgets.options`), made to follow the model by :class:`.model_controls.ModelControls`.
+:func:`build_batch` makes the widgets; :meth:`BatchTab.wire` their events (endpoints in
+:mod:`.batch_handlers`, what the page shows in :mod:`.batch_view`). The model, size and option
+controls are text-to-image's (:func:`.widgets.options`), made to follow the model by
+:class:`.model_controls.ModelControls`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import gradio as gr
 from .. import catalog
 from ..catalog import T2I
 from ..runtime import AppContext
-from .batch_handlers import BatchEvents
+from .batch_handlers import BatchHandlers
 from .model_controls import ModelControls
 from .request_info import request_owner
 from .rewrite_options import wire_rewrite_options
@@ -131,15 +132,16 @@ def build_batch() -> BatchPanel:
                       refresh=refresh, results=out, status=status, zip=zipped, grid=grid, **fields)
 
 
-class BatchTab(BatchEvents):
-    """The Batch tab's handlers and their wiring."""
+class BatchTab:
+    """The Batch tab's handlers (:attr:`handlers`) and their wiring."""
 
     def __init__(self, ctx: AppContext):
-        super().__init__(ctx)
+        self.ctx = ctx
+        self.handlers = BatchHandlers(ctx)
 
     def stop_state(self, request: gr.Request) -> gr.Button:
         """Stop is enabled while the caller has a batch running."""
-        return gr.Button(interactive=self.live.of(request_owner(self.ctx, request)) is not None)
+        return gr.Button(interactive=self.handlers.live.of(request_owner(self.ctx, request)) is not None)
 
     @staticmethod
     def show_mode(mode: str) -> tuple[Any, Any, Any]:
@@ -149,27 +151,28 @@ class BatchTab(BatchEvents):
 
     def wire(self, demo: gr.Blocks, p: BatchPanel, models: ModelControls) -> None:
         """Every event of the tab; the endpoints are undocumented (see :mod:`.batch_handlers`)."""
+        h = self.handlers
         hidden: dict[str, Any] = {"api_visibility": "undocumented"}
         p.mode.change(self.show_mode, p.mode, [p.list_box, p.grid_box, p.options.n], **PRIVATE)
         models.wire_t2i(demo, p)
         wire_rewrite_options(demo, T2I, p.options)
         # Queued (the key header comes with queued calls only: it decides free or paid), the last
         # change wins while one is being planned.
-        gr.on([demo.load, *(w.change for w in p.inputs() if w is not None)], self.batch_plan, p.inputs(), p.plan,
+        gr.on([demo.load, *(w.change for w in p.inputs() if w is not None)], h.batch_plan, p.inputs(), p.plan,
               api_name="batch_plan", trigger_mode="always_last", show_progress="hidden",
               concurrency_id="batch_plan", concurrency_limit=4, **hidden)
         follow = {"concurrency_id": "batches", "concurrency_limit": self.ctx.opts.concurrency,
                   **progress_on(p.status), **hidden}
-        run = p.run.click(self.batch_run, p.inputs(), p.outputs(), api_name="batch_run", **follow)
-        resume = p.resume.click(self.batch_resume, p.picker, p.outputs(), api_name="batch_resume", cancels=[run],
+        run = p.run.click(h.batch_run, p.inputs(), p.outputs(), api_name="batch_run", **follow)
+        resume = p.resume.click(h.batch_resume, p.picker, p.outputs(), api_name="batch_resume", cancels=[run],
                                 **follow)
-        show = p.picker.input(self.batch_show, p.picker, p.outputs(), api_name="batch_show", cancels=[run, resume],
+        show = p.picker.input(h.batch_show, p.picker, p.outputs(), api_name="batch_show", cancels=[run, resume],
                               **follow)
         # A new run replaces what the page follows (the batch followed before goes on, on the server).
         p.run.click(None, None, None, cancels=[resume, show], api_visibility="private", queue=False)
-        p.stop.click(self.batch_stop, None, p.status, api_name="batch_stop", **{**STOP, **hidden})
-        p.refresh.click(self.batch_list, None, p.picker, api_name="batch_list", **hidden)
+        p.stop.click(h.batch_stop, None, p.status, api_name="batch_stop", **{**STOP, **hidden})
+        p.refresh.click(h.batch_list, None, p.picker, api_name="batch_list", **hidden)
         for trigger in (demo.load, p.tab.select):
-            trigger(self.batch_list, None, p.picker, **PRIVATE)
+            trigger(h.batch_list, None, p.picker, **PRIVATE)
         for trigger in (p.status.change, demo.load):
             trigger(self.stop_state, None, p.stop, **PRIVATE, show_progress="hidden")
