@@ -37,7 +37,7 @@ def run_and_wait(page, done_text: str) -> None:
                            arg=done_text, timeout=WAIT)
 
 
-def test_a_template_batch_in_english_on_a_desktop(browser, app):  # noqa: F811
+def test_a_template_batch_in_english_on_a_desktop(browser, app, emulator_server):  # noqa: F811
     page = open_batch(browser, app.url, "en-US", DESKTOP, "Batch")
     assert "one prompt per line" in page.inner_text("#batch-plan").lower()  # the help, before any prompt
     page.fill("#batch-prompts textarea", "a red {animal} in the snow\n# not this line\na blue {animal} at night")
@@ -46,7 +46,16 @@ def test_a_template_batch_in_english_on_a_desktop(browser, app):  # noqa: F811
                            timeout=WAIT)
     assert "¥" in page.inner_text("#batch-plan")
     shot(page, "batch-plan-en")
-    run_and_wait(page, "4 of 4 images stored")
+    emulator_server.latency = 2.0  # long enough to see the places waiting
+    try:
+        page.click("#batch-run")
+        page.wait_for_function("() => /[1-3] done/.test(document.querySelector('#batch-status')?.innerText || '')",
+                               timeout=WAIT)
+        shot(page, "batch-running-en")
+        page.wait_for_function("() => (document.querySelector('#batch-status')?.innerText || '')"
+                               ".includes('4 of 4 images stored')", timeout=WAIT)
+    finally:
+        emulator_server.latency = 0.0
     captions = page.locator("#batch-results .caption-label, #batch-results figcaption").all_inner_texts()
     assert any("a red cat in the snow" in c for c in captions) or page.locator("#batch-results img").count() == 4
     assert page.locator("#batch-zip").is_visible()

@@ -337,7 +337,8 @@ class BatchView:
         """The page's view of ``live`` until it ends: the gallery as images land, the status every
         second. Leaving (the page closed, another batch picked) stops the watching, not the batch."""
         tiles = self.items(live.slots, lang, live.kind)
-        yield tiles, self.progress(live, lang), _image(None), _download(None), gr.skip()
+        listed = gr.Dropdown(choices=await asyncio.to_thread(self.choices, live.owner, lang), value=live.batch_id)
+        yield tiles, self.progress(live, lang), _image(None), _download(None), listed
         shown = live.landed
         gap = 0.3 if live.total <= 100 else 1.0  # each gallery update re-sends every tile
         async for _ in live.changes(gap):
