@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 import requests
@@ -27,9 +28,10 @@ from aliyun_image.ui.endpoints import PARAMS, REQUIRED
 from .appserver import ROOT, running
 from .conftest import TEST_KEY
 
-pytestmark = pytest.mark.slow  # launches the app in a subprocess
+# launches the app in a subprocess; the first run on a machine also builds the virtualenvs
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-REAL_HOME = os.environ.get("HOME", "")  # before the autouse fixture points HOME at a temp dir
+REAL_HOME = str(Path.home())  # before the autouse fixture points HOME at a temp dir: the cache is the user's
 KEY = {"X-DashScope-API-Key": TEST_KEY}
 
 
