@@ -73,6 +73,15 @@ ENV_ALLOW_UNPRICED = "ALIYUN_IMAGE_ALLOW_UNPRICED"
 ENV_HOST_HOURLY_BUDGET = "ALIYUN_IMAGE_HOST_HOURLY_BUDGET"
 ENV_SESSION_HOURLY_BUDGET = "ALIYUN_IMAGE_SESSION_HOURLY_BUDGET"
 ENV_TASK_LIMIT = "ALIYUN_IMAGE_TASK_LIMIT"
+# The shared demo's visitors (Hosting): proxies in front of the app, the share of an address, the cookie.
+ENV_TRUSTED_PROXIES = "ALIYUN_IMAGE_TRUSTED_PROXIES"
+ENV_ADDRESS_SHARE = "ALIYUN_IMAGE_ADDRESS_SHARE"
+ENV_VISITOR_DAYS = "ALIYUN_IMAGE_VISITOR_DAYS"
+ENV_COOKIE_SAMESITE = "ALIYUN_IMAGE_COOKIE_SAMESITE"
+ENV_VISITOR_SECRET = "ALIYUN_IMAGE_VISITOR_SECRET"
+ENV_SPACE_ID = "SPACE_ID"  # set by Hugging Face Spaces
+SPACE_STORAGE = Path("/data")  # where a Space's persistent storage is mounted, when it has some
+SAMESITE = ("lax", "strict", "none")
 
 
 def normalize_region(name: str) -> str:
@@ -257,6 +266,56 @@ class Hosting:
 
     hosted: bool = False  # shared demo: no local paths or private URLs as inputs
     input_dirs: tuple[Path, ...] = ()  # hosted: local inputs allowed only from here (uploads dir)
+    # Proxies in front of the app that each append the address they saw to X-Forwarded-For: the
+    # client's address is the N-th entry from the right (0: the connection's own peer address).
+    trusted_proxies: int = 0
+    address_share: float = 4.0  # a client address may use this many visitors' hourly images
+    visitor_days: int = 7  # how long the visitor cookie (and so a visitor's gallery) lasts
+    cookie_samesite: str = "lax"  # "none" on a Space: the page is in an iframe of another site
+    on_space: bool = False  # a Hugging Face Space (SPACE_ID is set)
+    restart_clears: bool = False  # a Space without persistent storage: a restart loses the results
+
+
+def persistent_data_dir(env: Mapping[str, str], storage: Path = SPACE_STORAGE) -> Path | None:
+    """Where results and their database go by default on a Space with persistent storage:
+    ``<storage>/aliyun-image`` when ``SPACE_ID`` is set and ``storage`` (``/data``) is a writable
+    directory; None elsewhere (a Space without it, or not a Space): then ``outputs``."""
+    if not env.get(ENV_SPACE_ID):
+        return None
+    try:
+        usable = storage.is_dir() and os.access(storage, os.W_OK | os.X_OK)
+    except OSError:
+        usable = False
+    return storage / "aliyun-image" if usable else None
+
+
+def hosting_from_env(env: Mapping[str, str], data_dir: Path, storage: Path = SPACE_STORAGE) -> dict[str, Any]:
+    """The visitor settings of :class:`Hosting` from ``env`` (defaults that suit a Space when
+    ``SPACE_ID`` is set: one proxy in front, a cross-site cookie), and whether a restart of the
+    Space clears the results in ``data_dir`` (they are kept only under ``storage``)."""
+    space = bool(env.get(ENV_SPACE_ID))
+    proxies = env.get(ENV_TRUSTED_PROXIES, "").strip()
+    share = env.get(ENV_ADDRESS_SHARE, "").strip()
+    days = env.get(ENV_VISITOR_DAYS, "").strip()
+    samesite = env.get(ENV_COOKIE_SAMESITE, "").strip().lower() or ("none" if space else "lax")
+    if samesite not in SAMESITE:
+        raise ValidationError(msg("hosting.samesite_invalid", value=samesite), code="Config.SameSite")
+    kept = persistent_data_dir(env, storage) is not None and _inside(data_dir, storage)
+    n_proxies = int(_number(proxies, ENV_TRUSTED_PROXIES, int)) if proxies else (1 if space else 0)
+    n_share = float(_number(share, ENV_ADDRESS_SHARE, float)) if share else 4.0
+    n_days = int(_number(days, ENV_VISITOR_DAYS, int)) if days else 7
+    if n_proxies < 0 or n_share < 1 or n_days < 1:
+        raise ValidationError(msg("hosting.range_invalid", proxies=n_proxies, share=n_share, days=n_days),
+                              code="Config.Hosting")
+    return dict(trusted_proxies=n_proxies, address_share=n_share, visitor_days=n_days, cookie_samesite=samesite,
+                on_space=space, restart_clears=space and not kept)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except OSError:
+        return False
 
 
 # Each group's attribute on Settings, and the flat name of every field in it -> its group.
@@ -308,7 +367,8 @@ class Settings:
             region_explicit=bool(asked),
             workspace=(o.pop("workspace", None) or env.get(ENV_WORKSPACE) or "").strip() or None,
             base_url=base.rstrip("/"),
-            data_dir=Path(o.pop("data_dir", None) or env.get(ENV_DATA_DIR) or "outputs"),
+            # On a Space with persistent storage, under /data: a restart of the Space keeps them.
+            data_dir=Path(o.pop("data_dir", None) or env.get(ENV_DATA_DIR) or persistent_data_dir(env) or "outputs"),
             upload=(o.pop("upload", None) or env.get(ENV_UPLOAD) or "auto").lower(),
             download_hosts=tuple(hosts),
         )
@@ -325,6 +385,7 @@ class Settings:
             kw["max_retries"] = _number(env[ENV_RETRIES], ENV_RETRIES, int)
         if env.get(ENV_TASK_LIMIT):
             kw["task_limit"] = _number(env[ENV_TASK_LIMIT], ENV_TASK_LIMIT, int)
+        kw.update(hosting_from_env(env, kw["data_dir"]))
         kw.update(o)
         s = cls()._with(kw)
         s.check()

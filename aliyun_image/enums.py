@@ -68,3 +68,13 @@ class Payer(StrEnum):
     OWN = "own"  # a key the visitor gave with the call
     HOST = "host"  # a route or quota on the host's configured key (hosted demo); its results record CONFIGURED
     OFFLINE = "offline"  # the offline demo's emulator: stand-in images, free
+
+
+class Relation(StrEnum):
+    """How a result came from another (its lineage: :mod:`aliyun_image.storage.lineage`)."""
+
+    EDIT = "edit"  # an edit whose input image was the parent
+    FUSE = "fuse"  # a fusion with the parent in slot ``position`` (1-based, the order sent)
+    VARIATION = "variation"  # the parent's recipe again with new seeds
+    REUSE = "reuse"  # a run started from the parent's parameters ("Reuse parameters")
+    BATCH = "batch"  # item ``position`` of batch ``batch``: no parent result (the batch is not one)

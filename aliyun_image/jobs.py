@@ -27,11 +27,41 @@ from .config import Settings, region_name
 from .errors import ValidationError
 from .i18n import Message, msg
 from .images import PreparedImage, prepare_images
-from .enums import Task
+from .enums import Relation, Task
 
 TASKS = tuple(Task)
 MAX_FANOUT = 6  # models fixed at n=1: at most this many parallel requests per action
 _INVISIBLE = re.compile(r"^[\s\u200b-\u200f\u2060\ufeff\u202a-\u202e]+|[\s\u200b-\u200f\u2060\ufeff\u202a-\u202e]+$")
+
+
+@dataclass(frozen=True)
+class Parent:
+    """Where a result came from: stored result ``id`` (None for a batch item: a batch is not a result) and
+    how (:class:`~aliyun_image.enums.Relation`); ``position`` is the fusion slot (1-based, as sent) or the
+    batch item's number, ``batch`` the batch's id. Stored as its lineage (:mod:`aliyun_image.storage.lineage`)."""
+
+    id: int | None
+    relation: Relation
+    position: int = 0
+    batch: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data, as a :class:`~aliyun_image.storage.NewResult` carries it (and its journal keeps it)."""
+        return {"id": self.id, "relation": str(self.relation), "position": self.position, "batch": self.batch}
+
+
+def merge_parents(*groups: Sequence[Parent]) -> list[Parent]:
+    """``groups`` in order, each stored result once (the first mention wins: an explicit relation, such as a
+    variation, before one recognised from the inputs); batch items kept as they are."""
+    seen: set[int] = set()
+    out: list[Parent] = []
+    for p in (p for group in groups for p in group):
+        if p.id is not None and p.id in seen:
+            continue
+        if p.id is not None:
+            seen.add(p.id)
+        out.append(p)
+    return out
 
 
 @dataclass
@@ -55,6 +85,9 @@ class Job:
     notes: list[Message] = field(default_factory=list)  # told to the user: a size read, a model unknown...
     extend_mode: str | None = None  # prompt_extend_mode ("direct" / "agent"); None: not sent (the model's default)
     thinking: bool | None = None  # enable_thinking; None: not sent (the model's default)
+    # Where the results come from (edit of #12, variation of #7...), recorded with each result; the service adds
+    # the stored results it recognises among the input images (generation.lineage).
+    parents: list[Parent] = field(default_factory=list)
 
     @property
     def requests(self) -> int:
@@ -136,7 +169,8 @@ def build_job(task: str, prompt: str | None, *, images: Sequence[Any] = (), mode
               negative: str | None = None, prompt_extend: bool | None = None,
               watermark: bool = catalog.DEFAULT_WATERMARK, use_async: bool = False,
               extend_mode: str | None = None, thinking: bool | None = None,
-              image_options: dict | None = None, rng: random.Random | None = None) -> Job:
+              image_options: dict | None = None, rng: random.Random | None = None,
+              parents: Sequence[Parent] = ()) -> Job:
     """Validate user input for ``task`` (``t2i``, ``edit`` or ``fuse``) and return a :class:`Job`.
 
     ``negative=None`` means the product default negative prompt; ``""`` means none.
@@ -146,7 +180,8 @@ def build_job(task: str, prompt: str | None, *, images: Sequence[Any] = (), mode
     model that does not take them, they are refused, naming the models that do; with rewriting off
     they are not sent, with a note (both act only on the rewriting).
     ``seed=None`` (or ``-1``/``"random"``) means a random seed *chosen here*, so the seed actually
-    used is always known and stored. Raises :class:`~aliyun_image.errors.ValidationError`.
+    used is always known and stored. ``parents``: the stored results this job comes from, as the caller knows
+    them (a variation's source, a ``#12`` input). Raises :class:`~aliyun_image.errors.ValidationError`.
     Checks run cheapest first, so a typo in the prompt is reported before an image is decoded.
     """
     if task not in TASKS:
@@ -176,7 +211,25 @@ def build_job(task: str, prompt: str | None, *, images: Sequence[Any] = (), mode
     return Job(task=kind, model=name, spec=spec, prompt=text, negative=neg, size=checked.value, n=n,
                per_request=1 if one_each else n, seeds=seeds, seed_given=seed_given,
                prompt_extend=extend, watermark=bool(watermark),
-               endpoint=endpoint, images=prepared, notes=notes, extend_mode=mode, thinking=think)
+               endpoint=endpoint, images=prepared, notes=notes, extend_mode=mode, thinking=think,
+               parents=merge_parents(_check_parents(parents)))
+
+
+def _check_parents(parents: Sequence[Any]) -> list[Parent]:
+    """The parents a caller gave, as :class:`Parent` (a dict from a form or an API is read; anything else is
+    dropped: lineage is a record, never a reason to refuse a paid run). Whose they are is checked when they are
+    stored (:mod:`aliyun_image.storage.lineage`)."""
+    out = []
+    for p in list(parents or ())[:32]:
+        if isinstance(p, dict):
+            try:
+                p = Parent(None if p.get("id") is None else int(p["id"]), Relation(str(p.get("relation"))),
+                           int(p.get("position") or 0), str(p.get("batch") or "")[:64])
+            except (TypeError, ValueError):
+                continue
+        if isinstance(p, Parent):
+            out.append(p)
+    return out
 
 
 def _check_texts(task: Task, spec: ModelSpec, prompt: str | None,

@@ -23,13 +23,14 @@ from collections.abc import Callable
 for _k, _v in (("GRADIO_ANALYTICS_ENABLED", "False"), ("HF_HUB_OFFLINE", "1"), ("HF_HUB_DISABLE_TELEMETRY", "1")):
     os.environ.setdefault(_k, _v)
 
-from . import account_limit, app_bench, fanout, gallery, gallery_100k, multi_download, prepare, single  # noqa: E402
+from . import account_limit, app_bench, batch, fanout, gallery, gallery_100k, multi_download, prepare, single  # noqa: E402
 from .common import Row, failed, log  # noqa: E402
 
 BENCHMARKS: dict[str, tuple[Callable[[bool], list[Row]], str]] = {
     "single": (single.run, "single call overhead vs the skill's bare client"),
     "fanout": (fanout.run, "four images on an n=1 model, 1 s latency"),
     "account_limit": (account_limit.run, "an account allowing 2 tasks at a time: scheduler vs plain fan-out"),
+    "batch": (batch.run, "a batch of k prompts under an account limit of 2: batch vs today's fan-out"),
     "multi_download": (multi_download.run, "edit n=6: six concurrent downloads"),
     "prepare": (prepare.run, "10 MB 6000x4000 JPEG input preparation"),
     "gallery": (gallery.run, "5,000 stored results: page, search, memory"),

@@ -136,7 +136,7 @@ def test_banner_and_start_up_lines_follow_the_mode(make_ctx, monkeypatch):  # no
     assert banner_key(make_ctx(hosted=True)) == "hosted"
     monkeypatch.setenv("DASHSCOPE_API_KEY", "sk-host-0123456789")
     live = make_ctx()
-    assert banner_key(live) == ""
+    assert banner_key(live) == "live_host"  # "billed to the server's key" (issue 16 item 10)
     assert startup_lines(live, "http://x/", None, "en")[0].startswith("Mode: live, region ")
     hosted = startup_lines(make_ctx(hosted=True), "http://x/", None, "zh")
     assert hosted[0].startswith("模式：共享演示（hosted）：真实调用") and "--share" not in hosted[-1]

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 
 from .. import __version__, catalog, i18n
-from . import reports as cli_reports, spend as cli_spend, trash_recipe
+from . import batch as cli_batch, reports as cli_reports, spend as cli_spend, trash_recipe
 from ..runtime import backend_settings
 from ..config import PLACES, Settings
 from ..errors import AliyunImageError, unexpected
@@ -100,7 +100,7 @@ def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
 
     for name in ("edit", "fuse"):
         e = sub.add_parser(name, help=_h(lang, name), parents=[common])
-        e.add_argument("images", help=_h(lang, "images"))
+        e.add_argument("images", help=f'{_h(lang, "images")} {t(lang, "lineage.cli_images")}')
         e.add_argument("instruction")
         _common_image_args(e, edit=True, lang=lang)
 
@@ -117,7 +117,8 @@ def build_parser(lang: str | None = None) -> argparse.ArgumentParser:
     h.add_argument("--json", action="store_true", help=_h(lang, "json_lines"))
 
     cli_spend.register(sub, common, lang)
-    sub.add_parser("resume", help=_h(lang, "resume"), parents=[common])
+    cli_batch.resume_args(sub.add_parser("resume", help=_h(lang, "resume"), parents=[common]), lang)
+    cli_batch.add_parsers(sub, common, lang, _common_image_args)  # batch, grid
     m = sub.add_parser("models", help=_h(lang, "models"), parents=[common])
     m.add_argument("--json", action="store_true", help=_h(lang, "models_json"))
     trash_recipe.add_parsers(sub, common, lang)  # trash, recipe
@@ -183,7 +184,7 @@ def _backend(args: argparse.Namespace) -> contextlib.AbstractContextManager[Sett
                             upload=getattr(args, "upload", None), **cli_spend.overrides(args))
 
 
-_REF_START = re.compile(r"^\s*(?:https?://|oss://|data:|file://|[/~.]|[A-Za-z]:[\\/])", re.IGNORECASE)
+_REF_START = re.compile(r"^\s*(?:https?://|oss://|data:|file://|[/~.]|[A-Za-z]:[\\/]|#\d+\s*$)", re.IGNORECASE)
 _IMAGE_EXT = re.compile(r"\.(?:jpe?g|png|bmp|tiff?|webp|gif)\s*$", re.IGNORECASE)
 
 
@@ -256,19 +257,28 @@ def _history(args: argparse.Namespace, lang: str) -> int:
     store = ResultStore.open(settings.data_dir, fsync=settings.fsync)
     recs, total = store.page(offset=args.offset, limit=args.limit, query=args.search, task=args.task,
                              model=args.model)
+    parents = _history_parents(store, recs) if args.json else {}
     for r in recs:
         if args.json:
             print(json.dumps({"id": r.id, "task": r.task, "model": r.model, "prompt": r.prompt, "seed": r.seed,
                               "size": r.size, "file": str(r.file), "created": iso_time(r.created),
                               "created_unix": r.created, "request_id": r.request_id,
                               "actual_prompt": r.actual_prompt, "rewrite_status": r.params.get("rewrite_status"),
-                              "inputs": trash_recipe.inputs_json(r, store.root), "cost": record_cost(r)},
+                              "inputs": trash_recipe.inputs_json(r, store.root), "cost": record_cost(r),
+                              "parents": parents.get(r.id, [])},
                              ensure_ascii=False))
         else:
             print(f"{r.id}\t{r.task}\t{r.model}\t{r.size}\t{r.seed}\t{r.file}\t{r.prompt[:60]}")
     if not args.json:
         tell(lang, "cli.history_total", total=total)
     return 0
+
+
+def _history_parents(store, recs: list) -> dict[int, list[dict]]:  # ResultStore, Records
+    """Each listed result's direct parents as ``[{"id", "relation"}...]`` (a fusion's in slot order; a batch
+    item's with ``position`` and ``batch``): ``history --json``'s ``parents``."""
+    links = store.records.parents_of([r.id for r in recs])
+    return {rid: [link.as_json() for link in found] for rid, found in links.items()}
 
 
 def _emulator(args: argparse.Namespace, lang: str) -> int:
@@ -315,6 +325,9 @@ def _download(args: argparse.Namespace, lang: str) -> int:
 def _resume(args: argparse.Namespace, lang: str) -> int:
     from ..generation import ImageService
 
+    if getattr(args, "batch_id", None):
+        return cli_batch.resume(args, lang, _backend, Progress)
+
     def show(ev) -> None:  # service.Event
         if ev.error:
             print(ev.error.text(lang), file=sys.stderr)
@@ -324,6 +337,7 @@ def _resume(args: argparse.Namespace, lang: str) -> int:
         recs = svc.resume_pending(on_event=show)
         if not recs and not svc.store.pending():
             tell(lang, "cli.resume_nothing")
+        cli_batch.tell_unfinished(svc, lang)
     for r in recs:
         print(r.file)
     return 0
@@ -339,6 +353,8 @@ def _dispatch(args: argparse.Namespace, lang: str) -> int:
         return _history(args, lang)
     if args.command == "resume":
         return _resume(args, lang)
+    if args.command in cli_batch.COMMANDS:
+        return cli_batch.run(args, lang, _backend, Progress)
     if args.command == "spend":
         return cli_spend.spend(args, lang)
     if args.command == "models":

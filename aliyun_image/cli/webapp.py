@@ -129,13 +129,8 @@ def main(argv: list[str] | None = None) -> int:
                       max_upload_mb=upload_mb, disk_budget_mb=args.disk_budget_mb,
                       max_sessions=args.max_sessions, retry_interval=args.retry_interval,
                       settings_overrides={k: v for k, v in cli_spend.overrides(args).items() if v is not None})
-    if opts.hosted:
-        data = Path(args.data_dir or os.environ.get("ALIYUN_IMAGE_DATA_DIR") or "outputs").resolve()
-        if not data.is_relative_to(Path.cwd().resolve()):
-            # Outside the working dir Gradio could only return results via allowed_paths, which would
-            # serve every visitor's files to anyone who guesses a path.
-            print(t(lang, "cli.app.hosted_data_dir", path=data), file=sys.stderr)
-            return 2
+    # Hosted results may live outside the working dir (a Space's /data): Gradio copies them into its
+    # cache from there, and its file route is closed to that folder (ui.layout.launch_kwargs, HttpGuard).
     try:
         ctx = AppContext.start(opts)
     except AliyunImageError as exc:

@@ -1,5 +1,6 @@
 """The use cases: generate, edit and fuse a validated job into downloaded, stored results
-(:class:`ImageService`), the downloads, and what a finished run says (:mod:`.outcome`).
+(:class:`ImageService`), the downloads, and what a finished run says (:mod:`.outcome`); batches of
+many requests, planned, priced and resumable (:mod:`.batch`), and the X/Y grid (:mod:`.grid`).
 """
 
 from __future__ import annotations
@@ -7,9 +8,17 @@ from __future__ import annotations
 from .downloads import verify_image
 from .outcome import Outcome, escape_md, note_text, page_summary, rewrite_table, terminal_summary
 from .service import Batch, Event, ImageService
+from . import batch, grid
+from .batch import Axis, BatchOutcome, BatchSpec, Plan
 
 __all__ = [
+    "Axis",
     "Batch",
+    "BatchOutcome",
+    "BatchSpec",
+    "Plan",
+    "batch",
+    "grid",
     "Event",
     "ImageService",
     "Outcome",

@@ -14,6 +14,18 @@ from ..storage import InputStore, keep_job_inputs
 from ..jobs import Job
 
 
+@dataclass(frozen=True)
+class BatchPart:
+    """A run that is one request of a stored batch (:mod:`.batch`): the batch's id (every result
+    carries it), the ``idx`` of the request's first image among the batch's images, and what to do
+    just before the request goes out (the batch writes "sent" to disk then: after a crash, a unit
+    that may have been billed is never sent again)."""
+
+    batch_id: str
+    idx: int
+    on_send: Callable[[], None]
+
+
 class Inline:
     """Stands in for a thread pool when there is one download: runs it right away."""
 
@@ -38,6 +50,15 @@ class RunContext:
     settle: Callable[[], None] | None = None  # one image's share of the run's budget hold goes
     kept: bool = False  # the job's input images are kept (see keep_inputs)
     keep_lock: threading.Lock = field(default_factory=threading.Lock)
+    part_of: BatchPart | None = None  # one request of a stored batch
+    _parents: list[dict] | None = None  # the results' lineage, found once (see parents_once)
+
+    def sending(self, retry_throttled: bool) -> bool:
+        """Called in the scheduler's slot right before the HTTP request (again after a 429, which
+        was not billed): tells a batch its unit is going out. Returns ``retry_throttled`` as is."""
+        if self.part_of is not None:
+            self.part_of.on_send()
+        return retry_throttled
 
     def keep_inputs(self, inputs: InputStore) -> None:
         """Keep the job's input images, once per run, when the service has made something: a run
@@ -46,3 +67,11 @@ class RunContext:
             if not self.kept:
                 keep_job_inputs(inputs, self.job.images, self.owner)
                 self.kept = True
+
+    def parents_once(self, find: Callable[[], list[dict]]) -> list[dict]:
+        """The lineage every result of the run carries (``find()``: :func:`.lineage.job_parents`), looked for
+        once, when the first result is recorded (reading the inputs' stored files costs a little)."""
+        with self.keep_lock:
+            if self._parents is None:
+                self._parents = find()
+            return self._parents

@@ -46,11 +46,12 @@ from ..errors import (
     unexpected,
 )
 from ..i18n import Message, msg
-from ..jobs import Job, build_job, check_offered
+from ..jobs import Job, Parent, build_job, check_offered, merge_parents
 from ..storage import Journaled
 from ..dashscope import image_refs
 from ..storage import InputStore
-from .run_context import Inline, RunContext
+from .run_context import BatchPart, Inline, RunContext
+from .lineage import job_parents, resolve_refs
 from ..enums import Endpoint, EventKind, Status, Task
 from ..images.pngtext import PngTextWriter
 from ..storage import saved_later, storage_error
@@ -106,6 +107,7 @@ class JobOptions(TypedDict, total=False):
     use_async: bool  # the async task API (models that have it)
     extend_mode: str | None  # prompt_extend_mode "direct" / "agent" (models that take it); None: not sent
     thinking: bool | None  # enable_thinking (models that take it; acts with rewriting on); None: not sent
+    parents: Sequence[Parent]  # the stored results this run comes from (a variation's source...): its lineage
 
 
 def reply_params(gen: Generation | None) -> dict[str, Any]:
@@ -131,10 +133,14 @@ class ImageService:
         self.inputs = InputStore(self.store.root, fsync=settings.fsync)  # kept input images (for reuse)
 
     # --- public use cases -------------------------------------------------------------------------
-    def plan(self, task: str, prompt: str | None, images: Sequence[Any] = (),
+    def plan(self, task: str, prompt: str | None, images: Sequence[Any] = (), owner: str | None = None,
              **options: Unpack[JobOptions]) -> Job:
-        """Validate a request without calling the API (raises ValidationError)."""
+        """Validate a request without calling the API (raises ValidationError). An image written ``#12`` is
+        stored result 12 (``owner``'s; hosted, none without an owner), recorded as the results' parent."""
         h = self.settings.hosting
+        images, named = resolve_refs(self.store, task, images, owner, h.hosted)
+        if named:
+            options["parents"] = merge_parents(options.get("parents", ()), named)
         image_options = {"allow_local_paths": not h.hosted or bool(h.input_dirs),
                          "allowed_dirs": list(h.input_dirs) or None,
                          "allow_private_urls": not h.hosted}
@@ -153,7 +159,7 @@ class ImageService:
              owner: str | None = None, on_event: Callable[[Event], None] | None = None,
              cancel: threading.Event | None = None, **options: Unpack[JobOptions]) -> Batch:
         """Edit 1-3 images (URL, oss://, path, bytes or PIL) following ``instruction``."""
-        job = self.plan(Task.EDIT, instruction, images, **options)
+        job = self.plan(Task.EDIT, instruction, images, owner, **options)
         return self.run(job, api_key=api_key, owner=owner, on_event=on_event, cancel=cancel)
 
     def fuse(self, images: Sequence[Any], instruction: str, *, api_key: str | None = None,
@@ -161,7 +167,7 @@ class ImageService:
              cancel: threading.Event | None = None, **options: Unpack[JobOptions]) -> Batch:
         """Fuse 2-3 ordered images (slots 1-3, up to 10 where the model takes them) following
         ``instruction``; an instruction naming an image not given is refused before sending."""
-        job = self.plan(Task.FUSE, instruction, images, **options)
+        job = self.plan(Task.FUSE, instruction, images, owner, **options)
         return self.run(job, api_key=api_key, owner=owner, on_event=on_event, cancel=cancel)
 
     def start(self, job: Job, on_event: Callable[[Event], None], *, api_key: str | None = None,
@@ -208,22 +214,27 @@ class ImageService:
 
     def run(self, job: Job, *, api_key: str | None = None, owner: str | None = None,
             on_event: Callable[[Event], None] | None = None,
-            cancel: threading.Event | None = None) -> Batch:
+            cancel: threading.Event | None = None, part_of: BatchPart | None = None) -> Batch:
         """Execute a validated job (see :meth:`_run`) within the budget: a run whose estimate would
-        cross the daily or monthly budget is refused before any request (ValidationError)."""
+        cross the daily or monthly budget is refused before any request (ValidationError).
+
+        ``part_of``: the job is one request of a stored batch (:mod:`.batch`): its results carry the
+        batch's id and their place in it, and the batch hears just before the request goes out."""
         key = require_key(api_key or self.settings.api_key, self.settings)
         if not self.store.files.journal.ensure():  # no room to keep what the run would pay for: send nothing
             raise self.store.files.disk_full_error()
         token = billing.hold_run(self.store, self.settings, job, key, owner)
         try:
             return self._run(job, api_key=key, owner=owner, on_event=on_event, cancel=cancel,
-                             settle=lambda: billing.settle_one(self.store, self.settings, job, token))
+                             settle=lambda: billing.settle_one(self.store, self.settings, job, token),
+                             part_of=part_of)
         finally:
             budget.release(self.store, token)
 
     def _run(self, job: Job, *, api_key: str | None = None, owner: str | None = None,
              on_event: Callable[[Event], None] | None = None,
-             cancel: threading.Event | None = None, settle: Callable[[], None] | None = None) -> Batch:
+             cancel: threading.Event | None = None, settle: Callable[[], None] | None = None,
+             part_of: BatchPart | None = None) -> Batch:
         """Execute a validated job: requests (concurrently when fanning out), downloads, storing.
 
         Partial success is normal: the batch keeps every stored result and every failure.
@@ -234,7 +245,7 @@ class ImageService:
         key = require_key(api_key or self.settings.api_key, self.settings)
         emit = on_event or (lambda ev: None)
         batch = Batch(job, notes=list(job.notes))
-        batch_id = uuid.uuid4().hex[:12]
+        batch_id = part_of.batch_id if part_of is not None else uuid.uuid4().hex[:12]
         lock = threading.Lock()
         refs = image_refs(self.settings, self.client, job, key,
                           lambda: emit(Event(EventKind.STATUS, text=msg("run.uploading"))))
@@ -257,13 +268,15 @@ class ImageService:
         if job.requests == 1 and job.per_request == 1:
             # One request, one image (the common case): nothing to overlap, so no thread pools;
             # creating and joining two pools per call was most of our overhead over a bare client.
-            ctx = RunContext(job, refs, uses_oss, key, owner, batch_id, Inline(), record, cancel, settle)
+            ctx = RunContext(job, refs, uses_oss, key, owner, batch_id, Inline(), record, cancel, settle,
+                             part_of=part_of)
             self._one_request(ctx, 0, job.seeds[0])
             return batch
         parallel = self.settings.concurrency.max_parallel
         req_pool = ThreadPoolExecutor(max(1, min(parallel, job.requests)), thread_name_prefix="aliyun-image-req")
         dl_pool = ThreadPoolExecutor(max(2, parallel * 2), thread_name_prefix="aliyun-image-dl")
-        ctx = RunContext(job, refs, uses_oss, key, owner, batch_id, dl_pool, record, cancel, settle)
+        ctx = RunContext(job, refs, uses_oss, key, owner, batch_id, dl_pool, record, cancel, settle,
+                         part_of=part_of)
         try:
             futures = [req_pool.submit(self._one_request, ctx, i, seed) for i, seed in enumerate(job.seeds)]
             for i, f in enumerate(futures):
@@ -285,12 +298,16 @@ class ImageService:
                     request_id: str = "", extra_params: dict | None = None) -> NewResult:
         job = ctx.job
         ctx.keep_inputs(self.inputs)  # now that the service made something (see RunContext)
+        if ctx.part_of is not None:  # its place among the batch's images (a batch shares one batch_id)
+            idx += ctx.part_of.idx
         return NewResult(batch_id=ctx.batch_id, idx=idx, task=job.task, model=job.model, prompt=job.prompt,
                          negative=job.negative, params={**job.params(), **(extra_params or {}), **reply_params(gen)},
                          seed=seed,
                          inputs=job.input_refs(), request_id=gen.request_id if gen else request_id,
                          usage=gen.usage if gen else {}, actual_prompt=gen.actual_prompt if gen else None,
                          url=url, url_expires=url_expiry(url) if url else None, owner=ctx.owner,
+                         parents=ctx.parents_once(lambda: job_parents(self.store, job, ctx.owner,
+                                                                      self.settings.hosting.hosted)),
                          # the first image of a request carries the request's input image fee
                          **billing.billed_fields(self.settings, job, ctx.key, gen.usage if gen else None,
                                                  first=idx % max(1, job.per_request) == 0))
@@ -302,14 +319,14 @@ class ImageService:
             if ctx.cancel is not None and ctx.cancel.is_set():
                 raise cancelled()
             if job.endpoint == Endpoint.ASYNC:
-                rid = self._scheduled(ctx, lambda retry: self._one_task(ctx, i, seed, retry))
+                rid = self._scheduled(ctx, lambda retry: self._one_task(ctx, i, seed, ctx.sending(retry)))
                 with self._lock:  # from here on the run downloads it: resume leaves it alone
                     self._downloading.add(rid)
                 ctx.dl_pool.submit(self._download_and_record, rid, ctx.record)
                 return
             body = protocol.sync_body(job, seed, ctx.refs)
             reply = self._scheduled(ctx, lambda retry: self.client.generate(
-                ctx.key, body, oss_resolve=ctx.uses_oss, cancel=ctx.cancel, retry_throttled=retry))
+                ctx.key, body, oss_resolve=ctx.uses_oss, cancel=ctx.cancel, retry_throttled=ctx.sending(retry)))
             gen = protocol.parse_generation(reply)
         except AliyunImageError as exc:
             if job.endpoint != Endpoint.ASYNC:  # _one_task records its own
@@ -510,12 +527,27 @@ class ImageService:
             with self._lock:
                 self._unrecorded.extend(keep)
 
-    def _collect_task(self, rec: Record) -> bool:
+    def collect(self, rid: int, *, api_key: str | None = None) -> Record | None:
+        """Finish one recorded result if it can be finished now: download it while its URL lives, or
+        poll its async task by id (with ``api_key``, else the settings' key) and then download it.
+        Never sends a generation request. None while it cannot (the task still runs, no key) or
+        when the row failed or expired."""
+        rec = self.store.get(rid)
+        if rec is None or rec.status == Status.DONE:
+            return rec
+        if rec.status != Status.PENDING:
+            return None
+        if not rec.url and not self._collect_task(rec, api_key):
+            return None
+        return self.fetch(rid)
+
+    def _collect_task(self, rec: Record, api_key: str | None = None) -> bool:
         """Poll a recorded async task once; True when its result URL is now known."""
         task_id = rec.params.get("task_id")
-        if not task_id or not self.settings.api_key:
+        key = api_key or self.settings.api_key
+        if not task_id or not key:
             return False
-        state = protocol.parse_task(self.client.get_task(self.settings.api_key, str(task_id)))
+        state = protocol.parse_task(self.client.get_task(key, str(task_id)))
         if state.generation is not None:
             self._set_url(rec.id, state.generation)
             return True

@@ -23,7 +23,8 @@ Layout (each module has one job; imports only go down this list, never up):
 * :mod:`.pipeline` - the Pillow pipeline: identify, check, plan, decode, pass through or
   re-encode; :mod:`.encode` - colour modes and the encoder that keeps an image under the limit;
 * :mod:`.messages` - every error and note, as keys of the message catalogue (``image.*``);
-* :mod:`.prepared` - :class:`PreparedImage`; :mod:`.options` - limits, options and labels.
+* :mod:`.prepared` - :class:`PreparedImage`; :mod:`.options` - limits, options and labels;
+* :mod:`.grid` - the X/Y grid image of results (labels, recipe in its PNG text), not an input.
 """
 
 from __future__ import annotations

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from .estimate import estimate, estimate_for, money_text
 from .ledger import record_cost, record_cost_text
-from .quota import HourlyQuota, Reservation, payer_id
+from .quota import HourlyQuota, Payers, Reservation, payer_id
 
 __all__ = [
     "HourlyQuota",
+    "Payers",
     "Reservation",
     "estimate",
     "estimate_for",

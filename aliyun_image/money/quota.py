@@ -7,6 +7,11 @@ Two budgets exist in hosted mode, each per visitor and for the whole demo per ro
 
 Visitors who bring their own key are not limited here (their bill, their limits).
 
+Each budget counts per visitor (the store owner of a visitor's cookie or page session) and per
+client address (:class:`Payers`): a new cookie starts a new gallery but not a new budget, because
+its address has used its share (``address_share`` visitors' worth, so an office behind one address
+is not shut out by one colleague).
+
 Counting is exact in the host's favour: images are reserved before a run, and when it ends
 the reservation is settled against what may have been billed (stored images, plus images whose
 outcome is unknown or whose download failed), never against what was merely shown.
@@ -19,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from math import ceil
 
 from ..enums import Payer
 from ..errors import AliyunImageError, ValidationError, may_be_billed
@@ -27,7 +33,21 @@ from ..i18n import Message, msg
 WINDOW = 3600.0
 # The refusal's words are the catalogue's money.quota_left.<kind>_<who> (kind: host or offline;
 # who: session or demo) while some images are left, with {limit} and {left}, else
-# money.quota.<kind>_<who> with {limit}, {left} and {wait} filled in.
+# money.quota.<kind>_<who> with {limit}, {left} and {wait} filled in. A client address's share has
+# its own table: money.quota_address.<kind>_left / <kind>.
+
+
+@dataclass(frozen=True)
+class Payers:
+    """Who one run counts against: the ``visitor`` (a store owner, or ``ip:<address>`` for a caller
+    with neither cookie nor session) and the client ``address`` (None: not known)."""
+
+    visitor: str
+    address: str | None = None
+
+
+def _payers(who: str | Payers) -> Payers:
+    return who if isinstance(who, Payers) else Payers(who)
 
 
 class HourlyQuota:
@@ -36,9 +56,12 @@ class HourlyQuota:
     ``kind`` (:attr:`Payer.HOST` or :attr:`Payer.OFFLINE`) picks the wording of the refusal.
     """
 
-    def __init__(self, per_session: int, total: int, clock=time.monotonic, kind: Payer = Payer.HOST):
+    def __init__(self, per_session: int, total: int, clock=time.monotonic, kind: Payer = Payer.HOST,
+                 address_share: float = 4.0):
         self.per_session = per_session
         self.total = total
+        # A client address may use this many visitors' worth (0 when visitors are unlimited).
+        self.per_address = ceil(per_session * max(1.0, address_share))
         self.kind = kind
         self._clock = clock
         self._lock = threading.Lock()
@@ -54,62 +77,82 @@ class HourlyQuota:
         for who in [w for w, q in self._by.items() if not q or q[-1] <= now - WINDOW]:
             del self._by[who]
 
-    def _refusal(self, session: str, n: int, now: float) -> Message | None:
-        """Why ``n`` more images for ``session`` would cross a limit (the caller holds the lock)."""
-        mine = self._by.get(session, deque())
-        self._trim(mine, now)
-        self._trim(self._all, now)
-        for q, limit, who in ((mine, self.per_session, "session"), (self._all, self.total, "demo")):
+    def _queues(self, who: Payers) -> list[tuple[str, int, str]]:
+        """(counter key, limit, wording) of each limit ``who`` counts against."""
+        out = [(who.visitor, self.per_session, "session")]
+        if who.address is not None:
+            out.append(("addr:" + who.address, self.per_address, "address"))
+        return out
+
+    def _refusal(self, who: Payers, n: int, now: float) -> Message | None:
+        """Why ``n`` more images for ``who`` would cross a limit (the caller holds the lock)."""
+        checks = [(self._by.get(key, deque()), limit, kind) for key, limit, kind in self._queues(who)]
+        checks.append((self._all, self.total, "demo"))
+        for q, limit, kind in checks:
+            self._trim(q, now)
             if limit and len(q) + n > limit:
                 left = max(0, limit - len(q))
                 if left:  # a smaller run fits now: say how small, not when to come back
-                    return msg(f"money.quota_left.{self.kind}_{who}", limit=limit, left=left)
+                    if kind == "address":
+                        return msg(f"money.quota_address.{self.kind}_left", limit=limit, left=left)
+                    return msg(f"money.quota_left.{self.kind}_{kind}", limit=limit, left=left)
                 wait = int((q[0] + WINDOW - now) // 60) + 1 if q else 60
-                return msg(f"money.quota.{self.kind}_{who}", limit=limit, left=left, wait=wait)
+                if kind == "address":
+                    return msg(f"money.quota_address.{self.kind}", limit=limit, left=left, wait=wait)
+                return msg(f"money.quota.{self.kind}_{kind}", limit=limit, left=left, wait=wait)
         return None
 
-    def refusal(self, session: str, n: int) -> Message | None:
-        """Why :meth:`take` would refuse ``n`` images for ``session`` now, or None (nothing is
+    def refusal(self, who: str | Payers, n: int) -> Message | None:
+        """Why :meth:`take` would refuse ``n`` images for ``who`` now, or None (nothing is
         reserved: the page's cost line warns with it before a run)."""
         with self._lock:
-            return self._refusal(session, max(1, int(n)), self._clock())
+            return self._refusal(_payers(who), max(1, int(n)), self._clock())
 
-    def take(self, session: str, n: int) -> None:
-        """Reserve ``n`` images for ``session`` or raise ValidationError saying how many are left,
-        or, with none left, when to retry."""
+    def take(self, who: str | Payers, n: int) -> None:
+        """Reserve ``n`` images for ``who`` (visitor and address) or raise ValidationError saying
+        how many are left, or, with none left, when to retry."""
+        payers = _payers(who)
         with self._lock:
             now = self._clock()
             if len(self._by) > 1000:
                 self._forget_idle(now)
-            refused = self._refusal(session, n, now)
+            refused = self._refusal(payers, n, now)
             if refused is not None:
                 raise ValidationError(refused, code="Quota.Exceeded")
-            mine = self._by.setdefault(session, deque())
-            mine.extend([now] * n)
-            self._all.extend([now] * n)
+            self._count(payers, [now] * n)
 
-    def settle(self, session: str, reserved: int, spent: int) -> None:
+    def _count(self, who: Payers, stamps: list[float]) -> None:
+        for key, _, _ in self._queues(who):
+            self._by.setdefault(key, deque()).extend(stamps)
+        self._all.extend(stamps)
+
+    def settle(self, who: str | Payers, reserved: int, spent: int) -> None:
         """A run that reserved ``reserved`` images ended having spent ``spent`` (what may have been
         billed): give back the rest, or count the extra when the service sent more than asked."""
+        payers = _payers(who)
         if spent < reserved:
-            self._give_back(session, reserved - spent)
+            self._give_back(payers, reserved - spent)
         elif spent > reserved:
             with self._lock:
-                now = self._clock()
-                extra = [now] * (spent - reserved)
-                self._by.setdefault(session, deque()).extend(extra)
-                self._all.extend(extra)
+                self._count(payers, [self._clock()] * (spent - reserved))
 
-    def _give_back(self, session: str, n: int) -> None:
+    def _give_back(self, who: Payers, n: int) -> None:
         with self._lock:
-            for q in (self._by.get(session, deque()), self._all):
+            for q in [self._by.get(key, deque()) for key, _, _ in self._queues(who)] + [self._all]:
                 for _ in range(min(n, len(q))):
                     q.pop()
 
-    def used(self, session: str) -> int:
-        """Images ``session`` used in the last hour."""
+    def used(self, who: str | Payers) -> int:
+        """Images ``who`` (a visitor) used in the last hour."""
         with self._lock:
-            q = self._by.get(session, deque())
+            q = self._by.get(_payers(who).visitor, deque())
+            self._trim(q, self._clock())
+            return len(q)
+
+    def used_by_address(self, address: str) -> int:
+        """Images the client ``address`` used in the last hour (all its visitors)."""
+        with self._lock:
+            q = self._by.get("addr:" + address, deque())
             self._trim(q, self._clock())
             return len(q)
 
@@ -120,13 +163,12 @@ class HourlyQuota:
             return len(self._all)
 
 
-def payer_id(session: str | None, owner: str | None, client_host: str | None) -> str:
-    """Who a per-visitor hourly limit counts against: the session (its store owner when there is
-    one), or for a call without a session (each gets a fresh owner) the client's address, so new
-    calls do not mean a new budget."""
-    if session:
-        return owner or session
-    return "ip:" + (client_host or "unknown")
+def payer_id(owner: str | None, client_host: str | None) -> Payers:
+    """Who a run's hourly limits count against: the visitor's stable ``owner`` (from their cookie
+    or page session), or for a call with neither (each gets a fresh owner) the client's address,
+    so new calls do not mean a new budget; and in every case the client's address."""
+    host = client_host or "unknown"
+    return Payers(owner or "ip:" + host, host)
 
 
 def spent(stored: int, failures: Sequence[AliyunImageError]) -> int:
@@ -140,11 +182,11 @@ class Reservation:
     key, or local mode) it only remembers the size of the run."""
 
     quota: HourlyQuota | None
-    payer: str
+    payer: str | Payers
     n: int
 
     @classmethod
-    def take(cls, quota: HourlyQuota | None, payer: str, n: int) -> Reservation:
+    def take(cls, quota: HourlyQuota | None, payer: str | Payers, n: int) -> Reservation:
         """Reserve ``n`` images for ``payer``, or raise ValidationError saying when to retry."""
         if quota is not None:
             quota.take(payer, n)

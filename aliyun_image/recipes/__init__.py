@@ -4,7 +4,7 @@ result's parameters and variations with fresh seeds.
 
 from __future__ import annotations
 
-from .read import read_png_recipe
+from .read import read_png_recipe, recipe_origin
 from .recipe import png_texts
 from .reuse import ReusePlan, reuse_values
 from .variations import variation_request
@@ -13,6 +13,7 @@ __all__ = [
     "ReusePlan",
     "png_texts",
     "read_png_recipe",
+    "recipe_origin",
     "reuse_values",
     "variation_request",
 ]

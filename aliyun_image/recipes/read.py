@@ -113,6 +113,22 @@ def read_png_recipe(source: str | Path | bytes) -> PngRecipe:
     raise _bad("recipe_none")
 
 
+def recipe_origin(data: bytes) -> tuple[int | None, str] | None:
+    """Which stored result a PNG says it is: ``(id, request_id)`` from this app's recipe chunk (``id`` None in
+    files written before ids were), or None when the bytes carry no recipe of ours. A claim only: the caller
+    checks it against the store (the file's digest, the owner) before believing it."""
+    try:
+        raw = json.loads(_texts(data).get("aliyun-image", ""))
+    except (ValidationError, ValueError):
+        return None
+    if not isinstance(raw, dict) or raw.get("generator") != "aliyun-image":
+        return None
+    rid = raw.get("id")
+    request_id = raw.get("request_id")
+    return (rid if isinstance(rid, int) and not isinstance(rid, bool) and rid > 0 else None,
+            request_id[:200] if isinstance(request_id, str) else "")
+
+
 # --- checking untrusted values ----------------------------------------------------------------------
 def _text(value: Any, limit: int = 8000) -> str:
     return value[:limit] if isinstance(value, str) else ""

@@ -29,5 +29,6 @@ def png_texts(rec: Record) -> dict[str, str]:
               "negative_prompt": rec.negative, "seed": rec.seed, "parameters": rec.params, "inputs": rec.inputs,
               "request_id": rec.request_id, "actual_prompt": rec.actual_prompt,
               "rewrite_status": rec.params.get("rewrite_status"), "region": rec.region,
-              "unit_price": rec.price, "currency": rec.currency, "generator": "aliyun-image"}
+              "unit_price": rec.price, "currency": rec.currency, "generator": "aliyun-image",
+              "id": rec.id}  # which stored result it is: an edit of this very file records it (lineage)
     return {"parameters": text, "aliyun-image": json.dumps(recipe, ensure_ascii=False)}

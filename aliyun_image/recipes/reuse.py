@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .. import catalog
+from ..enums import Task
 from ..jobs import MAX_FANOUT
 
 # The controls "Reuse parameters" may fill, per panel (= the task a result came from).
@@ -104,7 +105,9 @@ def reuse_values(rec: Reusable, files: Sequence[Path | None] = ()) -> ReusePlan:
     }
     images, restored = _image_values(rec, files)
     values.update(images)
-    return ReusePlan(rec.task, values, inputs=len(rec.inputs), restored=restored)
+    # A result of another task (an X/Y grid) is reused in text-to-image, the panel of its prompt.
+    panel = rec.task if rec.task in {t.value for t in Task} else Task.T2I
+    return ReusePlan(panel, values, inputs=len(rec.inputs), restored=restored)
 
 
 def _n_value(spec: catalog.ModelSpec | None, n: Any) -> int:

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..enums import Relation
 from ..errors import ValidationError
+from ..jobs import Parent
 from ..i18n import msg
 from ..storage import Record
 
@@ -61,6 +63,7 @@ def variation_request(rec: Record, kept: Sequence[Path | None] = (), n: int | No
         "model": rec.model, "n": int(n) if n else int(p.get("n") or 1), "seed": -1,
         "size": p.get("size") or None, "negative": rec.negative or "",
         "prompt_extend": bool(p.get("prompt_extend")), "watermark": bool(p.get("watermark")),
+        "parents": [Parent(rec.id, Relation.VARIATION)],  # its lineage: "variation of #7"
     }
     # The rewriting's own options, where the run sent them (3.0 and 2.1 models).
     for option, param in (("extend_mode", "prompt_extend_mode"), ("thinking", "enable_thinking")):

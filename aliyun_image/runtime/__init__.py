@@ -5,12 +5,13 @@ offline demo), the offline backend and the hosted quotas, built in one place.
 from __future__ import annotations
 
 from .backends import backend_settings
-from .context import AppContext, AppOptions, Route, gradio_upload_dir
+from .context import AppContext, AppOptions, Route, Visitor, gradio_upload_dir
 
 __all__ = [
     "AppContext",
     "AppOptions",
     "Route",
+    "Visitor",
     "backend_settings",
     "gradio_upload_dir",
 ]

@@ -13,14 +13,25 @@ Keys are never stored here: a visitor's key arrives with each call (in a request
 as a component value) and leaves with it.
 
 In hosted mode each visitor is an *owner*: their results are reachable only through the
-:class:`~aliyun_image.storage.gallery.Gallery` of that owner. A call without a session gets an owner of
-its own that nobody else can name.
+:class:`~aliyun_image.storage.gallery.Gallery` of that owner. Who the owner is (:meth:`AppContext.owner_of`):
+
+- a visitor with the app's cookie (set on the page load, see ``ui/http_guard.py``): an id derived
+  from the cookie with a server secret, so a reload, another tab or a restart keeps the gallery,
+  kept inputs, trash, spend and hourly quota, and the database never holds the cookie itself;
+- without the cookie, the page session (Gradio's session hash), as before: a client such as
+  ``gradio_client`` keeps one gallery per ``Client``;
+- a call with neither gets an owner of its own that nobody else can name.
+
+Owners of both kinds are derived under different labels, so a session hash can never name a
+cookie's owner. Runs and results are found by owner (:meth:`AppContext.owner_of`), which is what
+lets a later "runs that outlive the page" find a visitor's runs after a reload.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -33,9 +44,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .backends import OfflineBackend
-from ..config import OFFLINE_KEY, Settings
+from ..config import ENV_VISITOR_SECRET, OFFLINE_KEY, Settings
 from ..enums import Payer
-from ..money import HourlyQuota
+from ..money import HourlyQuota, Payers, payer_id
 from ..generation import ImageService
 from ..storage import Gallery
 from ..storage import ResultStore
@@ -77,6 +88,19 @@ class Route:
     kind: Payer  # OWN | HOST | OFFLINE
 
 
+@dataclass(frozen=True)
+class Visitor:
+    """Who is calling, as far as the request tells: the app's visitor cookie (``token``, checked
+    well-formed, never stored), the page session (``session``) and the client ``address``."""
+
+    token: str | None = None
+    session: str | None = None
+    address: str | None = None
+
+
+SECRET_FILE = ".visitor-secret"  # in the data dir: owners stay the same across restarts
+
+
 def gradio_upload_dir() -> Path:
     """Where Gradio keeps uploads (hosted mode accepts local inputs only from there)."""
     return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio").resolve()
@@ -99,8 +123,11 @@ class AppContext:
             self.offline = OfflineBackend()
             self.offline_service = ImageService(self.offline.settings(self.settings), store=self.store)
         self.live_service = ImageService(self.settings, store=self.store)
-        self.quota = HourlyQuota(opts.session_limit, opts.total_limit, kind=Payer.HOST)
-        self.demo_quota = HourlyQuota(opts.demo_session_limit, opts.demo_total_limit, kind=Payer.OFFLINE)
+        share = self.settings.hosting.address_share
+        self.quota = HourlyQuota(opts.session_limit, opts.total_limit, kind=Payer.HOST, address_share=share)
+        self.demo_quota = HourlyQuota(opts.demo_session_limit, opts.demo_total_limit, kind=Payer.OFFLINE,
+                                      address_share=share)
+        self._secret = _visitor_secret(Path(self.settings.data_dir)) if opts.hosted else b""
         self._stopping = threading.Event()
         self._housekeeping = threading.Lock()
         self._pruning = threading.Lock()
@@ -198,22 +225,40 @@ class AppContext:
         return Route(self.offline_service, OFFLINE_KEY, Payer.OFFLINE)
 
     def owner(self, session_hash: str | None) -> str | None:
-        """The store owner for a browser session: None locally (one shared gallery), an opaque
-        id derived from the session in hosted mode (each visitor sees only their own).
+        """The store owner for a page session without the visitor cookie (see :meth:`owner_of`)."""
+        return self.owner_of(Visitor(session=session_hash))
 
-        A hosted call without a session gets a fresh random owner: its results come back in the
-        reply, and no other caller (nor a later call) can reach them.
-        """
+    def owner_of(self, visitor: Visitor) -> str | None:
+        """The store owner of ``visitor``: None locally (one shared gallery); in hosted mode an
+        opaque id from their cookie, else from their page session, else a fresh random one (its
+        results come back in the reply, and no other caller, nor a later call, can reach them)."""
         if not self.opts.hosted:
             return None
-        if not session_hash:
-            return "call-" + secrets.token_hex(10)
-        raw = f"aliyun-image-owner:{session_hash}"
-        return hashlib.sha256(raw.encode()).hexdigest()[:24]
+        stable = self.stable_owner(visitor)
+        return stable if stable is not None else "call-" + secrets.token_hex(10)
+
+    def stable_owner(self, visitor: Visitor) -> str | None:
+        """The owner ``visitor`` keeps from call to call (cookie, else session), None without either."""
+        if visitor.token:
+            # Keyed with the server's secret: the database holds no value a cookie could be made from.
+            return hmac.new(self._secret, f"visitor:{visitor.token}".encode(), hashlib.sha256).hexdigest()[:24]
+        if visitor.session:
+            raw = f"aliyun-image-owner:{visitor.session}"
+            return hashlib.sha256(raw.encode()).hexdigest()[:24]
+        return None
+
+    def payers(self, visitor: Visitor) -> Payers:
+        """Whom a run of ``visitor`` counts against in the hourly quotas: their stable owner (or
+        their address without one) and their address."""
+        return payer_id(self.stable_owner(visitor), visitor.address)
 
     def gallery(self, session_hash: str | None) -> Gallery:
         """The results a session may see and change (all of them locally, its own when hosted)."""
-        return Gallery(self.store, self.owner(session_hash))
+        return self.gallery_of(Visitor(session=session_hash))
+
+    def gallery_of(self, visitor: Visitor) -> Gallery:
+        """The results ``visitor`` may see and change (all locally, their own when hosted)."""
+        return Gallery(self.store, self.owner_of(visitor))
 
     def close(self) -> None:
         """Stop housekeeping and the emulator, and close the store."""
@@ -224,3 +269,28 @@ class AppContext:
         if self.offline is not None:
             self.offline.close()
         self.store.close()
+
+
+def _visitor_secret(data_dir: Path) -> bytes:
+    """The key that turns visitor cookies into owners: ``ALIYUN_IMAGE_VISITOR_SECRET``, else a
+    random one kept in the data dir (readable by the app's user only), so that owners, and with
+    them galleries, survive a restart exactly as long as the results do."""
+    given = os.environ.get(ENV_VISITOR_SECRET, "").strip()
+    if given:
+        return given.encode()
+    path = data_dir / SECRET_FILE
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except (OSError, ValueError):
+        pass
+    made = secrets.token_bytes(32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(made.hex())
+    except FileExistsError:  # another process made it first: use theirs
+        return bytes.fromhex(path.read_text().strip())
+    except OSError:  # a read-only data dir: owners last as long as this process
+        log.warning("could not keep the visitor secret in the data dir; cookies end with this process")
+    return made

@@ -1,6 +1,6 @@
 """The data directory: the SQLite index of results (records: all SQL lives here) and their files, composed in
 the result store; the charges table, kept input images, the trash, one owner's view of the gallery, the disk
-reserve and the paid-result journal.
+reserve and the paid-result journal; stored batches and their units (:mod:`.batches`).
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from .diskspace import saved_later, storage_error
 from .gallery import Gallery
 from .inputs import InputStore, keep_job_inputs
 from .journal import Journaled
+from .batches import BatchBook, BatchRow, UnitRow
+from .lineage import Link
 from .charges import ChargeBook
 from .files import ResultFiles
 from .records import NewResult, Record, ResultRecords
@@ -16,17 +18,21 @@ from .store import ResultStore
 from .trash import KEEP_DAYS, Trash
 
 __all__ = [
+    "BatchBook",
+    "BatchRow",
     "ChargeBook",
     "Gallery",
     "InputStore",
     "Journaled",
     "KEEP_DAYS",
+    "Link",
     "NewResult",
     "Record",
     "ResultFiles",
     "ResultRecords",
     "ResultStore",
     "Trash",
+    "UnitRow",
     "keep_job_inputs",
     "saved_later",
     "storage_error",

@@ -15,6 +15,7 @@ from pathlib import Path
 from . import result_sets
 from .store import Record, ResultStore
 from .inputs import InputStore
+from .lineage import Link
 from ..enums import Status
 from .trash import Trash
 
@@ -96,3 +97,16 @@ class Gallery:
                  cap: int = result_sets.MATCH_ZIP_CAP) -> tuple[list[Record], int]:
         """The newest ``cap`` of the owner's results that match, and how many match."""
         return result_sets.matching(self.store, self.owner, query=query, task=task, model=model, cap=cap)
+
+    # --- lineage (see lineage.py: the owner rule holds at every step of a walk) ---------------------
+    def parents(self, rid: int) -> list[Link]:
+        """The direct parents of one of the owner's results (edit of #12, fusion of #3 + #5...), in slot order."""
+        return self.store.records.parents_of([rid], self.owner).get(rid, []) if self.get(rid) else []
+
+    def ancestors(self, rid: int) -> list[Link]:
+        """Everything the owner's result ``rid`` came from, nearest generation first."""
+        return self.store.records.ancestors(rid, self.owner) if self.get(rid) else []
+
+    def descendants(self, rid: int) -> list[Link]:
+        """Everything the owner made from their result ``rid``, nearest generation first."""
+        return self.store.records.descendants(rid, self.owner) if self.get(rid) else []

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import charges, search
+from . import charges, lineage, search
 from .charges import ChargeBook
+from .lineage import Link
 from .diskspace import storage_error
 from ..enums import Payer, Status
 
@@ -128,6 +129,8 @@ class NewResult:
     paid_by: str = Payer.CONFIGURED
     billed_as: str = ""  # usage.output_image_type ('' when the reply names none), for the ledger
     billed_inputs: int = 0  # input images billed with this image (its price includes their fee)
+    # Where it came from: jobs.Parent.as_dict() each (plain data: the journal keeps it as JSON), see lineage.py
+    parents: list[dict] = field(default_factory=list)
 
 
 # Where a new result's image will live, relative to the data directory: (id, prompt, when) -> path.
@@ -147,7 +150,7 @@ class ResultRecords:
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: atomic, durable at checkpoint
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(_SCHEMA + lineage.SCHEMA)  # lineage: a new table, no migration
             with self._tx():  # one process migrates; the others find it done
                 _migrate(self._db, self.schema_version())
                 # True: searches use the trigram index (False: this SQLite has no FTS5; they scan)
@@ -198,6 +201,7 @@ class ResultRecords:
                      error, it.owner, now, now, it.region, it.price, it.currency, it.paid_by))
                 rid = cur.lastrowid
                 assert rid is not None  # an INSERT always sets it
+                lineage.record(self._db, rid, it.owner, it.parents)  # with its row: never one without the other
                 if it.url:  # the service made this image: it is billed, in the same transaction
                     charges.bill_result(self._db, rid, now, it.billed_as, it.billed_inputs)
                 self._db.execute("UPDATE results SET path=? WHERE id=?", (path_for(rid, it.prompt, now), rid))
@@ -242,6 +246,7 @@ class ResultRecords:
         """Remove result ``rid``'s row; its charges stay (the money is spent) but no longer name it."""
         with self._lock, self._tx():
             self._db.execute("DELETE FROM results WHERE id=?", (rid,))
+            self._db.execute("DELETE FROM lineage WHERE child=?", (rid,))  # its children keep theirs (unseen)
             charges.forget_result(self._db, rid)
 
     @contextlib.contextmanager
@@ -357,6 +362,39 @@ class ResultRecords:
                                     "GROUP BY prompt ORDER BY MAX(created) DESC, MAX(id) DESC LIMIT ?",
                                     [task, Status.DONE, *args, max(1, int(limit))]).fetchall()
         return [r[0] for r in rows]
+
+
+    # --- lineage (lineage.py) -------------------------------------------------------------------
+    def parents_of(self, ids: list[int], owner: str | None = None) -> dict[int, list[Link]]:
+        """The direct parents of each of ``ids`` that ``owner`` may see (see :func:`.lineage.parents_of`)."""
+        with self._lock:
+            return lineage.parents_of(self._db, ids, owner)
+
+    def ancestors(self, rid: int, owner: str | None = None, depth: int = lineage.MAX_DEPTH) -> list[Link]:
+        """What ``rid`` came from, generation by generation, as ``owner`` may see it (none for a result that
+        is not theirs)."""
+        with self._lock:
+            return lineage.ancestors(self._db, rid, owner, depth) if self._visible(rid, owner) else []
+
+    def descendants(self, rid: int, owner: str | None = None, depth: int = lineage.MAX_DEPTH) -> list[Link]:
+        """What was made from ``rid``, generation by generation, as ``owner`` may see it."""
+        with self._lock:
+            return lineage.descendants(self._db, rid, owner, depth) if self._visible(rid, owner) else []
+
+    def by_request(self, request_id: str, owner: str | None = None, limit: int = 16) -> list[Record]:
+        """The stored results ``owner`` may see that a request with this id made (a recipe's origin, for files
+        written before recipes named their result id; a scan, done only for such a file)."""
+        if not request_id:
+            return []
+        extra, args = _owner_clause(owner)
+        with self._lock:
+            rows = self._db.execute(f"SELECT * FROM results WHERE request_id=?{extra} ORDER BY id LIMIT ?",
+                                    [request_id, *args, limit]).fetchall()
+        return [self._record(r) for r in rows]
+
+    def _visible(self, rid: int, owner: str | None) -> bool:
+        extra, args = _owner_clause(owner)
+        return self._db.execute(f"SELECT 1 FROM results WHERE id=?{extra}", [rid, *args]).fetchone() is not None
 
 
 def _migrate(db: sqlite3.Connection, version: int) -> None:

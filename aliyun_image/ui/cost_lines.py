@@ -24,7 +24,7 @@ from ..money import estimate_for, money_text
 from ..runtime import AppContext
 from ..storage import Record
 from .page_text import as_record_id, md
-from .request_info import caller_gallery, request_lang, request_session
+from .request_info import caller_gallery, request_lang, request_owner
 from .strings import t
 from .widgets import PRIVATE
 
@@ -164,7 +164,7 @@ def wire(demo: gr.Blocks, ctx: AppContext, panels: dict[str, Any], gallery: Any)
 
         def update(quality: str, model: str, n: float, extend: bool, key_typed: bool, request: gr.Request,
                    size: str | None = None, task: str = task, least: int = least) -> str:
-            owner = ctx.owner(request_session(request))
+            owner = request_owner(ctx, request)
             return cost_text(ctx, task, quality, model, n, extend, request_lang(request), owner, bool(key_typed),
                              size=size, inputs=least)
 
@@ -185,7 +185,7 @@ def wire(demo: gr.Blocks, ctx: AppContext, panels: dict[str, Any], gallery: Any)
             trigger(actions, act_inputs, act_outputs, **QUIET)
 
     def spend(request: gr.Request) -> str:
-        return spend_text(ctx, request_lang(request), ctx.owner(request_session(request)))
+        return spend_text(ctx, request_lang(request), request_owner(ctx, request))
 
     for trigger in (gallery.tab.select, gallery.refresh.click, demo.load):
         trigger(spend, None, gallery.spend, **QUIET)

@@ -23,13 +23,13 @@ from starlette.middleware import Middleware
 from .. import i18n
 from ..enums import Task
 from ..runtime import AppContext
-from .banner import banner_texts
+from .banner import banner_texts, wire_download_all
 from .cost_lines import wire as wire_cost
 from .form_assist import wire_slots, wire_templates
 from .fusion_slots import wire_extra_slots
 from .gallery_handlers import GalleryHandlers, ReuseTargets
 from .gallery_search import GallerySearch
-from .http_guard import HttpGuard
+from .http_guard import HttpGuard, VisitorCookie, trust_no_proxy_by_default
 from .key_check import KeyCheck
 from .locale_shim import LocaleShim
 from .model_controls import ModelControls
@@ -114,6 +114,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         f.search.wire(gallery, f.gallery.gallery_first_page)
         wire_cost(demo, ctx, {"t2i": t2i, "edit": edit, "fuse": fuse}, gallery)
         f.runs.wire_stop_state(demo, {Task.T2I: t2i, Task.EDIT: edit, Task.FUSE: fuse})
+        wire_download_all(header.banner, f.search)  # hosted: the visitor's own results as one zip
     # Queued events answer only through the queue: Gradio's direct /run/<name> route (open unless
     # on a Space) would skip every concurrency limit (runs, zips, key checks).
     demo.api_open = False
@@ -169,7 +170,14 @@ async def _lifespan(app: Any) -> AsyncIterator[None]:
 def launch_kwargs(ctx: AppContext) -> dict[str, Any]:
     """Arguments for ``demo.launch`` that every way of launching must use (safety settings)."""
     opts = ctx.opts
-    allowed = [] if opts.hosted else [str(Path(ctx.settings.data_dir).resolve())]
+    data = Path(ctx.settings.data_dir).resolve()
+    # Hosted results outside the working dir (a Space's /data) may be copied into Gradio's cache only
+    # if allowed; HttpGuard then closes the folder to Gradio's file route (closed_dirs).
+    allowed = [str(data)] if not opts.hosted or not data.is_relative_to(Path.cwd().resolve()) else []
+    h = ctx.settings.hosting
+    visitor = VisitorCookie(h.visitor_days, h.cookie_samesite, h.trusted_proxies) if opts.hosted else None
+    if opts.hosted:
+        trust_no_proxy_by_default()  # the client address is read by request_info, after the trusted proxies
     upload_max = int(opts.max_upload_mb * (1 << 20)) if opts.max_upload_mb > 0 else None
     kwargs: dict[str, Any] = {
         "i18n": page_i18n(ctx),
@@ -177,17 +185,20 @@ def launch_kwargs(ctx: AppContext) -> dict[str, Any]:
         "allowed_paths": allowed,
         "css_paths": [ASSETS / "style.css"],
         "css": toast_css(),
-        "head_paths": [ASSETS / "key_header.html", ASSETS / "shortcuts.html", ASSETS / "key_banner.html"],
+        "head_paths": [ASSETS / "key_header.html", ASSETS / "shortcuts.html", ASSETS / "key_banner.html",
+                       ASSETS / "phone_key_box.html"],
         "theme": gr.themes.Soft(),
         "footer_links": ["api", "gradio"],
         "show_error": True,
         "max_file_size": upload_max,
         # Deep links closed, request bodies capped (see http_guard.py); sessions without Gradio's copy of
         # the page, which only deep links read (see sessions.py).
-        # MCP calls stamped with their caller's address, and their tools' images given as images
-        # (see mcp_tools.py).
-        "app_kwargs": {"middleware": [Middleware(HttpGuard, upload_max=upload_max), Middleware(LocaleShim),
-                                      Middleware(McpPeer)],
+        # Hosted: the visitor cookie on page loads, and the results folder closed to file URLs.
+        # MCP calls stamped with the address they came from, and their tools' images given as
+        # images (see mcp_tools.py).
+        "app_kwargs": {"middleware": [Middleware(HttpGuard, upload_max=upload_max, visitor=visitor,
+                                                 closed_dirs=[data] if opts.hosted else []),
+                                      Middleware(LocaleShim), Middleware(McpPeer)],
                        "lifespan": _lifespan},
     }
     if opts.hosted:

@@ -18,7 +18,7 @@ from .. import catalog
 from ..catalog import EDIT, T2I
 from ..runtime import AppContext
 from .cost_lines import cost_line, spend_line
-from .banner import build_title_and_banner
+from .banner import BannerRow, build_title_and_banner
 from .fusion_slots import FIRST_EXTRA, build_extra_slots
 from .gallery_search import SelectWidgets, select_row
 from .result_actions import ActionWidgets, action_row, recent_box
@@ -42,11 +42,12 @@ class Header:
 
     check: gr.Button
     report: gr.Markdown
+    banner: BannerRow | None = None  # hosted: "download all" (banner.py)
 
 
 def build_header(ctx: AppContext) -> Header:
     """Title, the mode's banner, and the key box with its check button."""
-    build_title_and_banner(ctx)
+    banner = build_title_and_banner(ctx)
     # With --offline every call goes to the emulator, so a key box would only mislead.
     with gr.Accordion(I18N("key.box"), open=ctx.opts.hosted and not ctx.host_key, elem_id="key-box",
                       visible=not ctx.opts.offline):
@@ -56,7 +57,7 @@ def build_header(ctx: AppContext) -> Header:
                    value="", elem_id="api-key", max_lines=1)
         check = gr.Button(I18N("key.check"), size="sm", elem_id="key-check")
         report = gr.Markdown(elem_id="key-report")
-    return Header(check, report)
+    return Header(check, report, banner)
 
 
 # --- text to image --------------------------------------------------------------------------------

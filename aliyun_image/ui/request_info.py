@@ -1,5 +1,5 @@
-"""Who is calling: the request's language, its session (and the gallery it may see), its network
-address and the key header it carries."""
+"""Who is calling: the request's language, its session, its visitor cookie and network address (and
+so the gallery it may see and the quotas it draws from), and the key header it carries."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ from urllib.parse import unquote
 import gradio as gr
 
 from .. import i18n
-from ..runtime import AppContext
+from ..money import Payers
+from ..runtime import AppContext, Visitor
 from ..storage import Gallery
+from .http_guard import client_address, visitor_token
 from .mcp_tools import mcp_peer
 
 
@@ -36,7 +38,7 @@ def request_session(request: gr.Request | None) -> str | None:
     A call through the MCP bridge is session-less too: the bridge's one client (one hash) speaks
     for every MCP caller (see :mod:`.mcp_tools`).
     """
-    if mcp_peer(_headers(request)):
+    if mcp_peer(getattr(request, "headers", None)):
         return None
     found = getattr(request, "session_hash", None)
     try:
@@ -48,22 +50,33 @@ def request_session(request: gr.Request | None) -> str | None:
     return found
 
 
-def _headers(request: gr.Request | None) -> dict[str, str]:
-    try:
-        return dict(getattr(request, "headers", None) or {})
-    except (TypeError, ValueError):
-        return {}
-
-
-def client_host(request: gr.Request | None) -> str | None:
-    """The caller's network address, if the request carries one: for a call through the MCP
-    bridge, the address the MCP request came from (the bridge itself calls from 127.0.0.1)."""
-    peer = mcp_peer(_headers(request))
-    if peer:
-        return peer
+def client_host(request: gr.Request | None, trusted_proxies: int = 0) -> str | None:
+    """The caller's network address: the connection's peer, or behind ``trusted_proxies`` proxies
+    the address the outermost of them saw (see :func:`.http_guard.client_address`). For a call
+    through the MCP bridge the peer is the one the MCP request came from (the bridge itself calls
+    from 127.0.0.1, carrying that request's headers)."""
+    headers = getattr(request, "headers", None) or {}
     client = getattr(request, "client", None)
-    host = getattr(client, "host", None)
-    return str(host) if host else None
+    peer = mcp_peer(headers) or getattr(client, "host", None)
+    return client_address(headers.get("x-forwarded-for"), str(peer) if peer else None, trusted_proxies)
+
+
+def request_visitor(ctx: AppContext, request: gr.Request | None) -> Visitor:
+    """Who is calling: the app's visitor cookie (when well-formed), the page session and the client
+    address (after the proxies the host trusts, ``ALIYUN_IMAGE_TRUSTED_PROXIES``)."""
+    headers = getattr(request, "headers", None) or {}
+    return Visitor(token=visitor_token(headers.get("cookie")), session=request_session(request),
+                   address=client_host(request, ctx.settings.hosting.trusted_proxies))
+
+
+def request_owner(ctx: AppContext, request: gr.Request | None) -> str | None:
+    """The store owner of the caller (see :meth:`AppContext.owner_of`)."""
+    return ctx.owner_of(request_visitor(ctx, request))
+
+
+def request_payers(ctx: AppContext, request: gr.Request | None) -> Payers:
+    """Whom the caller's runs count against in the hourly quotas: visitor and address."""
+    return ctx.payers(request_visitor(ctx, request))
 
 
 def header_key(value: str | None) -> str | None:
@@ -76,4 +89,4 @@ def header_key(value: str | None) -> str | None:
 def caller_gallery(ctx: AppContext, request: gr.Request | None) -> Gallery:
     """The results the caller may see and change: in hosted mode their own only, whatever ids they
     send (see :meth:`AppContext.gallery`)."""
-    return ctx.gallery(request_session(request))
+    return ctx.gallery_of(request_visitor(ctx, request))

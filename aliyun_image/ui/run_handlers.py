@@ -30,13 +30,13 @@ import gradio as gr
 from ..errors import AliyunImageError, unexpected
 from ..jobs import Job
 from ..enums import Payer, Task
-from ..money import Reservation, payer_id
+from ..money import Payers, Reservation
 from ..generation import Outcome, page_summary
 from ..runtime import AppContext, Route
 from .cost_lines import run_cost_md
 from .endpoints import PARAMS, check_handler
 from .page_text import caption, error_md, event_text, gr_error, md, run_text, ui_error
-from .request_info import client_host, header_key, request_lang, request_session
+from .request_info import header_key, request_lang, request_owner, request_payers, request_session
 from .rewrite import RewriteMemo
 from .runs import Consumer, Run, RunRegistry
 from .endpoints import MODE_DEFAULT, THINKING_DEFAULT
@@ -113,7 +113,7 @@ class RunHandlers:
         self.rewrites = RewriteMemo()  # (session, task) -> how the last run's prompt was rewritten
 
     # --- the shared run loop ----------------------------------------------------------------------
-    def _plan(self, route: Route, payer: str, task: str, prompt: str, images: list,
+    def _plan(self, route: Route, payer: Payers, task: str, prompt: str, images: list,
               options: dict) -> tuple[Job, Reservation]:
         """The service's plan of the call and the images it reserves; raises AliyunImageError."""
         try:
@@ -153,9 +153,9 @@ class RunHandlers:
         lang = request_lang(request)
         route = self.ctx.route(header_key(api_key))
         session = request_session(request)
-        owner = self.ctx.owner(session)
+        owner = request_owner(self.ctx, request)  # the visitor's (cookie, else session): see AppContext.owner_of
         try:
-            job, reservation = self._plan(route, payer_id(session, owner, client_host(request)), task,
+            job, reservation = self._plan(route, request_payers(self.ctx, request), task,
                                           prompt, images, options)
         except AliyunImageError as err:
             yield [], error_md(err, lang)
