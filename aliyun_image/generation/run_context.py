@@ -38,6 +38,17 @@ class RunContext:
     settle: Callable[[], None] | None = None  # one image's share of the run's budget hold goes
     kept: bool = False  # the job's input images are kept (see keep_inputs)
     keep_lock: threading.Lock = field(default_factory=threading.Lock)
+    running: int = 0  # requests out to the service now (holding a slot of the account's limit)
+    finished: int = 0  # requests that came back (or gave up)
+
+    def progress(self, report: Callable[[int, int], None], running: int = 0, finished: int = 0) -> None:
+        """Count requests sent (``running`` +1), back (-1) or done with (``finished`` +1), and
+        ``report(out now, still waiting for their turn)``; under the lock, so reports from the
+        run's threads reach the page in the order of the counts."""
+        with self.keep_lock:
+            self.running += running
+            self.finished += finished
+            report(self.running, max(0, self.job.requests - self.running - self.finished))
 
     def keep_inputs(self, inputs: InputStore) -> None:
         """Keep the job's input images, once per run, when the service has made something: a run
