@@ -2,7 +2,7 @@
 (1440x1000) and phone (390x844) sizes, en-US and zh-CN. Screenshots land in test-artifacts/.
 
 One app for the module: local mode on the test emulator with a configured key and a daily budget
-of ¥2 (Qwen-Image Max × 6 is always over it; the few Plus images the tests make are not).
+of ¥2.90 (Qwen-Image Max × 6, ¥3.00, is always over it; the dozen Plus images the tests make are not).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ SIZES = {"desktop": {"width": 1440, "height": 1000}, "phone": {"width": 390, "he
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, emulator_server):
     yield from running(tmp_path_factory, "browser-page16",
-                       ["--base-url", emulator_server.base_url, "--daily-budget", "2"],
+                       ["--base-url", emulator_server.base_url, "--daily-budget", "2.9"],
                        env_extra={"DASHSCOPE_API_KEY": TEST_KEY})
 
 
@@ -43,6 +43,45 @@ def shot(page, name: str) -> None:
 def set_n(page, prefix: str, n: int) -> None:
     page.fill(f"#{prefix}-n input[type=number]", str(n))
     page.press(f"#{prefix}-n input[type=number]", "Tab")
+
+
+# --- §8: controls that cannot act look it ---------------------------------------------------------
+OVERRIDE = {"en-US": ("Best (Max", "Advanced", "Not used: the model chosen under Advanced (qwen-image-3.0) decides"),
+            "zh-CN": ("最佳", "高级选项", "未使用：由高级选项中选定的模型（qwen-image-3.0）决定")}
+
+
+@pytest.mark.parametrize("locale, size", [("en-US", "desktop"), ("zh-CN", "phone")])
+def test_generate_is_disabled_while_the_cost_line_says_it_cannot_run(browser, app, locale, size):  # noqa: F811
+    best, advanced, overridden = OVERRIDE[locale]
+    page = open_page(browser, app.url, locale, size)
+    page.wait_for_selector("#t2i-cost:has-text('¥')")
+    assert page.is_enabled("#t2i-run")
+    page.locator("#tab-t2i").get_by_text(best).first.click()
+    set_n(page, "t2i", 6)  # 6 × Max = ¥3.00, over the daily budget of ¥2.90
+    page.wait_for_selector("#t2i-cost:has-text('✗')")
+    page.wait_for_selector("#t2i-run:disabled", timeout=10000)
+    page.locator("#t2i-run").scroll_into_view_if_needed()
+    shot(page, f"page16-blocked-{size}-{locale[:2]}")
+    set_n(page, "t2i", 1)  # ¥0.50: it can run again
+    page.wait_for_selector("#t2i-run:enabled", timeout=10000)
+    assert "✗" not in page.inner_text("#t2i-cost")
+    # The quality switch says when the model picked under Advanced overrides it, and is disabled.
+    page.locator("#tab-t2i").get_by_text(advanced).first.click()
+    page.click("#t2i-model input")
+    page.get_by_role("option").filter(has_text=re.compile(r"qwen-image-3\.0(?!-)")).first.click()
+    quality = page.locator("#tab-t2i fieldset").filter(has_text=best).first
+    page.wait_for_function("""() => [...document.querySelectorAll('#tab-t2i fieldset input[type=radio]')]
+                                      .some(i => i.disabled)""", timeout=10000)
+    assert overridden in quality.inner_text()
+    assert all(r.is_disabled() for r in quality.locator("input[type=radio]").all())
+    quality.scroll_into_view_if_needed()
+    shot(page, f"page16-quality-overridden-{size}-{locale[:2]}")
+    page.click("#t2i-model input")
+    page.get_by_role("option").first.click()  # auto: the switch decides again
+    page.wait_for_function("""() => [...document.querySelectorAll('#tab-t2i fieldset input[type=radio]')]
+                                      .every(i => !i.disabled)""", timeout=10000)
+    assert overridden not in quality.inner_text()
+    page.close()
 
 
 # --- §6: running and queued apart, with the seconds ticking ---------------------------------------
