@@ -276,8 +276,8 @@ def test_check_key_button_says_which_region(browser, app):
     page.close()
 
 
-@pytest.mark.parametrize("locale,queued,done", [("en-US", "Queued: account limit", "Done"),
-                                                ("zh-CN", "排队中：账号并发上限", "完成")])
+@pytest.mark.parametrize("locale,queued,done", [("en-US", "queued (account limit", "Done"),
+                                                ("zh-CN", "个排队中（账号并发上限", "完成")])
 def test_waiting_on_the_account_limit_is_said(browser, app, emulator_server, locale, queued, done):
     """Four images, an account allowing two at a time: the status line says the rest are queued on
     the account's limit (not just "working"), until images arrive; nothing is lost or sent twice."""

@@ -193,12 +193,12 @@ def launch_kwargs(ctx: AppContext) -> dict[str, Any]:
         "max_file_size": upload_max,
         # Deep links closed, request bodies capped (see http_guard.py); sessions without Gradio's copy of
         # the page, which only deep links read (see sessions.py).
-        # Hosted: the visitor cookie on page loads, and the results folder closed to file URLs.
-        # MCP calls stamped with the address they came from, and their tools' images given as
-        # images (see mcp_tools.py).
+        # Hosted: the visitor cookie on page loads, and the results folder closed to file URLs. MCP calls
+        # stamped with their caller's address, and their tools' images given as images (see mcp_tools.py).
         "app_kwargs": {"middleware": [Middleware(HttpGuard, upload_max=upload_max, visitor=visitor,
                                                  closed_dirs=[data] if opts.hosted else []),
-                                      Middleware(LocaleShim), Middleware(McpPeer)],
+                                      Middleware(LocaleShim),
+                                      Middleware(McpPeer, trusted_proxies=ctx.settings.hosting.trusted_proxies)],
                        "lifespan": _lifespan},
     }
     if opts.hosted:

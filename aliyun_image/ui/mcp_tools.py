@@ -13,13 +13,13 @@ in-process gradio_client. Two things of that bridge do not fit this app; :func:`
   as its URL; the status line as text. The edit panel's before/after view is left out: it
   repeats the caller's input and the first result.
 - **Who calls.** The bridge's client has one session for every MCP caller, and its calls come
-  from 127.0.0.1 carrying the MCP request's headers. In hosted mode that would put every agent
-  without a visitor cookie in one gallery (one could fetch another's results by id) and count
-  them all against 127.0.0.1. :class:`McpPeer` stamps each MCP request with the peer address the
-  server saw, signed with a secret of this process; a call bearing a valid stamp is
-  session-less (without a cookie a fresh owner: its results come back in the reply and nowhere
-  else, as for any call without a session) and its peer is the stamped one, to which the app's
-  own ``X-Forwarded-For`` rules apply as to any request (:mod:`.request_info`).
+  from 127.0.0.1 carrying the caller's headers (an ``X-Forwarded-For`` too, which the server
+  trusts from 127.0.0.1). In hosted mode that would put every agent in one gallery (one could
+  fetch another's results by id) and let one pick its address, and with it a fresh hourly
+  allowance, per call. :class:`McpPeer` stamps each MCP request with the address the server saw,
+  signed with a secret of this process, and drops forwarding headers; a call bearing a valid
+  stamp is session-less (a fresh owner: its results come back in the reply and nowhere else,
+  as for any call without a session) and counts against that address (:mod:`.request_info`).
 """
 
 from __future__ import annotations
@@ -35,9 +35,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from pathlib import Path
 from typing import Any
 
+from .http_guard import client_address
+
 log = logging.getLogger(__name__)
 
 PEER_HEADER = "x-aliyun-image-mcp-peer"
+# Headers a caller could use to pass for another address once the bridge re-sends the call from
+# 127.0.0.1, the one address the server takes them from.
+_FORWARDING = {b"x-forwarded-for", b"forwarded", b"x-real-ip", b"x-forwarded-host", PEER_HEADER.encode()}
 _SECRET = secrets.token_bytes(32)  # per process: a stamp is good only inside the server that made it
 
 Scope = dict[str, Any]
@@ -70,17 +75,21 @@ def is_mcp_path(path: str) -> bool:
 
 
 class McpPeer:
-    """ASGI middleware: every request to the MCP routes gets the stamp of the peer address the
-    server saw (a stamp the caller sent is dropped)."""
+    """ASGI middleware: every request to the MCP routes gets the stamp of the address the server
+    saw (after its own proxy-header rules), and loses any header that names another."""
 
-    def __init__(self, app: Callable):
+    def __init__(self, app: Callable, trusted_proxies: int = 0):
         self.app = app
+        self.trusted_proxies = trusted_proxies  # behind a Space's proxy: the address it saw, as for the page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and is_mcp_path(scope.get("path", "")):
             client = scope.get("client") or ("unknown", 0)
-            headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() != PEER_HEADER.encode()]
-            headers.append((PEER_HEADER.encode(), stamp(str(client[0])).encode("latin-1")))
+            raw = scope.get("headers", [])
+            forwarded = b",".join(v for k, v in raw if k.lower() == b"x-forwarded-for").decode("latin-1") or None
+            address = client_address(forwarded, str(client[0]), self.trusted_proxies) or "unknown"
+            headers = [(k, v) for k, v in raw if k.lower() not in _FORWARDING]
+            headers.append((PEER_HEADER.encode(), stamp(address).encode("latin-1")))
             scope = {**scope, "headers": headers}
         await self.app(scope, receive, send)
 

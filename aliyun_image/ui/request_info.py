@@ -38,7 +38,7 @@ def request_session(request: gr.Request | None) -> str | None:
     A call through the MCP bridge is session-less too: the bridge's one client (one hash) speaks
     for every MCP caller (see :mod:`.mcp_tools`).
     """
-    if mcp_peer(getattr(request, "headers", None)):
+    if mcp_peer(_headers(request)):
         return None
     found = getattr(request, "session_hash", None)
     try:
@@ -50,14 +50,24 @@ def request_session(request: gr.Request | None) -> str | None:
     return found
 
 
+def _headers(request: gr.Request | None) -> dict[str, str]:
+    try:
+        return dict(getattr(request, "headers", None) or {})
+    except (TypeError, ValueError):
+        return {}
+
+
 def client_host(request: gr.Request | None, trusted_proxies: int = 0) -> str | None:
-    """The caller's network address: the connection's peer, or behind ``trusted_proxies`` proxies
-    the address the outermost of them saw (see :func:`.http_guard.client_address`). For a call
-    through the MCP bridge the peer is the one the MCP request came from (the bridge itself calls
-    from 127.0.0.1, carrying that request's headers)."""
-    headers = getattr(request, "headers", None) or {}
+    """The caller's network address: for a call through the MCP bridge, the address the MCP request
+    came from (the bridge itself calls from 127.0.0.1); else the connection's peer, or behind
+    ``trusted_proxies`` proxies the address the outermost of them saw (see
+    :func:`.http_guard.client_address`)."""
+    peer = mcp_peer(_headers(request))
+    if peer:
+        return peer
     client = getattr(request, "client", None)
-    peer = mcp_peer(headers) or getattr(client, "host", None)
+    peer = getattr(client, "host", None)
+    headers = getattr(request, "headers", None) or {}
     return client_address(headers.get("x-forwarded-for"), str(peer) if peer else None, trusted_proxies)
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import gradio as gr
 
+from ..dashscope import queued_text
 from ..errors import AliyunImageError, unexpected
 from ..jobs import Job
 from ..enums import Payer, Task
@@ -46,6 +47,7 @@ from .strings import t
 from .widgets import PRIVATE, STOP, progress_on
 
 log = logging.getLogger(__name__)
+QUEUED_KEY = queued_text(0).key  # the scheduler's "queued: account limit N" status
 Update = tuple[Any, str]  # (gallery, status) as a run handler yields them
 
 
@@ -79,14 +81,27 @@ def run_options(quality: str, model: str, n: Any, seed: Any, negative: str, prom
 
 
 def run_status(run: Run) -> str:
-    """The status line while ``run`` is under way."""
+    """The status line while ``run`` is under way: images saved, requests out and waiting for their
+    turn (as the scheduler counts them), the service's word on why they wait, and the seconds
+    since the start (streamed every second, so a long call never looks stuck)."""
     lang = run.lang
     note = f" {run_text(lang, 'offline_note')}" if run.route_kind == Payer.OFFLINE else ""
     done = len(run.results) + len(run.failures)
-    if run.status_text and not done and not run.stopping:
-        return md(event_text(lang, run.status_text)) + note
-    key = "stopping" if run.stopping else "working"
-    return t(lang, key, done=done, total=run.job.n) + note
+    parts = [t(lang, "stopping" if run.stopping else "working", done=done, total=run.job.n)]
+    said = run.status_text
+    if run.queued is not None and (run.running or run.queued):  # (none of either: downloading)
+        parts.append(t(lang, "progress.running", n=run.running))
+        if run.queued and said is not None and said.key == QUEUED_KEY:  # waiting on the account's limit
+            parts.append(t(lang, "progress.queued_limit", n=run.queued, **said.params))
+        elif run.queued:
+            parts.append(t(lang, "progress.queued", n=run.queued))
+        if said is not None and said.key == QUEUED_KEY:
+            said = None
+    # The service's other words (uploading...) while nothing is out yet.
+    if said is not None and not run.stopping and not run.running and not done:
+        parts.append(md(event_text(lang, said)))
+    parts.append(t(lang, "progress.elapsed", s=run.elapsed()))
+    return " · ".join(parts) + note
 
 
 def run_gallery(run: Run) -> list[tuple[str, str]]:
