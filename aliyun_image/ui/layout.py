@@ -23,6 +23,7 @@ from starlette.middleware import Middleware
 from .. import i18n
 from ..enums import Task
 from ..runtime import AppContext
+from .batch_api import BatchApi
 from .banner import banner_texts, wire_download_all
 from .cost_lines import wire as wire_cost
 from .form_assist import wire_slots, wire_templates
@@ -114,6 +115,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         f.search.wire(gallery, f.gallery.gallery_first_page)
         wire_cost(demo, ctx, {"t2i": t2i, "edit": edit, "fuse": fuse}, gallery)
         f.runs.wire_stop_state(demo, {Task.T2I: t2i, Task.EDIT: edit, Task.FUSE: fuse})
+        BatchApi(ctx).wire()  # /batch and /grid for scripts and agents (no widgets of their own)
         wire_download_all(header.banner, f.search)  # hosted: the visitor's own results as one zip
     # Queued events answer only through the queue: Gradio's direct /run/<name> route (open unless
     # on a Space) would skip every concurrency limit (runs, zips, key checks).
