@@ -1,4 +1,5 @@
-"""``python -m aliyun_image``: generate, edit, fuse, download, history, spend, resume, models, check, emulator.
+"""``python -m aliyun_image``: generate, edit, fuse, batch, grid, download, history, spend, resume, models, check,
+emulator (batch and grid: :mod:`.batch`).
 
 Prints saved file paths on stdout (one per line), messages on stderr. Exit codes: 0 success,
 2 usage or validation error (nothing was sent), 1 API, network or storage error (including

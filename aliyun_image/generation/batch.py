@@ -588,7 +588,9 @@ def run(service: ImageService, batch_id: str, *, api_key: str | None = None, own
             units = book.units(row.id)
             runner = _Runner(service, book, row, units, api_key=api_key, owner=owner, emit=emit, cancel=flag)
             for unit in units:
-                if unit.state == SENT:
+                # sent by an earlier run; or maybe billed then, whose rows have come since (results kept in
+                # the journal while the disk was full are indexed at the next start)
+                if unit.state == SENT or unit.state == MAYBE and book.result_rows(row.id, unit.idx, unit.images):
                     runner.collect(unit)
             todo = [u for u in units if u.state in (QUEUED, FAILED)]
             failures: list[AliyunImageError] = []
