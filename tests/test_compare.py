@@ -59,12 +59,14 @@ def _make(app, session: str, prompt: str, seed: int) -> int:
     return caption_id(done["output"]["data"][0][0]["caption"])
 
 
-def _select(app, session: str, rid: int) -> dict:
+def _select(app, session: str, rid: int) -> tuple[list, list]:
     """Click result ``rid``'s thumbnail as the page does: a page of the session's gallery (which fills its list
-    of ids, a State), then a select event at its index. Returns the select's outputs."""
+    of ids, a State), then the select events at its index. Returns the details' and the chain's outputs."""
     page = _direct(app, session, "gallery_page", ["", "", "", 1])["data"]
     captions = [caption_id(item["caption"]) for item in page[0]]
-    return _direct(app, session, "gallery_select", [None], index=captions.index(rid))
+    index = captions.index(rid)
+    return (_direct(app, session, "gallery_select", [None], index=index)["data"],
+            _direct(app, session, "chain_select", [None], index=index)["data"])
 
 
 def test_compare_and_lineage_of_another_visitor_show_nothing(hosted):
@@ -93,17 +95,16 @@ def test_compare_and_lineage_of_another_visitor_show_nothing(hosted):
     child = caption_id(done["output"]["data"][0][0]["caption"])
     # The chain follows the session's selected result and its buttons the session's own list of links (both kept
     # on the server: what a call sends for them is not believed), set only by handlers that checked the owner.
-    assert f"| #{a1} |" in _select(hosted, alice, a1)["data"][1]  # its details (the id itself stays on the server)
-    text, links = _direct(hosted, alice, "chain", [None])["data"]
+    details, (text, links) = _select(hosted, alice, a1)
+    assert f"| #{a1} |" in details[1]  # its details (the id itself stays on the server)
     assert f"variations: #{child}" in text and [[child]] == links["samples"]
     opened = _direct(hosted, alice, "open_linked", [0])["data"]  # its first button
     assert f"| #{child} |" in opened[1] and opened[2]["path"].endswith(".png")
-    text, links = _direct(hosted, alice, "chain", [None])["data"]
-    assert f"variation of #{a1}" in text
+    assert f"variation of #{a1}" in opened[5] and opened[6]["samples"] == [[a1]]
     # Bob cannot select her results (his page lists his own only), so his chain and buttons stay empty.
     assert "alice" not in str(_direct(hosted, bob, "gallery_page", ["", "", "", 1])["data"][0])
-    for data in ([a1], [child], [None]):
-        text, links = _direct(hosted, bob, "chain", data)["data"]
+    for index in (0, 1, 5):  # his page lists nothing of hers: any index names none of her results
+        text, links = _direct(hosted, bob, "chain_select", [None], index=index)["data"]
         assert text == "" and not links.get("samples")
     for index in (0, 1, 999):  # his list of links is empty: Gradio refuses any index before the handler
         r = requests.post(f"{hosted.url}gradio_api/run/predict", timeout=30, json={
@@ -117,7 +118,7 @@ def test_reuse_then_run_records_reuse_of(hosted):
     visitor reusing her id fills nothing and records nothing."""
     alice, bob = f"alice-{uuid.uuid4().hex[:8]}", f"bob-{uuid.uuid4().hex[:8]}"
     src = _make(hosted, alice, "alice's lighthouse at dusk", 21)
-    assert f"| #{src} |" in _select(hosted, alice, src)["data"][1]
+    assert f"| #{src} |" in _select(hosted, alice, src)[0][1]
     assert f"#{src}" in str(_direct(hosted, alice, "reuse", [src])["data"])
     again = _make(hosted, alice, "alice's lighthouse at dusk", 99)
     _direct(hosted, bob, "reuse", [src])

@@ -124,10 +124,9 @@ class LineageView:
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
 
-    def chain(self, selected: Any, request: gr.Request) -> tuple[str, Any]:
-        """The chain of the selected result (the caller's only), and its link buttons."""
+    def _chain(self, rid: int | None, request: gr.Request | None) -> tuple[str, Any]:
+        """The chain of result ``rid`` (the caller's only), and its link buttons; nothing for anything else."""
         lang = request_lang(request)
-        rid = as_record_id(selected)
         gallery = caller_gallery(self.ctx, request)
         if rid is None or gallery.get(rid) is None:
             return "", gr.Dataset(samples=[], visible=False)
@@ -136,19 +135,33 @@ class LineageView:
         text = chain_md(gallery.parents(rid), up, down, lang)
         return text, gr.Dataset(samples=samples, sample_labels=labels, visible=bool(samples))
 
+    def chain_select(self, ids: list[int], evt: gr.SelectData, request: gr.Request) -> tuple[str, Any]:
+        """A click on a thumbnail: its chain (``ids`` are the page's results, kept on the server)."""
+        idx = evt.index if isinstance(evt.index, int) else (evt.index or [0])[0]
+        rid = ids[idx] if ids and isinstance(idx, int) and 0 <= idx < len(ids) else None
+        return self._chain(as_record_id(rid), request)
+
+    def chain_clear(self) -> tuple[str, Any]:
+        """No result selected (deleted): no chain."""
+        return "", gr.Dataset(samples=[], visible=False)
+
     def open_linked(self, sample: Any, request: gr.Request):
-        """Open a linked result's details, as a click on its thumbnail would: id, record, preview, download
-        and a cleared action line (or a line that says it is gone)."""
+        """Open a linked result's details, as a click on its thumbnail would (id, record, preview, download, a
+        cleared action line) with its own chain; or a line that says it is gone. ``sample`` comes from the
+        session's own list of links (Gradio refuses an index outside it)."""
         lang = request_lang(request)
         rid = as_record_id(sample[0] if isinstance(sample, (list, tuple)) and sample else None)
         rec = caller_gallery(self.ctx, request).get(rid) if rid is not None else None
         if rec is None or rec.file is None:
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), t(lang, "lineage.gone", id=str(rid or "?"))
-        return (rec.id, details_md(rec, lang), str(rec.file),
-                gr.DownloadButton(value=str(rec.file), interactive=True), "")
+            return (*(gr.skip(),) * 4, t(lang, "lineage.gone", id=str(rid or "?")), gr.skip(), gr.skip())
+        return (rec.id, details_md(rec, lang), str(rec.file), gr.DownloadButton(value=str(rec.file), interactive=True),
+                "", *self._chain(rec.id, request))
 
     def wire(self, g: Any, chain: ChainWidgets) -> None:
-        """Follow the gallery panel ``g``'s selection; a link button opens that result's details."""
-        g.selected.change(self.chain, g.selected, [chain.text, chain.links], **PRIVATE)
-        chain.links.click(self.open_linked, chain.links, [g.selected, g.details, g.preview, g.download, g.status],
-                          **PRIVATE)
+        """Follow the gallery panel ``g``'s thumbnail clicks and deletes; a link button opens that result's
+        details. (Its own listeners: a ``gr.State`` change is not sent back to the page by un-queued events.)"""
+        shown = [chain.text, chain.links]
+        g.grid.select(self.chain_select, g.page_ids, shown, **PRIVATE)
+        g.delete.click(self.chain_clear, None, shown, **PRIVATE)
+        chain.links.click(self.open_linked, chain.links,
+                          [g.selected, g.details, g.preview, g.download, g.status, *shown], **PRIVATE)
