@@ -38,6 +38,7 @@ from .cost_lines import run_cost_md
 from .endpoints import PARAMS, check_handler
 from .page_text import caption, error_md, event_text, gr_error, md, run_text, ui_error
 from .request_info import header_key, request_lang, request_owner, request_payers, request_session
+from .lineage_memo import ReuseMemo
 from .rewrite import RewriteMemo
 from .runs import Consumer, Run, RunRegistry
 from .endpoints import MODE_DEFAULT, THINKING_DEFAULT
@@ -126,6 +127,7 @@ class RunHandlers:
         self.ctx = ctx
         self.live = RunRegistry()  # (session, task) -> the run Stop would stop
         self.rewrites = RewriteMemo()  # (session, task) -> how the last run's prompt was rewritten
+        self.reuses = ReuseMemo()  # (session, task) -> the result "Reuse parameters" put in the form (lineage)
 
     # --- the shared run loop ----------------------------------------------------------------------
     def _plan(self, route: Route, payer: Payers, task: str, prompt: str, images: list,
@@ -169,6 +171,7 @@ class RunHandlers:
         route = self.ctx.route(header_key(api_key))
         session = request_session(request)
         owner = request_owner(self.ctx, request)  # the visitor's (cookie, else session): see AppContext.owner_of
+        options = self.reuses.with_parents(session, task, prompt, options)  # "reuse of #9"
         try:
             job, reservation = self._plan(route, request_payers(self.ctx, request), task,
                                           prompt, images, options)
