@@ -190,3 +190,33 @@ def test_progress_says_running_and_queued_apart_and_the_seconds_tick(browser, ap
         emulator_server.latency = 0.0
         emulator_server.task_limit = None
     page.close()
+
+
+# --- §7: on a phone, what a tap changed comes into view ---------------------------------------------
+IN_VIEW = """sel => { const r = document.querySelector(sel).getBoundingClientRect();
+  return r.top >= -2 && r.top < window.innerHeight * 0.5; }"""
+GALLERY_TAB = {"zh-CN": "图库", "en-US": "Gallery"}
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
+def test_a_phone_scrolls_to_what_a_tap_changed(browser, app, locale):  # noqa: F811
+    page = open_page(browser, app.url, locale, "phone")
+    page.fill("#t2i-prompt textarea", f"a phone scrolls {locale}")
+    page.locator("#t2i-run").scroll_into_view_if_needed()
+    assert not page.evaluate(IN_VIEW, "#t2i-results")  # the results are below the button, out of sight
+    page.tap("#t2i-run")
+    page.wait_for_function(IN_VIEW, arg="#t2i-results", timeout=10000)  # the page went to them
+    page.wait_for_selector("#t2i-results img", timeout=30000)
+    page.wait_for_timeout(300)
+    assert page.locator("#t2i-status").bounding_box()["y"] < 844  # the status line is on the screen too
+    shot(page, f"page16-phone-after-generate-{locale[:2]}")
+    # A tap on a gallery thumbnail brings its details (below the whole grid) into view.
+    page.locator("#tabs button[role=tab]").filter(has_text=GALLERY_TAB[locale]).tap()
+    page.wait_for_selector("#gallery-grid .thumbnail-item", timeout=15000)
+    assert not page.evaluate(IN_VIEW, "#gallery-preview")
+    page.locator("#gallery-grid .thumbnail-item").first.tap()
+    page.wait_for_function(IN_VIEW, arg="#gallery-preview", timeout=10000)
+    page.wait_for_selector("#gallery-preview img", timeout=10000)
+    page.wait_for_timeout(300)
+    shot(page, f"page16-phone-gallery-details-{locale[:2]}")
+    page.close()

@@ -45,7 +45,7 @@ from .endpoints import MODE_DEFAULT, THINKING_DEFAULT
 from .fusion_slots import fusion_send
 from .rewrite_options import negative_value, rewrite_values
 from .strings import t
-from .widgets import PRIVATE, STOP, progress_on
+from .widgets import PRIVATE, STOP, progress_on, scroll_to
 
 log = logging.getLogger(__name__)
 QUEUED_KEY = queued_text(0).key  # the scheduler's "queued: account limit N" status
@@ -401,6 +401,8 @@ class RunHandlers:
         inputs = [widgets[name] for name in PARAMS[endpoint]]
         # No key among the inputs: it travels as a request header (see the module docstring).
         event = panel.run.click(handler, inputs, outputs, api_name=endpoint, **self.queue(panel.status))
+        # A phone's stacked columns put the results and the status far below the button: go there.
+        panel.run.click(None, None, None, js=scroll_to(f"#{panel.results.elem_id}"), **PRIVATE)
         panel.stop.click(stop, None, [panel.results, panel.status], cancels=[event], **STOP,
                          **progress_on(panel.status))
 
