@@ -24,7 +24,7 @@ from .lineage_memo import ReuseMemo
 from .request_info import caller_gallery, request_lang, request_session
 from .reuse_fill import ReuseTargets, fill_panel, reused_text
 from .strings import slot_name, t
-from .widgets import PRIVATE
+from .widgets import PRIVATE, scroll_to
 
 __all__ = ["GalleryHandlers", "ReuseTargets", "details_md"]
 
@@ -218,6 +218,9 @@ class GalleryHandlers:
         g.prev.click(self.gallery_step, [*filters, g.page_no, gr.State(-1)], page_out, **PRIVATE)
         g.next.click(self.gallery_step, [*filters, g.page_no, gr.State(1)], page_out, **PRIVATE)
         g.grid.select(self.gallery_select, g.page_ids, [g.selected, g.details, g.preview, g.download, g.status],
+                      **PRIVATE)
+        # On a phone the details are below the whole grid: a tap goes there (not while ticking for a zip).
+        g.grid.select(None, None, None, js=scroll_to("#gallery-preview", unless="#gallery-select-mode input"),
                       **PRIVATE)
         g.delete.click(self.gallery_delete, g.selected, [g.selected, g.status, g.last_deleted, g.undo],
                        **PRIVATE).then(
