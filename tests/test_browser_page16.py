@@ -84,6 +84,73 @@ def test_generate_is_disabled_while_the_cost_line_says_it_cannot_run(browser, ap
     page.close()
 
 
+# --- §5: an error is said once, where the user looks ---------------------------------------------
+ERRORS = {"en-US": ("The API key you typed is invalid", "Best (Max",
+                    "Nothing was sent: see the line under the Run button"),
+          "zh-CN": ("你输入的 API Key 无效", "最佳", "未发送任何请求：原因见运行按钮下方那一行")}
+# The status line's text is what a tap or a look lands on at its centre: nothing lies over it.
+ON_TOP = """sel => { const el = document.querySelector(sel); const r = el.getBoundingClientRect();
+  const hit = document.elementFromPoint(r.left + 20, r.top + r.height / 2);
+  return !!hit && (hit === el || el.contains(hit)); }"""
+DOC_URL = "https://help.aliyun.com/zh/model-studio/error-code"
+TOASTS = "() => [...document.querySelectorAll('.toast-body')].filter(t => t.offsetParent !== null).length"
+
+
+def _said_once(page, status: str) -> None:
+    """The status line's text is not covered (no red "Error" pill over it) and no toast repeats it."""
+    page.wait_for_timeout(600)  # a toast would be up by now
+    assert page.evaluate(TOASTS) == 0
+    assert not page.locator(f"{status} [data-testid=status-tracker] .error").is_visible()
+    page.locator(f"{status} .md p").first.scroll_into_view_if_needed()
+    assert page.evaluate(ON_TOP, f"{status} .md p"), "something covers the status text"
+
+
+@pytest.mark.parametrize("locale, size", [("zh-CN", "desktop"), ("en-US", "phone")])
+def test_an_error_is_said_once_where_the_user_looks(browser, app, emulator_server, locale, size):  # noqa: F811
+    typed_remedy, best, see_cost = ERRORS[locale]
+    status = "#t2i-status"
+    page = open_page(browser, app.url, locale, size)
+    # A key typed in the page that the service refuses: the remedy names the key box, not the
+    # server's DASHSCOPE_API_KEY; said in the status line only.
+    page.click("#key-box")
+    page.fill("#api-key input", "sk-invalid-key-0000000000")
+    page.fill("#t2i-prompt textarea", f"errors said once {locale}")
+    page.click("#t2i-run")
+    page.wait_for_selector(f"{status}:has-text('{typed_remedy}')", timeout=30000)
+    assert "DASHSCOPE_API_KEY" not in page.inner_text(status)
+    _said_once(page, status)
+    page.locator(status).scroll_into_view_if_needed()
+    shot(page, f"page16-typed-key-{size}-{locale[:2]}")
+    # A URL in a message links the URL only, not the sentence after it (zh: "。请检查尺寸…").
+    page.fill("#api-key input", "")
+    emulator_server.clear()
+    emulator_server.fail(status=400, code="InvalidParameter", message=f"see {DOC_URL}")
+    try:
+        page.click("#t2i-run")
+        page.wait_for_selector(f"{status} a[href^='http']", timeout=30000)
+    finally:
+        emulator_server.clear()
+    links = page.eval_on_selector_all(f"{status} a", "as => as.map(a => [a.textContent, a.getAttribute('href')])")
+    assert links == [[DOC_URL, DOC_URL]], links
+    _said_once(page, status)
+    page.locator(status).scroll_into_view_if_needed()
+    shot(page, f"page16-url-{size}-{locale[:2]}")
+    # A budget refusal: the cost line states it (and Generate is disabled); a run that gets through
+    # anyway (here: the button forced) is told in the status line by a pointer to it, no toast.
+    page.locator("#tab-t2i").get_by_text(best).first.click()
+    set_n(page, "t2i", 6)
+    page.wait_for_selector("#t2i-run:disabled", timeout=10000)
+    why = page.inner_text("#t2i-cost")
+    page.evaluate("document.querySelector('#t2i-run').disabled = false")
+    page.click("#t2i-run")
+    page.wait_for_selector(f"{status}:has-text('{see_cost}')", timeout=30000)
+    assert why.split("：" if locale == "zh-CN" else ": ", 1)[1][:40] not in page.inner_text(status)
+    _said_once(page, status)
+    page.locator("#t2i-cost").scroll_into_view_if_needed()
+    shot(page, f"page16-budget-once-{size}-{locale[:2]}")
+    page.close()
+
+
 # --- §6: running and queued apart, with the seconds ticking ---------------------------------------
 PROGRESS = {"en-US": (r"(\d+) running", r"(\d+) queued \(account limit 2 at a time\)", r"(\d+) s\b", "Done"),
             "zh-CN": (r"(\d+) 个进行中", r"(\d+) 个排队中（账号并发上限 2）", r"(\d+) 秒", "完成")}
@@ -122,4 +189,34 @@ def test_progress_says_running_and_queued_apart_and_the_seconds_tick(browser, ap
     finally:
         emulator_server.latency = 0.0
         emulator_server.task_limit = None
+    page.close()
+
+
+# --- §7: on a phone, what a tap changed comes into view ---------------------------------------------
+IN_VIEW = """sel => { const r = document.querySelector(sel).getBoundingClientRect();
+  return r.top >= -2 && r.top < window.innerHeight * 0.5; }"""
+GALLERY_TAB = {"zh-CN": "图库", "en-US": "Gallery"}
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
+def test_a_phone_scrolls_to_what_a_tap_changed(browser, app, locale):  # noqa: F811
+    page = open_page(browser, app.url, locale, "phone")
+    page.fill("#t2i-prompt textarea", f"a phone scrolls {locale}")
+    page.locator("#t2i-run").scroll_into_view_if_needed()
+    assert not page.evaluate(IN_VIEW, "#t2i-results")  # the results are below the button, out of sight
+    page.tap("#t2i-run")
+    page.wait_for_function(IN_VIEW, arg="#t2i-results", timeout=10000)  # the page went to them
+    page.wait_for_selector("#t2i-results img", timeout=30000)
+    page.wait_for_timeout(300)
+    assert page.locator("#t2i-status").bounding_box()["y"] < 844  # the status line is on the screen too
+    shot(page, f"page16-phone-after-generate-{locale[:2]}")
+    # A tap on a gallery thumbnail brings its details (below the whole grid) into view.
+    page.locator("#tabs button[role=tab]").filter(has_text=GALLERY_TAB[locale]).tap()
+    page.wait_for_selector("#gallery-grid .thumbnail-item", timeout=15000)
+    assert not page.evaluate(IN_VIEW, "#gallery-preview")
+    page.locator("#gallery-grid .thumbnail-item").first.tap()
+    page.wait_for_function(IN_VIEW, arg="#gallery-preview", timeout=10000)
+    page.wait_for_selector("#gallery-preview img", timeout=10000)
+    page.wait_for_timeout(300)
+    shot(page, f"page16-phone-gallery-details-{locale[:2]}")
     page.close()

@@ -205,7 +205,11 @@ def test_host_key_routing_and_quota(make_ctx, monkeypatch):
     h = features(ctx)
     assert ctx.route("").kind == "host" and ctx.route("sk-mine-123456").kind == "own"
     assert len(generate(h, "first", req("v"), api_key="")[-1][0]) == 1
-    assert "per visitor per hour" in generate(h, "second", req("v"), api_key="")[-1][1]
+    refused = generate(h, "second", req("v"), api_key="")
+    # API clients get the whole refusal as the error; the page's status line points to its cost
+    # line, which says it (issue 16 §5: said once), and gets no toast.
+    assert "per visitor per hour" in refused.error.message and refused.error.visible is False
+    assert "Nothing was sent: see the line under the Run button" in refused[-1][1]
 
 
 def test_offline_when_no_key(make_ctx):

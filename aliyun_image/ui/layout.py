@@ -25,6 +25,7 @@ from ..enums import Task
 from ..runtime import AppContext
 from .batch_api import BatchApi
 from .banner import banner_texts, wire_download_all
+from .compare import CompareView
 from .cost_lines import wire as wire_cost
 from .form_assist import wire_slots, wire_templates
 from .fusion_slots import wire_extra_slots
@@ -32,6 +33,7 @@ from .gallery_handlers import GalleryHandlers, ReuseTargets
 from .gallery_search import GallerySearch
 from .http_guard import HttpGuard, VisitorCookie, trust_no_proxy_by_default
 from .key_check import KeyCheck
+from .lineage_view import LineageView
 from .locale_shim import LocaleShim
 from .model_controls import ModelControls
 from .panels import build_edit, build_fuse, build_gallery, build_header, build_t2i
@@ -61,6 +63,8 @@ class Features:
     actions: ResultActions  # under each run's results: edit this, use as slot n, /variations, /download_run
     png: PngInfo  # a dropped PNG's recipe into its panel
     rewrite: RewriteHandlers  # "keep this wording" under each run panel
+    lineage: LineageView  # the gallery details' chain: where a result came from, what was made from it
+    compare: CompareView  # two results side by side, as a slider, their recipes' differences
 
 
 def features(ctx: AppContext, reuse: ReuseTargets | None = None) -> Features:
@@ -68,9 +72,10 @@ def features(ctx: AppContext, reuse: ReuseTargets | None = None) -> Features:
     (the page's; None where no page is built)."""
     runs = RunHandlers(ctx)
     return Features(ctx=ctx, runs=runs, models=ModelControls(ctx.settings.region), key=KeyCheck(ctx),
-                    gallery=GalleryHandlers(ctx, reuse), search=GallerySearch(ctx),
+                    gallery=GalleryHandlers(ctx, reuse, runs.reuses), search=GallerySearch(ctx),
                     actions=ResultActions(ctx, runs), png=PngInfo(ctx, reuse),
-                    rewrite=RewriteHandlers(runs.rewrites, runs.live))
+                    rewrite=RewriteHandlers(runs.rewrites, runs.live), lineage=LineageView(ctx),
+                    compare=CompareView(ctx))
 
 
 def build_demo(ctx: AppContext) -> gr.Blocks:
@@ -113,6 +118,10 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         f.gallery.wire(gallery, tabs, edit, fuse)
         f.actions.wire(demo, tabs, t2i, edit, fuse)
         f.search.wire(gallery, f.gallery.gallery_first_page)
+        if gallery.chain is not None:
+            f.lineage.wire(gallery, gallery.chain)
+        if gallery.compare is not None and gallery.compare_pick is not None:
+            f.compare.wire(gallery, gallery.compare_pick, gallery.compare)
         wire_cost(demo, ctx, {"t2i": t2i, "edit": edit, "fuse": fuse}, gallery)
         f.runs.wire_stop_state(demo, {Task.T2I: t2i, Task.EDIT: edit, Task.FUSE: fuse})
         BatchApi(ctx).wire()  # /batch and /grid for scripts and agents (no widgets of their own)

@@ -59,6 +59,8 @@ class Run:
     route_kind: Payer  # who pays for the run (OFFLINE: the free demo)
     loop: asyncio.AbstractEventLoop
     on_finish: Callable[[Run], None] = lambda run: None
+    # How a failure is told on this page (e.g. the remedy for a key typed in the page); None: as is.
+    adapt: Callable[[AliyunImageError], AliyunImageError] | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     results: list[Record] = field(default_factory=list)
     failures: list[AliyunImageError] = field(default_factory=list)
@@ -90,7 +92,7 @@ class Run:
             self.results.append(ev.record)
             self.results.sort(key=lambda r: (r.idx, r.id))  # request order, whatever order they land in
         if ev.error is not None and ev.error.code != "Cancelled":  # Stop kept it from being sent: no failure
-            self.failures.append(ev.error)
+            self.failures.append(self.adapt(ev.error) if self.adapt is not None else ev.error)
         if ev.kind == EventKind.DONE:
             self.finished = True
             try:
