@@ -112,6 +112,18 @@ def test_api_lists_only_the_public_endpoints(offline_app):
         assert tuple(required) == REQUIRED[name], name
 
 
+def test_batch_and_grid_through_gradio_client(offline_app):
+    """By keyword, the optional parameters left out: a prompt list, then a grid with one axis."""
+    c = client(offline_app)
+    gallery, status = c.predict(prompts="a fox\n# skipped\na {animal}", variables="animal=owl,bee",
+                                api_name="/batch")
+    assert len(gallery) == 3 and "3 of 3 images stored" in status
+    assert all(Path(g["image"]).is_file() for g in gallery)
+    gallery, status = c.predict(prompt="a kite", x="seed=3,4", api_name="/grid")
+    assert len(gallery) == 3 and "grid" in gallery[-1]["caption"].lower()
+    assert "more than 1000 requests" in refused(c.predict, prompts="\n".join(["x"] * 1001), api_name="/batch")
+
+
 def test_edit_with_a_url_only_and_fuse_with_two_leave_the_rest_out(offline_app, tmp_path):
     """gradio_client by keyword: edit without an upload, fusion without image3 (both optional)."""
     c = client(offline_app)
@@ -274,7 +286,10 @@ def test_fuse_needs_two(offline_app, tmp_path):
 
 def test_invalid_key_message(hosted_app):
     message = refused(generate, client(hosted_app), "a cat", api_key="sk-invalid-0000000000")
-    assert "API key is invalid" in message and "API Key 无效" not in message and "sk-invalid" not in message
+    assert "API key you typed is invalid" in message
+    assert "API Key 无效" not in message
+    assert "DASHSCOPE_API_KEY" not in message  # the remedy for the key given with the call
+    assert "sk-invalid" not in message
 
 
 def test_visitor_key_goes_to_the_wire_and_nowhere_else(hosted_app, emulator_server):

@@ -139,7 +139,7 @@ def test_invalid_key_message_and_nothing_in_local_storage(browser, hosted):
     page.fill("#api-key input", "sk-invalid-key-0000000000")
     page.fill("#t2i-prompt textarea", "a lighthouse at dusk")
     page.click("#t2i-run")
-    page.wait_for_selector("#t2i-status:has-text('API key is invalid')", timeout=30000)
+    page.wait_for_selector("#t2i-status:has-text('API key you typed is invalid')", timeout=30000)
     shot(page, "invalid-key-en")
     storage = page.evaluate("JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage})")
     assert "sk-invalid" not in storage
@@ -276,8 +276,8 @@ def test_check_key_button_says_which_region(browser, app):
     page.close()
 
 
-@pytest.mark.parametrize("locale,queued,done", [("en-US", "Queued: account limit", "Done"),
-                                                ("zh-CN", "排队中：账号并发上限", "完成")])
+@pytest.mark.parametrize("locale,queued,done", [("en-US", "queued (account limit", "Done"),
+                                                ("zh-CN", "个排队中（账号并发上限", "完成")])
 def test_waiting_on_the_account_limit_is_said(browser, app, emulator_server, locale, queued, done):
     """Four images, an account allowing two at a time: the status line says the rest are queued on
     the account's limit (not just "working"), until images arrive; nothing is lost or sent twice."""

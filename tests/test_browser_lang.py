@@ -278,18 +278,25 @@ def test_a_japanese_browser_gets_the_page_its_run_and_its_toast_in_japanese(brow
         shot(page, "run-ja")
     _assert_japanese_only(page.inner_text("body"), "page after the run")
 
-    # A refused call: one toast, in Japanese only, with a Japanese title and no Markdown escapes.
+    # A refused run: said once, in the status line (issue 16 §5), in Japanese only, no Markdown escapes.
     _tab(page, "画像編集")
     page.fill("#edit-url input", "not_a*url")
     page.fill("#edit-instruction textarea", "背景を星空に")
     page.click("#edit-run")
+    page.wait_for_selector("#edit-status:has-text('「not_a*url」は画像の URL ではありません')", timeout=15000)
+    _assert_japanese_only(page.inner_text("#edit-status"), "edit status")
+    # A refusal with no status line of its own is a toast: in Japanese only, with a Japanese title.
+    _tab(page, "ギャラリー")
+    page.fill("#gallery-search input", "何にも一致しない検索語")
+    page.wait_for_timeout(800)
+    page.click("#gallery-zip-matching")
     toast = page.locator(".toast-body").first
     toast.wait_for(timeout=15000)
     # Gradio heads the toast with its type's English name; the page's CSS shows ours instead.
     title = toast.locator(".toast-title").evaluate("e => getComputedStyle(e, '::before').content")
     assert title == '"エラー"' and toast.locator(".toast-title").evaluate("e => getComputedStyle(e).fontSize") == "0px"
     message = toast.locator(".toast-message-text").first.inner_text()
-    assert "「not_a*url」は画像の URL ではありません" in message and "\\" not in message, message
+    assert "ZIP にするものがありません" in message and "\\" not in message, message
     _assert_japanese_only(message, "toast")
     page.wait_for_timeout(800)  # the toast's fade-in
     page.screenshot(path=str(ARTIFACTS / f"{'phone-' if phone else ''}ja-toast.png"))  # toasts float: the screen

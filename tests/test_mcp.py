@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 import requests
@@ -27,9 +28,10 @@ from aliyun_image.ui.endpoints import PARAMS, REQUIRED
 from .appserver import ROOT, running
 from .conftest import TEST_KEY
 
-pytestmark = pytest.mark.slow  # launches the app in a subprocess
+# launches the app in a subprocess; the first run on a machine also builds the virtualenvs
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-REAL_HOME = os.environ.get("HOME", "")  # before the autouse fixture points HOME at a temp dir
+REAL_HOME = str(Path.home())  # before the autouse fixture points HOME at a temp dir: the cache is the user's
 KEY = {"X-DashScope-API-Key": TEST_KEY}
 
 
@@ -222,3 +224,66 @@ def test_tool_content_of_each_output_kind(tmp_path):
         assert kinds == [("image", "image/png"), ("text", "#3 · a cat · http://h/gradio_api/file=x.png"),
                          ("text", "Done")]
     assert [p for _, p, _ in content_items([[zipped, "3 images"]])] == ["http://h/gradio_api/file=x.zip", "3 images"]
+
+
+# --- /batch and /grid -------------------------------------------------------------------------------
+def test_batch_and_grid_as_tools(agent, emulator_server):
+    """A template batch and a 2x2 grid through MCP: every image back as an image. An agent that
+    keeps a visitor cookie of its own keeps its gallery: the same batch called again makes nothing
+    new (it finds its stored results) and sends nothing; without the cookie it is another caller."""
+    emulator_server.clear()
+    mine = {**KEY, "Cookie": "aliyun_image_visitor=" + "agent-7-" + "k" * 40}
+    spec = {"prompts": "a {animal} in the snow\n# not a prompt\na red kite", "variables": "animal=cat,dog", "seed": 5}
+    batch, grid, again = agent({"tool": "batch", "headers": mine, "args": spec, "progress": True},
+                               {"tool": "grid", "headers": KEY,
+                                "args": {"prompt": "a lighthouse", "x": "seed=1,2", "y": "size=1328*1328,1664*928"}},
+                               {"tool": "batch", "headers": mine, "args": spec})
+    assert not batch["is_error"] and len(_images(batch)) == 3, batch
+    prompts = sorted(re.search(r"#\d+ · (.+?) · ", line).group(1) for line in _texts(batch).splitlines()
+                     if line.startswith("#"))
+    assert prompts == ["a cat in the snow", "a dog in the snow", "a red kite"]
+    assert "3 of 3 images stored" in _texts(batch)
+    assert any("of 3" in note for note in batch["progress"]), batch["progress"]  # each image as it landed
+    assert not grid["is_error"] and len(_images(grid)) == 5, grid  # 4 cells, then the grid
+    whole = _images(grid)[-1]
+    assert whole.size[0] > 2 * 1328 // 4 and "X/Y: seed: 1, 2 | size:" in whole.text["parameters"]
+    assert len(emulator_server.calls("generation")) == 3 + 4
+    assert not again["is_error"] and len(_images(again)) == 3  # the stored ones, nothing sent again
+    assert len(emulator_server.calls("generation")) == 3 + 4
+
+
+def test_batch_refusals_come_before_anything_is_sent(agent, emulator_server):
+    """On the host's key the hourly allowance (2 per visitor) refuses a batch of 3 whole; a shared
+    demo takes at most 100 requests a call; a template of a million combinations is refused at once,
+    before it is built. Nothing reaches the service."""
+    emulator_server.clear()
+    over_quota, too_many, million, no_axis = agent(
+        {"tool": "batch", "args": {"prompts": "one\ntwo\nthree"}},
+        {"tool": "batch", "headers": KEY, "args": {"prompts": "\n".join(f"cat {k}" for k in range(101))}},
+        {"tool": "batch", "headers": KEY, "args": {"prompts": "{a} {b} {c}", "variables": "\n".join(
+            f"{name}=" + ",".join(str(v) for v in range(100)) for name in "abc")}},
+        {"tool": "grid", "headers": KEY, "args": {"prompt": "a cat", "x": ""}})
+    assert over_quota["is_error"] and "per visitor per hour" in _texts(over_quota), over_quota
+    assert too_many["is_error"] and "more than 100 requests" in _texts(too_many), too_many
+    assert million["is_error"] and "more than 1000 requests" in _texts(million), million
+    assert no_axis["is_error"], no_axis
+    assert not emulator_server.calls("generation")
+
+
+def test_another_callers_batch_is_not_reachable_by_the_raw_queue(mcp_app, emulator_server):
+    """A raw queue call (no MCP, its own session) with the same input as another caller's batch gets
+    a batch of its own: the fingerprint includes the owner, so no one collects another's results."""
+    from aliyun_image.ui.endpoints import call_args
+
+    from .test_hosted_safety import _fn_index, _join, _listen
+
+    fn = _fn_index(mcp_app, "batch")
+    results = []
+    for session in ("raw-batch-a", "raw-batch-b"):
+        data = call_args("batch", prompts="a shared secret", variables="", negative="", quality="plus", model="",
+                         size="", n=1, seed=9, prompt_extend=True, watermark=False)
+        event = _join(mcp_app, session, fn, data, headers=KEY)
+        results.append(_listen(mcp_app, session, {event})[event])
+    assert all(r["success"] for r in results), results
+    ids = [re.search(r"#(\d+)", r["output"]["data"][0][0]["caption"]).group(1) for r in results]
+    assert ids[0] != ids[1]  # b made its own image; it was not handed a's

@@ -180,12 +180,15 @@ def test_slots_4_to_10_show_where_the_model_takes_them_or_hold_an_image():
 
 def test_2_1_pro_disables_the_negative_box_and_allows_six_images():
     models = ModelControls("beijing")
-    info, _size, n, _extend, negative = models.follow_edit("plus", "qwen-image-2.1-pro", req())
+    info, _size, n, _extend, negative, quality = models.follow_edit("plus", "qwen-image-2.1-pro", req())
     assert _args(negative)["interactive"] is False and _args(n)["maximum"] == 6
-    info, _size, n, _extend, negative = models.follow_t2i("plus", "qwen-image-2.1-pro", req())
+    assert _args(quality)["interactive"] is False  # the chosen model overrides the quality switch
+    info, _size, n, _extend, negative, quality = models.follow_t2i("plus", "qwen-image-2.1-pro", req())
     assert _args(negative)["interactive"] is False and _args(n)["maximum"] == 6
-    *_, negative = models.follow_t2i("plus", "qwen-image-3.0", req())
+    *_, negative, quality = models.follow_t2i("plus", "qwen-image-3.0", req())
     assert _args(negative)["interactive"] is True
+    *_, quality = models.follow_t2i("plus", "", req())
+    assert _args(quality)["interactive"] is True and _args(quality)["info"] is None
 
 
 def test_new_parameters_come_last_with_defaults():

@@ -11,7 +11,9 @@ from types import SimpleNamespace
 import pytest
 
 from aliyun_image.storage import result_sets
+from aliyun_image.enums import Relation
 from aliyun_image.errors import ValidationError
+from aliyun_image.jobs import Parent
 from aliyun_image.storage.store import NewResult
 from aliyun_image.ui.layout import features
 from aliyun_image.ui.page_text import caption_id
@@ -79,7 +81,8 @@ def test_variation_request_keeps_the_recipe_with_a_random_seed(service, tmp_path
     var = variation_request(rec)
     assert (var.task, var.prompt, var.images) == ("t2i", "a lighthouse", [])
     assert var.options == {"model": "qwen-image-plus", "n": 1, "seed": -1, "size": "1664*928", "negative": "blur",
-                           "prompt_extend": False, "watermark": False}
+                           "prompt_extend": False, "watermark": False,
+                           "parents": [Parent(rec.id, Relation.VARIATION)]}  # its lineage: "variation of #1"
     (edited,) = service.edit(["https://example.com/in.png"], "make it blue").results
     assert variation_request(edited).images == ["https://example.com/in.png"]
     # An uploaded input is sent again from its kept copy (as bytes: hosted mode takes no paths) ...

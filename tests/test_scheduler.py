@@ -226,8 +226,11 @@ def test_six_images_under_a_limit_of_two(lemu, tmp_path):
     seeds = [r.json["parameters"]["seed"] for r in accepted(lemu)]
     assert sorted(seeds) == sorted(batch.job.seeds)  # each request carried out exactly once
     assert lemu.peak_in_flight <= 2
-    statuses = [e.text for e in events if e.kind == EventKind.STATUS]
+    statuses = [e.text for e in events if e.kind == EventKind.STATUS and e.text]
     assert statuses == [queued_text(2)]  # said once, while the other four waited
+    # Progress counts the scheduler's truth: never more than 2 out, 2 out while 4 wait, none at the end.
+    counts = [(e.running, e.queued) for e in events if e.kind == EventKind.STATUS and e.running is not None]
+    assert max(r for r, _ in counts) == 2 and (2, 4) in counts and counts[-1] == (0, 0)
 
 
 def test_starting_too_high_costs_few_429s_and_loses_nothing(lemu, tmp_path):

@@ -192,7 +192,8 @@ def test_cancel_stops_remaining_requests(settings, emu):
 
     def on_event(ev):
         seen.append(ev)
-        cancel.set()  # stop after the first image
+        if ev.kind == "result":  # stop after the first image (status events with counts come first)
+            cancel.set()
 
     batch = svc.generate("a cat", n=4, on_event=on_event, cancel=cancel)
     assert len(batch.results) >= 1 and len(emu.calls("generation")) < 4

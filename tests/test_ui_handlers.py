@@ -15,6 +15,7 @@ from aliyun_image.ui import AppContext, AppOptions
 from aliyun_image.ui.endpoints import PARAMS, call_args, check_handler
 from aliyun_image.ui.gallery_handlers import ReuseTargets
 from aliyun_image.ui.form_assist import swap, template_fill
+from aliyun_image.ui.batch_api import BatchApi
 from aliyun_image.ui.gallery_search import GallerySearch
 from aliyun_image.ui.layout import features
 from aliyun_image.ui.result_actions import ResultActions
@@ -204,7 +205,11 @@ def test_host_key_routing_and_quota(make_ctx, monkeypatch):
     h = features(ctx)
     assert ctx.route("").kind == "host" and ctx.route("sk-mine-123456").kind == "own"
     assert len(generate(h, "first", req("v"), api_key="")[-1][0]) == 1
-    assert "per visitor per hour" in generate(h, "second", req("v"), api_key="")[-1][1]
+    refused = generate(h, "second", req("v"), api_key="")
+    # API clients get the whole refusal as the error; the page's status line points to its cost
+    # line, which says it (issue 16 §5: said once), and gets no toast.
+    assert "per visitor per hour" in refused.error.message and refused.error.visible is False
+    assert "Nothing was sent: see the line under the Run button" in refused[-1][1]
 
 
 def test_offline_when_no_key(make_ctx):
@@ -240,7 +245,7 @@ def test_custom_size_with_an_empty_field_is_not_silently_automatic(make_ctx):
 def test_each_public_handler_takes_the_api_parameters_in_the_table_order():
     # The feature that serves each endpoint, unbuilt: bound methods, as the layout passes them; no app needed.
     owner = {"generate": RunHandlers, "edit": RunHandlers, "fuse": RunHandlers, "variations": ResultActions,
-             "download_run": ResultActions, "download_matching": GallerySearch}
+             "download_run": ResultActions, "download_matching": GallerySearch, "batch": BatchApi, "grid": BatchApi}
     assert set(owner) == set(PARAMS)
     for endpoint, cls in owner.items():
         check_handler(getattr(cls.__new__(cls), endpoint), endpoint)  # raises TypeError on any drift

@@ -161,8 +161,9 @@ def _run_stored(svc: Any, batch_id: str, args: argparse.Namespace, lang: str,
                 progress: Callable[[str, bool], Any]) -> Any:
     from ..generation import batch as batches
 
+    found = batches.find(svc, batch_id)
     line = progress(lang, not args.quiet)
-    line.start(0)
+    line.start(sum(u.images for u in found[1]) if found else 0)
     try:
         return batches.run(svc, batch_id, on_event=line, inflight=getattr(args, "inflight", None))
     finally:

@@ -1,4 +1,5 @@
-"""``python -m aliyun_image``: generate, edit, fuse, download, history, spend, resume, models, check, emulator.
+"""``python -m aliyun_image``: generate, edit, fuse, batch, grid, download, history, spend, resume, models, check,
+emulator (batch and grid: :mod:`.batch`).
 
 Prints saved file paths on stdout (one per line), messages on stderr. Exit codes: 0 success,
 2 usage or validation error (nothing was sent), 1 API, network or storage error (including
@@ -265,7 +266,7 @@ def _history(args: argparse.Namespace, lang: str) -> int:
                               "created_unix": r.created, "request_id": r.request_id,
                               "actual_prompt": r.actual_prompt, "rewrite_status": r.params.get("rewrite_status"),
                               "inputs": trash_recipe.inputs_json(r, store.root), "cost": record_cost(r),
-                              "parents": parents.get(r.id, [])},
+                              "parents": parents.get(r.id, []), "batch_id": r.batch_id},
                              ensure_ascii=False))
         else:
             print(f"{r.id}\t{r.task}\t{r.model}\t{r.size}\t{r.seed}\t{r.file}\t{r.prompt[:60]}")

@@ -32,6 +32,7 @@ import hashlib
 import itertools
 import json
 import logging
+import math
 import re
 import threading
 import uuid
@@ -42,10 +43,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..enums import EventKind, Status, Task
+from ..enums import EventKind, Relation, Status, Task
 from ..errors import (AliyunImageError, CancelledError, OutcomeUnknownError, ValidationError, may_be_billed,
                       unexpected)
 from ..i18n import Message, msg
+from ..jobs import Parent
 from ..money import HourlyQuota, Payers, Reservation, billing, estimate_for
 from ..money.estimate import Estimate
 from ..storage import Gallery, Record
@@ -157,6 +159,14 @@ def expand(text: str, axes: Sequence[Axis] = ()) -> list[Item]:
     for axis in axes:
         if not axis.option and axis.name not in used:
             raise _refuse("unused_var", name=axis.name)
+    # Counted before any is made: three variables of 100 values are a million items (seconds of CPU
+    # and ~0.5 GB to build), four a hundred million; each item is at least one request.
+    count = 0
+    for line in lines:
+        here = set(variables(line))
+        count += math.prod(len(a.values) for a in axes if a.option or a.name in here)
+        if count > MAX_UNITS:
+            raise _refuse("too_big", limit=MAX_UNITS)
     items: list[Item] = []
     for line in lines:
         mine = [a for a in axes if a.option or a.name in used and a.name in variables(line)]
@@ -479,7 +489,9 @@ class _Runner:
         self.book.set_state(self.row.id, unit.pos, state, error, results)
 
     def job(self, unit: UnitRow) -> Any:
-        return self.svc.plan(Task.T2I, unit.prompt, **unit.options)
+        """The unit's job, its results recorded as "item k of batch B" in their lineage."""
+        item = Parent(None, Relation.BATCH, unit.item + 1, self.row.id)  # 1-based, as the page says it
+        return self.svc.plan(Task.T2I, unit.prompt, **unit.options, parents=[item])
 
     def collect(self, unit: UnitRow) -> None:
         """A unit ``sent`` by an earlier run (crash, kill, Stop while its task ran): never sent
@@ -603,7 +615,9 @@ def run(service: ImageService, batch_id: str, *, api_key: str | None = None, own
             units = book.units(row.id)
             runner = _Runner(service, book, row, units, api_key=api_key, owner=owner, emit=emit, cancel=flag)
             for unit in units:
-                if unit.state == SENT:
+                # sent by an earlier run; or maybe billed then, whose rows have come since (results kept in
+                # the journal while the disk was full are indexed at the next start)
+                if unit.state == SENT or unit.state == MAYBE and book.result_rows(row.id, unit.idx, unit.images):
                     runner.collect(unit)
             todo = [u for u in units if u.state in (QUEUED, FAILED)]
             failures: list[AliyunImageError] = []

@@ -30,9 +30,27 @@ def note_text(lang: str, note: Note) -> str:
     return render(lang, note)
 
 
+# An http(s) URL in a message: ASCII URL characters only, so the text after it (a CJK sentence,
+# "（" or "。") is never taken into the link the way Markdown's bare-URL linking would.
+_URL = re.compile(r"https?://[A-Za-z0-9\-._~:/?#@!$&'()*+,;=%]+", re.I)
+_SENTENCE_END = ".,;:!?)'"  # punctuation after a URL belongs to the sentence
+
+
+def _escape(text: str) -> str:
+    return re.sub(r"([\\`*_{}\[\]<>#|~])", r"\\\1", text)
+
+
 def escape_md(value: str) -> str:
-    """Escape Markdown in service text, so ``1000*700`` is not read as emphasis."""
-    return re.sub(r"([\\`*_{}\[\]<>#|~])", r"\\\1", str(value))
+    """Escape Markdown in service text, so ``1000*700`` is not read as emphasis; URLs become
+    explicit links (``<https://...>``) that end where the URL ends."""
+    text, out, last = str(value), [], 0
+    for m in _URL.finditer(text):
+        url = m.group(0).rstrip(_SENTENCE_END)
+        if url.count("(") > url.count(")") and m.group(0)[len(url):].startswith(")"):
+            url += ")"  # a URL with its own parentheses keeps its closing one
+        out += [_escape(text[last:m.start()]), f"<{url}>"]
+        last = m.start() + len(url)
+    return "".join(out) + _escape(text[last:])
 
 
 @dataclass(frozen=True)

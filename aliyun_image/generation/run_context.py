@@ -52,6 +52,8 @@ class RunContext:
     keep_lock: threading.Lock = field(default_factory=threading.Lock)
     part_of: BatchPart | None = None  # one request of a stored batch
     _parents: list[dict] | None = None  # the results' lineage, found once (see parents_once)
+    running: int = 0  # requests out to the service now (holding a slot of the account's limit)
+    finished: int = 0  # requests that came back (or gave up)
 
     def sending(self, retry_throttled: bool) -> bool:
         """Called in the scheduler's slot right before the HTTP request (again after a 429, which
@@ -59,6 +61,15 @@ class RunContext:
         if self.part_of is not None:
             self.part_of.on_send()
         return retry_throttled
+
+    def progress(self, report: Callable[[int, int], None], running: int = 0, finished: int = 0) -> None:
+        """Count requests sent (``running`` +1), back (-1) or done with (``finished`` +1), and
+        ``report(out now, still waiting for their turn)``; under the lock, so reports from the
+        run's threads reach the page in the order of the counts."""
+        with self.keep_lock:
+            self.running += running
+            self.finished += finished
+            report(self.running, max(0, self.job.requests - self.running - self.finished))
 
     def keep_inputs(self, inputs: InputStore) -> None:
         """Keep the job's input images, once per run, when the service has made something: a run

@@ -75,6 +75,10 @@ class Event:
     text: Message | None = None  # the status line of a status event, rendered by whoever shows it
     done: int = 0
     total: int = 0
+    # A progress event's counts of the run's requests: out to the service now, and waiting for a
+    # slot of the account's limit (or a thread). None on every other event.
+    running: int | None = None
+    queued: int | None = None
 
 
 @dataclass
@@ -133,7 +137,7 @@ class ImageService:
         self.inputs = InputStore(self.store.root, fsync=settings.fsync)  # kept input images (for reuse)
 
     # --- public use cases -------------------------------------------------------------------------
-    def plan(self, task: str, prompt: str | None, images: Sequence[Any] = (), owner: str | None = None,
+    def plan(self, task: str, prompt: str | None, images: Sequence[Any] = (), *, owner: str | None = None,
              **options: Unpack[JobOptions]) -> Job:
         """Validate a request without calling the API (raises ValidationError). An image written ``#12`` is
         stored result 12 (``owner``'s; hosted, none without an owner), recorded as the results' parent."""
@@ -159,7 +163,7 @@ class ImageService:
              owner: str | None = None, on_event: Callable[[Event], None] | None = None,
              cancel: threading.Event | None = None, **options: Unpack[JobOptions]) -> Batch:
         """Edit 1-3 images (URL, oss://, path, bytes or PIL) following ``instruction``."""
-        job = self.plan(Task.EDIT, instruction, images, owner, **options)
+        job = self.plan(Task.EDIT, instruction, images, owner=owner, **options)
         return self.run(job, api_key=api_key, owner=owner, on_event=on_event, cancel=cancel)
 
     def fuse(self, images: Sequence[Any], instruction: str, *, api_key: str | None = None,
@@ -167,7 +171,7 @@ class ImageService:
              cancel: threading.Event | None = None, **options: Unpack[JobOptions]) -> Batch:
         """Fuse 2-3 ordered images (slots 1-3, up to 10 where the model takes them) following
         ``instruction``; an instruction naming an image not given is refused before sending."""
-        job = self.plan(Task.FUSE, instruction, images, owner, **options)
+        job = self.plan(Task.FUSE, instruction, images, owner=owner, **options)
         return self.run(job, api_key=api_key, owner=owner, on_event=on_event, cancel=cancel)
 
     def start(self, job: Job, on_event: Callable[[Event], None], *, api_key: str | None = None,
@@ -341,10 +345,31 @@ class ImageService:
                 msg("run.fewer_images"), code="PartialResult", request_id=gen.request_id)))
 
     def _scheduled(self, ctx: RunContext, send: Callable[[bool], Any]) -> Any:
-        """``send(retry_throttled)`` in a slot of the account's limit; the status says when it waits."""
+        """``send(retry_throttled)`` in a slot of the account's limit; the status says when it waits,
+        and a progress event says how many of the run's requests are out and how many wait each
+        time one is sent or comes back (the scheduler's truth: a request counts as running only
+        once it holds a slot)."""
         def on_wait(limit: int) -> None:  # once per run and limit: "Queued: account limit 2 at a time"
             ctx.record(Event(EventKind.STATUS, text=queued_text(limit)))
-        return self.scheduler.call(ctx.key, ctx.job.model, ctx.batch_id, send, cancel=ctx.cancel, on_wait=on_wait)
+
+        def report(out: int, waiting: int) -> None:
+            ctx.record(Event(EventKind.STATUS, running=out, queued=waiting))
+
+        def progress(running: int = 0, finished: int = 0) -> None:
+            ctx.progress(report, running, finished)
+
+        def counted(retry: bool) -> Any:
+            progress(running=1)
+            try:
+                return send(retry)
+            finally:
+                progress(running=-1)
+
+        try:
+            return self.scheduler.call(ctx.key, ctx.job.model, ctx.batch_id, counted, cancel=ctx.cancel,
+                                       on_wait=on_wait)
+        finally:
+            progress(finished=1)
 
     def _one_task(self, ctx: RunContext, i: int, seed: int, retry_throttled: bool = True) -> int:
         """Async endpoint: the task is recorded as soon as it exists, so a crash, a timeout or a

@@ -32,7 +32,7 @@ from typing import Any
 
 from .diskspace import storage_error
 from .procs import process_alive
-from .records import DB_NAME
+from .records import DB_NAME, transaction
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (
@@ -127,17 +127,8 @@ class BatchBook:
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                raise storage_error(self.root, exc, self.show_paths) from None
+        with self._lock, transaction(self._db, self.root, self.show_paths):
+            yield self._db
 
     # --- writing --------------------------------------------------------------------------------
     def create(self, batch_id: str, owner: str | None, fingerprint: str, kind: str, spec: dict,

@@ -168,18 +168,8 @@ class ResultRecords:
         """The schema version the file says it has (:data:`SCHEMA_VERSION` once open)."""
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[None]:
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            raise storage_error(self.root, exc, self.show_paths) from None
+    def _tx(self) -> contextlib.AbstractContextManager[None]:
+        return transaction(self._db, self.root, self.show_paths)
 
     # --- writing --------------------------------------------------------------------------------
     def insert_pending(self, items: list[NewResult], path_for: PathFor, now: float | None = None,
@@ -395,6 +385,22 @@ class ResultRecords:
     def _visible(self, rid: int, owner: str | None) -> bool:
         extra, args = _owner_clause(owner)
         return self._db.execute(f"SELECT 1 FROM results WHERE id=?{extra}", [rid, *args]).fetchone() is not None
+
+
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection, root: Path, show_paths: bool = True) -> Iterator[None]:
+    """One write transaction on ``db`` (``BEGIN IMMEDIATE``: the write lock first, so a check and its
+    write are atomic across threads and processes); a SQLite error becomes a storage error."""
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise storage_error(root, exc, show_paths) from None
 
 
 def _migrate(db: sqlite3.Connection, version: int) -> None:

@@ -2,7 +2,7 @@
 
 The cost line follows quality, model, ``n`` and the rewriting switch as they change (no prompt,
 no key needed): the run's estimate in the visitor's language, and when a budget would refuse the
-run, why (the Run button stays clickable; the service refuses the run with the same message),
+run, why (the Run button is then disabled; the service would refuse the run with the same message),
 a hosted visitor's hourly image cap included ("ask for 2 or fewer" while some are left). The
 variations button under each panel's results says what its click costs for the selected result,
 and the result actions are enabled only when there is a result to act on.
@@ -58,7 +58,15 @@ def key_typed_flag() -> gr.Checkbox:
 
 def cost_text(ctx: AppContext, task: str, quality: str, model: str, n: Any, extend: Any, lang: str,
               owner: str | None = None, key_typed: bool = False, size: str | None = None, inputs: int = 0) -> str:
-    """The cost line: the estimate, free in the offline demo, or why a budget would refuse the run
+    """The cost line (see :func:`cost_state`)."""
+    return cost_state(ctx, task, quality, model, n, extend, lang, owner, key_typed, size, inputs)[0]
+
+
+def cost_state(ctx: AppContext, task: str, quality: str, model: str, n: Any, extend: Any, lang: str,
+               owner: str | None = None, key_typed: bool = False, size: str | None = None,
+               inputs: int = 0) -> tuple[str, bool]:
+    """The cost line and whether the run can go: the estimate, free in the offline demo, or why a
+    budget would refuse the run (then False: the Run button is disabled while it says so)
     (``owner``: the visitor, for the per-visitor hourly cap of a hosted demo; ``key_typed``: a key
     is in the key box, so runs go to the real API on it, see :meth:`AppContext.route`; ``size``:
     the size chosen, None or "" left to the model (a model priced by size class: "up to" its 2K
@@ -75,13 +83,13 @@ def cost_text(ctx: AppContext, task: str, quality: str, model: str, n: Any, exte
     if quota is not None and owner is not None:  # the hourly image cap a hosted run would meet
         refused = quota.refusal(owner, count)
         if refused is not None:
-            return _t(lang, "blocked", why=md(refused.render(lang)))
+            return _t(lang, "blocked", why=md(refused.render(lang))), False
     if route.kind == Payer.OFFLINE:
-        return _t(lang, "free", est=est.text(lang))
+        return _t(lang, "free", est=est.text(lang)), True
     refusal = billing.budget_refusal(route.service.store, route.service.settings, est, route.key, owner)
     if refusal is not None:
-        return _t(lang, "blocked", why=md(refusal.text(lang, details=False)))
-    return _t(lang, "cost", est=est.text(lang))
+        return _t(lang, "blocked", why=md(refusal.text(lang, details=False))), False
+    return _t(lang, "cost", est=est.text(lang)), True
 
 
 def variations_label(ctx: AppContext, rec: Record | None, lang: str, key_typed: bool = False) -> str:
@@ -163,16 +171,19 @@ def wire(demo: gr.Blocks, ctx: AppContext, panels: dict[str, Any], gallery: Any)
         least = 0 if task == T2I else 2 if prefix == "fuse" else 1
 
         def update(quality: str, model: str, n: float, extend: bool, key_typed: bool, request: gr.Request,
-                   size: str | None = None, task: str = task, least: int = least) -> str:
+                   size: str | None = None, task: str = task, least: int = least) -> tuple[str, gr.Button]:
             owner = request_owner(ctx, request)
-            return cost_text(ctx, task, quality, model, n, extend, request_lang(request), owner, bool(key_typed),
-                             size=size, inputs=least)
+            text, can = cost_state(ctx, task, quality, model, n, extend, request_lang(request), owner,
+                                   bool(key_typed), size=size, inputs=least)
+            # The Run button cannot act while the line says the run cannot go (issue 16 §8).
+            return text, gr.Button(interactive=can)
 
         inputs = [o.quality, o.model, o.n, o.extend, typed] + ([size_box] if isinstance(size_box, gr.Dropdown) else [])
+        outputs = [panel.cost, panel.run]
         for w in inputs:
-            w.change(update, inputs, panel.cost, **QUIET)
-        demo.load(update, inputs, panel.cost, **QUIET)
-        panel.status.change(update, inputs, panel.cost, **QUIET)  # a run ended: the budget left changed
+            w.change(update, inputs, outputs, **QUIET)
+        demo.load(update, inputs, outputs, **QUIET)
+        panel.status.change(update, inputs, outputs, **QUIET)  # a run ended: the budget left changed
 
         # The result actions act on the selected result: enabled with one, and the variations
         # button says what a click costs (it follows the selection and the key box).

@@ -35,6 +35,11 @@ PARAMS: dict[str, tuple[str, ...]] = {
     "variations": ("record_id",),
     "download_run": ("record_id",),
     "download_matching": ("query", "task", "model"),
+    # batches and X/Y grids (ui/batch_api.py)
+    "batch": ("prompts", "variables", "negative", "quality", "model", "size", "n", "seed", "prompt_extend",
+              "watermark", *_REWRITE),
+    "grid": ("prompt", "x", "y", "negative", "quality", "model", "size", "seed", "prompt_extend", "watermark",
+             *_REWRITE),
 }
 # The defaults of the parameters a caller may leave out (the page's controls start at these values,
 # which is what gradio_client fills in): the service's documented defaults (prompt_extend_mode
@@ -50,10 +55,11 @@ OPTIONAL: dict[str, Any] = {"extend_mode": MODE_DEFAULT, "thinking": THINKING_DE
 # (which gradio_client and the MCP bridge fill in) or it is in OPTIONAL.
 REQUIRED: dict[str, tuple[str, ...]] = {
     "generate": ("prompt",), "edit": ("instruction",), "fuse": ("image1", "image2", "instruction"),
-    "variations": ("record_id",), "download_run": ("record_id",), "download_matching": ("query",)}
+    "variations": ("record_id",), "download_run": ("record_id",), "download_matching": ("query",),
+    "batch": ("prompts",), "grid": ("prompt", "x")}
 KEY_HEADER = "X-DashScope-API-Key"  # a gr.Header parameter: Gradio maps x_dashscope_api_key to it
 # Handler parameters Gradio fills itself (never part of the API's data).
-_INJECTED = {"request", "x_dashscope_api_key"}
+_INJECTED = {"request", "x_dashscope_api_key", "progress"}
 
 
 def call_args(endpoint: str, **values: Any) -> list[Any]:

@@ -20,10 +20,11 @@ from ..storage import Record
 from ..generation import rewrite_table
 from ..runtime import AppContext
 from .page_text import caption, md
-from .request_info import caller_gallery, request_lang
+from .lineage_memo import ReuseMemo
+from .request_info import caller_gallery, request_lang, request_session
 from .reuse_fill import ReuseTargets, fill_panel, reused_text
 from .strings import slot_name, t
-from .widgets import PRIVATE
+from .widgets import PRIVATE, scroll_to
 
 __all__ = ["GalleryHandlers", "ReuseTargets", "details_md"]
 
@@ -59,9 +60,10 @@ def details_md(rec: Record, lang: str) -> str:
 class GalleryHandlers:
     """The gallery tab's events, bound to one :class:`AppContext` and the widgets reuse fills."""
 
-    def __init__(self, ctx: AppContext, reuse: ReuseTargets | None = None):
+    def __init__(self, ctx: AppContext, reuse: ReuseTargets | None = None, reuses: ReuseMemo | None = None):
         self.ctx = ctx
         self.reuse_targets = reuse
+        self.reuses = reuses  # what "Reuse parameters" put in a form: the next run's "reuse of #9" (lineage)
 
     def _gallery(self, request: gr.Request | None) -> Gallery:
         return caller_gallery(self.ctx, request)
@@ -176,6 +178,8 @@ class GalleryHandlers:
         if rec is None:
             return {targets.status: t(lang, "no_selection")}
         plan = reuse_values(rec, gallery.input_files(rec))
+        if self.reuses is not None:
+            self.reuses.remember(request_session(request), plan.panel, rec)
         return fill_panel(targets, plan, reused_text(lang, rec.id, plan))
 
     def reuse_wording(self, selected: int | None, request: gr.Request) -> dict:
@@ -214,6 +218,9 @@ class GalleryHandlers:
         g.prev.click(self.gallery_step, [*filters, g.page_no, gr.State(-1)], page_out, **PRIVATE)
         g.next.click(self.gallery_step, [*filters, g.page_no, gr.State(1)], page_out, **PRIVATE)
         g.grid.select(self.gallery_select, g.page_ids, [g.selected, g.details, g.preview, g.download, g.status],
+                      **PRIVATE)
+        # On a phone the details are below the whole grid: a tap goes there (not while ticking for a zip).
+        g.grid.select(None, None, None, js=scroll_to("#gallery-preview", unless="#gallery-select-mode input"),
                       **PRIVATE)
         g.delete.click(self.gallery_delete, g.selected, [g.selected, g.status, g.last_deleted, g.undo],
                        **PRIVATE).then(

@@ -23,8 +23,10 @@ from starlette.middleware import Middleware
 from .. import i18n
 from ..enums import Task
 from ..runtime import AppContext
+from .batch_api import BatchApi
 from .banner import banner_texts, wire_download_all
 from .batch_panel import BatchTab, build_batch
+from .compare import CompareView
 from .cost_lines import wire as wire_cost
 from .form_assist import wire_slots, wire_templates
 from .fusion_slots import wire_extra_slots
@@ -32,6 +34,7 @@ from .gallery_handlers import GalleryHandlers, ReuseTargets
 from .gallery_search import GallerySearch
 from .http_guard import HttpGuard, VisitorCookie, trust_no_proxy_by_default
 from .key_check import KeyCheck
+from .lineage_view import LineageView
 from .locale_shim import LocaleShim
 from .model_controls import ModelControls
 from .panels import build_edit, build_fuse, build_gallery, build_header, build_t2i
@@ -62,6 +65,8 @@ class Features:
     png: PngInfo  # a dropped PNG's recipe into its panel
     rewrite: RewriteHandlers  # "keep this wording" under each run panel
     batch: BatchTab  # the Batch tab: batches and grids run on the server, Stop, Resume, zip
+    lineage: LineageView  # the gallery details' chain: where a result came from, what was made from it
+    compare: CompareView  # two results side by side, as a slider, their recipes' differences
 
 
 def features(ctx: AppContext, reuse: ReuseTargets | None = None) -> Features:
@@ -69,9 +74,10 @@ def features(ctx: AppContext, reuse: ReuseTargets | None = None) -> Features:
     (the page's; None where no page is built)."""
     runs = RunHandlers(ctx)
     return Features(ctx=ctx, runs=runs, models=ModelControls(ctx.settings.region), key=KeyCheck(ctx),
-                    gallery=GalleryHandlers(ctx, reuse), search=GallerySearch(ctx),
+                    gallery=GalleryHandlers(ctx, reuse, runs.reuses), search=GallerySearch(ctx),
                     actions=ResultActions(ctx, runs), png=PngInfo(ctx, reuse),
-                    rewrite=RewriteHandlers(runs.rewrites, runs.live), batch=BatchTab(ctx))
+                    rewrite=RewriteHandlers(runs.rewrites, runs.live), lineage=LineageView(ctx),
+                    compare=CompareView(ctx), batch=BatchTab(ctx))
 
 
 def build_demo(ctx: AppContext) -> gr.Blocks:
@@ -115,8 +121,13 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         f.gallery.wire(gallery, tabs, edit, fuse)
         f.actions.wire(demo, tabs, t2i, edit, fuse)
         f.search.wire(gallery, f.gallery.gallery_first_page)
+        if gallery.chain is not None:
+            f.lineage.wire(gallery, gallery.chain)
+        if gallery.compare is not None and gallery.compare_pick is not None:
+            f.compare.wire(gallery, gallery.compare_pick, gallery.compare)
         wire_cost(demo, ctx, {"t2i": t2i, "edit": edit, "fuse": fuse}, gallery)
         f.runs.wire_stop_state(demo, {Task.T2I: t2i, Task.EDIT: edit, Task.FUSE: fuse})
+        BatchApi(ctx).wire()  # /batch and /grid for scripts and agents (no widgets of their own)
         wire_download_all(header.banner, f.search)  # hosted: the visitor's own results as one zip
         f.batch.wire(demo, batch, f.models)  # last: its events follow every earlier one
     # Queued events answer only through the queue: Gradio's direct /run/<name> route (open unless

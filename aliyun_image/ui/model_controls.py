@@ -1,6 +1,7 @@
 """Controls that follow the effective model: when the quality switch or the model picker changes,
 the model's description, its sizes, the ``n`` range, the rewriting switch and the negative box
-follow (private events), and the text-to-image prompt counter learns the model's limit.
+follow (private events), the quality switch shows when a chosen model overrides it, and the
+text-to-image prompt counter learns the model's limit.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class ModelControls:
         default = rule.default or (choices[0][1] if choices else "")
         size = (gr.Dropdown(choices=choices, allow_custom_value=rule.free, value=default) if values
                 else gr.Dropdown(choices=choices, allow_custom_value=rule.free))
-        return (self._info(spec, catalog.T2I, lang), size, *self._switches(spec, lang, values))
+        return (self._info(spec, catalog.T2I, lang), size, *self._switches(spec, lang, values),
+                self._quality(model, lang))
 
     def prompt_limit(self, quality: str, model: str) -> int:
         """The effective text-to-image model's prompt limit (for the counter in the page)."""
@@ -64,7 +66,8 @@ class ModelControls:
         choices = [(o.label, o.value) for o in opts]
         preset = (gr.Dropdown(choices=choices, value=choices[0][1] if choices else None) if values
                   else gr.Dropdown(choices=choices))
-        return (self._info(spec, catalog.EDIT, lang), preset, *self._switches(spec, lang, values))
+        return (self._info(spec, catalog.EDIT, lang), preset, *self._switches(spec, lang, values),
+                self._quality(model, lang))
 
     @staticmethod
     def _effective(task: str, quality: str, model: str) -> catalog.ModelSpec:
@@ -72,6 +75,14 @@ class ModelControls:
 
     def _info(self, spec: catalog.ModelSpec, task: str, lang: str) -> str:
         return model_info.summary(spec, task, self.region, lang)
+
+    @staticmethod
+    def _quality(model: str, lang: str) -> gr.Radio:
+        """The quality switch: it picks the model only while no model is chosen under "Advanced";
+        with one chosen it is disabled and says which model decides (its value stays, for later)."""
+        chosen = (model or "").strip()
+        return gr.Radio(interactive=not chosen,
+                        info=t(lang, "overridden.quality", model=chosen) if chosen else None)
 
     @staticmethod
     def _switches(spec: catalog.ModelSpec, lang: str, values: bool) -> tuple[Any, Any, Any]:
@@ -95,7 +106,7 @@ class ModelControls:
         other change (a reuse filling the form) updates only choices and limits, keeping what was
         filled in.
         """
-        outputs = [o.info, *targets, o.n, o.extend, o.negative]
+        outputs = [o.info, *targets, o.n, o.extend, o.negative, o.quality]
         for w in (o.quality, o.model):
             w.input(follow, [o.quality, o.model], outputs, **PRIVATE)
             w.change(refresh, [o.quality, o.model], outputs, **PRIVATE)

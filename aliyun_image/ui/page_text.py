@@ -50,16 +50,33 @@ def error_md(err: AliyunImageError, lang: str) -> str:
     return "⚠️ " + md(err.text(lang))
 
 
-def ui_error(lang: str, message: str) -> gr.Error:
+def ui_error(lang: str, message: str, said: bool = False) -> gr.Error:
     """A toast (and an error for API and MCP clients) in ``lang`` only, title included.
-    ``message`` is plain text: a toast does not render Markdown."""
-    return gr.Error(message, title=t(lang, "toast.error"), print_exception=False)
+    ``message`` is plain text: a toast does not render Markdown. ``said``: the page's status line
+    already shows it, so the page gets no toast (a message is said once, where the user looks);
+    API and MCP clients still get the error."""
+    return gr.Error(message, title=t(lang, "toast.error"), print_exception=False, visible=not said)
 
 
-def gr_error(err: AliyunImageError, lang: str) -> gr.Error:
-    """A failure with nothing produced, raised so API and MCP clients see it as an error (the page
-    shows the same message in the status line too), in the caller's language."""
-    return ui_error(lang, err.text(lang))
+def gr_error(err: AliyunImageError, lang: str, said: bool = False) -> gr.Error:
+    """A failure with nothing produced, raised so API and MCP clients see it as an error, in the
+    caller's language (``said``: as :func:`ui_error`)."""
+    return ui_error(lang, err.text(lang), said)
+
+
+def money_refusal(err: AliyunImageError) -> bool:
+    """True for a refusal by a budget or an hourly cap, which the panel's cost line states in full
+    (with the Run button disabled) whenever it holds: the status line then only points to it."""
+    code = err.code or ""
+    return code.startswith("Budget.") or code.startswith("Quota.")
+
+
+def typed_key_remedy(err: AliyunImageError) -> AliyunImageError:
+    """``err`` with the remedy for a key typed in the page ("check the key you typed") instead of
+    the one for a configured key (DASHSCOPE_API_KEY), when the service refused the key."""
+    if err.msg.key == "error.api.invalid_api_key":
+        return err.with_text(i18n.msg("ui.typed_key.invalid_api_key", **err.msg.params))
+    return err
 
 
 # --- adapters for texts other packages hand over (one place to change when they move) ----------

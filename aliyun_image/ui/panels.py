@@ -21,6 +21,8 @@ from .cost_lines import cost_line, spend_line
 from .banner import BannerRow, build_title_and_banner
 from .fusion_slots import FIRST_EXTRA, build_extra_slots
 from .gallery_search import SelectWidgets, select_row
+from .compare import CompareWidgets, build_compare, build_pick
+from .lineage_view import ChainWidgets, build_chain
 from .result_actions import ActionWidgets, action_row, recent_box
 from .rewrite import RewriteRow, build_rewrite_row
 from .strings import STYLES, TEMPLATES
@@ -292,6 +294,9 @@ class GalleryPanel:
     select: SelectWidgets  # select on thumbnails, all / none, zip of all matches (gallery_search.py)
     keep_wording: gr.Button | None = None  # reuse with the rewritten prompt, rewriting off (rewrite.py)
     spend: gr.Markdown | None = None  # today's and this month's spend (see cost_lines)
+    chain: ChainWidgets | None = None  # the selected result's lineage (lineage_view.py)
+    compare_pick: gr.Button | None = None  # "Compare with…" on the selected result (compare.py)
+    compare: CompareWidgets | None = None  # two results side by side, as a slider, recipes diffed (compare.py)
 
     def filters(self) -> list[Any]:
         """Search text, task and model filters (the first inputs of every paging event)."""
@@ -336,6 +341,8 @@ def _gallery_details() -> dict[str, Any]:
     preview = gr.Image(label=I18N("details"), interactive=False, height=320, format="png",
                        elem_id="gallery-preview", buttons=["fullscreen"])
     details = gr.Markdown(elem_id="gallery-details")
+    chain = build_chain()  # where it came from and what was made from it (lineage_view.py)
+    compare_pick = build_pick()  # "Compare with…" (compare.py)
     with gr.Row():
         download = gr.DownloadButton(label("download_png"), interactive=False, size="sm", elem_id="gallery-download")
         reuse = gr.Button(I18N("reuse"), size="sm", elem_id="gallery-reuse")
@@ -346,7 +353,8 @@ def _gallery_details() -> dict[str, Any]:
     status = gr.Markdown(elem_id="gallery-status")
     undo = gr.Button(I18N("keep.undo"), size="sm", visible=False, elem_id="gallery-undo")
     return {"preview": preview, "details": details, "download": download, "reuse": reuse, "to_edit": to_edit,
-            "to_fuse": to_fuse, "delete": delete, "status": status, "undo": undo, "last_deleted": gr.State(None)}
+            "to_fuse": to_fuse, "delete": delete, "status": status, "undo": undo, "last_deleted": gr.State(None),
+            "chain": chain, "compare_pick": compare_pick}
 
 
 def build_gallery() -> GalleryPanel:
@@ -361,5 +369,6 @@ def build_gallery() -> GalleryPanel:
             with gr.Column(scale=5):
                 details = _gallery_details()
                 keep = gr.Button(I18N("rewrite.keep_gallery"), size="sm", elem_id="gallery-keep-wording")
+        compare = build_compare()
     return GalleryPanel(tab=tab, page_ids=page_ids, page_no=page_no, selected=selected, **filters, **grid,
-                        **details, keep_wording=keep, spend=spend)
+                        **details, keep_wording=keep, spend=spend, compare=compare)

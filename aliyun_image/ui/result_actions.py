@@ -148,12 +148,12 @@ class ResultActions:
         if rec is None:
             message = self._refusal(record_id, lang)
             yield gr.skip(), "⚠️ " + md(message)
-            raise ui_error(lang, message)
+            raise ui_error(lang, message, said=True)  # said in the status line: no toast
         try:
             var = variation_request(rec, caller_gallery(self.ctx, request).input_files(rec))
         except AliyunImageError as err:
             yield gr.skip(), error_md(err, lang)
-            raise gr_error(err, lang) from None
+            raise gr_error(err, lang, said=True) from None
         intro = t(lang, "action.variations_start", id=rec.id)
         async for gallery, status in self.runs.stream(request, x_dashscope_api_key, var.task, var.prompt,
                                                       var.images, var.options):

@@ -27,6 +27,7 @@ from typing import Any
 
 import gradio as gr
 
+from ..dashscope import queued_text
 from ..errors import AliyunImageError, unexpected
 from ..jobs import Job
 from ..enums import Payer, Task
@@ -35,17 +36,20 @@ from ..generation import Outcome, page_summary
 from ..runtime import AppContext, Route
 from .cost_lines import run_cost_md
 from .endpoints import PARAMS, check_handler
-from .page_text import caption, error_md, event_text, gr_error, md, run_text, ui_error
+from .page_text import (caption, event_text, gr_error, md, money_refusal, run_text, typed_key_remedy,
+                        ui_error)
 from .request_info import header_key, request_lang, request_owner, request_payers, request_session
+from .lineage_memo import ReuseMemo
 from .rewrite import RewriteMemo
 from .runs import Consumer, Run, RunRegistry
 from .endpoints import MODE_DEFAULT, THINKING_DEFAULT
 from .fusion_slots import fusion_send
 from .rewrite_options import negative_value, rewrite_values
 from .strings import t
-from .widgets import PRIVATE, STOP, progress_on
+from .widgets import PRIVATE, STOP, progress_on, scroll_to
 
 log = logging.getLogger(__name__)
+QUEUED_KEY = queued_text(0).key  # the scheduler's "queued: account limit N" status
 Update = tuple[Any, str]  # (gallery, status) as a run handler yields them
 
 
@@ -79,14 +83,27 @@ def run_options(quality: str, model: str, n: Any, seed: Any, negative: str, prom
 
 
 def run_status(run: Run) -> str:
-    """The status line while ``run`` is under way."""
+    """The status line while ``run`` is under way: images saved, requests out and waiting for their
+    turn (as the scheduler counts them), the service's word on why they wait, and the seconds
+    since the start (streamed every second, so a long call never looks stuck)."""
     lang = run.lang
     note = f" {run_text(lang, 'offline_note')}" if run.route_kind == Payer.OFFLINE else ""
     done = len(run.results) + len(run.failures)
-    if run.status_text and not done and not run.stopping:
-        return md(event_text(lang, run.status_text)) + note
-    key = "stopping" if run.stopping else "working"
-    return t(lang, key, done=done, total=run.job.n) + note
+    parts = [t(lang, "stopping" if run.stopping else "working", done=done, total=run.job.n)]
+    said = run.status_text
+    if run.queued is not None and (run.running or run.queued):  # (none of either: downloading)
+        parts.append(t(lang, "progress.running", n=run.running))
+        if run.queued and said is not None and said.key == QUEUED_KEY:  # waiting on the account's limit
+            parts.append(t(lang, "progress.queued_limit", n=run.queued, **said.params))
+        elif run.queued:
+            parts.append(t(lang, "progress.queued", n=run.queued))
+        if said is not None and said.key == QUEUED_KEY:
+            said = None
+    # The service's other words (uploading...) while nothing is out yet.
+    if said is not None and not run.stopping and not run.running and not done:
+        parts.append(md(event_text(lang, said)))
+    parts.append(t(lang, "progress.elapsed", s=run.elapsed()))
+    return " · ".join(parts) + note
 
 
 def run_gallery(run: Run) -> list[tuple[str, str]]:
@@ -97,10 +114,18 @@ def run_gallery(run: Run) -> list[tuple[str, str]]:
 def run_summary(run: Run, region: str | None = None) -> str:
     """The status block when ``run`` ends (the summary shared with the CLI), and with ``region``
     what the run cost."""
+    if not run.results and run.failures and all(money_refusal(f) for f in run.failures):
+        return refusal_md(run.failures[0], run.lang)
     outcome = Outcome(run.job.n, run.job.model, run.results, run.failures, stopped=run.stopping,
                       offline=run.route_kind == Payer.OFFLINE, notes=run.job.notes)
     cost = run_cost_md(run.job, run.results, run.failures, run.lang, region, run.route_kind == Payer.OFFLINE)
     return page_summary(outcome, run.lang) + (f"\n\n{cost}" if cost else "")
+
+
+def refusal_md(err: AliyunImageError, lang: str) -> str:
+    """A run refused before anything was sent, as the status line says it: a budget's or an hourly
+    cap's refusal only points to the cost line under the Run button, which states it in full."""
+    return "⚠️ " + (t(lang, "refused.money") if money_refusal(err) else md(err.text(lang)))
 
 
 class RunHandlers:
@@ -111,6 +136,7 @@ class RunHandlers:
         self.ctx = ctx
         self.live = RunRegistry()  # (session, task) -> the run Stop would stop
         self.rewrites = RewriteMemo()  # (session, task) -> how the last run's prompt was rewritten
+        self.reuses = ReuseMemo()  # (session, task) -> the result "Reuse parameters" put in the form (lineage)
 
     # --- the shared run loop ----------------------------------------------------------------------
     def _plan(self, route: Route, payer: Payers, task: str, prompt: str, images: list,
@@ -126,7 +152,7 @@ class RunHandlers:
             raise unexpected(exc) from exc
 
     def _start(self, route: Route, job: Job, reservation: Reservation, task: str, session: str | None,
-               owner: str | None, lang: str) -> tuple[Run, Consumer]:
+               owner: str | None, lang: str, typed: bool = False) -> tuple[Run, Consumer]:
         """Start ``job`` in a worker thread, watched by the returned consumer; when it ends the
         reservation is settled."""
 
@@ -137,7 +163,8 @@ class RunHandlers:
             if self.ctx.opts.hosted:
                 run.loop.run_in_executor(None, self.ctx.enforce_disk_budget)
 
-        run = Run(job, lang, route.kind, asyncio.get_running_loop(), on_finish=finished)
+        run = Run(job, lang, route.kind, asyncio.get_running_loop(), on_finish=finished,
+                  adapt=typed_key_remedy if typed else None)
         consumer, _ = run.attach()
         self.live.add(session, task, run)
         route.service.start(job, run.post, api_key=route.key, owner=owner, cancel=run.cancel)
@@ -151,16 +178,20 @@ class RunHandlers:
         Raises ``gr.Error`` when nothing was produced (refused, failed), after showing why.
         """
         lang = request_lang(request)
+        typed = header_key(api_key) is not None  # the key typed in the page: its own remedy when refused
         route = self.ctx.route(header_key(api_key))
         session = request_session(request)
         owner = request_owner(self.ctx, request)  # the visitor's (cookie, else session): see AppContext.owner_of
+        options = self.reuses.with_parents(session, task, prompt, options)  # "reuse of #9"
         try:
             job, reservation = self._plan(route, request_payers(self.ctx, request), task,
                                           prompt, images, options)
         except AliyunImageError as err:
-            yield [], error_md(err, lang)
-            raise gr_error(err, lang) from None
-        run, consumer = self._start(route, job, reservation, task, session, owner, lang)
+            if typed:
+                err = typed_key_remedy(err)
+            yield [], refusal_md(err, lang)
+            raise gr_error(err, lang, said=True) from None  # said in the status line: no toast
+        run, consumer = self._start(route, job, reservation, task, session, owner, lang, typed)
         try:
             yield [], run_status(run) + note
             async for gallery, status in self._follow(run, consumer):
@@ -171,7 +202,7 @@ class RunHandlers:
             run.cancel.set()
             raise
         if run.finished and not run.stopping and not run.results and run.failures:
-            raise gr_error(run.failures[0], lang)
+            raise gr_error(run.failures[0], lang, said=True)  # the summary in the status line says it
 
     async def _follow(self, run: Run, consumer: Consumer) -> AsyncIterator[Update]:
         """(gallery, status) after each change of ``run`` while ``consumer`` watches it; the
@@ -292,7 +323,7 @@ class RunHandlers:
         source, refusal = _edit_source(image, url, lang)
         if refusal:
             yield [], None, "⚠️ " + md(refusal)
-            raise ui_error(lang, refusal)
+            raise ui_error(lang, refusal, said=True)
         both = "\n\nℹ️ " + t(lang, "both_inputs") if image and url else ""
         opts = run_options(quality, model, n, seed, negative, prompt_extend, watermark,
                            size_value(size_mode, size_preset, width, height))
@@ -351,7 +382,7 @@ class RunHandlers:
                            instruction, lang)
         if send.refusal:
             yield [], "⚠️ " + md(send.refusal)
-            raise ui_error(lang, send.refusal)
+            raise ui_error(lang, send.refusal, said=True)
         opts = run_options(quality, model, n, seed, negative, prompt_extend, watermark,
                            size_value(size_mode, size_preset, width, height))
         opts.update(rewrite_values(Task.FUSE, quality, model, prompt_extend, extend_mode, thinking))
@@ -379,6 +410,8 @@ class RunHandlers:
         inputs = [widgets[name] for name in PARAMS[endpoint]]
         # No key among the inputs: it travels as a request header (see the module docstring).
         event = panel.run.click(handler, inputs, outputs, api_name=endpoint, **self.queue(panel.status))
+        # A phone's stacked columns put the results and the status far below the button: go there.
+        panel.run.click(None, None, None, js=scroll_to(f"#{panel.results.elem_id}"), **PRIVATE)
         panel.stop.click(stop, None, [panel.results, panel.status], cancels=[event], **STOP,
                          **progress_on(panel.status))
 

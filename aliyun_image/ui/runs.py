@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
@@ -36,6 +37,9 @@ _DETACHED = object()
 # How long Stop waits for the consumer it replaced to step aside before it shows anything. Only
 # the order in which two outputs reach the page depends on it, never whether a handler ends.
 HANDOVER_WAIT = 2.0
+# A watcher is woken at least this often while its run goes on, so the elapsed time in the status
+# line ticks even while no request comes back (a real generation takes 30-60 s).
+TICK = 1.0
 
 
 @dataclass(eq=False)
@@ -55,10 +59,15 @@ class Run:
     route_kind: Payer  # who pays for the run (OFFLINE: the free demo)
     loop: asyncio.AbstractEventLoop
     on_finish: Callable[[Run], None] = lambda run: None
+    # How a failure is told on this page (e.g. the remedy for a key typed in the page); None: as is.
+    adapt: Callable[[AliyunImageError], AliyunImageError] | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     results: list[Record] = field(default_factory=list)
     failures: list[AliyunImageError] = field(default_factory=list)
     status_text: Message | None = None  # the service's latest status line
+    running: int = 0  # the run's requests out to the service now (the scheduler's count)
+    queued: int | None = None  # its requests waiting for their turn; None until the service said
+    started: float = field(default_factory=time.monotonic)
     stopping: bool = False
     finished: bool = False
     _consumer: Consumer | None = None
@@ -77,11 +86,13 @@ class Run:
             return
         if ev.kind == EventKind.STATUS and ev.text:
             self.status_text = ev.text
+        if ev.running is not None and ev.queued is not None:
+            self.running, self.queued = ev.running, ev.queued
         if ev.record is not None:
             self.results.append(ev.record)
             self.results.sort(key=lambda r: (r.idx, r.id))  # request order, whatever order they land in
         if ev.error is not None and ev.error.code != "Cancelled":  # Stop kept it from being sent: no failure
-            self.failures.append(ev.error)
+            self.failures.append(self.adapt(ev.error) if self.adapt is not None else ev.error)
         if ev.kind == EventKind.DONE:
             self.finished = True
             try:
@@ -99,19 +110,27 @@ class Run:
             old.wake.put_nowait(_DETACHED)
         return new, old
 
+    def elapsed(self) -> int:
+        """Whole seconds since the run started."""
+        return int(time.monotonic() - self.started)
+
     def is_current(self, consumer: Consumer) -> bool:
         """True while ``consumer`` is the run's watcher."""
         return self._consumer is consumer
 
     async def watch(self, consumer: Consumer) -> AsyncIterator[None]:
-        """Yield once per batch of changes while ``consumer`` is current and the run unfinished.
+        """Yield once per batch of changes while ``consumer`` is current and the run unfinished,
+        and every :data:`TICK` seconds without a change (the elapsed time moves on).
 
         Returns when the run finishes (the caller then shows the summary if
         :meth:`is_current` still holds) or when another consumer took over.
         """
         try:
             while not self.finished and self.is_current(consumer):
-                signals = [await consumer.wake.get()]
+                try:
+                    signals = [await asyncio.wait_for(consumer.wake.get(), TICK)]
+                except asyncio.TimeoutError:
+                    signals = []
                 while not consumer.wake.empty():  # several events at once: show them in one update
                     signals.append(consumer.wake.get_nowait())
                 if _DETACHED in signals or not self.is_current(consumer):

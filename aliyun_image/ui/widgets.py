@@ -3,6 +3,7 @@ settings every wiring uses."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -24,6 +25,17 @@ STOP: dict[str, Any] = {"api_visibility": "private", "concurrency_limit": None}
 COUNT_JS = """(p, max) => { const n = [...(p || '')].length; const m = max || MAX;
   return `<span class="char-count${n > m ? ' over' : ''}">${n} / ${m}</span>`; }""".replace(
     "MAX", str(catalog.PROMPT_MAX))
+
+
+def scroll_to(selector: str, unless: str = "") -> str:
+    """Browser-only code for an event (``js=``, no server round trip): bring ``selector`` to the top
+    of the screen when it is out of sight or low on it, as on a phone where the columns stack and
+    what a tap changed lies far below (issue 16 §7); nothing moves when it is already in view.
+    ``unless``: a checkbox's selector; while it is ticked, nothing moves."""
+    skip = f"if (document.querySelector({json.dumps(unless)})?.checked) return;" if unless else ""
+    return f"""() => {{ {skip} const el = document.querySelector({json.dumps(selector)}); if (!el) return;
+  const top = el.getBoundingClientRect().top;
+  if (top < 0 || top > window.innerHeight * 0.5) el.scrollIntoView({{behavior: 'smooth', block: 'start'}}); }}"""
 
 
 def progress_on(status: gr.Markdown) -> dict[str, Any]:
