@@ -112,6 +112,11 @@ class _Zygote:
 _ZYGOTE = _Zygote()
 
 
+def stop_fork_server() -> None:
+    """Stop the fork server (and any app it still runs); the next launch starts a new one."""
+    _ZYGOTE.stop()
+
+
 def _base_env() -> dict[str, str]:
     """The environment every app starts from: the shell's, minus what the test decides."""
     ours = ("DASHSCOPE_", "ALIYUN_IMAGE_", "GRADIO_", "SPACE_")
