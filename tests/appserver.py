@@ -215,9 +215,9 @@ def wait_until_serving(proc: subprocess.Popen | ForkedApp, port: int, log: Path,
             raise RuntimeError(f"app exited early:\n{text}")
         if f":{port}" in log.read_text(errors="replace"):
             try:
-                if requests.get(url, timeout=2).status_code == 200:
+                if requests.get(url, timeout=30).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or slow to answer
                 pass
         time.sleep(0.1)
     raise RuntimeError(f"app did not start in {timeout}s:\n{log.read_text(errors='replace')}")
