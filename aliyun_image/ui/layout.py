@@ -23,7 +23,7 @@ from ..enums import Task
 from ..runtime import AppContext
 from .banner import banner_texts
 from .cost_lines import wire as wire_cost
-from .form_assist import wire_slots, wire_templates
+from .form_assist import wire_slots, wire_templates, wire_upload_check
 from .fusion_slots import wire_extra_slots
 from .gallery_handlers import GalleryHandlers, ReuseTargets
 from .gallery_search import GallerySearch
@@ -111,6 +111,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         f.search.wire(gallery, f.gallery.gallery_first_page)
         wire_cost(demo, ctx, {"t2i": t2i, "edit": edit, "fuse": fuse}, gallery)
         f.runs.wire_stop_state(demo, {Task.T2I: t2i, Task.EDIT: edit, Task.FUSE: fuse})
+        wire_upload_check(edit)  # the edit upload's check as it arrives, like fusion's slots
     # Queued events answer only through the queue: Gradio's direct /run/<name> route (open unless
     # on a Space) would skip every concurrency limit (runs, zips, key checks).
     demo.api_open = False
