@@ -284,3 +284,30 @@ def test_smaller_things_of_the_edit_gallery_and_results(browser, app, tmp_path, 
     page.wait_for_selector("#fuse-img2 img", timeout=10000)
     assert page.locator("#fuse-img3 img").count() == 0
     page.close()
+
+
+CLEARED = {"en-US": ("PNG info", "✓"), "zh-CN": ("PNG 信息", "✓")}
+
+
+@pytest.mark.parametrize("locale, size", [("en-US", "desktop"), ("zh-CN", "phone")])
+def test_a_refused_png_info_file_leaves_no_stale_loaded_line(browser, app, tmp_path, locale, size):  # noqa: F811
+    from PIL import Image, PngImagePlugin
+
+    title, ok = CLEARED[locale]
+    recipe = PngImagePlugin.PngInfo()
+    recipe.add_text("parameters", "a red fox in snow\nNegative prompt: blurry\n"
+                                  "Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 512x512")
+    good = tmp_path / "fox.png"
+    Image.new("RGB", (64, 64), (200, 80, 20)).save(good, pnginfo=recipe)
+    (tmp_path / "notes.txt").write_text("not a png")
+    page = open_page(browser, app.url, locale, size)
+    page.locator("#png-info").get_by_text(title).first.click()
+    page.set_input_files("#png-info-file input[type=file]", str(good))
+    page.wait_for_selector(f"#png-info-status:has-text('{ok}')", timeout=15000)
+    # Another file: clear the drop area, drop a file the page refuses (not a .png).
+    page.locator("#png-info-file button[aria-label]").last.click()
+    page.set_input_files("#png-info-file input[type=file]", str(tmp_path / "notes.txt"))
+    page.wait_for_function("!document.querySelector('#png-info-status').innerText.includes('✓')", timeout=10000)
+    page.locator("#png-info").scroll_into_view_if_needed()
+    shot(page, f"page16-png-info-cleared-{size}-{locale[:2]}")
+    page.close()
