@@ -28,7 +28,7 @@ from .banner import banner_texts, wire_download_all
 from .batch_panel import BatchTab, build_batch
 from .compare import CompareView
 from .cost_lines import wire as wire_cost
-from .form_assist import wire_slots, wire_templates
+from .form_assist import wire_slots, wire_templates, wire_upload_check
 from .fusion_slots import wire_extra_slots
 from .gallery_handlers import GalleryHandlers, ReuseTargets
 from .gallery_search import GallerySearch
@@ -127,6 +127,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             f.compare.wire(gallery, gallery.compare_pick, gallery.compare)
         wire_cost(demo, ctx, {"t2i": t2i, "edit": edit, "fuse": fuse}, gallery)
         f.runs.wire_stop_state(demo, {Task.T2I: t2i, Task.EDIT: edit, Task.FUSE: fuse})
+        wire_upload_check(edit)  # the edit upload's check as it arrives, like fusion's slots
         BatchApi(ctx).wire()  # /batch and /grid for scripts and agents (no widgets of their own)
         wire_download_all(header.banner, f.search)  # hosted: the visitor's own results as one zip
         f.batch.wire(demo, batch, f.models)  # last: its events follow every earlier one
