@@ -114,7 +114,7 @@ class RecentRunsView:
         live = any(e.run is not None for e in entries)
         return (gr.Accordion(visible=bool(lines)), "\n".join(lines), thumbs, gr.Button(visible=live))
 
-    async def show(self, request: gr.Request):
+    async def recent_runs(self, request: gr.Request):
         """The strip for the caller (a page load, Refresh)."""
         return self.view(recent_owner(self.ctx, request), request_lang(request))
 
@@ -127,17 +127,17 @@ class RecentRunsView:
         async for out in self.runs.reattach(run, request_session(request), task):
             yield out
 
-    async def follow_t2i(self, request: gr.Request):
+    async def recent_follow_t2i(self, request: gr.Request):
         """Follow the caller's newest text-to-image run in progress in this page."""
         async for out in self._follow(Task.T2I, request):
             yield out
 
-    async def follow_edit(self, request: gr.Request):
+    async def recent_follow_edit(self, request: gr.Request):
         """Follow the caller's newest edit run in progress in this page."""
         async for out in self._follow(Task.EDIT, request):
             yield out
 
-    async def follow_fuse(self, request: gr.Request):
+    async def recent_follow_fuse(self, request: gr.Request):
         """Follow the caller's newest fusion run in progress in this page."""
         async for out in self._follow(Task.FUSE, request):
             yield out
@@ -147,7 +147,7 @@ class RecentRunsView:
         panel, ...}``) follows its run in progress, then the strip is listed again. All private."""
         outputs = [strip.box, strip.listing, strip.thumbs, strip.attach]
         for trigger in (demo.load, strip.refresh.click):
-            trigger(self.show, None, outputs, **PRIVATE, show_progress="hidden")
-        follow = {Task.T2I: self.follow_t2i, Task.EDIT: self.follow_edit, Task.FUSE: self.follow_fuse}
+            trigger(self.recent_runs, None, outputs, **PRIVATE, show_progress="hidden")
+        follow = {Task.T2I: self.recent_follow_t2i, Task.EDIT: self.recent_follow_edit, Task.FUSE: self.recent_follow_fuse}
         for task, panel in panels.items():
             strip.attach.click(follow[task], None, [panel.results, panel.status], **STOP, **progress_on(panel.status))
