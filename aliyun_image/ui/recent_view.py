@@ -148,6 +148,7 @@ class RecentRunsView:
         outputs = [strip.box, strip.listing, strip.thumbs, strip.attach]
         for trigger in (demo.load, strip.refresh.click):
             trigger(self.recent_runs, None, outputs, **PRIVATE, show_progress="hidden")
-        follow = {Task.T2I: self.recent_follow_t2i, Task.EDIT: self.recent_follow_edit, Task.FUSE: self.recent_follow_fuse}
+        follow = {Task.T2I: self.recent_follow_t2i, Task.EDIT: self.recent_follow_edit,
+                  Task.FUSE: self.recent_follow_fuse}
         for task, panel in panels.items():
             strip.attach.click(follow[task], None, [panel.results, panel.status], **STOP, **progress_on(panel.status))
