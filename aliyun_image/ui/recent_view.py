@@ -49,11 +49,12 @@ def build_strip() -> RecentStrip:
     with gr.Accordion(I18N("recent.title"), open=True, visible=False, elem_id="recent-runs") as box:
         listing = gr.Markdown(elem_id="recent-runs-list")
         thumbs = gr.Gallery(show_label=False, columns=8, height=120, format="png", allow_preview=False,
-                            elem_id="recent-runs-thumbs", buttons=[])
+                            elem_id="recent-runs-thumbs", buttons=[], visible=False)
         with gr.Row():
-            attach = gr.Button(label("recent.attach"), size="sm", variant="primary", visible=False,
-                               elem_id="recent-runs-attach")
-            refresh = gr.Button(label("recent.refresh"), size="sm", elem_id="recent-runs-refresh")
+            attach = gr.Button(label("recent.attach"), size="sm", variant="primary", visible=False, scale=0,
+                               min_width=160, elem_id="recent-runs-attach")
+            refresh = gr.Button(label("recent.refresh"), size="sm", scale=0, min_width=100,
+                                elem_id="recent-runs-refresh")
     return RecentStrip(box, listing, thumbs, refresh, attach)
 
 
@@ -97,7 +98,7 @@ class RecentRunsView:
             found.counts, found.settled = counts, not counts["pending"]
         return ["ℹ️ " + t(lang, f"recent.restart_{k}", n=v) for k, v in found.counts.items() if v]
 
-    def view(self, owner: str | None, lang: str) -> tuple[Any, str, list[tuple[str, str]], Any]:
+    def view(self, owner: str | None, lang: str) -> tuple[Any, str, Any, Any]:
         """(strip, listing, thumbnails, Follow button) for ``owner``."""
         entries = self.runs.recent.entries(owner)
         lines = self.restart_lines(owner, lang)
@@ -112,7 +113,8 @@ class RecentRunsView:
                 if len(thumbs) < THUMBS and rec.file is not None and rec.file.exists():
                     thumbs.append((str(rec.file), caption(rec)))
         live = any(e.run is not None for e in entries)
-        return (gr.Accordion(visible=bool(lines)), "\n".join(lines), thumbs, gr.Button(visible=live))
+        return (gr.Accordion(visible=bool(lines)), "\n".join(lines), gr.Gallery(thumbs, visible=bool(thumbs)),
+                gr.Button(visible=live))
 
     async def recent_runs(self, request: gr.Request):
         """The strip for the caller (a page load, Refresh)."""
