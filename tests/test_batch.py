@@ -281,6 +281,11 @@ def test_cli_batch_dry_run_then_run_then_resume(emu, clean_env, tmp_path):
     batch_id = r.stderr.split("Batch ", 2)[2].split(":")[0]
     again = run_cli(["resume", batch_id, "--json"], env, clean_env)
     assert again.returncode == 0 and json.loads(again.stdout)["done"] == 4 and sent(emu) == 4
+    # every result says which batch and which item of it it is (history's batch_id, its lineage)
+    hist = [json.loads(line) for line in run_cli(["history", "--json"], env, clean_env).stdout.splitlines()]
+    assert {h["batch_id"] for h in hist} == {batch_id}
+    items = sorted(p["position"] for h in hist for p in h["parents"] if p["relation"] == "batch")
+    assert items == [1, 2, 3, 4] and all(p["batch"] == batch_id for h in hist for p in h["parents"])
     bad = run_cli(["batch", str(prompts)], env, clean_env)
     assert bad.returncode == 2 and "--var animal=" in bad.stderr and "Traceback" not in bad.stderr
 

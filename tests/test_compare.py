@@ -4,6 +4,7 @@ the visitor's own do. Also the recipe diff itself (no app)."""
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import uuid
 
@@ -41,6 +42,11 @@ def test_recipe_diff_names_what_differs_and_word_diffs_prompts():
     assert word_diff("一只红色的狐狸", "一只灰色的狐狸") == [("same", "一只"), ("a", "红"), ("b", "灰"),
                                                            ("same", "色的狐狸")]
     assert "".join(x for k, x in word_diff("x y", "y z") if k != "b") == "x y"  # the pieces rebuild A
+    # Long texts (a rewritten prompt, or a visitor's worst case) take the bounded path and still rebuild both.
+    rng = random.Random(1)
+    long_a, long_b = ("".join(rng.choice("一二三四五六") for _ in range(3000)) for _ in range(2))
+    pieces = word_diff(long_a, long_b)
+    assert "".join(x for k, x in pieces if k != "b") == long_a and "".join(x for k, x in pieces if k != "a") == long_b
 
 
 @pytest.fixture(scope="module")

@@ -234,7 +234,7 @@ def test_batch_and_grid_as_tools(agent, emulator_server):
     emulator_server.clear()
     mine = {**KEY, "Cookie": "aliyun_image_visitor=" + "agent-7-" + "k" * 40}
     spec = {"prompts": "a {animal} in the snow\n# not a prompt\na red kite", "variables": "animal=cat,dog", "seed": 5}
-    batch, grid, again = agent({"tool": "batch", "headers": mine, "args": spec},
+    batch, grid, again = agent({"tool": "batch", "headers": mine, "args": spec, "progress": True},
                                {"tool": "grid", "headers": KEY,
                                 "args": {"prompt": "a lighthouse", "x": "seed=1,2", "y": "size=1328*1328,1664*928"}},
                                {"tool": "batch", "headers": mine, "args": spec})
@@ -243,6 +243,7 @@ def test_batch_and_grid_as_tools(agent, emulator_server):
                      if line.startswith("#"))
     assert prompts == ["a cat in the snow", "a dog in the snow", "a red kite"]
     assert "3 of 3 images stored" in _texts(batch)
+    assert any("of 3" in note for note in batch["progress"]), batch["progress"]  # each image as it landed
     assert not grid["is_error"] and len(_images(grid)) == 5, grid  # 4 cells, then the grid
     whole = _images(grid)[-1]
     assert whole.size[0] > 2 * 1328 // 4 and "X/Y: seed: 1, 2 | size:" in whole.text["parameters"]

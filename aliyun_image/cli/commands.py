@@ -266,7 +266,7 @@ def _history(args: argparse.Namespace, lang: str) -> int:
                               "created_unix": r.created, "request_id": r.request_id,
                               "actual_prompt": r.actual_prompt, "rewrite_status": r.params.get("rewrite_status"),
                               "inputs": trash_recipe.inputs_json(r, store.root), "cost": record_cost(r),
-                              "parents": parents.get(r.id, [])},
+                              "parents": parents.get(r.id, []), "batch_id": r.batch_id},
                              ensure_ascii=False))
         else:
             print(f"{r.id}\t{r.task}\t{r.model}\t{r.size}\t{r.seed}\t{r.file}\t{r.prompt[:60]}")

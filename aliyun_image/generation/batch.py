@@ -43,10 +43,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from ..enums import EventKind, Status, Task
+from ..enums import EventKind, Relation, Status, Task
 from ..errors import (AliyunImageError, CancelledError, OutcomeUnknownError, ValidationError, may_be_billed,
                       unexpected)
 from ..i18n import Message, msg
+from ..jobs import Parent
 from ..money import HourlyQuota, Reservation, billing, estimate_for
 from ..money.estimate import Estimate
 from ..storage import Gallery, Record
@@ -465,7 +466,9 @@ class _Runner:
         self.book.set_state(self.row.id, unit.pos, state, error, results)
 
     def job(self, unit: UnitRow) -> Any:
-        return self.svc.plan(Task.T2I, unit.prompt, **unit.options)
+        """The unit's job, its results recorded as "item k of batch B" in their lineage."""
+        item = Parent(None, Relation.BATCH, unit.item + 1, self.row.id)  # 1-based, as the page says it
+        return self.svc.plan(Task.T2I, unit.prompt, **unit.options, parents=[item])
 
     def collect(self, unit: UnitRow) -> None:
         """A unit ``sent`` by an earlier run (crash, kill, Stop while its task ran): never sent

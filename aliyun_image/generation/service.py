@@ -137,7 +137,7 @@ class ImageService:
         self.inputs = InputStore(self.store.root, fsync=settings.fsync)  # kept input images (for reuse)
 
     # --- public use cases -------------------------------------------------------------------------
-    def plan(self, task: str, prompt: str | None, images: Sequence[Any] = (), owner: str | None = None,
+    def plan(self, task: str, prompt: str | None, images: Sequence[Any] = (), *, owner: str | None = None,
              **options: Unpack[JobOptions]) -> Job:
         """Validate a request without calling the API (raises ValidationError). An image written ``#12`` is
         stored result 12 (``owner``'s; hosted, none without an owner), recorded as the results' parent."""
@@ -163,7 +163,7 @@ class ImageService:
              owner: str | None = None, on_event: Callable[[Event], None] | None = None,
              cancel: threading.Event | None = None, **options: Unpack[JobOptions]) -> Batch:
         """Edit 1-3 images (URL, oss://, path, bytes or PIL) following ``instruction``."""
-        job = self.plan(Task.EDIT, instruction, images, owner, **options)
+        job = self.plan(Task.EDIT, instruction, images, owner=owner, **options)
         return self.run(job, api_key=api_key, owner=owner, on_event=on_event, cancel=cancel)
 
     def fuse(self, images: Sequence[Any], instruction: str, *, api_key: str | None = None,
@@ -171,7 +171,7 @@ class ImageService:
              cancel: threading.Event | None = None, **options: Unpack[JobOptions]) -> Batch:
         """Fuse 2-3 ordered images (slots 1-3, up to 10 where the model takes them) following
         ``instruction``; an instruction naming an image not given is refused before sending."""
-        job = self.plan(Task.FUSE, instruction, images, owner, **options)
+        job = self.plan(Task.FUSE, instruction, images, owner=owner, **options)
         return self.run(job, api_key=api_key, owner=owner, on_event=on_event, cancel=cancel)
 
     def start(self, job: Job, on_event: Callable[[Event], None], *, api_key: str | None = None,

@@ -18,6 +18,10 @@ from .reuse import Reusable
 # A word: letters/digits (with ' and -), one CJK or other symbol character, or a run of whitespace.
 _WORD = re.compile(r"[A-Za-z0-9_]+(?:['\-][A-Za-z0-9_]+)*|\s+|.", re.S)
 MAX_WORDS = 4000  # a prompt is at most a few thousand characters; anything longer is compared as is
+# Up to this many words a side, the exact diff (difflib without its "junk" heuristic: ~0.05 s in the worst
+# case, two random strings of a few characters repeated); beyond, the heuristic keeps it to milliseconds (an
+# exact diff of two 4,000-word texts can take seconds: a visitor must not be able to hold a worker that long).
+EXACT_WORDS = 300
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,8 @@ def word_diff(a: str, b: str) -> list[tuple[str, str]]:
         else:
             out.append((kind, text))
 
-    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, wa, wb, autojunk=False).get_opcodes():
+    exact = max(len(wa), len(wb)) <= EXACT_WORDS
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, wa, wb, autojunk=not exact).get_opcodes():
         if op == "equal":
             add("same", "".join(wa[i1:i2]))
         else:

@@ -16,14 +16,16 @@ invisible components whose starting values are the API's defaults.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import logging
 from typing import Any
 
 import gradio as gr
 
-from ..enums import Task
+from ..enums import EventKind, Task
 from ..errors import AliyunImageError, ValidationError, unexpected
-from ..generation import Axis, BatchOutcome, BatchSpec, batch as batches, grid as grids
+from ..generation import Axis, BatchOutcome, BatchSpec, Event, batch as batches, grid as grids
 from ..i18n import msg, render
 from ..runtime import AppContext
 from .endpoints import MODE_DEFAULT, PARAMS, THINKING_DEFAULT, check_handler
@@ -58,14 +60,26 @@ class BatchApi:
         opts["negative"] = negative_value(Task.T2I, quality, model, opts["negative"])
         return opts
 
-    async def _run(self, request: gr.Request | None, api_key: str | None, spec: BatchSpec,
-                   lang: str) -> tuple[list[tuple[str, str]], str]:
+    async def _run(self, request: gr.Request | None, api_key: str | None, spec: BatchSpec, lang: str,
+                   progress: gr.Progress | None = None) -> tuple[list[tuple[str, str]], str]:
         """Plan, check, run ``spec`` in a worker thread; the results (the grid image last) and the
-        summary. Raises ``gr.Error`` when refused or when nothing was made."""
+        summary. Raises ``gr.Error`` when refused or when nothing was made. ``progress`` hears of
+        each image as it lands (API clients see it in the job's status, MCP clients as progress
+        notifications, which keep a long batch's call alive)."""
         route = self.ctx.route(header_key(api_key))
         owner = request_owner(self.ctx, request)
+
+        # Gradio finds the event a progress update belongs to in context variables of this
+        # coroutine; the batch's threads have none: hand each update to the loop in this context.
+        loop, here = asyncio.get_running_loop(), contextvars.copy_context()
+
+        def landed(ev: Event) -> None:
+            if progress is not None and ev.kind in (EventKind.RESULT, EventKind.FAILURE) and ev.total:
+                loop.call_soon_threadsafe(functools.partial(progress, (ev.done, ev.total), unit="images"),
+                                          context=here)
+
         how: dict[str, Any] = dict(api_key=route.key, quota=self.ctx.quota_for(route),
-                                   payer=request_payers(self.ctx, request))
+                                   payer=request_payers(self.ctx, request), on_event=landed)
 
         def work() -> tuple[BatchOutcome, Any]:
             if self.ctx.opts.hosted:
@@ -101,7 +115,8 @@ class BatchApi:
                     watermark: bool = False, extend_mode: str | None = MODE_DEFAULT,
                     thinking: bool | None = THINKING_DEFAULT,
                     request: gr.Request = None,  # type: ignore[assignment]
-                    x_dashscope_api_key: gr.Header = None):  # type: ignore[assignment]
+                    x_dashscope_api_key: gr.Header = None,  # type: ignore[assignment]
+                    progress: gr.Progress = gr.Progress()):  # noqa: B008 - Gradio's way of asking for it
         """Make many images from a prompt list or a template in one call (text-to-image), priced and
         checked against the budgets before anything is sent.
 
@@ -135,14 +150,15 @@ class BatchApi:
                                            extend_mode, thinking))
         except AliyunImageError as err:
             raise gr_error(err, lang) from None
-        return await self._run(request, x_dashscope_api_key, spec, lang)
+        return await self._run(request, x_dashscope_api_key, spec, lang, progress)
 
     async def grid(self, prompt: str, x: str = "", y: str = "", negative: str = "", quality: str = "plus",
                    model: str = "", size: str = "", seed: float = -1, prompt_extend: bool = True,
                    watermark: bool = False, extend_mode: str | None = MODE_DEFAULT,
                    thinking: bool | None = THINKING_DEFAULT,
                    request: gr.Request = None,  # type: ignore[assignment]
-                   x_dashscope_api_key: gr.Header = None):  # type: ignore[assignment]
+                   x_dashscope_api_key: gr.Header = None,  # type: ignore[assignment]
+                   progress: gr.Progress = gr.Progress()):  # noqa: B008 - Gradio's way of asking for it
         """An X/Y grid: one prompt over one or two axes (model, seed, size, prompt_extend or a {variable}
         of the prompt), every combination one image, and one labelled grid image of them all.
 
@@ -173,7 +189,7 @@ class BatchApi:
             spec = grids.grid_spec(str(prompt or ""), axes, opts)
         except AliyunImageError as err:
             raise gr_error(err, lang) from None
-        return await self._run(request, x_dashscope_api_key, spec, lang)
+        return await self._run(request, x_dashscope_api_key, spec, lang, progress)
 
     # --- wiring ----------------------------------------------------------------------------------
     def wire(self) -> None:

@@ -59,7 +59,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "batch": ("prompts",), "grid": ("prompt", "x")}
 KEY_HEADER = "X-DashScope-API-Key"  # a gr.Header parameter: Gradio maps x_dashscope_api_key to it
 # Handler parameters Gradio fills itself (never part of the API's data).
-_INJECTED = {"request", "x_dashscope_api_key"}
+_INJECTED = {"request", "x_dashscope_api_key", "progress"}
 
 
 def call_args(endpoint: str, **values: Any) -> list[Any]:

@@ -18,8 +18,9 @@ in-process gradio_client. Two things of that bridge do not fit this app; :func:`
   fetch another's results by id) and let one pick its address, and with it a fresh hourly
   allowance, per call. :class:`McpPeer` stamps each MCP request with the address the server saw,
   signed with a secret of this process, and drops forwarding headers; a call bearing a valid
-  stamp is session-less (a fresh owner: its results come back in the reply and nowhere else,
-  as for any call without a session) and counts against that address (:mod:`.request_info`).
+  stamp is session-less (without a visitor cookie a fresh owner: its results come back in the
+  reply and nowhere else, as for any call without a session; an agent that sends a cookie of
+  its own keeps one gallery) and counts against that address (:mod:`.request_info`).
 """
 
 from __future__ import annotations
