@@ -21,7 +21,7 @@ def test_reload_mid_run_then_follow_it_again(browser, app, emulator_server, loca
     page.goto(app.url, wait_until="load")  # "networkidle" never fires: the queue keeps a connection open
     page.wait_for_selector("#t2i-prompt textarea")
     emulator_server.clear()
-    emulator_server.latency = 6.0  # the run is still out while the page reloads, even on a busy machine
+    emulator_server.latency = 15.0  # the run is still out while the page reloads, even on a busy machine
     prompt = f"lighthouse that outlives the page {locale}"
     try:
         run_t2i(page, prompt, 2)
