@@ -117,6 +117,10 @@ class AppContext:
         self.settings = Settings.from_env(region=opts.region, base_url=opts.base_url, data_dir=opts.data_dir, **extra)
         self.host_key = self.settings.api_key
         self.store = ResultStore.open(self.settings.data_dir, fsync=self.settings.fsync, show_paths=not opts.hosted)
+        # Downloads a stop cut short, as found at start-up (before housekeeping finishes them): the page
+        # tells each owner what became of theirs (saved, or expired: never requested again).
+        self.pending_at_start: tuple[tuple[int, str | None], ...] = tuple(
+            (r.id, r.owner) for r in self.store.pending())
         self.offline: OfflineBackend | None = None
         self.offline_service: ImageService | None = None
         if opts.offline or not self.host_key:

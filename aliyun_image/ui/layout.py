@@ -39,6 +39,7 @@ from .locale_shim import LocaleShim
 from .model_controls import ModelControls
 from .panels import build_edit, build_fuse, build_gallery, build_header, build_t2i
 from .png_info import PngInfo, build_png_drop
+from .recent_view import RecentRunsView, build_strip
 from .result_actions import ResultActions
 from .rewrite import RewriteHandlers
 from .rewrite_options import wire_rewrite_options
@@ -92,6 +93,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
     delete_cache = (3600, 6 * 3600) if hosted else (24 * 3600, 7 * 24 * 3600)
     with gr.Blocks(title="aliyun-image", delete_cache=delete_cache, analytics_enabled=False) as demo:
         header = build_header(ctx)
+        recent = build_strip()  # the visitor's runs in progress and finished since (runs outlive the page)
         # "wrap": every tab stays one tap away on a phone (the default "menu" folds them into an unlabelled ⋯).
         with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:
             t2i, edit, fuse = build_t2i(), build_edit(), build_fuse()
@@ -128,6 +130,7 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         wire_cost(demo, ctx, {"t2i": t2i, "edit": edit, "fuse": fuse}, gallery)
         f.runs.wire_stop_state(demo, {Task.T2I: t2i, Task.EDIT: edit, Task.FUSE: fuse})
         wire_upload_check(edit)  # the edit upload's check as it arrives, like fusion's slots
+        RecentRunsView(ctx, f.runs).wire(demo, recent, {Task.T2I: t2i, Task.EDIT: edit, Task.FUSE: fuse})
         BatchApi(ctx).wire()  # /batch and /grid for scripts and agents (no widgets of their own)
         wire_download_all(header.banner, f.search)  # hosted: the visitor's own results as one zip
         f.batch.wire(demo, batch, f.models)  # last: its events follow every earlier one

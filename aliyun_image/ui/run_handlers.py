@@ -40,6 +40,7 @@ from .page_text import (caption, event_text, gr_error, md, money_refusal, run_te
                         ui_error)
 from .request_info import header_key, request_lang, request_owner, request_payers, request_session
 from .lineage_memo import ReuseMemo
+from .recent_runs import RecentRuns, recent_owner
 from .rewrite import RewriteMemo
 from .runs import Consumer, Run, RunRegistry
 from .endpoints import MODE_DEFAULT, THINKING_DEFAULT
@@ -137,6 +138,7 @@ class RunHandlers:
         self.live = RunRegistry()  # (session, task) -> the run Stop would stop
         self.rewrites = RewriteMemo()  # (session, task) -> how the last run's prompt was rewritten
         self.reuses = ReuseMemo()  # (session, task) -> the result "Reuse parameters" put in the form (lineage)
+        self.recent = RecentRuns()  # owner -> their recent runs, listed again when they come back
 
     # --- the shared run loop ----------------------------------------------------------------------
     def _plan(self, route: Route, payer: Payers, task: str, prompt: str, images: list,
@@ -192,15 +194,18 @@ class RunHandlers:
             yield [], refusal_md(err, lang)
             raise gr_error(err, lang, said=True) from None  # said in the status line: no toast
         run, consumer = self._start(route, job, reservation, task, session, owner, lang, typed)
+        self.recent.add(recent_owner(self.ctx, request), run)
         try:
             yield [], run_status(run) + note
             async for gallery, status in self._follow(run, consumer):
                 yield gallery, status + note
-        except (asyncio.CancelledError, GeneratorExit):
-            # The page's Stop (Gradio cancels this coroutine) or the page went away: no further
+        except asyncio.CancelledError:
+            # The page's Stop or an API client's cancel (Gradio cancels this coroutine): no further
             # requests start. Requests already sent finish and are stored by the worker thread.
             run.cancel.set()
             raise
+        # GeneratorExit: the page went away (closed, reloaded) or the client dropped the call. The
+        # run goes on and its owner finds it again in the strip of recent runs (recent_runs.py).
         if run.finished and not run.stopping and not run.results and run.failures:
             raise gr_error(run.failures[0], lang, said=True)  # the summary in the status line says it
 
@@ -215,6 +220,18 @@ class RunHandlers:
             yield gallery, run_status(run)
         if run.finished and run.is_current(consumer):
             yield run_gallery(run), run_summary(run, self.ctx.settings.region)
+
+    async def reattach(self, run: Run, session: str | None, task: str) -> AsyncIterator[Update]:
+        """Follow ``run`` in another page (a reload, a new tab): this watcher takes over from the
+        previous one, and this session's Stop finds the run while it is followed."""
+        self.live.add(session, task, run)
+        try:
+            consumer = await run.take_over()
+            yield run_gallery(run), run_status(run)
+            async for out in self._follow(run, consumer):
+                yield out
+        finally:
+            self.live.discard(session, task, run)
 
     async def _stop(self, task: str, request: gr.Request | None) -> AsyncIterator[Update]:
         """Stop: no further requests; requests already sent finish (they were paid for) and their

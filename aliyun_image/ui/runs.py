@@ -70,6 +70,7 @@ class Run:
     started: float = field(default_factory=time.monotonic)
     stopping: bool = False
     finished: bool = False
+    ended: float | None = None  # wall-clock time it finished (how long a finished run stays listed)
     _consumer: Consumer | None = None
 
     # --- the worker thread's side -----------------------------------------------------------
@@ -95,6 +96,7 @@ class Run:
             self.failures.append(self.adapt(ev.error) if self.adapt is not None else ev.error)
         if ev.kind == EventKind.DONE:
             self.finished = True
+            self.ended = time.time()
             try:
                 self.on_finish(self)
             except Exception:  # the consumer must still be woken to show the end

@@ -1,0 +1,170 @@
+"""Runs that outlive the page (issue 18 item 2), through the raw queue API of a launched hosted app.
+
+- A run whose client went away (the page closed, the API client dropped) goes on; the same visitor
+  (same cookie, any new session) sees it in the strip of recent runs, in progress and then done with
+  its results, and can follow it again in a panel.
+- Nobody else sees it: another cookie, the owner's session hash without the cookie, no cookie at all.
+- The strip's events are private (not in the API page) and its registry stays bounded.
+- After a restart, downloads the stop cut short are finished by the housekeeping, never requested
+  again, and the page says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+
+import pytest
+import requests
+
+from aliyun_image.enums import EventKind, Payer
+from aliyun_image.generation import Event
+from aliyun_image.ui.http_guard import COOKIE
+from aliyun_image.ui.recent_runs import RecentRuns
+from aliyun_image.ui.runs import Run
+
+from .appserver import launch
+from .conftest import TEST_KEY
+from .test_hosted_safety import _gen_data
+from .test_visitor import _call, _fn, _new_cookie
+
+A = "203.0.113.70"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, emulator_server):
+    """Hosted, the host's key on the test emulator (its latency is the test's to set)."""
+    root = tmp_path_factory.mktemp("recent-app")
+    running = launch(["--hosted", "--base-url", emulator_server.base_url, "--session-limit", "50",
+                      "--total-limit", "200"], root / "outputs", cwd=root,
+                     env_extra={"DASHSCOPE_API_KEY": TEST_KEY, "ALIYUN_IMAGE_TRUSTED_PROXIES": "1"})
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def _start_and_drop(app, prompt: str, n: int, cookie: str, session: str) -> None:
+    """Start /generate as the page does, read its stream until the run has started, then go away."""
+    r = requests.post(f"{app.url}gradio_api/queue/join",
+                      json={"data": _gen_data(prompt, n), "fn_index": _fn(app, "generate"), "session_hash": session,
+                            "event_data": None, "trigger_id": None},
+                      headers={"X-Forwarded-For": A}, cookies={COOKIE: cookie}, timeout=10)
+    r.raise_for_status()
+    event = r.json()["event_id"]
+    with requests.get(f"{app.url}gradio_api/queue/data", params={"session_hash": session}, stream=True,
+                      timeout=30) as s:
+        for line in s.iter_lines():
+            if line.startswith(b"data:"):
+                got = json.loads(line[5:])
+                if got.get("event_id") == event and got.get("msg") == "process_generating":
+                    return  # the first status line: the run is under way; the connection closes here
+                assert got.get("msg") != "process_completed", got
+    raise AssertionError("the run never started")
+
+
+def _strip(app, **who) -> tuple[bool, str, list[str], bool]:
+    """(shown, listing, thumbnail captions, Follow again shown) as the caller's page would get them."""
+    out = _call(app, "recent_runs", [], forwarded=A, **who)
+    assert out["success"], out
+    box, listing, thumbs, attach = out["output"]["data"]
+    items = thumbs.get("value", thumbs) if isinstance(thumbs, dict) else thumbs
+    return (bool(box.get("visible")), listing if isinstance(listing, str) else listing.get("value", ""),
+            [i.get("caption") or "" for i in items or []], bool(attach.get("visible")))
+
+
+def test_a_dropped_run_goes_on_and_only_its_owner_finds_it_again(app, emulator_server):
+    me, other = _new_cookie(app, A), _new_cookie(app, A)
+    first_session = uuid.uuid4().hex[:11]
+    emulator_server.latency = 4.0  # long enough to come back while it runs, even on a busy machine
+    try:
+        _start_and_drop(app, "lantern outliving the page", 2, me, first_session)
+        shown, listing, _, attach = _strip(app, cookie=me)  # a reload: same cookie, a new session
+        assert shown and "lantern outliving the page" in listing and "running: 0 of 2" in listing, listing
+        assert attach
+        # nobody else: another cookie, the owner's session hash without the cookie, nothing at all
+        assert _strip(app, cookie=other) == (False, "", [], False)
+        assert _strip(app, session=first_session) == (False, "", [], False)
+        assert _strip(app) == (False, "", [], False)
+        # Follow again in a third page: its panel streams the run to its end
+        followed = _call(app, "recent_follow_t2i", [], cookie=me, forwarded=A)
+        assert followed["success"], followed
+        gallery, status = followed["output"]["data"]
+        gallery = gallery.get("value", gallery) if isinstance(gallery, dict) else gallery
+        assert len(gallery) == 2 and "Done" in str(status), status
+        # someone else's Follow again follows nothing
+        nothing = _call(app, "recent_follow_t2i", [], cookie=other, forwarded=A)
+        assert nothing["success"] and nothing["output"]["data"] in ([None, None], [{"__type__": "update"}] * 2)
+    finally:
+        emulator_server.latency = 0.0
+    shown, listing, thumbs, attach = _strip(app, cookie=me)
+    assert shown and "done: 2 of 2 saved" in listing and not attach, listing
+    assert len(thumbs) == 2 and all("lantern outliving" in c for c in thumbs)
+    assert len(emulator_server.calls("generation")) >= 2
+    assert _strip(app, cookie=other) == (False, "", [], False)
+
+
+def test_the_strips_events_are_private(app):
+    info = requests.get(f"{app.url}gradio_api/info", timeout=10).json()
+    names = json.dumps(info)
+    assert "recent_runs" not in names and "recent_follow_t2i" not in names
+    cfg = requests.get(f"{app.url}config", timeout=10).json()
+    mine = [d for d in cfg["dependencies"] if str(d.get("api_name", "")).startswith(("recent_runs", "recent_follow_"))]
+    assert mine and all(d.get("api_visibility") == "private" for d in mine), mine
+
+
+def test_a_thousand_visitors_stay_bounded(service):
+    """1000 owners x 30 runs: at most 20 runs each, at most max_owners owners, finished runs let go
+    of their run (and its job's inputs), and forgotten once their time is up."""
+    loop = asyncio.new_event_loop()
+    try:
+        job = service.plan("t2i", "bounded", [], n=1)
+        recent = RecentRuns(max_owners=500)
+        runs = []
+        for owner in range(1000):
+            for _ in range(30):
+                run = Run(job, "en", Payer.OFFLINE, loop)
+                runs.append(run)
+                recent.add(f"o{owner}", run)
+        assert len(recent) == 500
+        assert len(recent.entries("o999")) == 20 and recent.entries("o0") == []
+        runs[-1].stopping = True
+        for run in runs[-30:]:
+            run.apply(Event(EventKind.DONE))
+        entries = recent.entries("o999")
+        assert [e.state for e in entries] == ["stopped"] + ["done"] * 19 and all(e.run is None for e in entries)
+        recent.keep_s = -1.0  # their hour is over
+        assert recent.entries("o999") == [] and len(recent) == 499
+        assert recent.entries(None) == [] and recent.running(None, "t2i") is None
+    finally:
+        loop.close()
+
+
+def test_after_a_restart_cut_short_downloads_are_saved_never_requested_again(tmp_path, emulator_server):
+    data = tmp_path / "data"
+    args = ["--base-url", emulator_server.base_url, "--retry-interval", "3600"]
+    env = {"DASHSCOPE_API_KEY": TEST_KEY}
+    emulator_server.clear()
+    emulator_server.download_fault("truncate", times=1000)  # every download is cut short
+    first = launch(args, data, env_extra=env)
+    try:
+        out = _call(first, "generate", _gen_data("cut short by a stop", 2))
+        assert "cut short by a stop" not in json.dumps(out.get("output", {}).get("data", [None])[0] or [])
+    finally:
+        first.stop()
+    emulator_server.clear()  # the service's links still live: the next start can fetch them
+    sent = len(emulator_server.calls("generation"))
+    second = launch(args, data, env_extra=env)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            shown, listing, _, _ = _strip(second)
+            if "they have been saved" in listing or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert shown and "2 result(s) were being downloaded when the server stopped; they have been saved" in listing
+        assert len(emulator_server.calls("generation")) == sent  # nothing requested again
+    finally:
+        second.stop()
