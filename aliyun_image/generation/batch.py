@@ -318,9 +318,14 @@ class Prepared:
     existing: bool
 
 
-def prepare(service: ImageService, spec: BatchSpec, *, owner: str | None = None, new: bool = False) -> Prepared:
+def prepare(service: ImageService, spec: BatchSpec, *, owner: str | None = None, new: bool = False,
+            check: Callable[[Plan], None] | None = None) -> Prepared:
     """Find the batch of ``spec`` (same input, options and owner) or plan and store a new one
-    (``new``: always a new one, e.g. to draw new random seeds). Nothing is sent."""
+    (``new``: always a new one, e.g. to draw new random seeds). Nothing is sent.
+
+    ``check`` sees a new batch's plan before it is stored and may refuse it (raise): a call refused by
+    a quota or a budget leaves no rows behind, so refused calls in a loop cannot grow the store. The
+    same input prepared twice at once finds one batch (see :meth:`BatchBook.create`)."""
     fp = fingerprint(spec, owner)
     with _book(service) as book:
         if not new:
@@ -328,8 +333,20 @@ def prepare(service: ImageService, spec: BatchSpec, *, owner: str | None = None,
             if found is not None:
                 return Prepared(found.id, None, True)
         p = plan(service, spec)
+        if check is not None:
+            try:
+                check(p)
+            except AliyunImageError:
+                # refused as a new batch, but the same input came at the same time and is stored now:
+                # that one is the batch (busy or done), not a refusal counting its images twice
+                found = None if new else book.find(fp, owner)
+                if found is None:
+                    raise
+                return Prepared(found.id, None, True)
         batch_id = uuid.uuid4().hex[:12]
-        book.create(batch_id, owner, fp, spec.kind, spec.as_dict(), p.units)
+        stored = book.create(batch_id, owner, fp, spec.kind, spec.as_dict(), p.units, reuse=not new)
+    if stored != batch_id:  # stored by a call that came at the same time
+        return Prepared(stored, None, True)
     return Prepared(batch_id, p, False)
 
 
