@@ -136,7 +136,7 @@ def test_invalid_key_message_and_nothing_in_local_storage(browser, hosted):
     page.fill("#api-key input", "sk-invalid-key-0000000000")
     page.fill("#t2i-prompt textarea", "a lighthouse at dusk")
     page.click("#t2i-run")
-    page.wait_for_selector("#t2i-status:has-text('API key you typed is invalid')", timeout=WAIT_MS)
+    page.wait_for_selector("#t2i-status:has-text('API key you entered is invalid')", timeout=WAIT_MS)
     shot(page, "invalid-key-en")
     storage = page.evaluate("JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage})")
     assert "sk-invalid" not in storage
