@@ -4,7 +4,9 @@ send). Each test named a defect of the code it was written against; see the docs
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,7 +18,7 @@ from aliyun_image.storage.records import DB_NAME
 from aliyun_image.ui.endpoints import call_args
 
 from .appserver import launch
-from .test_visitor import _call
+from .test_visitor import COOKIE, _fn
 
 pytestmark = pytest.mark.slow  # launches the app in a subprocess
 
@@ -24,11 +26,13 @@ LIMIT = 100  # offline-demo images per visitor per hour (the address: four times
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    """Hosted offline demo, no proxy trusted (the connection's address counts)."""
+def app(tmp_path_factory, emulator_server):
+    """Hosted offline demo, no proxy trusted (the connection's address counts); a visitor's own key goes to
+    the service (here the test emulator)."""
     root = tmp_path_factory.mktemp("attack-new")
     (root / "work").mkdir()
-    running = launch(["--hosted", "--demo-session-limit", str(LIMIT), "--demo-total-limit", "1000"],
+    running = launch(["--hosted", "--base-url", emulator_server.base_url, "--demo-session-limit", str(LIMIT),
+                      "--demo-total-limit", "1000"],
                      root / "persist", cwd=root / "work")
     try:
         yield running
@@ -38,6 +42,28 @@ def app(tmp_path_factory):
 
 BATCH = dict(variables="", negative="", quality="plus", model="", size="", n=1, seed=-1, prompt_extend=True,
              watermark=False)
+
+
+def _call(app, api_name: str, data: list, *, cookie: str | None = None, session: str | None = None,
+          headers: dict | None = None) -> dict:
+    """One raw queue call (join, then the session's event stream); Gradio's ``process_completed`` message."""
+    session = session or uuid.uuid4().hex[:11]
+    r = requests.post(f"{app.url}gradio_api/queue/join",
+                      json={"data": data, "fn_index": _fn(app, api_name), "session_hash": session,
+                            "event_data": None, "trigger_id": None},
+                      headers=headers or {}, cookies={COOKIE: cookie} if cookie else {}, timeout=10)
+    r.raise_for_status()
+    event = r.json()["event_id"]
+    deadline = time.monotonic() + 120
+    with requests.get(f"{app.url}gradio_api/queue/data", params={"session_hash": session}, stream=True,
+                      timeout=60) as s:
+        for line in s.iter_lines():
+            if line.startswith(b"data:"):
+                got = json.loads(line[5:])
+                if got.get("msg") == "process_completed" and got.get("event_id") == event:
+                    return got
+            assert time.monotonic() < deadline, "no answer"
+    raise AssertionError("stream ended without an answer")
 
 
 def _batch(app, prompts: str, **who) -> dict:
@@ -93,3 +119,20 @@ def test_a_batch_refused_by_the_quota_leaves_no_rows(app):
         assert not out["success"]
         assert "Quota.Exceeded" in str(out["output"]["error"]), out
     assert _units(app) == before
+
+
+def test_a_refused_key_stops_a_batch_after_its_first_answers_and_leaves_no_trace(app, emulator_server):
+    """Was: a visitor's junk key (not limited by the hourly quota: their key, their bill) made the server
+    send every request of the batch, each refused the same way: a hundred doomed requests per call."""
+    emulator_server.clear()
+    key = "sk-invalid-" + uuid.uuid4().hex
+    prompts = "\n".join(f"junk key {k}" for k in range(40))
+    out = _call(app, "batch", call_args("batch", **{**BATCH, "prompts": prompts}),
+                headers={"X-DashScope-API-Key": key})
+    assert not out["success"]
+    error = str(out["output"]["error"])
+    assert "InvalidApiKey" in error or "key" in error.lower()
+    sent = len(emulator_server.calls("generation")) + len(emulator_server.calls("image-synthesis"))
+    assert 1 <= sent < 40
+    files = [p for p in Path(app.data_dir).rglob("*") if p.is_file()] + [Path(app.log)]
+    assert not [p for p in files if key.encode() in p.read_bytes()]

@@ -57,6 +57,8 @@ from .service import Event, ImageService
 
 log = logging.getLogger(__name__)
 
+# Refusals of the key or the account: every request of a batch would get the same (not a model's or an input's).
+ACCOUNT_REFUSALS = frozenset({"InvalidApiKey", "Arrearage"})
 OPTION_AXES = ("model", "seed", "size", "prompt_extend")  # axes that change the request, not only its text
 MAX_UNITS = 1000  # requests one batch may hold: more is a typo (a thousand values) more often than a plan
 MAX_VALUES = 100  # values of one axis
@@ -460,6 +462,7 @@ class _Runner:
         self.total = sum(u.images for u in units)
         self.landed = sum(len(u.results) for u in units if u.state == DONE)
         self.failed_images = 0
+        self.halted = threading.Event()  # the account refused the key: the other units stay queued
 
     # events ----------------------------------------------------------------------------------
     def relay(self, ev: Event) -> None:
@@ -523,7 +526,7 @@ class _Runner:
 
     def send(self, unit: UnitRow) -> list[AliyunImageError]:
         """Run one unit through the service (its scheduler lane); returns this run's failures."""
-        if self.cancel.is_set():
+        if self.cancel.is_set() or self.halted.is_set():
             return []  # stays queued: never sent
         went = threading.Event()
 
@@ -544,6 +547,7 @@ class _Runner:
                 self.set(unit, FAILED, exc.code)
             for _ in range(unit.images):
                 self.relay(Event(EventKind.FAILURE, error=exc))
+            self.halt_if_refused([exc])
             return [exc]
         stopped = bool(out.failures) and all(isinstance(f, CancelledError) for f in out.failures)
         if out.results:
@@ -559,7 +563,16 @@ class _Runner:
             self.set(unit, FAILED, out.failures[0].code if out.failures else "")
         if out.failures:
             self.errors[unit.pos] = out.failures[0]
+        self.halt_if_refused(out.failures)
         return list(out.failures)
+
+    def halt_if_refused(self, failures: Sequence[AliyunImageError]) -> None:
+        """After a refusal that every other request of the batch would get too (the key is not valid, the
+        account is in arrears), send no more: a hosted visitor's junk key must not make the server send a
+        hundred doomed requests per call. The rest stay ``queued`` (not billed; run again with a good key)."""
+        if any(f.code in ACCOUNT_REFUSALS for f in failures):
+            self.halted.set()
+            self.cancel.set()  # units already waiting in the scheduler are withdrawn too (they stay queued)
 
 
 @dataclass(frozen=True)
@@ -631,7 +644,8 @@ def run(service: ImageService, batch_id: str, *, api_key: str | None = None, own
             records = [r for r in (service.store.get(i, owner) for u in units for i in u.results) if r is not None]
         finally:
             book.release(row.id)
-    outcome = BatchOutcome(row.id, row.kind, units, records, runner.errors, stopped=flag.is_set())
+    stopped = flag.is_set() and not runner.halted.is_set()  # halted: refused, not stopped by the user
+    outcome = BatchOutcome(row.id, row.kind, units, records, runner.errors, stopped=stopped)
     emit(Event(EventKind.DONE, done=len(records), total=outcome.images))
     return outcome
 
