@@ -136,3 +136,24 @@ def test_a_refused_key_stops_a_batch_after_its_first_answers_and_leaves_no_trace
     assert 1 <= sent < 40
     files = [p for p in Path(app.data_dir).rglob("*") if p.is_file()] + [Path(app.log)]
     assert not [p for p in files if key.encode() in p.read_bytes()]
+
+
+GRID = dict(y="", negative="", quality="plus", model="", size="", seed=-1, prompt_extend=True, watermark=False)
+
+
+def test_a_visitors_key_leaves_no_trace_in_a_grid_its_batch_rows_lineage_or_the_log(app):
+    """Held: a visitor's own (valid) key makes a grid; the key is nowhere in the data dir (database, PNGs
+    with their recipes, the grid image), Gradio's temp dir or the log; a second visitor cannot list it."""
+    key = "sk-canary-" + uuid.uuid4().hex
+    cookie = _cookie(app)
+    data = call_args("grid", **{**GRID, "prompt": "a {thing} on a table", "x": "thing=cup,bowl",
+                                "y": "seed=1,2"})
+    out = _call(app, "grid", data, cookie=cookie, headers={"X-DashScope-API-Key": key})
+    assert out["success"], out
+    assert len(out["output"]["data"][0]) == 5  # four cells and the grid
+    roots = [Path(app.data_dir), Path(app.data_dir).parent / "gradio-tmp"]
+    files = [p for r in roots for p in r.rglob("*") if p.is_file()] + [Path(app.log)]
+    assert not [p for p in files if key.encode() in p.read_bytes()]
+    other = _call(app, "gallery_first_page", ["", "", ""], cookie=_cookie(app))
+    assert other["success"], other
+    assert "table" not in json.dumps(other["output"])
