@@ -157,3 +157,28 @@ def test_a_visitors_key_leaves_no_trace_in_a_grid_its_batch_rows_lineage_or_the_
     other = _call(app, "gallery_first_page", ["", "", ""], cookie=_cookie(app))
     assert other["success"], other
     assert "table" not in json.dumps(other["output"])
+
+
+def test_slow_batches_of_one_visitor_do_not_hold_up_another_visitors_batch(app, emulator_server):
+    """Was: /batch and /grid ran in the event loop's default executor (six threads on two cores): eight
+    batches whose requests hang at the service (a visitor's own key, a slow network) held all of them, and
+    another visitor's one-image batch waited until they ended."""
+    emulator_server.clear()
+    emulator_server.fault("hang", times=8, seconds=30)
+    try:
+        def slow(i: int) -> dict:
+            return _call(app, "batch", call_args("batch", **{**BATCH, "prompts": f"slow {i} {uuid.uuid4().hex}"}),
+                         cookie=_cookie(app), headers={"X-DashScope-API-Key": f"sk-slow-{i}-{uuid.uuid4().hex}"})
+
+        with ThreadPoolExecutor(8) as pool:
+            hung = [pool.submit(slow, i) for i in range(8)]
+            deadline = time.monotonic() + 60
+            while len(emulator_server.calls("generation")) < 6 and time.monotonic() < deadline:
+                time.sleep(0.1)  # the slow batches have started (six at least: the old executor's size)
+            out = _batch(app, f"quick {uuid.uuid4().hex}", cookie=_cookie(app))
+            assert out["success"], out
+            assert not [f for f in hung if f.done()]  # answered while every slow batch still waited
+            emulator_server.state.stopping.set()  # wake the hung requests
+    finally:
+        emulator_server.state.stopping.clear()
+        emulator_server.clear()
