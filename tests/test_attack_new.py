@@ -182,3 +182,15 @@ def test_slow_batches_of_one_visitor_do_not_hold_up_another_visitors_batch(app, 
     finally:
         emulator_server.state.stopping.clear()
         emulator_server.clear()
+
+
+def test_a_template_with_thousands_of_variables_is_refused_before_any_work(app):
+    """Was: each line's variables were searched again for every axis (and every name in a list): 2000
+    one-value variables took 23 s of a core to refuse, the 1 MiB a call may carry hours."""
+    n = 3000
+    data = call_args("batch", **{**BATCH, "prompts": " ".join(f"{{v{i}}}" for i in range(n)),
+                                 "variables": "\n".join(f"v{i}=a" for i in range(n))})
+    out = _call(app, "batch", data, cookie=_cookie(app))
+    assert not out["success"]
+    error = str(out["output"]["error"])
+    assert f"{n}" in error and "20" in error and "Validation.Batch" in error, error

@@ -62,6 +62,7 @@ ACCOUNT_REFUSALS = frozenset({"InvalidApiKey", "Arrearage"})
 OPTION_AXES = ("model", "seed", "size", "prompt_extend")  # axes that change the request, not only its text
 MAX_UNITS = 1000  # requests one batch may hold: more is a typo (a thousand values) more often than a plan
 MAX_VALUES = 100  # values of one axis
+MAX_VARIABLES = 20  # axes of one batch: more is a pasted list, not a template (and checking each costs)
 _NAME = re.compile(r"^[^\W\d]\w*$")  # a variable's name: a word (any script), not starting with a digit
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -139,6 +140,18 @@ def _option_value(name: str, value: str) -> Any:
     raise _refuse("bad_switch", name=name, value=value)
 
 
+def _axis_names(axes: Sequence[Axis]) -> list[str]:
+    """The axes' names; refused when there are too many (before any work: 2000 one-value variables took
+    23 s of CPU to refuse) or one is given twice."""
+    if len(axes) > MAX_VARIABLES:
+        raise ValidationError(msg("batch_limits.too_many_vars", n=len(axes), limit=MAX_VARIABLES),
+                              code="Validation.Batch")
+    names = [a.name for a in axes]
+    if len(set(names)) != len(names):
+        raise _refuse("repeated_var", name=next(n for n in names if names.count(n) > 1))
+    return names
+
+
 def expand(text: str, axes: Sequence[Axis] = ()) -> list[Item]:
     """Every item of a prompt list or template: each line times every combination of the axes it
     uses (its variables, and every option axis), in a stable order (lines in order, then
@@ -148,9 +161,7 @@ def expand(text: str, axes: Sequence[Axis] = ()) -> list[Item]:
     lines = prompt_lines(text)
     if not lines:
         raise _refuse("empty")
-    names = [a.name for a in axes]
-    if len(set(names)) != len(names):
-        raise _refuse("repeated_var", name=next(n for n in names if names.count(n) > 1))
+    names = _axis_names(axes)
     used: set[str] = set()
     for line in lines:
         for name in variables(line):
@@ -171,7 +182,8 @@ def expand(text: str, axes: Sequence[Axis] = ()) -> list[Item]:
             raise _refuse("too_big", limit=MAX_UNITS)
     items: list[Item] = []
     for line in lines:
-        mine = [a for a in axes if a.option or a.name in used and a.name in variables(line)]
+        here = set(variables(line))
+        mine = [a for a in axes if a.option or a.name in used and a.name in here]
         for combo in itertools.product(*(a.values for a in mine)):
             labels = {a.name: v for a, v in zip(mine, combo, strict=True)}
             options = {a.name: _option_value(a.name, v) for a, v in zip(mine, combo, strict=True) if a.option}

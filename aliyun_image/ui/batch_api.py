@@ -43,8 +43,11 @@ HOSTED_MAX_REQUESTS = 100  # one call of a shared demo: a bigger plan is split b
 
 def _axes(text: str) -> tuple[Axis, ...]:
     """``NAME=V1,V2`` lines (or ``;``-separated), blank ones skipped."""
-    parts = [p.strip() for line in str(text or "").splitlines() for p in line.split(";")]
-    return tuple(Axis.parse(p) for p in parts if p)
+    parts = [p for p in (p.strip() for line in str(text or "").splitlines() for p in line.split(";")) if p]
+    if len(parts) > batches.MAX_VARIABLES:  # refused before parsing a megabyte of them
+        raise ValidationError(msg("batch_limits.too_many_vars", n=len(parts), limit=batches.MAX_VARIABLES),
+                              code="Validation.Batch")
+    return tuple(Axis.parse(p) for p in parts)
 
 
 class BatchApi:
