@@ -29,7 +29,7 @@ from aliyun_image.money.quota import HourlyQuota, Payers
 from aliyun_image.ui.http_guard import COOKIE, HttpGuard, client_address, visitor_token
 
 from .appserver import launch
-from .conftest import ARTIFACTS
+from .conftest import ARTIFACTS, WAIT_MS
 from .test_hosted_safety import _gen_data
 
 A = "203.0.113.7"  # the address the platform's proxy saw (the last X-Forwarded-For entry)
@@ -65,7 +65,7 @@ def _new_cookie(app, addr: str = A) -> str:
 
 
 def _call(app, api_name: str, data: list, *, cookie: str | None = None, session: str | None = None,
-          forwarded: str = A) -> dict:
+          forwarded: str = A, extra: dict | None = None) -> dict:
     """One raw queue call (join, then the session's event stream) as the page makes it; returns
     Gradio's ``process_completed`` message."""
     session = session or uuid.uuid4().hex[:11]
@@ -73,7 +73,7 @@ def _call(app, api_name: str, data: list, *, cookie: str | None = None, session:
     r = requests.post(f"{app.url}gradio_api/queue/join",
                       json={"data": data, "fn_index": _fn(app, api_name), "session_hash": session,
                             "event_data": None, "trigger_id": None},
-                      headers={"X-Forwarded-For": forwarded}, cookies=cookies, timeout=10)
+                      headers={"X-Forwarded-For": forwarded, **(extra or {})}, cookies=cookies, timeout=10)
     r.raise_for_status()
     event = r.json()["event_id"]
     deadline = time.monotonic() + 60
@@ -149,6 +149,19 @@ def test_a_reload_keeps_the_gallery_and_the_quota_and_a_new_cookie_not_the_addre
     forged = _error(_generate(app, "forged", n=2, forwarded=f"192.0.2.99, {A}"))
     assert "network address" in forged
     assert _generate(app, "another office", n=2, forwarded=B)["success"]  # per address, not for everyone
+
+
+def test_another_sites_page_sending_the_visitors_cookie_is_served_as_a_stranger(app):
+    """Gradio allows any Origin with credentials: a hostile page could send the visitor's cookie
+    (SameSite=None on a Space) and read the reply. Such a call is served as one without a cookie."""
+    here = "198.51.100.77"  # an address of its own: the other tests count theirs
+    me = _new_cookie(app, here)
+    assert _generate(app, "cross site canary", cookie=me, forwarded=here)["success"]
+    own = app.url.split("://", 1)[1].rstrip("/")
+    same = {"Origin": f"http://{own}", "Sec-Fetch-Site": "same-origin"}  # the app's own page
+    assert len(_gallery(app, cookie=me, forwarded=here, extra=same)) == 1
+    for hostile in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}, {"Origin": "null"}):
+        assert _gallery(app, cookie=me, forwarded=here, extra=hostile) == [], hostile
 
 
 def test_someone_elses_session_hash_without_their_cookie_reaches_nothing(app):
@@ -290,11 +303,11 @@ def browser():
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (bash scripts/test.sh installs it)")
     sync_api = pytest.importorskip("playwright.sync_api")
-    from .test_browser import ARGS
+    from .conftest import CHROMIUM_ARGS, PatientBrowser
 
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield PatientBrowser(b)
         b.close()
 
 
@@ -305,6 +318,7 @@ def test_a_reload_in_the_browser_keeps_the_gallery(app, browser, locale, size):
     viewport = {"width": 1440, "height": 1000} if size == "desktop" else {"width": 390, "height": 844}
     context = browser.new_context(locale=locale, viewport=viewport)  # its own cookie jar: a new visitor
     page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
     page.goto(app.url, wait_until="load")
     page.wait_for_selector("#t2i-prompt textarea")
     cookies = [c for c in context.cookies() if c["name"] == COOKIE]

@@ -121,6 +121,25 @@ def _inside(path: str, dirs: Sequence[Path]) -> bool:
     return any(target.is_relative_to(d) for d in dirs)
 
 
+def _cross_site(scope: Scope) -> bool:
+    """True when another site's page made this request: the browser says so (``Sec-Fetch-Site``),
+    or its ``Origin`` names a host other than the one asked. Gradio answers any Origin with
+    credentials allowed, so such a page could otherwise act as the visitor whose cookie it sends."""
+    if (_header(scope, b"sec-fetch-site") or b"").decode("latin-1").strip().lower() == "cross-site":
+        return True
+    origin = (_header(scope, b"origin") or b"").decode("latin-1").strip()
+    if not origin or origin == "null":
+        return origin == "null"  # a sandboxed or file: page; no Origin at all: not a browser's cross-site call
+    host = (_header(scope, b"host") or b"").decode("latin-1").strip().lower()
+    return origin.split("://", 1)[-1].rstrip("/").lower() != host
+
+
+def _without_cookies(scope: Scope) -> Scope:
+    """``scope`` without its cookies: a cross-site call is served as a caller with no cookie (a
+    fresh owner, its own limits), never as the visitor whose browser sent it."""
+    return {**scope, "headers": [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"cookie"]}
+
+
 class HttpGuard:
     """Wraps the Gradio ASGI app; ``upload_max`` in bytes (None = no upload cap)."""
 
@@ -140,6 +159,8 @@ class HttpGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.visitor is not None and _cross_site(scope):
+            scope = _without_cookies(scope)
         path = scope.get("path", "")
         if path.rstrip("/").endswith("/deep_link"):
             await _reply(send, 404, {"detail": "Not Found"})
