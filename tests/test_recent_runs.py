@@ -27,7 +27,7 @@ from aliyun_image.ui.runs import Run
 
 from .appserver import launch
 from .conftest import TEST_KEY
-from .test_hosted_safety import _gen_data
+from .test_hosted_safety import _gen_data, _join, _listen
 from .test_visitor import _call, _fn, _new_cookie
 
 A = "203.0.113.70"
@@ -107,6 +107,28 @@ def test_a_dropped_run_goes_on_and_only_its_owner_finds_it_again(app, emulator_s
     assert len(thumbs) == 3 and all("lantern outliving" in c for c in thumbs)
     assert len(emulator_server.calls("generation")) == 3  # each once
     assert _strip(app, cookie=other) == (False, "", [], False)
+
+
+def test_stop_stops_a_run_followed_again_in_another_page(app, emulator_server):
+    me, page = _new_cookie(app, A), uuid.uuid4().hex[:11]
+    emulator_server.clear()
+    emulator_server.latency = 3.0
+    try:
+        _start_and_drop(app, "lantern stopped from another page", 3, me, uuid.uuid4().hex[:11])
+        headers = {"Cookie": f"{COOKIE}={me}", "X-Forwarded-For": A}
+        _join(app, page, _fn(app, "recent_follow_t2i"), [], headers)
+        for _ in range(100):  # until the follow has registered the run for this page's Stop
+            stop = _join(app, page, _fn(app, "stop_t2i"), [], headers)
+            status = _listen(app, page, {stop})[stop]["output"]["data"][1]
+            if isinstance(status, str):
+                break
+            time.sleep(0.2)
+        assert "Stopped" in status, status
+    finally:
+        emulator_server.latency = 0.0
+    assert len(emulator_server.calls("generation")) < 3  # what was still waiting was never sent
+    shown, listing, _, attach = _strip(app, cookie=me)
+    assert "lantern stopped from another page" in listing and "stopped:" in listing and not attach, listing
 
 
 def test_the_strips_events_are_private(app):
