@@ -27,6 +27,13 @@ atexit.register(shutil.rmtree, _GRADIO_TMP, ignore_errors=True)
 
 TEST_KEY = "sk-test-0123456789abcdef"  # accepted by the emulator; not a real key
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+# The ceiling of every wait in a browser test (ms): the wait ends when the page reaches the state it
+# waits for, so a generous ceiling costs nothing when all is well, and a busy 2-core machine running
+# four workers, Chromium and the apps can take far longer than a quiet one to get there.
+WAIT_MS = 90_000
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 
 @pytest.fixture(autouse=True)
@@ -40,6 +47,16 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     # nor the developer's ~/.dashscope/api_key (read like the SDK when no key is given)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     return data
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fork_server_stopped_at_the_end():
+    """The app fork server (tests/appserver.py) is stopped and waited for before the process ends, so
+    the apps it forked are stopped too and their CPU time counts in the suite's (``time`` sees it)."""
+    yield
+    appserver = sys.modules.get(f"{__package__}.appserver") if __package__ else None
+    if appserver is not None:
+        appserver.stop_fork_server()
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +97,36 @@ def service(settings):
     yield svc
     svc.store.close()
     svc.client.close()
+
+
+def gradio_client(url: str, **kwargs):
+    """``gradio_client.Client`` for a launched app, with a generous HTTP timeout: httpx's default of
+    5 s is less than a busy 2-core machine can take to answer an app's first requests."""
+    from gradio_client import Client
+
+    kwargs.setdefault("verbose", False)
+    kwargs.setdefault("httpx_kwargs", {"timeout": 120})
+    return Client(url, **kwargs)
+
+
+class PatientBrowser:
+    """A Playwright browser whose pages wait up to WAIT_MS by default (each page its own context).
+
+    One per browser test module (tests/test_browser.py ``browser``), not one per session: Playwright's
+    sync API keeps an asyncio loop marked running on the thread while it is started, and a later
+    module's ``asyncio.run`` (tests/test_mcp.py) would then fail.
+    """
+
+    def __init__(self, browser):
+        self._browser = browser
+
+    def new_page(self, **kwargs):
+        page = self._browser.new_page(**kwargs)
+        page.set_default_timeout(WAIT_MS)
+        return page
+
+    def __getattr__(self, name: str):
+        return getattr(self._browser, name)
 
 
 @dataclass
@@ -130,8 +177,8 @@ def run_cli(args: list[str], env_extra: dict[str, str] | None = None, data_dir: 
 # long one starts last and runs alone at the end. Rough order from --durations; it decides the order
 # only, never what runs. Modules not named follow in their usual order.
 LONGEST_FIRST = (
-    "test_browser_lang.py", "test_browser_keep.py", "test_browser_actions.py", "test_browser.py",
-    "test_hosted_safety.py", "test_app_api.py", "test_bench_smoke.py", "test_cli.py", "test_browser_cost.py",
+    "test_bench_smoke.py", "test_browser_lang.py", "test_browser_keep.py", "test_browser_actions.py", "test_browser.py",
+    "test_hosted_safety.py", "test_app_api.py", "test_cli.py", "test_browser_cost.py",
     "test_packaging.py", "test_load_smoke.py", "test_attack.py", "test_app_actions.py", "test_security.py",
     "test_keep_app.py", "test_bad_input.py", "test_cost.py", "test_cli_small.py", "test_keep.py",
     "test_scheduler.py", "test_result_actions.py", "test_faults.py",

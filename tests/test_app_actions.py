@@ -10,13 +10,12 @@ import zipfile
 
 import pytest
 import requests
-from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from aliyun_image.ui.page_text import caption_id
 
 from .appserver import running
-from .conftest import TEST_KEY
+from .conftest import TEST_KEY, gradio_client
 from .test_app_api import generate
 from .test_hosted_safety import _fn_index, _join, _listen
 
@@ -48,7 +47,7 @@ def _seeds(app, ids) -> dict[int, int]:
 
 
 def test_variations_run_zip_and_matching_zip(offline_app):
-    c = Client(offline_app.url, verbose=False)
+    c = gradio_client(offline_app.url, verbose=False)
     gallery, _ = generate(c, "a red fox in the snow", n=2, seed=1000)
     first = _ids(gallery)
     new_gallery, status = c.predict(first[0], api_name="/variations")
@@ -65,8 +64,7 @@ def test_variations_run_zip_and_matching_zip(offline_app):
 
 
 def test_hosted_visitors_act_on_their_own_ids_only(hosted_app):
-    alice, bob = Client(hosted_app.url, verbose=False, headers=KEYED), Client(hosted_app.url, verbose=False,
-                                                                               headers=KEYED)
+    alice, bob = gradio_client(hosted_app.url, headers=KEYED), gradio_client(hosted_app.url, headers=KEYED)
     gallery, _ = generate(alice, "alice's private cat", n=2)
     ids = _ids(gallery)
     assert len(_ids(alice.predict(ids[0], api_name="/variations")[0])) == 2  # her own: fine
@@ -83,7 +81,7 @@ def test_hosted_visitors_act_on_their_own_ids_only(hosted_app):
 
 def test_raw_queue_other_session_no_session_and_garbage(hosted_app):
     """The page's private events, sent by hand: nothing of Alice's reaches Bob's outputs."""
-    alice = Client(hosted_app.url, verbose=False, headers=KEYED)
+    alice = gradio_client(hosted_app.url, verbose=False, headers=KEYED)
     ids = _ids(generate(alice, "alice's raw-queue cat")[0])
     edit_this, use_as = _fn_index(hosted_app, "edit_this"), _fn_index(hosted_app, "use_as")
     variations, run_zip = _fn_index(hosted_app, "variations"), _fn_index(hosted_app, "download_run")
@@ -95,7 +93,7 @@ def test_raw_queue_other_session_no_session_and_garbage(hosted_app):
         "junk": (edit_this, ["'; DROP TABLE results; --"]), "big": (variations, [1e308]),
     }
     events = {name: _join(hosted_app, bob, fn, data, headers=KEYED) for name, (fn, data) in calls.items()}
-    done = _listen(hosted_app, bob, set(events.values()), deadline_s=30)
+    done = _listen(hosted_app, bob, set(events.values()), deadline_s=60)
     out = {name: done[e] for name, e in events.items()}
     assert "not one of yours" in str(out["edit"]["output"]["data"][2])
     assert "not one of yours" in str(out["slot"]["output"]["data"][1])

@@ -18,7 +18,7 @@ from aliyun_image.ui.endpoints import KEY_HEADER as APP_KEY_HEADER
 from aliyun_image.ui.endpoints import PARAMS, REQUIRED, call_args
 
 from .appserver import running
-from .conftest import TEST_KEY
+from .conftest import TEST_KEY, gradio_client
 from .test_ui_handlers import GEN_DEFAULTS
 
 pytestmark = pytest.mark.slow  # launches the app in a subprocess
@@ -95,7 +95,7 @@ def host_key_app(tmp_path_factory, emulator_server):
 
 
 def client(app) -> Client:
-    return Client(app.url, verbose=False)
+    return gradio_client(app.url, verbose=False)
 
 
 def test_api_lists_only_the_public_endpoints(offline_app):

@@ -179,7 +179,7 @@ def test_direct_run_route_keeps_the_runs_concurrency_limit(two_slots, emulator_s
         with ThreadPoolExecutor(6) as pool:
             codes = list(pool.map(direct, range(6)))
         db = sqlite3.connect(two_slots.data_dir / "gallery.sqlite3")
-        for _ in range(100):  # the abandoned generators go on in the background: wait for their results
+        for _ in range(600):  # the abandoned generators go on in the background: wait for their results
             if db.execute("SELECT COUNT(*) FROM results WHERE status='done'").fetchone()[0] >= 6:
                 break
             time.sleep(0.1)

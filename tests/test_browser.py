@@ -13,12 +13,9 @@ import pytest
 from PIL import Image
 
 from .appserver import running
-from .conftest import ARTIFACTS, TEST_KEY
+from .conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, TEST_KEY, WAIT_MS, PatientBrowser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
 if not Path(CHROMIUM).exists():
     if os.environ.get("CI"):
@@ -31,8 +28,8 @@ sync_api = pytest.importorskip("playwright.sync_api")
 @pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield PatientBrowser(b)
         b.close()
 
 
@@ -81,16 +78,16 @@ def test_generate_then_gallery(browser, app):
     page.fill("#t2i-n input[type=number]", "2")
     page.press("#t2i-n input[type=number]", "Tab")
     page.keyboard.press("Control+Enter")
-    page.wait_for_function("document.querySelectorAll('#t2i-results img').length >= 2", timeout=30000)
+    page.wait_for_function("document.querySelectorAll('#t2i-results img').length >= 2", timeout=WAIT_MS)
     page.wait_for_selector("#t2i-status:has-text('完成')")
     assert "已保存 2/2" in page.inner_text("#t2i-status")
     shot(page, "t2i-zh")
     page.click("#tab-gallery-button, button[role=tab]:has-text('图库')")
-    page.wait_for_selector("#gallery-grid img", timeout=15000)
+    page.wait_for_selector("#gallery-grid img", timeout=WAIT_MS)
     assert "共 2 张" in page.inner_text("#gallery-page")
-    page.click("#gallery-grid button.thumbnail-item >> nth=0", timeout=5000) if page.query_selector(
+    page.click("#gallery-grid button.thumbnail-item >> nth=0", timeout=WAIT_MS) if page.query_selector(
         "#gallery-grid button.thumbnail-item") else page.click("#gallery-grid img >> nth=0")
-    page.wait_for_selector("#gallery-details table", timeout=10000)
+    page.wait_for_selector("#gallery-details table", timeout=WAIT_MS)
     assert "qwen-image-plus" in page.inner_text("#gallery-details")
     shot(page, "gallery-zh")
 
@@ -104,7 +101,7 @@ def test_edit_uploaded_image(browser, app, tmp_path):
     page.wait_for_function("document.querySelector('#edit-instruction textarea').value.length > 0")
     assert "background" in page.input_value("#edit-instruction textarea")
     page.click("#edit-run")
-    page.wait_for_selector("#edit-status:has-text('Done')", timeout=30000)
+    page.wait_for_selector("#edit-status:has-text('Done')", timeout=WAIT_MS)
     page.wait_for_selector("#edit-results img")
     page.wait_for_selector("#edit-compare img")
     shot(page, "edit-en")
@@ -122,7 +119,7 @@ def test_fuse_three_uploads_in_order(browser, app, tmp_path, emulator_server):
     page.fill("#fuse-instruction textarea", "图1的颜色，图2的形状，放在图3的背景里")
     emulator_server.clear()
     page.click("#fuse-run")
-    page.wait_for_selector("#fuse-status:has-text('Done')", timeout=30000)
+    page.wait_for_selector("#fuse-status:has-text('Done')", timeout=WAIT_MS)
     shot(page, "fuse-en")
     import base64
     import io
@@ -139,7 +136,7 @@ def test_invalid_key_message_and_nothing_in_local_storage(browser, hosted):
     page.fill("#api-key input", "sk-invalid-key-0000000000")
     page.fill("#t2i-prompt textarea", "a lighthouse at dusk")
     page.click("#t2i-run")
-    page.wait_for_selector("#t2i-status:has-text('API key you typed is invalid')", timeout=30000)
+    page.wait_for_selector("#t2i-status:has-text('API key you typed is invalid')", timeout=WAIT_MS)
     shot(page, "invalid-key-en")
     storage = page.evaluate("JSON.stringify({...localStorage}) + JSON.stringify({...sessionStorage})")
     assert "sk-invalid" not in storage
@@ -163,7 +160,7 @@ def test_stop_really_stops_and_keeps_what_was_paid_for(browser, app, emulator_se
             deadline -= 1
         assert len(emulator_server.calls("generation")) == 4
         page.click("#t2i-stop")
-        page.wait_for_selector("#t2i-status:has-text('Stopped')", timeout=60000)
+        page.wait_for_selector("#t2i-status:has-text('Stopped')", timeout=WAIT_MS)
         assert "Stopped: 4 of 6" in page.inner_text("#t2i-status")
         assert page.locator("#t2i-results img").count() >= 4  # the paid images are shown, not lost
         shot(page, "stopped-en")
@@ -172,10 +169,10 @@ def test_stop_really_stops_and_keeps_what_was_paid_for(browser, app, emulator_se
         emulator_server.latency = 0.0
     page.click("button[role=tab]:has-text('Gallery')")
     # Opening the tab loads the unfiltered page: let it land first, or it can overwrite the search.
-    page.wait_for_selector("#gallery-grid img", timeout=15000)
+    page.wait_for_selector("#gallery-grid img", timeout=WAIT_MS)
     page.fill("#gallery-search input", "stop me")
     page.press("#gallery-search input", "Enter")
-    page.wait_for_selector("#gallery-page:has-text('4 result')", timeout=15000)
+    page.wait_for_selector("#gallery-page:has-text('4 result')", timeout=WAIT_MS)
     shot(page, "stopped-gallery-en")
 
 
@@ -192,7 +189,7 @@ def test_key_typed_in_the_page_goes_out_as_a_header_and_stays_nowhere(browser, h
     page.fill("#api-key input", canary)
     page.fill("#t2i-prompt textarea", "a key in a header")
     page.click("#t2i-run")
-    page.wait_for_selector("#t2i-status:has-text('Done')", timeout=60000)
+    page.wait_for_selector("#t2i-status:has-text('Done')", timeout=WAIT_MS)
     (call,) = emulator_server.calls("generation")
     assert call.headers["authorization"] == f"Bearer {canary}"
     storage = page.evaluate("""async () => JSON.stringify({local: {...localStorage}, session: {...sessionStorage},
@@ -216,10 +213,10 @@ def test_each_image_is_visible_the_moment_it_lands(browser, app, emulator_server
     its own centre, and the only progress text is the status line in the visitor's language."""
     page = open_page(browser, app.url, "zh-CN")
     emulator_server.clear()
-    emulator_server.latency = (0.3, 5.0)
+    emulator_server.latency = (0.3, 10.0)  # spread wide: the page sees the first land before the last, even when busy
     try:
         run_t2i(page, "一张一张出现", 4)
-        page.wait_for_function("document.querySelectorAll('#t2i-results img').length >= 1", timeout=30000)
+        page.wait_for_function("document.querySelectorAll('#t2i-results img').length >= 1", timeout=WAIT_MS)
         status = page.inner_text("#t2i-status")
         topmost = page.evaluate("""() => {
             const img = document.querySelector('#t2i-results img');
@@ -232,7 +229,7 @@ def test_each_image_is_visible_the_moment_it_lands(browser, app, emulator_server
         assert topmost, "a landed image is covered while the run goes on"
         results_text = page.inner_text("#t2i-results")
         assert "processing" not in results_text.lower() and "eta" not in results_text.lower()
-        page.wait_for_selector("#t2i-status:has-text('完成')", timeout=30000)
+        page.wait_for_selector("#t2i-status:has-text('完成')", timeout=WAIT_MS)
     finally:
         emulator_server.latency = 0.0
 
@@ -283,17 +280,17 @@ def test_waiting_on_the_account_limit_is_said(browser, app, emulator_server, loc
     the account's limit (not just "working"), until images arrive; nothing is lost or sent twice."""
     page = open_page(browser, app.url, locale)
     emulator_server.clear()
-    emulator_server.latency = 2.0
+    emulator_server.latency = 6.0  # the queued state lasts this long: long enough for a busy page to show it
     emulator_server.task_limit = 2
     name = f"queued-{locale[:2]}"
     try:
         run_t2i(page, "queued on the account limit", 4)
-        page.wait_for_selector(f"#t2i-status:has-text('{queued}')", timeout=15000)
+        page.wait_for_selector(f"#t2i-status:has-text('{queued}')", timeout=WAIT_MS)
         shot(page, name)
-        page.wait_for_function("document.querySelectorAll('#t2i-results img').length >= 1", timeout=30000)
+        page.wait_for_function("document.querySelectorAll('#t2i-results img').length >= 1", timeout=WAIT_MS)
         page.wait_for_function(f"!document.querySelector('#t2i-status').innerText.includes({json.dumps(queued)})",
-                               timeout=10000)
-        page.wait_for_selector(f"#t2i-status:has-text('{done}')", timeout=30000)
+                               timeout=WAIT_MS)
+        page.wait_for_selector(f"#t2i-status:has-text('{done}')", timeout=WAIT_MS)
         shot(page, f"{name}-done")
         assert page.locator("#t2i-results img").count() == 4
         seeds = [c.json["parameters"]["seed"] for c in emulator_server.calls("generation") if not c.throttled]
@@ -310,14 +307,14 @@ def test_hosted_visitor_sees_own_results_in_the_gallery_and_nobody_elses(browser
     which must be the same owner as the run's (a regression left the hosted gallery empty)."""
     page = open_page(browser, hosted.url)
     run_t2i(page, "hosted gallery is mine", 1)
-    page.wait_for_selector("#t2i-status:has-text('Done')", timeout=30000)
+    page.wait_for_selector("#t2i-status:has-text('Done')", timeout=WAIT_MS)
     page.click("button[role=tab]:has-text('Gallery')")
-    page.wait_for_selector("#gallery-grid img", timeout=15000)
+    page.wait_for_selector("#gallery-grid img", timeout=WAIT_MS)
     assert "1 result" in page.inner_text("#gallery-page")
     shot(page, "hosted-gallery-own-en")
     other = open_page(browser, hosted.url, "zh-CN")
     other.click("button[role=tab]:has-text('图库')")
-    other.wait_for_selector("#gallery-page:has-text('还没有')", timeout=15000)
+    other.wait_for_selector("#gallery-page:has-text('还没有')", timeout=WAIT_MS)
     assert not other.query_selector("#gallery-grid img")
     page.close()
     other.close()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from .appserver import running
-from .conftest import TEST_KEY
+from .conftest import TEST_KEY, WAIT_MS
 from . import test_browser
 from .test_browser import open_page, run_t2i, shot
 
@@ -23,7 +23,7 @@ def budget_app(tmp_path_factory, emulator_server):
                        env_extra={"DASHSCOPE_API_KEY": TEST_KEY})
 
 
-def wait_text(page, selector: str, text: str, timeout: int = 15000) -> None:
+def wait_text(page, selector: str, text: str, timeout: int = WAIT_MS) -> None:
     page.wait_for_function("([s, t]) => (document.querySelector(s)?.innerText || '').includes(t)",
                            arg=[selector, text], timeout=timeout)
 
@@ -64,8 +64,8 @@ def test_cost_line_en_then_gallery_spend(browser, budget_app):
     page.click("button[role=tab]:has-text('Gallery')")
     wait_text(page, "#gallery-spend", "Spend · Today ¥0.60 (3 images)")
     assert "¥0.40 left of the daily budget" in page.inner_text("#gallery-spend")
-    page.wait_for_selector("#gallery-grid img", timeout=15000)
-    page.click("#gallery-grid button.thumbnail-item >> nth=0", timeout=5000) if page.query_selector(
+    page.wait_for_selector("#gallery-grid img", timeout=WAIT_MS)
+    page.click("#gallery-grid button.thumbnail-item >> nth=0", timeout=WAIT_MS) if page.query_selector(
         "#gallery-grid button.thumbnail-item") else page.click("#gallery-grid img >> nth=0")
     wait_text(page, "#gallery-details", "¥0.20 · qwen-image-plus · Beijing")
     shot(page, "gallery-spend-en")
@@ -73,8 +73,8 @@ def test_cost_line_en_then_gallery_spend(browser, budget_app):
     zh = open_page(browser, budget_app.url, "zh-CN")
     zh.click("button[role=tab]:has-text('图库')")
     wait_text(zh, "#gallery-spend", "花费 · 今天 ¥0.60（3 张）")
-    zh.wait_for_selector("#gallery-grid img", timeout=15000)
-    zh.click("#gallery-grid button.thumbnail-item >> nth=0", timeout=5000) if zh.query_selector(
+    zh.wait_for_selector("#gallery-grid img", timeout=WAIT_MS)
+    zh.click("#gallery-grid button.thumbnail-item >> nth=0", timeout=WAIT_MS) if zh.query_selector(
         "#gallery-grid button.thumbnail-item") else zh.click("#gallery-grid img >> nth=0")
     wait_text(zh, "#gallery-details", "¥0.20 · qwen-image-plus · 北京")
     assert "每日预算剩余 ¥0.40" in zh.inner_text("#gallery-spend")

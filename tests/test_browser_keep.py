@@ -12,6 +12,7 @@ import pytest
 from aliyun_image.recipes.read import read_png_recipe
 
 from .appserver import running
+from .conftest import WAIT_MS
 from .test_browser import browser, open_page, png, shot  # noqa: F401 - browser is a fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -27,9 +28,9 @@ def app(tmp_path_factory):
 
 def _open_gallery_first(page, locale: str) -> None:
     page.click(f"button[role=tab]:has-text('{TAB[locale]['gallery']}')")
-    page.wait_for_selector("#gallery-grid img", timeout=15000)
+    page.wait_for_selector("#gallery-grid img", timeout=WAIT_MS)
     page.click("#gallery-grid button.thumbnail-item >> nth=0")
-    page.wait_for_selector("#gallery-details table", timeout=10000)
+    page.wait_for_selector("#gallery-details table", timeout=WAIT_MS)
 
 
 def _edit_once(page, locale: str, image: str, instruction: str) -> None:
@@ -38,7 +39,7 @@ def _edit_once(page, locale: str, image: str, instruction: str) -> None:
     page.wait_for_selector("#edit-image img")
     page.fill("#edit-instruction textarea", instruction)
     page.click("#edit-run")
-    page.wait_for_selector("#edit-results img", timeout=30000)
+    page.wait_for_selector("#edit-results img", timeout=WAIT_MS)
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -49,7 +50,7 @@ def test_reuse_of_an_edit_brings_its_input_image_back(browser, app, tmp_path, lo
     page = open_page(browser, app.url, locale)  # a fresh page: nothing left in the form
     _open_gallery_first(page, locale)
     page.click("#gallery-reuse")
-    page.wait_for_selector("#edit-image img", timeout=10000)
+    page.wait_for_selector("#edit-image img", timeout=WAIT_MS)
     assert page.input_value("#edit-instruction textarea") == f"reuse me {locale}"
     status = page.inner_text("#edit-status")
     assert ("1 张输入图片" if locale == "zh-CN" else "1 input image") in status
@@ -66,12 +67,12 @@ def test_delete_then_undo_brings_the_image_back(browser, app, tmp_path, locale):
     _open_gallery_first(page, locale)
     before = page.locator("#gallery-grid button.thumbnail-item").count()
     page.click("#gallery-delete")
-    page.wait_for_selector("#gallery-undo", state="visible", timeout=10000)
+    page.wait_for_selector("#gallery-undo", state="visible", timeout=WAIT_MS)
     page.wait_for_function(f"document.querySelectorAll('#gallery-grid button.thumbnail-item').length == {before - 1}")
     assert ("回收站" if locale == "zh-CN" else "trash") in page.inner_text("#gallery-status")
     shot(page, f"keep-deleted-{locale}")
     page.click("#gallery-undo")
-    page.wait_for_selector("#gallery-undo", state="hidden", timeout=10000)
+    page.wait_for_selector("#gallery-undo", state="hidden", timeout=WAIT_MS)
     page.wait_for_function(f"document.querySelectorAll('#gallery-grid button.thumbnail-item').length == {before}")
     assert ("已恢复" if locale == "zh-CN" else "is back") in page.inner_text("#gallery-status")
     shot(page, f"keep-undone-{locale}")
@@ -85,10 +86,10 @@ def test_dropping_a_png_fills_the_panel(browser, app, locale):  # noqa: F811
     page = open_page(browser, app.url, locale)
     page.click("#png-info .label-wrap")
     page.set_input_files("#png-info-file input[type=file]", str(made[-1]))
-    page.wait_for_selector("#edit-status:not(:empty)", timeout=10000)
+    page.wait_for_selector("#edit-status:not(:empty)", timeout=WAIT_MS)
     page.wait_for_function("document.querySelector('#edit-instruction textarea').value.length > 0")
     assert page.input_value("#edit-instruction textarea") == read_png_recipe(made[-1]).prompt
-    page.wait_for_selector("#edit-image img", timeout=10000)  # its input, from the kept copy
+    page.wait_for_selector("#edit-image img", timeout=WAIT_MS)  # its input, from the kept copy
     assert "✓" in page.inner_text("#png-info-status")
     assert ("1/1" if locale == "zh-CN" else "1 of 1") in page.inner_text("#edit-status")
     shot(page, f"keep-png-info-{locale}")
@@ -105,7 +106,7 @@ def test_reuse_of_a_fusion_puts_its_images_back_in_order(browser, app, tmp_path,
         page.wait_for_selector(f"#fuse-img{i} img")
     page.fill("#fuse-instruction textarea", f"图1 beside 图2 {locale}")
     page.click("#fuse-run")
-    page.wait_for_selector("#fuse-results img", timeout=30000)
+    page.wait_for_selector("#fuse-results img", timeout=WAIT_MS)
     page.close()
     db = sqlite3.connect(app.data_dir / "gallery.sqlite3")
     (inputs,) = db.execute("SELECT inputs FROM results WHERE task='fuse' ORDER BY id DESC LIMIT 1").fetchone()
@@ -114,7 +115,7 @@ def test_reuse_of_a_fusion_puts_its_images_back_in_order(browser, app, tmp_path,
     page = open_page(browser, app.url, locale)
     _open_gallery_first(page, locale)
     page.click("#gallery-reuse")
-    page.wait_for_selector("#fuse-img2 img", timeout=30000)
+    page.wait_for_selector("#fuse-img2 img", timeout=WAIT_MS)
     srcs = [page.get_attribute(f"#fuse-img{i} img", "src") or "" for i in (1, 2)]
     assert all(d in s for d, s in zip(digests, srcs, strict=True)), srcs  # 图1, 图2 in their order
     assert page.query_selector("#fuse-img3 img") is None

@@ -10,7 +10,7 @@ import pytest
 from aliyun_image import i18n
 
 from .appserver import running
-from .conftest import ARTIFACTS, TEST_KEY
+from .conftest import ARTIFACTS, TEST_KEY, WAIT_MS
 from .test_browser import app, browser, hosted, open_page, png, run_t2i, shot  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -103,7 +103,7 @@ def test_rewriting_side_by_side_and_keep_this_wording(browser, app, emulator_ser
     page = open_page(browser, app.url, "en-US")
     emulator_server.clear()
     run_t2i(page, "a lighthouse at dusk", 1)
-    page.wait_for_selector("#t2i-status table", timeout=30000)
+    page.wait_for_selector("#t2i-status table", timeout=WAIT_MS)
     cells = page.locator("#t2i-status td").all_inner_texts()
     assert cells[0] == "a lighthouse at dusk" and cells[1].startswith("a lighthouse at dusk. Rich detail")
     assert "Rewritten by the service" in page.inner_text("#t2i-status")
@@ -113,7 +113,7 @@ def test_rewriting_side_by_side_and_keep_this_wording(browser, app, emulator_ser
     page.click("#t2i-keep-run")
     page.wait_for_function("document.querySelector('#t2i-prompt textarea').value.includes('Rich detail')")
     page.wait_for_function("() => { const s = document.querySelector('#t2i-status').innerText;"
-                           " return s.includes('Done') && !s.includes('Rewritten'); }", timeout=30000)
+                           " return s.includes('Done') && !s.includes('Rewritten'); }", timeout=WAIT_MS)
     again = emulator_server.calls("generation")[-1].json
     assert len(emulator_server.calls("generation")) == 2
     assert again["parameters"]["prompt_extend"] is False and again["parameters"]["seed"] == seed
@@ -125,11 +125,11 @@ def test_rewriting_side_by_side_and_keep_this_wording(browser, app, emulator_ser
 def test_gallery_details_show_both_wordings(browser, app):  # noqa: F811
     page = open_page(browser, app.url, "zh-CN")
     run_t2i(page, "一只橘猫", 1)
-    page.wait_for_selector("#t2i-status table", timeout=30000)
+    page.wait_for_selector("#t2i-status table", timeout=WAIT_MS)
     _tab(page, "图库")
-    page.wait_for_selector("#gallery-grid img", timeout=15000)
+    page.wait_for_selector("#gallery-grid img", timeout=WAIT_MS)
     page.click("#gallery-grid button.thumbnail-item >> nth=0")
-    page.wait_for_selector("#gallery-details table >> nth=1", timeout=10000)
+    page.wait_for_selector("#gallery-details table >> nth=1", timeout=WAIT_MS)
     details = page.inner_text("#gallery-details")
     assert "你的提示词" in details and "画面细节丰富" in details
     shot(page, "rewrite-gallery-zh")
@@ -144,12 +144,12 @@ def test_fusion_flags_a_file_that_is_not_an_image_when_dropped(browser, app, tmp
     page = open_page(browser, app.url, "zh-CN")
     _tab(page, "多图融合")
     page.set_input_files("#fuse-img1 input[type=file]", png(tmp_path / "a.png", (640, 480), (200, 0, 0)))
-    page.wait_for_selector("#fuse-slot-note:has-text('640×480')", timeout=10000)
+    page.wait_for_selector("#fuse-slot-note:has-text('640×480')", timeout=WAIT_MS)
     assert "输出比例跟随这张图片" in page.inner_text("#fuse-slot-note")
     fake = tmp_path / "notes.png"
     fake.write_text("this is not an image")
     page.set_input_files("#fuse-img2 input[type=file]", str(fake))
-    page.wait_for_selector("#fuse-slot-note:has-text('notes.png')", timeout=10000)
+    page.wait_for_selector("#fuse-slot-note:has-text('notes.png')", timeout=WAIT_MS)
     note = page.inner_text("#fuse-slot-note")
     assert "✗ 图2" in note and "不是本应用能读取的图片" in note
     assert "图1：640×480 像素 · 输出比例跟随这张图片" in note  # the last image that is one
@@ -202,7 +202,7 @@ def test_an_edit_shows_its_rewritten_instruction_and_keeps_it(browser, app, tmp_
     page.fill("#edit-n input[type=number]", "2")
     page.press("#edit-n input[type=number]", "Tab")
     page.click("#edit-run")
-    page.wait_for_selector("#edit-status table", timeout=30000)
+    page.wait_for_selector("#edit-status table", timeout=WAIT_MS)
     status = page.inner_text("#edit-status")
     seed = status.split("种子 ", 1)[1].split("。", 1)[0]
     assert seed.isdigit(), status  # one request, two images, one seed: said once
@@ -259,14 +259,14 @@ def test_a_japanese_browser_gets_the_page_its_run_and_its_toast_in_japanese(brow
         shot(page, "page-ja")
     _assert_japanese_only(page.inner_text("body"), "page")
 
-    emulator_server.latency = 1.5  # long enough to see the run under way
+    emulator_server.latency = 6.0  # long enough to see the run under way, even on a busy machine
     try:
         run_t2i(page, "夕暮れの灯台、水彩画風", 1)
-        page.wait_for_selector("#t2i-status:has-text('処理中')", timeout=15000)
+        page.wait_for_selector("#t2i-status:has-text('処理中')", timeout=WAIT_MS)
     finally:
         emulator_server.latency = 0.0
-    page.wait_for_selector("#t2i-results img", timeout=30000)
-    page.wait_for_function("!document.querySelector('#t2i-status').innerText.includes('処理中')", timeout=30000)
+    page.wait_for_selector("#t2i-results img", timeout=WAIT_MS)
+    page.wait_for_function("!document.querySelector('#t2i-status').innerText.includes('処理中')", timeout=WAIT_MS)
     status = page.inner_text("#t2i-status")
     _assert_japanese_only(status, "status")
     if "run.done" in i18n.catalogue("ja"):  # the run summary's own texts ([run], aliyun_image/summary.py)
@@ -291,7 +291,7 @@ def test_a_japanese_browser_gets_the_page_its_run_and_its_toast_in_japanese(brow
     page.wait_for_timeout(800)
     page.click("#gallery-zip-matching")
     toast = page.locator(".toast-body").first
-    toast.wait_for(timeout=15000)
+    toast.wait_for(timeout=WAIT_MS)
     # Gradio heads the toast with its type's English name; the page's CSS shows ours instead.
     title = toast.locator(".toast-title").evaluate("e => getComputedStyle(e, '::before').content")
     assert title == '"エラー"' and toast.locator(".toast-title").evaluate("e => getComputedStyle(e).fontSize") == "0px"

@@ -220,3 +220,94 @@ def test_a_phone_scrolls_to_what_a_tap_changed(browser, app, locale):  # noqa: F
     page.wait_for_timeout(300)
     shot(page, f"page16-phone-gallery-details-{locale[:2]}")
     page.close()
+
+
+# --- §10: smaller things ----------------------------------------------------------------------------
+SMALL = {"en-US": {"edit": "Image edit", "gallery": "Gallery", "fuse": "Multi-image fusion",
+                   "bad": "✗ Input image: “fake.png” is not an image", "ok": "✓ Input image: 640×480 px",
+                   "hint": "Prefilled with the standard negative prompt (in Chinese): low resolution",
+                   "added": "Added #{id} to fusion slot 图{slot}"},
+         "zh-CN": {"edit": "图像编辑", "gallery": "图库", "fuse": "多图融合",
+                   "bad": "✗ 输入图片：“fake.png”", "ok": "✓ 输入图片：640×480 像素",
+                   "hint": "已预填标准反向提示词", "added": "已将 #{id} 加入融合的 图{slot}"}}
+
+
+@pytest.mark.parametrize("locale, size", [("en-US", "desktop"), ("zh-CN", "phone")])
+def test_smaller_things_of_the_edit_gallery_and_results(browser, app, tmp_path, locale, size):  # noqa: F811
+    from PIL import Image
+
+    s = SMALL[locale]
+    page = open_page(browser, app.url, locale, size)
+    # The default negative prompt (Chinese) says what it means.
+    page.locator("#tab-t2i").get_by_text(OVERRIDE[locale][1]).first.click()  # "Advanced"
+    page.wait_for_selector("#t2i-negative textarea")
+    assert s["hint"] in page.inner_text("#t2i-negative")
+    # A run's zip downloads with one click.
+    page.fill("#t2i-prompt textarea", f"small things {locale}")
+    set_n(page, "t2i", 2)
+    page.click("#t2i-run")
+    page.wait_for_function("document.querySelectorAll('#t2i-results img').length >= 2", timeout=30000)
+    page.wait_for_selector("#t2i-act-zip:enabled", timeout=30000)
+    with page.expect_download(timeout=15000) as got:
+        page.click("#t2i-act-zip")
+    assert got.value.suggested_filename.endswith(".zip")
+    # The edit tab checks an upload when it arrives: a text file named fake.png is refused at once.
+    page.locator("#tabs button[role=tab]").filter(has_text=s["edit"]).click()
+    fake = tmp_path / "fake.png"
+    fake.write_text("not an image")
+    page.set_input_files("#edit-image input[type=file]", str(fake))
+    page.wait_for_selector(f"#edit-image-note:has-text('{s['bad']}')", timeout=10000)
+    page.locator("#edit-image-note").scroll_into_view_if_needed()
+    shot(page, f"page16-edit-fake-{size}-{locale[:2]}")
+    real = tmp_path / "real.png"
+    Image.new("RGB", (640, 480), (30, 90, 160)).save(real)
+    page.reload(wait_until="load")
+    page.wait_for_selector("#t2i-prompt textarea")
+    page.locator("#tabs button[role=tab]").filter(has_text=s["edit"]).click()
+    page.set_input_files("#edit-image input[type=file]", str(real))
+    page.wait_for_selector(f"#edit-image-note:has-text('{s['ok']}')", timeout=10000)
+    # The gallery's "Add to fusion" fills the next free slot and stays on the gallery.
+    page.locator("#tabs button[role=tab]").filter(has_text=s["gallery"]).click()
+    page.wait_for_selector("#gallery-grid .thumbnail-item", timeout=15000)
+    for slot in (1, 2):
+        page.locator("#gallery-grid .thumbnail-item").nth(slot - 1).click()
+        page.wait_for_selector("#gallery-details table", timeout=10000)
+        page.wait_for_timeout(300)
+        page.click("#gallery-to-fuse")
+        page.wait_for_function(f"document.querySelector('#gallery-status').innerText.includes('图{slot}')",
+                               timeout=10000)
+        assert page.locator("#gallery-grid").is_visible()  # still on the gallery
+    assert re.search(s["added"].format(id=r"\d+", slot=2), page.inner_text("#gallery-status"))
+    shot(page, f"page16-gallery-to-fusion-{size}-{locale[:2]}")
+    page.locator("#tabs button[role=tab]").filter(has_text=s["fuse"]).click()
+    page.wait_for_selector("#fuse-img1 img", timeout=10000)
+    page.wait_for_selector("#fuse-img2 img", timeout=10000)
+    assert page.locator("#fuse-img3 img").count() == 0
+    page.close()
+
+
+CLEARED = {"en-US": ("PNG info", "✓"), "zh-CN": ("PNG 信息", "✓")}
+
+
+@pytest.mark.parametrize("locale, size", [("en-US", "desktop"), ("zh-CN", "phone")])
+def test_a_refused_png_info_file_leaves_no_stale_loaded_line(browser, app, tmp_path, locale, size):  # noqa: F811
+    from PIL import Image, PngImagePlugin
+
+    title, ok = CLEARED[locale]
+    recipe = PngImagePlugin.PngInfo()
+    recipe.add_text("parameters", "a red fox in snow\nNegative prompt: blurry\n"
+                                  "Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 42, Size: 512x512")
+    good = tmp_path / "fox.png"
+    Image.new("RGB", (64, 64), (200, 80, 20)).save(good, pnginfo=recipe)
+    (tmp_path / "notes.txt").write_text("not a png")
+    page = open_page(browser, app.url, locale, size)
+    page.locator("#png-info").get_by_text(title).first.click()
+    page.set_input_files("#png-info-file input[type=file]", str(good))
+    page.wait_for_selector(f"#png-info-status:has-text('{ok}')", timeout=15000)
+    # Another file: clear the drop area, drop a file the page refuses (not a .png).
+    page.locator("#png-info-file button[aria-label]").last.click()
+    page.set_input_files("#png-info-file input[type=file]", str(tmp_path / "notes.txt"))
+    page.wait_for_function("!document.querySelector('#png-info-status').innerText.includes('✓')", timeout=10000)
+    page.locator("#png-info").scroll_into_view_if_needed()
+    shot(page, f"page16-png-info-cleared-{size}-{locale[:2]}")
+    page.close()

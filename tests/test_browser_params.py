@@ -13,7 +13,7 @@ import pytest
 
 from .test_browser import browser, open_page, png, shot  # noqa: F401  (fixtures and helpers)
 from .appserver import running
-from .conftest import TEST_KEY
+from .conftest import TEST_KEY, WAIT_MS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 TEXT = {"en-US": {"advanced": "Advanced", "fuse": "Multi-image fusion", "done": "Done",
@@ -67,7 +67,7 @@ def test_2_1_pro_fusion_panel_with_five_references(browser, app, tmp_path, emula
     shot(page, f"browser-params-fuse-2.1-pro-five-{locale}")
     emulator_server.clear()
     page.click("#fuse-run")
-    page.wait_for_selector(f"#fuse-status:has-text('{words['done']}')", timeout=30000)
+    page.wait_for_selector(f"#fuse-status:has-text('{words['done']}')", timeout=WAIT_MS)
     assert wire_images_and_text(emulator_server) == (5, "图5的光线照在图1的人物上，背景取自图4")
     pick_model(page, "fuse", "qwen-image-3.0")  # 图4 and 图5 hold images: they stay in sight
     page.wait_for_selector("#fuse-img10", state="hidden")
@@ -87,7 +87,7 @@ def test_a_fusion_with_a_gap_sends_the_instruction_renumbered(browser, app, tmp_
     page.fill("#fuse-instruction textarea", "图1的人物站在图3的场景里")
     emulator_server.clear()
     page.click("#fuse-run")
-    page.wait_for_selector(f"#fuse-status:has-text('{words['done']}')", timeout=30000)
+    page.wait_for_selector(f"#fuse-status:has-text('{words['done']}')", timeout=WAIT_MS)
     assert words["moved"] in page.inner_text("#fuse-status")
     assert wire_images_and_text(emulator_server) == (2, "图1的人物站在图2的场景里")
     shot(page, f"browser-params-fuse-gap-{locale}")
@@ -108,7 +108,7 @@ def test_3_0_rewriting_controls_on_text_to_image(browser, app, emulator_server, 
     shot(page, f"browser-params-t2i-3.0-{locale}")
     emulator_server.clear()
     page.click("#t2i-run")
-    page.wait_for_selector(f"#t2i-status:has-text('{words['done']}')", timeout=30000)
+    page.wait_for_selector(f"#t2i-status:has-text('{words['done']}')", timeout=WAIT_MS)
     (call,) = emulator_server.calls("generation")
     assert call.json["parameters"]["prompt_extend_mode"] == "agent"
     assert call.json["parameters"]["enable_thinking"] is True

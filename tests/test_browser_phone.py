@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import ARTIFACTS
+from .conftest import ARTIFACTS, WAIT_MS
 from .test_browser import app, browser, run_t2i  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -66,7 +66,7 @@ def test_every_result_of_a_run_is_seen_whole_with_its_caption(browser, app, loca
     page = _page(browser, locale, size)
     _open(page, app.url)
     run_t2i(page, "a lighthouse at dusk, watercolour", n)
-    page.wait_for_function(f"document.querySelectorAll('#t2i-results img').length >= {n}", timeout=30000)
+    page.wait_for_function(f"document.querySelectorAll('#t2i-results img').length >= {n}", timeout=WAIT_MS)
     page.wait_for_function("[...document.querySelectorAll('#t2i-results img')].every(i => i.complete)")
     page.wait_for_timeout(300)  # the grid settles after the last image's size is known
     _whole(page, "#t2i-results img")
@@ -95,11 +95,11 @@ def test_every_tab_is_one_tap_away(browser, app, locale, size):  # noqa: F811
     _open(page, app.url)
     # Gradio measures and lays out the tab bar after the first paint: wait (bounded) until it has
     page.wait_for_function(f"() => [...document.querySelectorAll('#tabs button[role=tab]')].every({TAPPABLE})",
-                           timeout=15000)
+                           timeout=WAIT_MS)
     view = SIZES[size]
     tabs = page.locator("#tabs button[role=tab]")
-    assert tabs.count() == 4
-    for i in range(4):
+    assert tabs.count() == 5  # text to image, edit, fusion, batch, gallery
+    for i in range(5):
         tab = tabs.nth(i)
         assert tab.is_visible(), i
         box = tab.bounding_box()
@@ -111,7 +111,7 @@ def test_every_tab_is_one_tap_away(browser, app, locale, size):  # noqa: F811
             assert box["height"] >= 40, (i, box)
     assert not page.locator("#tabs .overflow-menu").is_visible()
     page.screenshot(path=str(ARTIFACTS / f"tabs-{size}-{locale[:2]}.png"))
-    tabs.nth(3).tap() if size == "phone" else tabs.nth(3).click()  # one tap reaches the last tab
+    tabs.nth(4).tap() if size == "phone" else tabs.nth(4).click()  # one tap reaches the last tab
     page.wait_for_selector("#gallery-grid")
     page.close()
 
@@ -125,7 +125,7 @@ def test_a_phone_gets_big_tap_targets_and_no_keyboard_shortcut(browser, app, loc
     page = _page(browser, locale, "phone", touch=True)
     _open(page, app.url)
     run_t2i(page, "a lighthouse at dusk, watercolour", 1)
-    page.wait_for_selector("#t2i-results img", timeout=30000)
+    page.wait_for_selector("#t2i-results img", timeout=WAIT_MS)
     labels = page.evaluate(SHORTCUT_TEXT)
     assert labels and not any("Ctrl" in x for x in labels), labels
     assert "Ctrl+Enter" not in page.inner_text("body")

@@ -126,7 +126,7 @@ def test_emulator_command_serves(tmp_path):
     p = subprocess.Popen([sys.executable, "-m", "aliyun_image", "emulator", "--port", str(port)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     try:
-        for _ in range(100):
+        for _ in range(600):  # up to a minute for the process to listen (a busy machine)
             try:
                 r = requests.post(f"http://127.0.0.1:{port}/api/v1/services/aigc/multimodal-generation/generation",
                                   json={}, headers={"Authorization": f"Bearer {TEST_KEY}"}, timeout=2)

@@ -119,9 +119,9 @@ def test_the_page_lists_each_distinct_seed_once_the_terminal_each_file_seed():
 def test_app_start_prints_mode_results_folder_url_and_our_share_flag(tmp_path):
     from .appserver import launch
 
-    app = launch([], tmp_path / "data", env_extra={"LANG": "C.UTF-8"})
+    app = launch([], tmp_path / "data", env_extra={"LANG": "C.UTF-8"}, fresh_process=True)  # python app.py itself
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while "Open in a browser" not in app.log.read_text() and time.monotonic() < deadline:
             time.sleep(0.2)
         text = app.log.read_text()

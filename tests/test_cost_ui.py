@@ -6,14 +6,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from gradio_client import Client
 
 from aliyun_image.money import ledger
 from aliyun_image.ui.cost_lines import cost_text, spend_text
 from aliyun_image.ui.gallery_handlers import details_md
 
 from .appserver import running
-from .conftest import TEST_KEY
+from .conftest import TEST_KEY, gradio_client
 from .test_app_api import generate, refused
 from . import test_ui_handlers
 from .test_ui_handlers import generate as handler_generate
@@ -100,7 +99,7 @@ def budget_app(tmp_path_factory, emulator_server):
 
 @pytest.mark.slow
 def test_api_callers_get_the_budget_refusal_and_nothing_is_sent(budget_app, emulator_server):
-    client = Client(budget_app.url, verbose=False)
+    client = gradio_client(budget_app.url, verbose=False)
     emulator_server.clear()
     assert len(generate(client, "a cat", n=2)[0]) == 2  # ¥0.40 of ¥0.50
     emulator_server.clear()

@@ -312,7 +312,7 @@ def task_body(prompt="a lighthouse at dusk", model="qwen-image-plus", **params):
     return {"model": model, "input": {"prompt": prompt, "negative_prompt": "blurry"}, "parameters": params}
 
 
-def poll(emu, task_id, until=("SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"), timeout=5.0):
+def poll(emu, task_id, until=("SUCCEEDED", "FAILED", "CANCELED", "UNKNOWN"), timeout=60.0):
     seen = []
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -742,7 +742,7 @@ def test_serve_forever_and_stop():
     emu = Emulator()
     runner = threading.Thread(target=emu.serve_forever, daemon=True)
     runner.start()
-    deadline = time.time() + 5
+    deadline = time.time() + 60
     while not emu.base_url and time.time() < deadline:
         time.sleep(0.01)
     while time.time() < deadline:

@@ -11,9 +11,10 @@ import uuid
 
 import pytest
 import requests
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from PIL import Image
 
+from .conftest import gradio_client
 from .appserver import running
 from .test_app_api import edit, fuse
 from .test_hosted_safety import _listen
@@ -60,7 +61,7 @@ def _select_first(app, session: str) -> None:
 
 
 def test_edit_and_fusion_inputs_are_kept_once(local_app, tmp_path):
-    c = Client(local_app.url, verbose=False)
+    c = gradio_client(local_app.url, verbose=False)
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     Image.new("RGB", (640, 480), "teal").save(a)
     Image.new("RGB", (480, 640), "gold").save(b)
@@ -79,7 +80,7 @@ def test_edit_and_fusion_inputs_are_kept_once(local_app, tmp_path):
 def test_hosted_reuse_delete_and_undo_reach_only_the_owners_results(hosted_app, tmp_path):
     src = tmp_path / "alice.png"
     Image.new("RGB", (640, 480), "purple").save(src)
-    alice = Client(hosted_app.url, verbose=False)
+    alice = gradio_client(hosted_app.url, verbose=False)
     edit(alice, handle_file(str(src)), "alice edits")
     row = _rows(hosted_app)[-1]
     rid, kept = row["id"], json.loads(row["inputs"])[0]["stored"]

@@ -11,9 +11,10 @@ from urllib.parse import quote
 
 import pytest
 import requests
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from PIL import Image
 
+from .conftest import gradio_client
 from .appserver import running
 from .test_app_api import KEY_HEADER, edit, generate, refused
 
@@ -54,7 +55,7 @@ def _fn_index(app, api_name: str) -> int:
 @pytest.mark.slow
 def test_keys_never_leak_anywhere(app, emulator_server, tmp_path):
     emulator_server.clear()
-    alice, bob = Client(app.url, verbose=False), Client(app.url, verbose=False)
+    alice, bob = gradio_client(app.url, verbose=False), gradio_client(app.url, verbose=False)
     img = tmp_path / "in.png"
     Image.new("RGB", (640, 480), "purple").save(img)
     generate(alice, "alice with her key", api_key=ALICE_KEY, n=2)
@@ -105,7 +106,7 @@ def test_two_visitors_with_different_keys_at_once(app, emulator_server):
     errors = []
 
     def visitor(name, key, rounds=4):
-        c = Client(app.url, verbose=False)
+        c = gradio_client(app.url, verbose=False)
         for i in range(rounds):
             gallery, status = generate(c, f"{name} round {i}", api_key=key)
             if len(gallery) != 1:

@@ -28,7 +28,7 @@ def demo(clean_env):
         ctx.close()
 
 
-def _kib_per_session(demo, make, n: int = 20) -> float:
+def _kib_per_session(demo, make, n: int = 6) -> float:
     make(demo)  # first-use caches out of the way
     keep = []
     gc.collect()

@@ -167,8 +167,14 @@ def test_select_details_actions_zip_delete(make_ctx, tmp_path):
     assert sel == ids[0] and "qwen-image-plus" in details and "42" in details and preview.endswith(".png")
     image, tabs, msg = h.gallery.send_to_edit(sel, req())
     assert image == preview and "edit" in msg
-    a, b, c, tabs, msg = h.gallery.send_to_fuse(sel, "x.png", None, None, req())
+    # The next free slot, and the page stays on the gallery (no tab switch among the outputs).
+    a, b, c, msg = h.gallery.send_to_fuse(req(), sel, "plus", "", "x.png", None, None)
     assert (a, b, c) == ("x.png", preview, None) and "图2" in msg
+    full = ["x.png"] * 3 + [None] * 7
+    *slots, msg = h.gallery.send_to_fuse(req(), sel, "plus", "", *full)
+    assert slots == full and "3" in msg  # a model of three: full
+    *slots, msg = h.gallery.send_to_fuse(req(), sel, "plus", "qwen-image-2.1-pro", *full)
+    assert slots[3] == preview and "图4" in msg  # a model that takes ten: 图4 next
     out = h.gallery.reuse(sel, req())
     assert out["t2i.prompt"] == "一只橘猫" and out["t2i.seed"] == 42 and out["t2i.size"] == "1328*1328"
     assert out["t2i.n"] == 1  # the run's n, as for every task

@@ -48,7 +48,7 @@ from ..errors import (AliyunImageError, CancelledError, OutcomeUnknownError, Val
                       unexpected)
 from ..i18n import Message, msg
 from ..jobs import Parent
-from ..money import HourlyQuota, Reservation, billing, estimate_for
+from ..money import HourlyQuota, Payers, Reservation, billing, estimate_for
 from ..money.estimate import Estimate
 from ..storage import Gallery, Record
 from ..storage.batches import DONE, FAILED, MAYBE, QUEUED, SENT, BatchBook, BatchRow, UnitRow
@@ -177,6 +177,21 @@ def expand(text: str, axes: Sequence[Axis] = ()) -> list[Item]:
     return items
 
 
+def count(text: str, axes: Sequence[Axis] = ()) -> int:
+    """How many items :func:`expand` would make of ``text`` and ``axes``, without making them (a page
+    refuses a template of a million combinations before building any). Variables no axis gives count
+    once here; :func:`expand` refuses them with its own message."""
+    total = 0
+    for line in prompt_lines(text):
+        used = set(variables(line))
+        n = 1
+        for axis in axes:
+            if axis.option or axis.name in used:
+                n *= len(axis.values)
+        total += n
+    return total
+
+
 @dataclass
 class BatchSpec:
     """What the user asked for: the text, the axes, the options every item shares, and the kind."""
@@ -303,9 +318,14 @@ class Prepared:
     existing: bool
 
 
-def prepare(service: ImageService, spec: BatchSpec, *, owner: str | None = None, new: bool = False) -> Prepared:
+def prepare(service: ImageService, spec: BatchSpec, *, owner: str | None = None, new: bool = False,
+            check: Callable[[Plan], None] | None = None) -> Prepared:
     """Find the batch of ``spec`` (same input, options and owner) or plan and store a new one
-    (``new``: always a new one, e.g. to draw new random seeds). Nothing is sent."""
+    (``new``: always a new one, e.g. to draw new random seeds). Nothing is sent.
+
+    ``check`` sees a new batch's plan before it is stored and may refuse it (raise): a call refused by
+    a quota or a budget leaves no rows behind, so refused calls in a loop cannot grow the store. The
+    same input prepared twice at once finds one batch (see :meth:`BatchBook.create`)."""
     fp = fingerprint(spec, owner)
     with _book(service) as book:
         if not new:
@@ -313,8 +333,20 @@ def prepare(service: ImageService, spec: BatchSpec, *, owner: str | None = None,
             if found is not None:
                 return Prepared(found.id, None, True)
         p = plan(service, spec)
+        if check is not None:
+            try:
+                check(p)
+            except AliyunImageError:
+                # refused as a new batch, but the same input came at the same time and is stored now:
+                # that one is the batch (busy or done), not a refusal counting its images twice
+                found = None if new else book.find(fp, owner)
+                if found is None:
+                    raise
+                return Prepared(found.id, None, True)
         batch_id = uuid.uuid4().hex[:12]
-        book.create(batch_id, owner, fp, spec.kind, spec.as_dict(), p.units)
+        stored = book.create(batch_id, owner, fp, spec.kind, spec.as_dict(), p.units, reuse=not new)
+    if stored != batch_id:  # stored by a call that came at the same time
+        return Prepared(stored, None, True)
     return Prepared(batch_id, p, False)
 
 
@@ -347,6 +379,14 @@ def unfinished(service: ImageService, owner: str | None = None, limit: int = 20)
             if left:
                 out.append((row, left))
     return out
+
+
+def recent(service: ImageService, owner: str | None = None,
+           limit: int = 20) -> list[tuple[BatchRow, list[UnitRow]]]:
+    """The owner's newest batches (every batch locally) with their units, newest first: finished
+    ones too, for a page that shows what ran while it was closed."""
+    with _book(service) as book:
+        return [(row, book.units(row.id)) for row in book.recent(owner, limit)]
 
 
 # --- run ---------------------------------------------------------------------------------------------
@@ -569,7 +609,8 @@ def check_cost(service: ImageService, p: Plan, units: Sequence[UnitRow], *, api_
 
 def run(service: ImageService, batch_id: str, *, api_key: str | None = None, owner: str | None = None,
         on_event: Callable[[Event], None] | None = None, cancel: threading.Event | None = None,
-        inflight: int | None = None, quota: HourlyQuota | None = None, payer: str = "") -> BatchOutcome:
+        inflight: int | None = None, quota: HourlyQuota | None = None,
+        payer: str | Payers = "") -> BatchOutcome:
     """Make what is missing of stored batch ``batch_id`` (``owner``'s), see the module doc.
 
     Before any request: units ``sent`` by an earlier run are collected (never resent); the missing

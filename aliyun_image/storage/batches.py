@@ -132,10 +132,19 @@ class BatchBook:
 
     # --- writing --------------------------------------------------------------------------------
     def create(self, batch_id: str, owner: str | None, fingerprint: str, kind: str, spec: dict,
-               units: Sequence[UnitRow]) -> None:
-        """Store a new batch and all its units (``queued``) in one transaction, before any request."""
+               units: Sequence[UnitRow], *, reuse: bool = False) -> str:
+        """Store a new batch and all its units (``queued``) in one transaction, before any request; the id
+        stored. With ``reuse``, a batch of the same ``fingerprint`` and ``owner`` stored in the meantime (the
+        same input sent twice at once: a double click, a client's retry) is found in that transaction and its
+        id returned instead, so two calls never make (and pay for) the same images twice."""
         now = time.time()
         with self._tx() as db:
+            if reuse:
+                same = "owner IS NULL" if owner is None else "owner=?"
+                row = db.execute(f"SELECT id FROM batches WHERE fingerprint=? AND {same} ORDER BY created DESC LIMIT 1",
+                                 [fingerprint] + ([] if owner is None else [owner])).fetchone()
+                if row is not None:
+                    return str(row["id"])
             db.execute("INSERT INTO batches (id, owner, fingerprint, kind, spec, created, updated)"
                        " VALUES (?,?,?,?,?,?,?)",
                        (batch_id, owner, fingerprint, kind, json.dumps(spec, ensure_ascii=False), now, now))
@@ -144,6 +153,7 @@ class BatchBook:
                 " VALUES (?,?,?,?,?,?,?,?,?,?)",
                 [(batch_id, u.pos, u.item, u.prompt, json.dumps(u.options, ensure_ascii=False),
                   json.dumps(u.labels, ensure_ascii=False), u.idx, u.images, QUEUED, now) for u in units])
+        return batch_id
 
     def set_state(self, batch_id: str, pos: int, state: str, error: str = "",
                   results: Sequence[int] | None = None) -> None:

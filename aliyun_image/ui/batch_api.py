@@ -81,12 +81,19 @@ class BatchApi:
         how: dict[str, Any] = dict(api_key=route.key, quota=self.ctx.quota_for(route),
                                    payer=request_payers(self.ctx, request), on_event=landed)
 
+        def check(planned: batches.Plan) -> None:
+            """A new batch's refusals before it is stored (a refused call leaves no rows): its size in
+            hosted mode, the hourly quota and the budgets, for the whole plan."""
+            if self.ctx.opts.hosted and planned.requests > HOSTED_MAX_REQUESTS:
+                raise ValidationError(msg("batch.too_big", limit=HOSTED_MAX_REQUESTS), code="Validation.Batch")
+            quota = how["quota"]
+            refused = quota.refusal(how["payer"], planned.images) if quota is not None else None
+            if refused is not None:
+                raise ValidationError(refused, code="Quota.Exceeded")
+            batches.check_cost(route.service, planned, planned.units, api_key=route.key, owner=owner)
+
         def work() -> tuple[BatchOutcome, Any]:
-            if self.ctx.opts.hosted:
-                planned = batches.plan(route.service, spec)  # validates every item; sends nothing
-                if planned.requests > HOSTED_MAX_REQUESTS:
-                    raise ValidationError(msg("batch.too_big", limit=HOSTED_MAX_REQUESTS), code="Validation.Batch")
-            prepared = batches.prepare(route.service, spec, owner=owner)
+            prepared = batches.prepare(route.service, spec, owner=owner, check=check)
             outcome = batches.run(route.service, prepared.batch_id, owner=owner, **how)
             grid = None
             if spec.kind == grids.TASK and outcome.settled:

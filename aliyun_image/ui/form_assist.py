@@ -82,6 +82,23 @@ def check_slots(request: gr.Request, *paths: str | None) -> str:
     return "\n\n".join(lines)
 
 
+def check_upload(path: str | None, request: gr.Request) -> str:
+    """The edit panel's upload, checked as it arrives (as fusion's slots are): its size, or that
+    the file is not an image this app can read; nothing for an empty box."""
+    if not path:
+        return ""
+    lang = request_lang(request)
+    slot, size = t(lang, "edit_image"), _image_size(str(path))
+    if size is None:
+        return t(lang, "slot_not_image", slot=slot, name=md(Path(str(path)).name))
+    return t(lang, "slot_ok", slot=slot, w=size[0], h=size[1])
+
+
+def wire_upload_check(edit: Any) -> None:
+    """The edit panel (``edit``): every change of its upload is checked at once."""
+    edit.image.change(check_upload, edit.image, edit.image_note, **PRIVATE)
+
+
 def swap(a: Any, b: Any) -> tuple[Any, Any]:
     """Swap two fusion slots."""
     return b, a

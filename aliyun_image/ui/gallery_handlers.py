@@ -23,6 +23,7 @@ from .page_text import caption, md
 from .lineage_memo import ReuseMemo
 from .request_info import caller_gallery, request_lang, request_session
 from .reuse_fill import ReuseTargets, fill_panel, reused_text
+from .rewrite_options import effective_spec
 from .strings import slot_name, t
 from .widgets import PRIVATE, scroll_to
 
@@ -156,18 +157,23 @@ class GalleryHandlers:
             return gr.update(), gr.Tabs(), t(lang, "no_selection")
         return str(rec.file), gr.Tabs(selected="edit"), t(lang, "sent_edit", id=rec.id)
 
-    def send_to_fuse(self, selected: int | None, a: Any, b: Any, c: Any, request: gr.Request):
-        """Put the selected result into the first free fusion slot."""
+    def send_to_fuse(self, request: gr.Request, selected: int | None, quality: str, model: str, *given: Any):
+        """Put the selected result into the first free fusion slot among those the fusion panel's
+        model takes (图1-图3, up to 图10 for models that take ten), and stay on the gallery, so
+        several results go in one after the other. (``request`` comes first: Gradio hands every
+        slot over as ``given``.) Returns every slot and the gallery's status line."""
         lang = request_lang(request)
+        slots: list[Any] = list(given)
         rec = self._selected(selected, request)
         if rec is None:
-            return a, b, c, gr.Tabs(), t(lang, "no_selection")
-        slots: list[Any] = [a, b, c]
-        free = next((i for i, v in enumerate(slots) if not v), None)
+            return (*slots, t(lang, "no_selection"))
+        spec = effective_spec("fuse", quality, model)
+        top = min(len(slots), max(3, spec.images_max if spec is not None else 3))
+        free = next((i for i, v in enumerate(slots[:top]) if not v), None)
         if free is None:
-            return a, b, c, gr.Tabs(), t(lang, "fuse_full")
+            return (*slots, t(lang, "fuse_slots.full", n=top))
         slots[free] = str(rec.file)
-        return (*slots, gr.Tabs(selected="fuse"), t(lang, "sent_fuse", id=rec.id, slot=free + 1))
+        return (*slots, t(lang, "sent_fuse", id=rec.id, slot=free + 1))
 
     def reuse(self, selected: int | None, request: gr.Request) -> dict:
         """Fill the panel the result came from with its parameters (prompt, model, size, seed...)."""
@@ -229,7 +235,9 @@ class GalleryHandlers:
             [g.preview, g.details, g.download], **PRIVATE)
         g.zip_button.click(self.gallery_zip, g.picks, [g.zip_file, g.status], **PRIVATE)
         g.to_edit.click(self.send_to_edit, g.selected, [edit.image, tabs, g.status], **PRIVATE)
-        g.to_fuse.click(self.send_to_fuse, [g.selected, *fuse.slots], [*fuse.slots, tabs, g.status], **PRIVATE)
+        every = [*fuse.slots, *fuse.more_slots]  # 图1-图3, and 图4-图10 where the model takes them
+        g.to_fuse.click(self.send_to_fuse, [g.selected, fuse.options.quality, fuse.options.model, *every],
+                        [*every, g.status], **PRIVATE)
         filled = self._targets().outputs()
         g.reuse.click(self.reuse, g.selected, filled, **PRIVATE)
         if g.keep_wording is not None:

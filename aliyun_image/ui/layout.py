@@ -25,9 +25,10 @@ from ..enums import Task
 from ..runtime import AppContext
 from .batch_api import BatchApi
 from .banner import banner_texts, wire_download_all
+from .batch_panel import BatchTab, build_batch
 from .compare import CompareView
 from .cost_lines import wire as wire_cost
-from .form_assist import wire_slots, wire_templates
+from .form_assist import wire_slots, wire_templates, wire_upload_check
 from .fusion_slots import wire_extra_slots
 from .gallery_handlers import GalleryHandlers, ReuseTargets
 from .gallery_search import GallerySearch
@@ -64,6 +65,7 @@ class Features:
     actions: ResultActions  # under each run's results: edit this, use as slot n, /variations, /download_run
     png: PngInfo  # a dropped PNG's recipe into its panel
     rewrite: RewriteHandlers  # "keep this wording" under each run panel
+    batch: BatchTab  # the Batch tab: batches and grids run on the server, Stop, Resume, zip
     lineage: LineageView  # the gallery details' chain: where a result came from, what was made from it
     compare: CompareView  # two results side by side, as a slider, their recipes' differences
 
@@ -76,7 +78,7 @@ def features(ctx: AppContext, reuse: ReuseTargets | None = None) -> Features:
                     gallery=GalleryHandlers(ctx, reuse, runs.reuses), search=GallerySearch(ctx),
                     actions=ResultActions(ctx, runs), png=PngInfo(ctx, reuse),
                     rewrite=RewriteHandlers(runs.rewrites, runs.live), lineage=LineageView(ctx),
-                    compare=CompareView(ctx))
+                    compare=CompareView(ctx), batch=BatchTab(ctx))
 
 
 def build_demo(ctx: AppContext) -> gr.Blocks:
@@ -94,7 +96,8 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         recent = build_strip()  # the visitor's runs in progress and finished since (runs outlive the page)
         # "wrap": every tab stays one tap away on a phone (the default "menu" folds them into an unlabelled ⋯).
         with gr.Tabs(elem_id="tabs", overflow_behavior="wrap") as tabs:
-            t2i, edit, fuse, gallery = build_t2i(), build_edit(), build_fuse(), build_gallery()
+            t2i, edit, fuse = build_t2i(), build_edit(), build_fuse()
+            batch, gallery = build_batch(), build_gallery()
         drop = build_png_drop()
         reuse = ReuseTargets(tabs, gallery.status, {"t2i": t2i.reuse_fields(), "edit": edit.reuse_fields(),
                                                     "fuse": fuse.reuse_fields()},
@@ -126,9 +129,11 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
             f.compare.wire(gallery, gallery.compare_pick, gallery.compare)
         wire_cost(demo, ctx, {"t2i": t2i, "edit": edit, "fuse": fuse}, gallery)
         f.runs.wire_stop_state(demo, {Task.T2I: t2i, Task.EDIT: edit, Task.FUSE: fuse})
+        wire_upload_check(edit)  # the edit upload's check as it arrives, like fusion's slots
         RecentRunsView(ctx, f.runs).wire(demo, recent, {Task.T2I: t2i, Task.EDIT: edit, Task.FUSE: fuse})
         BatchApi(ctx).wire()  # /batch and /grid for scripts and agents (no widgets of their own)
         wire_download_all(header.banner, f.search)  # hosted: the visitor's own results as one zip
+        f.batch.wire(demo, batch, f.models)  # last: its events follow every earlier one
     # Queued events answer only through the queue: Gradio's direct /run/<name> route (open unless
     # on a Space) would skip every concurrency limit (runs, zips, key checks).
     demo.api_open = False

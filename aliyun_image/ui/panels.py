@@ -141,6 +141,7 @@ class EditPanel:
     rewrite: RewriteRow | None = None  # "keep this wording" (rewrite.py)
     template_note: gr.Markdown | None = None  # "your instruction was kept" (form_assist.py)
     cost: gr.Markdown | None = None
+    image_note: gr.Markdown | None = None  # the upload's check as it arrives (form_assist.py)
 
     def api_inputs(self) -> dict[str, Any]:
         """Widgets by ``/edit`` parameter name."""
@@ -174,6 +175,7 @@ def build_edit() -> EditPanel:
     with gr.Tab(I18N("tab_edit"), id="edit", elem_id="tab-edit"), gr.Row():
         with gr.Column(scale=5):
             image = upload("edit_image", "edit-image", 300)
+            image_note = gr.Markdown(elem_id="edit-image-note")  # the upload's check (form_assist.py)
             url = gr.Textbox(label=I18N("edit_url"), placeholder=I18N("edit_url_ph"), max_lines=1,
                              elem_id="edit-url")
             instruction = gr.Textbox(label=I18N("instruction"), placeholder=I18N("instruction_ph"), lines=3,
@@ -192,7 +194,7 @@ def build_edit() -> EditPanel:
             status = gr.Markdown(elem_id="edit-status")
             rewrite = build_rewrite_row("edit")
     return EditPanel(image, url, instruction, preset, style, obj, fill, opts, sizes, run, stop, out, compare, status,
-                     actions, recent, rewrite=rewrite, template_note=template_note, cost=cost)
+                     actions, recent, rewrite=rewrite, template_note=template_note, cost=cost, image_note=image_note)
 
 
 # --- fusion ---------------------------------------------------------------------------------------

@@ -83,3 +83,11 @@ class PngInfo:
         """A dropped PNG fills the panel of its task (the same widgets "Reuse parameters" fills)."""
         assert self.reuse_targets is not None  # built with the panels, just before the wiring
         drop.file.upload(self.png_info, drop.file, self.reuse_targets.outputs(), **PRIVATE)
+        # Cleared (to drop another file): the line about the previous file goes with it, so a next
+        # file the page refuses (not a .png) leaves no stale "✓ Loaded" behind.
+        drop.file.clear(png_cleared, None, drop.status, **PRIVATE)
+
+
+def png_cleared() -> str:
+    """The drop area was cleared: its line says nothing any more."""
+    return ""

@@ -219,8 +219,16 @@ class ResultActions:
         # The panel's Stop (wired with its run) shows and stops the session's run of this task, a
         # variation included; this cancels the variation's event too.
         panel.stop.click(None, None, None, cancels=[var], api_visibility="private", queue=False)
+        # One click: the zip downloads at once (and stays linked below, should the browser block it).
         a.zip_run.click(self.download_run, a.current, [a.zip_file, a.note], **ZIPS,
-                        **_exposure(task, "download_run")).success(shown, None, a.zip_file, **PRIVATE)
+                        **_exposure(task, "download_run")).success(shown, None, a.zip_file, **PRIVATE).then(
+            None, a.zip_file, None, js=SAVE_FILE_JS, **PRIVATE)
+
+
+# Browser-only: save the file a gr.File holds (its value: Gradio's FileData) as a download.
+SAVE_FILE_JS = """(f) => { const file = Array.isArray(f) ? f[0] : f; if (!file || !file.url) return;
+  const a = document.createElement('a'); a.href = file.url; a.download = file.orig_name || '';
+  document.body.appendChild(a); a.click(); a.remove(); }"""
 
 
 def _exposure(task: str, api_name: str) -> dict[str, Any]:

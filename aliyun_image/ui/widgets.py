@@ -122,8 +122,9 @@ def options(task: str, prefix: str, n_max: int = 6) -> OptionWidgets:
         # with generic rules (the service has the last word).
         model = gr.Dropdown(choices=model_choices(task), value="", label=I18N("model"), elem_id=f"{prefix}-model",
                             allow_custom_value=True)
+        # The default is Chinese: the info line says what it means on every page (issue 16 §10).
         negative = gr.Textbox(value=catalog.DEFAULT_NEGATIVE, label=I18N("negative"), lines=2,
-                              max_lines=4, elem_id=f"{prefix}-negative")
+                              max_lines=4, elem_id=f"{prefix}-negative", info=I18N("negative_hint.default"))
         with gr.Row():
             # No minimum/maximum: Gradio would refuse out-of-range values with an English-only error;
             # the service checks them and answers in the visitor's language.

@@ -1,0 +1,246 @@
+"""Batches that outlive the page: each runs in a server thread owned by the app, not by the Gradio
+request that started it, so closing or reloading the page stops nothing.
+
+A :class:`LiveBatch` is what the page shows of one batch while it runs: one :class:`Slot` per image
+the batch asks for (its place in the batch, the item and prompt it belongs to, and once it lands
+its record and thumbnail), counts and the elapsed time. The engine's events
+(:func:`aliyun_image.generation.batch.run`) reach it from the engine's threads through
+:meth:`LiveBatch.post`; any number of page handlers may watch it (:meth:`LiveBatch.changes`: woken
+by each event, and once a second for the clock), and none is needed for it to finish.
+
+:class:`LiveBatches` is the app's registry of running batches: at most one per owner (a second
+Run while one runs is refused; Stop needs no id, it stops the caller's own), and at most a few in
+all, so a hostile visitor cannot start threads without end. This module knows nothing about Gradio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..enums import EventKind
+from ..errors import AliyunImageError, ValidationError
+from ..generation import BatchOutcome, Event
+from ..i18n import msg
+from ..storage import Record
+from ..storage.batches import FAILED, MAYBE, UnitRow
+
+TICK = 1.0  # seconds between two status lines while nothing lands (the elapsed time moves on)
+
+
+@dataclass
+class Slot:
+    """One image a batch asks for, in the batch's order."""
+
+    idx: int  # its place among the batch's images (a result's ``idx``)
+    item: int  # the item (one prompt, one set of axis values) it belongs to, from 0
+    number: int  # its number among the item's images, from 1
+    of: int  # how many images the item asks for
+    prompt: str
+    labels: dict[str, str]
+    record: Record | None = None
+    thumb: Path | None = None
+    failed: bool = False
+
+    @property
+    def label(self) -> str:
+        """``3`` for the only image of item 3, ``3.2`` for its second of several."""
+        return str(self.item + 1) if self.of == 1 else f"{self.item + 1}.{self.number}"
+
+
+def slots_of(units: Sequence[UnitRow], records: Sequence[Record],
+             thumb: Callable[[Record], Path | None]) -> list[Slot]:
+    """The slots of a stored batch: every image its units ask for, the ones already stored filled
+    in (``thumb`` makes their previews), those of failed or maybe-billed units marked failed."""
+    per_item: dict[int, int] = {}
+    for u in units:
+        per_item[u.item] = per_item.get(u.item, 0) + u.images
+    by_idx = {r.idx: r for r in records}
+    seen: dict[int, int] = {}
+    slots = []
+    for u in units:
+        for k in range(u.images):
+            seen[u.item] = seen.get(u.item, 0) + 1
+            slot = Slot(u.idx + k, u.item, seen[u.item], per_item[u.item], u.prompt, dict(u.labels))
+            rec = by_idx.get(slot.idx)
+            if rec is not None:
+                slot.record, slot.thumb = rec, thumb(rec)
+            elif u.state in (FAILED, MAYBE):
+                slot.failed = True
+            slots.append(slot)
+    return slots
+
+
+@dataclass(eq=False)
+class LiveBatch:
+    """One batch running (or just run) in a server thread, as the page shows it."""
+
+    batch_id: str
+    kind: str  # batch | grid
+    owner: str | None
+    lang: str  # the language of the page that started it (the grid's axis titles)
+    slots: list[Slot]
+    thumb: Callable[[Record], Path | None]
+    cancel: threading.Event = field(default_factory=threading.Event)
+    started: float = field(default_factory=time.monotonic)
+    ended: float | None = None
+    failed: int = 0  # images that failed in this run
+    finished: bool = False
+    outcome: BatchOutcome | None = None
+    grid: Path | None = None  # the grid image, once a grid batch is settled
+    error: AliyunImageError | None = None  # why the run stopped before it started (budget, quota...)
+    landed: int = 0  # images stored in this run (the gallery changes with each)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(default_factory=list)
+
+    # --- counts ------------------------------------------------------------------------------
+    @property
+    def total(self) -> int:
+        """Images the batch asks for."""
+        return len(self.slots)
+
+    @property
+    def done(self) -> int:
+        """Images stored (in earlier runs too)."""
+        return sum(1 for s in self.slots if s.record is not None)
+
+    @property
+    def failures(self) -> int:
+        """Images that will not come: failed in this run, or marked failed before it."""
+        return self.failed + sum(1 for s in self.slots if s.failed and s.record is None)
+
+    @property
+    def waiting(self) -> int:
+        """Images still to come (queued, or sent and not back yet)."""
+        return max(0, self.total - self.done - self.failures)
+
+    def elapsed(self) -> float:
+        """Seconds since the run started (until it ended)."""
+        return (self.ended or time.monotonic()) - self.started
+
+    # --- the engine's threads ---------------------------------------------------------------------
+    def post(self, ev: Event) -> None:
+        """One event of the engine (any thread): an image stored lands in its slot."""
+        with self._lock:
+            if ev.kind == EventKind.RESULT and ev.record is not None:
+                for slot in self.slots:
+                    if slot.idx == ev.record.idx and slot.record is None:
+                        slot.record, slot.thumb, slot.failed = ev.record, self.thumb(ev.record), False
+                        self.landed += 1
+                        break
+            elif ev.kind == EventKind.FAILURE:
+                self.failed += 1
+        self._wake()
+
+    def finish(self, outcome: BatchOutcome | None, grid: Path | None = None,
+               error: AliyunImageError | None = None) -> None:
+        """The run is over (its thread calls this last): the units' final states mark the slots."""
+        with self._lock:
+            self.outcome, self.grid, self.error = outcome, grid, error
+            if outcome is not None:
+                bad = {u.pos for u in outcome.units if u.state in (FAILED, MAYBE)}
+                idx = {u.idx + k for u in outcome.units if u.pos in bad for k in range(u.images)}
+                for slot in self.slots:
+                    slot.failed = slot.record is None and slot.idx in idx
+                self.failed = 0
+            self.ended, self.finished = time.monotonic(), True
+        self._wake()
+
+    def _wake(self) -> None:
+        with self._lock:
+            waiters = list(self._waiters)
+        for loop, event in waiters:
+            with contextlib.suppress(RuntimeError):  # that page's loop is gone: nothing to wake
+                loop.call_soon_threadsafe(event.set)
+
+    # --- the page's handlers ------------------------------------------------------------------
+    async def changes(self, gap: float = 0.0) -> AsyncIterator[None]:
+        """Yield after each change (images landing together are one change, at most one per ``gap``
+        seconds) and once a second for the clock; return when the run is over."""
+        event = asyncio.Event()
+        me = (asyncio.get_running_loop(), event)
+        with self._lock:
+            self._waiters.append(me)
+        try:
+            while not self.finished:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(event.wait(), TICK)
+                event.clear()
+                if self.finished:
+                    return
+                yield None
+                if gap:
+                    await asyncio.sleep(gap)
+        finally:
+            with self._lock:
+                self._waiters.remove(me)
+
+
+class LiveBatches:
+    """The batches this app runs now: at most one per owner and ``limit`` in all."""
+
+    def __init__(self, limit: int):
+        self.limit = max(1, limit)
+        self._lock = threading.Lock()
+        self._live: dict[str, LiveBatch] = {}  # by batch id
+        self._pending: list[str | None] = []  # owners whose batch is being planned and stored
+
+    def of(self, owner: str | None) -> LiveBatch | None:
+        """The owner's running batch, if any (locally, the one running batch)."""
+        with self._lock:
+            return next((b for b in self._live.values() if b.owner == owner), None)
+
+    def get(self, batch_id: str, owner: str | None) -> LiveBatch | None:
+        """Batch ``batch_id`` if it runs now and is the owner's."""
+        with self._lock:
+            live = self._live.get(str(batch_id))
+        return live if live is not None and live.owner == owner else None
+
+    @contextlib.contextmanager
+    def place(self, owner: str | None) -> Iterator[None]:
+        """Hold the owner's one place (and one of the app's) while their batch is planned and
+        stored, so that a burst of Runs stores one batch, not one per call; :meth:`start` inside
+        takes the place over. ValidationError when the owner runs (or starts) a batch already, or
+        the app runs its limit."""
+        with self._lock:
+            if owner in self._pending or any(b.owner == owner for b in self._live.values()):
+                raise ValidationError(msg("ui.batch.one_at_a_time"), code="Batch.OneAtATime")
+            if len(self._live) + len(self._pending) >= self.limit:
+                raise ValidationError(msg("ui.batch.server_busy", limit=self.limit), code="Batch.ServerBusy")
+            self._pending.append(owner)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._pending.remove(owner)
+
+    def start(self, live: LiveBatch, work: Callable[[], None]) -> None:
+        """Run ``work`` (the batch's whole run) in a thread of its own, listed until it returns
+        (call inside :meth:`place` for the batch's owner)."""
+        with self._lock:
+            if live.owner not in self._pending:
+                raise RuntimeError("LiveBatches.start outside place()")
+            self._live[live.batch_id] = live
+
+        def body() -> None:
+            try:
+                work()
+            finally:
+                with self._lock:
+                    self._live.pop(live.batch_id, None)
+                if not live.finished:  # work() always finishes it; a bug must not leave watchers hanging
+                    live.finish(None)
+
+        # A daemon: stopping the app must not wait for (and keep sending) a long batch. Units cut
+        # short stay stored as queued or sent; the owner's Resume makes only what is missing and
+        # never resends a sent one (the engine's rule).
+        threading.Thread(target=body, name=f"aliyun-image-batch-{live.batch_id}", daemon=True).start()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._live)
