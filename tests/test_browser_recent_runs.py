@@ -8,7 +8,8 @@ import pytest
 
 from .test_browser import app, browser, run_t2i, shot  # noqa: F401 - fixtures
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# A 15 s run, a reload and two page loads: on a loaded 2-core machine that can pass the default 120 s.
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
 CASES = {"en-US": ({"width": 1440, "height": 1000}, "desktop", "running: 0 of 2", "Done", "done: 2 of 2 saved"),
          "zh-CN": ({"width": 390, "height": 844}, "phone", "进行中：0/2", "完成", "完成：已保存 2/2")}
