@@ -43,6 +43,7 @@ def test_reload_mid_run_then_follow_it_again(browser, app, emulator_server, loca
     finally:
         emulator_server.latency = 0.0
     assert len(emulator_server.calls("generation")) == 2  # the reload sent nothing again
+    page.wait_for_selector(f"#recent-runs-list:has-text('{listed}')", timeout=20000)  # listed again at the end
     page.click("#recent-runs-refresh")
     page.wait_for_selector(f"#recent-runs-list:has-text('{listed}')", timeout=20000)
     page.wait_for_function("document.querySelectorAll('#recent-runs-thumbs img').length >= 2", timeout=20000)
