@@ -4,7 +4,9 @@ send). Each test named a defect of the code it was written against; see the docs
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,7 +18,7 @@ from aliyun_image.storage.records import DB_NAME
 from aliyun_image.ui.endpoints import call_args
 
 from .appserver import launch
-from .test_visitor import _call
+from .test_visitor import COOKIE, _fn
 
 pytestmark = pytest.mark.slow  # launches the app in a subprocess
 
@@ -24,11 +26,13 @@ LIMIT = 100  # offline-demo images per visitor per hour (the address: four times
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    """Hosted offline demo, no proxy trusted (the connection's address counts)."""
+def app(tmp_path_factory, emulator_server):
+    """Hosted offline demo, no proxy trusted (the connection's address counts); a visitor's own key goes to
+    the service (here the test emulator)."""
     root = tmp_path_factory.mktemp("attack-new")
     (root / "work").mkdir()
-    running = launch(["--hosted", "--demo-session-limit", str(LIMIT), "--demo-total-limit", "1000"],
+    running = launch(["--hosted", "--base-url", emulator_server.base_url, "--demo-session-limit", str(LIMIT),
+                      "--demo-total-limit", "1000"],
                      root / "persist", cwd=root / "work")
     try:
         yield running
@@ -38,6 +42,28 @@ def app(tmp_path_factory):
 
 BATCH = dict(variables="", negative="", quality="plus", model="", size="", n=1, seed=-1, prompt_extend=True,
              watermark=False)
+
+
+def _call(app, api_name: str, data: list, *, cookie: str | None = None, session: str | None = None,
+          headers: dict | None = None) -> dict:
+    """One raw queue call (join, then the session's event stream); Gradio's ``process_completed`` message."""
+    session = session or uuid.uuid4().hex[:11]
+    r = requests.post(f"{app.url}gradio_api/queue/join",
+                      json={"data": data, "fn_index": _fn(app, api_name), "session_hash": session,
+                            "event_data": None, "trigger_id": None},
+                      headers=headers or {}, cookies={COOKIE: cookie} if cookie else {}, timeout=10)
+    r.raise_for_status()
+    event = r.json()["event_id"]
+    deadline = time.monotonic() + 120
+    with requests.get(f"{app.url}gradio_api/queue/data", params={"session_hash": session}, stream=True,
+                      timeout=60) as s:
+        for line in s.iter_lines():
+            if line.startswith(b"data:"):
+                got = json.loads(line[5:])
+                if got.get("msg") == "process_completed" and got.get("event_id") == event:
+                    return got
+            assert time.monotonic() < deadline, "no answer"
+    raise AssertionError("stream ended without an answer")
 
 
 def _batch(app, prompts: str, **who) -> dict:
@@ -93,3 +119,78 @@ def test_a_batch_refused_by_the_quota_leaves_no_rows(app):
         assert not out["success"]
         assert "Quota.Exceeded" in str(out["output"]["error"]), out
     assert _units(app) == before
+
+
+def test_a_refused_key_stops_a_batch_after_its_first_answers_and_leaves_no_trace(app, emulator_server):
+    """Was: a visitor's junk key (not limited by the hourly quota: their key, their bill) made the server
+    send every request of the batch, each refused the same way: a hundred doomed requests per call."""
+    emulator_server.clear()
+    key = "sk-invalid-" + uuid.uuid4().hex
+    prompts = "\n".join(f"junk key {k}" for k in range(40))
+    out = _call(app, "batch", call_args("batch", **{**BATCH, "prompts": prompts}),
+                headers={"X-DashScope-API-Key": key})
+    assert not out["success"]
+    error = str(out["output"]["error"])
+    assert "InvalidApiKey" in error or "key" in error.lower()
+    sent = len(emulator_server.calls("generation")) + len(emulator_server.calls("image-synthesis"))
+    assert 1 <= sent < 40
+    files = [p for p in Path(app.data_dir).rglob("*") if p.is_file()] + [Path(app.log)]
+    assert not [p for p in files if key.encode() in p.read_bytes()]
+
+
+GRID = dict(y="", negative="", quality="plus", model="", size="", seed=-1, prompt_extend=True, watermark=False)
+
+
+def test_a_visitors_key_leaves_no_trace_in_a_grid_its_batch_rows_lineage_or_the_log(app):
+    """Held: a visitor's own (valid) key makes a grid; the key is nowhere in the data dir (database, PNGs
+    with their recipes, the grid image), Gradio's temp dir or the log; a second visitor cannot list it."""
+    key = "sk-canary-" + uuid.uuid4().hex
+    cookie = _cookie(app)
+    data = call_args("grid", **{**GRID, "prompt": "a {thing} on a table", "x": "thing=cup,bowl",
+                                "y": "seed=1,2"})
+    out = _call(app, "grid", data, cookie=cookie, headers={"X-DashScope-API-Key": key})
+    assert out["success"], out
+    assert len(out["output"]["data"][0]) == 5  # four cells and the grid
+    roots = [Path(app.data_dir), Path(app.data_dir).parent / "gradio-tmp"]
+    files = [p for r in roots for p in r.rglob("*") if p.is_file()] + [Path(app.log)]
+    assert not [p for p in files if key.encode() in p.read_bytes()]
+    other = _call(app, "gallery_first_page", ["", "", ""], cookie=_cookie(app))
+    assert other["success"], other
+    assert "table" not in json.dumps(other["output"])
+
+
+def test_slow_batches_of_one_visitor_do_not_hold_up_another_visitors_batch(app, emulator_server):
+    """Was: /batch and /grid ran in the event loop's default executor (six threads on two cores): eight
+    batches whose requests hang at the service (a visitor's own key, a slow network) held all of them, and
+    another visitor's one-image batch waited until they ended."""
+    emulator_server.clear()
+    emulator_server.fault("hang", times=8, seconds=30)
+    try:
+        def slow(i: int) -> dict:
+            return _call(app, "batch", call_args("batch", **{**BATCH, "prompts": f"slow {i} {uuid.uuid4().hex}"}),
+                         cookie=_cookie(app), headers={"X-DashScope-API-Key": f"sk-slow-{i}-{uuid.uuid4().hex}"})
+
+        with ThreadPoolExecutor(8) as pool:
+            hung = [pool.submit(slow, i) for i in range(8)]
+            deadline = time.monotonic() + 60
+            while len(emulator_server.calls("generation")) < 6 and time.monotonic() < deadline:
+                time.sleep(0.1)  # the slow batches have started (six at least: the old executor's size)
+            out = _batch(app, f"quick {uuid.uuid4().hex}", cookie=_cookie(app))
+            assert out["success"], out
+            assert not [f for f in hung if f.done()]  # answered while every slow batch still waited
+            emulator_server.state.stopping.set()  # wake the hung requests
+    finally:
+        emulator_server.state.stopping.clear()
+        emulator_server.clear()
+
+
+def test_a_template_with_thousands_of_variables_is_refused_before_any_work(app):
+    """Was: each line's variables were searched again for every axis (and every name in a list): 2000
+    one-value variables took 23 s of a core to refuse, the 1 MiB a call may carry hours."""
+    n = 3000
+    data = call_args("batch", **{**BATCH, "prompts": " ".join(f"{{v{i}}}" for i in range(n)),
+                                 "variables": "\n".join(f"v{i}=a" for i in range(n))})
+    out = _call(app, "batch", data, cookie=_cookie(app))
+    assert not out["success"]
+    error = str(out["output"]["error"])
+    assert f"{n}" in error and "20" in error and "Validation.Batch" in error, error

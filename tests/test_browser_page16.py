@@ -85,7 +85,7 @@ def test_generate_is_disabled_while_the_cost_line_says_it_cannot_run(browser, ap
 
 
 # --- §5: an error is said once, where the user looks ---------------------------------------------
-ERRORS = {"en-US": ("The API key you typed is invalid", "Best (Max",
+ERRORS = {"en-US": ("The API key you entered is invalid", "Best (Max",
                     "Nothing was sent: see the line under the Run button"),
           "zh-CN": ("你输入的 API Key 无效", "最佳", "未发送任何请求：原因见运行按钮下方那一行")}
 # The status line's text is what a tap or a look lands on at its centre: nothing lies over it.

@@ -196,8 +196,19 @@ class Emulator:
         return self.state.calls(endpoint)
 
     def clear(self) -> None:
-        """Forget recorded requests, pending faults and task outcomes; random faults off."""
+        """Forget recorded requests, pending faults and task outcomes; random faults off; replies
+        no longer held."""
         self.state.clear()
+
+    def hold(self) -> None:
+        """Hold the replies of generation requests (and async task creations) from now on: each is
+        recorded, counted in flight and then waits, after its latency, until :meth:`release`.
+        Tests use it to keep requests out while they act (Stop, a reload) on a machine of any speed."""
+        self.state.gate.clear()
+
+    def release(self) -> None:
+        """Let held replies (and later ones) go."""
+        self.state.gate.set()
 
     # --- fault injection (documented on :class:`.faults.FaultBook`) ------------------------------
     def fail(self, endpoint: str = "generation", *, status: int = 500, code: str = "InternalError",

@@ -34,6 +34,11 @@ MSG_RATE = "Requests rate limit exceeded, please try again later."  # the servic
 Latency = float | tuple[float, float]
 
 
+def _opened(event: threading.Event) -> threading.Event:
+    event.set()
+    return event
+
+
 @dataclass(eq=False)
 class EmulatorState:
     """The stores, settings, recorded requests and counters of one emulator.
@@ -77,6 +82,9 @@ class EmulatorState:
     rng: random.Random = field(default_factory=random.Random)
     lock: threading.Lock = field(default_factory=threading.Lock)
     stopping: threading.Event = field(default_factory=threading.Event)
+    # Open unless a test holds replies (Emulator.hold): a held generation waits here after its latency,
+    # so "the request is out and has not come back" is a state a test can set, not a race with a clock.
+    gate: threading.Event = field(default_factory=lambda: _opened(threading.Event()))
 
     @classmethod
     def new(cls, *, fixed_image: bytes | None = None, seed: int = 0, **settings) -> EmulatorState:
@@ -102,7 +110,9 @@ class EmulatorState:
             return [r for r in self.requests if r.endpoint == endpoint]
 
     def clear(self) -> None:
-        """Forget recorded requests, pending faults and task outcomes; random faults off."""
+        """Forget recorded requests, pending faults and task outcomes; random faults off; replies
+        no longer held."""
+        self.gate.set()
         with self.lock:
             self.requests.clear()
             self.peak_in_flight = self.in_flight
@@ -186,6 +196,8 @@ class EmulatorState:
         try:
             if lat and lat > 0:
                 self.wait(lat)
+            while not self.gate.wait(0.05) and not self.stopping.is_set():
+                pass  # held: the reply waits for release() (or the emulator's stop)
         finally:
             with self.lock:
                 self.in_flight -= 1

@@ -57,9 +57,12 @@ from .service import Event, ImageService
 
 log = logging.getLogger(__name__)
 
+# Refusals of the key or the account: every request of a batch would get the same (not a model's or an input's).
+ACCOUNT_REFUSALS = frozenset({"InvalidApiKey", "Arrearage"})
 OPTION_AXES = ("model", "seed", "size", "prompt_extend")  # axes that change the request, not only its text
 MAX_UNITS = 1000  # requests one batch may hold: more is a typo (a thousand values) more often than a plan
 MAX_VALUES = 100  # values of one axis
+MAX_VARIABLES = 20  # axes of one batch: more is a pasted list, not a template (and checking each costs)
 _NAME = re.compile(r"^[^\W\d]\w*$")  # a variable's name: a word (any script), not starting with a digit
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -137,6 +140,18 @@ def _option_value(name: str, value: str) -> Any:
     raise _refuse("bad_switch", name=name, value=value)
 
 
+def _axis_names(axes: Sequence[Axis]) -> list[str]:
+    """The axes' names; refused when there are too many (before any work: 2000 one-value variables took
+    23 s of CPU to refuse) or one is given twice."""
+    if len(axes) > MAX_VARIABLES:
+        raise ValidationError(msg("batch_limits.too_many_vars", n=len(axes), limit=MAX_VARIABLES),
+                              code="Validation.Batch")
+    names = [a.name for a in axes]
+    if len(set(names)) != len(names):
+        raise _refuse("repeated_var", name=next(n for n in names if names.count(n) > 1))
+    return names
+
+
 def expand(text: str, axes: Sequence[Axis] = ()) -> list[Item]:
     """Every item of a prompt list or template: each line times every combination of the axes it
     uses (its variables, and every option axis), in a stable order (lines in order, then
@@ -146,9 +161,7 @@ def expand(text: str, axes: Sequence[Axis] = ()) -> list[Item]:
     lines = prompt_lines(text)
     if not lines:
         raise _refuse("empty")
-    names = [a.name for a in axes]
-    if len(set(names)) != len(names):
-        raise _refuse("repeated_var", name=next(n for n in names if names.count(n) > 1))
+    names = _axis_names(axes)
     used: set[str] = set()
     for line in lines:
         for name in variables(line):
@@ -169,7 +182,8 @@ def expand(text: str, axes: Sequence[Axis] = ()) -> list[Item]:
             raise _refuse("too_big", limit=MAX_UNITS)
     items: list[Item] = []
     for line in lines:
-        mine = [a for a in axes if a.option or a.name in used and a.name in variables(line)]
+        here = set(variables(line))
+        mine = [a for a in axes if a.option or a.name in used and a.name in here]
         for combo in itertools.product(*(a.values for a in mine)):
             labels = {a.name: v for a, v in zip(mine, combo, strict=True)}
             options = {a.name: _option_value(a.name, v) for a, v in zip(mine, combo, strict=True) if a.option}
@@ -483,6 +497,7 @@ class _Runner:
         self.total = sum(u.images for u in units)
         self.landed = sum(len(u.results) for u in units if u.state == DONE)
         self.failed_images = 0
+        self.halted = threading.Event()  # the account refused the key: the other units stay queued
 
     # events ----------------------------------------------------------------------------------
     def relay(self, ev: Event) -> None:
@@ -546,7 +561,7 @@ class _Runner:
 
     def send(self, unit: UnitRow) -> list[AliyunImageError]:
         """Run one unit through the service (its scheduler lane); returns this run's failures."""
-        if self.cancel.is_set():
+        if self.cancel.is_set() or self.halted.is_set():
             return []  # stays queued: never sent
         went = threading.Event()
 
@@ -567,6 +582,7 @@ class _Runner:
                 self.set(unit, FAILED, exc.code)
             for _ in range(unit.images):
                 self.relay(Event(EventKind.FAILURE, error=exc))
+            self.halt_if_refused([exc])
             return [exc]
         stopped = bool(out.failures) and all(isinstance(f, CancelledError) for f in out.failures)
         if out.results:
@@ -582,7 +598,16 @@ class _Runner:
             self.set(unit, FAILED, out.failures[0].code if out.failures else "")
         if out.failures:
             self.errors[unit.pos] = out.failures[0]
+        self.halt_if_refused(out.failures)
         return list(out.failures)
+
+    def halt_if_refused(self, failures: Sequence[AliyunImageError]) -> None:
+        """After a refusal that every other request of the batch would get too (the key is not valid, the
+        account is in arrears), send no more: a hosted visitor's junk key must not make the server send a
+        hundred doomed requests per call. The rest stay ``queued`` (not billed; run again with a good key)."""
+        if any(f.code in ACCOUNT_REFUSALS for f in failures):
+            self.halted.set()
+            self.cancel.set()  # units already waiting in the scheduler are withdrawn too (they stay queued)
 
 
 @dataclass(frozen=True)
@@ -655,7 +680,8 @@ def run(service: ImageService, batch_id: str, *, api_key: str | None = None, own
             records = [r for r in (service.store.get(i, owner) for u in units for i in u.results) if r is not None]
         finally:
             book.release(row.id)
-    outcome = BatchOutcome(row.id, row.kind, units, records, runner.errors, stopped=flag.is_set())
+    stopped = flag.is_set() and not runner.halted.is_set()  # halted: refused, not stopped by the user
+    outcome = BatchOutcome(row.id, row.kind, units, records, runner.errors, stopped=stopped)
     emit(Event(EventKind.DONE, done=len(records), total=outcome.images))
     return outcome
 

@@ -19,6 +19,7 @@ import asyncio
 import contextvars
 import functools
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import gradio as gr
@@ -42,8 +43,11 @@ HOSTED_MAX_REQUESTS = 100  # one call of a shared demo: a bigger plan is split b
 
 def _axes(text: str) -> tuple[Axis, ...]:
     """``NAME=V1,V2`` lines (or ``;``-separated), blank ones skipped."""
-    parts = [p.strip() for line in str(text or "").splitlines() for p in line.split(";")]
-    return tuple(Axis.parse(p) for p in parts if p)
+    parts = [p for p in (p.strip() for line in str(text or "").splitlines() for p in line.split(";")) if p]
+    if len(parts) > batches.MAX_VARIABLES:  # refused before parsing a megabyte of them
+        raise ValidationError(msg("batch_limits.too_many_vars", n=len(parts), limit=batches.MAX_VARIABLES),
+                              code="Validation.Batch")
+    return tuple(Axis.parse(p) for p in parts)
 
 
 class BatchApi:
@@ -51,6 +55,10 @@ class BatchApi:
 
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
+        # Threads of their own, as many as the calls Gradio lets run at once ("runs"): in the event loop's
+        # default executor (cpu count + 4: six threads on two cores) six slow batches of one visitor left
+        # every other visitor's /batch and /grid, and the key checks, waiting behind them.
+        self.pool = ThreadPoolExecutor(max(4, ctx.opts.concurrency), thread_name_prefix="aliyun-image-batch-call")
 
     def _options(self, negative: str, quality: str, model: str, size: str, n: Any, seed: Any,
                  prompt_extend: bool, watermark: bool, extend_mode: str | None, thinking: bool | None) -> dict:
@@ -102,7 +110,7 @@ class BatchApi:
 
         try:
             # A worker thread: the batch goes on (and is stored) if the caller goes away.
-            outcome, grid = await asyncio.get_running_loop().run_in_executor(None, work)
+            outcome, grid = await asyncio.get_running_loop().run_in_executor(self.pool, work)
         except AliyunImageError as err:
             raise gr_error(err, lang) from None
         except Exception as exc:  # a bug: logged, shown as "unexpected", never a traceback
