@@ -8,7 +8,8 @@ import pytest
 
 from .test_browser import app, browser, run_t2i, shot  # noqa: F401 - fixtures
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+# A 15 s run, a reload and two page loads: on a loaded 2-core machine that can pass the default 120 s.
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
 CASES = {"en-US": ({"width": 1440, "height": 1000}, "desktop", "running: 0 of 2", "Done", "done: 2 of 2 saved"),
          "zh-CN": ({"width": 390, "height": 844}, "phone", "进行中：0/2", "完成", "完成：已保存 2/2")}
@@ -42,6 +43,7 @@ def test_reload_mid_run_then_follow_it_again(browser, app, emulator_server, loca
     finally:
         emulator_server.latency = 0.0
     assert len(emulator_server.calls("generation")) == 2  # the reload sent nothing again
+    page.wait_for_selector(f"#recent-runs-list:has-text('{listed}')", timeout=20000)  # listed again at the end
     page.click("#recent-runs-refresh")
     page.wait_for_selector(f"#recent-runs-list:has-text('{listed}')", timeout=20000)
     page.wait_for_function("document.querySelectorAll('#recent-runs-thumbs img').length >= 2", timeout=20000)

@@ -27,7 +27,7 @@ from aliyun_image.ui.runs import Run
 
 from .appserver import launch
 from .conftest import TEST_KEY
-from .test_hosted_safety import _gen_data
+from .test_hosted_safety import _gen_data, _join, _listen
 from .test_visitor import _call, _fn, _new_cookie
 
 A = "203.0.113.70"
@@ -35,11 +35,13 @@ A = "203.0.113.70"
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, emulator_server):
-    """Hosted, the host's key on the test emulator (its latency is the test's to set)."""
+    """Hosted, the host's key on the test emulator (its latency is the test's to set), an account limit of
+    one task: a run of 3 still has requests waiting, unsent, when its client goes away."""
     root = tmp_path_factory.mktemp("recent-app")
     running = launch(["--hosted", "--base-url", emulator_server.base_url, "--session-limit", "50",
                       "--total-limit", "200"], root / "outputs", cwd=root,
-                     env_extra={"DASHSCOPE_API_KEY": TEST_KEY, "ALIYUN_IMAGE_TRUSTED_PROXIES": "1"})
+                     env_extra={"DASHSCOPE_API_KEY": TEST_KEY, "ALIYUN_IMAGE_TRUSTED_PROXIES": "1",
+                                "ALIYUN_IMAGE_TASK_LIMIT": "1"})  # one request out at a time: the rest wait
     try:
         yield running
     finally:
@@ -78,11 +80,12 @@ def _strip(app, **who) -> tuple[bool, str, list[str], bool]:
 def test_a_dropped_run_goes_on_and_only_its_owner_finds_it_again(app, emulator_server):
     me, other = _new_cookie(app, A), _new_cookie(app, A)
     first_session = uuid.uuid4().hex[:11]
-    emulator_server.latency = 4.0  # long enough to come back while it runs, even on a busy machine
+    emulator_server.clear()
+    emulator_server.latency = 3.0  # x 3 requests one after the other: time to come back while it runs
     try:
-        _start_and_drop(app, "lantern outliving the page", 2, me, first_session)
+        _start_and_drop(app, "lantern outliving the page", 3, me, first_session)
         shown, listing, _, attach = _strip(app, cookie=me)  # a reload: same cookie, a new session
-        assert shown and "lantern outliving the page" in listing and "running: 0 of 2" in listing, listing
+        assert shown and "lantern outliving the page" in listing and "running: 0 of 3" in listing, listing
         assert attach
         # nobody else: another cookie, the owner's session hash without the cookie, nothing at all
         assert _strip(app, cookie=other) == (False, "", [], False)
@@ -93,17 +96,39 @@ def test_a_dropped_run_goes_on_and_only_its_owner_finds_it_again(app, emulator_s
         assert followed["success"], followed
         gallery, status = followed["output"]["data"]
         gallery = gallery.get("value", gallery) if isinstance(gallery, dict) else gallery
-        assert len(gallery) == 2 and "Done" in str(status), status
+        assert len(gallery) == 3 and "Done" in str(status), status  # the unsent ones were sent after all
         # someone else's Follow again follows nothing
         nothing = _call(app, "recent_follow_t2i", [], cookie=other, forwarded=A)
         assert nothing["success"] and nothing["output"]["data"] in ([None, None], [{"__type__": "update"}] * 2)
     finally:
         emulator_server.latency = 0.0
     shown, listing, thumbs, attach = _strip(app, cookie=me)
-    assert shown and "done: 2 of 2 saved" in listing and not attach, listing
-    assert len(thumbs) == 2 and all("lantern outliving" in c for c in thumbs)
-    assert len(emulator_server.calls("generation")) >= 2
+    assert shown and "done: 3 of 3 saved" in listing and not attach, listing
+    assert len(thumbs) == 3 and all("lantern outliving" in c for c in thumbs)
+    assert len(emulator_server.calls("generation")) == 3  # each once
     assert _strip(app, cookie=other) == (False, "", [], False)
+
+
+def test_stop_stops_a_run_followed_again_in_another_page(app, emulator_server):
+    me, page = _new_cookie(app, A), uuid.uuid4().hex[:11]
+    emulator_server.clear()
+    emulator_server.latency = 3.0
+    try:
+        _start_and_drop(app, "lantern stopped from another page", 3, me, uuid.uuid4().hex[:11])
+        headers = {"Cookie": f"{COOKIE}={me}", "X-Forwarded-For": A}
+        _join(app, page, _fn(app, "recent_follow_t2i"), [], headers)
+        for _ in range(100):  # until the follow has registered the run for this page's Stop
+            stop = _join(app, page, _fn(app, "stop_t2i"), [], headers)
+            status = _listen(app, page, {stop})[stop]["output"]["data"][1]
+            if isinstance(status, str):
+                break
+            time.sleep(0.2)
+        assert "Stopped" in status, status
+    finally:
+        emulator_server.latency = 0.0
+    assert len(emulator_server.calls("generation")) < 3  # what was still waiting was never sent
+    shown, listing, _, attach = _strip(app, cookie=me)
+    assert "lantern stopped from another page" in listing and "stopped:" in listing and not attach, listing
 
 
 def test_the_strips_events_are_private(app):

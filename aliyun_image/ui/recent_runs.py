@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict, deque
+from itertools import islice
 from dataclasses import dataclass
 
 import gradio as gr
@@ -92,7 +93,7 @@ class RecentRuns:
         runs = self._owners.pop(owner, None) or deque(maxlen=self.per_owner)
         runs.appendleft(Entry(str(run.job.task), run.job.prompt, run.job.n, run))
         self._owners[owner] = runs
-        for old in list(self._owners)[:2]:  # two at most: no call does unbounded work
+        for old in list(islice(self._owners, 2)):  # two at most: no call does work that grows with owners
             if old != owner:
                 self.entries(old)
         while len(self._owners) > self.max_owners:

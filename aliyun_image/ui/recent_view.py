@@ -153,4 +153,7 @@ class RecentRunsView:
         follow = {Task.T2I: self.recent_follow_t2i, Task.EDIT: self.recent_follow_edit,
                   Task.FUSE: self.recent_follow_fuse}
         for task, panel in panels.items():
-            strip.attach.click(follow[task], None, [panel.results, panel.status], **STOP, **progress_on(panel.status))
+            followed = strip.attach.click(follow[task], None, [panel.results, panel.status], **STOP,
+                                          **progress_on(panel.status))
+            # The run ended (or there was none of this task): the strip says so without a Refresh.
+            followed.then(self.recent_runs, None, outputs, **PRIVATE, show_progress="hidden")
