@@ -5,10 +5,12 @@ from __future__ import annotations
 import atexit
 import contextlib
 import io
+import itertools
 import os
 import shutil
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,15 +176,52 @@ def run_cli(args: list[str], env_extra: dict[str, str] | None = None, data_dir: 
 
 # --- the order of the modules (pytest.ini: --dist loadfile --no-loadscope-reorder) ------------------
 # pytest-xdist deals each test module out whole, in collection order: the longest go first, so that no
-# long one starts last and runs alone at the end. Rough order from --durations; it decides the order
-# only, never what runs. Modules not named follow in their usual order.
-LONGEST_FIRST = (
-    "test_bench_smoke.py", "test_browser_lang.py", "test_browser_keep.py", "test_browser_actions.py", "test_browser.py",
-    "test_hosted_safety.py", "test_app_api.py", "test_cli.py", "test_browser_cost.py",
-    "test_packaging.py", "test_load_smoke.py", "test_attack.py", "test_app_actions.py", "test_security.py",
-    "test_keep_app.py", "test_bad_input.py", "test_cost.py", "test_cli_small.py", "test_keep.py",
-    "test_scheduler.py", "test_result_actions.py", "test_faults.py",
-)
+# long one starts last and runs alone at the end, and browser modules alternate with the others, so that
+# the first four workers do not all start a Chromium at once on two cores (see _browser_slot). Rough
+# order from --durations; it decides the order only, never what runs. Modules not named follow in their
+# usual order.
+_LONG_BROWSER = ("test_browser_lang.py", "test_browser_keep.py", "test_browser_actions.py", "test_browser.py",
+                 "test_browser_page16.py", "test_browser_cost.py", "test_browser_batch.py",
+                 "test_browser_recent_runs.py", "test_browser_params.py", "test_browser_phone.py",
+                 "test_browser_lineage.py")
+_LONG_OTHER = ("test_bench_smoke.py", "test_hosted_safety.py", "test_mcp.py", "test_app_api.py", "test_cli.py",
+               "test_batch_ui.py", "test_attack_new.py", "test_packaging.py", "test_load_smoke.py",
+               "test_attack.py", "test_app_actions.py", "test_security.py", "test_batch.py", "test_recent_runs.py",
+               "test_visitor.py", "test_keep_app.py", "test_bad_input.py", "test_cost.py", "test_cli_small.py",
+               "test_keep.py", "test_scheduler.py", "test_result_actions.py", "test_faults.py", "test_compare.py")
+LONGEST_FIRST = tuple(name for pair in itertools.zip_longest(_LONG_OTHER, _LONG_BROWSER) for name in pair if name)
+BROWSER_SLOTS = 2  # Chromiums at once across the workers: more only queue for the same two cores
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _browser_slot(request: pytest.FixtureRequest):
+    """A browser module holds one of :data:`BROWSER_SLOTS` slots (a lock file shared by the workers)
+    while it runs, so at most that many Chromiums and their apps compete for the CPU; the others wait
+    their turn instead of timing out together."""
+    if not request.path.name.startswith("test_browser"):
+        yield
+        return
+    import fcntl
+
+    slots = Path(tempfile.gettempdir()) / "aliyun-image-tests-browser-slots"
+    slots.mkdir(exist_ok=True)
+    give_up = time.monotonic() + 200  # a soft cap: never near pytest-timeout's 300 s for this setup
+    while time.monotonic() < give_up:
+        for i in range(BROWSER_SLOTS):
+            fh = open(slots / f"slot-{i}", "w")  # noqa: SIM115 (held until the module ends)
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.close()
+                continue
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+                fh.close()
+            return
+        time.sleep(0.5)
+    yield  # waited long enough: run beside the others
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -215,7 +215,7 @@ def test_an_edit_shows_its_rewritten_instruction_and_keeps_it(browser, app, tmp_
 
 
 # --- Japanese (ja-JP): the whole page, a run's status and a toast ----------------------------------
-JA_TABS = ["画像生成", "画像編集", "複数画像の融合", "ギャラリー"]
+JA_TABS = ["画像生成", "画像編集", "複数画像の融合", "バッチ", "ギャラリー"]
 DESKTOP = {"width": 1400, "height": 1000}
 PHONE = {"width": 390, "height": 844}
 

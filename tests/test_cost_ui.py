@@ -70,7 +70,8 @@ def test_budget_blocks_in_the_line_and_in_the_run(make_ctx, monkeypatch, emu):
     assert "不能运行" in cost_text(ctx, "t2i", "plus", "", 1, True, "zh")
     emu.clear()
     out = handler_generate(h, "one more", req(), n=1)
-    assert out.error is not None and "daily budget" in out[-1][1] and not emu.calls("generation")
+    assert out.error is not None and "daily budget" in out.error.message and not emu.calls("generation")
+    assert "Nothing was sent" in out[-1][1]  # the status points to the cost line, which says why
     assert "¥0.10 left of the daily budget" in spend_text(ctx, "en", None)
     assert spend_text(ctx, "zh", None).startswith("花费 · 今天 ¥0.40（2 张） · 本月 ¥0.40（2 张）")
     rec = ctx.store.page()[0][0]

@@ -93,7 +93,7 @@ def test_cost_line_warns_before_a_run_larger_than_what_is_left(make_ctx):
     assert cost_text(ctx, "t2i", "plus", "", 6, True, "en", owner, key_typed=True).startswith("Estimated cost")
     # the run itself is refused with the same words, in the reader's language, and reserves nothing
     out = generate(h, "six cats", req("s1", "zh-CN"), n=6, api_key="")
-    assert out.error is not None and "请改为 2 张或更少" in out[-1][1] and "分钟后再试" not in out[-1][1]
+    assert out.error is not None and "请改为 2 张或更少" in out.error.message and "分钟后再试" not in out.error.message
     assert ctx.demo_quota.used(owner) == 4
 
 

@@ -67,9 +67,9 @@ def _start_and_drop(app, prompt: str, n: int, cookie: str, session: str) -> None
     raise AssertionError("the run never started")
 
 
-def _strip(app, **who) -> tuple[bool, str, list[str], bool]:
+def _strip(app, event: str = "recent_runs", **who) -> tuple[bool, str, list[str], bool]:
     """(shown, listing, thumbnail captions, Follow again shown) as the caller's page would get them."""
-    out = _call(app, "recent_runs", [], forwarded=A, **who)
+    out = _call(app, event, [], forwarded=A, **who)
     assert out["success"], out
     box, listing, thumbs, attach = out["output"]["data"]
     items = thumbs.get("value", thumbs) if isinstance(thumbs, dict) else thumbs
@@ -104,6 +104,11 @@ def test_a_dropped_run_goes_on_and_only_its_owner_finds_it_again(app, emulator_s
         emulator_server.latency = 0.0
     shown, listing, thumbs, attach = _strip(app, cookie=me)
     assert shown and "done: 3 of 3 saved" in listing and not attach, listing
+    # A page load shows the strip closed once nothing runs (the results are in the gallery; an open
+    # strip would push the tabs off a phone's screen); Refresh opens it.
+    loaded = _call(app, "recent_runs_on_load", [], cookie=me, forwarded=A)["output"]["data"][0]
+    assert loaded.get("visible") and loaded.get("open") is False, loaded
+    assert _call(app, "recent_runs", [], cookie=me, forwarded=A)["output"]["data"][0].get("open") is True
     assert len(thumbs) == 3 and all("lantern outliving" in c for c in thumbs)
     assert len(emulator_server.calls("generation")) == 3  # each once
     assert _strip(app, cookie=other) == (False, "", [], False)

@@ -62,7 +62,7 @@ def test_keys_never_leak_anywhere(app, emulator_server, tmp_path):
     edit(alice, handle_file(str(img)), "alice edits", api_key=ALICE_KEY)
     generate(bob, "bob on the host key")
     message = refused(generate, bob, "bob with a wrong key", api_key="sk-invalid-wrong-canary-000")
-    assert "wrong-canary" not in message and "API key is invalid" in message
+    assert "wrong-canary" not in message and "API key you entered is invalid" in message
     # A pasted key with a full-width space: the page percent-encodes what a header cannot carry.
     message = refused(generate, bob, "bob with a broken key", api_key=quote(BOB_KEY + " \u3000x"))
     assert BOB_KEY not in message and "Copy it again" in message

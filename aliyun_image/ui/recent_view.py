@@ -98,10 +98,13 @@ class RecentRunsView:
             found.counts, found.settled = counts, not counts["pending"]
         return ["ℹ️ " + t(lang, f"recent.restart_{k}", n=v) for k, v in found.counts.items() if v]
 
-    def view(self, owner: str | None, lang: str) -> tuple[Any, str, Any, Any]:
-        """(strip, listing, thumbnails, Follow button) for ``owner``."""
+    def view(self, owner: str | None, lang: str, opened: bool | None = None) -> tuple[Any, str, Any, Any]:
+        """(strip, listing, thumbnails, Follow button) for ``owner``; the strip ``opened`` or, when
+        None (a page load), open only while a run is in progress or a restart has news: finished
+        runs are in the gallery already, and an open strip would push the tabs off a phone's screen."""
         entries = self.runs.recent.entries(owner)
         lines = self.restart_lines(owner, lang)
+        news = bool(lines)
         for e in entries:
             prompt = e.prompt if len(e.prompt) <= 40 else e.prompt[:39] + "…"
             k = len(e.results) if e.run is None else e.progress()
@@ -113,12 +116,17 @@ class RecentRunsView:
                 if len(thumbs) < THUMBS and rec.file is not None and rec.file.exists():
                     thumbs.append((str(rec.file), caption(rec)))
         live = any(e.run is not None for e in entries)
-        return (gr.Accordion(visible=bool(lines)), "\n".join(lines), gr.Gallery(thumbs, visible=bool(thumbs)),
-                gr.Button(visible=live))
+        opened = (live or news) if opened is None else opened
+        return (gr.Accordion(visible=bool(lines), open=opened), "\n".join(lines),
+                gr.Gallery(thumbs, visible=bool(thumbs)), gr.Button(visible=live))
+
+    async def recent_runs_on_load(self, request: gr.Request):
+        """The strip for the caller on a page load (open only when something needs them)."""
+        return self.view(recent_owner(self.ctx, request), request_lang(request))
 
     async def recent_runs(self, request: gr.Request):
-        """The strip for the caller (a page load, Refresh)."""
-        return self.view(recent_owner(self.ctx, request), request_lang(request))
+        """The strip for the caller, open (Refresh, or after following a run)."""
+        return self.view(recent_owner(self.ctx, request), request_lang(request), opened=True)
 
     # --- following a run again -----------------------------------------------------------------
     async def _follow(self, task: str, request: gr.Request | None) -> AsyncIterator[tuple[Any, str]]:
@@ -148,8 +156,8 @@ class RecentRunsView:
         """The strip on every page load and Refresh; Follow again: each task's panel (``{Task.T2I:
         panel, ...}``) follows its run in progress, then the strip is listed again. All private."""
         outputs = [strip.box, strip.listing, strip.thumbs, strip.attach]
-        for trigger in (demo.load, strip.refresh.click):
-            trigger(self.recent_runs, None, outputs, **PRIVATE, show_progress="hidden")
+        demo.load(self.recent_runs_on_load, None, outputs, **PRIVATE, show_progress="hidden")
+        strip.refresh.click(self.recent_runs, None, outputs, **PRIVATE, show_progress="hidden")
         follow = {Task.T2I: self.recent_follow_t2i, Task.EDIT: self.recent_follow_edit,
                   Task.FUSE: self.recent_follow_fuse}
         for task, panel in panels.items():
