@@ -39,7 +39,9 @@ def run_and_wait(page, done_text: str) -> None:
 
 def test_a_template_batch_in_english_on_a_desktop(browser, app, emulator_server):  # noqa: F811
     page = open_batch(browser, app.url, "en-US", DESKTOP, "Batch")
-    assert "one prompt per line" in page.inner_text("#batch-plan").lower()  # the help, before any prompt
+    # the help, before any prompt (the plan may still be on its way on a busy machine: wait for it)
+    page.wait_for_function("() => (document.querySelector('#batch-plan')?.innerText || '').toLowerCase()"
+                           ".includes('one prompt per line')", timeout=WAIT)
     page.fill("#batch-prompts textarea", "a red {animal} in the snow\n# not this line\na blue {animal} at night")
     page.fill("#batch-variables textarea", "animal=cat,fox")
     page.wait_for_function("() => (document.querySelector('#batch-plan')?.innerText || '').includes('4 image(s)')",

@@ -56,7 +56,15 @@ def test_generate_is_disabled_while_the_cost_line_says_it_cannot_run(browser, ap
     page = open_page(browser, app.url, locale, size)
     page.wait_for_selector("#t2i-cost:has-text('¥')")
     assert page.is_enabled("#t2i-run")
-    page.locator("#tab-t2i").get_by_text(best).first.click()
+    # The cost line names the model once the switch took (a click can land before the page's
+    # listeners on a busy machine: click again then).
+    for _ in range(3):
+        page.locator("#tab-t2i").get_by_text(best).first.click()
+        try:
+            page.wait_for_selector("#t2i-cost:has-text('qwen-image-max')", timeout=20000)
+            break
+        except Exception:  # noqa: BLE001 - Playwright's TimeoutError: try the click again
+            continue
     set_n(page, "t2i", 6)  # 6 × Max = ¥3.00, over the daily budget of ¥2.90
     page.wait_for_selector("#t2i-cost:has-text('✗')")
     page.wait_for_selector("#t2i-run:disabled", timeout=10000)
