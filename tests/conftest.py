@@ -119,16 +119,30 @@ class PatientBrowser:
     module's ``asyncio.run`` (tests/test_mcp.py) would then fail.
     """
 
+    opened: list = []  # pages of the running test, closed after it (see _close_pages)
+
     def __init__(self, browser):
         self._browser = browser
 
     def new_page(self, **kwargs):
         page = self._browser.new_page(**kwargs)
         page.set_default_timeout(WAIT_MS)
+        PatientBrowser.opened.append(page)
         return page
 
     def __getattr__(self, name: str):
         return getattr(self._browser, name)
+
+
+@pytest.fixture(autouse=True)
+def _close_pages():
+    """Close the pages a test left open: an open Gradio page keeps its renderer busy (its queue
+    connection, animations), and a module's dozen of them took a core from the tests still running."""
+    yield
+    while PatientBrowser.opened:
+        page = PatientBrowser.opened.pop()
+        with contextlib.suppress(Exception):  # closed already, or its browser is gone
+            page.close()
 
 
 @dataclass
