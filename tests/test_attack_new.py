@@ -18,7 +18,7 @@ from aliyun_image.storage.records import DB_NAME
 from aliyun_image.ui.endpoints import call_args
 
 from .appserver import launch
-from .test_visitor import COOKIE, _fn
+from .test_visitor import raw_call as _call
 
 pytestmark = pytest.mark.slow  # launches the app in a subprocess
 
@@ -42,28 +42,6 @@ def app(tmp_path_factory, emulator_server):
 
 BATCH = dict(variables="", negative="", quality="plus", model="", size="", n=1, seed=-1, prompt_extend=True,
              watermark=False)
-
-
-def _call(app, api_name: str, data: list, *, cookie: str | None = None, session: str | None = None,
-          headers: dict | None = None) -> dict:
-    """One raw queue call (join, then the session's event stream); Gradio's ``process_completed`` message."""
-    session = session or uuid.uuid4().hex[:11]
-    r = requests.post(f"{app.url}gradio_api/queue/join",
-                      json={"data": data, "fn_index": _fn(app, api_name), "session_hash": session,
-                            "event_data": None, "trigger_id": None},
-                      headers=headers or {}, cookies={COOKIE: cookie} if cookie else {}, timeout=10)
-    r.raise_for_status()
-    event = r.json()["event_id"]
-    deadline = time.monotonic() + 120
-    with requests.get(f"{app.url}gradio_api/queue/data", params={"session_hash": session}, stream=True,
-                      timeout=60) as s:
-        for line in s.iter_lines():
-            if line.startswith(b"data:"):
-                got = json.loads(line[5:])
-                if got.get("msg") == "process_completed" and got.get("event_id") == event:
-                    return got
-            assert time.monotonic() < deadline, "no answer"
-    raise AssertionError("stream ended without an answer")
 
 
 def _batch(app, prompts: str, **who) -> dict:

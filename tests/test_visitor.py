@@ -64,21 +64,21 @@ def _new_cookie(app, addr: str = A) -> str:
     return token
 
 
-def _call(app, api_name: str, data: list, *, cookie: str | None = None, session: str | None = None,
-          forwarded: str = A, extra: dict | None = None) -> dict:
+def raw_call(app, api_name: str, data: list, *, cookie: str | None = None, session: str | None = None,
+             headers: dict | None = None) -> dict:
     """One raw queue call (join, then the session's event stream) as the page makes it; returns
-    Gradio's ``process_completed`` message."""
+    Gradio's ``process_completed`` message (also used by tests/test_attack_new.py)."""
     session = session or uuid.uuid4().hex[:11]
     cookies = {COOKIE: cookie} if cookie else {}
     r = requests.post(f"{app.url}gradio_api/queue/join",
                       json={"data": data, "fn_index": _fn(app, api_name), "session_hash": session,
                             "event_data": None, "trigger_id": None},
-                      headers={"X-Forwarded-For": forwarded, **(extra or {})}, cookies=cookies, timeout=10)
+                      headers=headers or {}, cookies=cookies, timeout=10)
     r.raise_for_status()
     event = r.json()["event_id"]
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     with requests.get(f"{app.url}gradio_api/queue/data", params={"session_hash": session}, stream=True,
-                      timeout=30) as s:
+                      timeout=60) as s:
         for line in s.iter_lines():
             if line.startswith(b"data:"):
                 got = json.loads(line[5:])
@@ -86,6 +86,13 @@ def _call(app, api_name: str, data: list, *, cookie: str | None = None, session:
                     return got
             assert time.monotonic() < deadline, "no answer"
     raise AssertionError("stream ended without an answer")
+
+
+def _call(app, api_name: str, data: list, *, cookie: str | None = None, session: str | None = None,
+          forwarded: str = A, extra: dict | None = None) -> dict:
+    """:func:`raw_call` from the address ``forwarded`` (the proxy's last X-Forwarded-For entry)."""
+    return raw_call(app, api_name, data, cookie=cookie, session=session,
+                    headers={"X-Forwarded-For": forwarded, **(extra or {})})
 
 
 def _generate(app, prompt: str, n: int = 1, **who) -> dict:

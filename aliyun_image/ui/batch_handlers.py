@@ -12,6 +12,7 @@ page shows, and how a batch starts, is :mod:`.batch_view`'s.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import gradio as gr
@@ -90,6 +91,11 @@ class BatchHandlers:
         except AliyunImageError as err:
             yield refusal(err, lang)
             raise gr_error(err, lang) from None
+        async for out in self._follow_to_end(live, lang):
+            yield out
+
+    async def _follow_to_end(self, live: Any, lang: str) -> AsyncIterator[Any]:
+        """Follow a running batch in this page; a failure that ended it is raised as the page's error."""
         async for out in self.view.follow(live, lang):
             yield out
         if live.error is not None:
@@ -118,10 +124,8 @@ class BatchHandlers:
             except AliyunImageError as err:
                 yield refusal(err, lang)
                 raise gr_error(err, lang) from None
-        async for out in self.view.follow(live, lang):
+        async for out in self._follow_to_end(live, lang):
             yield out
-        if live.error is not None:
-            raise gr_error(live.error, lang)
 
     async def batch_show(self, batch_id: str, request: gr.Request = None):  # type: ignore[assignment]
         """Show one of your batches as stored (its images, summary, grid image and zip); one that
