@@ -12,7 +12,7 @@ import re
 import pytest
 
 from .appserver import running
-from .conftest import ARTIFACTS, TEST_KEY
+from .conftest import ARTIFACTS, TEST_KEY, WAIT_MS
 from .test_browser import browser  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -138,6 +138,8 @@ def test_an_error_is_said_once_where_the_user_looks(browser, app, emulator_serve
         page.wait_for_selector(f"{status} a[href^='http']", timeout=30000)
     finally:
         emulator_server.clear()
+    # The status is drawn again as the run ends (its last update): read its links once they are there.
+    page.wait_for_function("s => document.querySelectorAll(s + ' a').length > 0", arg=status, timeout=WAIT_MS)
     links = page.eval_on_selector_all(f"{status} a", "as => as.map(a => [a.textContent, a.getAttribute('href')])")
     assert links == [[DOC_URL, DOC_URL]], links
     _said_once(page, status)
