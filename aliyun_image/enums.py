@@ -78,3 +78,4 @@ class Relation(StrEnum):
     VARIATION = "variation"  # the parent's recipe again with new seeds
     REUSE = "reuse"  # a run started from the parent's parameters ("Reuse parameters")
     BATCH = "batch"  # item ``position`` of batch ``batch``: no parent result (the batch is not one)
+    GRID = "grid"  # an X/Y grid image with the parent in cell ``position`` (1-based, row by row)

@@ -154,3 +154,22 @@ def test_every_help_text_is_in_the_catalogue(capsys, lang):
     with pytest.raises(SystemExit):
         webapp.parse_args(["--help"], lang)
     assert "cli.help." not in capsys.readouterr().out
+
+
+def test_a_reader_that_goes_away_is_not_an_error(tmp_path):
+    """``history --json | head -1``: the pipe closes before the CLI is done writing. It stops quietly with
+    a pipe's exit status instead of reporting "something unexpected went wrong (BrokenPipeError)"."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DASHSCOPE_", "ALIYUN_IMAGE_"))}
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the CLI writes its first line
+    try:
+        p = subprocess.run([sys.executable, "-m", "aliyun_image", "models"], stdout=write, stderr=subprocess.PIPE,
+                           env={**env, "ALIYUN_IMAGE_DATA_DIR": str(tmp_path)}, cwd=Path(__file__).parent.parent,
+                           text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert p.returncode == 141 and p.stderr == "", p.stderr

@@ -60,7 +60,17 @@ def test_cli_grid_prints_members_then_the_grid_with_its_recipe(emu, clean_env):
 
     assert "X/Y" in details_md(g, "en") and "X/Y" in details_md(g, "zh")
     h = run_cli(["history", "--json"], env, clean_env)
-    assert h.returncode == 0 and any(json.loads(line)["task"] == "grid" for line in h.stdout.splitlines())
+    assert h.returncode == 0
+    listed = next(row for row in map(json.loads, h.stdout.splitlines()) if row["task"] == "grid")
+    # its cells are its parents, row by row, and each member's details link to the grid
+    assert listed["parents"] == [{"id": m.id, "relation": "grid", "position": k} for k, m in enumerate(members, 1)]
+    from aliyun_image.ui.lineage_view import chain_md
+
+    gallery = Gallery(store, None)
+    assert f"X/Y grid of #{members[0].id}, #{members[1].id}" in chain_md(gallery.parents(g.id), [], [], "en")
+    below = gallery.descendants(members[0].id)
+    assert [(link.id, str(link.relation)) for link in below] == [(g.id, "grid")]
+    assert f"X/Y 网格：#{g.id}" in chain_md([], [], below, "zh")
     with store.records.charges() as book:  # the grid itself is not billed: four charges, its members'
         assert len([row for row in book.rows(0) if row["state"] == "billed"]) == 4
     store.close()

@@ -399,6 +399,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         tell(lang, "cli.interrupted")
         return 130
+    except BrokenPipeError:
+        # The reader went away (``history --json | head``): that is not an error to report. Point stdout
+        # at /dev/null so the interpreter's final flush does not raise again, and exit as a piped tool does.
+        with contextlib.suppress(OSError, ValueError):  # a stdout without a descriptor has nothing to flush
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as exc:  # the CLI's last resort: one clear line, never a traceback
         logging.getLogger(__name__).debug("unexpected", exc_info=True)
         print(unexpected(exc).text(lang), file=sys.stderr)

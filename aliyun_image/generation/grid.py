@@ -12,10 +12,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..enums import Status
+from ..enums import Relation, Status
 from ..errors import AliyunImageError, ValidationError
 from ..i18n import msg, t
 from ..images import grid as grid_image
+from ..jobs import Parent
 from ..storage import NewResult, Record
 from ..storage.batches import DONE
 from . import batch as batches
@@ -113,10 +114,14 @@ def _store(service: ImageService, image: Any, recipe: dict, first: Record, owner
     """The grid as a result row of its own (no URL: nothing billed), its file named ``...-grid-...``."""
     store = service.store
     params = {"size": f"{image.width}*{image.height}", "grid": {k: recipe[k] for k in ("x", "y", "members")}}
+    # its cells are its parents (row by row), so each member's details link to the grid and back
+    cells = [rid for row in recipe["members"] for rid in row]
+    parents = [Parent(rid, Relation.GRID, k) for k, rid in enumerate(cells, 1) if rid is not None]
     new = NewResult(batch_id=recipe["batch_id"], idx=-1, task=TASK, model=first.model, prompt=recipe["prompt"],
                     negative=first.negative, params=params, seed=None, inputs=[], request_id="", usage={},
                     actual_prompt=None, url="", url_expires=None, owner=owner, region=first.region or "",
-                    price=None, currency=first.currency or "CNY", paid_by=first.paid_by or "")
+                    price=None, currency=first.currency or "CNY", paid_by=first.paid_by or "",
+                    parents=[p.as_dict() for p in parents])
     (rid,) = store.records.insert_pending([new], lambda i, p, when: store.files.image_path(i, "grid " + p, when),
                                           now=time.time())
     try:
