@@ -198,3 +198,81 @@ def test_after_a_restart_cut_short_downloads_are_saved_never_requested_again(tmp
         assert len(emulator_server.calls("generation")) == sent  # nothing requested again
     finally:
         second.stop()
+
+
+# --- batches in the strip, and its timer (in-process: the handlers the page's events call) -------------
+def _local_strip(emu, clean_env):
+    """A local app's context, the Batch tab's view (whose registry of running batches the strip reads)
+    and the strip's view, over the test emulator."""
+    from aliyun_image.runtime import AppContext, AppOptions
+    from aliyun_image.ui.batch_view import BatchView
+    from aliyun_image.ui.recent_view import RecentRunsView
+    from aliyun_image.ui.run_handlers import RunHandlers
+
+    ctx = AppContext(AppOptions(base_url=emu.base_url, data_dir=str(clean_env)))
+    batch = BatchView(ctx)
+    return ctx, batch, RecentRunsView(ctx, RunHandlers(ctx), batch.live)
+
+
+def _start_batch(ctx, view, prompts: list[str]):
+    """Store and start a batch as the Batch tab's Run does (locally: no owner)."""
+    from aliyun_image.generation import BatchSpec, batch as batches
+
+    route = ctx.route(TEST_KEY)
+    prepared = batches.prepare(route.service, BatchSpec("\n".join(prompts), (), {"n": 1}), new=True)
+    with view.live.place(None):
+        return view.launch(route, prepared.batch_id, None, "en", None)
+
+
+def _text(update) -> str:
+    return update if isinstance(update, str) else ""
+
+
+def test_the_timers_tick_is_memory_only_while_nothing_changes_then_lists_the_batch_done(emu, clean_env):
+    """A batch running (held at the emulator): the first tick lists it with the timer on; 1,000 more
+    ticks while nothing lands answer "no change" without growing memory; released, the next tick
+    that sees the change lists it done and switches the timer off."""
+    import tracemalloc
+
+    from aliyun_image.ui.recent_view import TICK_S
+
+    assert TICK_S >= 2  # a thousand open pages: at most one tick each every TICK_S seconds
+    ctx, batch, strip = _local_strip(emu, clean_env)
+    loop = asyncio.new_event_loop()
+    emu.hold()
+    try:
+        live = _start_batch(ctx, batch, ["held lantern one", "held lantern two"])
+        first = loop.run_until_complete(strip.recent_runs_tick(None, None))
+        box, listing, thumbs, attach, picks, timer, seen = first
+        assert "**Batch** `" + live.batch_id + "`" in listing and "running: 0 of 2" in listing, listing
+        assert timer.active is True and box.visible is True and picks.visible is True
+        assert [value for _, value in picks.choices] == [live.batch_id]
+        deadline = time.monotonic() + 60
+        while not emu.calls("generation"):  # the batch's thread has done its start-up (its allocations)
+            assert time.monotonic() < deadline, "no request went out"
+            time.sleep(0.05)
+        for _ in range(100):  # and the loop's own warm-up
+            loop.run_until_complete(strip.recent_runs_tick(seen, None))
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        for _ in range(1000):
+            out = loop.run_until_complete(strip.recent_runs_tick(seen, None))
+            assert out[-1] is seen and all(isinstance(o, dict) and o == {"__type__": "update"} for o in out[:6])
+        grown = tracemalloc.get_traced_memory()[0] - base
+        tracemalloc.stop()
+        assert grown < 16 * 1024, grown  # nothing kept per tick
+    finally:
+        emu.release()
+    deadline = time.monotonic() + 60
+    while True:
+        out = loop.run_until_complete(strip.recent_runs_tick(seen, None))
+        if out[-1] is not seen:
+            seen = out[-1]
+            if "done: 2 of 2 saved" in _text(out[1]):
+                break
+        assert time.monotonic() < deadline, out
+        time.sleep(0.05)
+    assert out[5].active is False and len(out[2].value or []) == 2, out  # the timer off, what landed shown
+    assert len(emu.calls("generation")) == 2
+    loop.close()
+    ctx.close()
