@@ -173,6 +173,8 @@ def recent_batches(ctx: AppContext, live: LiveBatches, owner: str | None, keep_s
         return []
     store_owner = batch_owner(ctx, owner)
     running = live.of(store_owner)
+    if running is not None and running.finished:  # its thread is ending: the store has the final states
+        running = None
     cutoff = time.time() - keep_s
     out: list[BatchEntry] = []
     for row, units in batches.recent(ctx.live_service, store_owner, limit):  # any service: the store is one

@@ -160,7 +160,7 @@ class RecentRunsView:
         if listed and owner is not None:
             gallery = Gallery(self.ctx.store, batch_owner(self.ctx, owner))
             for b in listed:
-                for rec in reversed(b.records):
+                for rec in b.records:  # in the batch's order, as the Batch tab shows them
                     small = gallery.thumbnail(rec) if len(thumbs) < THUMBS else None
                     if small is not None:
                         thumbs.append((str(small), caption(rec)))
