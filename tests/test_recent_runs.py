@@ -239,10 +239,12 @@ def test_a_thousand_ticks_through_the_raw_queue_stay_bounded(app):
 def test_the_strips_events_are_private(app):
     info = requests.get(f"{app.url}gradio_api/info", timeout=10).json()
     names = json.dumps(info)
-    assert "recent_runs" not in names and "recent_follow_t2i" not in names
+    assert "recent_runs" not in names and "recent_follow_t2i" not in names and "recent_open_batch" not in names
     cfg = requests.get(f"{app.url}config", timeout=10).json()
-    mine = [d for d in cfg["dependencies"] if str(d.get("api_name", "")).startswith(("recent_runs", "recent_follow_"))]
-    assert mine and all(d.get("api_visibility") == "private" for d in mine), mine
+    mine = [d for d in cfg["dependencies"] if str(d.get("api_name", "")).startswith(("recent_", "batch_show_"))]
+    listed = {d.get("api_name") for d in mine}
+    assert {"recent_runs_tick", "recent_open_batch", "batch_show_1"} <= listed, listed
+    assert all(d.get("api_visibility") == "private" for d in mine), mine
 
 
 def test_a_thousand_visitors_stay_bounded(service):
