@@ -5,6 +5,8 @@
   its results, and can follow it again in a panel.
 - Nobody else sees it: another cookie, the owner's session hash without the cookie, no cookie at all.
 - The strip's events are private (not in the API page) and its registry stays bounded.
+- A batch left mid-run is listed for its owner only (cookie; not a replayed session hash, not no cookie)
+  and the strip's timer sees it end; a thousand ticks through the raw queue stay bounded.
 - After a restart, downloads the stop cut short are finished by the housekeeping, never requested
   again, and the page says so.
 """
@@ -27,6 +29,7 @@ from aliyun_image.ui.runs import Run
 
 from .appserver import launch
 from .conftest import TEST_KEY
+from .test_batch_ui import args as batch_args
 from .test_hosted_safety import _gen_data, _join, _listen
 from .test_visitor import _call, _fn, _new_cookie
 
@@ -48,11 +51,13 @@ def app(tmp_path_factory, emulator_server):
         running.stop()
 
 
-def _start_and_drop(app, prompt: str, n: int, cookie: str, session: str) -> None:
-    """Start /generate as the page does, read its stream until the run has started, then go away."""
+def _start_and_drop(app, prompt: str, n: int, cookie: str, session: str, api_name: str = "generate",
+                    data: list | None = None) -> None:
+    """Start /generate (or ``api_name`` with ``data``) as the page does, read its stream until the run
+    has started, then go away."""
     r = requests.post(f"{app.url}gradio_api/queue/join",
-                      json={"data": _gen_data(prompt, n), "fn_index": _fn(app, "generate"), "session_hash": session,
-                            "event_data": None, "trigger_id": None},
+                      json={"data": _gen_data(prompt, n) if data is None else data, "fn_index": _fn(app, api_name),
+                            "session_hash": session, "event_data": None, "trigger_id": None},
                       headers={"X-Forwarded-For": A}, cookies={COOKIE: cookie}, timeout=10)
     r.raise_for_status()
     event = r.json()["event_id"]
@@ -70,8 +75,8 @@ def _start_and_drop(app, prompt: str, n: int, cookie: str, session: str) -> None
 def _strip(app, event: str = "recent_runs", **who) -> tuple[bool, str, list[str], bool]:
     """(shown, listing, thumbnail captions, Follow again shown) as the caller's page would get them."""
     out = _call(app, event, [], forwarded=A, **who)
-    assert out["success"], out
-    box, listing, thumbs, attach = out["output"]["data"]
+    assert out["success"], out.get("output")
+    box, listing, thumbs, attach = out["output"]["data"][:4]
     items = thumbs.get("value", thumbs) if isinstance(thumbs, dict) else thumbs
     return (bool(box.get("visible")), listing if isinstance(listing, str) else listing.get("value", ""),
             [i.get("caption") or "" for i in items or []], bool(attach.get("visible")))
@@ -136,13 +141,110 @@ def test_stop_stops_a_run_followed_again_in_another_page(app, emulator_server):
     assert "lantern stopped from another page" in listing and "stopped:" in listing and not attach, listing
 
 
+def _data(out: dict) -> list:
+    assert out["success"], out.get("output")
+    return out["output"]["data"]
+
+
+def _value(update):
+    return update.get("value", update) if isinstance(update, dict) else update
+
+
+def _tick(app, session: str, **who) -> list:
+    """One timer tick as a page sends it (its ``gr.State`` is the session's: the page sends null)."""
+    return _data(_call(app, "recent_runs_tick", [None], session=session, forwarded=A, **who))
+
+
+def test_a_batch_left_mid_run_is_listed_for_its_owner_only_and_the_timer_sees_it_end(app, emulator_server):
+    """A page starts a batch and goes away; the owner's new page lists it running (with a way to open
+    it in the Batch tab, and the timer on); another cookie, the first page's session hash without the
+    cookie, and no cookie see nothing, not even through the tick or the tab's handler. Released, the
+    owner's ticks list it done with what landed, and switch the timer off."""
+    me, other = _new_cookie(app, A), _new_cookie(app, A)
+    first = uuid.uuid4().hex[:11]
+    prompts = ["strip lantern one", "strip lantern two", "strip lantern three"]
+    emulator_server.clear()
+    emulator_server.hold()  # the batch stays out while the test looks; no clock raced
+    try:
+        _start_and_drop(app, "", 0, me, first, "batch_run", batch_args("\n".join(prompts)))
+        deadline = time.monotonic() + 60
+        while not emulator_server.calls("generation"):
+            assert time.monotonic() < deadline, "the batch sent nothing"
+            time.sleep(0.05)
+        box, listing, thumbs, attach, picks, timer = _data(_call(app, "recent_runs", [], cookie=me, forwarded=A))[:6]
+        listing = _value(listing)
+        assert box.get("visible") and "**Batch**" in listing and "strip lantern one" in listing, listing
+        assert "running: 0 of 3" in listing and timer.get("active") is True, (listing, timer)
+        batch_id = picks["choices"][0][1]
+        assert picks.get("visible") and f"`{batch_id}`" in listing
+        page = uuid.uuid4().hex[:11]  # the owner's new page: its first tick lists, the next ones say "no change"
+        assert "running: 0 of 3" in _value(_tick(app, page, cookie=me)[1])
+        assert all(o in (None, {"__type__": "update"}) for o in _tick(app, page, cookie=me)), "a tick re-sent"
+        # nobody else: another cookie, the first page's session hash without the cookie, nothing at all
+        for who in ({"cookie": other}, {"session": first}, {}):
+            assert _strip(app, **who) == (False, "", [], False), who
+            shown = _data(_call(app, "recent_runs", [], forwarded=A, **who))
+            assert not shown[4].get("choices") and shown[5].get("active") is False, (who, shown)
+            ticked = _tick(app, who.get("session") or uuid.uuid4().hex[:11], **({"cookie": who["cookie"]}
+                                                                               if "cookie" in who else {}))
+            assert batch_id not in json.dumps(ticked) and ticked[5].get("active") is False, (who, ticked)
+            # the handler the strip's pick runs (the Batch tab's own) shows the owner's batches only
+            stolen = _call(app, "batch_show_1", [batch_id], forwarded=A, **who)
+            assert not stolen["success"] and "no batch" in str(stolen["output"]).lower(), stolen
+        # The strip's pick takes only a batch the strip listed in that page: Gradio checks the choice against
+        # the session's own list (the owner's page picks it; a page that was not shown it cannot).
+        picked = _data(_call(app, "recent_open_batch", [batch_id], cookie=me, session=page, forwarded=A))
+        assert picked[0].get("selected") == "batch" and picked[1].get("value") == batch_id, picked
+        assert not _call(app, "recent_open_batch", [batch_id], cookie=other, forwarded=A)["success"]
+    finally:
+        emulator_server.release()
+    deadline = time.monotonic() + 120
+    while True:  # the owner's page ticks on until the strip changes to done
+        out = _tick(app, page, cookie=me)
+        if "done: 3 of 3 saved" in str(_value(out[1])):
+            break
+        assert time.monotonic() < deadline, out
+        time.sleep(0.3)
+    assert out[5].get("active") is False, out  # nothing live: the timer is off
+    captions = [i.get("caption") or "" for i in _value(out[2]) or []]
+    assert len(captions) == 3 and all("strip lantern" in c for c in captions), captions
+    assert len(emulator_server.calls("generation")) == 3  # each sent once
+    shown = _data(_call(app, "batch_show_1", [batch_id], cookie=me, forwarded=A))
+    assert "3 of 3 images stored" in str(shown[1]), shown[1]
+
+
+def test_a_thousand_ticks_through_the_raw_queue_stay_bounded(app):
+    """Ticks queued at once by one client, without a timer: 200 with no cookie, then 1,000 by a visitor
+    whose page has had its listing. All are answered, the cookie-less ones with an empty strip and the
+    timer off, the visitor's with "no change" (answered from memory, nothing re-sent); the app still
+    answers afterwards."""
+    me = _new_cookie(app, A)
+    fn = _fn(app, "recent_runs_tick")
+    for cookie, count in ((None, 200), (me, 1000)):
+        session = uuid.uuid4().hex[:11]
+        headers = {"X-Forwarded-For": A, **({"Cookie": f"{COOKIE}={cookie}"} if cookie else {})}
+        if cookie:
+            _tick(app, session, cookie=cookie)  # the page's first listing (what it has seen)
+        events = [_join(app, session, fn, [None], headers) for _ in range(count)]
+        done = _listen(app, session, set(events), deadline_s=300)
+        assert len(done) == count and all(done[e]["success"] for e in events)
+        answers = [done[e]["output"]["data"] for e in events]
+        if cookie is None:
+            assert all(a[0].get("visible") is False and a[5].get("active") is False for a in answers)
+        else:
+            assert all(o in (None, {"__type__": "update"}) for a in answers for o in a), answers[0]
+    assert _strip(app, cookie=me)[0] is False  # answered at once: nothing to list for a fresh cookie
+
+
 def test_the_strips_events_are_private(app):
     info = requests.get(f"{app.url}gradio_api/info", timeout=10).json()
     names = json.dumps(info)
-    assert "recent_runs" not in names and "recent_follow_t2i" not in names
+    assert "recent_runs" not in names and "recent_follow_t2i" not in names and "recent_open_batch" not in names
     cfg = requests.get(f"{app.url}config", timeout=10).json()
-    mine = [d for d in cfg["dependencies"] if str(d.get("api_name", "")).startswith(("recent_runs", "recent_follow_"))]
-    assert mine and all(d.get("api_visibility") == "private" for d in mine), mine
+    mine = [d for d in cfg["dependencies"] if str(d.get("api_name", "")).startswith(("recent_", "batch_show_"))]
+    listed = {d.get("api_name") for d in mine}
+    assert {"recent_runs_tick", "recent_open_batch", "batch_show_1"} <= listed, listed
+    assert all(d.get("api_visibility") == "private" for d in mine), mine
 
 
 def test_a_thousand_visitors_stay_bounded(service):
@@ -198,3 +300,81 @@ def test_after_a_restart_cut_short_downloads_are_saved_never_requested_again(tmp
         assert len(emulator_server.calls("generation")) == sent  # nothing requested again
     finally:
         second.stop()
+
+
+# --- batches in the strip, and its timer (in-process: the handlers the page's events call) -------------
+def _local_strip(emu, clean_env):
+    """A local app's context, the Batch tab's view (whose registry of running batches the strip reads)
+    and the strip's view, over the test emulator."""
+    from aliyun_image.runtime import AppContext, AppOptions
+    from aliyun_image.ui.batch_view import BatchView
+    from aliyun_image.ui.recent_view import RecentRunsView
+    from aliyun_image.ui.run_handlers import RunHandlers
+
+    ctx = AppContext(AppOptions(base_url=emu.base_url, data_dir=str(clean_env)))
+    batch = BatchView(ctx)
+    return ctx, batch, RecentRunsView(ctx, RunHandlers(ctx), batch.live)
+
+
+def _start_batch(ctx, view, prompts: list[str]):
+    """Store and start a batch as the Batch tab's Run does (locally: no owner)."""
+    from aliyun_image.generation import BatchSpec, batch as batches
+
+    route = ctx.route(TEST_KEY)
+    prepared = batches.prepare(route.service, BatchSpec("\n".join(prompts), (), {"n": 1}), new=True)
+    with view.live.place(None):
+        return view.launch(route, prepared.batch_id, None, "en", None)
+
+
+def _text(update) -> str:
+    return update if isinstance(update, str) else ""
+
+
+def test_the_timers_tick_is_memory_only_while_nothing_changes_then_lists_the_batch_done(emu, clean_env):
+    """A batch running (held at the emulator): the first tick lists it with the timer on; 1,000 more
+    ticks while nothing lands answer "no change" without growing memory; released, the next tick
+    that sees the change lists it done and switches the timer off."""
+    import tracemalloc
+
+    from aliyun_image.ui.recent_view import TICK_S
+
+    assert TICK_S >= 2  # a thousand open pages: at most one tick each every TICK_S seconds
+    ctx, batch, strip = _local_strip(emu, clean_env)
+    loop = asyncio.new_event_loop()
+    emu.hold()
+    try:
+        live = _start_batch(ctx, batch, ["held lantern one", "held lantern two"])
+        first = loop.run_until_complete(strip.recent_runs_tick(None, None))
+        box, listing, thumbs, attach, picks, timer, seen = first
+        assert "**Batch** `" + live.batch_id + "`" in listing and "running: 0 of 2" in listing, listing
+        assert timer.active is True and box.visible is True and picks.visible is True
+        assert [value for _, value in picks.choices] == [live.batch_id]
+        deadline = time.monotonic() + 60
+        while not emu.calls("generation"):  # the batch's thread has done its start-up (its allocations)
+            assert time.monotonic() < deadline, "no request went out"
+            time.sleep(0.05)
+        for _ in range(100):  # and the loop's own warm-up
+            loop.run_until_complete(strip.recent_runs_tick(seen, None))
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        for _ in range(1000):
+            out = loop.run_until_complete(strip.recent_runs_tick(seen, None))
+            assert out[-1] is seen and all(isinstance(o, dict) and o == {"__type__": "update"} for o in out[:6])
+        grown = tracemalloc.get_traced_memory()[0] - base
+        tracemalloc.stop()
+        assert grown < 16 * 1024, grown  # nothing kept per tick
+    finally:
+        emu.release()
+    deadline = time.monotonic() + 60
+    while True:
+        out = loop.run_until_complete(strip.recent_runs_tick(seen, None))
+        if out[-1] is not seen:
+            seen = out[-1]
+            if "done: 2 of 2 saved" in _text(out[1]):
+                break
+        assert time.monotonic() < deadline, out
+        time.sleep(0.05)
+    assert out[5].active is False and len(out[2].value or []) == 2, out  # the timer off, what landed shown
+    assert len(emu.calls("generation")) == 2
+    loop.close()
+    ctx.close()

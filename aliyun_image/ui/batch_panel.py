@@ -138,6 +138,8 @@ class BatchTab:
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
         self.handlers = BatchHandlers(ctx)
+        self._follows: list[Any] = []  # the events that follow a batch in the page (set by wire)
+        self._follow: dict[str, Any] = {}  # and their queue and progress settings
 
     def stop_state(self, request: gr.Request) -> gr.Button:
         """Stop is enabled while the caller has a batch running."""
@@ -168,6 +170,7 @@ class BatchTab:
                                 **follow)
         show = p.picker.input(h.batch_show, p.picker, p.outputs(), api_name="batch_show", cancels=[run, resume],
                               **follow)
+        self._follows, self._follow = [run, resume, show], follow
         # A new run replaces what the page follows (the batch followed before goes on, on the server).
         p.run.click(None, None, None, cancels=[resume, show], api_visibility="private", queue=False)
         p.stop.click(h.batch_stop, None, p.status, api_name="batch_stop", **{**STOP, **hidden})
@@ -176,3 +179,12 @@ class BatchTab:
             trigger(h.batch_list, None, p.picker, **PRIVATE)
         for trigger in (p.status.change, demo.load):
             trigger(self.stop_state, None, p.stop, **PRIVATE, show_progress="hidden")
+
+    def wire_open(self, opened: Any, p: BatchPanel) -> None:
+        """Show in the tab the batch another part of the page (the strip of recent runs) has just put
+        in the picker: the picker's own handler, with its cancels, queue and progress; private. Call
+        after :meth:`wire`."""
+        if not self._follows:
+            raise RuntimeError("BatchTab.wire_open before wire")
+        opened.then(self.handlers.batch_show, p.picker, p.outputs(), cancels=self._follows,
+                    **{**self._follow, "api_visibility": "private"})

@@ -130,10 +130,12 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
         wire_cost(demo, ctx, {"t2i": t2i, "edit": edit, "fuse": fuse}, gallery)
         f.runs.wire_stop_state(demo, {Task.T2I: t2i, Task.EDIT: edit, Task.FUSE: fuse})
         wire_upload_check(edit)  # the edit upload's check as it arrives, like fusion's slots
-        RecentRunsView(ctx, f.runs).wire(demo, recent, {Task.T2I: t2i, Task.EDIT: edit, Task.FUSE: fuse})
+        strip = RecentRunsView(ctx, f.runs, f.batch.handlers.live)
+        strip.wire(demo, recent, {Task.T2I: t2i, Task.EDIT: edit, Task.FUSE: fuse})
         BatchApi(ctx).wire()  # /batch and /grid for scripts and agents (no widgets of their own)
         wire_download_all(header.banner, f.search)  # hosted: the visitor's own results as one zip
         f.batch.wire(demo, batch, f.models)  # last: its events follow every earlier one
+        strip.wire_batches(recent, f.batch, batch, tabs)  # a batch picked in the strip opens in the Batch tab
     # Queued events answer only through the queue: Gradio's direct /run/<name> route (open unless
     # on a Space) would skip every concurrency limit (runs, zips, key checks).
     demo.api_open = False
