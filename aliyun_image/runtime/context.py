@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .backends import OfflineBackend
+from .run_slots import RunKind, RunSlot, RunSlots
 from ..config import ENV_VISITOR_SECRET, OFFLINE_KEY, Settings
 from ..enums import Payer
 from ..money import HourlyQuota, Payers, payer_id
@@ -131,6 +132,11 @@ class AppContext:
         self.quota = HourlyQuota(opts.session_limit, opts.total_limit, kind=Payer.HOST, address_share=share)
         self.demo_quota = HourlyQuota(opts.demo_session_limit, opts.demo_total_limit, kind=Payer.OFFLINE,
                                       address_share=share)
+        hosting = self.settings.hosting
+        # Runs and batches going at once, per visitor and per address (hosted), batches in all.
+        self.run_slots = RunSlots(hosted=opts.hosted, per_visitor=hosting.runs_per_visitor,
+                                  per_address=hosting.runs_per_address,
+                                  batches=self.settings.concurrency.batch_max_running)
         self._secret = _visitor_secret(Path(self.settings.data_dir)) if opts.hosted else b""
         self._stopping = threading.Event()
         self._housekeeping = threading.Lock()
@@ -255,6 +261,11 @@ class AppContext:
         """Whom a run of ``visitor`` counts against in the hourly quotas: their stable owner (or
         their address without one) and their address."""
         return payer_id(self.stable_owner(visitor), visitor.address)
+
+    def run_slot(self, visitor: Visitor, kind: RunKind = RunKind.RUN) -> RunSlot:
+        """Hold a place for a run or batch of ``visitor`` (see :mod:`.run_slots`), or raise
+        ValidationError when they (or their address) have as many going as they may."""
+        return self.run_slots.take(self.payers(visitor), kind)
 
     def gallery(self, session_hash: str | None) -> Gallery:
         """The results a session may see and change (all of them locally, its own when hosted)."""
