@@ -52,6 +52,7 @@ from ..generation import ImageService
 from ..storage import Gallery
 from ..storage import ResultStore
 from ..storage import Trash
+from ..storage import expire_batches
 
 if TYPE_CHECKING:
     from ..emulator import Emulator
@@ -159,10 +160,12 @@ class AppContext:
                 return
 
     def housekeeping(self) -> None:
-        """One round: save pending paid results that can be saved now; enforce the disk budget."""
+        """One round: save pending paid results that can be saved now; enforce the disk budget;
+        expire the trash and (hosted) old batches."""
         with self._housekeeping:
             self.enforce_disk_budget()
             self.tidy_trash()
+            self.forget_old_batches()
             for svc in {id(s): s for s in (self.live_service, self.offline_service) if s is not None}.values():
                 try:
                     got = svc.resume_pending()
@@ -191,6 +194,19 @@ class AppContext:
             Trash(self.store).expire(hosted=self.opts.hosted)
         except Exception:  # housekeeping must never take the app down
             log.warning("emptying the trash failed", exc_info=True)
+
+    def forget_old_batches(self) -> int:
+        """Hosted: delete the batches (and their units) nobody touched for as long as a visitor is
+        kept (``ALIYUN_IMAGE_VISITOR_DAYS``: their cookie, the only way back to them, is gone by then;
+        a caller with neither cookie nor session could never reach theirs again). Locally: keep."""
+        if not self.opts.hosted:
+            return 0
+        try:
+            days = self.settings.hosting.visitor_days
+            return expire_batches(self.store.root, days * 86400.0, show_paths=self.store.show_paths)
+        except Exception:  # housekeeping must never take the app down
+            log.warning("forgetting old batches failed", exc_info=True)
+            return 0
 
     def zip_path(self, name: str, ids: list[int]) -> Path:
         """Where to write the zip of results ``ids``. The same results always get the same path
