@@ -86,6 +86,19 @@ def test_limits_are_the_modes_and_the_environment_changes_them():
     assert Settings.from_env({"ALIYUN_IMAGE_BATCH_MAX_RUNNING": "0"}).concurrency.batch_max_running == 8
 
 
+def test_the_batch_tab_reads_its_limits_through_the_app_context(emu, clean_env, monkeypatch):
+    from aliyun_image.runtime import AppContext, AppOptions
+    from aliyun_image.ui.batch_handlers import BatchHandlers
+
+    monkeypatch.setenv("ALIYUN_IMAGE_BATCH_MAX_ITEMS", "7")
+    monkeypatch.setenv("ALIYUN_IMAGE_BATCH_MAX_RUNNING", "2")
+    ctx = AppContext(AppOptions(hosted=True, base_url=emu.base_url, data_dir=str(clean_env)))
+    try:
+        assert BatchHandlers(ctx).view.limits.max_items == 7 and ctx.run_slots.batches == 2
+    finally:
+        ctx.close()
+
+
 def test_variables_box_and_grid_axes_become_the_engines_axes():
     axes = variable_axes("animal=cat, fox\n# a comment\n{time} = noon,night\n")
     assert [(a.name, a.values) for a in axes] == [("animal", ("cat", "fox")), ("time", ("noon", "night"))]
