@@ -15,6 +15,7 @@ held by the :class:`Settings` object in memory, hidden from ``repr`` and never w
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -27,6 +28,8 @@ from urllib.parse import urlsplit
 from .errors import ValidationError, region_label
 from .errors import region_name as region_name  # re-exported: money and catalog name regions
 from .i18n import Message, msg, render
+
+log = logging.getLogger(__name__)
 
 # Each region's base URL; its name for people is the catalogue's ``error.region.<name>``
 # (:func:`region_name`, kept in errors.py, which names regions in its own messages).
@@ -79,6 +82,11 @@ ENV_ADDRESS_SHARE = "ALIYUN_IMAGE_ADDRESS_SHARE"
 ENV_VISITOR_DAYS = "ALIYUN_IMAGE_VISITOR_DAYS"
 ENV_COOKIE_SAMESITE = "ALIYUN_IMAGE_COOKIE_SAMESITE"
 ENV_VISITOR_SECRET = "ALIYUN_IMAGE_VISITOR_SECRET"
+# Runs going at once (hosted: per visitor and per client address) and the Batch tab's sizes.
+ENV_RUNS_PER_VISITOR = "ALIYUN_IMAGE_RUNS_PER_VISITOR"
+ENV_RUNS_PER_ADDRESS = "ALIYUN_IMAGE_RUNS_PER_ADDRESS"
+ENV_BATCH_MAX_ITEMS = "ALIYUN_IMAGE_BATCH_MAX_ITEMS"
+ENV_BATCH_MAX_RUNNING = "ALIYUN_IMAGE_BATCH_MAX_RUNNING"
 ENV_SPACE_ID = "SPACE_ID"  # set by Hugging Face Spaces
 SPACE_STORAGE = Path("/data")  # where a Space's persistent storage is mounted, when it has some
 SAMESITE = ("lax", "strict", "none")
@@ -247,6 +255,7 @@ class Concurrency:
     # value or 2; 0 = no scheduler (every request sent at once, 429s retried by the client).
     task_limit: int | None = None
     task_limit_max: int = 5  # the scheduler never raises its limit above this
+    batch_max_running: int = 8  # batches the app runs at once (ALIYUN_IMAGE_BATCH_MAX_RUNNING)
 
 
 @dataclass(frozen=True)
@@ -274,6 +283,13 @@ class Hosting:
     cookie_samesite: str = "lax"  # "none" on a Space: the page is in an iframe of another site
     on_space: bool = False  # a Hugging Face Space (SPACE_ID is set)
     restart_clears: bool = False  # a Space without persistent storage: a restart loses the results
+    # Runs (and batches) going at once: per visitor and per client address (0: no cap). Hosted only:
+    # the app's run slots are shared by everyone, and a visitor's own key is not bounded by the hourly quota.
+    runs_per_visitor: int = 3
+    runs_per_address: int = 8
+    # Items (combinations) one batch of the Batch tab may expand to; None: 100 hosted, locally the
+    # engine's cap (ALIYUN_IMAGE_BATCH_MAX_ITEMS).
+    batch_max_items: int | None = None
 
 
 def persistent_data_dir(env: Mapping[str, str], storage: Path = SPACE_STORAGE) -> Path | None:
@@ -307,8 +323,30 @@ def hosting_from_env(env: Mapping[str, str], data_dir: Path, storage: Path = SPA
     if n_proxies < 0 or n_share < 1 or n_days < 1:
         raise ValidationError(msg("hosting.range_invalid", proxies=n_proxies, share=n_share, days=n_days),
                               code="Config.Hosting")
+    runs = {}
+    for name, var, default in (("runs_per_visitor", ENV_RUNS_PER_VISITOR, 3),
+                               ("runs_per_address", ENV_RUNS_PER_ADDRESS, 8)):
+        given = env.get(var, "").strip()
+        runs[name] = int(_number(given, var, int)) if given else default
+        if runs[name] < 0:
+            raise ValidationError(msg("run_slots.setting_invalid", name=var, value=given), code="Config.Hosting")
     return dict(trusted_proxies=n_proxies, address_share=n_share, visitor_days=n_days, cookie_samesite=samesite,
-                on_space=space, restart_clears=space and not kept)
+                on_space=space, restart_clears=space and not kept, **runs)
+
+
+def _lenient_count(env: Mapping[str, str], name: str, default: int | None) -> int | None:
+    """A positive whole number from ``env[name]``, else ``default``: a value that is not one is
+    ignored with a warning in the log (the batch limits have always been read so; a typo there
+    must not keep the app from starting)."""
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        n = int(value)
+    except ValueError:
+        log.warning("ignoring %s: not a whole number: %r", name, value)
+        return default
+    return n if n > 0 else default
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -386,6 +424,8 @@ class Settings:
         if env.get(ENV_TASK_LIMIT):
             kw["task_limit"] = _number(env[ENV_TASK_LIMIT], ENV_TASK_LIMIT, int)
         kw.update(hosting_from_env(env, kw["data_dir"]))
+        kw["batch_max_items"] = _lenient_count(env, ENV_BATCH_MAX_ITEMS, None)
+        kw["batch_max_running"] = _lenient_count(env, ENV_BATCH_MAX_RUNNING, 8)
         kw.update(o)
         s = cls()._with(kw)
         s.check()

@@ -263,6 +263,58 @@ def test_run_refuses_another_owners_batch(service, emu):
     assert e.value.code == "Batch.NotFound" and sent(emu) == 0
 
 
+# --- expiry (issue 18 leftovers, 2) ---------------------------------------------------------------------------
+def test_batches_untouched_for_the_retention_are_deleted_with_their_units_unless_running(clean_env):
+    from aliyun_image.storage import ResultStore, expire_batches
+
+    ResultStore.open(clean_env).close()
+    assert expire_batches(clean_env, 3600) == 0  # no batch tables yet: none are made for this
+    book = BatchBook(clean_env)
+    unit = UnitRow("", 0, 0, "a cat", {"n": 1}, {}, 0, 1)
+    for bid in ("b-old", "b-running", "b-touched"):
+        book.create(bid, "call-" + bid, "fp-" + bid, "batch", {"text": "a cat"}, [unit])
+    assert book.claim("b-running")  # this live process runs it
+    week, now = 7 * 86400.0, time.time()
+    later = now + week + 60
+    book.set_state("b-touched", 0, DONE)  # a unit that changed "later" keeps its batch
+    with book._tx() as db:
+        db.execute("UPDATE batch_units SET updated=? WHERE batch_id='b-touched'", (later - 10,))
+    assert expire_batches(clean_env, week, now=now + 60) == 0  # nothing is a week old yet
+    assert expire_batches(clean_env, week, now=later) == 1
+    assert book.get("b-old") is None and not book.units("b-old")
+    assert book.get("b-running") is not None and book.get("b-touched") is not None
+    book.release("b-running")
+    assert expire_batches(clean_env, week, now=later) == 1 and book.get("b-running") is None
+    book.close()
+
+
+def test_the_hosted_housekeeping_forgets_a_session_less_callers_old_batch_and_keeps_its_results(
+        emu, clean_env, monkeypatch):
+    """A hosted API caller without cookie or session gets an owner nobody can name again: its batch rows
+    go after the visitor retention (ALIYUN_IMAGE_VISITOR_DAYS), in the housekeeping round; locally they stay."""
+    import sqlite3
+
+    from aliyun_image.runtime import AppContext, AppOptions, Visitor
+
+    monkeypatch.setenv("DASHSCOPE_API_KEY", TEST_KEY)
+    monkeypatch.setenv("ALIYUN_IMAGE_VISITOR_DAYS", "2")
+    for hosted, kept in ((False, 1), (True, 0)):
+        ctx = AppContext(AppOptions(hosted=hosted, base_url=emu.base_url, data_dir=str(clean_env)))
+        try:
+            owner = ctx.owner_of(Visitor())  # hosted: "call-..." (a fresh owner); locally None
+            out = batches.submit(ctx.live_service, BatchSpec(f"forgotten {hosted}"), owner=owner, api_key=TEST_KEY)
+            assert out.complete
+            with sqlite3.connect(clean_env / "gallery.sqlite3") as db:  # untouched for three days
+                three_days_ago = time.time() - 3 * 86400
+                db.execute("UPDATE batches SET updated=? WHERE id=?", (three_days_ago, out.batch_id))
+                db.execute("UPDATE batch_units SET updated=? WHERE batch_id=?", (three_days_ago, out.batch_id))
+            ctx.housekeeping()
+            assert (batches.find(ctx.live_service, out.batch_id) is not None) == bool(kept)
+            assert ctx.store.get(out.results[0].id) is not None  # the result stays (it keeps its batch_id)
+        finally:
+            ctx.close()
+
+
 # --- CLI --------------------------------------------------------------------------------------------------------
 def test_cli_batch_dry_run_then_run_then_resume(emu, clean_env, tmp_path):
     prompts = tmp_path / "prompts.txt"

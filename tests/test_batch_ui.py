@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from aliyun_image.config import Settings
 from aliyun_image.generation import batch as batches
 from aliyun_image.ui.batch_view import BatchLimits, page_spec, variable_axes
 
@@ -72,17 +73,36 @@ def client(app):
 
 # --- input limits, no app -------------------------------------------------------------------------------
 def test_limits_are_the_modes_and_the_environment_changes_them():
-    assert BatchLimits.from_env(True, {}).max_items == 100
-    assert BatchLimits.from_env(False, {}).max_items == batches.MAX_UNITS
-    assert BatchLimits.from_env(True, {"ALIYUN_IMAGE_BATCH_MAX_ITEMS": "7"}).max_items == 7
-    assert BatchLimits.from_env(True, {"ALIYUN_IMAGE_BATCH_MAX_ITEMS": "lots"}).max_items == 100
-    assert BatchLimits.from_env(True, {"ALIYUN_IMAGE_BATCH_MAX_RUNNING": "2"}).max_running == 2
+    def limits(hosted: bool, env: dict) -> BatchLimits:
+        return BatchLimits.from_settings(Settings.from_env(env, hosted=hosted))
+
+    assert limits(True, {}).max_items == 100
+    assert limits(False, {}).max_items == batches.MAX_UNITS
+    assert limits(True, {"ALIYUN_IMAGE_BATCH_MAX_ITEMS": "7"}).max_items == 7
+    assert limits(False, {"ALIYUN_IMAGE_BATCH_MAX_ITEMS": "7"}).max_items == 7
+    assert limits(True, {"ALIYUN_IMAGE_BATCH_MAX_ITEMS": "lots"}).max_items == 100  # ignored, as always
+    assert limits(True, {"ALIYUN_IMAGE_BATCH_MAX_ITEMS": "5000"}).max_items == batches.MAX_UNITS
+    assert Settings.from_env({"ALIYUN_IMAGE_BATCH_MAX_RUNNING": "2"}).concurrency.batch_max_running == 2
+    assert Settings.from_env({"ALIYUN_IMAGE_BATCH_MAX_RUNNING": "0"}).concurrency.batch_max_running == 8
+
+
+def test_the_batch_tab_reads_its_limits_through_the_app_context(emu, clean_env, monkeypatch):
+    from aliyun_image.runtime import AppContext, AppOptions
+    from aliyun_image.ui.batch_handlers import BatchHandlers
+
+    monkeypatch.setenv("ALIYUN_IMAGE_BATCH_MAX_ITEMS", "7")
+    monkeypatch.setenv("ALIYUN_IMAGE_BATCH_MAX_RUNNING", "2")
+    ctx = AppContext(AppOptions(hosted=True, base_url=emu.base_url, data_dir=str(clean_env)))
+    try:
+        assert BatchHandlers(ctx).view.limits.max_items == 7 and ctx.run_slots.batches == 2
+    finally:
+        ctx.close()
 
 
 def test_variables_box_and_grid_axes_become_the_engines_axes():
     axes = variable_axes("animal=cat, fox\n# a comment\n{time} = noon,night\n")
     assert [(a.name, a.values) for a in axes] == [("animal", ("cat", "fox")), ("time", ("noon", "night"))]
-    spec = page_spec(BatchLimits(10, 1), "grid", "a {animal}", "", [("{animal}", "cat,fox"), ("seed", "1,2")],
+    spec = page_spec(BatchLimits(10), "grid", "a {animal}", "", [("{animal}", "cat,fox"), ("seed", "1,2")],
                      {"n": 4})
     assert spec.kind == "grid" and spec.options["n"] == 1 and [a.name for a in spec.axes] == ["animal", "seed"]
 

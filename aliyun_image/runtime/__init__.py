@@ -6,11 +6,15 @@ from __future__ import annotations
 
 from .backends import backend_settings
 from .context import AppContext, AppOptions, Route, Visitor, gradio_upload_dir
+from .run_slots import RunKind, RunSlot, RunSlots
 
 __all__ = [
     "AppContext",
     "AppOptions",
     "Route",
+    "RunKind",
+    "RunSlot",
+    "RunSlots",
     "Visitor",
     "backend_settings",
     "gradio_upload_dir",

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .backends import OfflineBackend
+from .run_slots import RunKind, RunSlot, RunSlots
 from ..config import ENV_VISITOR_SECRET, OFFLINE_KEY, Settings
 from ..enums import Payer
 from ..money import HourlyQuota, Payers, payer_id
@@ -51,6 +52,7 @@ from ..generation import ImageService
 from ..storage import Gallery
 from ..storage import ResultStore
 from ..storage import Trash
+from ..storage import expire_batches
 
 if TYPE_CHECKING:
     from ..emulator import Emulator
@@ -131,6 +133,11 @@ class AppContext:
         self.quota = HourlyQuota(opts.session_limit, opts.total_limit, kind=Payer.HOST, address_share=share)
         self.demo_quota = HourlyQuota(opts.demo_session_limit, opts.demo_total_limit, kind=Payer.OFFLINE,
                                       address_share=share)
+        hosting = self.settings.hosting
+        # Runs and batches going at once, per visitor and per address (hosted), batches in all.
+        self.run_slots = RunSlots(hosted=opts.hosted, per_visitor=hosting.runs_per_visitor,
+                                  per_address=hosting.runs_per_address,
+                                  batches=self.settings.concurrency.batch_max_running)
         self._secret = _visitor_secret(Path(self.settings.data_dir)) if opts.hosted else b""
         self._stopping = threading.Event()
         self._housekeeping = threading.Lock()
@@ -153,10 +160,12 @@ class AppContext:
                 return
 
     def housekeeping(self) -> None:
-        """One round: save pending paid results that can be saved now; enforce the disk budget."""
+        """One round: save pending paid results that can be saved now; enforce the disk budget;
+        expire the trash and (hosted) old batches."""
         with self._housekeeping:
             self.enforce_disk_budget()
             self.tidy_trash()
+            self.forget_old_batches()
             for svc in {id(s): s for s in (self.live_service, self.offline_service) if s is not None}.values():
                 try:
                     got = svc.resume_pending()
@@ -185,6 +194,19 @@ class AppContext:
             Trash(self.store).expire(hosted=self.opts.hosted)
         except Exception:  # housekeeping must never take the app down
             log.warning("emptying the trash failed", exc_info=True)
+
+    def forget_old_batches(self) -> int:
+        """Hosted: delete the batches (and their units) nobody touched for as long as a visitor is
+        kept (``ALIYUN_IMAGE_VISITOR_DAYS``: their cookie, the only way back to them, is gone by then;
+        a caller with neither cookie nor session could never reach theirs again). Locally: keep."""
+        if not self.opts.hosted:
+            return 0
+        try:
+            days = self.settings.hosting.visitor_days
+            return expire_batches(self.store.root, days * 86400.0, show_paths=self.store.show_paths)
+        except Exception:  # housekeeping must never take the app down
+            log.warning("forgetting old batches failed", exc_info=True)
+            return 0
 
     def zip_path(self, name: str, ids: list[int]) -> Path:
         """Where to write the zip of results ``ids``. The same results always get the same path
@@ -255,6 +277,11 @@ class AppContext:
         """Whom a run of ``visitor`` counts against in the hourly quotas: their stable owner (or
         their address without one) and their address."""
         return payer_id(self.stable_owner(visitor), visitor.address)
+
+    def run_slot(self, visitor: Visitor, kind: RunKind = RunKind.RUN) -> RunSlot:
+        """Hold a place for a run or batch of ``visitor`` (see :mod:`.run_slots`), or raise
+        ValidationError when they (or their address) have as many going as they may."""
+        return self.run_slots.take(self.payers(visitor), kind)
 
     def gallery(self, session_hash: str | None) -> Gallery:
         """The results a session may see and change (all of them locally, its own when hosted)."""

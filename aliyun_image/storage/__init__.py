@@ -9,7 +9,7 @@ from .diskspace import saved_later, storage_error
 from .gallery import Gallery
 from .inputs import InputStore, keep_job_inputs
 from .journal import Journaled
-from .batches import BatchBook, BatchRow, UnitRow
+from .batches import BatchBook, BatchRow, UnitRow, expire_batches
 from .lineage import Link
 from .charges import ChargeBook
 from .files import ResultFiles
@@ -33,6 +33,7 @@ __all__ = [
     "ResultStore",
     "Trash",
     "UnitRow",
+    "expire_batches",
     "keep_job_inputs",
     "saved_later",
     "storage_error",

@@ -15,6 +15,10 @@ batch resumable without ever paying twice:
 Owner rules are the store's: ``owner=None`` (local) sees every batch, any other owner only their own.
 A batch names the process running it (``runner``), so a second process does not run it at the same
 time; a dead runner's claim is ignored.
+
+A hosted store forgets batches nobody touched for as long as a visitor is kept (:func:`expire_batches`,
+from the app's housekeeping): a caller without a cookie or session gets an owner nobody can name again,
+so without it their batch rows would stay for ever. The results keep their ``batch_id``.
 """
 
 from __future__ import annotations
@@ -244,6 +248,34 @@ class BatchBook:
             rows = self._db.execute("SELECT id, status FROM results WHERE batch_id=? AND idx>=? AND idx<?"
                                     " ORDER BY idx, id", (batch_id, first, first + count)).fetchall()
         return [(int(r["id"]), str(r["status"])) for r in rows]
+
+
+def expire_batches(root: Path | str, older_than: float, *, show_paths: bool = True, now: float | None = None) -> int:
+    """Delete the batches (and their units) of the store in ``root`` that nothing changed for
+    ``older_than`` seconds and no live process runs; how many went. A store without batch tables is
+    left as it is (they are made with the first batch)."""
+    root = Path(root)
+    if not (root / DB_NAME).is_file():
+        return 0
+    cutoff = (time.time() if now is None else now) - older_than
+    try:
+        db = sqlite3.connect(root / DB_NAME, isolation_level=None, timeout=30)
+    except sqlite3.Error as exc:
+        raise storage_error(root, exc, show_paths) from None
+    try:
+        with transaction(db, root, show_paths):
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='batches'").fetchone():
+                return 0
+            # the batch's own time (claimed, released) and its units' (each request's state) both count
+            rows = db.execute("SELECT id, runner FROM batches b WHERE updated < ? AND NOT EXISTS"
+                              " (SELECT 1 FROM batch_units u WHERE u.batch_id = b.id AND u.updated >= ?)",
+                              (cutoff, cutoff)).fetchall()
+            gone = [(bid,) for bid, runner in rows if not (str(runner).isdigit() and process_alive(int(runner)))]
+            db.executemany("DELETE FROM batch_units WHERE batch_id=?", gone)
+            db.executemany("DELETE FROM batches WHERE id=?", gone)
+        return len(gone)
+    finally:
+        db.close()
 
 
 def _batch(row: sqlite3.Row) -> BatchRow:

@@ -6,8 +6,9 @@ without resending a maybe-billed request) and :mod:`aliyun_image.generation.grid
 a call into a spec, runs it in a worker thread on the caller's route (their key, else the host's,
 else the offline demo) and returns the stored images and the summary. The same rules as a run from
 the page: in hosted mode the caller's own results only (their owner, as the run handlers derive
-it), the hourly quota and the budgets refuse before anything is sent, and a batch is capped at
-:data:`HOSTED_MAX_REQUESTS` requests. Calling again with the same input makes only what is missing.
+it), the hourly quota and the budgets refuse before anything is sent, a batch is capped at
+:data:`HOSTED_MAX_REQUESTS` requests, and a call counts among the caller's runs going, as a batch
+(:mod:`aliyun_image.runtime.run_slots`). Calling again with the same input makes only what is missing.
 
 The endpoints have no widgets in the page (the Batch tab has its own events): their inputs are
 invisible components whose starting values are the API's defaults.
@@ -28,10 +29,10 @@ from ..enums import EventKind, Task
 from ..errors import AliyunImageError, ValidationError, unexpected
 from ..generation import Axis, BatchOutcome, BatchSpec, Event, batch as batches, grid as grids
 from ..i18n import msg, render
-from ..runtime import AppContext
+from ..runtime import AppContext, RunKind
 from .endpoints import MODE_DEFAULT, PARAMS, THINKING_DEFAULT, check_handler
 from .page_text import caption, gr_error, md, ui_error
-from .request_info import header_key, request_lang, request_owner, request_payers
+from .request_info import header_key, request_lang, request_owner, request_visitor
 from .rewrite_options import negative_value, rewrite_values
 from .run_handlers import run_options
 from .strings import t
@@ -75,7 +76,7 @@ class BatchApi:
         each image as it lands (API clients see it in the job's status, MCP clients as progress
         notifications, which keep a long batch's call alive)."""
         route = self.ctx.route(header_key(api_key))
-        owner = request_owner(self.ctx, request)
+        owner, visitor = request_owner(self.ctx, request), request_visitor(self.ctx, request)
 
         # Gradio finds the event a progress update belongs to in context variables of this
         # coroutine; the batch's threads have none: hand each update to the loop in this context.
@@ -87,7 +88,7 @@ class BatchApi:
                                           context=here)
 
         how: dict[str, Any] = dict(api_key=route.key, quota=self.ctx.quota_for(route),
-                                   payer=request_payers(self.ctx, request), on_event=landed)
+                                   payer=self.ctx.payers(visitor), on_event=landed)
 
         def check(planned: batches.Plan) -> None:
             """A new batch's refusals before it is stored (a refused call leaves no rows): its size in
@@ -101,12 +102,15 @@ class BatchApi:
             batches.check_cost(route.service, planned, planned.units, api_key=route.key, owner=owner)
 
         def work() -> tuple[BatchOutcome, Any]:
-            prepared = batches.prepare(route.service, spec, owner=owner, check=check)
-            outcome = batches.run(route.service, prepared.batch_id, owner=owner, **how)
-            grid = None
-            if spec.kind == grids.TASK and outcome.settled:
-                grid = grids.make_grid(route.service, outcome, lang=lang, owner=owner)
-            return outcome, grid
+            # The caller's place among the runs going (hosted: as a batch), held by this thread from
+            # its first line to its last: a caller gone meanwhile cannot leave it held.
+            with self.ctx.run_slot(visitor, RunKind.API_BATCH):
+                prepared = batches.prepare(route.service, spec, owner=owner, check=check)
+                outcome = batches.run(route.service, prepared.batch_id, owner=owner, **how)
+                grid = None
+                if spec.kind == grids.TASK and outcome.settled:
+                    grid = grids.make_grid(route.service, outcome, lang=lang, owner=owner)
+                return outcome, grid
 
         try:
             # A worker thread: the batch goes on (and is stored) if the caller goes away.

@@ -84,10 +84,12 @@ class BatchHandlers:
         try:
             spec = self._spec(mode, prompts, variables, x_axis, x_values, y_axis, y_values, quality, model, size, n,
                               seed, negative, prompt_extend, watermark, extend_mode, thinking)
-            with self.live.place(owner):  # one batch per owner: a burst of Runs stores one
-                await asyncio.to_thread(self.view.plan_checked, route, spec, owner, request)
-                prepared = await asyncio.to_thread(batches.prepare, route.service, spec, owner=owner, new=True)
-                live = await asyncio.to_thread(self.view.launch, route, prepared.batch_id, owner, lang, request)
+
+            def new_batch() -> str:  # inside the caller's batch place: a burst of Runs stores one batch
+                self.view.plan_checked(route, spec, owner, request)
+                return batches.prepare(route.service, spec, owner=owner, new=True).batch_id
+
+            live = await asyncio.to_thread(self.view.start_held, route, owner, lang, request, new_batch)
         except AliyunImageError as err:
             yield refusal(err, lang)
             raise gr_error(err, lang) from None
@@ -119,8 +121,8 @@ class BatchHandlers:
                                                               or self.view.grid_file(found[0].id, owner)):
                     yield await asyncio.to_thread(self.view.snapshot, found[0].id, owner, lang, True)
                     return
-                with self.live.place(owner):
-                    live = await asyncio.to_thread(self.view.launch, route, found[0].id, owner, lang, request)
+                live = await asyncio.to_thread(self.view.start_held, route, owner, lang, request,
+                                               lambda: found[0].id)
             except AliyunImageError as err:
                 yield refusal(err, lang)
                 raise gr_error(err, lang) from None

@@ -8,9 +8,10 @@ its record and thumbnail), counts and the elapsed time. The engine's events
 :meth:`LiveBatch.post`; any number of page handlers may watch it (:meth:`LiveBatch.changes`: woken
 by each event, and once a second for the clock), and none is needed for it to finish.
 
-:class:`LiveBatches` is the app's registry of running batches: at most one per owner (a second
-Run while one runs is refused; Stop needs no id, it stops the caller's own), and at most a few in
-all, so a hostile visitor cannot start threads without end. This module knows nothing about Gradio.
+:class:`LiveBatches` is the app's registry of running batches (Stop needs no id, it stops the
+caller's own). How many may run, and whose, is the app's run slots' (one batch per owner, a few in
+all, hosted a visitor's runs and batches together: :mod:`aliyun_image.runtime.run_slots`), so a
+hostile visitor cannot start threads without end. This module knows nothing about Gradio.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..enums import EventKind
-from ..errors import AliyunImageError, ValidationError
+from ..errors import AliyunImageError
 from ..generation import BatchOutcome, Event
-from ..i18n import msg
+from ..runtime import RunSlot
 from ..storage import Record
 from ..storage.batches import FAILED, MAYBE, UnitRow
 
@@ -182,13 +183,12 @@ class LiveBatch:
 
 
 class LiveBatches:
-    """The batches this app runs now: at most one per owner and ``limit`` in all."""
+    """The batches this app runs now, by id. How many may run, and whose, is the app's run slots'
+    (:mod:`aliyun_image.runtime.run_slots`): each batch holds its place until its thread ends."""
 
-    def __init__(self, limit: int):
-        self.limit = max(1, limit)
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._live: dict[str, LiveBatch] = {}  # by batch id
-        self._pending: list[str | None] = []  # owners whose batch is being planned and stored
 
     def of(self, owner: str | None) -> LiveBatch | None:
         """The owner's running batch, if any (locally, the one running batch)."""
@@ -201,30 +201,11 @@ class LiveBatches:
             live = self._live.get(str(batch_id))
         return live if live is not None and live.owner == owner else None
 
-    @contextlib.contextmanager
-    def place(self, owner: str | None) -> Iterator[None]:
-        """Hold the owner's one place (and one of the app's) while their batch is planned and
-        stored, so that a burst of Runs stores one batch, not one per call; :meth:`start` inside
-        takes the place over. ValidationError when the owner runs (or starts) a batch already, or
-        the app runs its limit."""
+    def start(self, live: LiveBatch, work: Callable[[], None], slot: RunSlot) -> None:
+        """Run ``work`` (the batch's whole run) in a thread of its own, listed until it returns; the
+        thread takes ``slot`` (the batch's place) over and gives it back when it ends."""
+        held = slot.hand_over()
         with self._lock:
-            if owner in self._pending or any(b.owner == owner for b in self._live.values()):
-                raise ValidationError(msg("ui.batch.one_at_a_time"), code="Batch.OneAtATime")
-            if len(self._live) + len(self._pending) >= self.limit:
-                raise ValidationError(msg("ui.batch.server_busy", limit=self.limit), code="Batch.ServerBusy")
-            self._pending.append(owner)
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._pending.remove(owner)
-
-    def start(self, live: LiveBatch, work: Callable[[], None]) -> None:
-        """Run ``work`` (the batch's whole run) in a thread of its own, listed until it returns
-        (call inside :meth:`place` for the batch's owner)."""
-        with self._lock:
-            if live.owner not in self._pending:
-                raise RuntimeError("LiveBatches.start outside place()")
             self._live[live.batch_id] = live
 
         def body() -> None:
@@ -233,13 +214,20 @@ class LiveBatches:
             finally:
                 with self._lock:
                     self._live.pop(live.batch_id, None)
+                held.release()
                 if not live.finished:  # work() always finishes it; a bug must not leave watchers hanging
                     live.finish(None)
 
         # A daemon: stopping the app must not wait for (and keep sending) a long batch. Units cut
         # short stay stored as queued or sent; the owner's Resume makes only what is missing and
         # never resends a sent one (the engine's rule).
-        threading.Thread(target=body, name=f"aliyun-image-batch-{live.batch_id}", daemon=True).start()
+        try:
+            threading.Thread(target=body, name=f"aliyun-image-batch-{live.batch_id}", daemon=True).start()
+        except BaseException:  # no thread: nothing else would unlist the batch and give its place back
+            with self._lock:
+                self._live.pop(live.batch_id, None)
+            held.release()
+            raise
 
     def __len__(self) -> int:
         with self._lock:

@@ -13,11 +13,10 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
-import os
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,32 +28,30 @@ from ..enums import Payer, Task
 from ..errors import AliyunImageError, ValidationError, unexpected
 from ..generation import Axis, BatchSpec, Plan, batch as batches, grid
 from ..i18n import msg, render
-from ..runtime import AppContext, Route
+from ..config import Settings
+from ..runtime import AppContext, Route, RunKind, RunSlot
 from ..storage import Gallery, Record
 from ..storage.batches import DONE, FAILED, QUEUED, SENT
 from .batch_live import LiveBatch, LiveBatches, Slot, slots_of
 from .page_text import error_md, md
-from .request_info import request_payers
+from .request_info import request_payers, request_visitor
 from .rewrite_options import negative_value, rewrite_values
 from .run_handlers import run_options
 from .strings import t
 
 log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent / "static"
-ENV_MAX_ITEMS = "ALIYUN_IMAGE_BATCH_MAX_ITEMS"  # items one page batch may expand to (hosted default 100)
-ENV_MAX_RUNNING = "ALIYUN_IMAGE_BATCH_MAX_RUNNING"  # batches the app runs at once (default 8)
-HOSTED_MAX_ITEMS = 100
+HOSTED_MAX_ITEMS = 100  # items one page batch may expand to in hosted mode, unless the host says
 MAX_VARIABLES = 10  # variable lines: more is a paste gone wrong
 Outputs = tuple[Any, Any, Any, Any, Any]  # gallery, status, grid image, zip button, list of batches
 
 
 @dataclass(frozen=True)
 class BatchLimits:
-    """What one page batch may be: ``max_items`` combinations, and ``max_running`` batches at once
-    in the whole app (one per owner)."""
+    """What one page batch may be: ``max_items`` combinations. (How many batches run at once, and
+    whose, is the app's run slots': :mod:`aliyun_image.runtime.run_slots`.)"""
 
     max_items: int
-    max_running: int
 
     @property
     def max_chars(self) -> int:
@@ -62,22 +59,14 @@ class BatchLimits:
         return self.max_items * (catalog.PROMPT_MAX + 200)
 
     @classmethod
-    def from_env(cls, hosted: bool, env: Mapping[str, str] | None = None) -> BatchLimits:
-        """The limits for the app's mode, ``ALIYUN_IMAGE_BATCH_MAX_ITEMS`` and
-        ``ALIYUN_IMAGE_BATCH_MAX_RUNNING`` overriding the defaults (hosted: 100 items; locally the
-        engine's cap of :data:`~aliyun_image.generation.batch.MAX_UNITS` requests; 8 running)."""
-        env = os.environ if env is None else env
-        items = _positive(env.get(ENV_MAX_ITEMS), HOSTED_MAX_ITEMS if hosted else batches.MAX_UNITS)
-        return cls(min(items, batches.MAX_UNITS), _positive(env.get(ENV_MAX_RUNNING), 8))
-
-
-def _positive(value: str | None, default: int) -> int:
-    try:
-        n = int(str(value).strip()) if value not in (None, "") else default
-    except ValueError:
-        log.warning("ignoring a batch limit that is not a whole number: %r", value)
-        return default
-    return n if n > 0 else default
+    def from_settings(cls, settings: Settings) -> BatchLimits:
+        """The limits of the app's settings: ``ALIYUN_IMAGE_BATCH_MAX_ITEMS`` (``hosting.batch_max_items``)
+        when set, else 100 items hosted and locally the engine's cap of
+        :data:`~aliyun_image.generation.batch.MAX_UNITS` requests (never more than that)."""
+        items = settings.hosting.batch_max_items
+        if items is None:
+            items = HOSTED_MAX_ITEMS if settings.hosting.hosted else batches.MAX_UNITS
+        return cls(min(items, batches.MAX_UNITS))
 
 
 def refuse(key: str, **params: Any) -> ValidationError:
@@ -135,8 +124,8 @@ class BatchView:
 
     def __init__(self, ctx: AppContext, limits: BatchLimits | None = None):
         self.ctx = ctx
-        self.limits = limits or BatchLimits.from_env(ctx.opts.hosted)
-        self.live = LiveBatches(self.limits.max_running)
+        self.limits = limits or BatchLimits.from_settings(ctx.settings)
+        self.live = LiveBatches()
         # Placeholders for images still to come or failed, copied where Gradio may serve them from
         # (its temp dir rule), whatever the working directory.
         self._art = Path(tempfile.mkdtemp(prefix="aliyun-image-batch-"))
@@ -187,9 +176,22 @@ class BatchView:
         store = self.ctx.store
         return [r for r in (store.get(i, owner) for u in units for i in u.results) if r is not None]
 
+    def start_held(self, route: Route, owner: str | None, lang: str, request: gr.Request | None,
+                   which: Callable[[], str]) -> LiveBatch:
+        """In a worker thread: hold the caller's place for a batch (refused at once when they run one
+        already, hosted when they have as many runs going as they may, or when the app runs its
+        limit), then start the batch ``which()`` names (it plans, checks and stores a new one, or
+        finds one). The place goes with the batch's thread, or back when anything before fails;
+        taking it here, in the thread, means a caller who goes away meanwhile cannot leave it held."""
+        slot = self.ctx.run_slot(request_visitor(self.ctx, request), RunKind.BATCH)
+        try:
+            return self.launch(route, which(), owner, lang, request, slot)
+        finally:
+            slot.release()  # nothing once the batch's thread took it over
+
     def launch(self, route: Route, batch_id: str, owner: str | None, lang: str,
-                request: gr.Request | None) -> LiveBatch:
-        """Start stored batch ``batch_id`` in a server thread (see :mod:`.batch_live`)."""
+               request: gr.Request | None, slot: RunSlot) -> LiveBatch:
+        """Start stored batch ``batch_id`` in a server thread holding ``slot`` (see :mod:`.batch_live`)."""
         found = batches.find(route.service, batch_id, owner)
         if found is None:
             raise refuse("not_found", id=str(batch_id)[:40])
@@ -201,7 +203,7 @@ class BatchView:
         def work() -> None:  # the key lives in this closure, for this batch's thread only
             self._work(live, route, quota, payers)
 
-        self.live.start(live, work)
+        self.live.start(live, work, slot)
         return live
 
     def _work(self, live: LiveBatch, route: Route, quota: Any, payers: Any) -> None:

@@ -31,14 +31,14 @@ from ..dashscope import queued_text
 from ..errors import AliyunImageError, unexpected
 from ..jobs import Job
 from ..enums import Payer, Task
-from ..money import Payers, Reservation
+from ..money import Reservation
 from ..generation import Outcome, page_summary
-from ..runtime import AppContext, Route
+from ..runtime import AppContext, Route, RunSlot, Visitor
 from .cost_lines import run_cost_md
 from .endpoints import PARAMS, check_handler
 from .page_text import (caption, event_text, gr_error, md, money_refusal, run_text, typed_key_remedy,
                         ui_error)
-from .request_info import header_key, request_lang, request_owner, request_payers, request_session
+from .request_info import header_key, request_lang, request_owner, request_session, request_visitor
 from .lineage_memo import ReuseMemo
 from .recent_runs import RecentRuns, recent_owner
 from .rewrite import RewriteMemo
@@ -141,35 +141,44 @@ class RunHandlers:
         self.recent = RecentRuns()  # owner -> their recent runs, listed again when they come back
 
     # --- the shared run loop ----------------------------------------------------------------------
-    def _plan(self, route: Route, payer: Payers, task: str, prompt: str, images: list,
-              options: dict) -> tuple[Job, Reservation]:
-        """The service's plan of the call and the images it reserves; raises AliyunImageError."""
+    def _plan(self, route: Route, visitor: Visitor, task: str, prompt: str, images: list,
+              options: dict) -> tuple[Job, Reservation, RunSlot]:
+        """The visitor's place among the runs going (first: a visitor at their cap costs no planning),
+        the service's plan of the call and the images it reserves; raises AliyunImageError."""
+        slot = self.ctx.run_slot(visitor)
         try:
             job = route.service.plan(task, prompt, images, **options)
-            return job, Reservation.take(self.ctx.quota_for(route), payer, job.n)
+            return job, Reservation.take(self.ctx.quota_for(route), self.ctx.payers(visitor), job.n), slot
         except AliyunImageError:
+            slot.release()
             raise
         except Exception as exc:  # a bug: logged here, shown as "unexpected", never a traceback in the page
+            slot.release()
             log.exception("planning failed")
             raise unexpected(exc) from exc
 
-    def _start(self, route: Route, job: Job, reservation: Reservation, task: str, session: str | None,
-               owner: str | None, lang: str, typed: bool = False) -> tuple[Run, Consumer]:
-        """Start ``job`` in a worker thread, watched by the returned consumer; when it ends the
-        reservation is settled."""
+    def _start(self, route: Route, job: Job, reservation: Reservation, slot: RunSlot, task: str,
+               session: str | None, owner: str | None, lang: str, typed: bool = False) -> tuple[Run, Consumer]:
+        """Start ``job`` in a worker thread, watched by the returned consumer; when it ends (whoever
+        watches, if anyone) the reservation is settled and the run's place given back."""
 
         def finished(run: Run) -> None:
+            slot.release()
             self.live.discard(session, task, run)
             self.rewrites.remember(session, task, run.results)
             reservation.settle(len(run.results), run.failures)
             if self.ctx.opts.hosted:
                 run.loop.run_in_executor(None, self.ctx.enforce_disk_budget)
 
-        run = Run(job, lang, route.kind, asyncio.get_running_loop(), on_finish=finished,
-                  adapt=typed_key_remedy if typed else None)
-        consumer, _ = run.attach()
-        self.live.add(session, task, run)
-        route.service.start(job, run.post, api_key=route.key, owner=owner, cancel=run.cancel)
+        try:
+            run = Run(job, lang, route.kind, asyncio.get_running_loop(), on_finish=finished,
+                      adapt=typed_key_remedy if typed else None)
+            consumer, _ = run.attach()
+            self.live.add(session, task, run)
+            route.service.start(job, run.post, api_key=route.key, owner=owner, cancel=run.cancel)
+        except BaseException:  # no worker thread: nothing will finish the run and give its place back
+            slot.release()
+            raise
         return run, consumer
 
     async def stream(self, request: gr.Request | None, api_key: str | None, task: str, prompt: str,
@@ -186,14 +195,14 @@ class RunHandlers:
         owner = request_owner(self.ctx, request)  # the visitor's (cookie, else session): see AppContext.owner_of
         options = self.reuses.with_parents(session, task, prompt, options)  # "reuse of #9"
         try:
-            job, reservation = self._plan(route, request_payers(self.ctx, request), task,
-                                          prompt, images, options)
+            job, reservation, slot = self._plan(route, request_visitor(self.ctx, request), task,
+                                                prompt, images, options)
         except AliyunImageError as err:
             if typed:
                 err = typed_key_remedy(err)
             yield [], refusal_md(err, lang)
             raise gr_error(err, lang, said=True) from None  # said in the status line: no toast
-        run, consumer = self._start(route, job, reservation, task, session, owner, lang, typed)
+        run, consumer = self._start(route, job, reservation, slot, task, session, owner, lang, typed)
         self.recent.add(recent_owner(self.ctx, request), run)
         try:
             yield [], run_status(run) + note
