@@ -322,8 +322,7 @@ def _start_batch(ctx, view, prompts: list[str]):
 
     route = ctx.route(TEST_KEY)
     prepared = batches.prepare(route.service, BatchSpec("\n".join(prompts), (), {"n": 1}), new=True)
-    with view.live.place(None):
-        return view.launch(route, prepared.batch_id, None, "en", None)
+    return view.start_held(route, None, "en", None, lambda: prepared.batch_id)
 
 
 def _text(update) -> str:

@@ -103,7 +103,7 @@ class RecentRunsView:
 
     def __init__(self, ctx: AppContext, runs: RunHandlers, batches: LiveBatches | None = None):
         self.ctx, self.runs = ctx, runs
-        self.batches = batches if batches is not None else LiveBatches(1)  # the app's running batches
+        self.batches = batches if batches is not None else LiveBatches()  # the app's running batches
         self.started = time.time()
         self._restart: dict[str, _Restart] = {}
         for rid, owner in getattr(ctx, "pending_at_start", ()):
