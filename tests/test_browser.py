@@ -284,13 +284,14 @@ def test_waiting_on_the_account_limit_is_said(browser, app, emulator_server, loc
     the account's limit (not just "working"), until images arrive; nothing is lost or sent twice."""
     page = open_page(browser, app.url, locale)
     emulator_server.clear()
-    emulator_server.latency = 6.0  # the queued state lasts this long: long enough for a busy page to show it
+    emulator_server.hold()  # the queued state lasts until released, on a machine of any speed
     emulator_server.task_limit = 2
     name = f"queued-{locale[:2]}"
     try:
         run_t2i(page, "queued on the account limit", 4)
         page.wait_for_selector(f"#t2i-status:has-text('{queued}')", timeout=WAIT_MS)
         shot(page, name)
+        emulator_server.release()
         page.wait_for_function("document.querySelectorAll('#t2i-results img').length >= 1", timeout=WAIT_MS)
         page.wait_for_function(f"!document.querySelector('#t2i-status').innerText.includes({json.dumps(queued)})",
                                timeout=WAIT_MS)
@@ -302,7 +303,7 @@ def test_waiting_on_the_account_limit_is_said(browser, app, emulator_server, loc
         # The app's scheduler is shared with earlier tests: after 8 successes it may probe 3 at once (one 429).
         assert emulator_server.throttled <= 1
     finally:
-        emulator_server.latency = 0.0
+        emulator_server.release()
         emulator_server.task_limit = None
 
 

@@ -165,7 +165,7 @@ def test_stop_stops_variations_en(browser, app, emulator_server):
     run_t2i(page, "stop these variations", 6)
     page.wait_for_selector("#t2i-status:has-text('Done')", timeout=WAIT_MS)
     emulator_server.clear()
-    emulator_server.latency = 8.0  # the first requests are still out when Stop lands, even on a busy machine
+    emulator_server.hold()  # the first requests stay out until Stop has landed, on a machine of any speed
     try:
         page.click("#t2i-act-variations")
         # Wait on the state (a request is out), not on a clock: a busy machine can take seconds.
@@ -174,11 +174,13 @@ def test_stop_stops_variations_en(browser, app, emulator_server):
                 break
             page.wait_for_timeout(100)
         page.click("#t2i-stop")
+        page.wait_for_selector("#t2i-status:has-text('Stopping')", timeout=WAIT_MS)  # the server has it
+        emulator_server.release()
         page.wait_for_selector("#t2i-status:has-text('Stopped')", timeout=WAIT_MS)
         sent = len(emulator_server.calls("generation"))
         assert 0 < sent < 6 and f"{sent} of 6" in page.inner_text("#t2i-status")
     finally:
-        emulator_server.latency = 0.0
+        emulator_server.release()
     page.close()
 
 

@@ -37,13 +37,13 @@ def app(tmp_path_factory, emulator_server):
 
 def _open_gallery(page, tab: str) -> None:
     page.click(f"button[role=tab]:has-text('{tab}')")
-    page.wait_for_selector("#gallery-grid img", timeout=15000)
+    page.wait_for_selector("#gallery-grid img")
 
 
 def _click_result(page, rid: int, newest: int = 5) -> None:
     """Click result ``rid``'s thumbnail (the page lists newest first) and wait for its details."""
     page.click(f"#gallery-grid button.thumbnail-item >> nth={newest - rid}")
-    page.wait_for_selector(f"#gallery-details:has-text('#{rid}')", timeout=10000)
+    page.wait_for_selector(f"#gallery-details:has-text('#{rid}')")
 
 
 @pytest.mark.parametrize(("locale", "tab", "pair", "words"), [
@@ -56,7 +56,7 @@ def test_lineage_details_and_compare(browser, app, locale, tab, pair, words):  #
     page = open_page(browser, app.url, locale)
     _open_gallery(page, tab)
     _click_result(page, 4)
-    page.wait_for_selector(f"#gallery-lineage:has-text('{words['fuse']}')", timeout=10000)
+    page.wait_for_selector(f"#gallery-lineage:has-text('{words['fuse']}')")
     chain = page.inner_text("#gallery-lineage")
     assert words["from"] in chain and words["earlier"] in chain and "#1" in chain and words["kids"] in chain
     buttons = page.inner_text("#gallery-lineage-links")
@@ -64,18 +64,18 @@ def test_lineage_details_and_compare(browser, app, locale, tab, pair, words):  #
     page.locator("#gallery-details").scroll_into_view_if_needed()
     shot(page, f"lineage-{locale}")
     page.click("#gallery-lineage-links button:has-text('↑ #3')")  # opens #3's details and its own chain
-    page.wait_for_selector("#gallery-details:has-text('#3')", timeout=10000)
-    page.wait_for_selector("#gallery-lineage:has-text('#1')", timeout=10000)
+    page.wait_for_selector("#gallery-details:has-text('#3')")
+    page.wait_for_selector("#gallery-lineage:has-text('#1')")
     # "Compare with…" on each of the pair: #4 (the fusion) and #5 (its variation, another seed), or #1 and #2
     # (two prompts: word-diffed).
     _click_result(page, pair[0])
     page.click("#gallery-compare-pick")
-    page.wait_for_function(f"document.querySelector('#compare-a input').value === '{pair[0]}'", timeout=10000)
+    page.wait_for_function(f"document.querySelector('#compare-a input').value === '{pair[0]}'")
     _click_result(page, pair[1])
     page.click("#gallery-compare-pick")
-    page.wait_for_selector("#compare-table table", timeout=15000)
-    page.wait_for_selector("#compare-image-a img", timeout=15000)
-    page.wait_for_selector("#compare-slider img", timeout=15000)
+    page.wait_for_selector("#compare-table table")
+    page.wait_for_selector("#compare-image-a img")
+    page.wait_for_selector("#compare-slider img")
     assert words["differ"] in page.inner_text("#compare-note")
     assert page.locator("#compare-table tr[data-differs]").count() >= 1  # the seed at least
     page.locator("#compare").scroll_into_view_if_needed()

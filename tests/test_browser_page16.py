@@ -61,17 +61,17 @@ def test_generate_is_disabled_while_the_cost_line_says_it_cannot_run(browser, ap
     for _ in range(3):
         page.locator("#tab-t2i").get_by_text(best).first.click()
         try:
-            page.wait_for_selector("#t2i-cost:has-text('qwen-image-max')", timeout=20000)
+            page.wait_for_selector("#t2i-cost:has-text('qwen-image-max')")
             break
         except Exception:  # noqa: BLE001 - Playwright's TimeoutError: try the click again
             continue
     set_n(page, "t2i", 6)  # 6 × Max = ¥3.00, over the daily budget of ¥2.90
     page.wait_for_selector("#t2i-cost:has-text('✗')")
-    page.wait_for_selector("#t2i-run:disabled", timeout=10000)
+    page.wait_for_selector("#t2i-run:disabled")
     page.locator("#t2i-run").scroll_into_view_if_needed()
     shot(page, f"page16-blocked-{size}-{locale[:2]}")
     set_n(page, "t2i", 1)  # ¥0.50: it can run again
-    page.wait_for_selector("#t2i-run:enabled", timeout=10000)
+    page.wait_for_selector("#t2i-run:enabled")
     assert "✗" not in page.inner_text("#t2i-cost")
     # The quality switch says when the model picked under Advanced overrides it, and is disabled.
     page.locator("#tab-t2i").get_by_text(advanced).first.click()
@@ -79,7 +79,7 @@ def test_generate_is_disabled_while_the_cost_line_says_it_cannot_run(browser, ap
     page.get_by_role("option").filter(has_text=re.compile(r"qwen-image-3\.0(?!-)")).first.click()
     quality = page.locator("#tab-t2i fieldset").filter(has_text=best).first
     page.wait_for_function("""() => [...document.querySelectorAll('#tab-t2i fieldset input[type=radio]')]
-                                      .some(i => i.disabled)""", timeout=10000)
+                                      .some(i => i.disabled)""")
     assert overridden in quality.inner_text()
     assert all(r.is_disabled() for r in quality.locator("input[type=radio]").all())
     quality.scroll_into_view_if_needed()
@@ -87,7 +87,7 @@ def test_generate_is_disabled_while_the_cost_line_says_it_cannot_run(browser, ap
     page.click("#t2i-model input")
     page.get_by_role("option").first.click()  # auto: the switch decides again
     page.wait_for_function("""() => [...document.querySelectorAll('#tab-t2i fieldset input[type=radio]')]
-                                      .every(i => !i.disabled)""", timeout=10000)
+                                      .every(i => !i.disabled)""")
     assert overridden not in quality.inner_text()
     page.close()
 
@@ -124,7 +124,7 @@ def test_an_error_is_said_once_where_the_user_looks(browser, app, emulator_serve
     page.fill("#api-key input", "sk-invalid-key-0000000000")
     page.fill("#t2i-prompt textarea", f"errors said once {locale}")
     page.click("#t2i-run")
-    page.wait_for_selector(f"{status}:has-text('{typed_remedy}')", timeout=30000)
+    page.wait_for_selector(f"{status}:has-text('{typed_remedy}')")
     assert "DASHSCOPE_API_KEY" not in page.inner_text(status)
     _said_once(page, status)
     page.locator(status).scroll_into_view_if_needed()
@@ -135,7 +135,7 @@ def test_an_error_is_said_once_where_the_user_looks(browser, app, emulator_serve
     emulator_server.fail(status=400, code="InvalidParameter", message=f"see {DOC_URL}")
     try:
         page.click("#t2i-run")
-        page.wait_for_selector(f"{status} a[href^='http']", timeout=30000)
+        page.wait_for_selector(f"{status} a[href^='http']")
     finally:
         emulator_server.clear()
     # The status is drawn again as the run ends (its last update): read its links once they are there.
@@ -149,11 +149,11 @@ def test_an_error_is_said_once_where_the_user_looks(browser, app, emulator_serve
     # anyway (here: the button forced) is told in the status line by a pointer to it, no toast.
     page.locator("#tab-t2i").get_by_text(best).first.click()
     set_n(page, "t2i", 6)
-    page.wait_for_selector("#t2i-run:disabled", timeout=10000)
+    page.wait_for_selector("#t2i-run:disabled")
     why = page.inner_text("#t2i-cost")
     page.evaluate("document.querySelector('#t2i-run').disabled = false")
     page.click("#t2i-run")
-    page.wait_for_selector(f"{status}:has-text('{see_cost}')", timeout=30000)
+    page.wait_for_selector(f"{status}:has-text('{see_cost}')")
     assert why.split("：" if locale == "zh-CN" else ": ", 1)[1][:40] not in page.inner_text(status)
     _said_once(page, status)
     page.locator("#t2i-cost").scroll_into_view_if_needed()
@@ -173,31 +173,31 @@ def test_progress_says_running_and_queued_apart_and_the_seconds_tick(browser, ap
     running_re, queued_re, seconds_re, done = PROGRESS[locale]
     page = open_page(browser, app.url, locale, size)
     emulator_server.clear()
-    emulator_server.latency = 6.0
+    emulator_server.hold()  # the first two stay out until released: the counts hold still meanwhile
     emulator_server.task_limit = 2
     try:
         page.fill("#t2i-prompt textarea", f"progress {locale} {size}")
         set_n(page, "t2i", 4)
         page.click("#t2i-run")
         status = "#t2i-status"
-        page.wait_for_function(f"""() => /{queued_re}/.test(document.querySelector('{status}').innerText)""",
-                               timeout=15000)
+        page.wait_for_function(f"""() => /{queued_re}/.test(document.querySelector('{status}').innerText)""")
         first = page.inner_text(status)
         assert re.search(running_re, first).group(1) == "2", first
         assert re.search(queued_re, first).group(1) == "2", first
         before = int(re.search(seconds_re, first).group(1))
-        # The requests take 6 s: the seconds move on while the counts stay.
+        # Nothing comes back while held: the seconds move on while the counts stay.
         page.wait_for_function(f"""() => {{ const m = document.querySelector('{status}').innerText
-                                   .match(/{seconds_re}/); return m && +m[1] > {before}; }}""", timeout=10000)
+                                   .match(/{seconds_re}/); return m && +m[1] > {before}; }}""")
         later = page.inner_text(status)
         assert re.search(running_re, later).group(1) == "2", later
         page.locator(status).scroll_into_view_if_needed()
         shot(page, f"page16-progress-{size}-{locale[:2]}")
-        page.wait_for_selector(f"{status}:has-text('{done}')", timeout=40000)
+        emulator_server.release()
+        page.wait_for_selector(f"{status}:has-text('{done}')")
         assert page.locator("#t2i-results img").count() == 4
         assert not re.search(running_re, page.inner_text(status))
     finally:
-        emulator_server.latency = 0.0
+        emulator_server.release()
         emulator_server.task_limit = None
     page.close()
 
@@ -213,20 +213,22 @@ def test_a_phone_scrolls_to_what_a_tap_changed(browser, app, locale):  # noqa: F
     page = open_page(browser, app.url, locale, "phone")
     page.fill("#t2i-prompt textarea", f"a phone scrolls {locale}")
     page.locator("#t2i-run").scroll_into_view_if_needed()
+    page.wait_for_selector("#t2i-results", state="attached", timeout=WAIT_MS)  # a busy page mounts it late
     assert not page.evaluate(IN_VIEW, "#t2i-results")  # the results are below the button, out of sight
     page.tap("#t2i-run")
-    page.wait_for_function(IN_VIEW, arg="#t2i-results", timeout=10000)  # the page went to them
-    page.wait_for_selector("#t2i-results img", timeout=30000)
+    page.wait_for_function(IN_VIEW, arg="#t2i-results")  # the page went to them
+    page.wait_for_selector("#t2i-results img")
     page.wait_for_timeout(300)
     assert page.locator("#t2i-status").bounding_box()["y"] < 844  # the status line is on the screen too
     shot(page, f"page16-phone-after-generate-{locale[:2]}")
     # A tap on a gallery thumbnail brings its details (below the whole grid) into view.
     page.locator("#tabs button[role=tab]").filter(has_text=GALLERY_TAB[locale]).tap()
-    page.wait_for_selector("#gallery-grid .thumbnail-item", timeout=15000)
+    page.wait_for_selector("#gallery-grid .thumbnail-item", timeout=WAIT_MS)
+    page.wait_for_selector("#gallery-preview", state="attached", timeout=WAIT_MS)
     assert not page.evaluate(IN_VIEW, "#gallery-preview")
     page.locator("#gallery-grid .thumbnail-item").first.tap()
-    page.wait_for_function(IN_VIEW, arg="#gallery-preview", timeout=10000)
-    page.wait_for_selector("#gallery-preview img", timeout=10000)
+    page.wait_for_function(IN_VIEW, arg="#gallery-preview")
+    page.wait_for_selector("#gallery-preview img")
     page.wait_for_timeout(300)
     shot(page, f"page16-phone-gallery-details-{locale[:2]}")
     page.close()
@@ -256,9 +258,9 @@ def test_smaller_things_of_the_edit_gallery_and_results(browser, app, tmp_path, 
     page.fill("#t2i-prompt textarea", f"small things {locale}")
     set_n(page, "t2i", 2)
     page.click("#t2i-run")
-    page.wait_for_function("document.querySelectorAll('#t2i-results img').length >= 2", timeout=30000)
-    page.wait_for_selector("#t2i-act-zip:enabled", timeout=30000)
-    with page.expect_download(timeout=15000) as got:
+    page.wait_for_function("document.querySelectorAll('#t2i-results img').length >= 2")
+    page.wait_for_selector("#t2i-act-zip:enabled")
+    with page.expect_download() as got:
         page.click("#t2i-act-zip")
     assert got.value.suggested_filename.endswith(".zip")
     # The edit tab checks an upload when it arrives: a text file named fake.png is refused at once.
@@ -266,7 +268,7 @@ def test_smaller_things_of_the_edit_gallery_and_results(browser, app, tmp_path, 
     fake = tmp_path / "fake.png"
     fake.write_text("not an image")
     page.set_input_files("#edit-image input[type=file]", str(fake))
-    page.wait_for_selector(f"#edit-image-note:has-text('{s['bad']}')", timeout=10000)
+    page.wait_for_selector(f"#edit-image-note:has-text('{s['bad']}')")
     page.locator("#edit-image-note").scroll_into_view_if_needed()
     shot(page, f"page16-edit-fake-{size}-{locale[:2]}")
     real = tmp_path / "real.png"
@@ -275,23 +277,22 @@ def test_smaller_things_of_the_edit_gallery_and_results(browser, app, tmp_path, 
     page.wait_for_selector("#t2i-prompt textarea")
     page.locator("#tabs button[role=tab]").filter(has_text=s["edit"]).click()
     page.set_input_files("#edit-image input[type=file]", str(real))
-    page.wait_for_selector(f"#edit-image-note:has-text('{s['ok']}')", timeout=10000)
+    page.wait_for_selector(f"#edit-image-note:has-text('{s['ok']}')")
     # The gallery's "Add to fusion" fills the next free slot and stays on the gallery.
     page.locator("#tabs button[role=tab]").filter(has_text=s["gallery"]).click()
-    page.wait_for_selector("#gallery-grid .thumbnail-item", timeout=15000)
+    page.wait_for_selector("#gallery-grid .thumbnail-item")
     for slot in (1, 2):
         page.locator("#gallery-grid .thumbnail-item").nth(slot - 1).click()
-        page.wait_for_selector("#gallery-details table", timeout=10000)
+        page.wait_for_selector("#gallery-details table")
         page.wait_for_timeout(300)
         page.click("#gallery-to-fuse")
-        page.wait_for_function(f"document.querySelector('#gallery-status').innerText.includes('图{slot}')",
-                               timeout=10000)
+        page.wait_for_function(f"document.querySelector('#gallery-status').innerText.includes('图{slot}')")
         assert page.locator("#gallery-grid").is_visible()  # still on the gallery
     assert re.search(s["added"].format(id=r"\d+", slot=2), page.inner_text("#gallery-status"))
     shot(page, f"page16-gallery-to-fusion-{size}-{locale[:2]}")
     page.locator("#tabs button[role=tab]").filter(has_text=s["fuse"]).click()
-    page.wait_for_selector("#fuse-img1 img", timeout=10000)
-    page.wait_for_selector("#fuse-img2 img", timeout=10000)
+    page.wait_for_selector("#fuse-img1 img")
+    page.wait_for_selector("#fuse-img2 img")
     assert page.locator("#fuse-img3 img").count() == 0
     page.close()
 
@@ -313,11 +314,11 @@ def test_a_refused_png_info_file_leaves_no_stale_loaded_line(browser, app, tmp_p
     page = open_page(browser, app.url, locale, size)
     page.locator("#png-info").get_by_text(title).first.click()
     page.set_input_files("#png-info-file input[type=file]", str(good))
-    page.wait_for_selector(f"#png-info-status:has-text('{ok}')", timeout=15000)
+    page.wait_for_selector(f"#png-info-status:has-text('{ok}')")
     # Another file: clear the drop area, drop a file the page refuses (not a .png).
     page.locator("#png-info-file button[aria-label]").last.click()
     page.set_input_files("#png-info-file input[type=file]", str(tmp_path / "notes.txt"))
-    page.wait_for_function("!document.querySelector('#png-info-status').innerText.includes('✓')", timeout=10000)
+    page.wait_for_function("!document.querySelector('#png-info-status').innerText.includes('✓')")
     page.locator("#png-info").scroll_into_view_if_needed()
     shot(page, f"page16-png-info-cleared-{size}-{locale[:2]}")
     page.close()

@@ -9,7 +9,7 @@ import pytest
 
 from .test_browser import app, browser, run_t2i, shot  # noqa: F401 - fixtures
 
-# A 15 s run, a reload and two page loads: on a loaded 2-core machine that can pass the default 120 s.
+# A held run, a reload and two page loads: on a loaded 2-core machine that can pass the default 120 s.
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
 CASES = {"en-US": ({"width": 1440, "height": 1000}, "desktop", "running: 0 of 2", "Done", "done: 2 of 2 saved"),
@@ -23,7 +23,7 @@ def test_reload_mid_run_then_follow_it_again(browser, app, emulator_server, loca
     page.goto(app.url, wait_until="load")  # "networkidle" never fires: the queue keeps a connection open
     page.wait_for_selector("#t2i-prompt textarea")
     emulator_server.clear()
-    emulator_server.latency = 15.0  # the run is still out while the page reloads, even on a busy machine
+    emulator_server.hold()  # the run's requests stay out until released: no clock raced by the reload
     prompt = f"lighthouse that outlives the page {locale}"
     try:
         run_t2i(page, prompt, 2)
@@ -33,21 +33,23 @@ def test_reload_mid_run_then_follow_it_again(browser, app, emulator_server, loca
             deadline -= 1
         page.reload(wait_until="load")
         page.wait_for_selector("#t2i-prompt textarea")
-        page.wait_for_selector(f"#recent-runs-list:has-text('{prompt[:30]}')", timeout=20000)
+        page.wait_for_selector(f"#recent-runs-list:has-text('{prompt[:30]}')")
         assert running in page.inner_text("#recent-runs-list")
         assert page.is_visible("#recent-runs-attach")
         shot(page, f"recent-runs-strip-{locale}-{kind}")
         page.click("#recent-runs-attach")
-        page.wait_for_function("document.querySelectorAll('#t2i-results img').length >= 2", timeout=60000)
-        page.wait_for_selector(f"#t2i-status:has-text('{done}')", timeout=60000)
+        page.wait_for_selector("#t2i-status:has-text('0/2')")  # followed again, while still out
+        emulator_server.release()
+        page.wait_for_function("document.querySelectorAll('#t2i-results img').length >= 2")
+        page.wait_for_selector(f"#t2i-status:has-text('{done}')")
         shot(page, f"recent-runs-followed-{locale}-{kind}")
     finally:
-        emulator_server.latency = 0.0
+        emulator_server.release()
     assert len(emulator_server.calls("generation")) == 2  # the reload sent nothing again
-    page.wait_for_selector(f"#recent-runs-list:has-text('{listed}')", timeout=20000)  # listed again at the end
+    page.wait_for_selector(f"#recent-runs-list:has-text('{listed}')")  # listed again at the end
     page.click("#recent-runs-refresh")
-    page.wait_for_selector(f"#recent-runs-list:has-text('{listed}')", timeout=20000)
-    page.wait_for_function("document.querySelectorAll('#recent-runs-thumbs img').length >= 2", timeout=20000)
+    page.wait_for_selector(f"#recent-runs-list:has-text('{listed}')")
+    page.wait_for_function("document.querySelectorAll('#recent-runs-thumbs img').length >= 2")
     shot(page, f"recent-runs-done-{locale}-{kind}")
     page.close()
 
