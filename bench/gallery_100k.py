@@ -74,10 +74,7 @@ class Before:
 def _as_before(root: Path) -> None:
     """Make the store look as one made before the index (schema 3)."""
     db = sqlite3.connect(root / DB_NAME)
-    for name in reversed(list(search.OBJECTS)):
-        kind = db.execute("SELECT type FROM sqlite_master WHERE name=?", (name,)).fetchone()
-        if kind is not None:
-            db.execute(f"DROP {kind[0].upper()} {name}")
+    search.uninstall(db)
     db.execute("PRAGMA user_version=3")
     db.commit()
     db.execute("VACUUM")

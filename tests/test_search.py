@@ -185,9 +185,7 @@ def test_a_store_made_before_the_index_is_migrated_once(tmp_path):
     ids = _fill(made, count=60)
     made.close()
     db = sqlite3.connect(data / DB_NAME)  # undo schema 4: the file as version 3 left it
-    for name in reversed(list(search.OBJECTS)):
-        kind = db.execute("SELECT type FROM sqlite_master WHERE name=?", (name,)).fetchone()[0]
-        db.execute(f"DROP {kind.upper()} {name}")
+    search.uninstall(db)
     db.execute("PRAGMA user_version=3")
     db.commit()
     assert not db.execute("SELECT name FROM sqlite_master WHERE name LIKE 'results_search%'").fetchall()

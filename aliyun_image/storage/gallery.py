@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 from . import result_sets
+from .records import Page
 from .store import Record, ResultStore
 from .inputs import InputStore
 from .lineage import Link
@@ -35,6 +36,13 @@ class Gallery:
              model: str | None = None) -> tuple[list[Record], int]:
         """A page of done results, newest first, and how many match."""
         return self.store.page(offset=offset, limit=limit, query=query, task=task, model=model, owner=self.owner)
+
+    def browse(self, *, offset: int = 0, limit: int = 24, query: str | None = None, task: str | None = None,
+               model: str | None = None, count_cap: int | None = None) -> Page:
+        """:meth:`page` for the gallery tab: a search counts at most about ``count_cap`` matches
+        ("1,000+"), and the page says whether a next one exists."""
+        return self.store.browse(offset=offset, limit=limit, query=query, task=task, model=model, owner=self.owner,
+                                 count_cap=count_cap)
 
     def get(self, rid: int) -> Record | None:
         """One of the owner's results, or None (also for someone else's id, or a trashed one)."""
