@@ -75,24 +75,26 @@ OBJECTS = {
 
 # The rows out of id order (see the module's docstring), kept by triggers. A row is late when it is inserted
 # with a ``created`` older than the clock, or with an id below another (AUTOINCREMENT never does that, an
-# explicit id could), or when its ``created`` changes; every other row is newer than every row before it,
-# so among them id order is (created, id) order. The clock never goes back (a delete leaves it): at worst
-# a row is listed that need not be, which costs a LIKE on it, never a wrong page.
+# explicit id could), or when its ``created`` changes. The clock is the newest time of the rows that are not
+# late, so each of them is at least as new as every one before it: among them id order is (created, id)
+# order, all the walk needs. The clock never goes back (a delete leaves it): at worst a row is listed that
+# need not be, which costs a LIKE on it, never a wrong page.
 ORDER_OBJECTS = {
     LATE: f"CREATE TABLE {LATE}(id INTEGER PRIMARY KEY)",
     CLOCK: f"CREATE TABLE {CLOCK}(t REAL NOT NULL)",
     f"{LATE}_insert": f"CREATE TRIGGER {LATE}_insert AFTER INSERT ON results BEGIN"
                       f" INSERT OR IGNORE INTO {LATE}(id) SELECT new.id FROM {CLOCK}"
                       f" WHERE new.created < t OR new.id < (SELECT MAX(id) FROM results);"
-                      f" UPDATE {CLOCK} SET t = new.created WHERE t < new.created; END",
+                      f" UPDATE {CLOCK} SET t = new.created WHERE t < new.created"
+                      f" AND new.id NOT IN (SELECT id FROM {LATE}); END",
     f"{LATE}_update": f"CREATE TRIGGER {LATE}_update AFTER UPDATE OF created ON results"
-                      f" WHEN new.created IS NOT old.created BEGIN INSERT OR IGNORE INTO {LATE}(id) VALUES (new.id);"
-                      f" UPDATE {CLOCK} SET t = new.created WHERE t < new.created; END",
+                      f" WHEN new.created IS NOT old.created BEGIN"
+                      f" INSERT OR IGNORE INTO {LATE}(id) VALUES (new.id); END",
     f"{LATE}_delete": f"CREATE TRIGGER {LATE}_delete AFTER DELETE ON results BEGIN"
                       f" DELETE FROM {LATE} WHERE id = old.id; END",
 }
-# Filling them once for the rows already there: each row against the newest ``created`` of the rows
-# before it (a window over the id order), and the clock at the newest of all.
+# Filling them once for the rows already there: a row is late when one before it (in id order) is newer;
+# the clock is the newest of all (the newest row is never late).
 _ORDER_FILL = (
     f"INSERT INTO {CLOCK}(t) SELECT IFNULL(MAX(created), -1e308) FROM results",
     f"INSERT INTO {LATE}(id) SELECT id FROM (SELECT id, created, MAX(created) OVER"
