@@ -20,6 +20,9 @@ from .lineage import Link
 from ..enums import Status
 from .trash import Trash
 
+COUNT_CAP = 1000  # the gallery's search counts this many matches at most ("more than 1000"): counting tens of
+#                   thousands is what made a broad search slow, and nobody pages through them
+
 
 class Gallery:
     """One owner's results: every read, delete and export is limited to ``owner``.
@@ -38,9 +41,9 @@ class Gallery:
         return self.store.page(offset=offset, limit=limit, query=query, task=task, model=model, owner=self.owner)
 
     def browse(self, *, offset: int = 0, limit: int = 24, query: str | None = None, task: str | None = None,
-               model: str | None = None, count_cap: int | None = None) -> Page:
-        """:meth:`page` for the gallery tab: a search counts at most about ``count_cap`` matches
-        ("1,000+"), and the page says whether a next one exists."""
+               model: str | None = None, count_cap: int | None = COUNT_CAP) -> Page:
+        """:meth:`page` for the gallery tab: a search counts at most ``count_cap`` matches (or to the
+        page's end, when further), and the page says whether a next one exists."""
         return self.store.browse(offset=offset, limit=limit, query=query, task=task, model=model, owner=self.owner,
                                  count_cap=count_cap)
 

@@ -30,7 +30,6 @@ from .widgets import PRIVATE, scroll_to
 __all__ = ["GalleryHandlers", "ReuseTargets", "details_md"]
 
 PAGE_SIZE = 24
-COUNT_CAP = 1000  # a search counts this many matches at most (then "1000+"): counting 40,000 took most of its time
 
 
 def details_md(rec: Record, lang: str) -> str:
@@ -77,7 +76,7 @@ class GalleryHandlers:
 
     def _list(self, gallery: Gallery, page: int, query: str, task: str, model: str) -> Page:
         return gallery.browse(offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, query=query or None,
-                              task=task or None, model=model or None, count_cap=COUNT_CAP)
+                              task=task or None, model=model or None)
 
     def gallery_page(self, query: str, task: str, model: str, page: float, request: gr.Request):
         """One page of the visitor's results as thumbnails, newest first."""
@@ -93,7 +92,7 @@ class GalleryHandlers:
         recs, total = found.records, found.total
         items = [(str(gallery.thumbnail(r) or r.file), caption(r)) for r in recs]
         filtered = bool(query or task or model)
-        # a broad search stops counting at COUNT_CAP (or at this page's end, when that is further): "1000+"
+        # a broad search stops counting at storage.gallery.COUNT_CAP (or this page's end): "more than 1000"
         info = (t(lang, "page" if found.exact else "gallery_count.page_more", page=page, pages=pages, total=total)
                 if total else t(lang, "no_match") if filtered else t(lang, "empty_gallery"))
         choices = [(f"#{r.id} {r.prompt[:24]}", r.id) for r in recs]
