@@ -57,7 +57,7 @@ QUERIES = {
 }
 OWNER = "visitor-1"  # hosted: one visitor's results, every OWNER_EVERY-th id
 OWNER_EVERY = 1000
-OWNER_QUERIES = {"en2": "8K", "zh2": "橘猫"}
+OWNER_QUERIES = {"en2": "8K", "zh1": "猫"}
 DEEP = 50 * PAGE  # search_en2_deep: page 51, past the capped count
 _OLD_LIKE = "(prompt LIKE ? ESCAPE '\\' OR IFNULL(actual_prompt,'') LIKE ? ESCAPE '\\')"
 

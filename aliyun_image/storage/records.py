@@ -308,7 +308,7 @@ class ResultRecords:
                model: str | None = None, owner: str | None = None, status: str | None = Status.DONE,
                count_cap: int | None = None) -> Page:
         """A page of records, newest first, and how many match (search + filters). ``count_cap``: a search
-        counts at most ``max(count_cap, offset + limit) + 1`` matches (the gallery shows "1,000+"; counting
+        counts at most ``max(count_cap, offset + limit) + 1`` matches (the gallery: "more than 1000"; counting
         tens of thousands is what makes a broad search slow); :attr:`Page.more` still says whether a next
         page exists. None: every match is counted. A page without a search always counts exactly."""
         limit, offset = max(1, int(limit)), max(0, int(offset))
@@ -323,8 +323,10 @@ class ResultRecords:
             else:
                 sql = (" WHERE " + " AND ".join(where)) if where else ""
                 total, exact = int(self._db.execute(f"SELECT COUNT(*) FROM results{sql}", args).fetchone()[0]), True
-                rows = [] if offset >= total else self._db.execute(
-                    f"SELECT * FROM results{sql} {search.NEWEST} LIMIT ? OFFSET ?", (*args, limit, offset)).fetchall()
+                # the page's ids first: a deep offset is skipped on the (status|owner, created) index alone
+                ids = [] if offset >= total else [int(r[0]) for r in self._db.execute(
+                    f"SELECT id FROM results{sql} {search.NEWEST} LIMIT ? OFFSET ?", (*args, limit, offset))]
+                rows = self._rows(ids)
         return Page([self._record(r) for r in rows], total, exact, more=not exact or offset + limit < total)
 
     def _rows(self, ids: list[int]) -> list[sqlite3.Row]:
