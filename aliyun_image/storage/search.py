@@ -25,7 +25,7 @@ sort) and stops at the page's end, instead of sorting every match by ``created``
 because ids follow ``created`` for every row but a few: a row inserted with an older ``created`` than
 one before it (a row the paid-result journal kept while the disk was full, a clock set back) is
 listed in :data:`LATE` by a trigger (:data:`ORDER_OBJECTS`), and those few are matched with ``LIKE``
-and merged in (:func:`find`). A gallery count may stop at a cap ("1,000+"): counting every one of
+and merged in (:func:`find`). A gallery count may stop at a cap ("more than 1000"): counting each of
 tens of thousands of matches is what made a broad search slow. An owner with few results (hosted:
 one visitor's among everyone's) has their rows read and matched with ``LIKE`` directly (:data:`SMALL`).
 
