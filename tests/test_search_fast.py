@@ -6,7 +6,8 @@ hits in id order and merges the rows out of that order (``search.LATE``); it cou
 small owner's rows are matched directly. A property test compares them page by page on random stores:
 rows inserted with times out of order (as the paid-result journal does), equal times, changed times,
 deleted, trashed and restored rows, owners, tasks, models, and every path forced in turn (the thresholds
-set low). Then the gallery tab's page line past the cap, in three languages.
+set low). Then the gallery tab's page line past the cap, in three languages, and in Chromium
+(screenshots test-artifacts/search-capped-zh-CN.png and -en-US.png).
 """
 
 from __future__ import annotations
@@ -183,3 +184,58 @@ def _gallery_pages(ctx: AppContext, lang: str, first: str, last: str) -> None:
     assert info == last and page == 43 and shown == ids[::-1][1008:]
     _, info, _, page, _, _ = h.gallery.gallery_step("橘猫", "", "", 43, 1, request)  # past the end: the last page
     assert page == 43 and info == last
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_browser_gallery_line_past_the_cap(tmp_path_factory, emulator_server):
+    """The gallery tab in Chromium, zh-CN and en-US: a search matching 1,030 results says "more than
+    1000". Screenshots: test-artifacts/search-capped-<locale>.png."""
+    from .appserver import running
+    from .conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, TEST_KEY, WAIT_MS, PatientBrowser
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (bash scripts/test.sh installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    for app in running(tmp_path_factory, "search-capped", ["--base-url", emulator_server.base_url],
+                       env_extra={"DASHSCOPE_API_KEY": TEST_KEY}):
+        _fill_files(app.data_dir, 1030)
+        with sync_api.sync_playwright() as p:
+            browser = PatientBrowser(p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS))
+            for locale, want in (("zh-CN", "第 1/42+ 页 · 超过 1000 张"), ("en-US", "Page 1 of 42+ · more than 1000")):
+                page = browser.new_page(locale=locale, viewport={"width": 1400, "height": 1000})
+                page.goto(app.url, wait_until="load")
+                page.click("#tab-gallery-button")
+                page.fill("#gallery-search input", "橘猫")
+                page.press("#gallery-search input", "Enter")
+                page.wait_for_function(f"document.querySelector('#gallery-page').innerText.includes({want!r})",
+                                       timeout=WAIT_MS)
+                page.wait_for_selector("#gallery-grid img", timeout=WAIT_MS)
+                settled = ("() => !document.querySelector('#gallery-grid .translucent, #gallery-grid .pending,"
+                           " #gallery-page .translucent, #gallery-page .pending, #gallery-page.pending')")
+                page.wait_for_function(settled, timeout=WAIT_MS)  # no progress veil over what is shot
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / f"search-capped-{locale}.png"), full_page=True)
+                page.close()
+
+
+def _fill_files(data_dir: Path, n: int) -> None:
+    """``n`` done results with tiny image files, written into a running app's store (SQLite: shared)."""
+    import io
+
+    from PIL import Image
+
+    from aliyun_image.storage.store import ResultStore
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 9), (200, 120, 40)).save(buf, "PNG")
+    store = ResultStore.open(data_dir, fsync=False)
+    try:
+        news = [_new({"task": "t2i", "model": "qwen-image-plus", "prompt": f"一只橘猫 {i}", "actual": None,
+                      "owner": None}, i) for i in range(n)]
+        for rid in store.add_pending(news):
+            with store.files.partial(rid) as fh:
+                fh.write(buf.getvalue())
+                store.commit_file(rid, fh, width=16, height=9)
+    finally:
+        store.close()
