@@ -185,9 +185,7 @@ def test_a_store_made_before_the_index_is_migrated_once(tmp_path):
     ids = _fill(made, count=60)
     made.close()
     db = sqlite3.connect(data / DB_NAME)  # undo schema 4: the file as version 3 left it
-    for name in reversed(list(search.OBJECTS)):
-        kind = db.execute("SELECT type FROM sqlite_master WHERE name=?", (name,)).fetchone()[0]
-        db.execute(f"DROP {kind.upper()} {name}")
+    search.uninstall(db)
     db.execute("PRAGMA user_version=3")
     db.commit()
     assert not db.execute("SELECT name FROM sqlite_master WHERE name LIKE 'results_search%'").fetchall()
@@ -255,7 +253,9 @@ def test_the_benchmark_compares_the_index_with_like_on_the_same_matches():
 
     rows = {r.name: r for r in gallery_100k.run(quick=True, total=2000)}
     assert {f"gallery_100k_search_{k}" for k in gallery_100k.QUERIES} <= set(rows)
-    assert {f"gallery_100k_{k}" for k in ("page_first", "page_deep", "open", "migrate")} <= set(rows)
+    assert {f"gallery_100k_{k}" for k in ("page_first", "page_deep", "page_owner", "open", "migrate",
+                                          "search_en2_deep", "search_en2_exact", "search_owner_en2",
+                                          "search_owner_zh1")} <= set(rows)
     matches = {k: rows[f"gallery_100k_search_{k}"].extra["matches"] for k in gallery_100k.QUERIES}
     assert matches["none"] == 0 and all(matches[k] > 0 for k in matches if k != "none"), matches
     assert all(r.ours is not None and r.ours > 0 for r in rows.values())

@@ -13,7 +13,7 @@ from .batches import BatchBook, BatchRow, UnitRow, expire_batches
 from .lineage import Link
 from .charges import ChargeBook
 from .files import ResultFiles
-from .records import NewResult, Record, ResultRecords
+from .records import NewResult, Page, Record, ResultRecords
 from .store import ResultStore
 from .trash import KEEP_DAYS, Trash
 
@@ -27,6 +27,7 @@ __all__ = [
     "KEEP_DAYS",
     "Link",
     "NewResult",
+    "Page",
     "Record",
     "ResultFiles",
     "ResultRecords",

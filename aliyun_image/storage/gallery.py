@@ -13,11 +13,15 @@ import zipfile
 from pathlib import Path
 
 from . import result_sets
+from .records import Page
 from .store import Record, ResultStore
 from .inputs import InputStore
 from .lineage import Link
 from ..enums import Status
 from .trash import Trash
+
+COUNT_CAP = 1000  # the gallery's search counts this many matches at most ("more than 1000"): counting tens of
+#                   thousands is what made a broad search slow, and nobody pages through them
 
 
 class Gallery:
@@ -35,6 +39,13 @@ class Gallery:
              model: str | None = None) -> tuple[list[Record], int]:
         """A page of done results, newest first, and how many match."""
         return self.store.page(offset=offset, limit=limit, query=query, task=task, model=model, owner=self.owner)
+
+    def browse(self, *, offset: int = 0, limit: int = 24, query: str | None = None, task: str | None = None,
+               model: str | None = None, count_cap: int | None = COUNT_CAP) -> Page:
+        """:meth:`page` for the gallery tab: a search counts at most ``count_cap`` matches (or to the
+        page's end, when further), and the page says whether a next one exists."""
+        return self.store.browse(offset=offset, limit=limit, query=query, task=task, model=model, owner=self.owner,
+                                 count_cap=count_cap)
 
     def get(self, rid: int) -> Record | None:
         """One of the owner's results, or None (also for someone else's id, or a trashed one)."""

@@ -133,6 +133,17 @@ class NewResult:
     parents: list[dict] = field(default_factory=list)
 
 
+@dataclass
+class Page:
+    """One page of the gallery: its records, newest first, and how many match: exactly, or (``exact``
+    False: the count stopped at its cap) more than ``total``. ``more``: a next page exists."""
+
+    records: list[Record]
+    total: int
+    exact: bool = True
+    more: bool = False
+
+
 # Where a new result's image will live, relative to the data directory: (id, prompt, when) -> path.
 PathFor = Callable[[int, str, float], str]
 
@@ -176,9 +187,11 @@ class ResultRecords:
                        error: str = "") -> list[int]:
         """Rows for results not yet downloaded (status ``pending``), each with its file's path from
         ``path_for``; one that has a URL is billed in the same transaction. Returns their ids."""
-        now = time.time() if now is None else now
         ids = []
         with self._lock, self._tx():
+            # taken once the write lock is held: rows then get their ids in the order of their times (a gallery
+            # page walks the ids, and a row out of that order costs a look of its own: search.LATE)
+            now = time.time() if now is None else now
             for it in items:
                 cur = self._db.execute(
                     "INSERT INTO results (batch_id, idx, task, model, prompt, negative, params, seed, inputs,"
@@ -272,39 +285,58 @@ class ResultRecords:
             return self._db.execute("SELECT id, path, status FROM results "
                                     "WHERE status IN ('pending','done')").fetchall()
 
-    def _where(self, *, query: str | None, task: str | None, model: str | None, owner: str | None,
-               status: str | None) -> tuple[str, list[str], bool]:
-        """``(WHERE ..., args, whether the search index answers the query)`` of a gallery query (call holding
-        the lock)."""
+    def _filters(self, *, task: str | None, model: str | None, owner: str | None,
+                 status: str | None) -> tuple[list[str], list[str]]:
+        """The clauses (on ``results``' own columns) and args of a gallery query's filters."""
         clauses: list[str] = []
         args: list[str] = []
         for col, value in (("status", status), ("owner", owner), ("task", task), ("model", model)):
             if value or (col == "owner" and value is not None):
                 clauses.append(f"{col}=?")
                 args.append(str(value))
-        indexed = False
-        if query and query.strip():
-            text, more, indexed = search.clause(self._db, query.strip(), self.text_index)
-            clauses.append(text)
-            args += more
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", args, indexed
+        return clauses, args
 
     def page(self, *, offset: int = 0, limit: int = 24, query: str | None = None, task: str | None = None,
              model: str | None = None, owner: str | None = None,
              status: str | None = Status.DONE) -> tuple[list[Record], int]:
         """A page of records, newest first, and the total that match (search + filters)."""
+        found = self.browse(offset=offset, limit=limit, query=query, task=task, model=model, owner=owner,
+                            status=status)
+        return found.records, found.total
+
+    def browse(self, *, offset: int = 0, limit: int = 24, query: str | None = None, task: str | None = None,
+               model: str | None = None, owner: str | None = None, status: str | None = Status.DONE,
+               count_cap: int | None = None) -> Page:
+        """A page of records, newest first, and how many match (search + filters). ``count_cap``: a search
+        counts at most ``max(count_cap, offset + limit) + 1`` matches (the gallery: "more than 1000"; counting
+        tens of thousands is what makes a broad search slow); :attr:`Page.more` still says whether a next
+        page exists. None: every match is counted. A page without a search always counts exactly."""
+        limit, offset = max(1, int(limit)), max(0, int(offset))
         with self._lock:
-            where, args, indexed = self._where(query=query, task=task, model=model, owner=owner, status=status)
-            total = int(self._db.execute(f"SELECT COUNT(*) FROM {search.source(indexed)}{where}", args).fetchone()[0])
-            limit, offset = max(1, int(limit)), max(0, int(offset))
-            newest = "ORDER BY created DESC, id DESC"
-            sql = f"SELECT * FROM results{where} {newest} LIMIT ? OFFSET ?"
-            if indexed:  # the page's ids on an index first (non-matches are never read), then its rows
-                src = search.page_source(self._db, indexed, total, offset + limit)
-                sql = (f"SELECT * FROM results WHERE id IN (SELECT id FROM {src}{where} {newest} LIMIT ? OFFSET ?)"
-                       f" {newest}")
-            rows = [] if offset >= total else self._db.execute(sql, (*args, limit, offset)).fetchall()
-        return [self._record(r) for r in rows], total
+            where, args = self._filters(task=task, model=model, owner=owner, status=status)
+            text = query.strip() if query else ""
+            if text:
+                found = search.find(self._db, text, self.text_index, where, args, offset=offset, limit=limit,
+                                    cap=count_cap, owner=owner)
+                rows = self._rows(found.ids)
+                total, exact = found.total, found.exact
+            else:
+                sql = (" WHERE " + " AND ".join(where)) if where else ""
+                total, exact = int(self._db.execute(f"SELECT COUNT(*) FROM results{sql}", args).fetchone()[0]), True
+                # the page's ids first: a deep offset is skipped on the (status|owner, created) index alone
+                ids = [] if offset >= total else [int(r[0]) for r in self._db.execute(
+                    f"SELECT id FROM results{sql} {search.NEWEST} LIMIT ? OFFSET ?", (*args, limit, offset))]
+                rows = self._rows(ids)
+        return Page([self._record(r) for r in rows], total, exact, more=not exact or offset + limit < total)
+
+    def _rows(self, ids: list[int]) -> list[sqlite3.Row]:
+        """The rows of ``ids``, in that order (call holding the lock)."""
+        by_id: dict[int, sqlite3.Row] = {}
+        for start in range(0, len(ids), 500):  # below SQLite's limit of bound parameters
+            chunk = ids[start:start + 500]
+            sql = f"SELECT * FROM results WHERE id IN ({','.join('?' * len(chunk))})"
+            by_id.update((int(r["id"]), r) for r in self._db.execute(sql, chunk))
+        return [by_id[i] for i in ids if i in by_id]
 
     def models(self, owner: str | None = None) -> list[str]:
         """Distinct models with stored results (for filters)."""

@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from .files import ResultFiles
-from .records import DB_NAME, SCHEMA_VERSION, NewResult, Record, ResultRecords
+from .records import DB_NAME, SCHEMA_VERSION, NewResult, Page, Record, ResultRecords
 from ..errors import StorageError
 from ..enums import Status
 
-__all__ = ["DB_NAME", "SCHEMA_VERSION", "NewResult", "Record", "ResultStore"]
+__all__ = ["DB_NAME", "SCHEMA_VERSION", "NewResult", "Page", "Record", "ResultStore"]
 
 
 class ResultStore:
@@ -152,6 +152,13 @@ class ResultStore:
         """A page of records, newest first, and the total that match (search + filters)."""
         return self.records.page(offset=offset, limit=limit, query=query, task=task, model=model, owner=owner,
                                  status=status)
+
+    def browse(self, *, offset: int = 0, limit: int = 24, query: str | None = None, task: str | None = None,
+               model: str | None = None, owner: str | None = None, status: str | None = Status.DONE,
+               count_cap: int | None = None) -> Page:
+        """:meth:`page` with a search's count capped at ``count_cap`` (see :meth:`ResultRecords.browse`)."""
+        return self.records.browse(offset=offset, limit=limit, query=query, task=task, model=model, owner=owner,
+                                   status=status, count_cap=count_cap)
 
     def pending(self) -> list[Record]:
         """Results recorded but not yet downloaded (oldest first)."""

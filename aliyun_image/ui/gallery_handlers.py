@@ -16,7 +16,7 @@ import gradio as gr
 from ..money import record_cost_text
 from ..recipes import reuse_values
 from ..storage import Gallery
-from ..storage import Record
+from ..storage import Page, Record
 from ..generation import rewrite_table
 from ..runtime import AppContext
 from .page_text import caption, md
@@ -74,24 +74,27 @@ class GalleryHandlers:
         rec = self._gallery(request).get(int(selected)) if selected else None
         return rec if rec is not None and rec.file is not None else None
 
-    def _list(self, gallery: Gallery, page: int, query: str, task: str, model: str) -> tuple[list[Record], int]:
-        return gallery.page(offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, query=query or None,
-                            task=task or None, model=model or None)
+    def _list(self, gallery: Gallery, page: int, query: str, task: str, model: str) -> Page:
+        return gallery.browse(offset=(page - 1) * PAGE_SIZE, limit=PAGE_SIZE, query=query or None,
+                              task=task or None, model=model or None)
 
     def gallery_page(self, query: str, task: str, model: str, page: float, request: gr.Request):
         """One page of the visitor's results as thumbnails, newest first."""
         lang = request_lang(request)
         gallery = self._gallery(request)
         page = max(1, int(page or 1))
-        recs, total = self._list(gallery, page, query, task, model)
-        pages = max(1, -(-total // PAGE_SIZE))
-        if page > pages:  # e.g. after deleting the last item of the last page
+        found = self._list(gallery, page, query, task, model)
+        pages = max(1, -(-found.total // PAGE_SIZE))
+        if page > pages and found.exact:  # e.g. after deleting the last item of the last page
             page = pages
-            recs, total = self._list(gallery, page, query, task, model)
+            found = self._list(gallery, page, query, task, model)
+            pages = max(1, -(-found.total // PAGE_SIZE))
+        recs, total = found.records, found.total
         items = [(str(gallery.thumbnail(r) or r.file), caption(r)) for r in recs]
         filtered = bool(query or task or model)
-        info = (t(lang, "page", page=page, pages=pages, total=total) if total
-                else t(lang, "no_match") if filtered else t(lang, "empty_gallery"))
+        # a broad search stops counting at storage.gallery.COUNT_CAP (or this page's end): "more than 1000"
+        info = (t(lang, "page" if found.exact else "gallery_count.page_more", page=page, pages=pages, total=total)
+                if total else t(lang, "no_match") if filtered else t(lang, "empty_gallery"))
         choices = [(f"#{r.id} {r.prompt[:24]}", r.id) for r in recs]
         names = gallery.models()
         models = [(t(lang, "all"), "")] + [(m, m) for m in names]
