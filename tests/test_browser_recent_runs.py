@@ -104,5 +104,8 @@ def test_a_batch_outlives_the_page_and_the_strip_sees_it_end_by_itself(browser, 
     page.wait_for_function("t => (document.querySelector('#batch-status')?.innerText || '').includes(t)",
                            arg=stored)
     assert page.is_visible("#batch-results")
+    # what the pick changed is on the screen, on a phone too, where it lies screens below the strip
+    page.wait_for_function("() => { const r = document.querySelector('#batch-results').getBoundingClientRect();"
+                           " return r.top < window.innerHeight && r.bottom > 0; }")
     shot(page, f"recent-batch-opened-{locale}-{kind}")
     page.close()

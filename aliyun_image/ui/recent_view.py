@@ -41,7 +41,7 @@ from .recent_runs import BatchEntry, Entry, LOCAL, batch_owner, live_batch, rece
 from .request_info import request_lang, request_session
 from .run_handlers import RunHandlers
 from .strings import t
-from .widgets import I18N, PRIVATE, STOP, label, progress_on
+from .widgets import I18N, PRIVATE, STOP, label, progress_on, scroll_to_when_shown
 
 THUMBS = 24  # thumbnails in the strip (each one a file check)
 RESTART_IDS = 50  # an owner's downloads followed across a restart
@@ -271,3 +271,5 @@ class RecentRunsView:
         opened = strip.batches.input(self.recent_open_batch, strip.batches, [tabs, panel.picker, strip.batches],
                                      **PRIVATE, show_progress="hidden")
         tab.wire_open(opened, panel)
+        # On a phone the Batch tab's results lie screens below the strip: bring them up (browser only).
+        opened.then(None, None, None, js=scroll_to_when_shown(f"#{panel.results.elem_id}"), **PRIVATE)

@@ -38,6 +38,17 @@ def scroll_to(selector: str, unless: str = "") -> str:
   if (top < 0 || top > window.innerHeight * 0.5) el.scrollIntoView({{behavior: 'smooth', block: 'start'}}); }}"""
 
 
+def scroll_to_when_shown(selector: str) -> str:
+    """As :func:`scroll_to`, for an element of a tab the same event has just selected: the browser
+    draws that tab after the event's outputs, so wait (up to about 3 s) until ``selector`` has a
+    size, then bring it to the top of the screen if it is out of sight or low on it."""
+    return f"""() => {{ let tries = 0; const go = () => {{
+  const el = document.querySelector({json.dumps(selector)});
+  if (!el || !el.getBoundingClientRect().height) {{ if (tries++ < 60) setTimeout(go, 50); return; }}
+  const top = el.getBoundingClientRect().top;
+  if (top < 0 || top > window.innerHeight * 0.5) el.scrollIntoView({{block: 'start'}}); }}; go(); }}"""
+
+
 def progress_on(status: gr.Markdown) -> dict[str, Any]:
     """Progress shows on the status line only: Gradio's default overlay would cover the results
     (streamed images included) until the run ends, with a second, English-only progress text."""
