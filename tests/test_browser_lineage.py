@@ -66,6 +66,10 @@ def test_lineage_details_and_compare(browser, app, locale, tab, pair, words):  #
     page.click("#gallery-lineage-links button:has-text('↑ #3')")  # opens #3's details and its own chain
     page.wait_for_selector("#gallery-details:has-text('#3')")
     page.wait_for_selector("#gallery-lineage:has-text('#1')")
+    # the highlighted thumbnail follows: #3's (the page lists #5..#1), not #4's any more
+    page.wait_for_function("() => { const t = [...document.querySelectorAll('#gallery-grid button.thumbnail-item')];"
+                           " return t.length === 5 && t[2].classList.contains('selected')"
+                           " && !t[1].classList.contains('selected'); }")
     # "Compare with…" on each of the pair: #4 (the fusion) and #5 (its variation, another seed), or #1 and #2
     # (two prompts: word-diffed).
     _click_result(page, pair[0])

@@ -104,7 +104,7 @@ def test_compare_and_lineage_of_another_visitor_show_nothing(hosted):
     details, (text, links) = _select(hosted, alice, a1)
     assert f"| #{a1} |" in details[1]  # its details (the id itself stays on the server)
     assert f"variations: #{child}" in text and [[child]] == links["samples"]
-    opened = _direct(hosted, alice, "open_linked", [0])["data"]  # its first button
+    opened = _direct(hosted, alice, "open_linked", [0, None])["data"]  # its first button (the page ids: state)
     assert f"| #{child} |" in opened[1] and opened[2]["path"].endswith(".png")
     assert f"variation of #{a1}" in opened[5] and opened[6]["samples"] == [[a1]]
     # Bob cannot select her results (his page lists his own only), so his chain and buttons stay empty.
@@ -114,8 +114,8 @@ def test_compare_and_lineage_of_another_visitor_show_nothing(hosted):
         assert text == "" and not links.get("samples")
     for index in (0, 1, 999):  # his list of links is empty: Gradio refuses any index before the handler
         r = requests.post(f"{hosted.url}gradio_api/run/predict", timeout=30, json={
-            "data": [index], "fn_index": _fn_index(hosted, "open_linked"), "session_hash": bob, "trigger_id": None,
-            "event_data": None})
+            "data": [index, None], "fn_index": _fn_index(hosted, "open_linked"), "session_hash": bob,
+            "trigger_id": None, "event_data": None})
         assert r.status_code != 200 and ".png" not in r.text and "alice" not in r.text
 
 

@@ -145,17 +145,20 @@ class LineageView:
         """No result selected (deleted): no chain."""
         return "", gr.Dataset(samples=[], visible=False)
 
-    def open_linked(self, sample: Any, request: gr.Request):
+    def open_linked(self, sample: Any, page_ids: Any, request: gr.Request):
         """Open a linked result's details, as a click on its thumbnail would (id, record, preview, download, a
-        cleared action line) with its own chain; or a line that says it is gone. ``sample`` comes from the
-        session's own list of links (Gradio refuses an index outside it)."""
+        cleared action line) with its own chain, and mark its thumbnail when it is on the page shown (else
+        no thumbnail: the details never sit beside another result's highlight); or a line that says it is
+        gone. ``sample`` comes from the session's own list of links (Gradio refuses an index outside it)."""
         lang = request_lang(request)
         rid = as_record_id(sample[0] if isinstance(sample, (list, tuple)) and sample else None)
         rec = caller_gallery(self.ctx, request).get(rid) if rid is not None else None
         if rec is None or rec.file is None:
-            return (*(gr.skip(),) * 4, t(lang, "lineage.gone", id=str(rid or "?")), gr.skip(), gr.skip())
+            return (*(gr.skip(),) * 4, t(lang, "lineage.gone", id=str(rid or "?")), gr.skip(), gr.skip(), gr.skip())
+        shown = [as_record_id(i) for i in page_ids] if isinstance(page_ids, list) else []
+        mark = gr.Gallery(selected_index=shown.index(rec.id) if rec.id in shown else None)
         return (rec.id, details_md(rec, lang), str(rec.file), gr.DownloadButton(value=str(rec.file), interactive=True),
-                "", *self._chain(rec.id, request))
+                "", *self._chain(rec.id, request), mark)
 
     def wire(self, g: Any, chain: ChainWidgets) -> None:
         """Follow the gallery panel ``g``'s thumbnail clicks and deletes; a link button opens that result's
@@ -163,5 +166,5 @@ class LineageView:
         shown = [chain.text, chain.links]
         g.grid.select(self.chain_select, g.page_ids, shown, **PRIVATE)
         g.delete.click(self.chain_clear, None, shown, **PRIVATE)
-        chain.links.click(self.open_linked, chain.links,
-                          [g.selected, g.details, g.preview, g.download, g.status, *shown], **PRIVATE)
+        chain.links.click(self.open_linked, [chain.links, g.page_ids],
+                          [g.selected, g.details, g.preview, g.download, g.status, *shown, g.grid], **PRIVATE)
