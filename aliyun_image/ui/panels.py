@@ -323,8 +323,9 @@ def _gallery_filters() -> dict[str, Any]:
 
 def _gallery_grid() -> dict[str, Any]:
     """Thumbnails, paging, and the zip of ticked results."""
-    grid = gr.Gallery(label=I18N("tab_gallery"), columns=6, height=560, allow_preview=False, object_fit="cover",
-                      elem_id="gallery-grid", buttons=[], interactive=False, format="jpeg")
+    # No label badge: it covered the first thumbnail, and the tab already says "Gallery".
+    grid = gr.Gallery(label=I18N("tab_gallery"), show_label=False, columns=6, height=560, allow_preview=False,
+                      object_fit="cover", elem_id="gallery-grid", buttons=[], interactive=False, format="jpeg")
     with gr.Row():
         prev = gr.Button(I18N("prev"), size="sm", elem_id="gallery-prev")
         page_info = gr.Markdown(elem_id="gallery-page")
