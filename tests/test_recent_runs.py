@@ -378,3 +378,31 @@ def test_the_timers_tick_is_memory_only_while_nothing_changes_then_lists_the_bat
     assert len(emu.calls("generation")) == 2
     loop.close()
     ctx.close()
+
+
+def test_the_strip_lists_what_is_going_first_and_a_few_finished_ones(emu, clean_env):
+    """Seven finished runs and one going: the live one first, then the newest four finished, then one
+    line for the rest (a phone's strip stays short enough to keep the tabs in reach)."""
+    from aliyun_image.ui.recent_runs import LOCAL
+    from aliyun_image.ui.recent_view import LINES
+
+    ctx, _batch, strip = _local_strip(emu, clean_env)
+    loop = asyncio.new_event_loop()
+    try:
+        runs = []
+        for i in range(8):
+            job = ctx.live_service.plan("t2i", f"run number {i}", [], n=1)
+            run = Run(job, "en", Payer.OFFLINE, loop)
+            strip.runs.recent.add(LOCAL, run)
+            runs.append(run)
+        for run in runs[:-1]:  # all but the newest end
+            run.apply(Event(EventKind.DONE))
+        lines, _, _ = strip._read(LOCAL, "en", strip.runs.recent.entries(LOCAL))
+        assert len(lines) == 1 + LINES + 1, lines
+        assert "run number 7" in lines[0] and "running" in lines[0]
+        assert [n for n in range(7) if any(f"run number {n}" in line for line in lines[1:-1])] == [3, 4, 5, 6]
+        assert "and 3 more finished" in lines[-1]
+        zh, _, _ = strip._read(LOCAL, "zh", strip.runs.recent.entries(LOCAL))
+        assert "另有 3 个已完成" in zh[-1]
+    finally:
+        loop.close()

@@ -44,6 +44,7 @@ from .strings import t
 from .widgets import I18N, PRIVATE, STOP, label, progress_on, scroll_to_when_shown
 
 THUMBS = 24  # thumbnails in the strip (each one a file check)
+LINES = 4  # lines of finished runs and batches listed under the live ones (a phone keeps its tabs in reach)
 RESTART_IDS = 50  # an owner's downloads followed across a restart
 TICK_S = 3.0  # seconds between two refreshes while something in the strip is live (never below 2)
 Signature = tuple[Any, ...]  # what is live in an owner's strip, as the page saw it last
@@ -150,12 +151,19 @@ class RecentRunsView:
         """The listing's lines, thumbnails and batches: the store and the disk (a worker thread)."""
         lines = self.restart_lines(owner, lang)
         listed = recent_batches(self.ctx, self.batches, owner, self.runs.recent.keep_s, thumbs=THUMBS)
-        lines += [self._batch_line(b, lang) for b in listed]
+        live: list[str] = []
+        ended: list[str] = []
+        for b in listed:
+            (live if b.live is not None else ended).append(self._batch_line(b, lang))
         for e in entries:
             k = len(e.results) if e.run is None else e.progress()
             state = t(lang, f"recent.{e.state}", k=k, n=e.n)
-            lines.append("- " + t(lang, "recent.line", task=t(lang, f"task.{e.task}"), prompt=_short(e.prompt),
-                                  state=state))
+            (live if e.run is not None else ended).append(
+                "- " + t(lang, "recent.line", task=t(lang, f"task.{e.task}"), prompt=_short(e.prompt), state=state))
+        # What is going on first, then the newest finished ones; the rest are one line (they are in the gallery).
+        lines += live + ended[:LINES]
+        if len(ended) > LINES:
+            lines.append("- " + t(lang, "recent_more.finished", n=len(ended) - LINES))
         thumbs: list[tuple[str, str]] = []
         if listed and owner is not None:
             gallery = Gallery(self.ctx.store, batch_owner(self.ctx, owner))
