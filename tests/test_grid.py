@@ -34,6 +34,8 @@ def test_cli_grid_prints_members_then_the_grid_with_its_recipe(emu, clean_env):
     env = {"DASHSCOPE_API_KEY": TEST_KEY, "DASHSCOPE_HTTP_BASE_URL": emu.base_url}
     r = run_cli(["grid", "a cat", "--x", "model=qwen-image-plus,qwen-image-2.0", "--y", "seed=1,2"], env, clean_env)
     assert r.returncode == 0, r.stderr
+    # Plus and 2.0 have different default sizes: told before sending (what is sent does not change)
+    assert "Cells differ in size: qwen-image-plus 1664*928, qwen-image-2.0 2048*2048." in r.stderr
     paths = r.stdout.split()
     assert len(paths) == 5 and all(os.path.isfile(p) for p in paths)
     assert "grid" in os.path.basename(paths[-1]) and not any("grid" in os.path.basename(p) for p in paths[:-1])

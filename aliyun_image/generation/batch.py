@@ -43,6 +43,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from ..catalog import listing
 from ..enums import EventKind, Relation, Status, Task
 from ..errors import (AliyunImageError, CancelledError, OutcomeUnknownError, ValidationError, may_be_billed,
                       unexpected)
@@ -319,7 +320,24 @@ def plan(service: ImageService, spec: BatchSpec) -> Plan:
             estimates.append(estimate_for(job.spec, job.per_request, job.prompt_extend, region, requests=1,
                                           model=job.model, size=job.size))
             idx += job.per_request
+    notes += size_notes(spec, units)
     return Plan(spec, items, units, estimates, notes)
+
+
+def size_notes(spec: BatchSpec, units: Sequence[UnitRow]) -> list[Message]:
+    """A note when the batch's images would come out at different sizes without anyone asking: no size
+    chosen (nor a size axis) and its models' defaults differ (a grid over Plus and 2.0 makes 1664*928
+    beside 2048*2048). Told before sending; what is sent does not change."""
+    given = str(spec.options.get("size") or "")
+    # a size or a ratio names numbers; "", "auto" and their translations do not (each model's default)
+    if any(ch.isdigit() for ch in given) or any(a.name == "size" for a in spec.axes):
+        return []
+    by_model = dict.fromkeys((str(u.options.get("model") or ""), str(u.options.get("size") or "")) for u in units)
+    if len({size for _, size in by_model}) < 2:
+        return []
+    sizes = listing(msg("grid_ux.model_size", model=m, size=s) if s else msg("grid_ux.model_picks", model=m)
+                    for m, s in by_model)
+    return [msg("grid_ux.cells_differ" if spec.kind == "grid" else "grid_ux.images_differ", sizes=sizes)]
 
 
 @dataclass

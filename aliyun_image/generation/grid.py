@@ -9,6 +9,8 @@ The grid's row is not billed (no URL, no charge): its members carry the prices.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,94 @@ def axis_title(axis: Axis, lang: str) -> str:
         return "{" + axis.name + "}"
     title = t(lang, f"batch.grid.axis_{axis.name}")
     return title if grid_image.can_draw(title) else t("en", f"batch.grid.axis_{axis.name}")
+
+
+def title(name: str, lang: str) -> str:
+    """What an axis (or a batch item's label) is called in text for ``lang``: an option axis by its
+    catalogue title ("Model" in English), a template variable by its own name. (The grid image's titles are
+    :func:`axis_title`'s: they also depend on the fonts this machine has.)"""
+    return t(lang, f"batch.grid.axis_{name}") if name in batches.OPTION_AXES else name
+
+
+def labels_text(labels: Mapping[str, Any], lang: str, sep: str = ", ") -> str:
+    """A batch item's labels in ``lang``: ``Model=qwen-image-max, Seed=1`` (the titles in ``lang``)."""
+    return sep.join(f"{title(str(k), lang)}={v}" for k, v in labels.items())
+
+
+def grid_axes(rec: Record) -> list[Axis]:
+    """The axes of a stored grid result (columns first); none for any other result."""
+    data = rec.params.get("grid") if rec.task == TASK else None
+    if not isinstance(data, dict):
+        return []
+    out = []
+    for key in ("x", "y"):
+        axis = data.get(key)
+        if isinstance(axis, dict) and axis.get("name"):
+            out.append(Axis(str(axis["name"]), tuple(str(v) for v in axis.get("values") or ())))
+    return out
+
+
+def axes_text(axes: Sequence[Axis], lang: str) -> str:
+    """``Model: qwen-image-plus, qwen-image-max × Seed: 1, 2`` with the titles in ``lang``."""
+    sep = t(lang, "catalog.list_sep")
+    return " × ".join(f"{title(a.name, lang)}: {sep.join(a.values)}" for a in axes)
+
+
+def member_ids(rec: Record) -> list[int]:
+    """The stored cells of a grid result, row by row (a cell that was not made is left out)."""
+    data = rec.params.get("grid") if rec.task == TASK else None
+    rows = data.get("members") if isinstance(data, dict) else None
+    return [int(i) for row in rows or () for i in row or () if isinstance(i, int)]
+
+
+FACTS = ("model", "size", "seed", "prompt_extend", "watermark")  # what a grid's details tell of its cells
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One of a grid's facts over its cells: set by an ``axis`` (its name), the same ``value`` in every
+    cell, or different between cells (``mixed``); ``known`` False when no cell was read."""
+
+    axis: str = ""
+    value: Any = None
+    mixed: bool = False
+    known: bool = True
+
+
+@dataclass(frozen=True)
+class GridFacts:
+    """What a grid result is, for its details: axes, cells asked for and made, and per fact of
+    :data:`FACTS` how it goes over the cells."""
+
+    axes: tuple[Axis, ...]
+    cells: int
+    made: int
+    facts: dict[str, Fact]
+
+
+def _cell_value(cell: Record, name: str) -> Any:
+    if name in ("model", "size", "seed"):
+        return getattr(cell, name)
+    return bool(cell.params.get(name))
+
+
+def grid_facts(rec: Record, cells: Sequence[Record]) -> GridFacts:
+    """The facts of grid result ``rec`` from its stored ``cells`` (those the reader may see: a fact
+    is read from them, an axis wins)."""
+    axes = tuple(grid_axes(rec))
+    on_axis = {a.name for a in axes}
+    facts = {}
+    for name in FACTS:
+        if name in on_axis:
+            facts[name] = Fact(axis=name)
+            continue
+        values = list(dict.fromkeys(_cell_value(c, name) for c in cells))
+        facts[name] = Fact(value=values[0] if len(values) == 1 else None, mixed=len(values) > 1,
+                           known=bool(values))
+    total = 1
+    for a in axes:
+        total *= len(a.values)
+    return GridFacts(axes, total if axes else 0, len(member_ids(rec)), facts)
 
 
 def make_grid(service: ImageService, outcome: BatchOutcome, *, lang: str = "en", owner: str | None = None,

@@ -17,6 +17,7 @@ from typing import Any
 
 import gradio as gr
 
+from .. import catalog
 from ..errors import AliyunImageError
 from ..generation import BatchSpec, batch as batches, grid
 from ..runtime import AppContext
@@ -66,6 +67,22 @@ class BatchHandlers:
         except AliyunImageError as err:
             return text + "\n\n" + error_md(err, lang)
         return text
+
+    def axis_values(self, axis: str, values: str, request: gr.Request = None) -> Any:  # type: ignore[assignment]
+        """The values box of a grid axis as its axis asks: for ``model`` the text-to-image models the
+        catalogue offers in this region (as a hint: a grid of them all would be costly), for
+        ``prompt_extend`` ``on,off`` (filled in when empty); any other axis the usual hint."""
+        lang = request_lang(request)
+        name = str(axis or "").strip()
+        if name == "model":
+            s = self.ctx.settings
+            ids = [m.name for m in catalog.models_for(catalog.T2I) if not s.region_known or s.region in m.regions]
+            return gr.Textbox(placeholder=t(lang, "grid_ux.models_ph", models=",".join(ids[:2])),
+                              info=t(lang, "grid_ux.models_info", models=", ".join(ids)))
+        if name == "prompt_extend":
+            return gr.Textbox(value=values if str(values or "").strip() else "on,off", placeholder="on,off",
+                              info=t(lang, "grid_ux.switch_info"))
+        return gr.Textbox(placeholder=t(lang, "batch.values_ph"), info="")
 
     async def batch_run(self, mode: str, prompts: str, variables: str, x_axis: str, x_values: str, y_axis: str,
                         y_values: str, quality: str, model: str, size: str, n: float, seed: float, negative: str,

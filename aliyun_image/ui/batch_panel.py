@@ -156,6 +156,8 @@ class BatchTab:
         h = self.handlers
         hidden: dict[str, Any] = {"api_visibility": "undocumented"}
         p.mode.change(self.show_mode, p.mode, [p.list_box, p.grid_box, p.options.n], **PRIVATE)
+        for axis, values in ((p.x_axis, p.x_values), (p.y_axis, p.y_values)):  # the model ids, "on,off"
+            axis.change(h.axis_values, [axis, values], values, **PRIVATE)
         models.wire_t2i(demo, p)
         wire_rewrite_options(demo, T2I, p.options)
         # Queued (the key header comes with queued calls only: it decides free or paid), the last

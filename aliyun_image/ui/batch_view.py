@@ -235,7 +235,8 @@ class BatchView:
         with their axis values)."""
         out = []
         for s in slots:
-            what = ", ".join(f"{k}={v}" for k, v in s.labels.items()) if kind == grid.TASK and s.labels else s.prompt
+            # a grid's cells by their axis values, titles in the reader's language ("Model=qwen-image-max · Seed=1")
+            what = grid.labels_text(s.labels, lang, " · ") if kind == grid.TASK and s.labels else s.prompt
             what = what if len(what) <= 40 else what[:39] + "…"
             if s.record is not None:
                 out.append((str(s.thumb or s.record.file), f"{s.label} · #{s.record.id} · {what}"))

@@ -9,17 +9,18 @@ hosted mode a visitor can only see and change their own results, whatever ids th
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from typing import Any
 
 import gradio as gr
 
-from ..money import record_cost_text
+from ..money import money_text, record_cost, record_cost_text
 from ..recipes import reuse_values
 from ..storage import Gallery
 from ..storage import Page, Record
-from ..generation import rewrite_table
+from ..generation import grid, rewrite_table
 from ..runtime import AppContext
-from .page_text import caption, md
+from .page_text import as_record_id, caption, md
 from .lineage_memo import ReuseMemo
 from .request_info import caller_gallery, request_lang, request_session
 from .reuse_fill import ReuseTargets, fill_panel, reused_text
@@ -27,26 +28,31 @@ from .rewrite_options import effective_spec
 from .strings import slot_name, t
 from .widgets import PRIVATE, scroll_to
 
-__all__ = ["GalleryHandlers", "ReuseTargets", "details_md"]
+__all__ = ["GalleryHandlers", "ReuseTargets", "details_md", "wording_button"]
 
 PAGE_SIZE = 24
 
 
-def details_md(rec: Record, lang: str) -> str:
-    """The selected result's full record as Markdown: a table, then prompt, negative, inputs."""
+def details_md(rec: Record, lang: str, gallery: Gallery | None = None) -> str:
+    """The selected result's full record as Markdown: a table, then prompt, negative, inputs. A grid's
+    record (:func:`_grid_rows`) tells its axes and cells, read through ``gallery`` (the caller's own)."""
     def yes_no(on: object) -> str:
         return t(lang, "yes" if on else "no")
 
-    rows = [
-        ("task", t(lang, f"task.{rec.task}")), ("model", md(rec.model)), ("size", md(rec.size)),
-        ("seed", str(rec.seed)), ("prompt_extend", yes_no(rec.params.get("prompt_extend"))),
-        ("watermark", yes_no(rec.params.get("watermark"))), ("request_id", md(rec.request_id or "-")),
-        ("cost", md(record_cost_text(rec, lang))),
-        ("time", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec.created))),
-        ("file", f"{md(rec.file.name) if rec.file else '-'} ({rec.bytes // 1024} KB)"),
-    ]
+    if rec.task == grid.TASK:
+        rows = _grid_rows(rec, lang, gallery)
+    else:
+        rows = [
+            ("record.task", t(lang, f"task.{rec.task}")), ("record.model", md(rec.model)),
+            ("record.size", md(rec.size)), ("record.seed", str(rec.seed)),
+            ("record.prompt_extend", yes_no(rec.params.get("prompt_extend"))),
+            ("record.watermark", yes_no(rec.params.get("watermark"))),
+            ("record.request_id", md(rec.request_id or "-")), ("record.cost", md(record_cost_text(rec, lang))),
+            ("record.time", _when(rec)),
+            ("record.file", f"{md(rec.file.name) if rec.file else '-'} ({rec.bytes // 1024} KB)"),
+        ]
     # The id is the table's header row: a Markdown table needs one, and an empty one looks broken.
-    out = f"| ID | #{rec.id} |\n|---|---|\n" + "\n".join(f"| {t(lang, 'record.' + k)} | {v} |" for k, v in rows)
+    out = f"| ID | #{rec.id} |\n|---|---|\n" + "\n".join(f"| {t(lang, k)} | {v} |" for k, v in rows)
     out += f"\n\n**{t(lang, 'prompt')}:** {md(rec.prompt)}"
     if rec.negative:
         out += f"\n\n**{t(lang, 'negative')}:** {md(rec.negative)}"
@@ -56,6 +62,61 @@ def details_md(rec: Record, lang: str) -> str:
         names = ", ".join(f"{slot_name(i + 1)} {md(inp.get('name', ''))}" for i, inp in enumerate(rec.inputs))
         out += f"\n\n**{t(lang, 'record.inputs')}:** {names}"
     return out
+
+
+def _when(rec: Record) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(rec.created))
+
+
+def _grid_rows(rec: Record, lang: str, gallery: Gallery | None) -> list[tuple[str, str]]:
+    """A grid's rows: its axes and cells, then each fact of its cells (one value, "varies (Model)" along an
+    axis, "differs between cells" otherwise), what its cells cost and its own file. Never a raw None:
+    the grid row itself has no seed or request (its cells do)."""
+    cells = [c for c in (gallery.get(i) for i in grid.member_ids(rec)) if c is not None] if gallery else []
+    facts = grid.grid_facts(rec, cells)
+
+    def shown(name: str) -> str:
+        fact = facts.facts[name]
+        if fact.axis:
+            return t(lang, "grid_ux.varies_axis", axis=grid.title(fact.axis, lang))
+        if fact.mixed:
+            return t(lang, "grid_ux.varies")
+        if not fact.known:
+            return md(rec.model) if name == "model" else "-"
+        if isinstance(fact.value, bool):
+            return t(lang, "yes" if fact.value else "no")
+        return "-" if fact.value is None else md(str(fact.value))
+
+    made = (str(facts.cells) if facts.made >= facts.cells
+            else t(lang, "grid_ux.cells_made", made=facts.made, n=facts.cells))
+    rows = [("record.task", t(lang, f"task.{rec.task}")), ("grid_ux.axes", md(grid.axes_text(facts.axes, lang))),
+            ("grid_ux.cells", made)]
+    rows += [(f"record.{name}", shown(name)) for name in grid.FACTS]
+    rows.append(("record.cost", md(_cells_cost(rec, cells, lang))))
+    size = md(rec.size) if rec.size else "-"
+    name = md(rec.file.name) if rec.file else "-"
+    rows += [("record.time", _when(rec)), ("record.file", t(lang, "grid_ux.file", name=name, size=size,
+                                                             kb=rec.bytes // 1024))]
+    return rows
+
+
+def _cells_cost(rec: Record, cells: list[Record], lang: str) -> str:
+    """What a grid's cells cost together, per currency ("not billed" when none was)."""
+    totals: dict[str, Decimal] = {}
+    for cell in cells:
+        c = record_cost(cell)
+        price = c["unit_price"]
+        if c["billed"] and price is not None:
+            totals[c["currency"]] = totals.get(c["currency"], Decimal(0)) + Decimal(str(price))
+    if not totals:
+        return record_cost_text(cells[0] if cells else rec, lang)
+    cost = " + ".join(money_text(v, k) for k, v in sorted(totals.items()))
+    return t(lang, "grid_ux.cost", cost=cost, n=len(cells))
+
+
+def wording_button(rec: Record | None) -> Any:
+    """The "keep this wording" button as it fits ``rec``: hidden for a grid."""
+    return gr.Button(visible=rec is None or rec.task != grid.TASK)
 
 
 class GalleryHandlers:
@@ -90,7 +151,7 @@ class GalleryHandlers:
             found = self._list(gallery, page, query, task, model)
             pages = max(1, -(-found.total // PAGE_SIZE))
         recs, total = found.records, found.total
-        items = [(str(gallery.thumbnail(r) or r.file), caption(r)) for r in recs]
+        items = [(str(gallery.thumbnail(r) or r.file), caption(r, lang)) for r in recs]
         filtered = bool(query or task or model)
         # a broad search stops counting at storage.gallery.COUNT_CAP (or this page's end): "more than 1000"
         info = (t(lang, "page" if found.exact else "gallery_count.page_more", page=page, pages=pages, total=total)
@@ -117,8 +178,15 @@ class GalleryHandlers:
         if rec is None:
             return None, t(lang, "no_selection"), None, gr.DownloadButton(value=None, interactive=False), ""
         # the last value clears the action line ("Select an image first", "Deleted #3"...)
-        return (rec.id, details_md(rec, lang), str(rec.file),
+        return (rec.id, details_md(rec, lang, self._gallery(request)), str(rec.file),
                 gr.DownloadButton(value=str(rec.file), interactive=True), "")
+
+    def wording_shown(self, ids: list[int], evt: gr.SelectData, request: gr.Request) -> Any:
+        """"Reuse with the rewritten wording" only for a result it makes sense for: not a grid (its cells
+        have their own wordings)."""
+        idx = evt.index if isinstance(evt.index, int) else (evt.index or [0])[0]
+        rid = as_record_id(ids[idx]) if ids and isinstance(idx, int) and 0 <= idx < len(ids) else None
+        return wording_button(self._gallery(request).get(rid) if rid is not None else None)
 
     def gallery_delete(self, selected: int | None, request: gr.Request):
         """Move the selected result to the trash (only the visitor's own) and offer Undo."""
@@ -244,4 +312,5 @@ class GalleryHandlers:
         filled = self._targets().outputs()
         g.reuse.click(self.reuse, g.selected, filled, **PRIVATE)
         if g.keep_wording is not None:
+            g.grid.select(self.wording_shown, g.page_ids, g.keep_wording, **PRIVATE)
             g.keep_wording.click(self.reuse_wording, g.selected, filled, **PRIVATE)

@@ -82,7 +82,8 @@ class GallerySearch:
         gallery = caller_gallery(self.ctx, request)
         recs = [r for r in (gallery.get(i) for i in ids) if r is not None and r.file is not None]
         picks = [i for i in picks if i in {r.id for r in recs}]
-        items = [(str(gallery.thumbnail(r) or r.file), ("✓ " if r.id in picks else "") + caption(r)) for r in recs]
+        items = [(str(gallery.thumbnail(r) or r.file), ("✓ " if r.id in picks else "") + caption(r, lang))
+                 for r in recs]
         line = (t(lang, "action.selected_count", n=len(picks), ids=", ".join(f"#{i}" for i in picks)) if picks
                 else t(lang, "action.selected_none"))
         return items, gr.CheckboxGroup(value=picks), line

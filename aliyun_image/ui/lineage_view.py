@@ -11,15 +11,17 @@ prompt or its seed: :class:`.lineage_memo.ReuseMemo`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
 from ..enums import Relation, Status
+from ..generation import batch as batches, grid
 from ..storage import Link
 from ..runtime import AppContext
-from .gallery_handlers import details_md
+from .gallery_handlers import details_md, wording_button
 from .page_text import as_record_id, md
 from .request_info import caller_gallery, request_lang
 from .strings import t
@@ -41,12 +43,25 @@ def _grouped(links: list[Link]) -> dict[Relation, list[Link]]:
     return out
 
 
-def _from_text(parents: list[Link], lang: str) -> str:
-    """"edit of #12 · fusion of #3 + #5 · item 4 of batch B": the direct parents by relation."""
+BatchLabels = Mapping[tuple[str, int], Mapping[str, Any]]  # (batch id, item number) -> its labels
+
+
+def _batch_item(link: Link, lang: str, labels: BatchLabels) -> str:
+    """"item 3 of batch B (Model=qwen-image-max, Seed=1)": the labels (a grid's axes, a template's
+    variables) when the batch has them, option axes by their titles in ``lang``."""
+    given = labels.get((link.batch, link.position))
+    if not given:
+        return t(lang, "lineage.rel.batch", n=link.position, batch=md(link.batch))
+    return t(lang, "grid_ux.rel_batch_labels", n=link.position, batch=md(link.batch),
+             labels=md(grid.labels_text(given, lang)))
+
+
+def _from_text(parents: list[Link], lang: str, labels: BatchLabels | None = None) -> str:
+    """"edit of #12 · fusion of #3 + #5 · item 4 of batch B (Seed=1)": the direct parents by relation."""
     parts = []
     for relation, links in _grouped(parents).items():
         if relation == Relation.BATCH:
-            parts += [t(lang, "lineage.rel.batch", n=link.position, batch=md(link.batch)) for link in links]
+            parts += [_batch_item(link, lang, labels or {}) for link in links]
             continue
         joiner = " + " if relation == Relation.FUSE else ", "
         parts.append(t(lang, f"lineage.rel.{relation}", ids=joiner.join(_ref(link, lang) for link in links)))
@@ -67,12 +82,14 @@ def _ids(links: list[Link], lang: str) -> str:
     return ", ".join(seen.values())
 
 
-def chain_md(parents: list[Link], ancestors: list[Link], descendants: list[Link], lang: str) -> str:
-    """The chain as Markdown lines: made from (direct parents), before that (older ancestors), made from it
-    (direct children) and after that (later descendants); one line when it has neither."""
+def chain_md(parents: list[Link], ancestors: list[Link], descendants: list[Link], lang: str,
+             labels: BatchLabels | None = None) -> str:
+    """The chain as Markdown lines: made from (direct parents, a batch item with its ``labels``), before
+    that (older ancestors), made from it (direct children) and after that (later descendants); one line
+    when it has neither."""
     lines = []
     if parents:
-        lines.append(f"**{t(lang, 'lineage.from')}:** {_from_text(parents, lang)}")
+        lines.append(f"**{t(lang, 'lineage.from')}:** {_from_text(parents, lang, labels)}")
     older = [link for link in ancestors if link.depth > 1]
     if older:
         lines.append(f"**{t(lang, 'lineage.earlier')}:** {_ids(older, lang)}")
@@ -132,8 +149,20 @@ class LineageView:
             return "", gr.Dataset(samples=[], visible=False)
         up, down = gallery.ancestors(rid), gallery.descendants(rid)
         samples, labels = link_samples(up, down)
-        text = chain_md(gallery.parents(rid), up, down, lang)
+        parents = gallery.parents(rid)
+        text = chain_md(parents, up, down, lang, self.batch_labels(parents, gallery.owner))
         return text, gr.Dataset(samples=samples, sample_labels=labels, visible=bool(samples))
+
+    def batch_labels(self, links: list[Link], owner: str | None) -> dict[tuple[str, int], dict[str, Any]]:
+        """The labels of the batch items among ``links``, read from their batches with the owner rule
+        (``owner``'s batches only; every batch locally): a batch that is gone or not theirs names none."""
+        out: dict[tuple[str, int], dict[str, Any]] = {}
+        for batch_id in dict.fromkeys(link.batch for link in links if link.relation == Relation.BATCH and link.batch):
+            found = batches.find(self.ctx.live_service, batch_id, owner)  # any service: the store is one
+            for unit in found[1] if found is not None else ():
+                if unit.labels:
+                    out.setdefault((batch_id, unit.item + 1), unit.labels)  # item numbers are 1-based
+        return out
 
     def chain_select(self, ids: list[int], evt: gr.SelectData, request: gr.Request) -> tuple[str, Any]:
         """A click on a thumbnail: its chain (``ids`` are the page's results, kept on the server)."""
@@ -152,13 +181,14 @@ class LineageView:
         gone. ``sample`` comes from the session's own list of links (Gradio refuses an index outside it)."""
         lang = request_lang(request)
         rid = as_record_id(sample[0] if isinstance(sample, (list, tuple)) and sample else None)
-        rec = caller_gallery(self.ctx, request).get(rid) if rid is not None else None
+        gallery = caller_gallery(self.ctx, request)
+        rec = gallery.get(rid) if rid is not None else None
         if rec is None or rec.file is None:
             return (*(gr.skip(),) * 4, t(lang, "lineage.gone", id=str(rid or "?")), gr.skip(), gr.skip(), gr.skip())
         shown = [as_record_id(i) for i in page_ids] if isinstance(page_ids, list) else []
         mark = gr.Gallery(selected_index=shown.index(rec.id) if rec.id in shown else None)
-        return (rec.id, details_md(rec, lang), str(rec.file), gr.DownloadButton(value=str(rec.file), interactive=True),
-                "", *self._chain(rec.id, request), mark)
+        return (rec.id, details_md(rec, lang, gallery), str(rec.file),
+                gr.DownloadButton(value=str(rec.file), interactive=True), "", *self._chain(rec.id, request), mark)
 
     def wire(self, g: Any, chain: ChainWidgets) -> None:
         """Follow the gallery panel ``g``'s thumbnail clicks and deletes; a link button opens that result's
@@ -168,3 +198,10 @@ class LineageView:
         g.delete.click(self.chain_clear, None, shown, **PRIVATE)
         chain.links.click(self.open_linked, [chain.links, g.page_ids],
                           [g.selected, g.details, g.preview, g.download, g.status, *shown, g.grid], **PRIVATE)
+        if getattr(g, "keep_wording", None) is not None:
+            chain.links.click(self.wording_linked, chain.links, g.keep_wording, **PRIVATE)
+
+    def wording_linked(self, sample: Any, request: gr.Request) -> Any:
+        """The "keep this wording" button for the linked result just opened (hidden for a grid)."""
+        rid = as_record_id(sample[0] if isinstance(sample, (list, tuple)) and sample else None)
+        return wording_button(caller_gallery(self.ctx, request).get(rid) if rid is not None else None)

@@ -17,10 +17,12 @@ from ..storage import Record
 from .strings import t
 
 
-def caption(rec: Record) -> str:
+def caption(rec: Record, lang: str = i18n.DEFAULT) -> str:
     """Gallery caption: the record's ``#id`` (what every action refers to), start of the prompt,
-    model and size."""
+    model and size; a grid's says it is an X/Y grid (in ``lang``) instead of one model and size."""
     prompt = rec.prompt if len(rec.prompt) <= 48 else rec.prompt[:47] + "…"
+    if rec.task == "grid":  # generation.grid.TASK: a grid spans models and sizes
+        return f"#{rec.id} · {t(lang, 'task.grid')} · {prompt}"
     return f"#{rec.id} · {prompt} · {rec.model} · {rec.size}"
 
 
