@@ -14,10 +14,17 @@ kind          hosted                                      locally
 ``BATCH``     the same, plus one batch per visitor and    one batch at a time, and the
               ``batch_max_running`` batches in the app    app's ``batch_max_running``
 ``API_BATCH`` as ``BATCH``                                nothing (as before)
+``WATCH``     the visitor's and the address's watchers,   nothing
+              apart from their runs
 ============  ==========================================  ================================
 
 ``RUN`` is a run of text-to-image, edit, fusion or a variation; ``BATCH`` a batch of the Batch tab;
-``API_BATCH`` a ``/batch`` or ``/grid`` call. The visitor is the stable owner of their cookie (else
+``API_BATCH`` a ``/batch`` or ``/grid`` call; ``WATCH`` a page following a batch that runs already
+(the Batch tab's show and Resume, the strip's pick): it holds a place of the app's "batches" queue
+group, shared by everyone, for as long as it follows, and nothing else bounds how many pages of one
+visitor do. A visitor may follow in as many pages at once as they may have runs going, an address as
+many as its runs (the same caps, counted apart: watching never keeps anyone from running). The page
+that started a batch follows it inside the batch's own place. The visitor is the stable owner of their cookie (else
 their page session, else their address) and the address is the client's, after the proxies the
 host trusts: the same payers as the hourly quota's (:func:`aliyun_image.money.payer_id`), so a new
 cookie does not bring new places, and an office behind one address gets ``runs_per_address``.
@@ -49,6 +56,7 @@ class RunKind(str, Enum):
     RUN = "run"
     BATCH = "batch"
     API_BATCH = "api_batch"
+    WATCH = "watch"
 
 
 class RunSlot:
@@ -99,7 +107,8 @@ class RunSlots:
         self.per_address = max(0, per_address)
         self.batches = max(1, batches)
         self._lock = threading.Lock()
-        self._going: Counter[str] = Counter()  # "v:<visitor>", "a:<address>", "b:<visitor>", "batches"
+        # "v:<visitor>", "a:<address>", "b:<visitor>", "batches"; watchers "w:<visitor>", "wa:<address>"
+        self._going: Counter[str] = Counter()
 
     def take(self, who: Payers, kind: RunKind = RunKind.RUN) -> RunSlot:
         """Hold a place for a run or batch of ``who`` (see the module's table), or raise
@@ -109,11 +118,15 @@ class RunSlots:
             return RunSlot(None, ())
         visitor = who.visitor if self.hosted else LOCAL
         keys: list[str] = []
-        if self.hosted:
+        if kind == RunKind.WATCH:  # hosted only (see counted): "w" and "wa" count apart from runs
+            keys.append("w:" + visitor)
+            if who.address is not None:
+                keys.append("wa:" + who.address)
+        elif self.hosted:
             keys.append("v:" + visitor)
             if who.address is not None:
                 keys.append("a:" + who.address)
-        if kind != RunKind.RUN:
+        if kind in (RunKind.BATCH, RunKind.API_BATCH):
             keys += ["b:" + visitor, "batches"]
         with self._lock:
             self._refuse(keys)
@@ -128,6 +141,11 @@ class RunSlots:
                 raise ValidationError(msg("run_slots.visitor", limit=self.per_visitor), code="Runs.PerVisitor")
             if kind == "a" and self.per_address and going >= self.per_address:
                 raise ValidationError(msg("run_slots.address", limit=self.per_address), code="Runs.PerAddress")
+            if kind == "w" and self.per_visitor and going >= self.per_visitor:
+                raise ValidationError(msg("run_watchers.visitor", limit=self.per_visitor), code="Runs.Watchers")
+            if kind == "wa" and self.per_address and going >= self.per_address:
+                raise ValidationError(msg("run_watchers.address", limit=self.per_address),
+                                      code="Runs.WatchersPerAddress")
             if kind == "b" and going >= 1:
                 raise ValidationError(msg("ui.batch.one_at_a_time"), code="Batch.OneAtATime")
             if kind == "batches" and going >= self.batches:

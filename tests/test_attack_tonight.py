@@ -1,0 +1,157 @@
+"""A hostile visitor of the hosted demo against what landed on 2026-12-05 (the strip's batches and timer,
+the run slots, batch expiry, grid lineage), through the raw Gradio queue of one launched hosted app.
+
+The app: visitors bring their own key (the test emulator, which holds its replies while a test looks: no
+clocks), one trusted proxy (the last ``X-Forwarded-For`` entry is the client's address), the account
+scheduler off, and a small queue (``--concurrency 8``) so that a group of events one visitor could fill
+shows at once as another visitor's wait.
+
+- Following a running batch in the Batch tab (batch_show, batch_resume, the strip's pick) takes a place
+  in the app's "batches" queue group for as long as it follows: a visitor may follow in as many pages at
+  once as they may have runs going, an address as many as its runs; the extra ones are refused at once
+  in the reader's language, every place comes back on every way out, and another visitor's batch starts
+  meanwhile.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from aliyun_image.errors import ValidationError
+from aliyun_image.money import Payers
+from aliyun_image.runtime import RunKind, RunSlots
+
+from .appserver import launch
+from .test_batch_ui import args as batch_args
+from .test_run_cap import Call, sent, wait_for
+from .test_visitor import _call, _new_cookie
+
+A, B = "203.0.113.61", "198.51.100.62"
+FOLLOWING = "You are already following your batch in 3 pages"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, emulator_server):
+    root = tmp_path_factory.mktemp("attack-tonight")
+    (root / "work").mkdir()
+    running = launch(["--hosted", "--base-url", emulator_server.base_url, "--concurrency", "8"], root / "persist",
+                     cwd=root / "work", env_extra={"ALIYUN_IMAGE_TRUSTED_PROXIES": "1", "ALIYUN_IMAGE_TASK_LIMIT": "0"})
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+class Page(Call):
+    """A raw queue call (see tests/test_run_cap.py ``Call``) with the page's language."""
+
+    def __init__(self, app, api_name: str, data: list, *, lang: str = "en-US", **kw):
+        self.lang = lang
+        super().__init__(app, api_name, data, **kw)
+
+    def _join(self, api_name: str, data: list) -> str:
+        self.headers["Accept-Language"] = self.lang
+        return super()._join(api_name, data)
+
+
+def _batches(app, cookie: str, addr: str) -> list[str]:
+    """The caller's batch ids, newest first (the Batch tab's list)."""
+    out = _call(app, "batch_list", [], cookie=cookie, forwarded=addr)
+    assert out["success"], out
+    return [value for _, value in out["output"]["data"][0]["choices"]]
+
+
+def _start_batch(app, emu, tag: str, cookie: str, addr: str) -> tuple[Page, str]:
+    """A batch of one prompt started from the Batch tab and held at the emulator; (its page, its id)."""
+    page = Page(app, "batch_run", batch_args(f"{tag} batch"), cookie=cookie, addr=addr)
+    wait_for(lambda: len(sent(emu, f"{tag} batch")) == 1, "the batch to send")
+    return page, _batches(app, cookie, addr)[0]
+
+
+def _follow(app, batch_id: str, cookie: str, n: int) -> list[Page]:
+    """``n`` pages of ``cookie`` following ``batch_id``, each tried again while the app is still giving back
+    the places of pages that went away (refused at once until then)."""
+    pages: list[Page] = []
+    while len(pages) < n:
+        page = Page(app, "batch_show", [batch_id], cookie=cookie, addr=A)
+        wait_for(lambda p=page: p.generating.is_set() or p.done, "an answer")
+        if page.done:
+            assert FOLLOWING in page.error, page.completed
+            continue
+        pages.append(page)
+    return pages
+
+
+def test_one_visitor_cannot_fill_the_batch_queue_with_watchers_of_their_batch(app, emulator_server):
+    """Ten pages of one cookie follow its running batch (batch_show, batch_resume, the strip's pick): three
+    follow, seven are refused at once with the emulator still holding the batch, a Chinese page in Chinese;
+    a forged leftmost X-Forwarded-For entry brings no more. Another visitor's batch starts meanwhile.
+    Watchers whose client went away give their place back, and once the batch ends every place is free:
+    three pages follow the next batch."""
+    emu, tag = emulator_server, uuid.uuid4().hex[:8]
+    me = _new_cookie(app, A)
+    emu.clear()
+    emu.hold()
+    try:
+        started, batch_id = _start_batch(app, emu, tag, me, A)
+        events = ["batch_show", "batch_resume", "batch_show_1"]
+        pages = [Page(app, events[i % 3], [batch_id], cookie=me, addr=A) for i in range(10)]
+        wait_for(lambda: sum(p.done for p in pages) >= 7, "the refusals", 30)
+        refused = [p for p in pages if p.done]
+        assert len(refused) == 7 and all(FOLLOWING in p.error for p in refused), [p.completed for p in refused]
+        following = [p for p in pages if not p.done]
+        wait_for(lambda: all(p.generating.is_set() for p in following), "the three to follow")
+        zh = Page(app, "batch_show", [batch_id], cookie=me, addr=A, lang="zh-CN").wait()
+        assert "已在 3 个页面" in str(zh["output"]["error"]), zh
+        forged = Page(app, "batch_show", [batch_id], cookie=me, addr=f"10.9.8.7, {A}").wait()
+        assert FOLLOWING in str(forged["output"]["error"]), forged
+        # another visitor's batch is not held up by the watchers
+        other, other_id = _start_batch(app, emu, f"{tag} other", _new_cookie(app, B), B)
+        assert not other.done and other_id != batch_id
+        # pages that went away give their place back
+        for p in following:
+            p.drop = True
+        for p in following:
+            p.thread.join(30)
+            assert not p.thread.is_alive()
+        again = _follow(app, batch_id, me, 3)
+    finally:
+        emu.release()
+    for p in (started, other, *again):
+        assert p.wait()["success"], p.completed
+    # the batch is over: every place is free for the next one
+    emu.hold()
+    try:
+        nxt, next_id = _start_batch(app, emu, f"{tag} next", me, A)
+        more = [Page(app, "batch_show", [next_id], cookie=me, addr=A) for _ in range(3)]
+        wait_for(lambda: all(p.generating.is_set() for p in more) or any(p.done for p in more), "three to follow")
+        assert not [p.completed for p in more if p.done]
+    finally:
+        emu.release()
+    for p in (nxt, *more):
+        assert p.wait()["success"], p.completed
+
+
+def test_watchers_count_apart_from_runs_hosted_only():
+    """The rule without an app: a page following a batch holds a watcher's place (3 a visitor, the address's 8
+    in all), never one of the runs; locally nothing counts."""
+    slots = RunSlots(hosted=True, per_visitor=3, per_address=8, batches=8)
+    me, colleague = Payers("me", "10.0.0.1"), Payers("colleague", "10.0.0.1")
+    runs = [slots.take(me) for _ in range(3)]
+    watching = [slots.take(me, RunKind.WATCH) for _ in range(3)]  # beside three runs going
+    with pytest.raises(ValidationError) as refused:
+        slots.take(me, RunKind.WATCH)
+    assert refused.value.code == "Runs.Watchers" and "3 个页面" in refused.value.text("zh")
+    watching += [slots.take(colleague, RunKind.WATCH) for _ in range(3)]
+    watching += [slots.take(Payers(f"v{i}", "10.0.0.1"), RunKind.WATCH) for i in range(2)]
+    with pytest.raises(ValidationError) as refused:  # the address's eight, whoever they are
+        slots.take(Payers("new cookie", "10.0.0.1"), RunKind.WATCH)
+    assert refused.value.code == "Runs.WatchersPerAddress"
+    assert slots.going(me) == 3  # watching took none of the runs' places
+    for s in runs + watching:
+        s.release()
+    assert not slots._going
+    local = RunSlots(hosted=False, per_visitor=3, per_address=8, batches=8)
+    assert all(not local.take(me, RunKind.WATCH).held for _ in range(20)) and not local._going
