@@ -15,15 +15,19 @@ shows at once as another visitor's wait.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 import uuid
 
 import pytest
 
 from aliyun_image.errors import ValidationError
+from aliyun_image.generation import BatchSpec, batch as batches
 from aliyun_image.money import Payers
 from aliyun_image.runtime import RunKind, RunSlots
 
 from .appserver import launch
+from .conftest import TEST_KEY, run_cli
 from .test_batch_ui import args as batch_args
 from .test_run_cap import Call, sent, wait_for
 from .test_visitor import _call, _new_cookie
@@ -155,3 +159,40 @@ def test_watchers_count_apart_from_runs_hosted_only():
     assert not slots._going
     local = RunSlots(hosted=False, per_visitor=3, per_address=8, batches=8)
     assert all(not local.take(me, RunKind.WATCH).held for _ in range(20)) and not local._going
+
+
+# --- expiry ------------------------------------------------------------------------------------------------
+def _age(data_dir, batch_id: str, days: float) -> None:
+    """Make a stored batch look untouched for ``days`` (its row and its units)."""
+    then = time.time() - days * 86400
+    with sqlite3.connect(data_dir / "gallery.sqlite3") as db:
+        db.execute("UPDATE batches SET updated=? WHERE id=?", (then, batch_id))
+        db.execute("UPDATE batch_units SET updated=? WHERE batch_id=?", (then, batch_id))
+
+
+def test_the_hosted_housekeeping_keeps_the_local_users_batches_in_its_store(emu, clean_env, monkeypatch):
+    """The host's own batches in the hosted app's store (``aliyun-image batch`` on the same data dir: owner
+    NULL, the local user's) are not a visitor's: the visitor retention does not delete them, however old;
+    an old visitor's batch beside them goes."""
+    from aliyun_image.runtime import AppContext, AppOptions, Visitor
+
+    monkeypatch.setenv("DASHSCOPE_API_KEY", TEST_KEY)
+    monkeypatch.setenv("ALIYUN_IMAGE_VISITOR_DAYS", "2")
+    prompts = clean_env.parent / "prompts.txt"
+    prompts.write_text("the host's own lantern\n", encoding="utf-8")
+    local = run_cli(["batch", str(prompts)], {"DASHSCOPE_API_KEY": TEST_KEY, "DASHSCOPE_HTTP_BASE_URL": emu.base_url},
+                    clean_env)
+    assert local.returncode == 0, local.stderr
+    ctx = AppContext(AppOptions(hosted=True, base_url=emu.base_url, data_dir=str(clean_env)))
+    try:
+        (mine, _), = batches.recent(ctx.live_service, None, 5)
+        assert mine.owner is None
+        visitor = ctx.owner_of(Visitor(token="t" * 32))
+        theirs = batches.submit(ctx.live_service, BatchSpec("a visitor's lantern"), owner=visitor, api_key=TEST_KEY)
+        for bid in (mine.id, theirs.batch_id):
+            _age(clean_env, bid, 30)
+        ctx.housekeeping()
+        assert batches.find(ctx.live_service, mine.id) is not None  # the host's, kept
+        assert batches.find(ctx.live_service, theirs.batch_id) is None  # the visitor's, forgotten
+    finally:
+        ctx.close()
