@@ -29,10 +29,11 @@ from aliyun_image.runtime import RunKind, RunSlots
 from .appserver import launch
 from .conftest import TEST_KEY, run_cli
 from .test_batch_ui import args as batch_args
+from .test_hosted_safety import _gen_data
 from .test_run_cap import Call, sent, wait_for
 from .test_visitor import _call, _new_cookie
 
-A, B = "203.0.113.61", "198.51.100.62"
+A, B, C = "203.0.113.61", "198.51.100.62", "192.0.2.63"
 FOLLOWING = "You are already following your batch in 3 pages"
 
 
@@ -40,7 +41,8 @@ FOLLOWING = "You are already following your batch in 3 pages"
 def app(tmp_path_factory, emulator_server):
     root = tmp_path_factory.mktemp("attack-tonight")
     (root / "work").mkdir()
-    running = launch(["--hosted", "--base-url", emulator_server.base_url, "--concurrency", "8"], root / "persist",
+    running = launch(["--hosted", "--base-url", emulator_server.base_url, "--concurrency", "8",
+                      "--demo-session-limit", "1", "--demo-total-limit", "1000"], root / "persist",
                      cwd=root / "work", env_extra={"ALIYUN_IMAGE_TRUSTED_PROXIES": "1", "ALIYUN_IMAGE_TASK_LIMIT": "0"})
     try:
         yield running
@@ -51,12 +53,14 @@ def app(tmp_path_factory, emulator_server):
 class Page(Call):
     """A raw queue call (see tests/test_run_cap.py ``Call``) with the page's language."""
 
-    def __init__(self, app, api_name: str, data: list, *, lang: str = "en-US", **kw):
-        self.lang = lang
+    def __init__(self, app, api_name: str, data: list, *, lang: str = "en-US", key: bool = True, **kw):
+        self.lang, self.key = lang, key
         super().__init__(app, api_name, data, **kw)
 
     def _join(self, api_name: str, data: list) -> str:
         self.headers["Accept-Language"] = self.lang
+        if not self.key:  # no key of their own: the free offline demo, within its hourly limit
+            self.headers.pop("X-DashScope-API-Key", None)
         return super()._join(api_name, data)
 
 
@@ -159,6 +163,53 @@ def test_watchers_count_apart_from_runs_hosted_only():
     assert not slots._going
     local = RunSlots(hosted=False, per_visitor=3, per_address=8, batches=8)
     assert all(not local.take(me, RunKind.WATCH).held for _ in range(20)) and not local._going
+
+
+
+def test_runs_refused_by_the_hourly_limit_keep_no_place(app, emulator_server):
+    """A visitor past the free demo's hourly limit (here 1 image) has five runs refused by it, one after the
+    other; none of them keeps a place: three runs with their own key then go at once."""
+    emu, tag = emulator_server, uuid.uuid4().hex[:8]
+    me = _new_cookie(app, C)
+    assert Page(app, "generate", _gen_data(f"{tag} free"), cookie=me, addr=C, key=False).wait()["success"]
+    for i in range(5):
+        out = Page(app, "generate", _gen_data(f"{tag} over {i}"), cookie=me, addr=C, key=False).wait()
+        assert not out["success"] and "per hour" in str(out["output"]["error"]), out
+    emu.clear()
+    emu.hold()
+    try:
+        going = [Page(app, "generate", _gen_data(f"{tag} mine {i}"), cookie=me, addr=C) for i in range(3)]
+        wait_for(lambda: len(sent(emu, f"{tag} mine")) == 3, "three runs after five refusals")
+        assert not [p.completed for p in going if p.done]
+    finally:
+        emu.release()
+    assert all(p.wait()["success"] for p in going)
+
+
+def test_follow_again_of_a_run_is_one_watcher_however_often_it_is_asked(app, emulator_server):
+    """Ten pages of one cookie press the strip's "Follow again" on its run (held at the emulator): each new
+    one takes the run over and the one before steps aside at once, so at most one page follows it, and the
+    run's place is its own (one). Another cookie's "Follow again" finds nothing."""
+    emu, tag = emulator_server, uuid.uuid4().hex[:8]
+    me = _new_cookie(app, A)
+    emu.clear()
+    emu.hold()
+    try:
+        run = Page(app, "generate", _gen_data(f"{tag} followed"), cookie=me, addr=A)
+        wait_for(lambda: len(sent(emu, f"{tag} followed")) == 1, "the run to send")
+        pages = []
+        for _ in range(10):
+            pages.append(Page(app, "recent_follow_t2i", [], cookie=me, addr=A))
+            wait_for(lambda p=pages[-1]: p.generating.is_set(), "the page to follow")
+        wait_for(lambda: run.done and all(p.done for p in pages[:-1]), "the pages before the last to step aside")
+        assert not pages[-1].done
+        stranger = Page(app, "recent_follow_t2i", [], cookie=_new_cookie(app, B), addr=B).wait()
+        assert stranger["success"] and f"{tag} followed" not in str(stranger), stranger
+    finally:
+        emu.release()
+    last = pages[-1].wait()
+    assert last["success"] and "1 of 1" in str(last["output"]), last
+    assert len(sent(emu, f"{tag} followed")) == 1
 
 
 # --- expiry ------------------------------------------------------------------------------------------------
