@@ -247,3 +247,50 @@ def test_the_hosted_housekeeping_keeps_the_local_users_batches_in_its_store(emu,
         assert batches.find(ctx.live_service, theirs.batch_id) is None  # the visitor's, forgotten
     finally:
         ctx.close()
+
+
+# --- the cost of a listing ------------------------------------------------------------------------------------
+def _listing_steps(book, owner: str) -> int:
+    """SQLite virtual-machine steps (in hundreds) of one owner's listing of recent batches: the work it does,
+    whatever the machine's speed."""
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    book._db.set_progress_handler(count, 100)
+    try:
+        book.recent(owner, 5)
+    finally:
+        book._db.set_progress_handler(None, 0)
+    return steps[0]
+
+
+def test_listing_a_visitors_batches_does_not_read_everyone_elses(clean_env):
+    """The strip's tick (once something changed), the Batch tab's list and each batch page list the caller's
+    newest batches: with 20,000 batches of other visitors in the store, that costs what it costs with 200
+    (the owner's rows are found, not searched for among everyone's)."""
+    from aliyun_image.storage import ResultStore
+    from aliyun_image.storage.batches import BatchBook
+
+    ResultStore.open(clean_env).close()
+    book = BatchBook(clean_env)
+    try:
+        now = time.time()
+
+        def add(first: int, count: int, owner) -> None:
+            rows = [(f"b{i}", owner(i), f"fp{i}", now - i) for i in range(first, first + count)]
+            with sqlite3.connect(clean_env / "gallery.sqlite3") as db:
+                db.executemany("INSERT INTO batches (id, owner, fingerprint, kind, spec, runner, created, updated)"
+                               " VALUES (?, ?, ?, 'batch', '{}', '', ?, ?)", [(*r, r[3]) for r in rows])
+
+        add(0, 50, lambda i: "me")
+        add(50, 200, lambda i: f"visitor {i % 97}")
+        small = _listing_steps(book, "me")
+        add(250, 20_000, lambda i: f"visitor {i % 997}")
+        large = _listing_steps(book, "me")
+        assert [r.id for r in book.recent("me", 5)] == [f"b{i}" for i in range(5)]
+        assert large <= 2 * small + 2, (small, large)
+    finally:
+        book.close()

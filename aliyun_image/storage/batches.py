@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS batches (
     updated     REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS batches_fingerprint ON batches(fingerprint, created);
+-- an owner's newest batches (the strip, the Batch tab's list): found, not searched for among everyone's
+CREATE INDEX IF NOT EXISTS batches_owner ON batches(owner, created);
 CREATE TABLE IF NOT EXISTS batch_units (
     batch_id TEXT NOT NULL,
     pos      INTEGER NOT NULL,             -- the unit's place in the batch (request order)
