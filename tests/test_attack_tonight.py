@@ -20,18 +20,20 @@ import time
 import uuid
 
 import pytest
+import requests
 
 from aliyun_image.errors import ValidationError
 from aliyun_image.generation import BatchSpec, batch as batches
 from aliyun_image.money import Payers
 from aliyun_image.runtime import RunKind, RunSlots
+from aliyun_image.ui.http_guard import COOKIE
 
 from .appserver import launch
 from .conftest import TEST_KEY, run_cli
 from .test_batch_ui import args as batch_args
 from .test_hosted_safety import _gen_data
 from .test_run_cap import Call, sent, wait_for
-from .test_visitor import _call, _new_cookie
+from .test_visitor import _call, _fn, _new_cookie
 
 A, B, C = "203.0.113.61", "198.51.100.62", "192.0.2.63"
 FOLLOWING = "You are already following your batch in 3 pages"
@@ -210,6 +212,47 @@ def test_follow_again_of_a_run_is_one_watcher_however_often_it_is_asked(app, emu
     last = pages[-1].wait()
     assert last["success"] and "1 of 1" in str(last["output"]), last
     assert len(sent(emu, f"{tag} followed")) == 1
+
+
+
+def test_runs_whose_client_never_reads_the_stream_give_their_place_back_when_they_end(app, emulator_server):
+    """Three runs joined through the queue by a client that never opens the event stream (nor cancels):
+    they hold the visitor's three places while they go (a fourth is refused), end on the server, and then
+    three new runs go."""
+    emu, tag = emulator_server, uuid.uuid4().hex[:8]
+    me = _new_cookie(app, B)
+    fn = _fn(app, "generate")
+    emu.clear()
+    emu.hold()
+    try:
+        for i in range(3):
+            r = requests.post(f"{app.url}gradio_api/queue/join", cookies={COOKIE: me}, timeout=10,
+                              headers={"X-Forwarded-For": B, "X-DashScope-API-Key": TEST_KEY},
+                              json={"data": _gen_data(f"{tag} unread {i}"), "fn_index": fn,
+                                    "session_hash": uuid.uuid4().hex[:11], "event_data": None, "trigger_id": None})
+            r.raise_for_status()
+        wait_for(lambda: len(sent(emu, f"{tag} unread")) == 3, "the unread runs to send")
+        fourth = Page(app, "generate", _gen_data(f"{tag} fourth"), cookie=me, addr=B).wait()
+        assert "You already have 3 runs going" in str(fourth["output"]["error"]), fourth
+    finally:
+        emu.release()
+    wait_for(lambda: _strip(app, me, B).count("done: 1 of 1 saved") == 3, "the unread runs to end")
+    emu.hold()
+    try:
+        going = [Page(app, "generate", _gen_data(f"{tag} after {i}"), cookie=me, addr=B) for i in range(3)]
+        wait_for(lambda: len(sent(emu, f"{tag} after")) == 3, "three runs after the unread ones")
+        assert not [p.completed for p in going if p.done]
+    finally:
+        emu.release()
+    assert all(p.wait()["success"] for p in going)
+
+
+def _strip(app, cookie: str, addr: str) -> str:
+    """The owner's strip of recent runs, as text."""
+    out = _call(app, "recent_runs", [], cookie=cookie, forwarded=addr)
+    assert out["success"], out
+    listing = out["output"]["data"][1]
+    return listing if isinstance(listing, str) else str(listing.get("value", ""))
 
 
 # --- expiry ------------------------------------------------------------------------------------------------
