@@ -16,8 +16,10 @@ shows at once as another visitor's wait.
 from __future__ import annotations
 
 import sqlite3
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import requests
@@ -245,6 +247,25 @@ def test_runs_whose_client_never_reads_the_stream_give_their_place_back_when_the
     finally:
         emu.release()
     assert all(p.wait()["success"] for p in going)
+
+
+def test_showing_a_finished_batch_again_and_again_zips_it_once(app, emulator_server):
+    """Every show of a finished batch (the Batch tab's list, the strip's pick) offers its zip. Ten shows of
+    one at once, through the raw queue, write that zip once, not ten times: a visitor cannot have the
+    server write (and hold on its disk at once) one zip of their whole batch per show."""
+    emu, tag = emulator_server, uuid.uuid4().hex[:8]
+    me = _new_cookie(app, C)
+    emu.clear()
+    done = Page(app, "batch_run", batch_args(f"{tag} one\n{tag} two"), cookie=me, addr=C).wait()
+    assert done["success"], done
+    batch_id = _batches(app, me, C)[0]
+    assert Page(app, "batch_show", [batch_id], cookie=me, addr=C).wait()["success"]
+    (zipped,) = Path(tempfile.gettempdir()).glob(f"aliyun-image-zips-*/*/aliyun-image-batch-{batch_id}.zip")
+    first = zipped.stat()
+    shows = [Page(app, "batch_show", [batch_id], cookie=me, addr=C) for _ in range(10)]
+    assert all(p.wait()["success"] for p in shows)
+    again = zipped.stat()
+    assert (again.st_ino, again.st_size) == (first.st_ino, first.st_size), "the zip was written again"
 
 
 def _strip(app, cookie: str, addr: str) -> str:
