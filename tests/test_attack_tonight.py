@@ -15,6 +15,7 @@ shows at once as another visitor's wait.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import tempfile
 import time
@@ -143,6 +144,40 @@ def test_one_visitor_cannot_fill_the_batch_queue_with_watchers_of_their_batch(ap
     finally:
         emu.release()
     for p in (nxt, *more):
+        assert p.wait()["success"], p.completed
+
+
+def test_a_stranger_with_the_victims_session_and_address_cannot_see_stop_or_follow_their_batch(
+        app, emulator_server):
+    """The victim's batch runs (held). A stranger sends the victim's page session hash and address with a
+    forged cookie of the right shape, another real cookie, or none: the strip lists nothing, the tick
+    nothing, the victim's batch id shows "no batch", Stop finds nothing of theirs, Follow again nothing,
+    and none of it takes a watcher's place of the victim's (three of their pages still follow)."""
+    emu, tag = emulator_server, uuid.uuid4().hex[:8]
+    victim = _new_cookie(app, A)
+    emu.clear()
+    emu.hold()
+    try:
+        started, batch_id = _start_batch(app, emu, tag, victim, A)
+        session = uuid.uuid4().hex[:11]  # a page of the victim's that lists the batch (the stranger learnt its hash)
+        assert batch_id in json.dumps(_call(app, "recent_runs", [], cookie=victim, session=session, forwarded=A))
+        for cookie in ("f" * 32, _new_cookie(app, A), None):
+            who = dict(cookie=cookie, session=session, forwarded=A)
+            listing = _call(app, "recent_runs", [], **who)["output"]["data"]
+            assert batch_id not in json.dumps(listing) and tag not in json.dumps(listing), listing
+            assert batch_id not in json.dumps(_call(app, "recent_runs_tick", [None], **who)["output"])
+            for event in ("batch_show", "batch_resume", "batch_show_1"):
+                out = _call(app, event, [batch_id], **who)
+                assert not out["success"] and "no batch" in str(out["output"]).lower(), (event, out)
+            stop = _call(app, "batch_stop", [], **who)
+            assert stop["success"] and "no batch of yours is running" in str(stop["output"]).lower(), stop
+            follow = _call(app, "recent_follow_t2i", [], **who)
+            assert follow["success"] and tag not in json.dumps(follow["output"]), follow
+        mine = _follow(app, batch_id, victim, 3)
+        assert not started.done and len(sent(emu, tag)) == 1
+    finally:
+        emu.release()
+    for p in (started, *mine):
         assert p.wait()["success"], p.completed
 
 
