@@ -181,9 +181,30 @@ def test_a_stranger_with_the_victims_session_and_address_cannot_see_stop_or_foll
         assert p.wait()["success"], p.completed
 
 
+def test_one_address_cannot_hold_every_batch_place_of_the_app(app, emulator_server):
+    """The app runs 8 batches at once and lets an address have 8 runs going: without a share of its own, one
+    address with eight cookies (one batch each) would hold every batch place and every other visitor's
+    batch would be refused. An address runs at most half of them: the fifth cookie behind it is told so
+    at once, and a batch from another address starts."""
+    emu, tag = emulator_server, uuid.uuid4().hex[:8]
+    crowd = "198.51.100.99"
+    emu.clear()
+    emu.hold()
+    try:
+        going = [_start_batch(app, emu, f"{tag} crowd {i}", _new_cookie(app, crowd), crowd)[0] for i in range(4)]
+        fifth = Page(app, "batch_run", batch_args(f"{tag} fifth"), cookie=_new_cookie(app, crowd), addr=crowd).wait()
+        assert "Your network address already has 4 batches running" in str(fifth["output"]["error"]), fifth
+        other, _ = _start_batch(app, emu, f"{tag} elsewhere", _new_cookie(app, B), B)
+        assert not [p for p in going if p.done] and not other.done and not sent(emu, f"{tag} fifth")
+    finally:
+        emu.release()
+    for p in (*going, other):
+        assert p.wait()["success"], p.completed
+
+
 def test_watchers_count_apart_from_runs_hosted_only():
-    """The rule without an app: a page following a batch holds a watcher's place (3 a visitor, the address's 8
-    in all), never one of the runs; locally nothing counts."""
+    """The rules without an app: a page following a batch holds a watcher's place (3 a visitor, the address's 8
+    in all), never one of the runs; an address runs half the app's batches; locally nothing counts."""
     slots = RunSlots(hosted=True, per_visitor=3, per_address=8, batches=8)
     me, colleague = Payers("me", "10.0.0.1"), Payers("colleague", "10.0.0.1")
     runs = [slots.take(me) for _ in range(3)]
@@ -200,6 +221,13 @@ def test_watchers_count_apart_from_runs_hosted_only():
     for s in runs + watching:
         s.release()
     assert not slots._going
+    crowd = [slots.take(Payers(f"c{i}", "10.0.0.9"), RunKind.BATCH) for i in range(4)]  # half the app's 8
+    with pytest.raises(ValidationError) as refused:
+        slots.take(Payers("c5", "10.0.0.9"), RunKind.API_BATCH)
+    assert refused.value.code == "Batch.PerAddress" and slots.batches_going() == 4
+    for s in crowd:
+        s.release()
+    assert RunSlots(hosted=True, per_visitor=3, per_address=0, batches=8).address_batches == 0  # not capped
     local = RunSlots(hosted=False, per_visitor=3, per_address=8, batches=8)
     assert all(not local.take(me, RunKind.WATCH).held for _ in range(20)) and not local._going
 

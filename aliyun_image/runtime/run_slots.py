@@ -11,15 +11,18 @@ What counts, and against what (:meth:`RunSlots.take`):
 kind          hosted                                      locally
 ============  ==========================================  ================================
 ``RUN``       the visitor's and the address's runs        nothing (one person, their app)
-``BATCH``     the same, plus one batch per visitor and    one batch at a time, and the
-              ``batch_max_running`` batches in the app    app's ``batch_max_running``
+``BATCH``     the same, plus one batch per visitor, half  one batch at a time, and the
+              of the app's batches per address, and       app's ``batch_max_running``
+              ``batch_max_running`` batches in the app
 ``API_BATCH`` as ``BATCH``                                nothing (as before)
 ``WATCH``     the visitor's and the address's watchers,   nothing
               apart from their runs
 ============  ==========================================  ================================
 
 ``RUN`` is a run of text-to-image, edit, fusion or a variation; ``BATCH`` a batch of the Batch tab;
-``API_BATCH`` a ``/batch`` or ``/grid`` call; ``WATCH`` a page following a batch that runs already
+``API_BATCH`` a ``/batch`` or ``/grid`` call (an address's share of the app's batches: without it, one
+address with as many cookies as the app runs batches would hold every place, and everyone else's
+batches would be refused; no share when addresses are not capped); ``WATCH`` a page following a batch that runs already
 (the Batch tab's show and Resume, the strip's pick): it holds a place of the app's "batches" queue
 group, shared by everyone, for as long as it follows, and nothing else bounds how many pages of one
 visitor do. A visitor may follow in as many pages at once as they may have runs going, an address as
@@ -106,8 +109,10 @@ class RunSlots:
         self.per_visitor = max(0, per_visitor)
         self.per_address = max(0, per_address)
         self.batches = max(1, batches)
+        # batches one address may run at once: half the app's (at least one), never more than its runs
+        self.address_batches = min(self.per_address, max(1, self.batches // 2)) if self.per_address else 0
         self._lock = threading.Lock()
-        # "v:<visitor>", "a:<address>", "b:<visitor>", "batches"; watchers "w:<visitor>", "wa:<address>"
+        # "v:<visitor>", "a:<address>", "b:<visitor>", "ab:<address>", "batches"; watchers "w:", "wa:"
         self._going: Counter[str] = Counter()
 
     def take(self, who: Payers, kind: RunKind = RunKind.RUN) -> RunSlot:
@@ -127,7 +132,10 @@ class RunSlots:
             if who.address is not None:
                 keys.append("a:" + who.address)
         if kind in (RunKind.BATCH, RunKind.API_BATCH):
-            keys += ["b:" + visitor, "batches"]
+            keys.append("b:" + visitor)
+            if self.hosted and who.address is not None:
+                keys.append("ab:" + who.address)
+            keys.append("batches")
         with self._lock:
             self._refuse(keys)
             self._going.update(keys)
@@ -148,6 +156,9 @@ class RunSlots:
                                       code="Runs.WatchersPerAddress")
             if kind == "b" and going >= 1:
                 raise ValidationError(msg("ui.batch.one_at_a_time"), code="Batch.OneAtATime")
+            if kind == "ab" and self.address_batches and going >= self.address_batches:
+                raise ValidationError(msg("run_batches.address", limit=self.address_batches),
+                                      code="Batch.PerAddress")
             if kind == "batches" and going >= self.batches:
                 raise ValidationError(msg("ui.batch.server_busy", limit=self.batches), code="Batch.ServerBusy")
 
