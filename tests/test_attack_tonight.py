@@ -6,11 +6,22 @@ clocks), one trusted proxy (the last ``X-Forwarded-For`` entry is the client's a
 scheduler off, and a small queue (``--concurrency 8``) so that a group of events one visitor could fill
 shows at once as another visitor's wait.
 
+Found and fixed (each test failed on the main of that night):
+
 - Following a running batch in the Batch tab (batch_show, batch_resume, the strip's pick) takes a place
   in the app's "batches" queue group for as long as it follows: a visitor may follow in as many pages at
   once as they may have runs going, an address as many as its runs; the extra ones are refused at once
   in the reader's language, every place comes back on every way out, and another visitor's batch starts
   meanwhile.
+- One address (many cookies) could hold every batch place of the app: an address runs half of them.
+- Every show of a finished batch wrote its whole zip again: now once per set of results.
+- The hosted housekeeping deleted the local user's old batches (the host's CLI on the same data dir).
+- An owner's listing of batches scanned everyone's rows: an index.
+
+Tried and held (kept as tests): runs refused by the hourly limit keep no place; runs whose client never
+reads the stream give their place back when they end; "Follow again" asked ten times leaves one watcher;
+a stranger with the victim's session hash and address (forged cookie, another cookie, none) sees, stops
+and follows nothing of theirs.
 """
 
 from __future__ import annotations
