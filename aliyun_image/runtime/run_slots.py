@@ -11,13 +11,23 @@ What counts, and against what (:meth:`RunSlots.take`):
 kind          hosted                                      locally
 ============  ==========================================  ================================
 ``RUN``       the visitor's and the address's runs        nothing (one person, their app)
-``BATCH``     the same, plus one batch per visitor and    one batch at a time, and the
-              ``batch_max_running`` batches in the app    app's ``batch_max_running``
+``BATCH``     the same, plus one batch per visitor, half  one batch at a time, and the
+              of the app's batches per address, and       app's ``batch_max_running``
+              ``batch_max_running`` batches in the app
 ``API_BATCH`` as ``BATCH``                                nothing (as before)
+``WATCH``     the visitor's and the address's watchers,   nothing
+              apart from their runs
 ============  ==========================================  ================================
 
 ``RUN`` is a run of text-to-image, edit, fusion or a variation; ``BATCH`` a batch of the Batch tab;
-``API_BATCH`` a ``/batch`` or ``/grid`` call. The visitor is the stable owner of their cookie (else
+``API_BATCH`` a ``/batch`` or ``/grid`` call (an address's share of the app's batches: without it, one
+address with as many cookies as the app runs batches would hold every place, and everyone else's
+batches would be refused; no share when addresses are not capped); ``WATCH`` a page following a batch that runs already
+(the Batch tab's show and Resume, the strip's pick): it holds a place of the app's "batches" queue
+group, shared by everyone, for as long as it follows, and nothing else bounds how many pages of one
+visitor do. A visitor may follow in as many pages at once as they may have runs going, an address as
+many as its runs (the same caps, counted apart: watching never keeps anyone from running). The page
+that started a batch follows it inside the batch's own place. The visitor is the stable owner of their cookie (else
 their page session, else their address) and the address is the client's, after the proxies the
 host trusts: the same payers as the hourly quota's (:func:`aliyun_image.money.payer_id`), so a new
 cookie does not bring new places, and an office behind one address gets ``runs_per_address``.
@@ -49,6 +59,7 @@ class RunKind(str, Enum):
     RUN = "run"
     BATCH = "batch"
     API_BATCH = "api_batch"
+    WATCH = "watch"
 
 
 class RunSlot:
@@ -98,8 +109,11 @@ class RunSlots:
         self.per_visitor = max(0, per_visitor)
         self.per_address = max(0, per_address)
         self.batches = max(1, batches)
+        # batches one address may run at once: half the app's (at least one), never more than its runs
+        self.address_batches = min(self.per_address, max(1, self.batches // 2)) if self.per_address else 0
         self._lock = threading.Lock()
-        self._going: Counter[str] = Counter()  # "v:<visitor>", "a:<address>", "b:<visitor>", "batches"
+        # "v:<visitor>", "a:<address>", "b:<visitor>", "ab:<address>", "batches"; watchers "w:", "wa:"
+        self._going: Counter[str] = Counter()
 
     def take(self, who: Payers, kind: RunKind = RunKind.RUN) -> RunSlot:
         """Hold a place for a run or batch of ``who`` (see the module's table), or raise
@@ -109,12 +123,19 @@ class RunSlots:
             return RunSlot(None, ())
         visitor = who.visitor if self.hosted else LOCAL
         keys: list[str] = []
-        if self.hosted:
+        if kind == RunKind.WATCH:  # hosted only (see counted): "w" and "wa" count apart from runs
+            keys.append("w:" + visitor)
+            if who.address is not None:
+                keys.append("wa:" + who.address)
+        elif self.hosted:
             keys.append("v:" + visitor)
             if who.address is not None:
                 keys.append("a:" + who.address)
-        if kind != RunKind.RUN:
-            keys += ["b:" + visitor, "batches"]
+        if kind in (RunKind.BATCH, RunKind.API_BATCH):
+            keys.append("b:" + visitor)
+            if self.hosted and who.address is not None:
+                keys.append("ab:" + who.address)
+            keys.append("batches")
         with self._lock:
             self._refuse(keys)
             self._going.update(keys)
@@ -128,8 +149,16 @@ class RunSlots:
                 raise ValidationError(msg("run_slots.visitor", limit=self.per_visitor), code="Runs.PerVisitor")
             if kind == "a" and self.per_address and going >= self.per_address:
                 raise ValidationError(msg("run_slots.address", limit=self.per_address), code="Runs.PerAddress")
+            if kind == "w" and self.per_visitor and going >= self.per_visitor:
+                raise ValidationError(msg("run_watchers.visitor", limit=self.per_visitor), code="Runs.Watchers")
+            if kind == "wa" and self.per_address and going >= self.per_address:
+                raise ValidationError(msg("run_watchers.address", limit=self.per_address),
+                                      code="Runs.WatchersPerAddress")
             if kind == "b" and going >= 1:
                 raise ValidationError(msg("ui.batch.one_at_a_time"), code="Batch.OneAtATime")
+            if kind == "ab" and self.address_batches and going >= self.address_batches:
+                raise ValidationError(msg("run_batches.address", limit=self.address_batches),
+                                      code="Batch.PerAddress")
             if kind == "batches" and going >= self.batches:
                 raise ValidationError(msg("ui.batch.server_busy", limit=self.batches), code="Batch.ServerBusy")
 

@@ -18,7 +18,8 @@ time; a dead runner's claim is ignored.
 
 A hosted store forgets batches nobody touched for as long as a visitor is kept (:func:`expire_batches`,
 from the app's housekeeping): a caller without a cookie or session gets an owner nobody can name again,
-so without it their batch rows would stay for ever. The results keep their ``batch_id``.
+so without it their batch rows would stay for ever. The results keep their ``batch_id``; batches without
+an owner (the local user's: the host's CLI on the same data dir) are not a visitor's and stay.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ CREATE TABLE IF NOT EXISTS batches (
     updated     REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS batches_fingerprint ON batches(fingerprint, created);
+-- an owner's newest batches (the strip, the Batch tab's list): found, not searched for among everyone's
+CREATE INDEX IF NOT EXISTS batches_owner ON batches(owner, created);
 CREATE TABLE IF NOT EXISTS batch_units (
     batch_id TEXT NOT NULL,
     pos      INTEGER NOT NULL,             -- the unit's place in the batch (request order)
@@ -251,9 +254,9 @@ class BatchBook:
 
 
 def expire_batches(root: Path | str, older_than: float, *, show_paths: bool = True, now: float | None = None) -> int:
-    """Delete the batches (and their units) of the store in ``root`` that nothing changed for
-    ``older_than`` seconds and no live process runs; how many went. A store without batch tables is
-    left as it is (they are made with the first batch)."""
+    """Delete the visitors' batches (and their units) of the store in ``root`` that nothing changed for
+    ``older_than`` seconds and no live process runs; how many went. The local user's (no owner) stay.
+    A store without batch tables is left as it is (they are made with the first batch)."""
     root = Path(root)
     if not (root / DB_NAME).is_file():
         return 0
@@ -266,8 +269,11 @@ def expire_batches(root: Path | str, older_than: float, *, show_paths: bool = Tr
         with transaction(db, root, show_paths):
             if not db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='batches'").fetchone():
                 return 0
-            # the batch's own time (claimed, released) and its units' (each request's state) both count
-            rows = db.execute("SELECT id, runner FROM batches b WHERE updated < ? AND NOT EXISTS"
+            # the batch's own time (claimed, released) and its units' (each request's state) both count;
+            # a batch without an owner is the local user's (the host's CLI on the same data dir), not a
+            # visitor's: no retention of visitors applies to it
+            rows = db.execute("SELECT id, runner FROM batches b WHERE owner IS NOT NULL AND updated < ?"
+                              " AND NOT EXISTS"
                               " (SELECT 1 FROM batch_units u WHERE u.batch_id = b.id AND u.updated >= ?)",
                               (cutoff, cutoff)).fetchall()
             gone = [(bid,) for bid, runner in rows if not (str(runner).isdigit() and process_alive(int(runner)))]

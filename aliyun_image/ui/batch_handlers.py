@@ -12,19 +12,20 @@ page shows, and how a batch starts, is :mod:`.batch_view`'s.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any, cast
 
 import gradio as gr
 
 from .. import catalog
 from ..errors import AliyunImageError
 from ..generation import BatchSpec, batch as batches, grid
-from ..runtime import AppContext
+from ..runtime import AppContext, RunKind
 from ..storage.batches import DONE
 from .batch_view import BatchLimits, BatchView, page_spec, refusal, refuse
 from .page_text import error_md, gr_error
-from .request_info import header_key, request_lang, request_owner
+from .request_info import header_key, request_lang, request_owner, request_visitor
 from .strings import t
 
 
@@ -120,6 +121,25 @@ class BatchHandlers:
         if live.error is not None:
             raise gr_error(live.error, lang)
 
+    async def _watch(self, live: Any, lang: str, request: gr.Request | None,
+                     raise_error: bool = True) -> AsyncIterator[Any]:
+        """Follow a batch that runs already (started elsewhere: another page, before a reload) in a
+        place of its own among the caller's watchers (hosted; :mod:`aliyun_image.runtime.run_slots`):
+        without one, a visitor could fill the app's "batches" queue group with pages following their
+        one batch. Refused at once when their pages follow as many as they may; the place is given
+        back however the following ends (the batch ended, the client went away, an error)."""
+        try:
+            slot = self.ctx.run_slot(request_visitor(self.ctx, request), RunKind.WATCH)
+        except AliyunImageError as err:
+            yield refusal(err, lang)
+            raise gr_error(err, lang) from None
+        follow = cast(AsyncGenerator[Any, None],  # both are async generators
+                      self._follow_to_end(live, lang) if raise_error else self.view.follow(live, lang))
+        with slot:
+            async with contextlib.aclosing(follow):  # closed here, not whenever it is collected
+                async for out in follow:
+                    yield out
+
     async def batch_resume(self, batch_id: str, request: gr.Request = None,  # type: ignore[assignment]
                            x_dashscope_api_key: gr.Header = None):  # type: ignore[assignment]
         """Follow one of your batches: while it runs on the server, watch it; when it stopped short
@@ -143,7 +163,10 @@ class BatchHandlers:
             except AliyunImageError as err:
                 yield refusal(err, lang)
                 raise gr_error(err, lang) from None
-        async for out in self._follow_to_end(live, lang):
+            follow = self._follow_to_end(live, lang)  # started here: inside the batch's own place
+        else:
+            follow = self._watch(live, lang, request)
+        async for out in follow:
             yield out
 
     async def batch_show(self, batch_id: str, request: gr.Request = None):  # type: ignore[assignment]
@@ -156,7 +179,7 @@ class BatchHandlers:
         owner = request_owner(self.ctx, request)
         live = self.live.get(str(batch_id or ""), owner)
         if live is not None:
-            async for out in self.view.follow(live, lang):
+            async for out in self._watch(live, lang, request, raise_error=False):
                 yield out
             return
         try:

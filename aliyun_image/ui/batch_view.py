@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -129,6 +131,7 @@ class BatchView:
         # Placeholders for images still to come or failed, copied where Gradio may serve them from
         # (its temp dir rule), whatever the working directory.
         self._art = Path(tempfile.mkdtemp(prefix="aliyun-image-batch-"))
+        self._zip_locks = [threading.Lock() for _ in range(8)]  # batch zips being written (zip_of)
         atexit.register(shutil.rmtree, self._art, ignore_errors=True)
         self.waiting_png = Path(shutil.copy(ASSETS / "batch_waiting.png", self._art / "waiting.png"))
         self.failed_png = Path(shutil.copy(ASSETS / "batch_failed.png", self._art / "failed.png"))
@@ -277,7 +280,16 @@ class BatchView:
         if not ids:
             return None
         dest = self.ctx.zip_path(f"aliyun-image-batch-{batch_id}.zip", ids)
-        return Gallery(self.ctx.store, owner).export_zip(ids, dest)
+        # Every show of a finished batch offers its zip: written once per set of results, not once per
+        # show (a flood of shows would write, and hold on the disk at once, one zip of the whole batch
+        # each). The same ids make the same bytes (zip_path); one writer at a time per zip.
+        with self._zip_locks[hash(str(dest)) % len(self._zip_locks)]:
+            try:
+                for path in (dest.parent, dest):  # kept ten more minutes by zip_path's clean-up
+                    os.utime(path)
+                return dest
+            except OSError:  # not written yet, or cleaned up: write it
+                return Gallery(self.ctx.store, owner).export_zip(ids, dest)
 
     def grid_file(self, batch_id: str, owner: str | None) -> Path | None:
         """The stored grid image of a grid batch, if it was made."""
