@@ -15,7 +15,9 @@ session's emulator; no app launch.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 
 import pytest
 
@@ -110,3 +112,84 @@ def test_batch_help_documents_the_dry_run_columns(clean_env):
     for lang, word in (("en", "tab separated"), ("zh_CN", "制表符"), ("ja_JP", "タブ区切り")):
         r = run_cli(["batch", "--help"], {"LANG": f"{lang}.UTF-8"}, clean_env)
         assert r.returncode == 0 and word in r.stdout, (lang, r.stdout[-400:])
+
+
+# --- 2, 3. a stopped batch's places; short durations ---------------------------------------------------------
+def _tab(emu, clean_env, monkeypatch):
+    """The Batch tab's handlers of a local app over the test emulator, one request at a time (the account's
+    limit: so Stop finds requests not sent yet)."""
+    from aliyun_image.runtime import AppContext, AppOptions
+    from aliyun_image.ui.batch_handlers import BatchHandlers
+
+    monkeypatch.setenv("ALIYUN_IMAGE_TASK_LIMIT", "1")
+    ctx = AppContext(AppOptions(base_url=emu.base_url, data_dir=str(clean_env)))
+    return ctx, BatchHandlers(ctx)
+
+
+def page_args(prompts: str, variables: str = "", mode: str = "list", x: tuple[str, str] = ("seed", ""),
+              y: tuple[str, str] = ("", ""), n: int = 1, seed: int = -1) -> list:
+    """The Batch tab's inputs in the page's order (see tests/test_batch_ui.py)."""
+    return [mode, prompts, variables, x[0], x[1], y[0], y[1], "plus", "", "1328*1328", n, seed, "", False, False,
+            "direct", True]
+
+
+def wait_for(check, what: str, deadline_s: float = 60) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def _drain(loop, gen) -> list:
+    async def all_of() -> list:
+        return [out async for out in gen]
+    return loop.run_until_complete(all_of())
+
+
+def captions(gallery) -> list[str]:
+    return [c for _, c in gallery]
+
+
+def test_after_stop_places_never_sent_say_not_sent_and_failed_ones_say_why(emu, clean_env, monkeypatch):
+    ctx, h = _tab(emu, clean_env, monkeypatch)
+    loop = asyncio.new_event_loop()
+    emu.fail("generation", status=400, code="DataInspectionFailed",
+             message="Input data may contain inappropriate content.", times=1)  # the first request fails
+    emu.hold()
+    try:
+        gen = h.batch_run(*page_args("a {animal} in a {place}", "animal=cat,fox,owl\nplace=forest,city"),
+                          request=None, x_dashscope_api_key=TEST_KEY)
+        first = loop.run_until_complete(gen.__anext__())
+        assert captions(first[0])[0].startswith("1 · waiting · ")  # while it runs: waiting
+        # the first request fails at once (a fault is not held); the second is held at the emulator
+        wait_for(lambda: len(emu.calls("generation")) >= 2, "the second request, held")
+        assert "Stopping batch" in h.batch_stop(None)
+        emu.release()
+        outs = _drain(loop, gen)
+    finally:
+        emu.release()
+    gallery, status = outs[-1][0], outs[-1][1]
+    shown = captions(gallery)
+    assert len(shown) == 6 and len(sent(emu)) == 2, (shown, len(sent(emu)))
+    assert shown[0].startswith("1 · failed: The input or output was flagged"), shown[0]
+    assert shown[1].startswith("2 · #") and shown[1].endswith("a cat in a city")  # sent before Stop: kept
+    assert all(c.split(" · ")[1] == "not sent" for c in shown[2:]), shown
+    assert not any("waiting" in c for c in shown)
+    pictures = [p for p, _ in gallery]
+    assert all(p == str(h.view.not_sent_png) for p in pictures[2:]) and pictures[0] == str(h.view.failed_png)
+    assert "4 request(s) were not sent" in status and "Took " in status and "0:00." not in status
+    # opened again later (not running): the same words
+    batch_id = status.split("Batch ", 1)[1].split(":")[0]
+    again = _drain(loop, h.batch_show(batch_id, None))[-1]
+    assert captions(again[0])[1:] == shown[1:] and captions(again[0])[0].startswith("1 · failed: DataInspection")
+    loop.close()
+    ctx.close()
+
+
+def test_durations_under_a_second_are_said_so(clean_env):
+    from aliyun_image.ui.batch_live import duration
+
+    assert duration(0.43, "en") == "0.4 s" and duration(0.01, "en") == "under 0.1 s"
+    assert duration(0.43, "en", running=True) == "under 1 s" and duration(0.2, "zh") == "0.2 秒"
+    assert duration(0.5, "ja", running=True) == "1 秒未満"
+    assert duration(14.2, "en") == "0:14" and duration(3725, "en") == "1:02:05"
