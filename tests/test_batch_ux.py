@@ -193,3 +193,32 @@ def test_durations_under_a_second_are_said_so(clean_env):
     assert duration(0.43, "en", running=True) == "under 1 s" and duration(0.2, "zh") == "0.2 秒"
     assert duration(0.5, "ja", running=True) == "1 秒未満"
     assert duration(14.2, "en") == "0:14" and duration(3725, "en") == "1:02:05"
+
+
+# --- 4. compare ------------------------------------------------------------------------------------------------
+def test_compare_with_says_what_next_on_the_gallery_status_and_legend_only_when_prompts_differ(emu, clean_env):
+    from aliyun_image.runtime import AppContext, AppOptions
+    from aliyun_image.ui.compare import SCROLL_WHEN_PAIRED, CompareView
+
+    ctx = AppContext(AppOptions(base_url=emu.base_url, data_dir=str(clean_env)))
+    try:
+        svc = ctx.route(TEST_KEY).service
+        same = [svc.generate("a lighthouse at dusk", seed=s, api_key=TEST_KEY).results[0].id for s in (1, 2)]
+        other = svc.generate("a lighthouse at dawn", seed=1, api_key=TEST_KEY).results[0].id
+        view = CompareView(ctx)
+        first = view.pick(same[0], None, None, None)
+        a, b, note, status = first[0], first[1], first[6], first[-1]
+        assert (a, b) == (same[0], None) and status == note == (
+            f"#{same[0]} is A. Select another result and press “Compare with…” again.")
+        second = view.pick(same[1], a, b, None)
+        note, status = second[6], second[-1]
+        assert second[:2] == (same[0], same[1]) and status.startswith(f"Comparing #{same[0]} (A) with #{same[1]}")
+        assert "1 of 10 differ" in note and "only in A" not in note  # one prompt: nothing marked, no legend
+        words = view.pick(other, None, None, None), view.pick(same[0], other, None, None)
+        assert "only in A" in words[1][6] and "<del" in words[1][5]  # two prompts: word-diffed, with the legend
+        nothing = view.pick(None, None, None, None)
+        assert nothing[-1] == nothing[6] and nothing[0] is not None  # no selection: said, nothing picked
+        # the second pick brings the compare view into sight (browser-side: checked in the browser test)
+        assert "#compare-b input" in SCROLL_WHEN_PAIRED and "scrollIntoView" in SCROLL_WHEN_PAIRED
+    finally:
+        ctx.close()
