@@ -222,3 +222,41 @@ def test_compare_with_says_what_next_on_the_gallery_status_and_legend_only_when_
         assert "#compare-b input" in SCROLL_WHEN_PAIRED and "scrollIntoView" in SCROLL_WHEN_PAIRED
     finally:
         ctx.close()
+
+
+# --- 5. opening a batch fills the form ------------------------------------------------------------------------
+def _skipped(value) -> bool:
+    return isinstance(value, dict) and value.get("__type__") == "update" and len(value) == 1
+
+
+def test_opening_a_batch_fills_the_form_with_what_it_ran(emu, clean_env, monkeypatch):
+    from aliyun_image.generation import Axis
+    from aliyun_image.generation.grid import grid_spec
+
+    ctx, h = _tab(emu, clean_env, monkeypatch)
+    try:
+        svc = ctx.route(TEST_KEY).service
+        # as the page stores them (BatchView.options), and as the CLI does (options left None: defaults)
+        listed = h.view.options("max", "", "1328*1328", 2, 7, "blurry", True, True, None, None)
+        template = BatchSpec("a {animal} in a {place}, watercolor", (Axis("animal", ("cat", "fox")),
+                                                                     Axis("place", ("forest", "city"))), listed)
+        tid = batches.prepare(svc, template, new=True).batch_id
+        form = h.batch_form(tid, None)
+        assert len(form) == 17
+        mode, prompts, variables = form[:3]
+        assert (mode, prompts, variables) == ("list", template.text, "animal=cat,fox\nplace=forest,city")
+        assert all(_skipped(v) for v in form[3:7])  # the grid's axes stay as they are
+        quality, model, size, n, seed, negative, extend, watermark = form[7:15]
+        assert (quality, model, size, n, seed, negative, extend, watermark) == (
+            "max", "", "1328*1328", 2, 7, "blurry", True, True)
+        grid = grid_spec("a lighthouse at dusk", [Axis("model", ("qwen-image-plus", "qwen-image-max")),
+                                                  Axis("seed", ("1", "2"))], {"n": 1, "seed": None, "negative": None})
+        gid = batches.prepare(svc, grid, new=True).batch_id
+        form = h.batch_form(gid, None)
+        assert form[0] == "grid" and form[1] == "a lighthouse at dusk" and _skipped(form[2])
+        assert form[3:7] == ["model", "qwen-image-plus,qwen-image-max", "seed", "1,2"]
+        assert form[7:9] == ["plus", ""] and form[10:12] == [1, -1] and _skipped(form[12])  # defaults left alone
+        assert all(_skipped(v) for v in h.batch_form("no-such-batch", None))
+        assert all(_skipped(v) for v in h.batch_form("", None))
+    finally:
+        ctx.close()

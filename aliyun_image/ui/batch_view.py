@@ -28,6 +28,7 @@ from ..enums import Payer, Task
 from ..errors import AliyunImageError, ValidationError, unexpected
 from ..generation import Axis, BatchSpec, Plan, batch as batches, grid
 from ..i18n import msg, render
+from ..jobs import random_seed
 from ..config import Settings
 from ..runtime import AppContext, Route, RunKind, RunSlot
 from ..storage import Gallery, Record
@@ -326,6 +327,32 @@ class BatchView:
         return (self.items(slots, lang, row.kind), status, _image(picture),
                 _download(self.zip_of(row.id, records, picture, owner)),
                 gr.Dropdown(choices=self.choices(owner, lang), value=row.id))
+
+    def form(self, batch_id: str, owner: str | None) -> list[Any]:
+        """The Batch tab's form as stored batch ``batch_id`` (the owner's) asked for it, in the order of
+        :meth:`.batch_panel.BatchPanel.inputs`: mode, prompts, variables or axes, quality, model, size,
+        ``n``, seed and the options, so a batch opened shows what it runs and can be tweaked into a new
+        one. A value the batch left to its default (a CLI batch's negative prompt or rewriting) leaves
+        the widget as it is; an unknown id (not the caller's) changes nothing."""
+        found = batches.find(self.ctx.live_service, str(batch_id or ""), owner)
+        if found is None:
+            return [gr.skip()] * 17
+        spec = BatchSpec.from_dict(found[0].spec)
+        o = spec.options
+        lines = "\n".join(f"{a.name}={','.join(a.values)}" for a in spec.axes)
+        if spec.kind == grid.TASK:
+            axes = [*((a.name, ",".join(a.values)) for a in spec.axes), ("", "")][:2]
+            shape = ["grid", spec.text, gr.skip(), axes[0][0], axes[0][1], axes[1][0], axes[1][1]]
+        else:
+            shape = ["list", spec.text, lines, *[gr.skip()] * 4]
+
+        def given(value: Any) -> Any:
+            return gr.skip() if value is None else value
+
+        seed = -1 if random_seed(o.get("seed")) else o.get("seed")
+        return [*shape, "max" if o.get("best") else "plus", o.get("model") or "", given(o.get("size")),
+                o.get("n") or 1, seed, given(o.get("negative")), given(o.get("prompt_extend")),
+                bool(o.get("watermark")), given(o.get("extend_mode")), given(o.get("thinking"))]
 
     def ending(self, live: LiveBatch, lang: str) -> Outputs:
         """What the page shows when ``live`` is over: every tile, the summary (or why nothing ran),
