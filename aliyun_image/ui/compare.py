@@ -24,10 +24,15 @@ from .request_info import caller_gallery, request_lang
 from .strings import t
 from .widgets import I18N, PRIVATE, label, scroll_to
 
-# After a pick: once B is filled in (the second pick), bring the compare view into sight, as a tap on a
-# thumbnail brings the details (on a phone it lies screens below the button); after the first, stay.
-SCROLL_WHEN_PAIRED = f"""() => {{ if (!document.querySelector('#compare-b input')?.value) return;
-  ({scroll_to("#compare")})(); }}"""
+# After a pick, browser-side: once B is filled in (the second pick), bring the compare view into sight, as
+# a tap on a thumbnail brings the details (on a phone it lies screens below the button). After the first,
+# the gallery's status line says what to do next: on a phone it lies under five stacked buttons, so it is
+# brought into the screen's middle when it is out of sight (the button stays near); on a desktop nothing moves.
+SCROLL_WHEN_PAIRED = f"""() => {{ if (document.querySelector('#compare-b input')?.value) {{
+  ({scroll_to("#compare")})(); return; }}
+  const el = document.querySelector('#gallery-status'); if (!el) return;
+  const r = el.getBoundingClientRect();
+  if (r.top < 0 || r.bottom > window.innerHeight) el.scrollIntoView({{behavior: 'smooth', block: 'center'}}); }}"""
 
 # The page text naming each field of recipes.compare.recipe_diff.
 _LABELS = {"task": "record.task", "model": "record.model", "size": "record.size", "seed": "record.seed",
