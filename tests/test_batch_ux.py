@@ -260,3 +260,19 @@ def test_opening_a_batch_fills_the_form_with_what_it_ran(emu, clean_env, monkeyp
         assert all(_skipped(v) for v in h.batch_form("", None))
     finally:
         ctx.close()
+
+
+def test_another_visitors_batch_fills_nothing(emu, clean_env):
+    """Hosted: a batch id that is not the caller's (sent by hand) reads as unknown: nothing of it is shown."""
+    from aliyun_image.runtime import AppContext, AppOptions
+    from aliyun_image.ui.batch_handlers import BatchHandlers
+
+    ctx = AppContext(AppOptions(hosted=True, base_url=emu.base_url, data_dir=str(clean_env)))
+    try:
+        spec = BatchSpec("a secret {thing}", (batches.Axis("thing", ("plan", "map")),), {"n": 1})
+        theirs = batches.prepare(ctx.route(TEST_KEY).service, spec, owner="visitor-a", new=True).batch_id
+        h = BatchHandlers(ctx)
+        assert all(_skipped(v) for v in h.batch_form(theirs, None))  # no cookie, no session: nobody's
+        assert h.view.form(theirs, "visitor-a")[1] == "a secret {thing}"  # its owner's page gets it
+    finally:
+        ctx.close()
