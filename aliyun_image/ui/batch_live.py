@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..enums import EventKind
-from ..errors import AliyunImageError
+from ..errors import AliyunImageError, api_error
 from ..generation import BatchOutcome, Event
 from ..runtime import RunSlot
 from ..storage import Record
@@ -106,12 +106,16 @@ SHORT = 36  # characters of a failure's reason on a tile's caption
 
 def short_reason(outcome: BatchOutcome, unit: UnitRow, lang: str) -> str:
     """Why ``unit`` failed, in a few words: the first phrase of this run's error in ``lang``; for a
-    unit left by an earlier run (only its code is stored) the code; maybe billed said so."""
+    unit left by an earlier run (only its code is stored) the first phrase of what that DashScope code
+    means, else the code itself; maybe billed said so."""
     if unit.state == MAYBE:
         return t(lang, "batch_ux.maybe_billed")
     err = outcome.error(unit)
     if err is None:
-        return unit.error or ""
+        known = api_error(None, unit.error) if unit.error else None
+        if known is None or known.msg.key == "error.api.unknown":
+            return unit.error or ""
+        err = known
     text = err.text(lang, details=False).strip()
     first = re.split(r"(?<=[.:;!?])\s|[。：；！？]", text, maxsplit=1)[0].rstrip(".:; ")
     return first if len(first) <= SHORT else first[:SHORT - 1].rstrip() + "…"
