@@ -311,9 +311,14 @@ def _check_n(spec: ModelSpec, n: Any) -> int:
     return n
 
 
+def random_seed(seed: Any) -> bool:
+    """True when ``seed`` asks for a random seed (None, ``""``, -1 or ``"random"``), not a fixed one."""
+    return seed in (None, "", -1, "-1", "random")
+
+
 def _first_seed(seed: Any, rng: random.Random | None) -> tuple[int, bool]:
     """The seed of the first request, and whether the user gave it (else it is drawn here)."""
-    if seed in (None, "", -1, "-1", "random"):
+    if random_seed(seed):
         return (rng or random.SystemRandom()).randint(0, catalog.SEED_MAX), False
     s = _as_int(seed, msg("job.what_seed"))
     if not 0 <= s <= catalog.SEED_MAX:

@@ -31,7 +31,7 @@ def _h(lang: str, key: str) -> str:
 def add_parsers(sub: Any, common: argparse.ArgumentParser, lang: str,
                 image_args: Callable[..., None]) -> None:
     """Add ``batch`` and ``grid`` to the subparsers ``sub``; ``image_args`` adds generate's options."""
-    b = sub.add_parser("batch", help=_h(lang, "batch"), parents=[common])
+    b = sub.add_parser("batch", help=_h(lang, "batch"), parents=[common], epilog=t(lang, "batch_ux.dry_run_columns"))
     b.add_argument("file", help=_h(lang, "file"))
     b.add_argument("--var", action="append", metavar="NAME=V1,V2", help=_h(lang, "var"))
     _batch_args(b, lang, image_args)
@@ -94,8 +94,8 @@ def run(args: argparse.Namespace, lang: str, backend: Callable[[argparse.Namespa
     spec = spec_of(args)
     with backend(args) as settings:
         svc = ImageService(settings)
-        if args.dry_run:
-            return _dry_run(svc, batches.plan(svc, spec), args, lang)
+        if args.dry_run:  # the units the real run would send, their seeds included
+            return _dry_run(svc, spec, batches.preview(svc, spec, new=args.new), args, lang)
         prepared = batches.prepare(svc, spec, new=args.new)
         _announce(svc, prepared, lang)
         outcome = _run_stored(svc, prepared.batch_id, args, lang, progress)
@@ -134,17 +134,32 @@ def _cost(svc: Any, p: Any, lang: str) -> str:
     return costs
 
 
-def _dry_run(svc: Any, p: Any, args: argparse.Namespace, lang: str) -> int:
-    """The plan and its price; nothing is sent. Exit code 2 when a budget would refuse it."""
+def _seed(spec: Any, unit: Any, new: bool) -> int | None:
+    """The seed ``unit`` will be sent with; None when ``--new`` draws it when the batch is stored."""
+    from ..generation import batch as batches
+
+    return None if new and not batches.seed_fixed(spec, unit) else unit.options.get("seed")
+
+
+def _dry_run(svc: Any, spec: Any, p: Any, args: argparse.Namespace, lang: str) -> int:
+    """The plan and its price; nothing is sent. Exit code 2 when a budget would refuse it.
+
+    stdout stays machine-readable (the columns are in ``batch --help``): one line per request, tab
+    separated, with the seed the real run sends (the same input finds the same batch and seeds),
+    ``random`` where ``--new`` draws a new one."""
     from ..generation import batch as batches
 
     if args.json:
-        print(json.dumps({**p.as_dict(), "sent": False}, ensure_ascii=False))
+        units = [{"unit": u.pos + 1, "item": u.item + 1, "model": u.options.get("model"),
+                  "size": u.options.get("size"), "seed": _seed(spec, u, args.new), "images": u.images,
+                  "labels": u.labels, "prompt": u.prompt} for u in p.units]
+        print(json.dumps({**p.as_dict(), "units": units, "sent": False}, ensure_ascii=False))
     else:
         for u in p.units:
             labels = " ".join(f"{k}={v}" for k, v in u.labels.items())
+            seed = _seed(spec, u, args.new)
             print(f"{u.pos + 1}\t{u.options.get('model')}\t{u.options.get('size') or '-'}\t"
-                  f"{u.options.get('seed')}\t{u.images}\t{labels}\t{u.prompt}")
+                  f"{'random' if seed is None else seed}\t{u.images}\t{labels}\t{u.prompt}")
         tell(lang, "batch.plan", items=len(p.items), requests=p.requests, images=p.images, cost=_cost(svc, p, lang))
         for note in p.notes:
             tell(lang, "cli.note", text=render(lang, note))

@@ -33,6 +33,7 @@ import itertools
 import json
 import logging
 import math
+import random
 import re
 import threading
 import uuid
@@ -43,12 +44,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from .. import catalog
 from ..catalog import listing
 from ..enums import EventKind, Relation, Status, Task
 from ..errors import (AliyunImageError, CancelledError, OutcomeUnknownError, ValidationError, may_be_billed,
                       unexpected)
 from ..i18n import Message, msg
-from ..jobs import Parent
+from ..jobs import Parent, random_seed
 from ..money import HourlyQuota, Payers, Reservation, billing, estimate_for
 from ..money.estimate import Estimate
 from ..storage import Gallery, Record
@@ -293,10 +295,23 @@ def cost_of(estimates: Sequence[Estimate]) -> list[SumEstimate]:
     return out
 
 
-def plan(service: ImageService, spec: BatchSpec) -> Plan:
+def identity_seeds(spec: BatchSpec, owner: str | None) -> random.Random:
+    """Where the random seeds of a batch are drawn from: its identity (:func:`fingerprint`), so the
+    same input, options and owner draw the same seeds, and a dry run shows the very seeds its real
+    run will send (a seed copied from the plan makes that image again)."""
+    return random.Random(fingerprint(spec, owner))
+
+
+def seed_fixed(spec: BatchSpec, unit: UnitRow) -> bool:
+    """True when ``unit``'s seed is the user's (an option or a seed axis), not drawn for them."""
+    return "seed" in unit.labels or not random_seed(spec.options.get("seed"))
+
+
+def plan(service: ImageService, spec: BatchSpec, rng: random.Random | None = None) -> Plan:
     """Validate every item of ``spec`` (as :meth:`ImageService.plan` does for one run) and split it
-    into units, seeds drawn and fixed now; price each unit. Sends nothing (ValidationError on the
-    first item refused, naming it)."""
+    into units, seeds drawn and fixed now (from ``rng``: :func:`identity_seeds` for a batch that the
+    same input finds again; None: the system's randomness); price each unit. Sends nothing
+    (ValidationError on the first item refused, naming it)."""
     items = expand(spec.text, spec.axes)
     units: list[UnitRow] = []
     estimates: list[Estimate] = []
@@ -305,6 +320,8 @@ def plan(service: ImageService, spec: BatchSpec) -> Plan:
     idx = 0
     for number, item in enumerate(items):
         options = {**spec.options, **item.options}
+        if rng is not None and random_seed(options.get("seed")):
+            options["seed"] = rng.randint(0, catalog.SEED_MAX)  # drawn in item order: the same spec, the same seeds
         try:
             job = service.plan(Task.T2I, item.prompt, **options)
         except ValidationError as exc:
@@ -364,7 +381,7 @@ def prepare(service: ImageService, spec: BatchSpec, *, owner: str | None = None,
             found = book.find(fp, owner)
             if found is not None:
                 return Prepared(found.id, None, True)
-        p = plan(service, spec)
+        p = plan(service, spec, None if new else identity_seeds(spec, owner))
         if check is not None:
             try:
                 check(p)
@@ -380,6 +397,23 @@ def prepare(service: ImageService, spec: BatchSpec, *, owner: str | None = None,
     if stored != batch_id:  # stored by a call that came at the same time
         return Prepared(stored, None, True)
     return Prepared(batch_id, p, False)
+
+
+def preview(service: ImageService, spec: BatchSpec, *, owner: str | None = None, new: bool = False) -> Plan:
+    """The plan of ``spec`` as :func:`prepare` then :func:`run` would send it, storing and sending
+    nothing: the stored units (their seeds) when the same input finds its batch, else the units
+    :func:`prepare` would store (seeds from :func:`identity_seeds`). With ``new`` the seeds the user
+    did not fix are drawn at random when the batch is stored: shown seeds are placeholders then
+    (see :func:`seed_fixed`)."""
+    p = plan(service, spec, None if new else identity_seeds(spec, owner))
+    if new:
+        return p
+    with _book(service) as book:
+        found = book.find(fingerprint(spec, owner), owner)
+        units = book.units(found.id) if found is not None else None
+    if units:
+        p.units, p.estimates = units, [_unit_estimate(service, u) for u in units]
+    return p
 
 
 class _book:

@@ -37,6 +37,15 @@ class FieldDiff:
         """True when both recipes have the same value."""
         return self.a == self.b
 
+    @property
+    def worded(self) -> bool:
+        """True when the field is a text (:data:`TEXT_FIELDS`) given on both sides and they differ: shown
+        word by word (:func:`word_diff`), with a legend for what only one side has."""
+        return self.name in TEXT_FIELDS and not self.same and bool(self.a) and bool(self.b)
+
+
+TEXT_FIELDS = ("prompt", "negative", "actual")  # the prompts (the user's, the negative, the rewritten one)
+
 
 def _rewriting(rec: Reusable) -> tuple[bool, Any]:
     p = rec.params

@@ -198,6 +198,12 @@ class BatchHandlers:
         live.cancel.set()
         return self.view.progress(live, lang)
 
+    def batch_form(self, batch_id: str, request: gr.Request = None) -> list[Any]:  # type: ignore[assignment]
+        """The form filled from one of your batches as it was asked for (mode, prompts, variables or
+        axes, model and options), so what it runs is in sight and can be changed for a new batch
+        (Run always starts a new one). Another owner's id, or none, changes nothing."""
+        return self.view.form(str(batch_id or "").strip(), request_owner(self.ctx, request))
+
     def batch_list(self, request: gr.Request = None) -> Any:  # type: ignore[assignment]
         """Your recent batches (running, unfinished, complete), newest first, for the picker."""
         lang = request_lang(request)

@@ -11,13 +11,15 @@ by each event, and once a second for the clock), and none is needed for it to fi
 :class:`LiveBatches` is the app's registry of running batches (Stop needs no id, it stops the
 caller's own). How many may run, and whose, is the app's run slots' (one batch per owner, a few in
 all, hosted a visitor's runs and batches together: :mod:`aliyun_image.runtime.run_slots`), so a
-hostile visitor cannot start threads without end. This module knows nothing about Gradio.
+hostile visitor cannot start threads without end. This module knows nothing about Gradio (its few
+words, a failure's reason and a duration, come from the page's catalogue).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -25,11 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..enums import EventKind
-from ..errors import AliyunImageError
+from ..errors import AliyunImageError, api_error
 from ..generation import BatchOutcome, Event
 from ..runtime import RunSlot
 from ..storage import Record
-from ..storage.batches import FAILED, MAYBE, UnitRow
+from ..storage.batches import FAILED, MAYBE, QUEUED, UnitRow
+from .strings import t
 
 TICK = 1.0  # seconds between two status lines while nothing lands (the elapsed time moves on)
 
@@ -47,6 +50,8 @@ class Slot:
     record: Record | None = None
     thumb: Path | None = None
     failed: bool = False
+    reason: str = ""  # why it failed, a few words in the page's language (set when the batch ends)
+    not_sent: bool = False  # the batch ended (Stop, a refusal) before its request was sent: nothing billed
 
     @property
     def label(self) -> str:
@@ -55,9 +60,12 @@ class Slot:
 
 
 def slots_of(units: Sequence[UnitRow], records: Sequence[Record],
-             thumb: Callable[[Record], Path | None]) -> list[Slot]:
+             thumb: Callable[[Record], Path | None], settled: BatchOutcome | None = None,
+             lang: str = "en") -> list[Slot]:
     """The slots of a stored batch: every image its units ask for, the ones already stored filled
-    in (``thumb`` makes their previews), those of failed or maybe-billed units marked failed."""
+    in (``thumb`` makes their previews), those of failed or maybe-billed units marked failed. With
+    ``settled`` (the batch is not running: shown as stored, or its run just ended) every place says
+    what became of it (:func:`mark_ended`): nothing still reads "waiting" that will not come."""
     per_item: dict[int, int] = {}
     for u in units:
         per_item[u.item] = per_item.get(u.item, 0) + u.images
@@ -74,7 +82,54 @@ def slots_of(units: Sequence[UnitRow], records: Sequence[Record],
             elif u.state in (FAILED, MAYBE):
                 slot.failed = True
             slots.append(slot)
+    if settled is not None:
+        mark_ended(slots, settled, lang)
     return slots
+
+
+def mark_ended(slots: Sequence[Slot], outcome: BatchOutcome, lang: str) -> None:
+    """The places of a batch whose run is over, by their unit's final state: failed (with why, in a few
+    words) or maybe billed; ``queued`` ones were never sent (Stop, a refusal of the account): "not sent",
+    not "waiting" (a page that says waiting promises an image that will not come)."""
+    by_idx = {u.idx + k: u for u in outcome.units for k in range(u.images)}
+    for slot in slots:
+        unit = by_idx.get(slot.idx)
+        if slot.record is not None or unit is None:
+            continue
+        slot.failed = unit.state in (FAILED, MAYBE)
+        slot.not_sent = unit.state == QUEUED
+        slot.reason = short_reason(outcome, unit, lang) if slot.failed else ""
+
+
+SHORT = 36  # characters of a failure's reason on a tile's caption
+
+
+def short_reason(outcome: BatchOutcome, unit: UnitRow, lang: str) -> str:
+    """Why ``unit`` failed, in a few words: the first phrase of this run's error in ``lang``; for a
+    unit left by an earlier run (only its code is stored) the first phrase of what that DashScope code
+    means, else the code itself; maybe billed said so."""
+    if unit.state == MAYBE:
+        return t(lang, "batch_ux.maybe_billed")
+    err = outcome.error(unit)
+    if err is None:
+        known = api_error(None, unit.error) if unit.error else None
+        if known is None or known.msg.key == "error.api.unknown":
+            return unit.error or ""
+        err = known
+    text = err.text(lang, details=False).strip()
+    first = re.split(r"(?<=[.:;!?])\s|[。：；！？]", text, maxsplit=1)[0].rstrip(".:; ")
+    return first if len(first) <= SHORT else first[:SHORT - 1].rstrip() + "…"
+
+
+def duration(seconds: float, lang: str, *, running: bool = False) -> str:
+    """A batch's elapsed time for a person: ``m:ss`` (``h:mm:ss``); under a second ``0.4 s``, or "under
+    1 s" on the status line of a running batch (it ticks once a second), never ``0:00``."""
+    if seconds >= 1:
+        s = int(seconds)
+        return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+    if running or seconds < 0.05:
+        return t(lang, "batch_ux.under", n=1 if running else "0.1")
+    return t(lang, "batch_ux.seconds", s=f"{max(seconds, 0.1):.1f}")
 
 
 @dataclass(eq=False)
@@ -144,11 +199,11 @@ class LiveBatch:
         with self._lock:
             self.outcome, self.grid, self.error = outcome, grid, error
             if outcome is not None:
-                bad = {u.pos for u in outcome.units if u.state in (FAILED, MAYBE)}
-                idx = {u.idx + k for u in outcome.units if u.pos in bad for k in range(u.images)}
-                for slot in self.slots:
-                    slot.failed = slot.record is None and slot.idx in idx
+                mark_ended(self.slots, outcome, self.lang)
                 self.failed = 0
+            elif error is not None:  # refused before anything was sent (a budget, the quota): none will come
+                for slot in self.slots:
+                    slot.not_sent = slot.record is None and not slot.failed
             self.ended, self.finished = time.monotonic(), True
         self._wake()
 

@@ -173,6 +173,7 @@ class BatchTab:
         show = p.picker.input(h.batch_show, p.picker, p.outputs(), api_name="batch_show", cancels=[run, resume],
                               **follow)
         self._follows, self._follow = [run, resume, show], follow
+        p.picker.input(h.batch_form, p.picker, p.inputs(), **PRIVATE)  # the form says what the batch runs
         # A new run replaces what the page follows (the batch followed before goes on, on the server).
         p.run.click(None, None, None, cancels=[resume, show], api_visibility="private", queue=False)
         p.stop.click(h.batch_stop, None, p.status, api_name="batch_stop", **{**STOP, **hidden})
@@ -190,3 +191,4 @@ class BatchTab:
             raise RuntimeError("BatchTab.wire_open before wire")
         opened.then(self.handlers.batch_show, p.picker, p.outputs(), cancels=self._follows,
                     **{**self._follow, "api_visibility": "private"})
+        opened.then(self.handlers.batch_form, p.picker, p.inputs(), **PRIVATE)

@@ -30,11 +30,12 @@ from ..enums import Payer, Task
 from ..errors import AliyunImageError, ValidationError, unexpected
 from ..generation import Axis, BatchSpec, Plan, batch as batches, grid
 from ..i18n import msg, render
+from ..jobs import random_seed
 from ..config import Settings
 from ..runtime import AppContext, Route, RunKind, RunSlot
 from ..storage import Gallery, Record
 from ..storage.batches import DONE, FAILED, QUEUED, SENT
-from .batch_live import LiveBatch, LiveBatches, Slot, slots_of
+from .batch_live import LiveBatch, LiveBatches, Slot, duration, slots_of
 from .page_text import error_md, md
 from .request_info import request_payers, request_visitor
 from .rewrite_options import negative_value, rewrite_values
@@ -135,6 +136,7 @@ class BatchView:
         atexit.register(shutil.rmtree, self._art, ignore_errors=True)
         self.waiting_png = Path(shutil.copy(ASSETS / "batch_waiting.png", self._art / "waiting.png"))
         self.failed_png = Path(shutil.copy(ASSETS / "batch_failed.png", self._art / "failed.png"))
+        self.not_sent_png = Path(shutil.copy(ASSETS / "batch_not_sent.png", self._art / "not_sent.png"))
 
     # --- from widgets to a spec and a plan ------------------------------------------------------
     @staticmethod
@@ -244,7 +246,10 @@ class BatchView:
             if s.record is not None:
                 out.append((str(s.thumb or s.record.file), f"{s.label} · #{s.record.id} · {what}"))
             elif s.failed:
-                out.append((str(self.failed_png), f"{s.label} · {t(lang, 'batch.slot_failed')} · {what}"))
+                state = t(lang, "batch_ux.slot_failed_why", why=s.reason) if s.reason else t(lang, "batch.slot_failed")
+                out.append((str(self.failed_png), f"{s.label} · {state} · {what}"))
+            elif s.not_sent:
+                out.append((str(self.not_sent_png), f"{s.label} · {t(lang, 'batch_ux.slot_not_sent')} · {what}"))
             else:
                 out.append((str(self.waiting_png), f"{s.label} · {t(lang, 'batch.slot_waiting')} · {what}"))
         return out
@@ -254,7 +259,7 @@ class BatchView:
         """The status line while ``live`` runs: counts and the elapsed time."""
         key = "batch.stopping" if live.cancel.is_set() else "batch.progress"
         return t(lang, key, id=live.batch_id, done=live.done, failed=live.failures, waiting=live.waiting,
-                         total=live.total, elapsed=_clock(live.elapsed()))
+                         total=live.total, elapsed=duration(live.elapsed(), lang, running=True))
 
     @staticmethod
     def summary(outcome: batches.BatchOutcome, lang: str, elapsed: float | None = None) -> str:
@@ -269,7 +274,7 @@ class BatchView:
             lines.append(md(render(lang, line).strip()))
         head = ("✓ " if outcome.complete else "⚠️ ") + lines[0]
         if elapsed is not None:
-            head += "  \n" + t(lang, "batch.took", elapsed=_clock(elapsed))
+            head += "  \n" + t(lang, "batch.took", elapsed=duration(elapsed, lang))
         return "\n".join([head, "", *("- " + line for line in lines[1:])])
 
     def zip_of(self, batch_id: str, results: list[Record], picture: Path | None, owner: str | None) -> Path | None:
@@ -331,10 +336,36 @@ class BatchView:
             status = "ℹ️ " + t(lang, "batch.nothing_missing") + "\n\n" + status
         elif not outcome.settled or not outcome.complete:
             status += "\n\n" + t(lang, "batch.resume_hint")
-        slots = slots_of(units, records, self._thumb(owner))
+        slots = slots_of(units, records, self._thumb(owner), outcome, lang)  # not running: each place as it ended
         return (self.items(slots, lang, row.kind), status, _image(picture),
                 _download(self.zip_of(row.id, records, picture, owner)),
                 gr.Dropdown(choices=self.choices(owner, lang), value=row.id))
+
+    def form(self, batch_id: str, owner: str | None) -> list[Any]:
+        """The Batch tab's form as stored batch ``batch_id`` (the owner's) asked for it, in the order of
+        :meth:`.batch_panel.BatchPanel.inputs`: mode, prompts, variables or axes, quality, model, size,
+        ``n``, seed and the options, so a batch opened shows what it runs and can be tweaked into a new
+        one. A value the batch left to its default (a CLI batch's negative prompt or rewriting) leaves
+        the widget as it is; an unknown id (not the caller's) changes nothing."""
+        found = batches.find(self.ctx.live_service, str(batch_id or ""), owner)
+        if found is None:
+            return [gr.skip()] * 17
+        spec = BatchSpec.from_dict(found[0].spec)
+        o = spec.options
+        lines = "\n".join(f"{a.name}={','.join(a.values)}" for a in spec.axes)
+        if spec.kind == grid.TASK:
+            axes = [*((a.name, ",".join(a.values)) for a in spec.axes), ("", "")][:2]
+            shape = ["grid", spec.text, gr.skip(), axes[0][0], axes[0][1], axes[1][0], axes[1][1]]
+        else:
+            shape = ["list", spec.text, lines, *[gr.skip()] * 4]
+
+        def given(value: Any) -> Any:
+            return gr.skip() if value is None else value
+
+        seed = -1 if random_seed(o.get("seed")) else o.get("seed")
+        return [*shape, "max" if o.get("best") else "plus", o.get("model") or "", given(o.get("size")),
+                o.get("n") or 1, seed, given(o.get("negative")), given(o.get("prompt_extend")),
+                bool(o.get("watermark")), given(o.get("extend_mode")), given(o.get("thinking"))]
 
     def ending(self, live: LiveBatch, lang: str) -> Outputs:
         """What the page shows when ``live`` is over: every tile, the summary (or why nothing ran),
@@ -361,11 +392,6 @@ class BatchView:
             shown = live.landed
             yield gallery, self.progress(live, lang), gr.skip(), gr.skip(), gr.skip()
         yield await asyncio.to_thread(self.ending, live, lang)
-
-
-def _clock(seconds: float) -> str:
-    s = max(0, int(seconds))
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 def _image(path: Path | None) -> Any:

@@ -22,13 +22,22 @@ from ..storage import Record
 from .page_text import as_record_id
 from .request_info import caller_gallery, request_lang
 from .strings import t
-from .widgets import I18N, PRIVATE, label
+from .widgets import I18N, PRIVATE, label, scroll_to
+
+# After a pick, browser-side: once B is filled in (the second pick), bring the compare view into sight, as
+# a tap on a thumbnail brings the details (on a phone it lies screens below the button). After the first,
+# the gallery's status line says what to do next: on a phone it lies under five stacked buttons, so it is
+# brought into the screen's middle when it is out of sight (the button stays near); on a desktop nothing moves.
+SCROLL_WHEN_PAIRED = f"""() => {{ if (document.querySelector('#compare-b input')?.value) {{
+  ({scroll_to("#compare")})(); return; }}
+  const el = document.querySelector('#gallery-status'); if (!el) return;
+  const r = el.getBoundingClientRect();
+  if (r.top < 0 || r.bottom > window.innerHeight) el.scrollIntoView({{behavior: 'smooth', block: 'center'}}); }}"""
 
 # The page text naming each field of recipes.compare.recipe_diff.
 _LABELS = {"task": "record.task", "model": "record.model", "size": "record.size", "seed": "record.seed",
            "prompt": "prompt", "negative": "negative", "prompt_extend": "record.prompt_extend",
            "mode": "compare_view.mode", "actual": "compare_view.actual", "watermark": "record.watermark"}
-_TEXTS = ("prompt", "negative", "actual")  # word-diffed
 _DIFFERS = "background: rgba(250, 204, 21, 0.22);"  # a differing row (light and dark themes alike)
 
 
@@ -104,7 +113,7 @@ def diff_html(a: Record, b: Record, lang: str) -> str:
     """The two recipes as an HTML table (field, A, B), differing rows highlighted, prompts word-diffed."""
     rows = [f'<tr><th>{html.escape(t(lang, "compare_view.field"))}</th><th>A · #{a.id}</th><th>B · #{b.id}</th></tr>']
     for field in recipe_diff(a, b):
-        if field.name in _TEXTS and not field.same and field.a and field.b:
+        if field.worded:
             va, vb = _texts_html(str(field.a), str(field.b))
         else:
             va, vb = _value(field, field.a, lang), _value(field, field.b, lang)
@@ -117,11 +126,13 @@ def diff_html(a: Record, b: Record, lang: str) -> str:
 
 
 def summary(a: Record, b: Record, lang: str) -> str:
-    """How many of the compared fields differ, and how the prompts' differences are marked."""
+    """How many of the compared fields differ, and how the prompts' differences are marked (only when
+    a prompt is shown word by word: identical prompts mark nothing, so a legend would explain nothing)."""
     fields = recipe_diff(a, b)
     n = sum(1 for f in fields if not f.same)
     head = t(lang, "compare_view.summary", n=n, total=len(fields)) if n else t(lang, "compare_view.summary_none")
-    return f"{t(lang, 'compare_view.picked_b', a=a.id, b=b.id)} {head}\n\n{t(lang, 'compare_view.legend')}"
+    text = f"{t(lang, 'compare_view.picked_b', a=a.id, b=b.id)} {head}"
+    return text + f"\n\n{t(lang, 'compare_view.legend')}" if any(f.worded for f in fields) else text
 
 
 # --- the events -----------------------------------------------------------------------------------------
@@ -157,20 +168,26 @@ class CompareView:
 
     def pick(self, selected: Any, a: Any, b: Any, request: gr.Request) -> tuple[Any, ...]:
         """*Compare with…* on the selected result: the first pick is A, the next B (then both are compared);
-        a pick after a comparison starts a new pair."""
+        a pick after a comparison starts a new pair. What to do next is said on the gallery's status line
+        too, under the button the user just pressed (the compare section lies far below it)."""
         lang = request_lang(request)
         rid = as_record_id(selected)
         if rid is None or caller_gallery(self.ctx, request).get(rid) is None:
-            return (gr.skip(), gr.skip(), *(gr.skip(),) * 4, t(lang, "no_selection"), gr.skip())
+            said = t(lang, "no_selection")
+            return (gr.skip(), gr.skip(), *(gr.skip(),) * 4, said, gr.skip(), said)
         ida, idb = as_record_id(a), as_record_id(b)
         if ida is None or idb is not None or ida == rid:
-            return (rid, None, *self._empty(t(lang, "compare_view.picked_a", id=rid)), gr.Accordion(open=True))
-        return (ida, rid, *self.compare(ida, rid, request), gr.Accordion(open=True))
+            said = t(lang, "compare_view.picked_a", id=rid)
+            return (rid, None, *self._empty(said), gr.Accordion(open=True), said)
+        shown = self.compare(ida, rid, request)
+        return (ida, rid, *shown, gr.Accordion(open=True), t(lang, "compare_view.picked_b", a=ida, b=rid))
 
     def wire(self, g: Any, pick: gr.Button, w: CompareWidgets) -> None:
-        """The compare section's events; ``pick`` (in the details of the gallery panel ``g``) picks A and B."""
+        """The compare section's events; ``pick`` (in the details of the gallery panel ``g``) picks A and B
+        (saying what comes next on ``g.status``), and once B is picked the compare view comes into sight."""
         shown = [w.image_a, w.image_b, w.slider, w.table, w.note]
         w.run.click(self.compare, [w.a, w.b], shown, **PRIVATE)
         for box in (w.a, w.b):
             box.submit(self.compare, [w.a, w.b], shown, **PRIVATE)
-        pick.click(self.pick, [g.selected, w.a, w.b], [w.a, w.b, *shown, w.box], **PRIVATE)
+        pick.click(self.pick, [g.selected, w.a, w.b], [w.a, w.b, *shown, w.box, g.status], **PRIVATE).then(
+            None, None, None, js=SCROLL_WHEN_PAIRED, **PRIVATE)
