@@ -268,11 +268,17 @@ def test_full_disk_keeps_paid_results_pending_and_saves_them_later(emu, tmp_path
             os.truncate(filler, filler.stat().st_size - 32768)
             out = handler_generate(h, "paid but no room", req("v"), n=2, api_key="")
             status = out[-1][1]
-            assert out.error is not None, "nothing was saved: the API caller must see an error"
             assert "saved automatically" in status and "disk is full" in status
             assert str(mnt) not in status and "download command" not in status and "DATA_DIR" not in status
             pending = ctx.store.pending()
-            assert [p.prompt for p in pending] == ["paid but no room"] * 2 and all(p.url for p in pending)
+            assert [p.prompt for p in pending] in (["paid but no room"] * 2, ["paid but no room"])
+            assert all(p.url for p in pending)  # each one kept with its link, to be fetched again
+            if len(pending) == 2:
+                assert out.error is not None, "nothing was saved: the API caller must see an error"
+            else:
+                # The first failed write gives up the disk reserve to record its row; a download already
+                # writing then has room and is saved: paid for, and not lost.
+                assert ctx.gallery("v").page()[1] == 2
             assert not list((mnt / "outputs" / ".partial").iterdir())
             filler.unlink()
             ctx.housekeeping()  # what the periodic retry does
