@@ -98,7 +98,7 @@ def test_edit_uploaded_image(browser, app, tmp_path):
     page.set_input_files("#edit-image input[type=file]", png(tmp_path / "photo.png", (1200, 800), (40, 90, 160)))
     page.wait_for_selector("#edit-image img")
     page.click("#edit-fill")  # preset: replace background
-    page.wait_for_function("document.querySelector('#edit-instruction textarea').value.length > 0")
+    page.wait_for_function("(document.querySelector('#edit-instruction textarea')?.value ?? '').length > 0")
     assert "background" in page.input_value("#edit-instruction textarea")
     page.click("#edit-run")
     page.wait_for_selector("#edit-status:has-text('Done')", timeout=WAIT_MS)
@@ -223,7 +223,7 @@ def test_each_image_is_visible_the_moment_it_lands(browser, app, emulator_server
         page.wait_for_function("document.querySelectorAll('#t2i-results img').length >= 1", timeout=WAIT_MS)
         status = page.inner_text("#t2i-status")
         topmost = page.evaluate("""() => {
-            const img = document.querySelector('#t2i-results img');
+            const img = (document.querySelector('#t2i-results img');
             const r = img.getBoundingClientRect();
             const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
             return hit === img || img.contains(hit) || (hit && hit.contains(img) && hit.tagName !== 'DIV');
@@ -268,7 +268,7 @@ def test_check_key_button_says_which_region(browser, app):
     page = open_page(browser, app.url, "zh-CN")
     page.click("#key-box")  # the accordion (closed locally when the host has a key)
     page.click("#key-check")
-    page.wait_for_function("document.querySelector('#key-report').innerText.includes('地域')")
+    page.wait_for_function("document.querySelector('#key-report')?.innerText ?? '').includes('地域')")
     report = page.inner_text("#key-report")
     # The app runs on an emulator: the check names its address, never a region it cannot know.
     assert "有效" in report and "这个 Key 在所配置的地址 http://127.0.0.1:" in report and TEST_KEY not in report
@@ -293,8 +293,9 @@ def test_waiting_on_the_account_limit_is_said(browser, app, emulator_server, loc
         shot(page, name)
         emulator_server.release()
         page.wait_for_function("document.querySelectorAll('#t2i-results img').length >= 1", timeout=WAIT_MS)
-        page.wait_for_function(f"!document.querySelector('#t2i-status').innerText.includes({json.dumps(queued)})",
-                               timeout=WAIT_MS)
+        page.wait_for_function(
+            f"!(document.querySelector('#t2i-status')?.innerText ?? '').includes({json.dumps(queued)})",
+            timeout=WAIT_MS)
         page.wait_for_selector(f"#t2i-status:has-text('{done}')", timeout=WAIT_MS)
         shot(page, f"{name}-done")
         assert page.locator("#t2i-results img").count() == 4

@@ -47,7 +47,7 @@ def _open_gallery(page, tab: str) -> None:
     """Open the gallery tab and let its first page land (or it could overwrite a search)."""
     page.click(f"button[role=tab]:has-text('{tab}')")
     page.wait_for_selector(f"{THUMB} img", timeout=WAIT_MS)
-    page.wait_for_function("/\\d/.test(document.querySelector('#gallery-page').innerText)")
+    page.wait_for_function("/\\d/.test((document.querySelector('#gallery-page')?.innerText ?? ''))")
 
 
 def test_run_then_edit_this_and_use_as_slot_zh(browser, app):
@@ -86,7 +86,7 @@ def test_variations_make_new_seeds_and_recent_prompt_fills_the_box_en(browser, a
     page.click("#t2i-act-variations")
     page.wait_for_selector("#t2i-status:has-text('Variations of')", timeout=WAIT_MS)
     page.wait_for_selector("#t2i-status:has-text('Done')", timeout=WAIT_MS)
-    page.wait_for_function(f"!document.querySelector('#t2i-results').innerText.includes('#{before[0]} ')")
+    page.wait_for_function(f"!(document.querySelector('#t2i-results')?.innerText ?? '').includes('#{before[0]} ')")
     after = [caption_id(c) for c in _captions(page, "#t2i-results")]
     assert len(after) == 2 and not set(after) & set(before)
     seeds = _seeds(app)
@@ -96,7 +96,7 @@ def test_variations_make_new_seeds_and_recent_prompt_fills_the_box_en(browser, a
     shot(page, "variations-en")
     page.fill("#t2i-prompt textarea", "")
     page.click("#t2i-recent button:has-text('a lighthouse at dusk, variations')")
-    page.wait_for_function("document.querySelector('#t2i-prompt textarea').value === "
+    page.wait_for_function("(document.querySelector('#t2i-prompt textarea')?.value ?? '') === "
                            "'a lighthouse at dusk, variations'")
     page.close()
 

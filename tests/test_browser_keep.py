@@ -87,7 +87,7 @@ def test_dropping_a_png_fills_the_panel(browser, app, locale):  # noqa: F811
     page.click("#png-info .label-wrap")
     page.set_input_files("#png-info-file input[type=file]", str(made[-1]))
     page.wait_for_selector("#edit-status:not(:empty)", timeout=WAIT_MS)
-    page.wait_for_function("document.querySelector('#edit-instruction textarea').value.length > 0")
+    page.wait_for_function("(document.querySelector('#edit-instruction textarea')?.value ?? '').length > 0")
     assert page.input_value("#edit-instruction textarea") == read_png_recipe(made[-1]).prompt
     page.wait_for_selector("#edit-image img", timeout=WAIT_MS)  # its input, from the kept copy
     assert "✓" in page.inner_text("#png-info-status")

@@ -112,8 +112,8 @@ def test_rewriting_side_by_side_and_keep_this_wording(browser, app, emulator_ser
     shot(page, "rewrite-en")
     seed = emulator_server.calls("generation")[0].json["parameters"]["seed"]
     page.click("#t2i-keep-run")
-    page.wait_for_function("document.querySelector('#t2i-prompt textarea').value.includes('Rich detail')")
-    page.wait_for_function("() => { const s = document.querySelector('#t2i-status').innerText;"
+    page.wait_for_function("(document.querySelector('#t2i-prompt textarea')?.value ?? '').includes('Rich detail')")
+    page.wait_for_function("() => { const s = (document.querySelector('#t2i-status')?.innerText ?? '');"
                            " return s.includes('Done') && !s.includes('Rewritten'); }", timeout=WAIT_MS)
     again = emulator_server.calls("generation")[-1].json
     assert len(emulator_server.calls("generation")) == 2
@@ -135,7 +135,7 @@ def test_gallery_details_show_both_wordings(browser, app):  # noqa: F811
     assert "你的提示词" in details and "画面细节丰富" in details
     shot(page, "rewrite-gallery-zh")
     page.click("#gallery-keep-wording")
-    page.wait_for_function("document.querySelector('#t2i-prompt textarea').value.includes('画面细节丰富')")
+    page.wait_for_function("(document.querySelector('#t2i-prompt textarea')?.value ?? '').includes('画面细节丰富')")
     page.locator("#tab-t2i").get_by_text("高级选项").click()
     assert not page.locator("#tab-t2i input[type=checkbox]").first.is_checked()  # rewriting off
     page.close()
@@ -168,9 +168,10 @@ def test_a_template_fills_at_once_but_never_overwrites_typed_text(browser, app):
         page.get_by_role("option", name=name, exact=True).click()
 
     choose("Remove an object")
-    page.wait_for_function(f"document.querySelector('{box}').value === 'Remove the passers-by from the picture'")
+    page.wait_for_function(
+        f"(document.querySelector('{box}')?.value ?? '') === 'Remove the passers-by from the picture'")
     choose("Enhance details")  # still the template's own text: replaced without asking
-    page.wait_for_function(f"document.querySelector('{box}').value.startsWith('Enhance details')")
+    page.wait_for_function(f"(document.querySelector('{box}')?.value ?? '').startsWith('Enhance details')")
     page.fill(box, "make the sky purple")
     choose("Add an object")
     page.wait_for_selector("#edit-template-note:has-text('Your instruction was kept')")
@@ -178,7 +179,7 @@ def test_a_template_fills_at_once_but_never_overwrites_typed_text(browser, app):
     page.wait_for_timeout(500)  # let the option list close before the screenshot
     shot(page, "template-kept-en")
     page.click("#edit-fill")
-    page.wait_for_function(f"document.querySelector('{box}').value === 'Add a cat to the picture'")
+    page.wait_for_function(f"(document.querySelector('{box}')?.value ?? '') === 'Add a cat to the picture'")
     assert page.inner_text("#edit-template-note").strip() == ""
     page.close()
 
@@ -190,7 +191,7 @@ def test_the_key_check_still_works_with_the_banner_script(browser, app):  # noqa
     page.fill("#api-key input", TEST_KEY)
     page.wait_for_selector("#banner-own", state="visible")
     page.click("#key-check")
-    page.wait_for_function("document.querySelector('#key-report').innerText.includes('region')")
+    page.wait_for_function("(document.querySelector('#key-report')?.innerText ?? '').includes('region')")
     page.close()
 
 
@@ -208,7 +209,8 @@ def test_an_edit_shows_its_rewritten_instruction_and_keeps_it(browser, app, tmp_
     seed = status.split("种子 ", 1)[1].split("。", 1)[0]
     assert seed.isdigit(), status  # one request, two images, one seed: said once
     page.click("#edit-keep-wording")
-    page.wait_for_function("document.querySelector('#edit-instruction textarea').value.includes('画面细节丰富')")
+    page.wait_for_function(
+        "(document.querySelector('#edit-instruction textarea')?.value ?? '').includes('画面细节丰富')")
     page.locator("#tab-edit").get_by_text("高级选项").click()
     assert page.input_value("#edit-seed input") == seed
     shot(page, "rewrite-edit-zh")
@@ -268,7 +270,8 @@ def test_a_japanese_browser_gets_the_page_its_run_and_its_toast_in_japanese(brow
     finally:
         emulator_server.release()
     page.wait_for_selector("#t2i-results img", timeout=WAIT_MS)
-    page.wait_for_function("!document.querySelector('#t2i-status').innerText.includes('処理中')", timeout=WAIT_MS)
+    page.wait_for_function("!(document.querySelector('#t2i-status')?.innerText ?? '').includes('処理中')",
+                           timeout=WAIT_MS)
     status = page.inner_text("#t2i-status")
     _assert_japanese_only(status, "status")
     if "run.done" in i18n.catalogue("ja"):  # the run summary's own texts ([run], aliyun_image/summary.py)

@@ -74,7 +74,7 @@ def test_lineage_details_and_compare(browser, app, locale, tab, pair, words):  #
     # (two prompts: word-diffed).
     _click_result(page, pair[0])
     page.click("#gallery-compare-pick")
-    page.wait_for_function(f"document.querySelector('#compare-a input').value === '{pair[0]}'")
+    page.wait_for_function(f"document.querySelector('#compare-a input')?.value === '{pair[0]}'")  # drawn anew
     _click_result(page, pair[1])
     page.click("#gallery-compare-pick")
     page.wait_for_selector("#compare-table table")

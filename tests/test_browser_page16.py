@@ -27,6 +27,14 @@ def app(tmp_path_factory, emulator_server):
                        env_extra={"DASHSCOPE_API_KEY": TEST_KEY})
 
 
+@pytest.fixture(scope="module")
+def spender(tmp_path_factory, emulator_server):
+    """The same app without a budget, for the tests that make images: what they spend must not
+    decide whether the budget tests' Generate is enabled (it did, once their sum neared ¥2.90)."""
+    yield from running(tmp_path_factory, "browser-page16-spender", ["--base-url", emulator_server.base_url],
+                       env_extra={"DASHSCOPE_API_KEY": TEST_KEY})
+
+
 def open_page(browser, url: str, locale: str, size: str = "desktop"):  # noqa: F811
     phone = size == "phone"
     page = browser.new_page(locale=locale, viewport=SIZES[size], is_mobile=phone, has_touch=phone)
@@ -135,7 +143,8 @@ def test_an_error_is_said_once_where_the_user_looks(browser, app, emulator_serve
     emulator_server.fail(status=400, code="InvalidParameter", message=f"see {DOC_URL}")
     try:
         page.click("#t2i-run")
-        page.wait_for_selector(f"{status} a[href^='http']")
+        # The refusal's own link (a link seen earlier may be the run's "working…" line, naming the endpoint).
+        page.wait_for_selector(f"{status} a[href='{DOC_URL}']")
     finally:
         emulator_server.clear()
     # The status is drawn again as the run ends (its last update): read its links once they are there.
@@ -151,7 +160,7 @@ def test_an_error_is_said_once_where_the_user_looks(browser, app, emulator_serve
     set_n(page, "t2i", 6)
     page.wait_for_selector("#t2i-run:disabled")
     why = page.inner_text("#t2i-cost")
-    page.evaluate("document.querySelector('#t2i-run').disabled = false")
+    page.evaluate("(document.querySelector('#t2i-run').disabled = false")
     page.click("#t2i-run")
     page.wait_for_selector(f"{status}:has-text('{see_cost}')")
     assert why.split("：" if locale == "zh-CN" else ": ", 1)[1][:40] not in page.inner_text(status)
@@ -167,11 +176,11 @@ PROGRESS = {"en-US": (r"(\d+) running", r"(\d+) queued \(account limit 2 at a ti
 
 
 @pytest.mark.parametrize("locale, size", [("en-US", "desktop"), ("zh-CN", "phone")])
-def test_progress_says_running_and_queued_apart_and_the_seconds_tick(browser, app, emulator_server, locale, size):  # noqa: F811
+def test_progress_says_running_and_queued_apart_and_the_seconds_tick(browser, spender, emulator_server, locale, size):  # noqa: F811
     """n=4 under an account limit of 2: "2 running · 2 queued (account limit 2) · 3 s", and the
     seconds move on while no request comes back (nothing else changes)."""
     running_re, queued_re, seconds_re, done = PROGRESS[locale]
-    page = open_page(browser, app.url, locale, size)
+    page = open_page(browser, spender.url, locale, size)
     emulator_server.clear()
     emulator_server.hold()  # the first two stay out until released: the counts hold still meanwhile
     emulator_server.task_limit = 2
@@ -186,7 +195,7 @@ def test_progress_says_running_and_queued_apart_and_the_seconds_tick(browser, ap
         assert re.search(queued_re, first).group(1) == "2", first
         before = int(re.search(seconds_re, first).group(1))
         # Nothing comes back while held: the seconds move on while the counts stay.
-        page.wait_for_function(f"""() => {{ const m = document.querySelector('{status}').innerText
+        page.wait_for_function(f"""() => {{ const m = document.querySelector('{status}')?.innerText ?? '')
                                    .match(/{seconds_re}/); return m && +m[1] > {before}; }}""")
         later = page.inner_text(status)
         assert re.search(running_re, later).group(1) == "2", later
@@ -209,8 +218,8 @@ GALLERY_TAB = {"zh-CN": "图库", "en-US": "Gallery"}
 
 
 @pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
-def test_a_phone_scrolls_to_what_a_tap_changed(browser, app, locale):  # noqa: F811
-    page = open_page(browser, app.url, locale, "phone")
+def test_a_phone_scrolls_to_what_a_tap_changed(browser, spender, locale):  # noqa: F811
+    page = open_page(browser, spender.url, locale, "phone")
     page.fill("#t2i-prompt textarea", f"a phone scrolls {locale}")
     page.locator("#t2i-run").scroll_into_view_if_needed()
     page.wait_for_selector("#t2i-results", state="attached", timeout=WAIT_MS)  # a busy page mounts it late
@@ -245,11 +254,11 @@ SMALL = {"en-US": {"edit": "Image edit", "gallery": "Gallery", "fuse": "Multi-im
 
 
 @pytest.mark.parametrize("locale, size", [("en-US", "desktop"), ("zh-CN", "phone")])
-def test_smaller_things_of_the_edit_gallery_and_results(browser, app, tmp_path, locale, size):  # noqa: F811
+def test_smaller_things_of_the_edit_gallery_and_results(browser, spender, tmp_path, locale, size):  # noqa: F811
     from PIL import Image
 
     s = SMALL[locale]
-    page = open_page(browser, app.url, locale, size)
+    page = open_page(browser, spender.url, locale, size)
     # The default negative prompt (Chinese) says what it means.
     page.locator("#tab-t2i").get_by_text(OVERRIDE[locale][1]).first.click()  # "Advanced"
     page.wait_for_selector("#t2i-negative textarea")
@@ -286,7 +295,7 @@ def test_smaller_things_of_the_edit_gallery_and_results(browser, app, tmp_path, 
         page.wait_for_selector("#gallery-details table")
         page.wait_for_timeout(300)
         page.click("#gallery-to-fuse")
-        page.wait_for_function(f"document.querySelector('#gallery-status').innerText.includes('图{slot}')")
+        page.wait_for_function(f"(document.querySelector('#gallery-status')?.innerText ?? '').includes('图{slot}')")
         assert page.locator("#gallery-grid").is_visible()  # still on the gallery
     assert re.search(s["added"].format(id=r"\d+", slot=2), page.inner_text("#gallery-status"))
     shot(page, f"page16-gallery-to-fusion-{size}-{locale[:2]}")
@@ -318,7 +327,7 @@ def test_a_refused_png_info_file_leaves_no_stale_loaded_line(browser, app, tmp_p
     # Another file: clear the drop area, drop a file the page refuses (not a .png).
     page.locator("#png-info-file button[aria-label]").last.click()
     page.set_input_files("#png-info-file input[type=file]", str(tmp_path / "notes.txt"))
-    page.wait_for_function("!document.querySelector('#png-info-status').innerText.includes('✓')")
+    page.wait_for_function("!(document.querySelector('#png-info-status')?.innerText ?? '').includes('✓')")
     page.locator("#png-info").scroll_into_view_if_needed()
     shot(page, f"page16-png-info-cleared-{size}-{locale[:2]}")
     page.close()
