@@ -223,7 +223,7 @@ def test_each_image_is_visible_the_moment_it_lands(browser, app, emulator_server
         page.wait_for_function("document.querySelectorAll('#t2i-results img').length >= 1", timeout=WAIT_MS)
         status = page.inner_text("#t2i-status")
         topmost = page.evaluate("""() => {
-            const img = (document.querySelector('#t2i-results img');
+            const img = document.querySelector('#t2i-results img');
             const r = img.getBoundingClientRect();
             const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
             return hit === img || img.contains(hit) || (hit && hit.contains(img) && hit.tagName !== 'DIV');
@@ -268,7 +268,7 @@ def test_check_key_button_says_which_region(browser, app):
     page = open_page(browser, app.url, "zh-CN")
     page.click("#key-box")  # the accordion (closed locally when the host has a key)
     page.click("#key-check")
-    page.wait_for_function("document.querySelector('#key-report')?.innerText ?? '').includes('地域')")
+    page.wait_for_function("(document.querySelector('#key-report')?.innerText ?? '').includes('地域')")
     report = page.inner_text("#key-report")
     # The app runs on an emulator: the check names its address, never a region it cannot know.
     assert "有效" in report and "这个 Key 在所配置的地址 http://127.0.0.1:" in report and TEST_KEY not in report

@@ -160,7 +160,7 @@ def test_an_error_is_said_once_where_the_user_looks(browser, app, emulator_serve
     set_n(page, "t2i", 6)
     page.wait_for_selector("#t2i-run:disabled")
     why = page.inner_text("#t2i-cost")
-    page.evaluate("(document.querySelector('#t2i-run').disabled = false")
+    page.evaluate("document.querySelector('#t2i-run').disabled = false")
     page.click("#t2i-run")
     page.wait_for_selector(f"{status}:has-text('{see_cost}')")
     assert why.split("：" if locale == "zh-CN" else ": ", 1)[1][:40] not in page.inner_text(status)
@@ -195,7 +195,7 @@ def test_progress_says_running_and_queued_apart_and_the_seconds_tick(browser, sp
         assert re.search(queued_re, first).group(1) == "2", first
         before = int(re.search(seconds_re, first).group(1))
         # Nothing comes back while held: the seconds move on while the counts stay.
-        page.wait_for_function(f"""() => {{ const m = document.querySelector('{status}')?.innerText ?? '')
+        page.wait_for_function(f"""() => {{ const m = (document.querySelector('{status}')?.innerText ?? '')
                                    .match(/{seconds_re}/); return m && +m[1] > {before}; }}""")
         later = page.inner_text(status)
         assert re.search(running_re, later).group(1) == "2", later

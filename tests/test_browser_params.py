@@ -58,11 +58,11 @@ def test_2_1_pro_fusion_panel_with_five_references(browser, app, tmp_path, emula
     page.wait_for_selector("#fuse-img10", state="visible")
     assert all(visible(page, f"#fuse-img{k}") for k in range(4, 11))
     assert page.get_attribute("#fuse-n input[type=range]", "max") == "6"
-    page.wait_for_function("(document.querySelector('#fuse-negative textarea').disabled")
+    page.wait_for_function("document.querySelector('#fuse-negative textarea').disabled")
     for k, color in enumerate(COLORS, 1):
         page.set_input_files(f"#fuse-img{k} input[type=file]", png(tmp_path / f"{k}.png", (480, 360), color))
         page.wait_for_selector(f"#fuse-img{k} img")
-    page.wait_for_function("document.querySelector('#fuse-slot-note')?.innerText ?? '').includes('图5')")
+    page.wait_for_function("(document.querySelector('#fuse-slot-note')?.innerText ?? '').includes('图5')")
     page.fill("#fuse-instruction textarea", "图5的光线照在图1的人物上，背景取自图4")
     shot(page, f"browser-params-fuse-2.1-pro-five-{locale}")
     emulator_server.clear()
