@@ -46,7 +46,7 @@ from .appserver import launch
 from .conftest import TEST_KEY, run_cli
 from .test_batch_ui import args as batch_args
 from .test_hosted_safety import _gen_data
-from .test_run_cap import Call, sent, wait_for
+from .test_run_cap import Call, all_start_at_once, sent, wait_for
 from .test_visitor import _call, _fn, _new_cookie
 
 A, B, C = "203.0.113.61", "198.51.100.62", "192.0.2.63"
@@ -254,14 +254,8 @@ def test_runs_refused_by_the_hourly_limit_keep_no_place(app, emulator_server):
         out = Page(app, "generate", _gen_data(f"{tag} over {i}"), cookie=me, addr=C, key=False).wait()
         assert not out["success"] and "per hour" in str(out["output"]["error"]), out
     emu.clear()
-    emu.hold()
-    try:
-        going = [Page(app, "generate", _gen_data(f"{tag} mine {i}"), cookie=me, addr=C) for i in range(3)]
-        wait_for(lambda: len(sent(emu, f"{tag} mine")) == 3, "three runs after five refusals")
-        assert not [p.completed for p in going if p.done]
-    finally:
-        emu.release()
-    assert all(p.wait()["success"] for p in going)
+    all_start_at_once(emu, lambda i: Page(app, "generate", _gen_data(f"{tag} mine {i}"), cookie=me, addr=C),
+                      f"{tag} mine", "three runs after five refusals")
 
 
 def test_follow_again_of_a_run_is_one_watcher_however_often_it_is_asked(app, emulator_server):
@@ -313,14 +307,8 @@ def test_runs_whose_client_never_reads_the_stream_give_their_place_back_when_the
     finally:
         emu.release()
     wait_for(lambda: _strip(app, me, B).count("done: 1 of 1 saved") == 3, "the unread runs to end")
-    emu.hold()
-    try:
-        going = [Page(app, "generate", _gen_data(f"{tag} after {i}"), cookie=me, addr=B) for i in range(3)]
-        wait_for(lambda: len(sent(emu, f"{tag} after")) == 3, "three runs after the unread ones")
-        assert not [p.completed for p in going if p.done]
-    finally:
-        emu.release()
-    assert all(p.wait()["success"] for p in going)
+    all_start_at_once(emu, lambda i: Page(app, "generate", _gen_data(f"{tag} after {i}"), cookie=me, addr=B),
+                      f"{tag} after", "three runs after the unread ones")
 
 
 def test_showing_a_finished_batch_again_and_again_zips_it_once(app, emulator_server):

@@ -215,6 +215,19 @@ def wait_for(check, what: str, deadline_s: float = 90) -> None:
         time.sleep(0.05)
 
 
+def all_start_at_once(emu, start, prefix: str, what: str, n: int = 3) -> None:
+    """``start(i)`` for i < n while the emulator holds replies: all n send before any comes back (each
+    found a free place), none is done meanwhile; then, released, every one succeeds."""
+    emu.hold()
+    try:
+        calls = [start(i) for i in range(n)]
+        wait_for(lambda: len(sent(emu, prefix)) == n, what)
+        assert not [c for c in calls if c.done]
+    finally:
+        emu.release()
+    assert all(c.wait()["success"] for c in calls)
+
+
 def test_ten_runs_of_one_cookie_at_once_three_go_and_seven_are_told_at_once(app, emulator_server):
     emu, tag = emulator_server, uuid.uuid4().hex[:8]
     me = _new_cookie(app, A)
@@ -237,14 +250,8 @@ def test_ten_runs_of_one_cookie_at_once_three_go_and_seven_are_told_at_once(app,
         assert c.wait()["success"], c.completed
     assert len(sent(emu, tag)) == 4  # the refused sent nothing (and so nothing was billed)
     # every place is free again: three more start at once
-    emu.hold()
-    try:
-        again = [generate(app, f"{tag} again {i}", cookie=me) for i in range(3)]
-        wait_for(lambda: len(sent(emu, f"{tag} again")) == 3, "three new runs to send")
-        assert not [c for c in again if c.done]
-    finally:
-        emu.release()
-    assert all(c.wait()["success"] for c in again)
+    all_start_at_once(emu, lambda i: generate(app, f"{tag} again {i}", cookie=me), f"{tag} again",
+                      "three new runs to send")
 
 
 def test_an_address_counts_all_its_visitors_and_session_less_callers_together(app, emulator_server):
@@ -301,14 +308,8 @@ def test_every_way_a_run_ends_gives_its_place_back(app, emulator_server):
     assert one_more.wait()["success"]
     # the dropped run ends on the server: its owner's strip says so, and then its place is free
     wait_for(lambda: "done: 1 of 1 saved" in _strip(app, me), "the dropped run to end")
-    emu.hold()
-    try:
-        three = [generate(app, f"{tag} three {i}", cookie=me) for i in range(3)]
-        wait_for(lambda: len(sent(emu, f"{tag} three")) == 3, "three runs after every way out")
-        assert not [c for c in three if c.done]
-    finally:
-        emu.release()
-    assert all(c.wait()["success"] for c in three)
+    all_start_at_once(emu, lambda i: generate(app, f"{tag} three {i}", cookie=me), f"{tag} three",
+                      "three runs after every way out")
 
 
 def _strip(app, cookie: str) -> str:
