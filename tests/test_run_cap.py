@@ -143,6 +143,7 @@ class Call:
         self.answers: dict[str, dict] = {}
         self.generating = threading.Event()
         self.generated: set[str] = set()  # events that have shown something (a status line)
+        self.stream_error: Exception | None = None
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
@@ -160,6 +161,13 @@ class Call:
         return event
 
     def _read(self) -> None:
+        try:
+            self._read_stream()
+        except Exception as exc:  # kept for the failure message: a dead reader looks like a silent server
+            self.stream_error = exc
+            raise
+
+    def _read_stream(self) -> None:
         with requests.get(f"{self.app.url}gradio_api/queue/data", params={"session_hash": self.session},
                           stream=True, timeout=120) as s:
             for line in s.iter_lines():
@@ -208,11 +216,20 @@ def sent(emu, tag: str) -> list[str]:
     return out
 
 
-def wait_for(check, what: str, deadline_s: float = 90) -> None:
+def wait_for(check, what: str, deadline_s: float = 90, explain=None) -> None:
+    """Poll ``check`` until it holds; on timeout, fail saying ``what`` and, if given, ``explain()``
+    (what the calls received, the app's log: a flake on a busy CI machine must say why)."""
     deadline = time.monotonic() + deadline_s
     while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}" + (f"\n{explain()}" if explain else "")
         time.sleep(0.05)
+
+
+def _log_tail(app, lines: int = 40) -> str:
+    try:
+        return "\n".join(app.log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError as exc:
+        return f"(no app log: {exc})"
 
 
 def all_start_at_once(emu, start, prefix: str, what: str, n: int = 3) -> None:
@@ -293,7 +310,9 @@ def test_every_way_a_run_ends_gives_its_place_back(app, emulator_server):
         stopped = generate(app, f"{tag} stopped", cookie=me, session=session)
         wait_for(lambda: len(sent(emu, f"{tag} stopped")) == 1, "the run to stop")
         stop = stopped.also("stop_t2i", [])
-        wait_for(lambda: stop in stopped.generated, "Stop to take the run over")
+        wait_for(lambda: stop in stopped.generated, "Stop to take the run over",
+                 explain=lambda: f"answers: {stopped.answers}\nthread alive: {stopped.thread.is_alive()}"
+                                 f"\nstream error: {stopped.stream_error!r}\napp log:\n{_log_tail(app)}")
         dropped = generate(app, f"{tag} dropped", cookie=me, drop=True)
         wait_for(lambda: dropped.generating.is_set() and len(sent(emu, f"{tag} dropped")) == 1, "the dropped run")
         dropped.thread.join(30)

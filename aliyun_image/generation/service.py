@@ -483,7 +483,10 @@ class ImageService:
             return rec
         if not self.store.files.ensure_reserve():
             # The disk is full: writing now would eat the space kept for recording paid results.
-            self.store.mark(rid, Status.PENDING, "Storage.DiskFull")
+            # The row is recorded (pending) already, so what the user is told stays "saved later"
+            # even when the note of why cannot be written either.
+            with contextlib.suppress(AliyunImageError):
+                self.store.mark(rid, Status.PENDING, "Storage.DiskFull")
             raise saved_later(self.store.files.disk_full_error())
         try:
             with self.store.files.partial(rid) as fh:
@@ -494,7 +497,8 @@ class ImageService:
             status = Status.EXPIRED if exc.code == "Download.Expired" else (
                 Status.FAILED if exc.code in ("Download.NotImage", "Download.HostNotAllowed", "Download.TooLarge")
                 else Status.PENDING)
-            self.store.mark(rid, status, exc.code)
+            with contextlib.suppress(AliyunImageError):  # the download's error is the one to tell
+                self.store.mark(rid, status, exc.code)
             raise
         except (OSError, StorageError) as exc:
             # Writing the file failed (disk full, read-only): the URL is still recorded, so the row
