@@ -120,7 +120,7 @@ class BatchApi:
         except Exception as exc:  # a bug: logged, shown as "unexpected", never a traceback
             log.exception("batch failed")
             raise gr_error(unexpected(exc), lang) from None
-        gallery = [(str(r.file), caption(r)) for r in outcome.results if r.file is not None]
+        gallery = [(str(r.file), caption(r, lang)) for r in outcome.results if r.file is not None]
         if grid is not None:
             gallery.append((str(grid), f"{t(lang, 'batch_api.grid_caption')} · {grid.name}"))
         lines = [render(lang, m) for m in outcome.summary()]

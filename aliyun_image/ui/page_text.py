@@ -17,7 +17,7 @@ from ..storage import Record
 from .strings import t
 
 
-def caption(rec: Record, lang: str = i18n.DEFAULT) -> str:
+def caption(rec: Record, lang: str) -> str:
     """Gallery caption: the record's ``#id`` (what every action refers to), start of the prompt,
     model and size; a grid's says it is an X/Y grid (in ``lang``) instead of one model and size."""
     prompt = rec.prompt if len(rec.prompt) <= 48 else rec.prompt[:47] + "…"

@@ -171,11 +171,11 @@ class RecentRunsView:
                 for rec in b.records:  # in the batch's order, as the Batch tab shows them
                     small = gallery.thumbnail(rec) if len(thumbs) < THUMBS else None
                     if small is not None:
-                        thumbs.append((str(small), caption(rec)))
+                        thumbs.append((str(small), caption(rec, lang)))
         for e in entries:
             for rec in reversed(e.saved()):
                 if len(thumbs) < THUMBS and rec.file is not None and rec.file.exists():
-                    thumbs.append((str(rec.file), caption(rec)))
+                    thumbs.append((str(rec.file), caption(rec, lang)))
         return lines, thumbs, listed
 
     async def view(self, owner: str | None, lang: str, opened: bool | None = None,

@@ -109,7 +109,7 @@ def run_status(run: Run) -> str:
 
 def run_gallery(run: Run) -> list[tuple[str, str]]:
     """The run's saved images as gallery items, in request order."""
-    return [(str(r.file), caption(r)) for r in run.results]
+    return [(str(r.file), caption(r, run.lang)) for r in run.results]
 
 
 def run_summary(run: Run, region: str | None = None) -> str:
