@@ -23,7 +23,8 @@ from collections.abc import Callable
 for _k, _v in (("GRADIO_ANALYTICS_ENABLED", "False"), ("HF_HUB_OFFLINE", "1"), ("HF_HUB_DISABLE_TELEMETRY", "1")):
     os.environ.setdefault(_k, _v)
 
-from . import account_limit, app_bench, batch, fanout, gallery, gallery_100k, multi_download, prepare, single  # noqa: E402
+from . import (account_limit, app_bench, batch, fanout, gallery, gallery_100k, idle_cpu, multi_download,  # noqa: E402
+               prepare, single)
 from .common import Row, failed, log  # noqa: E402
 
 BENCHMARKS: dict[str, tuple[Callable[[bool], list[Row]], str]] = {
@@ -37,6 +38,7 @@ BENCHMARKS: dict[str, tuple[Callable[[bool], list[Row]], str]] = {
     "gallery_100k": (gallery_100k.run, "100,000 stored results: search and pages on the index vs LIKE, opening"),
     "ui_concurrency": (app_bench.ui_concurrency, "16 simultaneous UI generate calls"),
     "cold_start": (app_bench.cold_start, "app start until first HTTP 200"),
+    "idle_cpu": (idle_cpu.run, "an idle app's CPU: ours vs Gradio's default queue polling"),
 }
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 

@@ -139,7 +139,26 @@ def build_demo(ctx: AppContext) -> gr.Blocks:
     # Queued events answer only through the queue: Gradio's direct /run/<name> route (open unless
     # on a Space) would skip every concurrency limit (runs, zips, key checks).
     demo.api_open = False
+    quiet_queue_polling(demo)
     return demo
+
+
+# How often Gradio's queue looks for work while it has none, and for progress to send. Gradio 6.31
+# polls every 1 ms (10 ms for progress) on Linux: an idle app then spends about a tenth of a CPU core
+# doing nothing (bench/idle_cpu.py: 6.2 CPU s a minute; 1.4 with these). 20 ms and 50 ms cost at most
+# that much latency on an event's start or a progress line: nothing a person can see, and a hosted
+# demo between visitors (or each app a test module starts) stops taking a core's tenth.
+QUEUE_POLL_S = 0.02
+PROGRESS_POLL_S = 0.05
+
+
+def quiet_queue_polling(demo: gr.Blocks) -> None:
+    """Make ``demo``'s queue poll at :data:`QUEUE_POLL_S` / :data:`PROGRESS_POLL_S` (Gradio has no
+    setting for it: its ``Queue`` object's attributes, left alone if a Gradio version renames them)."""
+    queue = getattr(demo, "_queue", None)
+    for name, value in (("sleep_when_free", QUEUE_POLL_S), ("progress_update_sleep_when_free", PROGRESS_POLL_S)):
+        if isinstance(getattr(queue, name, None), (int, float)):
+            setattr(queue, name, value)
 
 
 def page_i18n(ctx: AppContext) -> gr.I18n:
