@@ -163,6 +163,16 @@ def test_after_stop_places_never_sent_say_not_sent_and_failed_ones_say_why(emu, 
         assert captions(first[0])[0].startswith("1 · waiting · ")  # while it runs: waiting
         # the first request fails at once (a fault is not held); the second is held at the emulator
         wait_for(lambda: len(emu.calls("generation")) >= 2, "the second request, held")
+        # the held one's place says it is on its way, the failed one says so at once, and the four not
+        # sent yet are still waiting their turn
+        states: list[str] = []
+        deadline = time.monotonic() + 60
+        while states.count("sent, on its way") != 1 or "failed" not in states:
+            assert time.monotonic() < deadline, states
+            shown_now = loop.run_until_complete(gen.__anext__())[0]
+            if isinstance(shown_now, list):  # else unchanged (gr.skip()): only the status line moved on
+                states = [c.split(" · ")[1] for c in captions(shown_now)]
+        assert states.count("waiting") == 4 and states.count("failed") == 1, states
         assert "Stopping batch" in h.batch_stop(None)
         emu.release()
         outs = _drain(loop, gen)
@@ -177,7 +187,7 @@ def test_after_stop_places_never_sent_say_not_sent_and_failed_ones_say_why(emu, 
     kept = [k for k, st in enumerate(states) if st.startswith("#")]
     unsent = [k for k, st in enumerate(states) if st == "not sent"]
     assert len(failed) == len(kept) == 1 and len(unsent) == 4, shown
-    assert not any("waiting" in c for c in shown)
+    assert not any("waiting" in c or "on its way" in c for c in shown)
     pictures = [p for p, _ in gallery]
     assert {pictures[k] for k in unsent} == {str(h.view.not_sent_png)} and pictures[failed[0]] == str(h.view.failed_png)
     assert "4 request(s) were not sent" in status and "Took " in status and "0:00." not in status

@@ -51,6 +51,11 @@ def test_stopped_batch_says_not_sent_and_opening_it_fills_the_form(browser, app,
         page.click("#batch-run")
         page.wait_for_function("() => /0 done/.test(document.querySelector('#batch-status')?.innerText || '')",
                                timeout=WAIT)
+        # a request held at the service: its place says it is on its way, the others wait their turn
+        page.wait_for_function("() => [...document.querySelectorAll('#batch-results .caption-label, #batch-results "
+                               "figcaption')].some(e => e.innerText.includes('sent, on its way'))", timeout=WAIT)
+        assert any("waiting" in c for c in _captions(page))
+        shot(page, "batchux-inflight-en")
         page.wait_for_function("() => !document.querySelector('#batch-stop button, button#batch-stop')?.disabled",
                                timeout=WAIT)
         page.click("#batch-stop")
@@ -62,7 +67,7 @@ def test_stopped_batch_says_not_sent_and_opening_it_fills_the_form(browser, app,
     page.wait_for_function("() => [...document.querySelectorAll('#batch-results .caption-label, #batch-results "
                            "figcaption')].some(e => e.innerText.includes('not sent'))", timeout=WAIT)
     shown = _captions(page)
-    assert not [c for c in shown if "waiting" in c], shown
+    assert not [c for c in shown if "waiting" in c or "on its way" in c], shown
     assert sum("not sent" in c for c in shown) >= 4, shown
     assert "Took " in page.inner_text("#batch-status") and "0:00." not in page.inner_text("#batch-status")
     shot(page, "batchux-stopped-en")

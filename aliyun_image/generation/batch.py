@@ -571,6 +571,7 @@ class _Runner:
         if results is not None:
             unit.results = list(results)
         self.book.set_state(self.row.id, unit.pos, state, error, results)
+        self.relay(Event(EventKind.STATUS, unit=(unit.idx, unit.images, state)))  # after it is stored
 
     def job(self, unit: UnitRow) -> Any:
         """The unit's job, its results recorded as "item k of batch B" in their lineage."""

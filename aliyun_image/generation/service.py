@@ -79,6 +79,10 @@ class Event:
     # slot of the account's limit (or a thread). None on every other event.
     running: int | None = None
     queued: int | None = None
+    # A batch unit's new state (its first image's place, how many images, the state: sent, done,
+    # failed, ...): the page tells "sent, on its way" from "waiting its turn", and a failure at once.
+    # None on every other event.
+    unit: tuple[int, int, str] | None = None
 
 
 @dataclass

@@ -31,7 +31,7 @@ from ..errors import AliyunImageError, api_error
 from ..generation import BatchOutcome, Event
 from ..runtime import RunSlot
 from ..storage import Record
-from ..storage.batches import FAILED, MAYBE, QUEUED, UnitRow
+from ..storage.batches import FAILED, MAYBE, QUEUED, SENT, UnitRow
 from .strings import t
 
 TICK = 1.0  # seconds between two status lines while nothing lands (the elapsed time moves on)
@@ -52,6 +52,10 @@ class Slot:
     failed: bool = False
     reason: str = ""  # why it failed, a few words in the page's language (set when the batch ends)
     not_sent: bool = False  # the batch ended (Stop, a refusal) before its request was sent: nothing billed
+    sent: bool = False  # its request is out (maybe billed): the image is on its way, not waiting its turn
+    # its unit failed during this run: shown failed at once (counted by the run's failure events, not
+    # by ``failed``; the reason comes when the batch ends)
+    lost: bool = False
 
     @property
     def label(self) -> str:
@@ -81,6 +85,8 @@ def slots_of(units: Sequence[UnitRow], records: Sequence[Record],
                 slot.record, slot.thumb = rec, thumb(rec)
             elif u.state in (FAILED, MAYBE):
                 slot.failed = True
+            else:
+                slot.sent = u.state == SENT
             slots.append(slot)
     if settled is not None:
         mark_ended(slots, settled, lang)
@@ -98,6 +104,7 @@ def mark_ended(slots: Sequence[Slot], outcome: BatchOutcome, lang: str) -> None:
             continue
         slot.failed = unit.state in (FAILED, MAYBE)
         slot.not_sent = unit.state == QUEUED
+        slot.sent = unit.state == SENT  # an async task Stop left running at the service: resume collects it
         slot.reason = short_reason(outcome, unit, lang) if slot.failed else ""
 
 
@@ -150,7 +157,8 @@ class LiveBatch:
     outcome: BatchOutcome | None = None
     grid: Path | None = None  # the grid image, once a grid batch is settled
     error: AliyunImageError | None = None  # why the run stopped before it started (budget, quota...)
-    landed: int = 0  # images stored in this run (the gallery changes with each)
+    landed: int = 0  # images stored in this run
+    tiles: int = 0  # changes to the tiles (an image landed, a request went out): the page redraws them then
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(default_factory=list)
 
@@ -181,16 +189,24 @@ class LiveBatch:
 
     # --- the engine's threads ---------------------------------------------------------------------
     def post(self, ev: Event) -> None:
-        """One event of the engine (any thread): an image stored lands in its slot."""
+        """One event of the engine (any thread): an image stored lands in its slot; a unit's new state
+        marks its places (sent: on their way; failed: at once, not only when the batch ends)."""
         with self._lock:
             if ev.kind == EventKind.RESULT and ev.record is not None:
                 for slot in self.slots:
                     if slot.idx == ev.record.idx and slot.record is None:
                         slot.record, slot.thumb, slot.failed = ev.record, self.thumb(ev.record), False
                         self.landed += 1
+                        self.tiles += 1
                         break
             elif ev.kind == EventKind.FAILURE:
                 self.failed += 1
+            elif ev.unit is not None:
+                first, images, state = ev.unit
+                for slot in self.slots:
+                    if first <= slot.idx < first + images and slot.record is None:
+                        slot.sent, slot.lost = state == SENT, state in (FAILED, MAYBE)
+                        self.tiles += 1
         self._wake()
 
     def finish(self, outcome: BatchOutcome | None, grid: Path | None = None,

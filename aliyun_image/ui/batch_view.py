@@ -245,11 +245,13 @@ class BatchView:
             what = what if len(what) <= 40 else what[:39] + "…"
             if s.record is not None:
                 out.append((str(s.thumb or s.record.file), f"{s.label} · #{s.record.id} · {what}"))
-            elif s.failed:
+            elif s.failed or s.lost:
                 state = t(lang, "batch_ux.slot_failed_why", why=s.reason) if s.reason else t(lang, "batch.slot_failed")
                 out.append((str(self.failed_png), f"{s.label} · {state} · {what}"))
             elif s.not_sent:
                 out.append((str(self.not_sent_png), f"{s.label} · {t(lang, 'batch_ux.slot_not_sent')} · {what}"))
+            elif s.sent:
+                out.append((str(self.waiting_png), f"{s.label} · {t(lang, 'batch_sent.slot')} · {what}"))
             else:
                 out.append((str(self.waiting_png), f"{s.label} · {t(lang, 'batch.slot_waiting')} · {what}"))
         return out
@@ -382,14 +384,14 @@ class BatchView:
     async def follow(self, live: LiveBatch, lang: str) -> AsyncIterator[Outputs]:
         """The page's view of ``live`` until it ends: the gallery as images land, the status every
         second. Leaving (the page closed, another batch picked) stops the watching, not the batch."""
+        shown = live.tiles  # before the tiles are drawn: a change while this first update is out is not missed
         tiles = self.items(live.slots, lang, live.kind)
         listed = gr.Dropdown(choices=await asyncio.to_thread(self.choices, live.owner, lang), value=live.batch_id)
         yield tiles, self.progress(live, lang), _image(None), _download(None), listed
-        shown = live.landed
         gap = 0.3 if live.total <= 100 else 1.0  # each gallery update re-sends every tile
         async for _ in live.changes(gap):
-            gallery = self.items(live.slots, lang, live.kind) if live.landed != shown else gr.skip()
-            shown = live.landed
+            gallery = self.items(live.slots, lang, live.kind) if live.tiles != shown else gr.skip()
+            shown = live.tiles
             yield gallery, self.progress(live, lang), gr.skip(), gr.skip(), gr.skip()
         yield await asyncio.to_thread(self.ending, live, lang)
 
